@@ -1,0 +1,32 @@
+import { randomBytes } from 'node:crypto';
+
+/** The kinds of ids SparkQ hands out; the prefix tells a reader what an id names. */
+export type IdPrefix = 'ses' | 'que' | 'tsk';
+
+const ALPHABET = '0123456789abcdefghijkmnopqrstuvwxyz'; // no 'l': ids get read aloud and typed by hand
+const ID_LENGTH = 12; // 35^12 ≈ 3.4e18: collisions are not a practical concern at any queue size
+
+/** A short, random, URL-safe id such as `tsk_4k2m9x0q7hzt`. */
+export function newId(prefix: IdPrefix): string {
+  const bytes = randomBytes(ID_LENGTH * 2);
+  let out = '';
+  for (let i = 0; i < bytes.length && out.length < ID_LENGTH; i++) {
+    const b = bytes[i]!;
+    // Rejection sampling keeps every character equally likely.
+    if (b < 245) out += ALPHABET[b % 35];
+  }
+  while (out.length < ID_LENGTH) out += ALPHABET[randomBytes(1)[0]! % 35];
+  return `${prefix}_${out}`;
+}
+
+const ID_PATTERN = /^(ses|que|tsk)_[0-9a-km-z]{12}$/;
+
+export function looksLikeId(value: string, prefix?: IdPrefix): boolean {
+  const m = ID_PATTERN.exec(value);
+  return m !== null && (prefix === undefined || m[1] === prefix);
+}
+
+/** A lease token: 128 random bits, base64url. Presented by a worker to prove it holds the current attempt. */
+export function newLeaseToken(): string {
+  return randomBytes(16).toString('base64url');
+}

@@ -1,0 +1,255 @@
+import * as fs from 'node:fs';
+import { SparkqError, errorMessage } from '../errors';
+import { crc32, fsyncDir } from './fileio';
+import * as path from 'node:path';
+
+/*
+ * The journal: one append-only file per snapshot generation. Each record is the resolved effect of one acknowledged
+ * mutation. Layout (little-endian):
+ *
+ *   file header  = "SPQJ" | u32 version | f64 baseSeq | u32 crc32(previous 16 bytes)               (20 bytes)
+ *   record       = u32 length | f64 seq | u32 crc32(length, seq) | payload | u32 crc32(payload)
+ *
+ * The header of each record has its own checksum so that a flipped length can never be mistaken for a record cut
+ * short by a crash. A record cut short at the very end of the file (or trailing zero bytes) is a "torn tail": a write
+ * the crash interrupted, never acknowledged. Anything else that fails a check is corruption.
+ */
+
+const MAGIC = 0x4a515053; // "SPQJ" read as little-endian u32
+const VERSION = 1;
+export const JOURNAL_HEADER_BYTES = 20;
+const RECORD_HEADER_BYTES = 16;
+const RECORD_TRAILER_BYTES = 4;
+/** A single record larger than this is refused on write and treated as corruption on read. */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+export interface JournalRecord {
+  seq: number;
+  payload: Buffer;
+}
+
+export interface JournalReadResult {
+  baseSeq: number;
+  records: JournalRecord[];
+  /** Bytes of the file that hold whole, valid records (header included). */
+  validLength: number;
+  /** Set when the file ends in an incomplete record: what a crash during an append leaves. */
+  tornTail: { offset: number; bytes: number } | null;
+  /** With `stopAtDamage`: the first damage found, where reading stopped. */
+  damage?: SparkqError;
+}
+
+function corrupt(file: string, offset: number, what: string): SparkqError {
+  return new SparkqError('corrupt', `journal ${file} is damaged at byte ${offset}: ${what}`, { file, offset });
+}
+
+export function encodeHeader(baseSeq: number): Buffer {
+  const b = Buffer.alloc(JOURNAL_HEADER_BYTES);
+  b.writeUInt32LE(MAGIC, 0);
+  b.writeUInt32LE(VERSION, 4);
+  b.writeDoubleLE(baseSeq, 8);
+  b.writeUInt32LE(crc32(b.subarray(0, 16)), 16);
+  return b;
+}
+
+export function encodeRecord(seq: number, payload: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length + RECORD_TRAILER_BYTES);
+  b.writeUInt32LE(payload.length, 0);
+  b.writeDoubleLE(seq, 4);
+  b.writeUInt32LE(crc32(b.subarray(0, 12)), 12);
+  b.set(payload, RECORD_HEADER_BYTES);
+  b.writeUInt32LE(crc32(payload), RECORD_HEADER_BYTES + payload.length);
+  return b;
+}
+
+function allZero(buf: Buffer, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Reads and verifies a whole journal file. Throws SparkqError('corrupt') on anything but a torn tail; with
+ * `stopAtDamage` (repair) it instead returns the records before the first damaged one, and says where that was.
+ */
+export function readJournal(file: string, options: { stopAtDamage?: boolean } = {}): JournalReadResult {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new SparkqError('corrupt', `journal ${file} is missing; the manifest names it, so acknowledged changes may be in it`, { file });
+    }
+    throw e;
+  }
+  if (buf.length === 0) throw corrupt(file, 0, 'the file is empty (its header was written and synced before use, so it was truncated)');
+  if (buf.length < JOURNAL_HEADER_BYTES) throw corrupt(file, 0, `the header is cut short (${buf.length} of ${JOURNAL_HEADER_BYTES} bytes)`);
+  if (buf.readUInt32LE(0) !== MAGIC) throw corrupt(file, 0, 'it does not start with the SparkQ journal signature');
+  if (buf.readUInt32LE(16) !== crc32(buf.subarray(0, 16))) throw corrupt(file, 0, 'the header checksum does not match');
+  const version = buf.readUInt32LE(4);
+  if (version !== VERSION) throw corrupt(file, 4, `unknown journal format version ${version}`);
+  const baseSeq = buf.readDoubleLE(8);
+
+  const records: JournalRecord[] = [];
+  let off = JOURNAL_HEADER_BYTES;
+  let expected = baseSeq + 1;
+  let tornTail: JournalReadResult['tornTail'] = null;
+  const fail = (e: SparkqError): JournalReadResult => {
+    if (!options.stopAtDamage) throw e;
+    return { baseSeq, records, validLength: off, tornTail: null, damage: e };
+  };
+  while (off < buf.length) {
+    const remaining = buf.length - off;
+    if (allZero(buf, off)) {
+      tornTail = { offset: off, bytes: remaining };
+      break;
+    }
+    if (remaining < RECORD_HEADER_BYTES) {
+      tornTail = { offset: off, bytes: remaining };
+      break;
+    }
+    const len = buf.readUInt32LE(off);
+    const seq = buf.readDoubleLE(off + 4);
+    if (buf.readUInt32LE(off + 12) !== crc32(buf.subarray(off, off + 12))) {
+      return fail(corrupt(file, off, `record ${records.length + 1} has a damaged header (checksum mismatch)`));
+    }
+    if (len > MAX_RECORD_BYTES) return fail(corrupt(file, off, `record ${records.length + 1} claims ${len} bytes`));
+    if (seq !== expected) return fail(corrupt(file, off, `record sequence ${seq} where ${expected} was expected`));
+    const end = off + RECORD_HEADER_BYTES + len + RECORD_TRAILER_BYTES;
+    if (end > buf.length) {
+      tornTail = { offset: off, bytes: remaining };
+      break;
+    }
+    const payload = buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len);
+    if (buf.readUInt32LE(off + RECORD_HEADER_BYTES + len) !== crc32(payload)) {
+      return fail(corrupt(file, off, `record ${records.length + 1} (sequence ${seq}) fails its checksum`));
+    }
+    records.push({ seq, payload });
+    expected++;
+    off = end;
+  }
+  return { baseSeq, records, validLength: tornTail ? tornTail.offset : buf.length, tornTail };
+}
+
+export type Durability = 'full' | 'none';
+
+/**
+ * Appends records with group commit: every record appended while a flush is pending shares one write and one
+ * fdatasync. `append` is synchronous (so a caller's transaction and its journal record stay in one turn of the event
+ * loop); the returned promise settles once the record is on disk.
+ */
+export class JournalWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+  private failure: unknown = null;
+  private closed = false;
+  private bytesOnDisk: number;
+  private seq: number;
+  private recordCount: number;
+
+  private constructor(
+    readonly file: string,
+    private fd: number,
+    readonly baseSeq: number,
+    lastSeq: number,
+    length: number,
+    private readonly durability: Durability,
+  ) {
+    this.seq = lastSeq;
+    this.bytesOnDisk = length;
+    this.recordCount = lastSeq - baseSeq;
+  }
+
+  /** Creates a new journal file holding only its header, synced together with its directory entry. */
+  static create(file: string, baseSeq: number, durability: Durability): JournalWriter {
+    const fd = fs.openSync(file, 'wx', 0o600);
+    const header = encodeHeader(baseSeq);
+    fs.writeSync(fd, header);
+    fs.fsyncSync(fd);
+    fsyncDir(path.dirname(file));
+    return new JournalWriter(file, fd, baseSeq, baseSeq, header.length, durability);
+  }
+
+  /** Continues an intact journal (one with no torn tail) after the records already in it. */
+  static continue(file: string, read: JournalReadResult, durability: Durability): JournalWriter {
+    if (read.tornTail) throw new Error('a journal with a torn tail is retired, not continued');
+    const fd = fs.openSync(file, 'a');
+    const last = read.records.length > 0 ? read.records[read.records.length - 1]!.seq : read.baseSeq;
+    return new JournalWriter(file, fd, read.baseSeq, last, read.validLength, durability);
+  }
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+  get records(): number {
+    return this.recordCount;
+  }
+  get bytes(): number {
+    return this.bytesOnDisk + this.pendingBytes;
+  }
+  get hasPending(): boolean {
+    return this.pending.length > 0 || this.scheduled;
+  }
+  get failed(): unknown {
+    return this.failure;
+  }
+
+  append(payload: Uint8Array): { seq: number; durable: Promise<void> } {
+    if (this.failure !== null) throw new SparkqError('store-failed', `the journal can no longer be written: ${errorMessage(this.failure)}`);
+    if (this.closed) throw new SparkqError('closed', 'the journal is closed');
+    if (payload.length > MAX_RECORD_BYTES) throw new SparkqError('invalid-input', `a change of ${payload.length} bytes is too large to record`);
+    const seq = ++this.seq;
+    this.recordCount++;
+    const rec = encodeRecord(seq, payload);
+    this.pending.push(rec);
+    this.pendingBytes += rec.length;
+    const durable = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flushNow());
+    }
+    return { seq, durable };
+  }
+
+  /** Resolves once everything appended so far is on disk. */
+  flush(): Promise<void> {
+    if (this.failure !== null) return Promise.reject(new SparkqError('store-failed', `the journal can no longer be written: ${errorMessage(this.failure)}`));
+    if (!this.hasPending) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** Writes and syncs the pending batch now, synchronously. */
+  flushNow(): void {
+    this.scheduled = false;
+    const waiters = this.waiters;
+    this.waiters = [];
+    if (this.pending.length === 0) {
+      for (const w of waiters) w.resolve();
+      return;
+    }
+    const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    try {
+      let off = 0;
+      while (off < batch.length) off += fs.writeSync(this.fd, batch, off, batch.length - off);
+      if (this.durability === 'full') fs.fdatasyncSync(this.fd);
+      this.bytesOnDisk += batch.length;
+    } catch (e) {
+      // Memory is now ahead of the disk and we cannot tell how far: refuse all further writes. Reopening the store
+      // rebuilds memory from what is on disk, which holds every change that was acknowledged.
+      this.failure = e;
+      for (const w of waiters) w.reject(new SparkqError('store-failed', `could not write the journal: ${String(e)}`));
+      return;
+    }
+    for (const w of waiters) w.resolve();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (this.failure === null && this.hasPending) this.flushNow();
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+}

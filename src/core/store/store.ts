@@ -1,0 +1,382 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Clock, systemClock } from '../clock';
+import { SparkqError, errorMessage } from '../errors';
+import { fsyncDir, isTempFile, keepAside } from './fileio';
+import { type Durability, type JournalReadResult, JournalWriter, readJournal } from './journal';
+import {
+  DATA_FILE_PATTERN,
+  type Generation,
+  type Manifest,
+  journalFileName,
+  readManifest,
+  readSnapshot,
+  snapshotFileName,
+  writeManifest,
+  writeSnapshot,
+} from './snapshot';
+import { SqlDatabase } from './sqlite';
+
+/** Brings the schema from version `index` to `index + 1`. Migrations are pure functions of the database. */
+export type Migration = (db: SqlDatabase) => void;
+
+export interface StoreOptions {
+  dir: string;
+  migrations: readonly Migration[];
+  /** Re-applies one journal record. Must do exactly what the live mutation did. */
+  replay: (db: SqlDatabase, record: unknown) => void;
+  durability?: Durability;
+  clock?: Clock;
+  /** Take a snapshot (and start a new journal) once the journal holds this many records or bytes. */
+  snapshotAfterRecords?: number;
+  snapshotAfterBytes?: number;
+  /**
+   * Open a damaged store with what can be recovered: the journal up to its first damaged record, or the previous
+   * generation when the current snapshot is damaged. Damaged files are always copied aside first.
+   */
+  repair?: boolean;
+}
+
+export interface RecoveryReport {
+  /** The sequence number of the snapshot that was loaded. */
+  snapshotSeq: number;
+  /** Journal records re-applied on top of it. */
+  replayed: number;
+  /** A record cut short by a crash (never acknowledged), discarded; a copy of the journal was kept here. */
+  tornTail: { bytes: number; keptAt: string | null } | null;
+  /** What repair mode did, in words; empty when nothing needed repair. */
+  repairs: string[];
+  /** Leftover temporary and unreferenced files that were removed. */
+  swept: string[];
+  /** True when the directory held no store and a new, empty one was created. */
+  created: boolean;
+}
+
+const MANIFEST = 'manifest.json';
+const ASIDE = 'aside';
+
+/**
+ * A durable SQLite database in memory. Every mutation runs as one synchronous transaction and appends a record of
+ * its resolved effect to the journal; the caller is answered once the record is synced (group commit). Snapshots are
+ * written atomically with a manifest; opening loads the last good snapshot and replays the journal after it.
+ */
+export class Store {
+  private journal: JournalWriter;
+  private closed = false;
+  private snapshotting: Promise<void> | null = null;
+
+  private constructor(
+    readonly db: SqlDatabase,
+    private readonly opts: Required<Omit<StoreOptions, 'repair'>>,
+    private manifest: Manifest,
+    journal: JournalWriter,
+    readonly recovery: RecoveryReport,
+  ) {
+    this.journal = journal;
+  }
+
+  get dir(): string {
+    return this.opts.dir;
+  }
+  /** The sequence number of the last mutation applied. */
+  get seq(): number {
+    return this.journal.lastSeq;
+  }
+  get journalRecords(): number {
+    return this.journal.records;
+  }
+  get journalBytes(): number {
+    return this.journal.bytes;
+  }
+  get needsSnapshot(): boolean {
+    return this.journal.records >= this.opts.snapshotAfterRecords || this.journal.bytes >= this.opts.snapshotAfterBytes;
+  }
+
+  static async open(options: StoreOptions): Promise<Store> {
+    const opts: Required<Omit<StoreOptions, 'repair'>> = {
+      durability: 'full',
+      clock: systemClock,
+      snapshotAfterRecords: 50_000,
+      snapshotAfterBytes: 64 * 1024 * 1024,
+      ...options,
+    };
+    const { dir } = opts;
+    const durable = opts.durability === 'full';
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const manifestFile = path.join(dir, MANIFEST);
+    const report: RecoveryReport = { snapshotSeq: 0, replayed: 0, tornTail: null, repairs: [], swept: [], created: false };
+    const aside = path.join(dir, ASIDE);
+    const now = opts.clock.now();
+
+    let manifest: Manifest | null;
+    try {
+      manifest = readManifest(manifestFile);
+    } catch (e) {
+      keepAside(manifestFile, aside, 'damaged');
+      throw withAdvice(e, aside);
+    }
+    const dataFiles = fs.readdirSync(dir).filter((n) => DATA_FILE_PATTERN.test(n));
+
+    if (manifest === null) {
+      if (dataFiles.length > 0) {
+        throw new SparkqError(
+          'corrupt',
+          `the store in ${dir} has data files (${dataFiles.join(', ')}) but no manifest; it was not opened, so nothing was overwritten. ` +
+            `Restore ${MANIFEST} from a backup, or move the folder away to start an empty queue.`,
+          { dir },
+        );
+      }
+      // A new store: an empty database at sequence 0, its empty journal, then the manifest that names both.
+      const db = await SqlDatabase.open();
+      migrate(db, opts.migrations);
+      const gen = writeGeneration(dir, db, 0, durable);
+      const m: Manifest = { format: 1, current: gen, previous: null, writtenAt: new Date(now).toISOString() };
+      writeManifest(manifestFile, m, durable);
+      const writer = JournalWriter.create(path.join(dir, gen.journal.file), 0, opts.durability);
+      report.created = true;
+      return new Store(db, opts, m, writer, report);
+    }
+
+    report.swept = sweep(dir, manifest);
+
+    let loaded: { db: SqlDatabase; journal: JournalReadResult; migrated: boolean };
+    try {
+      loaded = await loadGeneration(dir, manifest.current, opts, report);
+    } catch (e) {
+      if (!(e instanceof SparkqError) || e.code !== 'corrupt') throw e;
+      const damaged = (e.details?.['file'] as string | undefined) ?? null;
+      if (damaged) keepAside(damaged, aside, 'damaged');
+      if (!options.repair) throw withAdvice(e, aside);
+      loaded = await repairOpen(dir, manifest, opts, report, e);
+    }
+
+    const { db, journal, migrated } = loaded;
+    const journalPath = path.join(dir, manifest.current.journal.file);
+    let writer: JournalWriter;
+    let mustSnapshot = migrated || report.repairs.length > 0;
+    if (journal.tornTail) {
+      const keptAt = keepAside(journalPath, aside, 'torn');
+      report.tornTail = { bytes: journal.tornTail.bytes, keptAt };
+      mustSnapshot = true;
+    }
+    if (mustSnapshot) {
+      // Retire the journal as it is (never truncated in place) by starting a new generation from memory.
+      const seq = journal.records.length > 0 ? journal.records[journal.records.length - 1]!.seq : journal.baseSeq;
+      const gen = writeGeneration(dir, db, seq, durable, manifest.current);
+      const m: Manifest = { format: 1, current: gen, previous: manifest.current, writtenAt: new Date(now).toISOString() };
+      writeManifest(manifestFile, m, durable);
+      manifest = m;
+      writer = JournalWriter.create(path.join(dir, gen.journal.file), seq, opts.durability);
+    } else {
+      writer = JournalWriter.continue(journalPath, journal, opts.durability);
+    }
+    return new Store(db, opts, manifest, writer, report);
+  }
+
+  /**
+   * Runs `fn` as one transaction. `fn` applies its changes and returns the record that replays them (or null when it
+   * changed nothing). A throw rolls everything back and records nothing. The promise settles when the record is synced.
+   */
+  write<T>(fn: () => { result: T; record: unknown }): { result: T; durable: Promise<void> } {
+    this.assertOpen();
+    let record: unknown;
+    const result = this.db.transaction(() => {
+      const out = fn();
+      record = out.record;
+      return out.result;
+    });
+    if (record === null || record === undefined) return { result, durable: this.journal.hasPending ? this.journal.flush() : Promise.resolve() };
+    const { durable } = this.journal.append(Buffer.from(JSON.stringify(record), 'utf8'));
+    return { result, durable };
+  }
+
+  /** Resolves once every mutation so far is synced. */
+  flush(): Promise<void> {
+    return this.journal.flush();
+  }
+
+  /** Writes a snapshot of memory and starts a new journal; the generation before it is kept for repair. */
+  snapshot(): Promise<void> {
+    this.assertOpen();
+    // `.finally` runs after this assignment even when the work completes at once, so the slot is always freed.
+    this.snapshotting ??= this.flushThenSnapshot().finally(() => (this.snapshotting = null));
+    return this.snapshotting;
+  }
+
+  private async flushThenSnapshot(): Promise<void> {
+    while (this.journal.hasPending) await this.journal.flush();
+    this.snapshotSync();
+  }
+
+  private snapshotSync(): void {
+    const seq = this.journal.lastSeq;
+    if (seq === this.manifest.current.snapshot.seq) return;
+    const durable = this.opts.durability === 'full';
+    const gen = writeGeneration(this.opts.dir, this.db, seq, durable, this.manifest.current);
+    const m: Manifest = { format: 1, current: gen, previous: this.manifest.current, writtenAt: new Date(this.opts.clock.now()).toISOString() };
+    writeManifest(path.join(this.opts.dir, MANIFEST), m, durable);
+    const next = JournalWriter.create(path.join(this.opts.dir, gen.journal.file), seq, this.opts.durability);
+    this.journal.close();
+    this.journal = next;
+    const dropped = this.manifest.previous;
+    this.manifest = m;
+    if (dropped) {
+      for (const f of [dropped.snapshot.file, dropped.journal.file]) fs.rmSync(path.join(this.opts.dir, f), { force: true });
+    }
+  }
+
+  async close(options: { snapshot?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    if (this.snapshotting) await this.snapshotting;
+    if (options.snapshot ?? true) {
+      if (this.journal.failed === null) await this.snapshot();
+    }
+    this.closed = true;
+    this.journal.close();
+    this.db.close();
+  }
+
+  /** Stops without syncing or snapshotting: what a crash looks like, for tests. */
+  abandon(): void {
+    this.closed = true;
+    this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SparkqError('closed', 'the queue store is closed');
+    if (this.journal.failed !== null) {
+      throw new SparkqError('store-failed', `the queue store stopped accepting changes after a write failed (${errorMessage(this.journal.failed)}); reopen it`);
+    }
+  }
+}
+
+function migrate(db: SqlDatabase, migrations: readonly Migration[]): boolean {
+  const version = Number(db.value('PRAGMA user_version') ?? 0);
+  if (version > migrations.length) {
+    throw new SparkqError('conflict', `the queue store has schema version ${version}, newer than this SparkQ knows (${migrations.length}); update SparkQ`);
+  }
+  if (version === migrations.length) return false;
+  db.transaction(() => {
+    for (let v = version; v < migrations.length; v++) migrations[v]!(db);
+    db.exec(`PRAGMA user_version = ${migrations.length}`);
+  });
+  return true;
+}
+
+function writeGeneration(dir: string, db: SqlDatabase, seq: number, durable: boolean, current?: Generation): Generation {
+  const snapFile = snapshotFileName(seq);
+  const journalFile = journalFileName(seq);
+  if (current && current.journal.file === journalFile) {
+    throw new Error(`internal: a new generation at sequence ${seq} would reuse the current journal`);
+  }
+  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export(), seq, durable);
+  // A journal of this name can only be a leftover of a crash before its manifest was written: it holds no records.
+  fs.rmSync(path.join(dir, journalFile), { force: true });
+  return { snapshot: { file: snapFile, seq, bytes, crc }, journal: { file: journalFile, baseSeq: seq } };
+}
+
+async function loadGeneration(
+  dir: string,
+  gen: Generation,
+  opts: Required<Omit<StoreOptions, 'repair'>>,
+  report: RecoveryReport,
+): Promise<{ db: SqlDatabase; journal: JournalReadResult; migrated: boolean }> {
+  const { image } = readSnapshot(path.join(dir, gen.snapshot.file), gen.snapshot);
+  const journalPath = path.join(dir, gen.journal.file);
+  const journal = readJournal(journalPath);
+  if (journal.baseSeq !== gen.snapshot.seq) {
+    throw new SparkqError('corrupt', `journal ${journalPath} continues sequence ${journal.baseSeq}, but its snapshot is at ${gen.snapshot.seq}`, {
+      file: journalPath,
+    });
+  }
+  const db = await SqlDatabase.open(image);
+  const migrated = migrate(db, opts.migrations);
+  replayAll(db, journal, journalPath, opts.replay);
+  report.snapshotSeq = gen.snapshot.seq;
+  report.replayed = journal.records.length;
+  return { db, journal, migrated };
+}
+
+function replayAll(db: SqlDatabase, journal: JournalReadResult, file: string, replay: StoreOptions['replay']): void {
+  db.transaction(() => {
+    for (const r of journal.records) {
+      try {
+        replay(db, JSON.parse(r.payload.toString('utf8')));
+      } catch (e) {
+        throw new SparkqError('corrupt', `journal ${file}: record ${r.seq} passed its checksum but could not be applied (${errorMessage(e)})`, {
+          file,
+        });
+      }
+    }
+  });
+}
+
+/** Repair mode: recover as much as the files allow, and say what was done. */
+async function repairOpen(
+  dir: string,
+  manifest: Manifest,
+  opts: Required<Omit<StoreOptions, 'repair'>>,
+  report: RecoveryReport,
+  cause: SparkqError,
+): Promise<{ db: SqlDatabase; journal: JournalReadResult; migrated: boolean }> {
+  const cur = manifest.current;
+  const damaged = cause.details?.['file'];
+  if (damaged === path.join(dir, cur.journal.file)) {
+    // Keep the snapshot and every journal record before the first damaged one.
+    const { image } = readSnapshot(path.join(dir, cur.snapshot.file), cur.snapshot);
+    const db = await SqlDatabase.open(image);
+    const migrated = migrate(db, opts.migrations);
+    const good = readJournal(path.join(dir, cur.journal.file), { stopAtDamage: true });
+    replayAll(db, good, cur.journal.file, opts.replay);
+    report.snapshotSeq = cur.snapshot.seq;
+    report.replayed = good.records.length;
+    report.repairs.push(`kept ${good.records.length} journal records before the damage (${cause.message}); later records were lost`);
+    return { db, journal: { ...good, tornTail: null }, migrated };
+  }
+  const prev = manifest.previous;
+  if (prev && damaged === path.join(dir, cur.snapshot.file)) {
+    // Rebuild the current snapshot from the previous one and the previous journal, then apply the current journal.
+    const loaded = await loadGeneration(dir, prev, opts, report);
+    const lastPrev = loaded.journal.records.length > 0 ? loaded.journal.records[loaded.journal.records.length - 1]!.seq : prev.snapshot.seq;
+    if (lastPrev !== cur.snapshot.seq) {
+      loaded.db.close();
+      throw new SparkqError('corrupt', `${cause.message}; the previous generation reaches only sequence ${lastPrev}, not ${cur.snapshot.seq}, so it cannot replace it`);
+    }
+    const journal = readJournal(path.join(dir, cur.journal.file));
+    replayAll(loaded.db, journal, cur.journal.file, opts.replay);
+    report.replayed += journal.records.length;
+    report.repairs.push(`rebuilt the damaged snapshot ${cur.snapshot.file} from ${prev.snapshot.file} and its journal; nothing was lost`);
+    return { db: loaded.db, journal, migrated: loaded.migrated };
+  }
+  throw new SparkqError('corrupt', `${cause.message}; there is no intact earlier copy to repair it from`, cause.details);
+}
+
+/** Removes temp files and data files that no manifest generation names (leftovers of a crash mid-switch). */
+function sweep(dir: string, manifest: Manifest): string[] {
+  const keep = new Set<string>();
+  for (const g of [manifest.current, manifest.previous]) {
+    if (g) {
+      keep.add(g.snapshot.file);
+      keep.add(g.journal.file);
+    }
+  }
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    if (isTempFile(name) || (DATA_FILE_PATTERN.test(name) && !keep.has(name))) {
+      fs.rmSync(path.join(dir, name), { force: true });
+      removed.push(name);
+    }
+  }
+  if (removed.length > 0) fsyncDir(dir);
+  return removed;
+}
+
+function withAdvice(e: unknown, aside: string): unknown {
+  if (!(e instanceof SparkqError) || e.code !== 'corrupt') return e;
+  return new SparkqError(
+    'corrupt',
+    `${e.message}. The queue was not opened and nothing was overwritten; copies of the damaged files are in ${aside}. ` +
+      'Run `sparkq repair` to open it with what can be recovered.',
+    e.details,
+  );
+}

@@ -1,0 +1,220 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isSparkqError } from '../../src/core/errors';
+import type { SqlDatabase } from '../../src/core/store/sqlite';
+import { encodeRecord } from '../../src/core/store/journal';
+import { Store, type StoreOptions } from '../../src/core/store/store';
+import { fingerprint, tempDir } from '../support/tmp';
+
+// A tiny schema keeps these tests about durability, not about the queue.
+const migrations = [(db: SqlDatabase) => db.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)')];
+type Put = { k: string; v: string };
+const replay = (db: SqlDatabase, record: unknown) => {
+  for (const p of record as Put[]) db.run('INSERT INTO kv(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v', [p.k, p.v]);
+};
+
+function open(dir: string, extra: Partial<StoreOptions> = {}) {
+  return Store.open({ dir, migrations, replay, ...extra });
+}
+async function put(s: Store, k: string, v: string): Promise<void> {
+  const { durable } = s.write(() => {
+    const rec = [{ k, v }];
+    replay(s.db, rec);
+    return { result: undefined, record: rec };
+  });
+  await durable;
+}
+function all(s: Store): Record<string, string> {
+  return Object.fromEntries(s.db.all<Put>('SELECT k, v FROM kv ORDER BY k').map((r) => [r.k, r.v]));
+}
+
+describe('store', () => {
+  let t: ReturnType<typeof tempDir>;
+  beforeEach(() => (t = tempDir()));
+  afterEach(() => t.cleanup());
+
+  it('creates a new store with a manifest, an empty snapshot and a journal', async () => {
+    const s = await open(t.dir);
+    assert.equal(s.recovery.created, true);
+    assert.deepEqual(fs.readdirSync(t.dir).sort(), ['journal-000000000000.log', 'manifest.json', 'snapshot-000000000000.sqlite']);
+    await s.close();
+  });
+
+  it('replays acknowledged writes after a crash (no snapshot, no close)', async () => {
+    const s = await open(t.dir);
+    for (let i = 0; i < 20; i++) await put(s, `k${i}`, `v${i}`);
+    s.abandon();
+    const r = await open(t.dir);
+    assert.equal(r.recovery.replayed, 20);
+    assert.equal(Object.keys(all(r)).length, 20);
+    assert.equal(all(r)['k7'], 'v7');
+    await r.close();
+  });
+
+  it('rolls back a write whose function throws and journals nothing', async () => {
+    const s = await open(t.dir);
+    await put(s, 'a', '1');
+    assert.throws(() =>
+      s.write(() => {
+        replay(s.db, [{ k: 'b', v: '2' }]);
+        throw new Error('validation failed half-way');
+      }),
+    );
+    assert.deepEqual(all(s), { a: '1' });
+    s.abandon();
+    const r = await open(t.dir);
+    assert.deepEqual(all(r), { a: '1' });
+    await r.close();
+  });
+
+  it('snapshots on close, and the next open replays nothing', async () => {
+    const s = await open(t.dir);
+    await put(s, 'a', '1');
+    await s.close();
+    const r = await open(t.dir);
+    assert.equal(r.recovery.replayed, 0);
+    assert.equal(r.recovery.snapshotSeq, 1);
+    assert.deepEqual(all(r), { a: '1' });
+    await r.close();
+  });
+
+  it('keeps exactly two generations and continues sequence numbers across snapshots', async () => {
+    const s = await open(t.dir);
+    for (let g = 0; g < 4; g++) {
+      await put(s, `g${g}`, 'x');
+      await s.snapshot();
+    }
+    assert.equal(s.seq, 4);
+    const names = fs.readdirSync(t.dir).sort();
+    assert.deepEqual(names, ['journal-000000000003.log', 'journal-000000000004.log', 'manifest.json', 'snapshot-000000000003.sqlite', 'snapshot-000000000004.sqlite']);
+    await put(s, 'after', 'y');
+    s.abandon();
+    const r = await open(t.dir);
+    assert.equal(r.recovery.replayed, 1);
+    assert.equal(Object.keys(all(r)).length, 5);
+    await r.close();
+  });
+
+  it('recovers from a torn tail: keeps every whole record, copies the journal aside, starts a new generation', async () => {
+    const s = await open(t.dir);
+    for (let i = 0; i < 5; i++) await put(s, `k${i}`, 'v');
+    s.abandon();
+    const journal = path.join(t.dir, 'journal-000000000000.log');
+    fs.appendFileSync(journal, encodeRecord(6, Buffer.from(JSON.stringify([{ k: 'k5', v: 'lost' }]))).subarray(0, 20)); // a record cut mid-write
+    const r = await open(t.dir);
+    assert.equal(Object.keys(all(r)).length, 5);
+    assert.equal(r.recovery.tornTail?.bytes, 20);
+    assert.ok(r.recovery.tornTail?.keptAt && fs.existsSync(r.recovery.tornTail.keptAt));
+    await put(r, 'k5', 'v');
+    r.abandon();
+    const again = await open(t.dir);
+    assert.equal(Object.keys(all(again)).length, 6);
+    await again.close();
+  });
+
+  it('sweeps temp files and unreferenced data files left by a crash mid-switch', async () => {
+    const s = await open(t.dir);
+    await put(s, 'a', '1');
+    await s.close();
+    fs.writeFileSync(path.join(t.dir, 'snapshot-000000000099.sqlite.123.1.tmp'), 'partial');
+    fs.writeFileSync(path.join(t.dir, 'snapshot-000000000099.sqlite'), 'orphan');
+    const r = await open(t.dir);
+    assert.deepEqual(r.recovery.swept.sort(), ['snapshot-000000000099.sqlite', 'snapshot-000000000099.sqlite.123.1.tmp']);
+    await r.close();
+  });
+
+  describe('damaged files are detected, reported, kept aside and never overwritten', () => {
+    async function prepared(): Promise<void> {
+      const s = await open(t.dir);
+      for (let i = 0; i < 10; i++) await put(s, `k${i}`, `v${i}`);
+      await s.snapshot();
+      for (let i = 10; i < 15; i++) await put(s, `k${i}`, `v${i}`);
+      s.abandon();
+    }
+    async function expectRefused(damage: () => void, pattern: RegExp, keptAside = true): Promise<void> {
+      await prepared();
+      damage();
+      const before = fingerprint(t.dir);
+      await assert.rejects(open(t.dir), (e: unknown) => isSparkqError(e, 'corrupt') && pattern.test((e as Error).message));
+      const after = fingerprint(t.dir);
+      for (const [name, hash] of Object.entries(before)) assert.equal(after[name], hash, `${name} was changed`);
+      if (keptAside) assert.ok(fs.readdirSync(path.join(t.dir, 'aside')).length > 0, 'a copy of the damaged file was kept aside');
+    }
+    const snap = () => path.join(t.dir, 'snapshot-000000000010.sqlite');
+    const journal = () => path.join(t.dir, 'journal-000000000010.log');
+
+    it('zero-length snapshot', () => expectRefused(() => fs.truncateSync(snap(), 0), /snapshot .* is damaged: the file is empty/));
+    it('truncated snapshot', () => expectRefused(() => fs.truncateSync(snap(), fs.statSync(snap()).size - 100), /truncated/));
+    it('missing snapshot', () => expectRefused(() => fs.rmSync(snap()), /is missing/, false));
+    it('zero-length journal', () => expectRefused(() => fs.truncateSync(journal(), 0), /journal .* is damaged at byte 0: the file is empty/));
+    it('missing journal', () => expectRefused(() => fs.rmSync(journal()), /is missing/, false));
+    it('damaged manifest', () => expectRefused(() => fs.appendFileSync(path.join(t.dir, 'manifest.json'), 'x'), /manifest .* is damaged/));
+    it('missing manifest with data files present', async () => {
+      await prepared();
+      fs.rmSync(path.join(t.dir, 'manifest.json'));
+      await assert.rejects(open(t.dir), /has data files .* but no manifest/);
+      assert.ok(fs.existsSync(snap()));
+    });
+
+    it('bit flips in the snapshot, at 200 positions spread over the file', async () => {
+      await prepared();
+      const good = fs.readFileSync(snap());
+      for (let i = 0; i < 200; i++) {
+        const pos = Math.floor((i * good.length) / 200);
+        const bad = Buffer.from(good);
+        bad[pos]! ^= 1 << i % 8;
+        fs.writeFileSync(snap(), bad);
+        await assert.rejects(open(t.dir), (e: unknown) => isSparkqError(e, 'corrupt'), `flip at ${pos} not detected`);
+        assert.ok(bad.equals(fs.readFileSync(snap())), 'the damaged snapshot was rewritten');
+      }
+    });
+
+    it('bit flips in the journal, at every byte', async () => {
+      await prepared();
+      const good = fs.readFileSync(journal());
+      for (let pos = 0; pos < good.length; pos++) {
+        const bad = Buffer.from(good);
+        bad[pos]! ^= 1 << pos % 8;
+        fs.writeFileSync(journal(), bad);
+        await assert.rejects(open(t.dir), (e: unknown) => isSparkqError(e, 'corrupt'), `flip at ${pos} not detected`);
+      }
+    });
+
+    it('truncated journal: a cut inside a record is caught as a torn tail, reported and kept aside', async () => {
+      await prepared();
+      const good = fs.readFileSync(journal());
+      fs.writeFileSync(journal(), good.subarray(0, good.length - 7));
+      const r = await open(t.dir);
+      assert.equal(r.recovery.tornTail?.bytes !== undefined, true);
+      assert.ok(fs.existsSync(r.recovery.tornTail!.keptAt!));
+      assert.equal(Object.keys(all(r)).length, 14, 'the cut (never acknowledged) record is the only one missing');
+      await r.close();
+    });
+
+    it('repair rebuilds a damaged current snapshot from the previous generation with nothing lost', async () => {
+      await prepared();
+      const bad = fs.readFileSync(snap());
+      bad[100]! ^= 0x10;
+      fs.writeFileSync(snap(), bad);
+      const r = await open(t.dir, { repair: true });
+      assert.equal(Object.keys(all(r)).length, 15);
+      assert.match(r.recovery.repairs.join(), /nothing was lost/);
+      await r.close();
+      const again = await open(t.dir);
+      assert.equal(Object.keys(all(again)).length, 15);
+      await again.close();
+    });
+
+    it('repair keeps the journal records before the damage and says what was lost', async () => {
+      await prepared();
+      const buf = fs.readFileSync(journal());
+      buf[buf.length - 2]! ^= 0x01; // the last record's checksum
+      fs.writeFileSync(journal(), buf);
+      const r = await open(t.dir, { repair: true });
+      assert.equal(Object.keys(all(r)).length, 14);
+      assert.match(r.recovery.repairs.join(), /kept 4 journal records/);
+      await r.close();
+    });
+  });
+});
