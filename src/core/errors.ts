@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'config' // sparkq.yml is invalid
   | 'corrupt' // a store file failed its checks; nothing was overwritten
   | 'store-failed' // the store can no longer guarantee durability (an fsync failed); reopen it
+  | 'internal' // an unexpected failure inside the queue owner, reported to a client over IPC
+  | 'unavailable' // the queue owner cannot be reached, refused the connection, or went away mid-call
   | 'closed'; // the store was closed
 
 export class SparkqError extends Error {

@@ -113,6 +113,21 @@ describe('store', () => {
     await again.close();
   });
 
+  it('refuses writes and snapshots once the fence says another process owns the queue', async () => {
+    let demoted = false;
+    const s = await open(t.dir, {
+      fence: () => {
+        if (demoted) throw new Error('another process owns the queue now');
+      },
+    });
+    await put(s, 'a', '1');
+    demoted = true;
+    await assert.rejects(put(s, 'b', '2'), /another process owns/);
+    await assert.rejects(s.snapshot(), /another process owns/);
+    assert.deepEqual(all(s), { a: '1' });
+    s.abandon();
+  });
+
   it('sweeps temp files and unreferenced data files left by a crash mid-switch', async () => {
     const s = await open(t.dir);
     await put(s, 'a', '1');

@@ -35,6 +35,11 @@ export interface StoreOptions {
    * generation when the current snapshot is damaged. Damaged files are always copied aside first.
    */
   repair?: boolean;
+  /**
+   * Called before every write and snapshot; throws when this process may no longer write (another process took
+   * ownership of the queue). This is the fence that keeps a demoted owner from overwriting its successor.
+   */
+  fence?: () => void;
 }
 
 export interface RecoveryReport {
@@ -67,7 +72,7 @@ export class Store {
 
   private constructor(
     readonly db: SqlDatabase,
-    private readonly opts: Required<Omit<StoreOptions, 'repair'>>,
+    private readonly opts: Required<Omit<StoreOptions, 'repair' | 'fence'>> & Pick<StoreOptions, 'fence'>,
     private manifest: Manifest,
     journal: JournalWriter,
     readonly recovery: RecoveryReport,
@@ -93,7 +98,7 @@ export class Store {
   }
 
   static async open(options: StoreOptions): Promise<Store> {
-    const opts: Required<Omit<StoreOptions, 'repair'>> = {
+    const opts: Required<Omit<StoreOptions, 'repair' | 'fence'>> & Pick<StoreOptions, 'fence'> = {
       durability: 'full',
       clock: systemClock,
       snapshotAfterRecords: 50_000,
@@ -129,10 +134,9 @@ export class Store {
       // A new store: an empty database at sequence 0, its empty journal, then the manifest that names both.
       const db = await SqlDatabase.open();
       migrate(db, opts.migrations);
-      const gen = writeGeneration(dir, db, 0, durable);
+      const { gen, writer } = writeGeneration(dir, db, 0, opts.durability);
       const m: Manifest = { format: 1, current: gen, previous: null, writtenAt: new Date(now).toISOString() };
       writeManifest(manifestFile, m, durable);
-      const writer = JournalWriter.create(path.join(dir, gen.journal.file), 0, opts.durability);
       report.created = true;
       return new Store(db, opts, m, writer, report);
     }
@@ -162,11 +166,11 @@ export class Store {
     if (mustSnapshot) {
       // Retire the journal as it is (never truncated in place) by starting a new generation from memory.
       const seq = journal.records.length > 0 ? journal.records[journal.records.length - 1]!.seq : journal.baseSeq;
-      const gen = writeGeneration(dir, db, seq, durable, manifest.current);
-      const m: Manifest = { format: 1, current: gen, previous: manifest.current, writtenAt: new Date(now).toISOString() };
+      const next = writeGeneration(dir, db, seq, opts.durability, manifest.current);
+      const m: Manifest = { format: 1, current: next.gen, previous: manifest.current, writtenAt: new Date(now).toISOString() };
       writeManifest(manifestFile, m, durable);
       manifest = m;
-      writer = JournalWriter.create(path.join(dir, gen.journal.file), seq, opts.durability);
+      writer = next.writer;
     } else {
       writer = JournalWriter.continue(journalPath, journal, opts.durability);
     }
@@ -196,7 +200,7 @@ export class Store {
   }
 
   /** Writes a snapshot of memory and starts a new journal; the generation before it is kept for repair. */
-  snapshot(): Promise<void> {
+  async snapshot(): Promise<void> {
     this.assertOpen();
     // `.finally` runs after this assignment even when the work completes at once, so the slot is always freed.
     this.snapshotting ??= this.flushThenSnapshot().finally(() => (this.snapshotting = null));
@@ -209,15 +213,14 @@ export class Store {
   }
 
   private snapshotSync(): void {
+    this.opts.fence?.();
     const seq = this.journal.lastSeq;
     if (seq === this.manifest.current.snapshot.seq) return;
-    const durable = this.opts.durability === 'full';
-    const gen = writeGeneration(this.opts.dir, this.db, seq, durable, this.manifest.current);
+    const { gen, writer } = writeGeneration(this.opts.dir, this.db, seq, this.opts.durability, this.manifest.current);
     const m: Manifest = { format: 1, current: gen, previous: this.manifest.current, writtenAt: new Date(this.opts.clock.now()).toISOString() };
-    writeManifest(path.join(this.opts.dir, MANIFEST), m, durable);
-    const next = JournalWriter.create(path.join(this.opts.dir, gen.journal.file), seq, this.opts.durability);
+    writeManifest(path.join(this.opts.dir, MANIFEST), m, this.opts.durability === 'full');
     this.journal.close();
-    this.journal = next;
+    this.journal = writer;
     const dropped = this.manifest.previous;
     this.manifest = m;
     if (dropped) {
@@ -244,6 +247,7 @@ export class Store {
 
   private assertOpen(): void {
     if (this.closed) throw new SparkqError('closed', 'the queue store is closed');
+    this.opts.fence?.();
     if (this.journal.failed !== null) {
       throw new SparkqError('store-failed', `the queue store stopped accepting changes after a write failed (${errorMessage(this.journal.failed)}); reopen it`);
     }
@@ -263,22 +267,34 @@ function migrate(db: SqlDatabase, migrations: readonly Migration[]): boolean {
   return true;
 }
 
-function writeGeneration(dir: string, db: SqlDatabase, seq: number, durable: boolean, current?: Generation): Generation {
+/**
+ * Writes a snapshot at `seq` and creates its empty journal, both synced, and returns them; the caller then writes the
+ * manifest that names them. In that order a crash at any point leaves either the old manifest (the new files are
+ * unreferenced and swept at the next open) or a new manifest whose files all exist.
+ */
+function writeGeneration(
+  dir: string,
+  db: SqlDatabase,
+  seq: number,
+  durability: Durability,
+  current?: Generation,
+): { gen: Generation; writer: JournalWriter } {
   const snapFile = snapshotFileName(seq);
   const journalFile = journalFileName(seq);
   if (current && current.journal.file === journalFile) {
     throw new Error(`internal: a new generation at sequence ${seq} would reuse the current journal`);
   }
-  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export(), seq, durable);
+  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export(), seq, durability === 'full');
   // A journal of this name can only be a leftover of a crash before its manifest was written: it holds no records.
   fs.rmSync(path.join(dir, journalFile), { force: true });
-  return { snapshot: { file: snapFile, seq, bytes, crc }, journal: { file: journalFile, baseSeq: seq } };
+  const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability);
+  return { gen: { snapshot: { file: snapFile, seq, bytes, crc }, journal: { file: journalFile, baseSeq: seq } }, writer };
 }
 
 async function loadGeneration(
   dir: string,
   gen: Generation,
-  opts: Required<Omit<StoreOptions, 'repair'>>,
+  opts: Required<Omit<StoreOptions, 'repair' | 'fence'>>,
   report: RecoveryReport,
 ): Promise<{ db: SqlDatabase; journal: JournalReadResult; migrated: boolean }> {
   const { image } = readSnapshot(path.join(dir, gen.snapshot.file), gen.snapshot);
@@ -315,7 +331,7 @@ function replayAll(db: SqlDatabase, journal: JournalReadResult, file: string, re
 async function repairOpen(
   dir: string,
   manifest: Manifest,
-  opts: Required<Omit<StoreOptions, 'repair'>>,
+  opts: Required<Omit<StoreOptions, 'repair' | 'fence'>>,
   report: RecoveryReport,
   cause: SparkqError,
 ): Promise<{ db: SqlDatabase; journal: JournalReadResult; migrated: boolean }> {

@@ -1,0 +1,762 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { SparkqError } from './errors';
+import { LIMITS } from './model';
+
+/**
+ * `sparkq.yml`: parsed with YAML 1.2 core schema and validated strictly. Nothing is coerced (the string "30" is not a
+ * number, 1.0 is not the integer 1) and an unknown key is an error, because a typo that is dropped silently turns
+ * into a setting that mysteriously does not apply. Every issue carries the line and column it came from.
+ */
+
+export type ToolKind = 'script' | 'codex' | 'claude' | 'manual';
+export const TOOL_KINDS: readonly ToolKind[] = ['script', 'codex', 'claude', 'manual'];
+
+export type Sandbox = 'read-only' | 'workspace-write';
+export type PermissionMode = 'default' | 'acceptEdits' | 'plan';
+
+export interface ToolConfig {
+  name: string;
+  /** The kind as written, so that messages can quote it. */
+  kind: string;
+  /** What the worker runs it as: 'manual' for a kind this version does not know. */
+  knownKind: ToolKind;
+  taskClass: string;
+  description?: string;
+  command?: string;
+  interpreter?: string;
+  args: string[];
+  env: Record<string, string>;
+  model?: string;
+  sandbox?: Sandbox;
+  permissionMode?: PermissionMode;
+  maxAttempts?: number;
+  timeoutSeconds?: number;
+}
+
+export interface TaskClassConfig {
+  name: string;
+  timeoutSeconds: number;
+}
+
+export interface SparkqConfig {
+  version: 1;
+  project: string;
+  scriptDirs: string[];
+  taskClasses: Record<string, TaskClassConfig>;
+  tools: Record<string, ToolConfig>;
+  purgeAfterDays: number | null;
+  worker: { pollSeconds: number; leaseSeconds: number };
+  store: { liveCap: number };
+}
+
+export interface ConfigIssue {
+  /** Dotted path of the offending key, e.g. "tools.run-bash.taskClass"; "" for the file as a whole. */
+  path: string;
+  /** 1-based; null when the issue has no place in the text (e.g. the file is missing). */
+  line: number | null;
+  column: number | null;
+  message: string;
+}
+
+export class ConfigError extends SparkqError {
+  constructor(
+    readonly file: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super('config', issues.map((i) => formatIssue(file, i)).join('\n'), { file, issues });
+    this.name = 'ConfigError';
+  }
+}
+
+function formatIssue(file: string, i: ConfigIssue): string {
+  const where = i.line === null ? file : `${file}:${i.line}:${i.column ?? 1}`;
+  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
+}
+
+// ---- defaults -----------------------------------------------------------------------------------------------
+
+const DEFAULT_PROJECT = 'sparkq';
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+// Frozen so that no caller can change the defaults for everyone; defaultConfig() hands out copies.
+export const DEFAULT_TASK_CLASSES: Readonly<Record<string, Readonly<TaskClassConfig>>> = deepFreeze({
+  FAST_SCRIPT: { name: 'FAST_SCRIPT', timeoutSeconds: 30 },
+  MEDIUM_SCRIPT: { name: 'MEDIUM_SCRIPT', timeoutSeconds: 300 },
+  LLM_LITE: { name: 'LLM_LITE', timeoutSeconds: 300 },
+  LLM_HEAVY: { name: 'LLM_HEAVY', timeoutSeconds: 900 },
+});
+
+export const DEFAULT_TOOLS: Readonly<Record<string, Readonly<ToolConfig>>> = deepFreeze({
+  'run-bash': {
+    name: 'run-bash',
+    kind: 'script',
+    knownKind: 'script',
+    taskClass: 'MEDIUM_SCRIPT',
+    description: 'Run a bash script from the script dirs',
+    interpreter: 'bash',
+    args: [],
+    env: {},
+  },
+  'run-python': {
+    name: 'run-python',
+    kind: 'script',
+    knownKind: 'script',
+    taskClass: 'MEDIUM_SCRIPT',
+    description: 'Run a Python script from the script dirs',
+    interpreter: 'python3',
+    args: [],
+    env: {},
+  },
+  'llm-codex': {
+    name: 'llm-codex',
+    kind: 'codex',
+    knownKind: 'codex',
+    taskClass: 'LLM_HEAVY',
+    description: 'OpenAI Codex CLI (codex exec) in the queue working directory',
+    args: [],
+    env: {},
+    sandbox: 'workspace-write',
+  },
+  'llm-claude': {
+    name: 'llm-claude',
+    kind: 'claude',
+    knownKind: 'claude',
+    taskClass: 'LLM_HEAVY',
+    description: 'Claude Code (claude -p) in the queue working directory',
+    args: [],
+    env: {},
+  },
+  'llm-sonnet': {
+    name: 'llm-sonnet',
+    kind: 'manual',
+    knownKind: 'manual',
+    taskClass: 'LLM_HEAVY',
+    description: 'Shown to whoever works at the terminal (a person or a chat agent), heavy budget',
+    args: [],
+    env: {},
+  },
+  'llm-haiku': {
+    name: 'llm-haiku',
+    kind: 'manual',
+    knownKind: 'manual',
+    taskClass: 'LLM_LITE',
+    description: 'Shown to whoever works at the terminal (a person or a chat agent), light budget',
+    args: [],
+    env: {},
+  },
+} satisfies Record<string, ToolConfig>);
+
+const DEFAULT_WORKER = { pollSeconds: 5, leaseSeconds: 30 } as const;
+const DEFAULT_LIVE_CAP = 20_000;
+const DEFAULT_SCRIPT_DIRS = ['scripts'];
+
+/** A workspace folder's name is only a suggestion: make it a valid project name rather than fail on it. */
+function projectOrDefault(name: string | undefined): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = (name ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, LIMITS.name).trim();
+  return clean || DEFAULT_PROJECT;
+}
+
+export function defaultConfig(project?: string): SparkqConfig {
+  return {
+    version: 1,
+    project: projectOrDefault(project),
+    scriptDirs: [...DEFAULT_SCRIPT_DIRS],
+    taskClasses: structuredClone(DEFAULT_TASK_CLASSES),
+    tools: structuredClone(DEFAULT_TOOLS),
+    purgeAfterDays: null,
+    worker: { ...DEFAULT_WORKER },
+    store: { liveCap: DEFAULT_LIVE_CAP },
+  };
+}
+
+export function resolveTimeoutSeconds(config: SparkqConfig, tool: ToolConfig): number {
+  if (tool.timeoutSeconds !== undefined) return tool.timeoutSeconds;
+  const cls = config.taskClasses[tool.taskClass];
+  // Only reachable with a hand-built config: parseConfig refuses a tool whose class is not defined.
+  if (!cls) throw new SparkqError('config', `tool ${tool.name} names task class ${tool.taskClass}, which is not defined in sparkq.yml`);
+  return cls.timeoutSeconds;
+}
+
+/** The configured script dirs as absolute paths below the workspace root. */
+export function resolveScriptDirs(config: SparkqConfig, workspaceRoot: string): string[] {
+  return config.scriptDirs.map((d) => path.resolve(workspaceRoot, d));
+}
+
+// ---- the file's schema ----------------------------------------------------------------------------------------
+
+// No `i` flag: the JSON Schema pattern would lose it and reject valid names.
+const TOOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const TOOL_NAME_MAX = 64;
+const CLASS_NAME = /^[A-Z][A-Z0-9_]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_FILE_BYTES = 1024 * 1024;
+
+const REFUSED_ELSEWHERE = "is only honoured from a user-level setting or a CLI flag, never from the workspace's sparkq.yml";
+
+/** How a value reads in a message: its type and, for scalars, the value itself. */
+function describe(v: unknown): string {
+  if (v === null) return 'an empty value (null)';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
+  if (typeof v === 'number') return `the number ${v}`;
+  if (typeof v === 'boolean') return `the boolean ${v}`;
+  if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data';
+  if (v instanceof Date) return 'a timestamp';
+  if (v instanceof Set) return 'a set';
+  if (typeof v === 'object') return 'a mapping';
+  return typeof v;
+}
+
+/** zod error option that says what was expected and what was found instead. */
+function expected(what: string) {
+  return {
+    error: (iss: { input?: unknown }) => (iss.input === undefined ? `missing; expected ${what}` : `expected ${what}, got ${describe(iss.input)}`),
+  };
+}
+
+function posInt(what: string, max: number = Number.MAX_SAFE_INTEGER) {
+  const e = expected(what);
+  return z.number(e).int(e).positive(e).max(max, e);
+}
+
+function str(what: string, max = 4096) {
+  const e = expected(what);
+  return z.string(e).min(1, e).max(max, e);
+}
+
+const timeoutSchema = () =>
+  posInt(`a whole number of seconds from 1 to ${LIMITS.maxTimeoutSeconds}`, LIMITS.maxTimeoutSeconds).meta({
+    description: 'Seconds a task may run. Past 1x it is reported stale, past 2x it is failed automatically.',
+  });
+
+const scriptDirSchema = str('a folder relative to the workspace root').refine(
+  (d) => {
+    if (path.posix.isAbsolute(d) || path.win32.isAbsolute(d)) return false;
+    const n = path.posix.normalize(d.replace(/\\/g, '/'));
+    return n !== '..' && !n.startsWith('../');
+  },
+  { error: (iss) => `expected a folder relative to the workspace root and inside it, got ${describe(iss.input)}` },
+);
+
+const TaskClassSchema = z
+  .object({ timeoutSeconds: timeoutSchema() }, expected('a mapping with timeoutSeconds, e.g. { timeoutSeconds: 300 }'))
+  .strict()
+  .meta({ title: 'Task class', description: 'A timeout budget shared by the tools that name it.' });
+
+const sandboxSchema = z
+  .enum(['read-only', 'workspace-write'], {
+    error: (iss) =>
+      typeof iss.input === 'string' && /danger|bypass/i.test(iss.input)
+        ? `sandbox ${iss.input} ${REFUSED_ELSEWHERE}`
+        : `expected read-only or workspace-write, got ${describe(iss.input)}`,
+  })
+  .meta({ description: 'Codex sandbox (default workspace-write). danger-full-access is refused here: use a user setting or a CLI flag.' });
+
+const permissionModeSchema = z
+  .enum(['default', 'acceptEdits', 'plan'], {
+    error: (iss) =>
+      typeof iss.input === 'string' && /bypass|dangerous/i.test(iss.input)
+        ? `permissionMode ${iss.input} ${REFUSED_ELSEWHERE}`
+        : `expected default, acceptEdits or plan, got ${describe(iss.input)}`,
+  })
+  .meta({ description: 'Claude Code permission mode. bypassPermissions is refused here: use a user setting or a CLI flag.' });
+
+const ToolSchema = z
+  .object(
+    {
+      kind: str('a tool kind: script, codex, claude or manual', 100).meta({
+        description: 'script | codex | claude | manual. An unknown kind runs as manual, with a warning.',
+        examples: [...TOOL_KINDS],
+      }),
+      taskClass: str('the name of a task class, e.g. MEDIUM_SCRIPT', 100).meta({ description: 'A task class defined by default or under taskClasses.' }),
+      description: z.string(expected('a string')).max(LIMITS.description, expected(`a string of at most ${LIMITS.description} characters`)).optional(),
+      command: str('an executable name or path').meta({ description: 'The program to run (e.g. the codex or claude binary).' }).optional(),
+      interpreter: str('an interpreter name or path, e.g. bash or python3')
+        .meta({ description: 'For script tools: the interpreter that runs the script.' })
+        .optional(),
+      args: z
+        .array(z.string(expected('a string (quote numbers and booleans)')), expected('a list of strings'))
+        .meta({ description: 'Extra arguments, passed as an argv array (never through a shell).' })
+        .optional(),
+      env: z
+        .record(
+          z.string().regex(ENV_NAME, expected('an environment variable name (letters, digits, _)')),
+          z.string(expected('a string (quote numbers and booleans)')),
+          expected('a mapping of environment variable → string'),
+        )
+        .meta({ description: 'Environment variables added for this tool.' })
+        .optional(),
+      model: str('a model name').optional(),
+      sandbox: sandboxSchema.optional(),
+      permissionMode: permissionModeSchema.optional(),
+      maxAttempts: posInt('a whole number from 1 to 100', 100).meta({ description: 'Attempts before a failing task stays failed.' }).optional(),
+      timeoutSeconds: timeoutSchema().meta({ description: "Overrides the task class's timeout for this tool." }).optional(),
+    },
+    expected('a mapping of tool settings (kind, taskClass, ...)'),
+  )
+  .strict()
+  .meta({ title: 'Tool', description: 'How a task is executed. A tool named here replaces the built-in tool of that name entirely.' });
+
+const toolNameSchema = z
+  .string()
+  .max(TOOL_NAME_MAX, `a tool name must be at most ${TOOL_NAME_MAX} characters`)
+  .regex(TOOL_NAME, 'a tool name must start with a letter or digit and hold only letters, digits, ".", "_" and "-"');
+const classNameSchema = z.string().regex(CLASS_NAME, 'a task class name must be UPPER_CASE: a capital letter, then capitals, digits and "_"');
+
+const FileSchema = z
+  .object(
+    {
+      version: z.literal(1, expected('the integer 1 (the only sparkq.yml version there is)')).meta({ description: 'Format version; 1.' }),
+      project: str('a project name', LIMITS.name)
+        .refine((s) => s.trim().length > 0, { error: 'expected a project name, got only blanks' })
+        // eslint-disable-next-line no-control-regex
+        .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { error: 'a project name must not contain control characters' })
+        .meta({ description: "Shown for this workspace's queue. Default: the workspace folder's name." }),
+      scriptDirs: z.array(scriptDirSchema, expected('a list of folders relative to the workspace root')).meta({
+        description: 'Folders, relative to the workspace root, whose scripts script tools may run. Default [scripts].',
+      }),
+      taskClasses: z
+        .record(classNameSchema, TaskClassSchema, expected('a mapping of task class name → { timeoutSeconds }'))
+        .nullable()
+        .meta({ description: 'Merged over the built-in classes FAST_SCRIPT, MEDIUM_SCRIPT, LLM_LITE and LLM_HEAVY.' }),
+      tools: z
+        .record(toolNameSchema, ToolSchema, expected('a mapping of tool name → tool settings'))
+        .nullable()
+        .meta({ description: 'Merged over the built-in tools by name.' }),
+      purgeAfterDays: posInt('a whole number of days, or null to never purge automatically')
+        .nullable()
+        .meta({ description: 'Finished tasks older than this are deleted automatically; null (default) never.' }),
+      worker: z
+        .object(
+          {
+            pollSeconds: z.number(expected('a positive number of seconds')).positive(expected('a positive number of seconds')).meta({
+              description: 'How often an idle worker looks for a task. Default 5.',
+            }),
+            leaseSeconds: z.number(expected('a positive number of seconds')).positive(expected('a positive number of seconds')).meta({
+              description: "How long a worker's claim stays valid without a heartbeat. Default 30.",
+            }),
+          },
+          expected('a mapping with pollSeconds and leaseSeconds'),
+        )
+        .partial()
+        .strict()
+        .nullable(),
+      store: z
+        .object({ liveCap: posInt('a whole number of at least 100').min(100, expected('a whole number of at least 100')) }, expected('a mapping with liveCap'))
+        .partial()
+        .strict()
+        .nullable()
+        .meta({ description: 'liveCap: finished tasks kept in the live database before older ones move to archive files. Default 20000.' }),
+    },
+    expected('a mapping of settings at the top level (e.g. version: 1)'),
+  )
+  .partial()
+  .strict()
+  .meta({
+    title: 'SparkQ configuration (sparkq.yml)',
+    description: 'Tools, task classes and limits of the SparkQ task queue in this workspace. Unknown keys are errors.',
+  });
+
+type FileConfig = z.infer<typeof FileSchema>;
+type FileTool = z.infer<typeof ToolSchema>;
+
+/** Keys an object accepts at a path, for "did you mean" hints on unknown keys. */
+function keysAt(p: readonly PropertyKey[]): string[] {
+  if (p.length === 0) return Object.keys(FileSchema.shape);
+  if (p[0] === 'tools' && p.length === 2) return Object.keys(ToolSchema.shape);
+  if (p[0] === 'taskClasses' && p.length === 2) return Object.keys(TaskClassSchema.shape);
+  if (p[0] === 'worker' && p.length === 1) return ['pollSeconds', 'leaseSeconds'];
+  if (p[0] === 'store' && p.length === 1) return ['liveCap'];
+  return [];
+}
+
+// Integer settings. A YAML float such as 30.0 loads as the JS number 30, so these are checked against the source text.
+const INT_PATHS: readonly (readonly string[])[] = [
+  ['version'],
+  ['purgeAfterDays'],
+  ['store', 'liveCap'],
+  ['taskClasses', '*', 'timeoutSeconds'],
+  ['tools', '*', 'timeoutSeconds'],
+  ['tools', '*', 'maxAttempts'],
+];
+const INT_SOURCE = /^[-+]?(?:0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)$/;
+
+// Flags that switch an agent's sandbox or permission checks off. Passing them through args would undo the refusal
+// of danger-full-access and bypassPermissions above.
+const BYPASS_ARG = /dangerous|bypass|yolo|danger-full-access|skip-permissions/i;
+
+// ---- locating things in the YAML text -------------------------------------------------------------------------
+
+type Seg = string | number;
+
+function pathString(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of p) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else {
+      const s = String(seg);
+      out += /^[A-Za-z0-9_-]+$/.test(s) ? (out ? `.${s}` : s) : `[${JSON.stringify(s)}]`;
+    }
+  }
+  return out;
+}
+
+function keyText(key: unknown): string | undefined {
+  if (isScalar(key)) return String(key.value);
+  return undefined;
+}
+
+interface Located {
+  node: Node | null;
+  keyNode: Node | null;
+  /** How many path segments were found; less than the path's length means the deepest existing parent. */
+  depth: number;
+}
+
+function locate(doc: Document, p: readonly PropertyKey[]): Located {
+  let node: unknown = doc.contents;
+  let keyNode: Node | null = null;
+  let depth = 0;
+  for (const seg of p) {
+    if (isAlias(node)) node = node.resolve(doc);
+    let next: unknown;
+    let nextKey: Node | null = null;
+    if (isMap(node)) {
+      const pair = node.items.find((it) => keyText(it.key) === String(seg));
+      if (pair) {
+        next = pair.value;
+        nextKey = (pair.key as Node | null) ?? null;
+      }
+    } else if (isSeq(node) && typeof seg === 'number') {
+      next = node.items[seg];
+    }
+    if (next === undefined && nextKey === null) break;
+    node = next;
+    keyNode = nextKey;
+    depth++;
+  }
+  return { node: (node as Node | null) ?? null, keyNode, depth };
+}
+
+function offsetOf(n: Node | null | undefined): number | undefined {
+  return n?.range?.[0];
+}
+
+function walkScalars(doc: Document, node: unknown, p: Seg[], visit: (p: Seg[], n: Node) => void, seen = new Set<unknown>()): void {
+  if (isAlias(node)) node = node.resolve(doc);
+  if (!node || seen.has(node)) return; // aliases may make cycles
+  seen.add(node);
+  if (isMap(node)) {
+    for (const it of node.items) {
+      const k = keyText(it.key);
+      if (k !== undefined) walkScalars(doc, it.value, [...p, k], visit, seen);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((it, i) => walkScalars(doc, it, [...p, i], visit, seen));
+  } else if (isScalar(node)) visit(p, node);
+}
+
+/** The path of the deepest key whose pair spans `offset`: a best guess at where a syntax error sits. */
+function pathAtOffset(doc: Document, offset: number): string {
+  const p: Seg[] = [];
+  let node: unknown = doc.contents;
+  for (;;) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => {
+        const start = offsetOf(it.key as Node | null);
+        const end = (it.value as Node | null)?.range?.[2] ?? (it.key as Node | null)?.range?.[2];
+        return start !== undefined && end !== undefined && start <= offset && offset <= end;
+      });
+      const k = pair ? keyText(pair.key) : undefined;
+      if (!pair || k === undefined) break;
+      p.push(k);
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const i = node.items.findIndex((it) => {
+        const r = (it as Node | null)?.range;
+        return !!r && r[0] <= offset && offset <= r[2];
+      });
+      if (i < 0) break;
+      p.push(i);
+      node = node.items[i];
+    } else break;
+  }
+  return pathString(p);
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length]!;
+}
+
+function unknownKeyMessage(key: string, allowed: string[]): string {
+  if (key === '<<') return 'unknown key "<<": YAML merge keys are not supported in sparkq.yml; write the settings out';
+  const near = allowed
+    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
+    .filter((x) => x.d <= Math.max(2, Math.floor(x.k.length / 3)))
+    .sort((a, b) => a.d - b.d)[0];
+  const hint = near ? ` (did you mean "${near.k}"?)` : '';
+  return `unknown key ${JSON.stringify(key)}${hint}; expected one of: ${allowed.join(', ')}`;
+}
+
+// ---- parsing ---------------------------------------------------------------------------------------------------
+
+export function parseConfig(text: string, file: string, opts: { defaultProject?: string } = {}): { config: SparkqConfig; warnings: string[] } {
+  const lineCounter = new LineCounter();
+  // logLevel 'error': the core prints nothing; what yaml would warn about is collected below instead.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, version: '1.2', schema: 'core', uniqueKeys: true, logLevel: 'error' });
+  const issues: ConfigIssue[] = [];
+  const warnings: string[] = [];
+
+  const at = (offset: number | undefined) => {
+    if (offset === undefined) return { line: null, column: null };
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, column: col };
+  };
+  const push = (p: readonly PropertyKey[] | string, offset: number | undefined, message: string) =>
+    issues.push({ path: typeof p === 'string' ? p : pathString(p), ...at(offset), message });
+  const fail = () => {
+    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    return new ConfigError(file, issues);
+  };
+
+  for (const e of doc.errors) {
+    const message =
+      e.code === 'DUPLICATE_KEY'
+        ? 'duplicate key: each key may appear only once in a mapping'
+        : e.code === 'MULTIPLE_DOCS'
+          ? 'expected a single YAML document, found more than one (a second "---")'
+          : `YAML syntax error: ${e.message}`;
+    push(e.code === 'MULTIPLE_DOCS' ? '' : pathAtOffset(doc, e.pos[0]), e.pos[0], message);
+  }
+  if (issues.length) throw fail();
+  for (const w of doc.warnings) {
+    const { line, column } = at(w.pos[0]);
+    warnings.push(`${file}:${line}:${column}: ${w.message}`);
+  }
+
+  const root = doc.contents;
+  if (root !== null && !isMap(root)) {
+    push([], offsetOf(root), `expected a mapping of settings at the top level (e.g. version: 1), got ${isSeq(root) ? 'a list' : 'a single value'}`);
+    throw fail();
+  }
+
+  // Keys that are lists or mappings would be stringified into nonsense by toJS.
+  const checkKeys = (node: unknown, p: Seg[], seen = new Set<unknown>()): void => {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (!node || seen.has(node)) return;
+    seen.add(node);
+    if (isMap(node)) {
+      for (const it of node.items) {
+        const k = keyText(it.key);
+        if (k === undefined) push(p, offsetOf(it.key as Node | null) ?? offsetOf(node), 'expected a plain key, got a list or mapping used as a key');
+        else checkKeys(it.value, [...p, k], seen);
+      }
+    } else if (isSeq(node)) node.items.forEach((it, i) => checkKeys(it, [...p, i], seen));
+  };
+  checkKeys(root, []);
+  if (issues.length) throw fail();
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    // Only an alias bomb gets here: everything else was reported as a parse error.
+    push([], 0, `cannot load the YAML: ${e instanceof Error ? e.message : String(e)}`);
+    throw fail();
+  }
+
+  const result = FileSchema.safeParse(raw);
+  if (!result.success) {
+    for (const iss of result.error.issues) {
+      const p = iss.path as Seg[];
+      if (iss.code === 'unrecognized_keys') {
+        for (const key of iss.keys) {
+          const l = locate(doc, [...p, key]);
+          push([...p, key], offsetOf(l.keyNode), unknownKeyMessage(key, keysAt(p)));
+        }
+      } else if (iss.code === 'invalid_key') {
+        const l = locate(doc, p);
+        push(p, offsetOf(l.keyNode), iss.issues[0]?.message ?? iss.message);
+      } else {
+        const l = locate(doc, p);
+        // A missing key has no node: point at the mapping that lacks it.
+        // An empty value (`x:`) has no text of its own: point at its key.
+        const empty = !l.node || (isScalar(l.node) && l.node.value === null && !l.node.source);
+        push(p, (empty ? undefined : offsetOf(l.node)) ?? offsetOf(l.keyNode) ?? offsetOf(l.node) ?? 0, iss.message);
+      }
+    }
+  }
+
+  // Integers written as floats (1.0, 3e2) load as whole numbers; the source text shows they were floats.
+  walkScalars(doc, root, [], (p, n) => {
+    if (!isScalar(n) || typeof n.value !== 'number' || !Number.isInteger(n.value) || typeof n.source !== 'string') return;
+    if (INT_SOURCE.test(n.source)) return;
+    if (!INT_PATHS.some((pat) => pat.length === p.length && pat.every((s, i) => s === '*' || s === p[i]))) return;
+    const ps = pathString(p);
+    if (issues.some((i) => i.path === ps)) return;
+    push(p, offsetOf(n), `expected an integer, got the float ${n.source}`);
+  });
+
+  // Cross-checks on what was written, whether or not the rest validated, so that one run reports everything.
+  const rawObj = isRecord(raw) ? raw : {};
+  const classNames = new Set(Object.keys(DEFAULT_TASK_CLASSES));
+  if (isRecord(rawObj['taskClasses'])) for (const k of Object.keys(rawObj['taskClasses'])) if (CLASS_NAME.test(k)) classNames.add(k);
+  const rawTools = isRecord(rawObj['tools']) ? rawObj['tools'] : {};
+  for (const [name, t] of Object.entries(rawTools)) {
+    if (!isRecord(t)) continue;
+    const cls = t['taskClass'];
+    if (typeof cls === 'string' && cls.length > 0 && !classNames.has(cls)) {
+      const p = ['tools', name, 'taskClass'];
+      push(p, offsetOf(locate(doc, p).node), `unknown task class ${JSON.stringify(cls)}; expected one of ${[...classNames].join(', ')} (or define it under taskClasses)`);
+    }
+    const kind = t['kind'];
+    if ((kind === 'codex' || kind === 'claude') && Array.isArray(t['args'])) {
+      t['args'].forEach((a, i) => {
+        if (typeof a !== 'string' || !BYPASS_ARG.test(a)) return;
+        const p = ['tools', name, 'args', i];
+        push(p, offsetOf(locate(doc, p).node), `${JSON.stringify(a)} switches off the agent's sandbox or permission checks; that ${REFUSED_ELSEWHERE}`);
+      });
+    }
+  }
+
+  if (issues.length || !result.success) throw fail();
+  return { config: build(result.data, opts.defaultProject, warnings), warnings };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function build(f: FileConfig, defaultProject: string | undefined, warnings: string[]): SparkqConfig {
+  const config = defaultConfig(defaultProject);
+  // The file's own name is used as written (it was validated); only the caller's folder name gets cleaned up.
+  if (f.project !== undefined) config.project = f.project;
+  if (f.scriptDirs) config.scriptDirs = [...f.scriptDirs];
+  for (const [name, tc] of Object.entries(f.taskClasses ?? {})) config.taskClasses[name] = { name, timeoutSeconds: tc.timeoutSeconds };
+  for (const [name, t] of Object.entries(f.tools ?? {})) config.tools[name] = buildTool(name, t, warnings);
+  if (f.purgeAfterDays !== undefined) config.purgeAfterDays = f.purgeAfterDays;
+  if (f.worker) config.worker = { pollSeconds: f.worker.pollSeconds ?? DEFAULT_WORKER.pollSeconds, leaseSeconds: f.worker.leaseSeconds ?? DEFAULT_WORKER.leaseSeconds };
+  if (f.store) config.store = { liveCap: f.store.liveCap ?? DEFAULT_LIVE_CAP };
+  return config;
+}
+
+function buildTool(name: string, t: FileTool, warnings: string[]): ToolConfig {
+  const known = (TOOL_KINDS as readonly string[]).includes(t.kind);
+  const knownKind = known ? (t.kind as ToolKind) : 'manual';
+  if (!known) warnings.push(`tool ${name} has unknown kind ${t.kind}; it will run as manual`);
+  // Settings that the tool's kind never reads: accepted, but said, so that nobody believes they took effect.
+  if (known && t.sandbox !== undefined && knownKind !== 'codex') warnings.push(`tool ${name}: sandbox applies only to codex tools; it is ignored for kind ${t.kind}`);
+  if (known && t.permissionMode !== undefined && knownKind !== 'claude') warnings.push(`tool ${name}: permissionMode applies only to claude tools; it is ignored for kind ${t.kind}`);
+  if (known && t.interpreter !== undefined && knownKind !== 'script') warnings.push(`tool ${name}: interpreter applies only to script tools; it is ignored for kind ${t.kind}`);
+
+  const tool: ToolConfig = { name, kind: t.kind, knownKind, taskClass: t.taskClass, args: [...(t.args ?? [])], env: { ...(t.env ?? {}) } };
+  if (t.description !== undefined) tool.description = t.description;
+  if (t.command !== undefined) tool.command = t.command;
+  if (t.interpreter !== undefined) tool.interpreter = t.interpreter;
+  if (t.model !== undefined) tool.model = t.model;
+  const sandbox = t.sandbox ?? (knownKind === 'codex' ? 'workspace-write' : undefined);
+  if (sandbox !== undefined) tool.sandbox = sandbox;
+  if (t.permissionMode !== undefined) tool.permissionMode = t.permissionMode;
+  if (t.maxAttempts !== undefined) tool.maxAttempts = t.maxAttempts;
+  if (t.timeoutSeconds !== undefined) tool.timeoutSeconds = t.timeoutSeconds;
+  return tool;
+}
+
+export function loadConfigFile(file: string, opts: { defaultProject?: string } = {}): { config: SparkqConfig; warnings: string[] } {
+  let text: string;
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new ConfigError(file, [{ path: '', line: null, column: null, message: 'expected a file, found a directory or something else' }]);
+    if (st.size > MAX_FILE_BYTES) throw new ConfigError(file, [{ path: '', line: null, column: null, message: `the file is larger than ${MAX_FILE_BYTES} bytes; a sparkq.yml is a few KiB` }]);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    const message = code === 'ENOENT' ? 'no such file; run `sparkq init` to create one' : `cannot read the file: ${e instanceof Error ? e.message : String(e)}`;
+    throw new ConfigError(file, [{ path: '', line: null, column: null, message }]);
+  }
+  return parseConfig(text, file, opts);
+}
+
+// ---- what `sparkq init` writes ----------------------------------------------------------------------------------
+
+/** A plain YAML scalar where that reads unambiguously, a double-quoted one (JSON is valid YAML there) otherwise. */
+function yamlScalar(s: string): string {
+  return /^[A-Za-z_/][A-Za-z0-9_./-]*$/.test(s) && !/^(true|false|null|yes|no|on|off|~)$/i.test(s) ? s : JSON.stringify(s);
+}
+
+export function defaultConfigYaml(project: string): string {
+  const c = defaultConfig(project);
+  const lines = [
+    '# SparkQ configuration. Every key is optional; unknown keys are errors, so a typo is reported, never ignored.',
+    'version: 1',
+    '',
+    "# Shown for this workspace's queue.",
+    `project: ${JSON.stringify(c.project)}`,
+    '',
+    '# Folders, relative to the workspace root, whose scripts the script tools may run.',
+    'scriptDirs:',
+    ...c.scriptDirs.map((d) => `  - ${yamlScalar(d)}`),
+    '',
+    '# Task classes are timeout budgets: a running task past 1x its timeout is stale, past 2x it is failed.',
+    '# Entries are merged over the built-in classes; add your own with UPPER_CASE names.',
+    'taskClasses:',
+    ...Object.values(c.taskClasses).map((tc) => `  ${tc.name}: { timeoutSeconds: ${tc.timeoutSeconds} }`),
+    '',
+    '# Tools say how a task runs. A tool named here replaces the built-in tool of that name entirely.',
+    '#   kind: script | codex | claude | manual          taskClass: one of the task classes above',
+    '#   optional: description, command, interpreter (script), args (list), env (mapping), model,',
+    '#   sandbox (codex: read-only | workspace-write), permissionMode (claude: default | acceptEdits | plan),',
+    '#   maxAttempts (1..100), timeoutSeconds (overrides the task class).',
+    '#   danger-full-access and bypassPermissions are refused here: they come only from a user setting or a CLI flag.',
+    'tools:',
+  ];
+  for (const t of Object.values(c.tools)) {
+    lines.push(`  ${t.name}:`, `    kind: ${t.kind}`);
+    if (t.interpreter !== undefined) lines.push(`    interpreter: ${yamlScalar(t.interpreter)}`);
+    if (t.sandbox !== undefined) lines.push(`    sandbox: ${t.sandbox}`);
+    lines.push(`    taskClass: ${t.taskClass}`);
+    if (t.description !== undefined) lines.push(`    description: ${JSON.stringify(t.description)}`);
+  }
+  lines.push(
+    '',
+    '# Finished tasks older than this many days are deleted automatically; null keeps them until `sparkq purge`.',
+    `purgeAfterDays: ${c.purgeAfterDays ?? 'null'}`,
+    '',
+    'worker:',
+    `  pollSeconds: ${c.worker.pollSeconds}    # how often an idle worker looks for a task`,
+    `  leaseSeconds: ${c.worker.leaseSeconds}  # how long a claim stays valid without a heartbeat from its worker`,
+    '',
+    'store:',
+    `  liveCap: ${c.store.liveCap}  # finished tasks kept live; older ones move to archive files`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** JSON Schema (draft 2020-12) of sparkq.yml, for editor completion and validation (e.g. the YAML extension). */
+export function configJsonSchema(): object {
+  // io 'input': the file's view, where every key is optional.
+  return z.toJSONSchema(FileSchema, { io: 'input', target: 'draft-2020-12' });
+}

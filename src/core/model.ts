@@ -1,0 +1,237 @@
+import { z } from 'zod';
+
+/**
+ * The domain as callers see it. Timestamps are ISO-8601 UTC strings at this boundary (the store keeps milliseconds).
+ * Input schemas are zod and strict: a misspelt option is an error, never silently ignored.
+ */
+
+export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const TaskStatusSchema = z.enum(TASK_STATUSES);
+
+export const FINISHED_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed'];
+
+export type LifecycleStatus = 'active' | 'ended';
+
+/** Limits that keep one task from bloating the store. Output beyond its limit keeps the tail, which says how it ended. */
+export const LIMITS = {
+  name: 100,
+  description: 2_000,
+  instructions: 64 * 1024,
+  prompt: 256 * 1024,
+  payload: 256 * 1024,
+  summary: 4_000,
+  error: 16 * 1024,
+  data: 1024 * 1024,
+  output: 64 * 1024,
+  worker: 200,
+  maxTimeoutSeconds: 7 * 24 * 3600,
+  maxPriority: 1_000_000,
+} as const;
+
+export const UsageSchema = z
+  .object({
+    inputTokens: z.number().int().nonnegative().optional(),
+    cachedInputTokens: z.number().int().nonnegative().optional(),
+    outputTokens: z.number().int().nonnegative().optional(),
+    reasoningTokens: z.number().int().nonnegative().optional(),
+    costUsd: z.number().nonnegative().finite().optional(),
+    model: z.string().max(200).optional(),
+  })
+  .strict();
+export type Usage = z.infer<typeof UsageSchema>;
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.null(), z.boolean(), z.number().finite(), z.string(), z.array(JsonValueSchema), z.record(z.string(), JsonValueSchema)]),
+);
+
+export interface Session {
+  id: string;
+  name: string;
+  description: string;
+  status: LifecycleStatus;
+  createdAt: string;
+  endedAt: string | null;
+}
+
+export type StatusCounts = Record<TaskStatus, number>;
+
+export interface Queue {
+  id: string;
+  name: string;
+  sessionId: string;
+  session: string;
+  instructions: string;
+  workdir: string | null;
+  status: LifecycleStatus;
+  maxWorkers: number;
+  codexThreadId: string | null;
+  claudeSessionId: string | null;
+  createdAt: string;
+  endedAt: string | null;
+  counts: StatusCounts;
+  stale: number;
+}
+
+export interface TaskResult {
+  summary: string;
+  data: JsonValue | null;
+}
+
+export interface Task {
+  id: string;
+  sessionId: string;
+  session: string;
+  queueId: string;
+  queue: string;
+  tool: string;
+  taskClass: string;
+  prompt: string | null;
+  payload: JsonValue | null;
+  status: TaskStatus;
+  priority: number;
+  timeoutSeconds: number;
+  attempt: number;
+  worker: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  heartbeatAt: string | null;
+  finishedAt: string | null;
+  stale: boolean;
+  staleAt: string | null;
+  result: TaskResult | null;
+  error: string | null;
+  stdout: string | null;
+  stderr: string | null;
+  usage: Usage | null;
+  retryOf: string | null;
+  /** True when the task lives in an archive file (finished long enough ago to leave the live database). */
+  archived: boolean;
+}
+
+export interface Attempt {
+  n: number;
+  worker: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  outcome: 'running' | 'succeeded' | 'failed';
+  error: string | null;
+}
+
+export interface TaskDetail extends Task {
+  attempts: Attempt[];
+  instructions: string;
+  /** Milliseconds from creation to start and from start to finish, where known. */
+  timings: { waitMs: number | null; runMs: number | null };
+}
+
+export interface Claim {
+  task: Task;
+  instructions: string;
+  lease: string;
+}
+
+// ---- inputs -------------------------------------------------------------------------------------------------
+
+const name = (what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, `${what} name must not be empty`)
+    .max(LIMITS.name, `${what} name is longer than ${LIMITS.name} characters`)
+    .refine((s) => !/\p{Cc}/u.test(s), `${what} name must not contain control characters`)
+    .refine((s) => !/^(ses|que|tsk)_/.test(s), `${what} name must not start with an id prefix (ses_, que_, tsk_)`);
+
+export const CreateSessionInput = z
+  .object({
+    name: name('session'),
+    description: z.string().max(LIMITS.description).optional(),
+  })
+  .strict();
+export type CreateSessionInput = z.input<typeof CreateSessionInput>;
+
+export const CreateQueueInput = z
+  .object({
+    name: name('queue'),
+    session: z.string().min(1, 'a queue needs a session (its name or id)'),
+    instructions: z.string().max(LIMITS.instructions).optional(),
+    workdir: z.string().min(1).max(4096).optional(),
+    maxWorkers: z.number().int().min(1).max(64).optional(),
+  })
+  .strict();
+export type CreateQueueInput = z.input<typeof CreateQueueInput>;
+
+export const EnqueueInput = z
+  .object({
+    queue: z.string().min(1, 'say which queue (its name or id)'),
+    tool: z.string().min(1, 'say which tool runs the task'),
+    prompt: z.string().max(LIMITS.prompt, `prompt is longer than ${LIMITS.prompt} bytes`).optional(),
+    payload: JsonValueSchema.optional(),
+    timeoutSeconds: z.number().int().positive().max(LIMITS.maxTimeoutSeconds).optional(),
+    priority: z.number().int().min(-LIMITS.maxPriority).max(LIMITS.maxPriority).optional(),
+  })
+  .strict();
+export type EnqueueInput = z.input<typeof EnqueueInput>;
+
+export const ClaimInput = z
+  .object({
+    queue: z.string().min(1, 'say which queue to claim from'),
+    worker: z.string().min(1).max(LIMITS.worker).optional(),
+  })
+  .strict();
+export type ClaimInput = z.input<typeof ClaimInput>;
+
+export const CompleteInput = z
+  .object({
+    task: z.string().min(1),
+    lease: z.string().min(1).optional(),
+    summary: z
+      .string()
+      .refine((s) => s.trim().length > 0, 'a summary is required: say what was done')
+      .refine((s) => s.length <= LIMITS.summary, `summary is longer than ${LIMITS.summary} characters; put details in data`),
+    data: JsonValueSchema.optional(),
+    stdout: z.string().optional(),
+    stderr: z.string().optional(),
+    usage: UsageSchema.optional(),
+  })
+  .strict();
+export type CompleteInput = z.input<typeof CompleteInput>;
+
+export const FailInput = z
+  .object({
+    task: z.string().min(1),
+    lease: z.string().min(1).optional(),
+    error: z.string().refine((s) => s.trim().length > 0, 'an error text is required: say what went wrong'),
+    data: JsonValueSchema.optional(),
+    stdout: z.string().optional(),
+    stderr: z.string().optional(),
+    usage: UsageSchema.optional(),
+  })
+  .strict();
+export type FailInput = z.input<typeof FailInput>;
+
+export const HeartbeatInput = z.object({ task: z.string().min(1), lease: z.string().min(1) }).strict();
+export type HeartbeatInput = z.input<typeof HeartbeatInput>;
+
+export const ListTasksInput = z
+  .object({
+    session: z.string().min(1).optional(),
+    queue: z.string().min(1).optional(),
+    status: z.union([TaskStatusSchema, z.array(TaskStatusSchema)]).optional(),
+    stale: z.boolean().optional(),
+    tool: z.string().min(1).optional(),
+    text: z.string().min(1).max(500).optional(),
+    limit: z.number().int().min(1).max(1000).optional(),
+    /** Continue after this task (the last one of the previous page); newest first. */
+    before: z.string().min(1).optional(),
+    offset: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type ListTasksInput = z.input<typeof ListTasksInput>;
+
+export interface TaskPage {
+  tasks: Task[];
+  /** Pass as `before` to get the next page; null when this page is the last. */
+  next: string | null;
+}

@@ -1,0 +1,63 @@
+import { iso, isoOrNull } from '../clock';
+import type { Attempt, JsonValue, Task, TaskStatus, Usage } from '../model';
+import type { Row } from '../store/sqlite';
+
+/** How a task row maps to the Task callers see. Names of queues and sessions come from the live tables. */
+export interface Names {
+  queue(id: string): string;
+  session(id: string): string;
+}
+
+function parseJson<T>(text: unknown): T | null {
+  return typeof text === 'string' ? (JSON.parse(text) as T) : null;
+}
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+export function rowToTask(r: Row, names: Names, archived = false): Task {
+  const status = r['status'] as TaskStatus;
+  const summary = str(r['summary']);
+  const staleAt = num(r['stale_at']);
+  const sessionId = r['session_id'] as string;
+  const queueId = r['queue_id'] as string;
+  return {
+    id: r['id'] as string,
+    sessionId,
+    session: names.session(sessionId),
+    queueId,
+    queue: names.queue(queueId),
+    tool: r['tool'] as string,
+    taskClass: r['task_class'] as string,
+    prompt: str(r['prompt']),
+    payload: parseJson<JsonValue>(r['payload']),
+    status,
+    priority: r['priority'] as number,
+    timeoutSeconds: r['timeout_s'] as number,
+    attempt: r['attempt'] as number,
+    worker: str(r['worker']),
+    createdAt: iso(r['created_at'] as number),
+    startedAt: isoOrNull(num(r['started_at'])),
+    heartbeatAt: isoOrNull(num(r['heartbeat_at'])),
+    finishedAt: isoOrNull(num(r['finished_at'])),
+    stale: status === 'running' && staleAt !== null,
+    staleAt: isoOrNull(staleAt),
+    result: status === 'succeeded' && summary !== null ? { summary, data: parseJson<JsonValue>(r['data']) } : null,
+    error: str(r['error']),
+    stdout: str(r['stdout']),
+    stderr: str(r['stderr']),
+    usage: parseJson<Usage>(r['usage']),
+    retryOf: str(r['retry_of']),
+    archived,
+  };
+}
+
+export function rowToAttempt(r: Row): Attempt {
+  return {
+    n: r['n'] as number,
+    worker: str(r['worker']),
+    startedAt: iso(r['started_at'] as number),
+    endedAt: isoOrNull(num(r['ended_at'])),
+    outcome: r['outcome'] as Attempt['outcome'],
+    error: str(r['error']),
+  };
+}

@@ -1,0 +1,117 @@
+import type { Migration } from '../store/store';
+
+/** The task table's shape, shared by the live database and the archive chunks (which hold finished tasks). */
+export const TASKS_TABLE = `CREATE TABLE tasks (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        session_id TEXT NOT NULL,
+        queue_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        task_class TEXT NOT NULL,
+        prompt TEXT,
+        payload TEXT,
+        status TEXT NOT NULL CHECK (status IN ('queued','running','succeeded','failed')),
+        priority INTEGER NOT NULL DEFAULT 0,
+        timeout_s INTEGER NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        worker TEXT,
+        lease TEXT,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        heartbeat_at INTEGER,
+        finished_at INTEGER,
+        stale_at INTEGER,
+        summary TEXT,
+        data TEXT,
+        error TEXT,
+        stdout TEXT,
+        stderr TEXT,
+        usage TEXT,
+        retry_of TEXT
+      );`;
+
+export const ATTEMPTS_TABLE = `CREATE TABLE attempts (
+        task_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        lease TEXT NOT NULL,
+        worker TEXT,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        outcome TEXT NOT NULL DEFAULT 'running',
+        error TEXT,
+        PRIMARY KEY (task_id, n)
+      ) WITHOUT ROWID;`;
+
+/**
+ * Numbered migrations; entry i brings the schema from version i to i + 1 (PRAGMA user_version). Never edit a
+ * migration that has shipped: add the next one.
+ *
+ * Times are integer milliseconds since the epoch. `seq` is the task's rowid and its FIFO order.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  (db) =>
+    db.exec(`
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('active','ended')),
+        created_at INTEGER NOT NULL,
+        ended_at INTEGER
+      );
+      CREATE UNIQUE INDEX sessions_active_name ON sessions(name) WHERE status = 'active';
+
+      CREATE TABLE queues (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        instructions TEXT NOT NULL DEFAULT '',
+        workdir TEXT,
+        status TEXT NOT NULL CHECK (status IN ('active','ended')),
+        max_workers INTEGER NOT NULL DEFAULT 1,
+        codex_thread_id TEXT,
+        claude_session_id TEXT,
+        created_at INTEGER NOT NULL,
+        ended_at INTEGER
+      );
+      CREATE UNIQUE INDEX queues_active_name ON queues(name) WHERE status = 'active';
+      CREATE INDEX queues_session ON queues(session_id);
+
+      ${TASKS_TABLE}
+      CREATE INDEX tasks_claim ON tasks(queue_id, priority DESC, seq) WHERE status = 'queued';
+      CREATE INDEX tasks_running ON tasks(started_at) WHERE status = 'running';
+      CREATE INDEX tasks_finished ON tasks(finished_at) WHERE finished_at IS NOT NULL;
+      CREATE INDEX tasks_queue ON tasks(queue_id, seq);
+      CREATE INDEX tasks_retry_of ON tasks(retry_of) WHERE retry_of IS NOT NULL;
+
+      ${ATTEMPTS_TABLE}
+
+      -- Per-(queue, status) counts, kept in the same transaction as every change, over live and archived tasks.
+      CREATE TABLE queue_counts (
+        queue_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (queue_id, status)
+      ) WITHOUT ROWID;
+
+      -- A failed task is requeued at most once; this survives the archiving of either task.
+      CREATE TABLE requeues (original_id TEXT PRIMARY KEY, new_id TEXT NOT NULL) WITHOUT ROWID;
+
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+
+      CREATE TABLE archive_chunks (
+        id INTEGER PRIMARY KEY,
+        file TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        min_seq INTEGER NOT NULL,
+        max_seq INTEGER NOT NULL,
+        min_finished_at INTEGER NOT NULL,
+        max_finished_at INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        crc INTEGER NOT NULL,
+        bloom BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `),
+];
+

@@ -1,0 +1,821 @@
+import * as path from 'node:path';
+import { type Clock, iso, systemClock } from '../clock';
+import { type SparkqConfig, resolveTimeoutSeconds } from '../config';
+import { SparkqError } from '../errors';
+import { looksLikeId, newId, newLeaseToken } from '../ids';
+import {
+  type Claim,
+  ClaimInput,
+  CompleteInput,
+  CreateQueueInput,
+  CreateSessionInput,
+  EnqueueInput,
+  FailInput,
+  HeartbeatInput,
+  LIMITS,
+  ListTasksInput,
+  type Queue,
+  type Session,
+  type StatusCounts,
+  type Task,
+  type TaskDetail,
+  type TaskPage,
+  type TaskStatus,
+} from '../model';
+import type { Durability } from '../store/journal';
+import type { Row, SqlValue } from '../store/sqlite';
+import { type RecoveryReport, Store } from '../store/store';
+import { ARCHIVE_DIR, Archive, type ChunkRow } from './archive';
+import { type ChunkMeta, type Effect, applyEffects } from './effects';
+import { type Names, rowToAttempt, rowToTask } from './rows';
+import { MIGRATIONS } from './schema';
+import type { z } from 'zod';
+
+export interface OpenQueueOptions {
+  /** The store's folder, normally `<workspace>/.sparkq/db`. */
+  dir: string;
+  config: SparkqConfig;
+  clock?: Clock;
+  durability?: Durability;
+  repair?: boolean;
+  /** Archive and snapshot by themselves after writes (default true). Tests turn it off and call `maintain()`. */
+  autoMaintain?: boolean;
+  /** How many finished tasks beyond the live cap to gather before writing an archive chunk (default cap / 4). */
+  archiveBatch?: number;
+  snapshotAfterRecords?: number;
+  /** See StoreOptions.fence: throws when this process is no longer the queue's owner. */
+  fence?: () => void;
+}
+
+/** What changed, sent to listeners once the change is durable. */
+export type ChangeEvent =
+  | { kind: 'session'; id: string }
+  | { kind: 'queue'; id: string }
+  | { kind: 'task'; id: string; queueId: string; status: TaskStatus | 'removed' };
+
+export interface SweepResult {
+  staled: Task[];
+  failed: Task[];
+}
+
+function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message));
+  throw new SparkqError('invalid-input', `invalid ${what}: ${issues.join('; ')}`);
+}
+
+function tail(text: string | undefined, max: number): string | null {
+  if (text === undefined) return null;
+  if (text.length <= max) return text;
+  return `[… ${text.length - max} earlier characters cut]\n` + text.slice(text.length - max);
+}
+
+function jsonText(value: unknown, max: number, what: string): string | null {
+  if (value === undefined) return null;
+  const text = JSON.stringify(value);
+  if (text.length > max) throw new SparkqError('invalid-input', `${what} is ${text.length} bytes as JSON; the limit is ${max}. Write large results to a file and put its path in ${what}.`);
+  return text;
+}
+
+const ZERO_COUNTS = (): StatusCounts => ({ queued: 0, running: 0, succeeded: 0, failed: 0 });
+
+/**
+ * The queue: every operation is one synchronous transaction over the store (no await between reading and writing),
+ * and the mutations resolve once their journal record is synced.
+ */
+export class QueueService {
+  private readonly listeners = new Set<(events: ChangeEvent[]) => void>();
+  private readonly names: Names;
+  private liveFinished: number;
+  private maintenanceScheduled = false;
+  private maintaining: Promise<void> | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly store: Store,
+    private config: SparkqConfig,
+    private readonly clock: Clock,
+    private readonly archive: Archive,
+    private readonly opts: OpenQueueOptions,
+  ) {
+    const db = store.db;
+    this.names = {
+      queue: (id) => (db.value('SELECT name FROM queues WHERE id = ?', [id]) as string | undefined) ?? id,
+      session: (id) => (db.value('SELECT name FROM sessions WHERE id = ?', [id]) as string | undefined) ?? id,
+    };
+    this.liveFinished = Number(db.value('SELECT count(*) FROM tasks WHERE finished_at IS NOT NULL') ?? 0);
+  }
+
+  static async open(opts: OpenQueueOptions): Promise<QueueService> {
+    const clock = opts.clock ?? systemClock;
+    const store = await Store.open({
+      dir: opts.dir,
+      migrations: MIGRATIONS,
+      replay: (db, record) => applyEffects(db, record as Effect[]),
+      clock,
+      ...(opts.durability ? { durability: opts.durability } : {}),
+      ...(opts.repair ? { repair: true } : {}),
+      ...(opts.snapshotAfterRecords ? { snapshotAfterRecords: opts.snapshotAfterRecords } : {}),
+      ...(opts.fence ? { fence: opts.fence } : {}),
+    });
+    const archive = new Archive(store.db, path.join(opts.dir, ARCHIVE_DIR), (opts.durability ?? 'full') === 'full');
+    try {
+      archive.verifyPresent();
+      archive.sweepOrphans();
+    } catch (e) {
+      await store.close({ snapshot: false });
+      throw e;
+    }
+    return new QueueService(store, opts.config, clock, archive, opts);
+  }
+
+  get recovery(): RecoveryReport {
+    return this.store.recovery;
+  }
+
+  setConfig(config: SparkqConfig): void {
+    this.config = config;
+  }
+
+  getConfig(): SparkqConfig {
+    return this.config;
+  }
+
+  onChange(listener: (events: ChangeEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ---- the write path ------------------------------------------------------------------------------------------
+
+  /** Applies `effects` with the store and resolves with `result` once they are durable. */
+  private async commit<T>(build: () => { effects: Effect[]; result: () => T }): Promise<T> {
+    if (this.closed) throw new SparkqError('closed', 'the queue is closed');
+    const { result, durable } = this.store.write(() => {
+      const { effects, result: read } = build();
+      applyEffects(this.store.db, effects);
+      for (const e of effects) {
+        if (e.t === 'task.finish') this.liveFinished++;
+        else if (e.t === 'archive.add') this.liveFinished -= e.ids.length;
+        else if (e.t === 'purge') this.liveFinished -= e.ids.length;
+      }
+      // The result is read inside the transaction, so it is exactly the state this mutation produced.
+      return { result: { value: read(), effects }, record: effects.length > 0 ? effects : null };
+    });
+    await durable;
+    this.emit(result.effects);
+    this.scheduleMaintenance();
+    return result.value;
+  }
+
+  private emit(effects: Effect[]): void {
+    if (this.listeners.size === 0 || effects.length === 0) return;
+    const events: ChangeEvent[] = [];
+    for (const e of effects) {
+      switch (e.t) {
+        case 'session.create':
+        case 'session.end':
+          events.push({ kind: 'session', id: e.id });
+          break;
+        case 'queue.create':
+        case 'queue.end':
+          events.push({ kind: 'queue', id: e.id });
+          break;
+        case 'task.enqueue':
+          events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'queued' });
+          break;
+        case 'task.claim':
+          events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'running' });
+          break;
+        case 'task.finish':
+          events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: e.status });
+          break;
+        case 'task.heartbeat':
+        case 'task.stale': {
+          const q = this.store.db.value('SELECT queue_id FROM tasks WHERE id = ?', [e.id]) as string | undefined;
+          if (q) events.push({ kind: 'task', id: e.id, queueId: q, status: 'running' });
+          break;
+        }
+        case 'archive.add':
+          break; // tasks moved, nothing a watcher sees changed
+        case 'purge':
+          for (const id of e.ids) events.push({ kind: 'task', id, queueId: '', status: 'removed' });
+          break;
+      }
+    }
+    for (const l of this.listeners) {
+      try {
+        l(events);
+      } catch {
+        // a listener's failure must not affect the queue or other listeners
+      }
+    }
+  }
+
+  // ---- sessions ------------------------------------------------------------------------------------------------
+
+  private sessionRow(ref: string): Row {
+    const db = this.store.db;
+    const row = looksLikeId(ref, 'ses')
+      ? db.get('SELECT * FROM sessions WHERE id = ?', [ref])
+      : db.get("SELECT * FROM sessions WHERE name = ? ORDER BY status = 'active' DESC, created_at DESC LIMIT 1", [ref]);
+    if (!row) {
+      const known = db.all<{ name: string }>("SELECT name FROM sessions WHERE status = 'active' ORDER BY name LIMIT 20").map((r) => r.name);
+      throw new SparkqError(
+        'not-found',
+        `no session named ${JSON.stringify(ref)}; ${known.length > 0 ? `active sessions: ${known.join(', ')}` : 'there are no active sessions: create one first'}`,
+      );
+    }
+    return row;
+  }
+
+  private toSession(r: Row): Session {
+    return {
+      id: r['id'] as string,
+      name: r['name'] as string,
+      description: r['description'] as string,
+      status: r['status'] as Session['status'],
+      createdAt: iso(r['created_at'] as number),
+      endedAt: typeof r['ended_at'] === 'number' ? iso(r['ended_at']) : null,
+    };
+  }
+
+  async createSession(input: CreateSessionInput): Promise<Session> {
+    const { name, description } = parse(CreateSessionInput, input, 'session');
+    return this.commit(() => {
+      const db = this.store.db;
+      const existing = db.value("SELECT id FROM sessions WHERE name = ? AND status = 'active'", [name]);
+      if (existing) throw new SparkqError('conflict', `a session named ${JSON.stringify(name)} is already active (${String(existing)}); pick another name or end it first`);
+      const id = newId('ses');
+      return {
+        effects: [{ t: 'session.create', id, name, description: description ?? '', at: this.clock.now() }],
+        result: () => this.getSession(id),
+      };
+    });
+  }
+
+  getSession(ref: string): Session {
+    return this.toSession(this.sessionRow(ref));
+  }
+
+  listSessions(options: { includeEnded?: boolean } = {}): Session[] {
+    const rows = this.store.db.all(
+      options.includeEnded === false ? "SELECT * FROM sessions WHERE status = 'active' ORDER BY created_at DESC, rowid DESC" : 'SELECT * FROM sessions ORDER BY created_at DESC, rowid DESC',
+    );
+    return rows.map((r) => this.toSession(r));
+  }
+
+  /** Ends a session and its active queues. Their tasks stay as they are; ended queues hand out no more work. */
+  async endSession(ref: string): Promise<Session> {
+    return this.commit(() => {
+      const row = this.sessionRow(ref);
+      const id = row['id'] as string;
+      if (row['status'] === 'ended') throw new SparkqError('conflict', `session ${String(row['name'])} (${id}) has already ended`);
+      const at = this.clock.now();
+      const queues = this.store.db.all<{ id: string }>("SELECT id FROM queues WHERE session_id = ? AND status = 'active'", [id]);
+      return {
+        effects: [...queues.map((q): Effect => ({ t: 'queue.end', id: q.id, at })), { t: 'session.end', id, at }],
+        result: () => this.getSession(id),
+      };
+    });
+  }
+
+  // ---- queues --------------------------------------------------------------------------------------------------
+
+  private queueRow(ref: string): Row {
+    const db = this.store.db;
+    const row = looksLikeId(ref, 'que')
+      ? db.get('SELECT * FROM queues WHERE id = ?', [ref])
+      : db.get("SELECT * FROM queues WHERE name = ? ORDER BY status = 'active' DESC, created_at DESC LIMIT 1", [ref]);
+    if (!row) {
+      const known = db.all<{ name: string }>("SELECT name FROM queues WHERE status = 'active' ORDER BY name LIMIT 20").map((r) => r.name);
+      throw new SparkqError(
+        'not-found',
+        `no queue named ${JSON.stringify(ref)}; ${known.length > 0 ? `active queues: ${known.join(', ')}` : 'there are no active queues: create one first'}`,
+      );
+    }
+    return row;
+  }
+
+  private toQueue(r: Row): Queue {
+    const db = this.store.db;
+    const id = r['id'] as string;
+    const counts = ZERO_COUNTS();
+    for (const c of db.all<{ status: TaskStatus; n: number }>('SELECT status, n FROM queue_counts WHERE queue_id = ?', [id])) counts[c.status] = c.n;
+    const stale = Number(db.value("SELECT count(*) FROM tasks WHERE queue_id = ? AND status = 'running' AND stale_at IS NOT NULL", [id]) ?? 0);
+    const sessionId = r['session_id'] as string;
+    return {
+      id,
+      name: r['name'] as string,
+      sessionId,
+      session: this.names.session(sessionId),
+      instructions: r['instructions'] as string,
+      workdir: (r['workdir'] as string | null) ?? null,
+      status: r['status'] as Queue['status'],
+      maxWorkers: r['max_workers'] as number,
+      codexThreadId: (r['codex_thread_id'] as string | null) ?? null,
+      claudeSessionId: (r['claude_session_id'] as string | null) ?? null,
+      createdAt: iso(r['created_at'] as number),
+      endedAt: typeof r['ended_at'] === 'number' ? iso(r['ended_at']) : null,
+      counts,
+      stale,
+    };
+  }
+
+  async createQueue(input: CreateQueueInput): Promise<Queue> {
+    const q = parse(CreateQueueInput, input, 'queue');
+    return this.commit(() => {
+      const session = this.sessionRow(q.session);
+      if (session['status'] !== 'active') {
+        throw new SparkqError('conflict', `session ${String(session['name'])} has ended; create the queue in an active session`);
+      }
+      const existing = this.store.db.value("SELECT id FROM queues WHERE name = ? AND status = 'active'", [q.name]);
+      if (existing) throw new SparkqError('conflict', `a queue named ${JSON.stringify(q.name)} is already active (${String(existing)}); queue names are unique among active queues`);
+      const id = newId('que');
+      return {
+        effects: [
+          {
+            t: 'queue.create',
+            id,
+            sessionId: session['id'] as string,
+            name: q.name,
+            instructions: q.instructions ?? '',
+            workdir: q.workdir ?? null,
+            maxWorkers: q.maxWorkers ?? 1,
+            at: this.clock.now(),
+          },
+        ],
+        result: () => this.getQueue(id),
+      };
+    });
+  }
+
+  getQueue(ref: string): Queue {
+    return this.toQueue(this.queueRow(ref));
+  }
+
+  listQueues(options: { session?: string; includeEnded?: boolean } = {}): Queue[] {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (options.session !== undefined) {
+      where.push('session_id = ?');
+      params.push(this.sessionRow(options.session)['id'] as string);
+    }
+    if (options.includeEnded === false) where.push("status = 'active'");
+    const sql = `SELECT * FROM queues ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at, rowid`;
+    return this.store.db.all(sql, params).map((r) => this.toQueue(r));
+  }
+
+  async endQueue(ref: string): Promise<Queue> {
+    return this.commit(() => {
+      const row = this.queueRow(ref);
+      const id = row['id'] as string;
+      if (row['status'] === 'ended') throw new SparkqError('conflict', `queue ${String(row['name'])} (${id}) has already ended`);
+      return { effects: [{ t: 'queue.end', id, at: this.clock.now() }], result: () => this.getQueue(id) };
+    });
+  }
+
+  private activeQueue(ref: string, forWhat: string): Row {
+    const row = this.queueRow(ref);
+    if (row['status'] !== 'active') {
+      throw new SparkqError('conflict', `queue ${String(row['name'])} (${String(row['id'])}) has ended, so it takes no ${forWhat}; use an active queue`);
+    }
+    return row;
+  }
+
+  // ---- tasks ---------------------------------------------------------------------------------------------------
+
+  private liveTaskRow(id: string): Row | undefined {
+    return this.store.db.get('SELECT * FROM tasks WHERE id = ?', [id]);
+  }
+
+  private anyTaskRow(id: string): { row: Row; attempts: Row[] | null; archived: boolean } {
+    const row = this.liveTaskRow(id);
+    if (row) return { row, attempts: null, archived: false };
+    const found = looksLikeId(id, 'tsk') ? this.archive.findTask(id) : null;
+    if (found) return { row: found.row, attempts: found.attempts, archived: true };
+    throw new SparkqError('not-found', `no task ${JSON.stringify(id)}${looksLikeId(id, 'tsk') ? '' : ' (task ids look like tsk_4k2m9x0q7hzt)'}`);
+  }
+
+  async enqueue(input: EnqueueInput): Promise<Task> {
+    const e = parse(EnqueueInput, input, 'task');
+    if (e.prompt === undefined && e.payload === undefined) {
+      throw new SparkqError('invalid-input', 'a task needs a prompt or a payload (or both)');
+    }
+    const tool = this.config.tools[e.tool];
+    if (!tool) {
+      throw new SparkqError('not-found', `unknown tool ${JSON.stringify(e.tool)}; tools in sparkq.yml: ${Object.keys(this.config.tools).sort().join(', ')}`);
+    }
+    const payload = jsonText(e.payload, LIMITS.payload, 'payload');
+    return this.commit(() => {
+      const q = this.activeQueue(e.queue, 'new tasks');
+      const id = newId('tsk');
+      return {
+        effects: [
+          {
+            t: 'task.enqueue',
+            id,
+            sessionId: q['session_id'] as string,
+            queueId: q['id'] as string,
+            tool: tool.name,
+            taskClass: tool.taskClass,
+            prompt: e.prompt ?? null,
+            payload,
+            priority: e.priority ?? 0,
+            timeoutS: e.timeoutSeconds ?? resolveTimeoutSeconds(this.config, tool),
+            at: this.clock.now(),
+            retryOf: null,
+          },
+        ],
+        result: () => this.task(id),
+      };
+    });
+  }
+
+  private nextClaimable(queueId: string): Row | undefined {
+    return this.store.db.get("SELECT * FROM tasks WHERE queue_id = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT 1", [queueId]);
+  }
+
+  /** The task a claim would take next, unchanged; null when there is none. */
+  peek(queueRef: string): Task | null {
+    const q = this.queueRow(queueRef);
+    const row = this.nextClaimable(q['id'] as string);
+    return row ? rowToTask(row, this.names) : null;
+  }
+
+  /** Takes the oldest claimable task of the queue (highest priority first); null when there is none. */
+  async claim(input: ClaimInput): Promise<Claim | null> {
+    const c = parse(ClaimInput, input, 'claim');
+    return this.commit(() => {
+      const q = this.activeQueue(c.queue, 'claims');
+      const row = this.nextClaimable(q['id'] as string);
+      if (!row) return { effects: [], result: () => null };
+      const id = row['id'] as string;
+      const lease = newLeaseToken();
+      return {
+        effects: [
+          { t: 'task.claim', id, queueId: q['id'] as string, lease, worker: c.worker ?? null, attempt: (row['attempt'] as number) + 1, at: this.clock.now() },
+        ],
+        result: () => ({ task: this.task(id), instructions: q['instructions'] as string, lease }),
+      };
+    });
+  }
+
+  private runningTask(id: string, lease: string | undefined, verb: string): Row {
+    const { row } = this.anyTaskRow(id);
+    const status = row['status'] as TaskStatus;
+    if (status !== 'running') {
+      const hint = status === 'queued' ? 'claim it first' : status === 'failed' ? 'requeue it to run it again' : 'it is finished';
+      throw new SparkqError('conflict', `task ${id} is ${status}; only a running task can be ${verb} (${hint})`, { status });
+    }
+    if (lease !== undefined && lease !== row['lease']) {
+      throw new SparkqError(
+        'lease-mismatch',
+        `task ${id} is now on attempt ${String(row['attempt'])} and this lease belongs to another attempt; the task was requeued or claimed again, so this result was not recorded`,
+      );
+    }
+    return row;
+  }
+
+  async heartbeat(input: HeartbeatInput): Promise<void> {
+    const h = parse(HeartbeatInput, input, 'heartbeat');
+    return this.commit(() => {
+      this.runningTask(h.task, h.lease, 'sent a heartbeat');
+      return { effects: [{ t: 'task.heartbeat', id: h.task, at: this.clock.now() }], result: () => undefined };
+    });
+  }
+
+  async complete(input: CompleteInput): Promise<Task> {
+    const c = parse(CompleteInput, input, 'completion');
+    const data = jsonText(c.data, LIMITS.data, 'data');
+    const usage = jsonText(c.usage, 4096, 'usage');
+    return this.commit(() => {
+      const row = this.runningTask(c.task, c.lease, 'completed');
+      return {
+        effects: [
+          {
+            t: 'task.finish',
+            id: c.task,
+            queueId: row['queue_id'] as string,
+            attempt: row['attempt'] as number,
+            status: 'succeeded',
+            at: this.clock.now(),
+            summary: c.summary.trim(),
+            data,
+            error: null,
+            stdout: tail(c.stdout, LIMITS.output),
+            stderr: tail(c.stderr, LIMITS.output),
+            usage,
+          },
+        ],
+        result: () => this.task(c.task),
+      };
+    });
+  }
+
+  async fail(input: FailInput): Promise<Task> {
+    const f = parse(FailInput, input, 'failure');
+    const data = jsonText(f.data, LIMITS.data, 'data');
+    const usage = jsonText(f.usage, 4096, 'usage');
+    return this.commit(() => {
+      const row = this.runningTask(f.task, f.lease, 'failed');
+      return {
+        effects: [this.finishFailed(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) })],
+        result: () => this.task(f.task),
+      };
+    });
+  }
+
+  private finishFailed(
+    row: Row,
+    error: string,
+    extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null } = {},
+  ): Effect {
+    const text = error.trim();
+    return {
+      t: 'task.finish',
+      id: row['id'] as string,
+      queueId: row['queue_id'] as string,
+      attempt: row['attempt'] as number,
+      status: 'failed',
+      at: this.clock.now(),
+      summary: null,
+      data: extra.data ?? null,
+      error: text.length > LIMITS.error ? text.slice(0, LIMITS.error) + ' […]' : text,
+      stdout: extra.stdout ?? null,
+      stderr: extra.stderr ?? null,
+      usage: extra.usage ?? null,
+    };
+  }
+
+  /** Puts a failed task back as a new task (new id, same work), linked to the original by `retryOf`. */
+  async requeue(taskId: string): Promise<Task> {
+    return this.commit(() => {
+      const { row } = this.anyTaskRow(taskId);
+      const status = row['status'] as TaskStatus;
+      if (status !== 'failed') {
+        throw new SparkqError('conflict', `task ${taskId} is ${status}; only a failed task can be requeued`, { status });
+      }
+      const again = this.store.db.value('SELECT new_id FROM requeues WHERE original_id = ?', [taskId]);
+      if (again) throw new SparkqError('conflict', `task ${taskId} was already requeued as ${String(again)}; requeue that one if it failed too`);
+      const q = this.activeQueue(row['queue_id'] as string, 'requeued tasks');
+      const id = newId('tsk');
+      return {
+        effects: [
+          {
+            t: 'task.enqueue',
+            id,
+            sessionId: q['session_id'] as string,
+            queueId: q['id'] as string,
+            tool: row['tool'] as string,
+            taskClass: row['task_class'] as string,
+            prompt: (row['prompt'] as string | null) ?? null,
+            payload: (row['payload'] as string | null) ?? null,
+            priority: row['priority'] as number,
+            timeoutS: row['timeout_s'] as number,
+            at: this.clock.now(),
+            retryOf: taskId,
+          },
+        ],
+        result: () => this.task(id),
+      };
+    });
+  }
+
+  private task(id: string): Task {
+    const { row, archived } = this.anyTaskRow(id);
+    return rowToTask(row, this.names, archived);
+  }
+
+  getTask(id: string): TaskDetail {
+    const { row, attempts, archived } = this.anyTaskRow(id);
+    const task = rowToTask(row, this.names, archived);
+    const attemptRows = attempts ?? this.store.db.all('SELECT * FROM attempts WHERE task_id = ? ORDER BY n', [id]);
+    const instructions = (this.store.db.value('SELECT instructions FROM queues WHERE id = ?', [task.queueId]) as string | undefined) ?? '';
+    const created = row['created_at'] as number;
+    const started = row['started_at'] as number | null;
+    const finished = row['finished_at'] as number | null;
+    return {
+      ...task,
+      attempts: attemptRows.map(rowToAttempt),
+      instructions,
+      timings: {
+        waitMs: started !== null ? started - created : null,
+        runMs: started !== null && finished !== null ? finished - started : null,
+      },
+    };
+  }
+
+  /** Tasks newest first, filtered, a page at a time; reads the archive where the filters can match finished tasks. */
+  listTasks(input: ListTasksInput = {}): TaskPage {
+    const f = parse(ListTasksInput, input, 'task filter');
+    const limit = f.limit ?? 50;
+    const offset = f.offset ?? 0;
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (f.session !== undefined) {
+      where.push('session_id = ?');
+      params.push(this.sessionRow(f.session)['id'] as string);
+    }
+    if (f.queue !== undefined) {
+      where.push('queue_id = ?');
+      params.push(this.queueRow(f.queue)['id'] as string);
+    }
+    const statuses = f.status === undefined ? null : Array.isArray(f.status) ? f.status : [f.status];
+    if (statuses) {
+      where.push(`status IN (${statuses.map(() => '?').join(',')})`);
+      params.push(...statuses);
+    }
+    if (f.stale !== undefined) where.push(f.stale ? "(status = 'running' AND stale_at IS NOT NULL)" : "NOT (status = 'running' AND stale_at IS NOT NULL)");
+    if (f.tool !== undefined) {
+      where.push('tool = ?');
+      params.push(f.tool);
+    }
+    if (f.text !== undefined) {
+      const like = `%${f.text.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+      where.push("(id = ? OR prompt LIKE ? ESCAPE '\\' OR summary LIKE ? ESCAPE '\\' OR error LIKE ? ESCAPE '\\')");
+      params.push(f.text, like, like, like);
+    }
+    let beforeSeq = Number.MAX_SAFE_INTEGER;
+    if (f.before !== undefined) beforeSeq = this.anyTaskRow(f.before).row['seq'] as number;
+    where.push('seq < ?');
+    params.push(beforeSeq);
+    const need = offset + limit + 1;
+    const sql = `SELECT * FROM tasks WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ${need}`;
+
+    const found: { row: Row; archived: boolean }[] = this.store.db.all(sql, params).map((row) => ({ row, archived: false }));
+    const archiveCanMatch = f.stale !== true && (statuses === null || statuses.some((s) => s === 'succeeded' || s === 'failed'));
+    if (archiveCanMatch) {
+      for (const chunk of this.archive.chunks()) {
+        if (chunk.min_seq >= beforeSeq) continue;
+        if (found.length >= need) {
+          found.sort((a, b) => (b.row['seq'] as number) - (a.row['seq'] as number));
+          found.length = need;
+          if (chunk.max_seq < (found[need - 1]!.row['seq'] as number)) break;
+        }
+        for (const row of this.archive.open(chunk).all(sql, params)) found.push({ row, archived: true });
+      }
+    }
+    found.sort((a, b) => (b.row['seq'] as number) - (a.row['seq'] as number));
+    const page = found.slice(offset, offset + limit);
+    const more = found.length > offset + limit;
+    return {
+      tasks: page.map((x) => rowToTask(x.row, this.names, x.archived)),
+      next: more && page.length > 0 ? (page[page.length - 1]!.row['id'] as string) : null,
+    };
+  }
+
+  /** Counts per status over everything (live and archived), with the number of stale running tasks. */
+  counts(): StatusCounts & { stale: number } {
+    const db = this.store.db;
+    const out = { ...ZERO_COUNTS(), stale: 0 };
+    for (const r of db.all<{ status: TaskStatus; n: number }>('SELECT status, SUM(n) AS n FROM queue_counts GROUP BY status')) out[r.status] = r.n;
+    out.stale = Number(db.value("SELECT count(*) FROM tasks WHERE status = 'running' AND stale_at IS NOT NULL") ?? 0);
+    return out;
+  }
+
+  // ---- time-driven ---------------------------------------------------------------------------------------------
+
+  /** Flags running tasks past 1× their timeout as stale, and fails those past 2×. */
+  async sweep(): Promise<SweepResult> {
+    return this.commit(() => {
+      const now = this.clock.now();
+      const effects: Effect[] = [];
+      const staled: string[] = [];
+      const failed: string[] = [];
+      for (const row of this.store.db.all("SELECT * FROM tasks WHERE status = 'running'")) {
+        const ran = now - (row['started_at'] as number);
+        const timeoutMs = (row['timeout_s'] as number) * 1000;
+        if (ran > 2 * timeoutMs) {
+          effects.push(this.finishFailed(row, `auto-failed: ran longer than 2× its timeout (timeout ${row['timeout_s'] as number} s, ran ${Math.round(ran / 1000)} s)`));
+          failed.push(row['id'] as string);
+        } else if (ran > timeoutMs && row['stale_at'] === null) {
+          effects.push({ t: 'task.stale', id: row['id'] as string, at: now });
+          staled.push(row['id'] as string);
+        }
+      }
+      return { effects, result: () => ({ staled: staled.map((id) => this.task(id)), failed: failed.map((id) => this.task(id)) }) };
+    });
+  }
+
+  /** Deletes finished tasks that finished more than `olderThanDays` days ago, live and archived. */
+  async purge(options: { olderThanDays: number }): Promise<{ purged: number }> {
+    if (!Number.isFinite(options.olderThanDays) || options.olderThanDays < 0) {
+      throw new SparkqError('invalid-input', `--older-than must be a number of days ≥ 0, not ${String(options.olderThanDays)}`);
+    }
+    const cutoff = this.clock.now() - options.olderThanDays * 86_400_000;
+    const filesToRemove: string[] = [];
+    const dropped: number[] = [];
+    const purged = await this.commit(() => {
+      const db = this.store.db;
+      const counts = new Map<string, number>();
+      const add = (queueId: string, status: string, n: number) => counts.set(`${queueId}\u0000${status}`, (counts.get(`${queueId}\u0000${status}`) ?? 0) + n);
+      const ids: string[] = [];
+      for (const r of db.all<{ id: string; queue_id: string; status: string }>('SELECT id, queue_id, status FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ?', [cutoff])) {
+        ids.push(r.id);
+        add(r.queue_id, r.status, 1);
+      }
+      const dropChunks: number[] = [];
+      const replaceChunks: { old: number; chunk: ChunkMeta }[] = [];
+      let nextId = this.archive.nextChunkId();
+      let archivedPurged = 0;
+      for (const chunk of this.archive.chunks()) {
+        if (chunk.min_finished_at >= cutoff) continue;
+        const cdb = this.archive.open(chunk);
+        for (const r of cdb.all<{ queue_id: string; status: string; n: number }>(
+          'SELECT queue_id, status, count(*) AS n FROM tasks WHERE finished_at < ? GROUP BY queue_id, status',
+          [cutoff],
+        )) {
+          add(r.queue_id, r.status, r.n);
+          archivedPurged += r.n;
+        }
+        filesToRemove.push(chunk.file);
+        dropped.push(chunk.id);
+        if (chunk.max_finished_at < cutoff) {
+          dropChunks.push(chunk.id);
+        } else {
+          const keep = cdb.all('SELECT * FROM tasks WHERE finished_at >= ?', [cutoff]);
+          const keepAttempts = cdb.all('SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.finished_at >= ?', [cutoff]);
+          replaceChunks.push({ old: chunk.id, chunk: this.archive.writeChunk(nextId++, keep, keepAttempts, this.clock.now()) });
+        }
+      }
+      const effects: Effect[] =
+        ids.length + dropChunks.length + replaceChunks.length > 0
+          ? [{ t: 'purge', ids, dropChunks, replaceChunks, counts: [...counts].map(([k, n]) => [...(k.split('\u0000') as [string, TaskStatus]), n]) }]
+          : [];
+      return { effects, result: () => ids.length + archivedPurged };
+    });
+    for (const id of dropped) this.archive.forget(id);
+    this.archive.removeFiles(filesToRemove);
+    return { purged };
+  }
+
+  // ---- maintenance ---------------------------------------------------------------------------------------------
+
+  private get liveCap(): number {
+    return this.config.store.liveCap;
+  }
+  private get archiveBatch(): number {
+    return this.opts.archiveBatch ?? Math.max(100, Math.floor(this.liveCap / 4));
+  }
+
+  get maintenanceDue(): boolean {
+    return this.liveFinished >= this.liveCap + this.archiveBatch || this.store.needsSnapshot;
+  }
+
+  private scheduleMaintenance(): void {
+    if (this.opts.autoMaintain === false || this.maintenanceScheduled || !this.maintenanceDue) return;
+    this.maintenanceScheduled = true;
+    setImmediate(() => {
+      this.maintenanceScheduled = false;
+      if (!this.closed) void this.maintain().catch(() => undefined);
+    });
+  }
+
+  /** Archives finished tasks beyond the live cap and takes a snapshot when the journal has grown. */
+  maintain(): Promise<void> {
+    this.maintaining ??= this.runMaintenance().finally(() => (this.maintaining = null));
+    return this.maintaining;
+  }
+
+  private async runMaintenance(): Promise<void> {
+    while (this.liveFinished >= this.liveCap + this.archiveBatch) await this.archiveOldest();
+    if (this.store.needsSnapshot) await this.store.snapshot();
+  }
+
+  private archiveOldest(): Promise<void> {
+    return this.commit(() => {
+      const db = this.store.db;
+      const n = this.liveFinished - this.liveCap;
+      const rows = db.all('SELECT * FROM tasks WHERE finished_at IS NOT NULL ORDER BY finished_at, seq LIMIT ?', [n]);
+      if (rows.length === 0) return { effects: [], result: () => undefined };
+      const ids = rows.map((r) => r['id'] as string);
+      const attempts: Row[] = [];
+      for (const id of ids) attempts.push(...db.all('SELECT * FROM attempts WHERE task_id = ?', [id]));
+      const chunk = this.archive.writeChunk(this.archive.nextChunkId(), rows, attempts, this.clock.now());
+      return { effects: [{ t: 'archive.add', chunk, ids }], result: () => undefined };
+    });
+  }
+
+  /** For tests and diagnostics: the archive chunks. */
+  archiveChunks(): Omit<ChunkRow, 'bloom'>[] {
+    return this.archive.chunks().map(({ bloom: _b, ...rest }) => rest);
+  }
+
+  async close(options: { snapshot?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    if (this.maintaining) await this.maintaining.catch(() => undefined);
+    this.closed = true;
+    this.archive.close();
+    await this.store.close(options);
+  }
+
+  /** Drops everything without syncing or snapshotting: what a crash leaves, for tests. */
+  abandon(): void {
+    this.closed = true;
+    this.archive.close();
+    this.store.abandon();
+  }
+}
+
