@@ -1,0 +1,91 @@
+import type { ScriptEntry } from '../core/scriptIndex';
+import type {
+  Claim,
+  ClaimInput,
+  CompleteInput,
+  CreateQueueInput,
+  CreateSessionInput,
+  EnqueueInput,
+  FailInput,
+  HeartbeatInput,
+  ListTasksInput,
+  Queue,
+  Session,
+  StatusCounts,
+  Task,
+  TaskDetail,
+  TaskPage,
+} from '../core/model';
+import type { ChangeEvent, SweepResult } from '../core/queue/service';
+
+/** Who owns the queue right now, as clients are told. */
+export interface OwnerInfo {
+  pid: number;
+  generation: number;
+  /** What kind of process owns it: the extension host, `sparkq serve`, a worker, or a short CLI command. */
+  role: string;
+  since: string;
+}
+
+export interface StatusReport {
+  owner: OwnerInfo;
+  project: string;
+  counts: StatusCounts & { stale: number };
+  queues: Queue[];
+}
+
+/**
+ * The queue as every process sees it. The owner implements it directly over its QueueService; every other process
+ * implements it over IPC. Every method is async because, for clients, every call crosses a socket.
+ */
+export interface QueueApi {
+  status(): Promise<StatusReport>;
+  createSession(input: CreateSessionInput): Promise<Session>;
+  listSessions(options?: { includeEnded?: boolean }): Promise<Session[]>;
+  getSession(ref: string): Promise<Session>;
+  endSession(ref: string): Promise<Session>;
+  createQueue(input: CreateQueueInput): Promise<Queue>;
+  listQueues(options?: { session?: string; includeEnded?: boolean }): Promise<Queue[]>;
+  getQueue(ref: string): Promise<Queue>;
+  endQueue(ref: string): Promise<Queue>;
+  enqueue(input: EnqueueInput): Promise<Task>;
+  peek(queue: string): Promise<Task | null>;
+  claim(input: ClaimInput): Promise<Claim | null>;
+  heartbeat(input: HeartbeatInput): Promise<void>;
+  complete(input: CompleteInput): Promise<Task>;
+  fail(input: FailInput): Promise<Task>;
+  requeue(task: string): Promise<Task>;
+  listTasks(input?: ListTasksInput): Promise<TaskPage>;
+  getTask(task: string): Promise<TaskDetail>;
+  sweep(): Promise<SweepResult>;
+  purge(options: { olderThanDays: number }): Promise<{ purged: number }>;
+  scripts(query?: string): Promise<ScriptEntry[]>;
+  /** Change notifications, after each change is durable. Returns an unsubscribe function. */
+  onChange(listener: (events: ChangeEvent[]) => void): () => void;
+}
+
+/** The request names that cross the socket: exactly the QueueApi methods, minus the event subscription. */
+export const API_METHODS = [
+  'status',
+  'createSession',
+  'listSessions',
+  'getSession',
+  'endSession',
+  'createQueue',
+  'listQueues',
+  'getQueue',
+  'endQueue',
+  'enqueue',
+  'peek',
+  'claim',
+  'heartbeat',
+  'complete',
+  'fail',
+  'requeue',
+  'listTasks',
+  'getTask',
+  'sweep',
+  'purge',
+  'scripts',
+] as const satisfies readonly Exclude<keyof QueueApi, 'onChange'>[];
+export type ApiMethod = (typeof API_METHODS)[number];

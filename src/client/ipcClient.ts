@@ -1,0 +1,320 @@
+import * as net from 'node:net';
+import { SparkqError, errorMessage } from '../core/errors';
+import type { ChangeEvent } from '../core/queue/service';
+import {
+  FrameDecoder,
+  FrameError,
+  MAX_FRAME_BYTES,
+  type ServerMessage,
+  ServerMessage as ServerMessageSchema,
+  type WireError,
+  decodeJson,
+  encodeFrame,
+  isErrorCode,
+  schemaProblem,
+} from '../ipc/protocol';
+import type { ApiMethod, OwnerInfo } from './api';
+
+export interface IpcClientOptions {
+  socketPath: string;
+  token: string;
+  /** How long to wait for the connection and the owner's welcome (default 5 s). */
+  timeoutMs?: number;
+  /** Who is calling, shown in the owner's log: e.g. `cli`, `worker Back End`. */
+  client?: string;
+}
+
+/** The owner answers at most this many requests of one connection at once; further calls wait here, in order. */
+const MAX_IN_FLIGHT = 64;
+
+interface Pending {
+  method: ApiMethod;
+  resolve: (value: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * One connection to the queue owner. `call` sends a request and resolves with its result, or rejects with the
+ * SparkqError the owner raised (same code and message). If the connection drops, every pending call rejects with
+ * code 'unavailable' and the onClose listeners run with the reason.
+ */
+export class IpcClient {
+  private readonly pending = new Map<number, Pending>();
+  /** Calls beyond MAX_IN_FLIGHT, sent as answers come back. */
+  private readonly waiting: { id: number; frame: Buffer }[] = [];
+  private readonly listeners = new Set<(events: ChangeEvent[]) => void>();
+  private readonly closeListeners: ((err?: Error) => void)[] = [];
+  private nextId = 1;
+  private subscribed = false;
+  private closed = false;
+  private closeError: Error | undefined;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly decoder: FrameDecoder,
+    readonly owner: OwnerInfo,
+    private readonly socketPath: string,
+  ) {}
+
+  static async connect(opts: IpcClientOptions): Promise<IpcClient> {
+    const timeoutMs = opts.timeoutMs ?? 5_000;
+    const deadline = Date.now() + timeoutMs;
+    const socket = await openSocket(opts.socketPath, deadline, timeoutMs);
+    const decoder = new FrameDecoder(MAX_FRAME_BYTES);
+    const where = opts.socketPath;
+    // Frames that arrive after the welcome but before the client is attached are kept and handed over in order.
+    let early: Buffer[] | null = null;
+    let earlyError: Error | null = null;
+    let handshake!: { onData: (chunk: Buffer) => void; onError: (e: Error) => void; onClose: () => void };
+    const owner = await new Promise<OwnerInfo>((resolve, reject) => {
+      let settled = false;
+      const fail = (e: SparkqError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        reject(e);
+      };
+      const timer = setTimeout(
+        () => fail(new SparkqError('unavailable', `the queue owner at ${where} did not answer within ${timeoutMs} ms`, { path: where })),
+        Math.max(0, deadline - Date.now()),
+      );
+      handshake = {
+        onError: (e: NodeJS.ErrnoException) => {
+          const why =
+            e.code === 'EPIPE' || e.code === 'ECONNRESET'
+              ? `the queue owner at ${where} closed the connection during the handshake (a wrong or stale token, or too many connections?)`
+              : `cannot talk to the queue owner at ${where}: ${e.message}`;
+          fail(new SparkqError('unavailable', why, { path: where, ...(e.code ? { errno: e.code } : {}) }));
+        },
+        onClose: () =>
+          fail(new SparkqError('unavailable', `the queue owner at ${where} closed the connection during the handshake (a wrong or stale token, or too many connections?)`, { path: where })),
+        onData: (chunk: Buffer) => {
+          let frames: Buffer[];
+          try {
+            frames = decoder.push(chunk);
+          } catch (e) {
+            if (early !== null) earlyError = e as Error;
+            else fail(new SparkqError('unavailable', `the queue owner at ${where} broke the protocol: ${errorMessage(e)}`, { path: where }));
+            return;
+          }
+          if (early !== null) {
+            early.push(...frames);
+            return;
+          }
+          if (frames.length === 0) return;
+          try {
+            const first = parseServerMessage(frames[0]!);
+            if (first.t !== 'welcome') throw new FrameError(`the owner's first message was ${first.t}, not welcome`);
+            settled = true;
+            clearTimeout(timer);
+            early = frames.slice(1);
+            resolve(first.owner);
+          } catch (e) {
+            fail(new SparkqError('unavailable', `the queue owner at ${where} broke the protocol: ${errorMessage(e)}`, { path: where }));
+          }
+        },
+      };
+      socket.on('data', handshake.onData);
+      socket.on('error', handshake.onError);
+      socket.on('close', handshake.onClose);
+      const hello: Record<string, unknown> = { t: 'hello', token: opts.token };
+      if (opts.client !== undefined) hello['client'] = opts.client.slice(0, 200);
+      socket.write(encodeFrame(hello));
+    });
+    const client = new IpcClient(socket, decoder, owner, where);
+    socket.off('data', handshake.onData);
+    socket.off('error', handshake.onError);
+    socket.off('close', handshake.onClose);
+    client.attach(early ?? [], earlyError);
+    return client;
+  }
+
+  /** Sends one request. Trailing undefined arguments are dropped (JSON would turn them into null). */
+  call(method: ApiMethod, params: unknown[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(this.unavailable());
+    const args = [...params];
+    while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
+    const id = this.nextId++;
+    let frame: Buffer;
+    try {
+      frame = encodeFrame({ t: 'req', id, method, params: args });
+    } catch (e) {
+      return Promise.reject(new SparkqError('invalid-input', `cannot send ${method} to the queue owner: ${errorMessage(e)}`));
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { method, resolve, reject });
+      if (this.pending.size - this.waiting.length > MAX_IN_FLIGHT) this.waiting.push({ id, frame });
+      else this.socket.write(frame);
+    });
+  }
+
+  /** Change events from the owner. The first listener subscribes the connection; returns an unsubscribe function. */
+  subscribe(cb: (events: ChangeEvent[]) => void): () => void {
+    this.listeners.add(cb);
+    if (!this.subscribed && !this.closed) {
+      this.subscribed = true;
+      this.socket.write(encodeFrame({ t: 'sub' }));
+    }
+    return () => {
+      this.listeners.delete(cb);
+    };
+  }
+
+  /** Closes the connection; pending calls reject with 'unavailable'. onClose listeners get no error. */
+  close(): void {
+    this.shutdown(undefined);
+  }
+
+  /** Runs `cb` once when the connection ends: with the reason if it dropped, without one after close(). */
+  onClose(cb: (err?: Error) => void): void {
+    if (this.closed) {
+      const err = this.closeError;
+      queueMicrotask(() => (err === undefined ? cb() : cb(err)));
+      return;
+    }
+    this.closeListeners.push(cb);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------------------
+
+  /** Takes over the socket from the handshake, with the frames (or the decoding error) that arrived in between. */
+  private attach(early: Buffer[], earlyError: Error | null): void {
+    this.socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    this.socket.on('error', (e) => this.shutdown(new SparkqError('unavailable', `the connection to the queue owner failed: ${e.message}`)));
+    this.socket.on('close', () => this.shutdown(new SparkqError('unavailable', 'the queue owner went away (its process ended or closed the connection)')));
+    for (const frame of early) if (!this.closed) this.onFrame(frame);
+    if (earlyError) this.shutdown(new SparkqError('unavailable', `the queue owner broke the protocol: ${earlyError.message}`));
+    else if (this.socket.destroyed) this.shutdown(new SparkqError('unavailable', 'the queue owner went away (its process ended or closed the connection)'));
+  }
+
+  private onChunk(chunk: Buffer): void {
+    if (this.closed) return;
+    let frames: Buffer[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (e) {
+      this.shutdown(new SparkqError('unavailable', `the queue owner broke the protocol: ${errorMessage(e)}`));
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.onFrame(frame);
+    }
+  }
+
+  private onFrame(frame: Buffer): void {
+    let m: ServerMessage;
+    try {
+      m = parseServerMessage(frame);
+    } catch (e) {
+      this.shutdown(new SparkqError('unavailable', `the queue owner broke the protocol: ${errorMessage(e)}`));
+      return;
+    }
+    if (m.t === 'event') {
+      for (const l of [...this.listeners]) {
+        try {
+          l(m.events);
+        } catch {
+          // one listener's failure must not affect the connection or the other listeners
+        }
+      }
+      return;
+    }
+    if (m.t === 'welcome') {
+      this.shutdown(new SparkqError('unavailable', 'the queue owner broke the protocol: a second welcome'));
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (!p) return; // an answer to nothing we asked: ignore rather than tear down every other call
+    this.pending.delete(m.id);
+    this.sendWaiting();
+    if (m.ok) p.resolve(m.result);
+    else p.reject(toSparkqError(m.error));
+  }
+
+  private sendWaiting(): void {
+    while (this.waiting.length > 0 && this.pending.size - this.waiting.length < MAX_IN_FLIGHT) {
+      const next = this.waiting.shift()!;
+      if (this.pending.has(next.id)) this.socket.write(next.frame);
+    }
+  }
+
+  private unavailable(): SparkqError {
+    return this.closeError instanceof SparkqError
+      ? new SparkqError('unavailable', this.closeError.message, { path: this.socketPath })
+      : new SparkqError('unavailable', `the connection to the queue owner at ${this.socketPath} is closed`, { path: this.socketPath });
+  }
+
+  private shutdown(err: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeError = err;
+    this.socket.destroy();
+    const rejection = this.unavailable();
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    this.waiting.length = 0;
+    for (const p of calls) p.reject(new SparkqError('unavailable', `${p.method}: ${rejection.message}`, { path: this.socketPath }));
+    this.listeners.clear();
+    for (const cb of this.closeListeners.splice(0)) {
+      try {
+        if (err === undefined) cb();
+        else cb(err);
+      } catch {
+        // a listener's failure must not stop the others
+      }
+    }
+  }
+}
+
+/**
+ * Connects to the socket. A listener whose accept queue is momentarily full makes a Unix-socket connect fail with
+ * EAGAIN (seen with as few as 8 simultaneous connects); that is retried with a short backoff until the deadline.
+ */
+function openSocket(where: string, deadline: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    let delay = 2;
+    const attempt = () => {
+      const socket = net.createConnection(where);
+      const onConnect = () => {
+        socket.off('error', onError);
+        resolve(socket);
+      };
+      const onError = (e: NodeJS.ErrnoException) => {
+        socket.off('connect', onConnect);
+        socket.destroy();
+        if (e.code === 'EAGAIN' && Date.now() + delay < deadline) {
+          setTimeout(attempt, delay);
+          delay = Math.min(delay * 2, 100);
+          return;
+        }
+        const why =
+          e.code === 'ENOENT' || e.code === 'ECONNREFUSED'
+            ? `no queue owner is listening at ${where}`
+            : e.code === 'EAGAIN'
+              ? `the queue owner at ${where} accepted no connection within ${timeoutMs} ms`
+              : `cannot connect to the queue owner at ${where}: ${e.message}`;
+        reject(new SparkqError('unavailable', why, { path: where, ...(e.code ? { errno: e.code } : {}) }));
+      };
+      socket.once('connect', onConnect);
+      socket.once('error', onError);
+    };
+    attempt();
+  });
+}
+
+function parseServerMessage(frame: Buffer): ServerMessage {
+  const parsed = ServerMessageSchema.safeParse(decodeJson(frame));
+  if (!parsed.success) throw new FrameError(`invalid message: ${schemaProblem(parsed.error)}`);
+  return parsed.data;
+}
+
+function toSparkqError(e: WireError): SparkqError {
+  const code = isErrorCode(e.code) ? e.code : 'internal';
+  return e.details === undefined ? new SparkqError(code, e.message) : new SparkqError(code, e.message, e.details);
+}

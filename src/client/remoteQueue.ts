@@ -1,0 +1,102 @@
+import type { ScriptEntry } from '../core/scriptIndex';
+import type {
+  Claim,
+  ClaimInput,
+  CompleteInput,
+  CreateQueueInput,
+  CreateSessionInput,
+  EnqueueInput,
+  FailInput,
+  HeartbeatInput,
+  ListTasksInput,
+  Queue,
+  Session,
+  Task,
+  TaskDetail,
+  TaskPage,
+} from '../core/model';
+import type { ChangeEvent, SweepResult } from '../core/queue/service';
+import type { ApiMethod, QueueApi, StatusReport } from './api';
+import type { IpcClient } from './ipcClient';
+
+/**
+ * The queue as seen from a process that is not the owner: every method is one request over the owner's socket.
+ * Results are trusted as the owner's QueueService produced them (the owner validated the inputs); errors arrive as
+ * SparkqErrors with the owner's code and message.
+ */
+export class RemoteQueue implements QueueApi {
+  constructor(readonly client: IpcClient) {}
+
+  private call<T>(method: ApiMethod, ...params: unknown[]): Promise<T> {
+    return this.client.call(method, params) as Promise<T>;
+  }
+
+  status(): Promise<StatusReport> {
+    return this.call('status');
+  }
+  createSession(input: CreateSessionInput): Promise<Session> {
+    return this.call('createSession', input);
+  }
+  listSessions(options?: { includeEnded?: boolean }): Promise<Session[]> {
+    return this.call('listSessions', options);
+  }
+  getSession(ref: string): Promise<Session> {
+    return this.call('getSession', ref);
+  }
+  endSession(ref: string): Promise<Session> {
+    return this.call('endSession', ref);
+  }
+  createQueue(input: CreateQueueInput): Promise<Queue> {
+    return this.call('createQueue', input);
+  }
+  listQueues(options?: { session?: string; includeEnded?: boolean }): Promise<Queue[]> {
+    return this.call('listQueues', options);
+  }
+  getQueue(ref: string): Promise<Queue> {
+    return this.call('getQueue', ref);
+  }
+  endQueue(ref: string): Promise<Queue> {
+    return this.call('endQueue', ref);
+  }
+  enqueue(input: EnqueueInput): Promise<Task> {
+    return this.call('enqueue', input);
+  }
+  peek(queue: string): Promise<Task | null> {
+    return this.call('peek', queue);
+  }
+  claim(input: ClaimInput): Promise<Claim | null> {
+    return this.call('claim', input);
+  }
+  async heartbeat(input: HeartbeatInput): Promise<void> {
+    await this.call('heartbeat', input);
+  }
+  complete(input: CompleteInput): Promise<Task> {
+    return this.call('complete', input);
+  }
+  fail(input: FailInput): Promise<Task> {
+    return this.call('fail', input);
+  }
+  requeue(task: string): Promise<Task> {
+    return this.call('requeue', task);
+  }
+  listTasks(input?: ListTasksInput): Promise<TaskPage> {
+    return this.call('listTasks', input);
+  }
+  getTask(task: string): Promise<TaskDetail> {
+    return this.call('getTask', task);
+  }
+  sweep(): Promise<SweepResult> {
+    return this.call('sweep');
+  }
+  purge(options: { olderThanDays: number }): Promise<{ purged: number }> {
+    return this.call('purge', options);
+  }
+  scripts(query?: string): Promise<ScriptEntry[]> {
+    return this.call('scripts', query);
+  }
+
+  /** Subscribes the connection once (on the first listener) and fans each batch out to every listener. */
+  onChange(listener: (events: ChangeEvent[]) => void): () => void {
+    return this.client.subscribe(listener);
+  }
+}
