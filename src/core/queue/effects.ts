@@ -8,6 +8,8 @@ import type { TaskStatus } from '../model';
  */
 
 export interface TaskRowInsert {
+  /** FIFO position; never reused, even after the task with the highest seq is archived or purged. */
+  seq: number;
   id: string;
   sessionId: string;
   queueId: string;
@@ -125,11 +127,12 @@ export function applyEffect(db: SqlDatabase, e: Effect): void {
       return expectChanged(db, e);
     case 'task.enqueue':
       db.run(
-        `INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
-        [e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf],
+        `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+        [e.seq, e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf],
       );
       bump(db, e.queueId, 'queued', 1);
+      db.run("INSERT INTO meta(key, value) VALUES ('task_seq_high', ?) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)", [e.seq]);
       if (e.retryOf !== null) db.run('INSERT INTO requeues(original_id, new_id) VALUES (?, ?)', [e.retryOf, e.id]);
       return;
     case 'task.claim':

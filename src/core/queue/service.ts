@@ -415,6 +415,7 @@ export class QueueService {
         effects: [
           {
             t: 'task.enqueue',
+            seq: this.nextTaskSeq(),
             id,
             sessionId: q['session_id'] as string,
             queueId: q['id'] as string,
@@ -431,6 +432,11 @@ export class QueueService {
         result: () => this.task(id),
       };
     });
+  }
+
+  /** Seqs order tasks for FIFO and paging, so one is never handed out twice, even after archiving the newest task. */
+  private nextTaskSeq(): number {
+    return Number(this.store.db.value("SELECT COALESCE((SELECT value FROM meta WHERE key = 'task_seq_high'), 0) + 1") ?? 1);
   }
 
   private nextClaimable(queueId: string): Row | undefined {
@@ -565,6 +571,7 @@ export class QueueService {
         effects: [
           {
             t: 'task.enqueue',
+            seq: this.nextTaskSeq(),
             id,
             sessionId: q['session_id'] as string,
             queueId: q['id'] as string,
