@@ -1,0 +1,62 @@
+import type { ColdStartResult, RssResult } from './child-protocol';
+import type { FdatasyncMeasurement } from './disk';
+import type { NativeLatencies, NativeProbe } from './native';
+import type { OpMeasurement, SnapshotMeasurement } from './sparkq';
+import type { Summary } from './stats';
+
+/** The shape of bench/results/latest.json. */
+
+export interface BenchPlan {
+  quick: boolean;
+  sizes: number[];
+  /** Share of the N tasks claimed and completed when building the state; the rest stay queued. */
+  finishedShare: number;
+  iterationsNone: number;
+  iterationsFull: number;
+  listIterations: number;
+  warmup: number;
+  fdatasyncSamples: number;
+  fdatasyncBytes: number;
+  snapshotRounds: number;
+  snapshotQueued: number;
+  snapshotWritesPerRound: number;
+  coldStartRecords: number;
+  coldStartRuns: number;
+  rssTasks: number;
+  /** 0 = no budget (--full-history). */
+  rssBudgetSeconds: number;
+}
+
+export interface SizeResult {
+  n: number;
+  none: OpMeasurement;
+  full: OpMeasurement;
+  native: { normal: NativeLatencies; full: NativeLatencies } | null;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  seconds: number;
+  env: { node: string; napi: string; platform: string; cpus: number; cpuModel: string; tmp: string; gcExposed: boolean; loadAvgStart: number[]; loadAvgEnd: number[]; loadAvgMax: number };
+  plan: BenchPlan;
+  taskShape: { promptBytes: number; summaryBytes: number };
+  native: NativeProbe;
+  fdatasync: FdatasyncMeasurement;
+  sizes: SizeResult[];
+  snapshot: SnapshotMeasurement;
+  coldStart: { records: number; runs: ColdStartResult[]; openMs: Summary };
+  rss: RssResult | { error: string };
+  targets: Target[];
+}
+
+export type TargetResult = 'PASS' | 'FAIL' | 'SKIP' | 'INCOMPLETE';
+
+export interface Target {
+  name: string;
+  measured: string;
+  target: string;
+  result: TargetResult;
+  note?: string;
+}
+
+

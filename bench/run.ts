@@ -1,0 +1,182 @@
+/*
+ * `npm run bench` (node --expose-gc --import tsx bench/run.ts [--quick] [--full-history])
+ *
+ * Measures SparkQ's queue (sql.js + our journal and snapshots) against its targets and against better-sqlite3 doing
+ * the same SQL, prints a table and writes bench/results/latest.json. It reports; it is not a test: it exits 0 when a
+ * target fails, and non-zero only when it could not measure.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type ColdStartResult, bundleChild, runChild } from './lib/child-protocol';
+import { measureFdatasync } from './lib/disk';
+import { measureNative, probeNative } from './lib/native';
+import { evaluateTargets, renderReport } from './lib/report';
+import type { BenchPlan, BenchResults, SizeResult } from './lib/results';
+import { PROMPT, SUMMARY } from './lib/shape';
+import { buildLatencyState, buildUnsnapshottedJournal, measureOps, measureSnapshotAtCap } from './lib/sparkq';
+import { hasGc, summarize } from './lib/stats';
+
+const ROOT = path.resolve(__dirname, '..');
+const RESULTS = path.join(__dirname, 'results');
+
+function plan(quick: boolean, fullHistory: boolean): BenchPlan {
+  const p: BenchPlan = quick
+    ? {
+        quick,
+        sizes: [1_000, 10_000],
+        finishedShare: 0.1,
+        iterationsNone: 300,
+        iterationsFull: 150,
+        listIterations: 100,
+        warmup: 30,
+        fdatasyncSamples: 300,
+        fdatasyncBytes: 256,
+        snapshotRounds: 3,
+        snapshotQueued: 1_000,
+        snapshotWritesPerRound: 30,
+        coldStartRecords: 20_000,
+        coldStartRuns: 1,
+        rssTasks: 50_000,
+        rssBudgetSeconds: 120,
+      }
+    : {
+        quick,
+        sizes: [1_000, 10_000, 100_000],
+        finishedShare: 0.1,
+        iterationsNone: 2_000,
+        iterationsFull: 1_000,
+        listIterations: 300,
+        warmup: 200,
+        fdatasyncSamples: 2_000,
+        fdatasyncBytes: 256,
+        snapshotRounds: 10,
+        snapshotQueued: 1_000,
+        snapshotWritesPerRound: 300,
+        coldStartRecords: 100_000,
+        coldStartRuns: 3,
+        rssTasks: 1_000_000,
+        // The brief's limit for building the history; past it the child stops and the rate is reported.
+        rssBudgetSeconds: 360,
+      };
+  // --full-history: build all of it however long it takes (to get the RSS figure at 1M when the rate is low).
+  if (fullHistory) p.rssBudgetSeconds = 0;
+  return p;
+}
+
+function progress(text: string): void {
+  process.stderr.write(`· ${text}\n`);
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const p = plan(quick, process.argv.includes('--full-history'));
+  const started = Date.now();
+  const loadAvgStart = os.loadavg();
+  // Other work on the machine inflates every number here; keep the busiest 1-minute load average seen.
+  let loadAvgMax = loadAvgStart[0] ?? 0;
+  const loadTimer = setInterval(() => (loadAvgMax = Math.max(loadAvgMax, os.loadavg()[0] ?? 0)), 5_000);
+  loadTimer.unref();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-bench-'));
+  try {
+    if (!hasGc()) progress('warning: run with --expose-gc (npm run bench does) for stable memory numbers');
+    const native = probeNative(ROOT);
+    progress(native.ok ? `better-sqlite3 ${native.version} (SQLite ${native.sqlite}) loads` : `better-sqlite3 unavailable: ${native.reason}`);
+
+    const child = bundleChild(ROOT, path.join(tmp, 'child'));
+
+    progress('fdatasync of a small append');
+    const fdatasync = measureFdatasync(tmp, p.fdatasyncSamples, p.fdatasyncBytes);
+
+    const sizes: SizeResult[] = [];
+    for (const n of p.sizes) {
+      const base = path.join(tmp, `state-${n}`);
+      progress(`state at ${n} tasks: building`);
+      await buildLatencyState(base, n, p.finishedShare);
+      const noneDir = `${base}-none`;
+      const fullDir = `${base}-full`;
+      fs.cpSync(base, noneDir, { recursive: true });
+      fs.cpSync(base, fullDir, { recursive: true });
+      progress(`state at ${n} tasks: sql.js, flush off`);
+      const none = await measureOps(noneDir, 'none', p.iterationsNone, p.listIterations, p.warmup);
+      progress(`state at ${n} tasks: sql.js, durable`);
+      const full = await measureOps(fullDir, 'full', p.iterationsFull, p.listIterations, p.warmup);
+      let nativeResult: SizeResult['native'] = null;
+      if (native.ok) {
+        progress(`state at ${n} tasks: better-sqlite3`);
+        nativeResult = {
+          normal: measureNative(ROOT, path.join(tmp, `native-${n}-normal`), 'NORMAL', n, p.finishedShare, p.iterationsNone, p.listIterations, p.warmup),
+          full: measureNative(ROOT, path.join(tmp, `native-${n}-full`), 'FULL', n, p.finishedShare, p.iterationsFull, p.listIterations, p.warmup),
+        };
+      }
+      for (const d of [base, noneDir, fullDir]) fs.rmSync(d, { recursive: true, force: true });
+      sizes.push({ n, none, full, native: nativeResult });
+    }
+
+    progress('snapshot at the live cap');
+    const snapshot = await measureSnapshotAtCap(path.join(tmp, 'snapshot'), p.snapshotQueued, p.snapshotRounds, p.snapshotWritesPerRound);
+
+    progress(`cold start: writing ${p.coldStartRecords} journal records without a snapshot`);
+    const coldDir = path.join(tmp, 'cold');
+    const { journalRecords } = await buildUnsnapshottedJournal(coldDir, p.coldStartRecords);
+    const runs: ColdStartResult[] = [];
+    for (let i = 0; i < p.coldStartRuns; i++) {
+      progress(`cold start: open in a fresh process (${i + 1}/${p.coldStartRuns})`);
+      const r = await runChild(child, ['open', coldDir]);
+      if (r.kind !== 'open') throw new Error('bench: the cold-start child answered with the wrong kind of result');
+      const { kind: _kind, ...rest } = r;
+      runs.push(rest);
+    }
+    fs.rmSync(coldDir, { recursive: true, force: true });
+
+    progress(`RSS: ${p.rssTasks} tasks of history in a child process (${p.rssBudgetSeconds > 0 ? `budget ${p.rssBudgetSeconds} s` : 'no time budget'})`);
+    let rss: BenchResults['rss'];
+    try {
+      const r = await runChild(child, ['rss', path.join(tmp, 'rss'), String(p.rssTasks), String(p.rssBudgetSeconds)]);
+      if (r.kind !== 'rss') throw new Error('the RSS child answered with the wrong kind of result');
+      const { kind: _kind, ...rest } = r;
+      rss = rest;
+    } catch (e) {
+      rss = { error: e instanceof Error ? e.message : String(e) };
+    }
+
+    const results: Omit<BenchResults, 'targets'> = {
+      startedAt: new Date(started).toISOString(),
+      seconds: (Date.now() - started) / 1000,
+      env: {
+        node: process.version,
+        napi: process.versions['napi'] ?? '?',
+        platform: `${process.platform} ${process.arch}`,
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? '?',
+        tmp: os.tmpdir(),
+        gcExposed: hasGc(),
+        loadAvgStart,
+        loadAvgEnd: os.loadavg(),
+        loadAvgMax,
+      },
+      plan: p,
+      taskShape: { promptBytes: Buffer.byteLength(PROMPT), summaryBytes: Buffer.byteLength(SUMMARY) },
+      native,
+      fdatasync,
+      sizes,
+      snapshot,
+      coldStart: { records: journalRecords, runs, openMs: summarize(runs.map((r) => r.openMs)) },
+      rss,
+    };
+    const full: BenchResults = { ...results, targets: evaluateTargets(results) };
+    process.stdout.write(renderReport(full));
+    fs.mkdirSync(RESULTS, { recursive: true });
+    const out = path.join(RESULTS, 'latest.json');
+    fs.writeFileSync(out, JSON.stringify(full, null, 2) + '\n');
+    process.stdout.write(`\nJSON: ${path.relative(process.cwd(), out)}\n`);
+  } finally {
+    clearInterval(loadTimer);
+    if (!process.env['SPARKQ_KEEP_TMP']) fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
