@@ -215,19 +215,28 @@ export class QueueService {
 
   // ---- sessions ------------------------------------------------------------------------------------------------
 
-  private sessionRow(ref: string): Row {
+  /**
+   * Finds a session or queue by id, or by name (the active one first, else the newest ended one). Not found says
+   * which names exist, so the caller can fix a typo.
+   */
+  private rowByRef(table: 'sessions' | 'queues', ref: string): Row {
     const db = this.store.db;
-    const row = looksLikeId(ref, 'ses')
-      ? db.get('SELECT * FROM sessions WHERE id = ?', [ref])
-      : db.get("SELECT * FROM sessions WHERE name = ? ORDER BY status = 'active' DESC, created_at DESC LIMIT 1", [ref]);
+    const what = table === 'sessions' ? 'session' : 'queue';
+    const row = looksLikeId(ref, table === 'sessions' ? 'ses' : 'que')
+      ? db.get(`SELECT * FROM ${table} WHERE id = ?`, [ref])
+      : db.get(`SELECT * FROM ${table} WHERE name = ? ORDER BY status = 'active' DESC, created_at DESC LIMIT 1`, [ref]);
     if (!row) {
-      const known = db.all<{ name: string }>("SELECT name FROM sessions WHERE status = 'active' ORDER BY name LIMIT 20").map((r) => r.name);
+      const known = db.all<{ name: string }>(`SELECT name FROM ${table} WHERE status = 'active' ORDER BY name LIMIT 20`).map((r) => r.name);
       throw new SparkqError(
         'not-found',
-        `no session named ${JSON.stringify(ref)}; ${known.length > 0 ? `active sessions: ${known.join(', ')}` : 'there are no active sessions: create one first'}`,
+        `no ${what} named ${JSON.stringify(ref)}; ${known.length > 0 ? `active ${table}: ${known.join(', ')}` : `there are no active ${table}: create one first`}`,
       );
     }
     return row;
+  }
+
+  private sessionRow(ref: string): Row {
+    return this.rowByRef('sessions', ref);
   }
 
   private toSession(r: Row): Session {
@@ -284,18 +293,7 @@ export class QueueService {
   // ---- queues --------------------------------------------------------------------------------------------------
 
   private queueRow(ref: string): Row {
-    const db = this.store.db;
-    const row = looksLikeId(ref, 'que')
-      ? db.get('SELECT * FROM queues WHERE id = ?', [ref])
-      : db.get("SELECT * FROM queues WHERE name = ? ORDER BY status = 'active' DESC, created_at DESC LIMIT 1", [ref]);
-    if (!row) {
-      const known = db.all<{ name: string }>("SELECT name FROM queues WHERE status = 'active' ORDER BY name LIMIT 20").map((r) => r.name);
-      throw new SparkqError(
-        'not-found',
-        `no queue named ${JSON.stringify(ref)}; ${known.length > 0 ? `active queues: ${known.join(', ')}` : 'there are no active queues: create one first'}`,
-      );
-    }
-    return row;
+    return this.rowByRef('queues', ref);
   }
 
   private toQueue(r: Row): Queue {
