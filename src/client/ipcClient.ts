@@ -13,7 +13,7 @@ import {
   isErrorCode,
   schemaProblem,
 } from '../ipc/protocol';
-import type { ApiMethod, OwnerInfo } from './api';
+import type { ApiMethod, OwnerInfo } from '../owner/api';
 
 export interface IpcClientOptions {
   socketPath: string;
@@ -48,6 +48,8 @@ export class IpcClient {
   private subscribed = false;
   private closed = false;
   private closeError: Error | undefined;
+  /** The owner said bye: no new calls; close once the written ones are answered. */
+  private leaving = false;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -133,6 +135,7 @@ export class IpcClient {
   /** Sends one request. Trailing undefined arguments are dropped (JSON would turn them into null). */
   call(method: ApiMethod, params: unknown[]): Promise<unknown> {
     if (this.closed) return Promise.reject(this.unavailable());
+    if (this.leaving) return Promise.reject(this.handOver());
     const args = [...params];
     while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
     const id = this.nextId++;
@@ -229,12 +232,40 @@ export class IpcClient {
       this.shutdown(new SparkqError('unavailable', 'the queue owner broke the protocol: a second welcome'));
       return;
     }
+    if (m.t === 'bye') {
+      this.onBye();
+      return;
+    }
     const p = this.pending.get(m.id);
     if (!p) return; // an answer to nothing we asked: ignore rather than tear down every other call
     this.pending.delete(m.id);
-    this.sendWaiting();
+    if (this.leaving) {
+      if (this.pending.size === 0) this.shutdown(this.handOver());
+    } else {
+      this.sendWaiting();
+    }
     if (m.ok) p.resolve(m.result);
     else p.reject(toSparkqError(m.error));
+  }
+
+  private handOver(): SparkqError {
+    return new SparkqError('unavailable', 'the queue owner handed over to the next one', { path: this.socketPath, notSent: true, retry: true });
+  }
+
+  /**
+   * The owner is leaving. Calls not yet written are failed as not sent (safe to send to the next owner); calls
+   * already written will all be answered (see ByeMessage), and once they are, this side closes the connection.
+   */
+  private onBye(): void {
+    if (this.leaving) return;
+    this.leaving = true;
+    const rejection = this.handOver();
+    for (const w of this.waiting.splice(0)) {
+      const p = this.pending.get(w.id);
+      this.pending.delete(w.id);
+      p?.reject(new SparkqError('unavailable', `${p.method}: ${rejection.message}`, rejection.details));
+    }
+    if (this.pending.size === 0) this.shutdown(rejection);
   }
 
   private sendWaiting(): void {
@@ -244,10 +275,11 @@ export class IpcClient {
     }
   }
 
+  /** `notSent`: the request never left this process, so the owner cannot have run it and a retry is safe. */
   private unavailable(): SparkqError {
     return this.closeError instanceof SparkqError
-      ? new SparkqError('unavailable', this.closeError.message, { path: this.socketPath })
-      : new SparkqError('unavailable', `the connection to the queue owner at ${this.socketPath} is closed`, { path: this.socketPath });
+      ? new SparkqError('unavailable', this.closeError.message, { path: this.socketPath, notSent: true })
+      : new SparkqError('unavailable', `the connection to the queue owner at ${this.socketPath} is closed`, { path: this.socketPath, notSent: true });
   }
 
   private shutdown(err: Error | undefined): void {
@@ -256,10 +288,14 @@ export class IpcClient {
     this.closeError = err;
     this.socket.destroy();
     const rejection = this.unavailable();
-    const calls = [...this.pending.values()];
+    const unsent = new Set(this.waiting.map((w) => w.id));
+    const calls = [...this.pending.entries()];
     this.pending.clear();
     this.waiting.length = 0;
-    for (const p of calls) p.reject(new SparkqError('unavailable', `${p.method}: ${rejection.message}`, { path: this.socketPath }));
+    for (const [id, p] of calls) {
+      // A request that was written may or may not have run before the connection broke; one still waiting here did not.
+      p.reject(new SparkqError('unavailable', `${p.method}: ${rejection.message}`, { path: this.socketPath, notSent: unsent.has(id) }));
+    }
     this.listeners.clear();
     for (const cb of this.closeListeners.splice(0)) {
       try {

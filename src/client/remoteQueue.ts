@@ -16,7 +16,7 @@ import type {
   TaskPage,
 } from '../core/model';
 import type { ChangeEvent, SweepResult } from '../core/queue/service';
-import type { ApiMethod, QueueApi, StatusReport } from './api';
+import type { ApiMethod, QueueApi, StatusReport } from '../owner/api';
 import type { IpcClient } from './ipcClient';
 
 /**

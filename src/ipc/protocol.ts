@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { API_METHODS, type ApiMethod, type OwnerInfo } from '../client/api';
+import { API_METHODS, type ApiMethod, type OwnerInfo } from '../owner/api';
 import type { ErrorCode } from '../core/errors';
 import { TASK_STATUSES } from '../core/model';
 import type { ChangeEvent } from '../core/queue/service';
@@ -151,9 +151,15 @@ export const ResponseMessage = z.discriminatedUnion('ok', [
   z.object({ t: z.literal('res'), id: z.number().int().min(0), ok: z.literal(false), error: WireError }),
 ]);
 export const EventMessage = z.object({ t: z.literal('event'), events: z.array(ChangeEventSchema) });
+/**
+ * The owner is handing over: it answers what it already received, refuses anything newer as not run, and waits for
+ * the client to close. Sockets keep order, so every request a client sent before it read this reaches the owner
+ * first and gets an answer — no call is left in doubt by a graceful hand-over.
+ */
+export const ByeMessage = z.object({ t: z.literal('bye') });
 
 /** Server messages are parsed leniently (unknown keys dropped), so a newer owner may add fields. */
-export const ServerMessage = z.union([WelcomeMessage, ResponseMessage, EventMessage]);
+export const ServerMessage = z.union([WelcomeMessage, ResponseMessage, EventMessage, ByeMessage]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ResponseMessage = z.infer<typeof ResponseMessage>;
 

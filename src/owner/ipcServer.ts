@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { ApiMethod, OwnerInfo } from '../client/api';
+import type { ApiMethod, OwnerInfo } from './api';
 import { SparkqError, errorMessage } from '../core/errors';
 import type { ChangeEvent } from '../core/queue/service';
 import {
@@ -79,6 +79,9 @@ export class IpcServer {
   private batch: ChangeEvent[] = [];
   private batchScheduled = false;
   private closing: Promise<void> | null = null;
+  private draining: Promise<void> | null = null;
+  /** Set once the drain has said bye to everyone: later connections get their bye right after the welcome. */
+  private saidBye = false;
 
   private constructor(
     private readonly server: net.Server,
@@ -147,7 +150,29 @@ export class IpcServer {
     return this.opts.socketPath;
   }
 
-  /** Stops listening, drops every connection (their pending calls fail as 'unavailable' on the client side). */
+  /**
+   * A graceful hand-over, while still listening: requests already running finish and are answered; every client then
+   * gets a `bye` (see ByeMessage) and closes its end once its calls are answered; requests that arrive meanwhile are
+   * refused as not run (`retry: true`) so clients send them to the next owner. Connections made during the drain get
+   * their welcome and a `bye` at once — the socket still answers, so nobody mistakes a leaving owner for a dead one.
+   * Waits at most `drainMs` for all of it; call close() afterwards.
+   */
+  drain(drainMs: number): Promise<void> {
+    this.draining ??= (async () => {
+      this.setSubscribed(false);
+      const deadline = Date.now() + drainMs;
+      const waitUntil = async (done: () => boolean) => {
+        while (Date.now() < deadline && !done()) await new Promise<void>((r) => setTimeout(r, 2));
+      };
+      await waitUntil(() => ![...this.conns].some((c) => c.inFlight > 0));
+      this.saidBye = true;
+      for (const c of [...this.conns]) if (c.authed) this.send(c, { t: 'bye' });
+      await waitUntil(() => ![...this.conns].some((c) => c.authed));
+    })();
+    return this.draining;
+  }
+
+  /** Stops listening and drops every connection at once (their pending calls fail on the client side). */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.setSubscribed(false);
@@ -225,13 +250,14 @@ export class IpcServer {
       if (c.helloTimer) clearTimeout(c.helloTimer);
       c.helloTimer = null;
       this.send(c, { t: 'welcome', owner: this.opts.owner });
+      if (this.saidBye) this.send(c, { t: 'bye' });
       return;
     }
     switch (m.t) {
       case 'hello':
         return this.drop(c, 'a second hello');
       case 'sub':
-        if (!c.subscribed) {
+        if (!c.subscribed && !this.draining) {
           c.subscribed = true;
           this.setSubscribed(true);
         }
@@ -242,6 +268,15 @@ export class IpcServer {
   }
 
   private onRequest(c: Connection, req: RequestMessage): void {
+    if (this.draining || this.closing) {
+      this.send(c, {
+        t: 'res',
+        id: req.id,
+        ok: false,
+        error: { code: 'unavailable', message: `the queue owner is shutting down; ${req.method} was not run`, details: { retry: true } },
+      });
+      return;
+    }
     if (c.inFlight >= this.limits.maxInFlight) {
       this.send(c, {
         t: 'res',
@@ -334,7 +369,7 @@ export class IpcServer {
   // ---- events ----------------------------------------------------------------------------------------------------
 
   private setSubscribed(on: boolean): void {
-    if (on && this.unsubscribe === null && !this.closing) {
+    if (on && this.unsubscribe === null && !this.closing && !this.draining) {
       this.unsubscribe = this.opts.subscribe((events) => this.collect(events));
     } else if (!on && this.unsubscribe !== null) {
       const off = this.unsubscribe;

@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import type { ApiMethod, OwnerInfo, StatusReport } from '../../src/client/api';
+import type { ApiMethod, OwnerInfo, StatusReport } from '../../src/owner/api';
 import type { QueueService } from '../../src/core/queue/service';
 import { FRAME_HEADER_BYTES, FrameDecoder, newIpcToken } from '../../src/ipc/protocol';
 import { socketPathFor } from '../../src/ipc/socketPath';

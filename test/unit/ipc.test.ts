@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import type { ApiMethod, OwnerInfo } from '../../src/client/api';
+import type { ApiMethod, OwnerInfo } from '../../src/owner/api';
 import { IpcClient } from '../../src/client/ipcClient';
 import { RemoteQueue } from '../../src/client/remoteQueue';
 import { type ErrorCode, isSparkqError } from '../../src/core/errors';

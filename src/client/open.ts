@@ -1,0 +1,390 @@
+import type { Clock } from '../core/clock';
+import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
+import type {
+  Claim,
+  ClaimInput,
+  CompleteInput,
+  CreateQueueInput,
+  CreateSessionInput,
+  EnqueueInput,
+  FailInput,
+  HeartbeatInput,
+  ListTasksInput,
+  Queue,
+  Session,
+  Task,
+  TaskDetail,
+  TaskPage,
+} from '../core/model';
+import type { ChangeEvent, SweepResult } from '../core/queue/service';
+import type { ScriptEntry } from '../core/scriptIndex';
+import type { Durability } from '../core/store/journal';
+import type { ApiMethod, OwnerInfo, QueueApi, StatusReport } from '../owner/api';
+import { type LockHolder, readOwner, tryAcquireOwnerLock } from '../owner/lock';
+import { QueueOwner, readOwnerRecord } from '../owner/owner';
+import { ensureSparkqDir } from '../owner/workspace';
+import { IpcClient } from './ipcClient';
+import { RemoteQueue } from './remoteQueue';
+
+export interface OpenOptions {
+  /** What this process is, as the owner record and logs show it: `cli`, `serve`, `worker`, `extension`, … */
+  role: string;
+  /** Shown in the owner's log for connections from this process (default: the role). */
+  client?: string;
+  /** How long to keep trying to reach or become the owner before giving up (default 15 s). */
+  timeoutMs?: number;
+  /** Passed to the owner this process may become. */
+  clock?: Clock;
+  durability?: Durability;
+  log?: (line: string) => void;
+  sweepIntervalMs?: number;
+  watchConfig?: boolean;
+}
+
+/** The workspace queue as one process uses it, whoever owns it at the moment. */
+export interface QueueHandle extends QueueApi {
+  readonly workspaceDir: string;
+  /** Whether this process owns the queue right now (it may change after a hand-over). */
+  readonly isOwner: boolean;
+  /** Who owned the queue when this handle last reached it. */
+  readonly ownerInfo: OwnerInfo;
+  /** Called after the handle switched to another owner (or became it); listeners should re-read what they show. */
+  onReconnect(cb: () => void): () => void;
+  /** When this process owns the queue: the owner itself (its socket, reload, log); null for a client. */
+  readonly owner: QueueOwner | null;
+  /** Ends the connection, or — when this process owns — hands ownership over gracefully. */
+  close(): Promise<void>;
+}
+
+/** Read-only methods: running them twice is harmless, so they are retried across a change of owner. */
+const SAFE_TO_REPEAT: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
+  'status',
+  'listSessions',
+  'getSession',
+  'listQueues',
+  'getQueue',
+  'peek',
+  'listTasks',
+  'getTask',
+  'scripts',
+  'sweep',
+]);
+/**
+ * A live holder that does not complete a handshake within this long is taken to be hung and is replaced. Generous,
+ * because replacing an owner that is merely slow (a busy machine) costs far more than waiting: the handshake needs
+ * only its event loop, and the owner never blocks it for long.
+ */
+const PING_TIMEOUT_MS = 5_000;
+
+type Backend = { kind: 'owner'; owner: QueueOwner } | { kind: 'remote'; client: IpcClient; remote: RemoteQueue };
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Reaches the live owner of `workspaceDir`'s queue over IPC, or becomes the owner when there is none. The handle
+ * survives a change of owner: when the owner goes away, the next call reaches (or becomes) the next one. Calls that
+ * provably did not run (refused during a hand-over, never sent) and read-only calls are retried there; a mutation
+ * that was in flight when the connection broke is reported as 'unavailable' with a note that it may have taken effect.
+ */
+export async function openQueue(workspaceDir: string, options: OpenOptions): Promise<QueueHandle> {
+  const handle = new WorkspaceQueue(workspaceDir, options);
+  await handle.connect();
+  return handle;
+}
+
+class WorkspaceQueue implements QueueHandle {
+  private backend: Backend | null = null;
+  private connecting: Promise<Backend> | null = null;
+  private readonly sparkqDir: string;
+  private readonly listeners = new Set<(events: ChangeEvent[]) => void>();
+  private readonly reconnectListeners = new Set<() => void>();
+  private unsubscribeBackend: (() => void) | null = null;
+  private lastOwner: OwnerInfo | null = null;
+  private closed = false;
+
+  constructor(
+    readonly workspaceDir: string,
+    private readonly opts: OpenOptions,
+  ) {
+    this.sparkqDir = ensureSparkqDir(workspaceDir);
+  }
+
+  get isOwner(): boolean {
+    return this.backend?.kind === 'owner' && !this.backend.owner.isLost;
+  }
+
+  get ownerInfo(): OwnerInfo {
+    if (!this.lastOwner) throw new SparkqError('unavailable', 'the queue has not been reached yet');
+    return { ...this.lastOwner };
+  }
+
+  async connect(): Promise<void> {
+    await this.ensure();
+  }
+
+  private ensure(): Promise<Backend> {
+    if (this.closed) return Promise.reject(new SparkqError('closed', 'this queue handle was closed'));
+    if (this.backend) return Promise.resolve(this.backend);
+    this.connecting ??= this.reach().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  /** One loop of: connect to the recorded owner → else take the lock → else wait for the holder to start serving. */
+  private async reach(): Promise<Backend> {
+    const timeoutMs = this.opts.timeoutMs ?? 15_000;
+    const deadline = Date.now() + timeoutMs;
+    let lastProblem = '';
+    let lastHolder: LockHolder;
+    for (let round = 0; ; round++) {
+      const holder = readOwner(this.sparkqDir);
+      if (holder?.socketPath) {
+        const remote = await this.tryConnect(holder, Math.min(2_000, Math.max(200, deadline - Date.now())));
+        if (remote.ok) return this.attach(remote.backend);
+        lastProblem = remote.problem;
+      }
+      const r = await tryAcquireOwnerLock(this.sparkqDir, {
+        role: this.opts.role,
+        ping: (h) => this.ping(h),
+        pingTimeoutMs: PING_TIMEOUT_MS,
+      });
+      if ('lock' in r) {
+        const owner = await QueueOwner.start({
+          workspaceDir: this.workspaceDir,
+          lock: r.lock,
+          role: this.opts.role,
+          ...(this.opts.clock ? { clock: this.opts.clock } : {}),
+          ...(this.opts.durability ? { durability: this.opts.durability } : {}),
+          ...(this.opts.log ? { log: this.opts.log } : {}),
+          ...(this.opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: this.opts.sweepIntervalMs } : {}),
+          ...(this.opts.watchConfig !== undefined ? { watchConfig: this.opts.watchConfig } : {}),
+        });
+        return this.attach({ kind: 'owner', owner });
+      }
+      lastHolder = r.holder;
+      if (Date.now() >= deadline) break;
+      // The holder is alive and still starting (no socket yet), or its socket refused us a moment ago.
+      await sleep(Math.min(25 * (round + 1), 200));
+    }
+    const who = `process ${lastHolder.pid} (${lastHolder.role}, owner since ${lastHolder.acquiredAt})`;
+    throw new SparkqError(
+      'unavailable',
+      `cannot reach the queue owner: ${who} holds the lock in ${this.sparkqDir} but did not answer within ${timeoutMs} ms` +
+        (lastProblem ? ` (${lastProblem})` : '') +
+        '. If that process is hung, end it; the next command takes over.',
+      { pid: lastHolder.pid, role: lastHolder.role },
+    );
+  }
+
+  private async tryConnect(holder: LockHolder, timeoutMs: number): Promise<{ ok: true; backend: Backend } | { ok: false; problem: string }> {
+    const rec = readOwnerRecord(this.sparkqDir);
+    if (!rec || rec.generation !== holder.generation || rec.socketPath !== holder.socketPath) {
+      return { ok: false, problem: 'its owner.json does not match its lock yet' };
+    }
+    try {
+      const client = await IpcClient.connect({ socketPath: rec.socketPath, token: rec.token, timeoutMs, client: this.opts.client ?? this.opts.role });
+      return { ok: true, backend: { kind: 'remote', client, remote: new RemoteQueue(client) } };
+    } catch (e) {
+      return { ok: false, problem: errorMessage(e) };
+    }
+  }
+
+  /** Liveness of a lock holder whose pid is alive: it answers a handshake on its socket, or is still starting. */
+  private async ping(holder: LockHolder): Promise<boolean> {
+    if (!holder.socketPath) return true; // alive and still opening the store: not stale
+    const rec = readOwnerRecord(this.sparkqDir);
+    if (!rec || rec.generation !== holder.generation) return false;
+    const client = await IpcClient.connect({ socketPath: rec.socketPath, token: rec.token, timeoutMs: PING_TIMEOUT_MS, client: 'ping' });
+    client.close();
+    return true;
+  }
+
+  private attach(b: Backend): Backend {
+    if (this.closed) {
+      void this.release(b);
+      throw new SparkqError('closed', 'this queue handle was closed');
+    }
+    const isSwitch = this.lastOwner !== null;
+    this.backend = b;
+    this.lastOwner = b.kind === 'owner' ? { ...b.owner.info } : { ...b.client.owner };
+    if (b.kind === 'remote') {
+      b.client.onClose(() => this.lose(b));
+    } else {
+      b.owner.onLost(() => this.lose(b));
+    }
+    if (this.listeners.size > 0) this.subscribeBackend(b);
+    if (isSwitch) {
+      for (const cb of [...this.reconnectListeners]) {
+        try {
+          cb();
+        } catch {
+          // one listener's failure must not stop the others
+        }
+      }
+    }
+    return b;
+  }
+
+  private subscribeBackend(b: Backend): void {
+    this.unsubscribeBackend?.();
+    const fan = (events: ChangeEvent[]) => {
+      for (const l of [...this.listeners]) {
+        try {
+          l(events);
+        } catch {
+          // see above
+        }
+      }
+    };
+    this.unsubscribeBackend = b.kind === 'owner' ? b.owner.onChange(fan) : b.remote.onChange(fan);
+  }
+
+  /** The backend broke (connection closed, ownership lost). Subscribers get reconnected at once; others on next use. */
+  private lose(b: Backend): void {
+    if (this.backend !== b) return;
+    this.backend = null;
+    this.unsubscribeBackend = null;
+    if (!this.closed && this.listeners.size > 0) {
+      setTimeout(() => {
+        if (!this.closed && !this.backend) this.ensure().catch(() => undefined);
+      }, 50).unref();
+    }
+  }
+
+  private async run<T>(method: ApiMethod, call: (api: QueueApi) => Promise<T>): Promise<T> {
+    // A hand-over takes as long as the leaving owner's last snapshot; calls that did not run wait that out.
+    const deadline = Date.now() + (this.opts.timeoutMs ?? 15_000);
+    for (let switches = 1; ; switches++) {
+      const b = await this.ensure();
+      const api: QueueApi = b.kind === 'owner' ? b.owner : b.remote;
+      try {
+        return await call(api);
+      } catch (e) {
+        if (!isSparkqError(e, 'unavailable')) throw e;
+        const d = e.details ?? {};
+        const didNotRun = d['retry'] === true || d['notSent'] === true;
+        // Only a broken backend is worth switching; an 'unavailable' the owner raised on purpose passes through.
+        const broken = b.kind === 'remote' ? b.client.isClosed : b.owner.isLost;
+        if (!broken && d['retry'] !== true) throw e;
+        // A connection the owner is winding down closes itself once its other calls are answered.
+        this.lose(b);
+        if (Date.now() > deadline) throw e;
+        if (!didNotRun && !SAFE_TO_REPEAT.has(method)) {
+          throw new SparkqError(
+            'unavailable',
+            `the queue owner went away while ${method} was in flight, so it may or may not have taken effect; ` +
+              'check with `sparkq tasks` before repeating it',
+            { method, mayHaveRun: true },
+          );
+        }
+        await sleep(Math.min(5 * switches, 100));
+      }
+    }
+  }
+
+  status(): Promise<StatusReport> {
+    return this.run('status', (a) => a.status());
+  }
+  createSession(input: CreateSessionInput): Promise<Session> {
+    return this.run('createSession', (a) => a.createSession(input));
+  }
+  listSessions(options?: { includeEnded?: boolean }): Promise<Session[]> {
+    return this.run('listSessions', (a) => a.listSessions(options));
+  }
+  getSession(ref: string): Promise<Session> {
+    return this.run('getSession', (a) => a.getSession(ref));
+  }
+  endSession(ref: string): Promise<Session> {
+    return this.run('endSession', (a) => a.endSession(ref));
+  }
+  createQueue(input: CreateQueueInput): Promise<Queue> {
+    return this.run('createQueue', (a) => a.createQueue(input));
+  }
+  listQueues(options?: { session?: string; includeEnded?: boolean }): Promise<Queue[]> {
+    return this.run('listQueues', (a) => a.listQueues(options));
+  }
+  getQueue(ref: string): Promise<Queue> {
+    return this.run('getQueue', (a) => a.getQueue(ref));
+  }
+  endQueue(ref: string): Promise<Queue> {
+    return this.run('endQueue', (a) => a.endQueue(ref));
+  }
+  enqueue(input: EnqueueInput): Promise<Task> {
+    return this.run('enqueue', (a) => a.enqueue(input));
+  }
+  peek(queue: string): Promise<Task | null> {
+    return this.run('peek', (a) => a.peek(queue));
+  }
+  claim(input: ClaimInput): Promise<Claim | null> {
+    return this.run('claim', (a) => a.claim(input));
+  }
+  heartbeat(input: HeartbeatInput): Promise<void> {
+    return this.run('heartbeat', (a) => a.heartbeat(input));
+  }
+  complete(input: CompleteInput): Promise<Task> {
+    return this.run('complete', (a) => a.complete(input));
+  }
+  fail(input: FailInput): Promise<Task> {
+    return this.run('fail', (a) => a.fail(input));
+  }
+  requeue(task: string): Promise<Task> {
+    return this.run('requeue', (a) => a.requeue(task));
+  }
+  listTasks(input?: ListTasksInput): Promise<TaskPage> {
+    return this.run('listTasks', (a) => a.listTasks(input));
+  }
+  getTask(task: string): Promise<TaskDetail> {
+    return this.run('getTask', (a) => a.getTask(task));
+  }
+  sweep(): Promise<SweepResult> {
+    return this.run('sweep', (a) => a.sweep());
+  }
+  purge(options: { olderThanDays: number }): Promise<{ purged: number }> {
+    return this.run('purge', (a) => a.purge(options));
+  }
+  scripts(query?: string): Promise<ScriptEntry[]> {
+    return this.run('scripts', (a) => a.scripts(query));
+  }
+
+  onChange(listener: (events: ChangeEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    if (this.listeners.size === 1 && this.backend) this.subscribeBackend(this.backend);
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) {
+        this.unsubscribeBackend?.();
+        this.unsubscribeBackend = null;
+      }
+    };
+  }
+
+  onReconnect(cb: () => void): () => void {
+    this.reconnectListeners.add(cb);
+    return () => this.reconnectListeners.delete(cb);
+  }
+
+  /** When this process owns, the owner object itself (e.g. for `sparkq serve` to report its socket). */
+  get owner(): QueueOwner | null {
+    return this.backend?.kind === 'owner' ? this.backend.owner : null;
+  }
+
+  private async release(b: Backend): Promise<void> {
+    if (b.kind === 'owner') await b.owner.close();
+    else b.client.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const pending = this.connecting;
+    if (pending) await pending.catch(() => undefined);
+    const b = this.backend;
+    this.backend = null;
+    this.unsubscribeBackend?.();
+    this.unsubscribeBackend = null;
+    if (b) await this.release(b);
+  }
+}
