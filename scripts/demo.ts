@@ -1,50 +1,91 @@
 /**
- * `npm run demo`: a queue in a temporary workspace, a session and a queue, a few tasks enqueued, claimed and finished
- * (one fails and is requeued), a crash and a reopen, then the task table. Everything goes through the real core.
+ * `npm run demo`: SparkQ's main job through the real `sparkq` command line (dist/cli.js, rebuilt first when a source
+ * is newer): a workspace in a temp folder, a session and a queue, a few tasks enqueued, a worker claiming and
+ * finishing them (one fails and is requeued), then the task table and the status.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { defaultConfig } from '../src/core/config';
-import { QueueService } from '../src/core/queue/service';
 
-async function main(): Promise<void> {
-  const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-demo-'));
-  const dir = path.join(workspace, '.sparkq', 'db');
-  const config = defaultConfig('demo');
-  let q = await QueueService.open({ dir, config });
-  console.log(`queue store: ${dir}`);
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
 
-  await q.createSession({ name: 'api-v2', description: 'demo session' });
-  await q.createQueue({ name: 'Back End', session: 'api-v2', instructions: 'Keep changes small; report file counts.' });
-  const prompts = ['generate the users endpoint', 'run the migration script', 'check the OpenAPI file', 'write the changelog entry'];
-  for (const prompt of prompts) await q.enqueue({ queue: 'Back End', tool: prompt.startsWith('run') ? 'run-bash' : 'llm-codex', prompt });
-
-  for (let i = 0; i < prompts.length; i++) {
-    const claim = await q.claim({ queue: 'Back End', worker: 'demo-worker' });
-    if (!claim) break;
-    if (i === 1) await q.fail({ task: claim.task.id, lease: claim.lease, error: 'exit 2: migrations/004.sql: syntax error' });
-    else await q.complete({ task: claim.task.id, lease: claim.lease, summary: `done: ${claim.task.prompt}`, usage: { inputTokens: 1200 + i, outputTokens: 300 } });
-  }
-  const failed = q.listTasks({ status: 'failed' }).tasks[0];
-  if (failed) console.log(`requeued ${failed.id} as ${(await q.requeue(failed.id)).id}`);
-
-  // Simulate a crash: drop the process state without a snapshot, then reopen from the journal.
-  q.abandon();
-  q = await QueueService.open({ dir, config });
-  console.log(`reopened after a simulated crash: replayed ${q.recovery.replayed} journal records\n`);
-
-  const rows = q.listTasks({ limit: 20 }).tasks.map((t) => [t.id, t.tool, t.status, t.result?.summary ?? t.error ?? t.prompt ?? '']);
-  const header = ['TASK', 'TOOL', 'STATUS', 'SUMMARY / ERROR / PROMPT'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [header, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
-  const counts = q.getQueue('Back End').counts;
-  console.log(`\nBack End: ${counts.queued} queued, ${counts.running} running, ${counts.succeeded} succeeded, ${counts.failed} failed`);
-  await q.close();
-  fs.rmSync(workspace, { recursive: true, force: true });
+function newestMtime(p: string): number {
+  const st = fs.statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(st.mtimeMs, ...fs.readdirSync(p).map((name) => newestMtime(path.join(p, name))));
 }
 
-main().catch((e: unknown) => {
-  console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+function buildIfNeeded(): void {
+  const built = fs.existsSync(CLI) ? fs.statSync(CLI).mtimeMs : 0;
+  const sources = Math.max(newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(ROOT, 'package.json')));
+  if (built >= sources && fs.existsSync(path.join(ROOT, 'dist', 'sql-wasm.wasm'))) return;
+  console.log('building dist/cli.js …');
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'pipe' });
+}
+
+const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+
+/** Runs `sparkq …` in the workspace, echoing the command line and (unless quiet) its output. */
+function sparkq(cwd: string, args: string[], opts: { env?: Record<string, string>; quiet?: boolean } = {}): string {
+  const out = execFileSync(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...opts.env }, encoding: 'utf8' });
+  if (!opts.quiet) {
+    const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${quote(v.length > 12 ? `${v.slice(0, 8)}…` : v)} `);
+    console.log(`$ ${env.join('')}sparkq ${args.map(quote).join(' ')}`);
+    if (out.trim() !== '') console.log(out.trimEnd().replace(/^(?=.)/gm, '  '));
+  }
+  return out;
+}
+
+interface ClaimJson {
+  task: { id: string; prompt: string | null };
+  lease: string;
+}
+
+function main(): void {
+  buildIfNeeded();
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-demo-'));
+  try {
+    sparkq(ws, ['init', '--project', 'demo']);
+    sparkq(ws, ['session', 'create', 'api-v2', '--description', 'demo session']);
+    sparkq(ws, ['queue', 'create', 'Back End', '--session', 'api-v2', '--instructions', 'Keep changes small; report file counts.']);
+    const prompts: [string, string][] = [
+      ['llm-codex', 'generate the users endpoint'],
+      ['run-bash', 'run the migration script'],
+      ['llm-codex', 'check the OpenAPI file'],
+      ['llm-haiku', 'write the changelog entry'],
+    ];
+    for (const [tool, prompt] of prompts) sparkq(ws, ['enqueue', tool, '--queue', 'Back End', '--prompt', prompt]);
+
+    console.log('\n# a worker claims each task and finishes it; the lease travels in SPARKQ_LEASE');
+    let requeued = false;
+    for (let i = 1; ; i++) {
+      const claim = JSON.parse(sparkq(ws, ['claim', '--queue', 'Back End', '--worker', 'demo-worker', '--json'], { quiet: true })) as ClaimJson | null;
+      if (claim === null) break;
+      const env = { SPARKQ_LEASE: claim.lease };
+      const id = claim.task.id;
+      if (claim.task.prompt === 'run the migration script') {
+        sparkq(ws, ['fail', id, '--error', 'exit 2: migrations/004.sql: syntax error'], { env });
+        if (!requeued) sparkq(ws, ['requeue', id]); // once: the retry fails the same way
+        requeued = true;
+      } else {
+        sparkq(ws, ['complete', id, '--summary', `done: ${claim.task.prompt ?? ''}`, '--data', JSON.stringify({ files: i })], { env });
+      }
+    }
+    console.log();
+    sparkq(ws, ['tasks']);
+    console.log();
+    sparkq(ws, ['status']);
+  } finally {
+    fs.rmSync(ws, { recursive: true, force: true });
+  }
+}
+
+try {
+  main();
+} catch (e) {
+  const err = e as { stderr?: string; message?: string };
+  console.error(err.stderr?.trim() || `error: ${err.message ?? String(e)}`);
   process.exitCode = 1;
-});
+}

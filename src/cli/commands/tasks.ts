@@ -1,0 +1,145 @@
+import { Option } from 'commander';
+import { type JsonValue, LIMITS, type ListTasksInput, type TaskStatus } from '../../core/model';
+import { intOption, parseJsonText, readTextArg, statusOption } from '../args';
+import { action } from '../context';
+import { CliError } from '../errors';
+import { taskDetailJson, taskJson } from '../json';
+import type { CommandGroup } from '../registry';
+import { printTaskBrief, printTaskDetail, TASK_HEADER, taskRows } from '../taskView';
+
+interface EnqueueOptions {
+  queue: string;
+  prompt?: string;
+  promptFile?: string;
+  payload?: string;
+  timeout?: number;
+  priority?: number;
+}
+interface PeekOptions {
+  queue: string;
+}
+interface ListOptions {
+  session?: string;
+  queue?: string;
+  status?: TaskStatus[];
+  stale?: boolean;
+  tool?: string;
+  limit: number;
+}
+
+const DEFAULT_LIMIT = 50;
+
+/** Putting tasks on a queue and reading them: enqueue, peek, tasks, task, requeue. */
+export const taskCommands: CommandGroup = {
+  register(program, io) {
+    program
+      .command('enqueue')
+      .description('put a task on a queue; prints the new task id')
+      .argument('<tool>', 'the tool that runs the task (see tools in sparkq.yml)')
+      .requiredOption('--queue <queue>', 'queue name or id')
+      .addOption(new Option('--prompt <text>', 'what to do').conflicts('promptFile'))
+      .option('--prompt-file <file>', 'read the prompt from a file (- for standard input)')
+      .option('--payload <json>', 'structured input for the tool, as JSON')
+      .option('--timeout <seconds>', 'timeout for this task (default: its task class)', intOption('--timeout', 1, LIMITS.maxTimeoutSeconds))
+      .option('--priority <n>', 'higher runs first (default 0)', intOption('--priority', -LIMITS.maxPriority, LIMITS.maxPriority))
+      .action(
+        action<EnqueueOptions>(io, (ctx, [tool], opts) => {
+          // Everything is read and checked before the queue is opened: a bad value enqueues nothing.
+          const prompt = opts.promptFile !== undefined ? readTextArg(io, '--prompt-file', opts.promptFile) : opts.prompt;
+          const payload: JsonValue | undefined = opts.payload !== undefined ? parseJsonText('--payload', opts.payload) : undefined;
+          if (prompt === undefined && payload === undefined) {
+            throw new CliError('a task needs --prompt TEXT, --prompt-file FILE or --payload JSON (or a prompt and a payload)');
+          }
+          return ctx.withQueue(async (q) => {
+            const task = await q.enqueue({
+              queue: opts.queue,
+              tool: tool!,
+              ...(prompt !== undefined ? { prompt } : {}),
+              ...(payload !== undefined ? { payload } : {}),
+              ...(opts.timeout !== undefined ? { timeoutSeconds: opts.timeout } : {}),
+              ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+            });
+            if (ctx.json) ctx.out.printJson(taskJson(task));
+            else ctx.out.line(task.id);
+          });
+        }),
+      );
+
+    program
+      .command('peek')
+      .description('the task a claim would get next, unchanged; prints nothing when the queue is empty')
+      .requiredOption('--queue <queue>', 'queue name or id')
+      .action(
+        action<PeekOptions>(io, (ctx, _args, opts) =>
+          ctx.withQueue(async (q) => {
+            const task = await q.peek(opts.queue);
+            if (ctx.json) ctx.out.printJson(task === null ? null : taskJson(task));
+            else if (task !== null) printTaskBrief(ctx.out, task);
+          }),
+        ),
+      );
+
+    program
+      .command('tasks')
+      .description('list tasks, newest first')
+      .option('--session <session>', 'only this session (name or id)')
+      .option('--queue <queue>', 'only this queue (name or id)')
+      .option('--status <status>', 'queued, running, succeeded or failed (several: comma-separated)', statusOption)
+      .option('--stale', 'only running tasks past their timeout')
+      .option('--tool <tool>', 'only tasks for this tool')
+      .option('--limit <n>', `at most this many (default ${DEFAULT_LIMIT})`, intOption('--limit', 1, 1000), DEFAULT_LIMIT)
+      .action(
+        action<ListOptions>(io, (ctx, _args, opts) =>
+          ctx.withQueue(async (q) => {
+            const filter: ListTasksInput = {
+              limit: opts.limit,
+              ...(opts.session !== undefined ? { session: opts.session } : {}),
+              ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
+              ...(opts.status !== undefined ? { status: opts.status } : {}),
+              ...(opts.stale === true ? { stale: true } : {}),
+              ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
+            };
+            const page = await q.listTasks(filter);
+            if (ctx.json) {
+              ctx.out.printJson(page.tasks.map(taskJson));
+              return;
+            }
+            if (page.tasks.length === 0) {
+              ctx.out.line('No tasks match.');
+              return;
+            }
+            ctx.out.table(TASK_HEADER, taskRows(page.tasks));
+            if (page.next !== null) ctx.out.line(ctx.out.style(`… more tasks; raise --limit (now ${opts.limit}) or narrow the filters`, 'dim'));
+          }),
+        ),
+      );
+
+    program
+      .command('task')
+      .description('everything about one task: fields, timings, output and attempts')
+      .argument('<task>', 'task id (tsk_…)')
+      .action(
+        action(io, (ctx, [id]) =>
+          ctx.withQueue(async (q) => {
+            const task = await q.getTask(id!);
+            if (ctx.json) ctx.out.printJson(taskDetailJson(task));
+            else printTaskDetail(ctx.out, task);
+          }),
+        ),
+      );
+
+    program
+      .command('requeue')
+      .description('put a failed task back on its queue as a new task; prints the new task id')
+      .argument('<task>', 'the failed task (tsk_…)')
+      .action(
+        action(io, (ctx, [id]) =>
+          ctx.withQueue(async (q) => {
+            const task = await q.requeue(id!);
+            if (ctx.json) ctx.out.printJson(taskJson(task));
+            else ctx.out.line(task.id);
+          }),
+        ),
+      );
+  },
+};

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { openQueue, type QueueHandle } from '../client/open';
+import { findWorkspace } from '../owner/workspace';
+import type { CliIo } from './io';
+import { Output } from './output';
+
+/** The options every command takes (declared once on the program; commander accepts them before or after the command). */
+export interface GlobalOptions {
+  json?: boolean;
+  workspace?: string;
+}
+
+/** What one command invocation works with: its streams, the global options, the workspace and the queue. */
+export class CommandContext {
+  readonly out: Output;
+  readonly globals: GlobalOptions;
+
+  constructor(
+    readonly io: CliIo,
+    /** The leaf command being run, e.g. `session create`. */
+    readonly command: Command,
+  ) {
+    this.globals = command.optsWithGlobals<GlobalOptions>();
+    this.out = new Output(io, this.globals.json === true);
+  }
+
+  get json(): boolean {
+    return this.out.json;
+  }
+
+  /** `session create`, as the owner's log names this client. */
+  get commandName(): string {
+    const names: string[] = [];
+    for (let c: Command | null = this.command; c?.parent; c = c.parent) names.unshift(c.name());
+    return names.join(' ');
+  }
+
+  /** The workspace: --workspace, else SPARKQ_WORKSPACE, else the nearest folder upward with sparkq.yml or .sparkq/. */
+  workspace(): string {
+    return findWorkspace(this.io.cwd, this.globals.workspace, this.io.env);
+  }
+
+  /**
+   * Runs `fn` against the workspace queue — through the live owner, or owning it for the duration of this command —
+   * and always lets go of it afterwards, so a command that became the owner snapshots and releases the lock.
+   */
+  async withQueue<T>(fn: (q: QueueHandle, workspace: string) => Promise<T>, role = 'cli'): Promise<T> {
+    const workspace = this.workspace();
+    const q = await openQueue(workspace, { role, client: `sparkq ${this.commandName}` });
+    try {
+      return await fn(q, workspace);
+    } finally {
+      await q.close();
+    }
+  }
+}
+
+/**
+ * Adapts a command handler to commander's action signature (positional arguments, then options, then the command).
+ * Handlers get a context, their positional arguments and their typed options.
+ */
+export function action<O>(io: CliIo, handler: (ctx: CommandContext, args: string[], opts: O) => Promise<void> | void) {
+  return async (...raw: unknown[]): Promise<void> => {
+    const command = raw[raw.length - 1] as Command;
+    const args = command.processedArgs as string[];
+    await handler(new CommandContext(io, command), args, command.opts<O & object>());
+  };
+}

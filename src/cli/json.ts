@@ -1,0 +1,199 @@
+import type { Attempt, Claim, JsonValue, Queue, Session, StatusCounts, Task, TaskDetail, Usage } from '../core/model';
+import type { ScriptEntry } from '../core/scriptIndex';
+import type { OwnerInfo, StatusReport } from '../owner/api';
+
+/*
+ * The `--json` shapes. Scripts and agents parse these, so each is written out field by field: a field added to a core
+ * type does not appear here by accident, and one renamed there fails the type check here instead of silently
+ * changing the output. Add fields; never rename or remove one.
+ */
+
+export interface SessionJson {
+  id: string;
+  name: string;
+  description: string;
+  status: 'active' | 'ended';
+  createdAt: string;
+  endedAt: string | null;
+}
+
+export function sessionJson(s: Session): SessionJson {
+  return { id: s.id, name: s.name, description: s.description, status: s.status, createdAt: s.createdAt, endedAt: s.endedAt };
+}
+
+export interface QueueJson {
+  id: string;
+  name: string;
+  session: string;
+  sessionId: string;
+  instructions: string;
+  workdir: string | null;
+  status: 'active' | 'ended';
+  maxWorkers: number;
+  createdAt: string;
+  endedAt: string | null;
+  counts: StatusCounts;
+  stale: number;
+}
+
+export function queueJson(q: Queue): QueueJson {
+  return {
+    id: q.id,
+    name: q.name,
+    session: q.session,
+    sessionId: q.sessionId,
+    instructions: q.instructions,
+    workdir: q.workdir,
+    status: q.status,
+    maxWorkers: q.maxWorkers,
+    createdAt: q.createdAt,
+    endedAt: q.endedAt,
+    counts: { queued: q.counts.queued, running: q.counts.running, succeeded: q.counts.succeeded, failed: q.counts.failed },
+    stale: q.stale,
+  };
+}
+
+export interface TaskJson {
+  id: string;
+  /** Session and queue by name (what people type), with their ids beside them. */
+  session: string;
+  sessionId: string;
+  queue: string;
+  queueId: string;
+  tool: string;
+  taskClass: string;
+  prompt: string | null;
+  payload: JsonValue | null;
+  status: Task['status'];
+  priority: number;
+  timeoutSeconds: number;
+  attempt: number;
+  worker: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  heartbeatAt: string | null;
+  finishedAt: string | null;
+  stale: boolean;
+  staleAt: string | null;
+  /** Null until the task has succeeded. */
+  result: { summary: string; data: JsonValue | null } | null;
+  error: string | null;
+  stdout: string | null;
+  stderr: string | null;
+  usage: Usage | null;
+  retryOf: string | null;
+  archived: boolean;
+}
+
+export function taskJson(t: Task): TaskJson {
+  return {
+    id: t.id,
+    session: t.session,
+    sessionId: t.sessionId,
+    queue: t.queue,
+    queueId: t.queueId,
+    tool: t.tool,
+    taskClass: t.taskClass,
+    prompt: t.prompt,
+    payload: t.payload,
+    status: t.status,
+    priority: t.priority,
+    timeoutSeconds: t.timeoutSeconds,
+    attempt: t.attempt,
+    worker: t.worker,
+    createdAt: t.createdAt,
+    startedAt: t.startedAt,
+    heartbeatAt: t.heartbeatAt,
+    finishedAt: t.finishedAt,
+    stale: t.stale,
+    staleAt: t.staleAt,
+    result: t.result === null ? null : { summary: t.result.summary, data: t.result.data },
+    error: t.error,
+    stdout: t.stdout,
+    stderr: t.stderr,
+    usage: t.usage === null ? null : { ...t.usage },
+    retryOf: t.retryOf,
+    archived: t.archived,
+  };
+}
+
+export interface AttemptJson {
+  n: number;
+  worker: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  outcome: Attempt['outcome'];
+  error: string | null;
+}
+
+export interface TaskDetailJson extends TaskJson {
+  instructions: string;
+  timings: { waitMs: number | null; runMs: number | null };
+  attempts: AttemptJson[];
+}
+
+export function taskDetailJson(t: TaskDetail): TaskDetailJson {
+  return {
+    ...taskJson(t),
+    instructions: t.instructions,
+    timings: { waitMs: t.timings.waitMs, runMs: t.timings.runMs },
+    attempts: t.attempts.map((a) => ({ n: a.n, worker: a.worker, startedAt: a.startedAt, endedAt: a.endedAt, outcome: a.outcome, error: a.error })),
+  };
+}
+
+export interface ClaimJson {
+  task: TaskJson;
+  instructions: string;
+  lease: string;
+}
+
+export function claimJson(c: Claim): ClaimJson {
+  return { task: taskJson(c.task), instructions: c.instructions, lease: c.lease };
+}
+
+export interface OwnerJson {
+  pid: number;
+  generation: number;
+  role: string;
+  since: string;
+  /** True when no other process owned the queue, so this very command did for its own duration. */
+  isThisCommand: boolean;
+}
+
+export function ownerJson(o: OwnerInfo, isThisCommand: boolean): OwnerJson {
+  return { pid: o.pid, generation: o.generation, role: o.role, since: o.since, isThisCommand };
+}
+
+export interface StatusJson {
+  workspace: string;
+  project: string;
+  owner: OwnerJson;
+  counts: StatusCounts & { stale: number };
+  queues: QueueJson[];
+}
+
+export function statusJson(workspace: string, s: StatusReport, isThisCommand: boolean): StatusJson {
+  const c = s.counts;
+  return {
+    workspace,
+    project: s.project,
+    owner: ownerJson(s.owner, isThisCommand),
+    counts: { queued: c.queued, running: c.running, succeeded: c.succeeded, failed: c.failed, stale: c.stale },
+    queues: s.queues.map(queueJson),
+  };
+}
+
+export interface ScriptJson {
+  name: string;
+  path: string;
+  relativePath: string;
+  dir: string;
+  description: string;
+  inputs: string;
+  outputs: string;
+  tags: string[];
+}
+
+export function scriptJson(s: ScriptEntry): ScriptJson {
+  return { name: s.name, path: s.path, relativePath: s.relativePath, dir: s.dir, description: s.description, inputs: s.inputs, outputs: s.outputs, tags: [...s.tags] };
+}

@@ -1,0 +1,115 @@
+import type { Claim, Task, TaskDetail, Usage } from '../core/model';
+import { type Cell, clip, duration, type Output, shortTime } from './output';
+
+/*
+ * How tasks read in a terminal. Tables are for scanning (one line per task); `sparkq task` and `sparkq claim` show
+ * everything a person or an agent needs to act on one task.
+ */
+
+export function statusCell(t: Task): Cell {
+  if (t.stale) return { text: 'running (stale)', style: 'magenta' };
+  const style = ({ queued: 'cyan', running: 'yellow', succeeded: 'green', failed: 'red' } as const)[t.status];
+  return { text: t.status, style };
+}
+
+export const TASK_HEADER = ['TASK', 'QUEUE', 'TOOL', 'STATUS', 'PRI', 'TRY', 'CREATED', 'SUMMARY / ERROR / PROMPT'];
+
+export function taskRows(tasks: Task[]): Cell[][] {
+  return tasks.map((t) => [
+    t.id,
+    t.queue,
+    t.tool,
+    statusCell(t),
+    String(t.priority),
+    String(t.attempt),
+    shortTime(t.createdAt),
+    clip(t.result?.summary ?? t.error ?? t.prompt ?? (t.payload === null ? '' : JSON.stringify(t.payload))),
+  ]);
+}
+
+export function usageText(u: Usage | null): string | undefined {
+  if (u === null) return undefined;
+  const parts: string[] = [];
+  if (u.model !== undefined) parts.push(u.model);
+  if (u.inputTokens !== undefined) parts.push(`${u.inputTokens} in`);
+  if (u.cachedInputTokens !== undefined) parts.push(`${u.cachedInputTokens} cached`);
+  if (u.outputTokens !== undefined) parts.push(`${u.outputTokens} out`);
+  if (u.reasoningTokens !== undefined) parts.push(`${u.reasoningTokens} reasoning`);
+  if (u.costUsd !== undefined) parts.push(`$${u.costUsd.toFixed(4)}`);
+  return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
+const orUndefined = (s: string | null): string | undefined => (s === null || s === '' ? undefined : s);
+
+function taskFields(t: Task): [string, Cell | undefined][] {
+  return [
+    ['task', t.id],
+    ['status', statusCell(t)],
+    ['session', `${t.session} (${t.sessionId})`],
+    ['queue', `${t.queue} (${t.queueId})`],
+    ['tool', `${t.tool} (${t.taskClass})`],
+    ['priority', String(t.priority)],
+    ['timeout', `${t.timeoutSeconds} s`],
+    ['attempt', String(t.attempt)],
+    ['worker', orUndefined(t.worker)],
+    ['retry of', orUndefined(t.retryOf)],
+  ];
+}
+
+function taskBlocks(out: Output, t: Task): void {
+  if (t.prompt !== null) out.block('prompt', t.prompt);
+  if (t.payload !== null) out.block('payload', JSON.stringify(t.payload, null, 2));
+}
+
+/** `sparkq task`: every field, the timings and the attempts. */
+export function printTaskDetail(out: Output, t: TaskDetail): void {
+  out.fields([
+    ...taskFields(t),
+    ['created', shortTime(t.createdAt)],
+    ['started', orUndefined(shortTime(t.startedAt))],
+    ['heartbeat', orUndefined(shortTime(t.heartbeatAt))],
+    ['stale since', orUndefined(shortTime(t.staleAt))],
+    ['finished', orUndefined(shortTime(t.finishedAt))],
+    ['waited', duration(t.timings.waitMs)],
+    ['ran', duration(t.timings.runMs)],
+    ['summary', orUndefined(t.result?.summary ?? null)],
+    ['error', t.error === null ? undefined : { text: clip(t.error, 200), style: 'red' }],
+    ['usage', usageText(t.usage)],
+    ['archived', t.archived ? 'yes' : undefined],
+  ]);
+  if (t.instructions !== '') out.block('instructions', t.instructions);
+  taskBlocks(out, t);
+  if (t.result?.data !== undefined && t.result.data !== null) out.block('data', JSON.stringify(t.result.data, null, 2));
+  if (t.error !== null && t.error.length > 200) out.block('error', t.error);
+  if (t.stdout !== null && t.stdout !== '') out.block('stdout', t.stdout);
+  if (t.stderr !== null && t.stderr !== '') out.block('stderr', t.stderr);
+  if (t.attempts.length > 0) {
+    out.line(out.style('attempts:', 'bold'));
+    out.table(
+      ['  #', 'WORKER', 'STARTED', 'ENDED', 'OUTCOME', 'ERROR'],
+      t.attempts.map((a) => [
+        `  ${a.n}`,
+        a.worker ?? '',
+        shortTime(a.startedAt),
+        shortTime(a.endedAt),
+        { text: a.outcome, style: a.outcome === 'succeeded' ? 'green' : a.outcome === 'failed' ? 'red' : 'yellow' },
+        clip(a.error),
+      ]),
+    );
+  }
+}
+
+/** `sparkq peek`: the task as it waits. */
+export function printTaskBrief(out: Output, t: Task): void {
+  out.fields([...taskFields(t), ['created', shortTime(t.createdAt)]]);
+  taskBlocks(out, t);
+}
+
+/** `sparkq claim`: what a worker needs to do the task and to report on it. */
+export function printClaim(out: Output, c: Claim): void {
+  out.fields([...taskFields(c.task), ['lease', c.lease], ['started', shortTime(c.task.startedAt)]]);
+  if (c.instructions !== '') out.block('instructions', c.instructions);
+  taskBlocks(out, c.task);
+  out.line();
+  out.line(out.style(`Finish with: sparkq complete ${c.task.id} --lease ${c.lease} --summary "…"   (or sparkq fail ${c.task.id} --lease ${c.lease} --error "…")`, 'dim'));
+}
