@@ -31,3 +31,11 @@ export function describeError(e: unknown): string {
   const message = e instanceof Error ? e.message : String(e);
   return oneLine(`unexpected failure: ${message} (set SPARKQ_DEBUG=1 for the stack trace; please report it)`);
 }
+
+/** Ends a command with a specific exit code and no `error:` line (e.g. 130 after Ctrl+C stopped `sparkq run`). */
+export class ExitWith extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+    this.name = 'ExitWith';
+  }
+}

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { version } from '../../package.json';
 import { COMMAND_GROUPS } from './commands';
-import { describeError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors';
+import { describeError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitWith } from './errors';
 import type { CliIo } from './io';
 
 /**
@@ -56,6 +56,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
     flushUsage();
+    if (e instanceof ExitWith) return e.code;
     io.stderr.write(`error: ${describeError(e)}\n`);
     if (io.env['SPARKQ_DEBUG'] && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
     return EXIT_FAILURE;

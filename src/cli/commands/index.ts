@@ -2,6 +2,7 @@ import type { CommandGroup } from '../registry';
 import { initCommand } from './init';
 import { purgeCommand } from './purge';
 import { queueCommands } from './queue';
+import { runCommands } from './run';
 import { scriptsCommand } from './scripts';
 import { serveCommand } from './serve';
 import { sessionCommands } from './session';
@@ -17,6 +18,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   queueCommands,
   taskCommands,
   workerCommands,
+  runCommands,
   scriptsCommand,
   purgeCommand,
   serveCommand,

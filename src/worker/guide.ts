@@ -1,0 +1,33 @@
+/** `sparkq guide`: how a person or a chat agent works a queue by hand. Plain text, fits one screen or two. */
+export const WORKER_GUIDE = `SparkQ — working a queue by hand
+
+1. Pick up the next task
+     sparkq claim --queue "<queue>" [--worker <your name>]
+   It prints the task (id, tool, prompt, payload), the queue's standing instructions, and a lease.
+   Keep the lease: finishing needs it (or export SPARKQ_LEASE=<lease>). Nothing to claim = the queue is empty.
+   Look first without taking it: sparkq peek --queue "<queue>".
+
+2. Do the work the tool names
+   run-bash / run-python   run the named script from the script dirs (sparkq scripts lists them) with the given
+                           arguments; keep its output.
+   llm-codex / llm-claude  an agent task: follow the prompt and the queue instructions in the queue's working dir.
+   llm-sonnet / llm-haiku  manual: you are the model — read the prompt, do what it asks.
+   Follow the queue's instructions for every task. Stay inside the working directory.
+
+3. Finish it — with a summary someone can act on
+     sparkq complete <task> --summary "<what was done, where, counts>" [--data '<json>' | --data-file F]
+   A good summary: "Added 3 endpoints to api/users.ts; 12 tests pass" — not "done".
+   Put details (files changed, numbers, links, long output) in --data as JSON.
+
+4. Or fail it — early, with what you have
+     sparkq fail <task> --error "<what went wrong and what would fix it>" [--data '<partial results>']
+   A task is stale at 1× its timeout and failed automatically at 2×: fail it yourself before then,
+   with partial results in --data, rather than let it time out. A failed task can be retried: sparkq requeue <task>.
+
+5. Check your work
+     sparkq task <task>        everything about one task: result, timings, attempts
+     sparkq tasks --queue "<queue>" --status failed
+
+Workers (sparkq run --queue "<queue>" [--watch]) do all of this by themselves for script and agent tools;
+for manual tools they print the prompt and the exact complete/fail commands, and wait for you.
+`;
