@@ -1,0 +1,183 @@
+import { LIMITS, type JsonValue, type Task } from '../../core/model';
+import type { RunResult } from '../proc';
+import type { ExecContext, ExecOutcome } from '../types';
+
+/** Shared by the Codex and Claude executors: prompts, bypass checks, bounded text, parsing JSON lines. */
+
+/**
+ * Arguments that switch off an agent's sandbox or permission checks. The same families sparkq.yml refuses
+ * (danger-full-access, --dangerously-*, bypassPermissions, --yolo …); a worker honours them only with allowBypass.
+ */
+export const BYPASS_ARG = /dangerous|bypass|yolo|danger-full-access|skip-permissions/i;
+
+/** The first argument that would loosen the agent's safety, or undefined. */
+export function findBypassArg(args: readonly string[]): string | undefined {
+  return args.find((a) => BYPASS_ARG.test(a));
+}
+
+export function bypassRefusal(tool: string, arg: string): string {
+  return (
+    `tool ${tool}: ${JSON.stringify(arg)} switches off the agent's sandbox or permission checks; ` +
+    'that is only honoured when bypass is allowed by a user-level setting or a CLI flag'
+  );
+}
+
+/** The task text an agent receives: the prompt, then the payload as JSON when there is one. Empty when neither. */
+export function taskText(task: Pick<Task, 'prompt' | 'payload'>): string {
+  const parts: string[] = [];
+  if (task.prompt !== null && task.prompt.trim() !== '') parts.push(task.prompt);
+  if (task.payload !== null) parts.push(`Payload (JSON):\n${JSON.stringify(task.payload, null, 2)}`);
+  return parts.join('\n\n');
+}
+
+export const PROMPT_SEPARATOR = '\n\n---\n\n';
+
+/** Queue instructions, a separator, then the task: for agents that take no separate system prompt (codex). */
+export function promptWithInstructions(instructions: string, task: Pick<Task, 'prompt' | 'payload'>): string {
+  const text = taskText(task);
+  return instructions.trim() === '' ? text : `${instructions.trim()}${PROMPT_SEPARATOR}${text}`;
+}
+
+/** At most `max` characters, cut with a marker that says how much was left out. */
+export function bounded(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const marker = `… [${text.length - max} more characters]`;
+  return text.slice(0, Math.max(0, max - marker.length)) + marker;
+}
+
+/** The summary of an agent's final message: its first non-empty line, bounded to LIMITS.summary. */
+export function summaryOf(message: string, fallback: string): string {
+  const line = message
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l !== '');
+  return bounded(line ?? fallback, LIMITS.summary);
+}
+
+/** The final message as stored in data: whole unless it would crowd the data limit. */
+export function messageForData(message: string): string {
+  return bounded(message, Math.floor(LIMITS.data / 2));
+}
+
+/** Parses a line only when it starts with `{` (agents also print warnings on stdout); undefined otherwise. */
+export function parseJsonLine(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const v: unknown = JSON.parse(line);
+    return isRecord(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/** A non-negative integer token count, or undefined. */
+export function tokens(v: unknown): number | undefined {
+  const n = num(v);
+  return n === undefined ? undefined : Math.max(0, Math.round(n));
+}
+
+/** API errors often arrive as the provider's JSON body; the message inside reads better. */
+export function readableError(message: string): string {
+  const t = message.trim();
+  if (t.startsWith('{')) {
+    try {
+      const v: unknown = JSON.parse(t);
+      if (isRecord(v)) {
+        const inner = isRecord(v['error']) ? str(v['error']['message']) : str(v['message']);
+        if (inner) return inner;
+      }
+    } catch {
+      // not JSON after all
+    }
+  }
+  return t;
+}
+
+/** The gist of a tool's stderr for an error message: no Rust backtraces, the last few meaningful lines. */
+export function stderrGist(stderr: string, maxLines = 6): string {
+  const cut = stderr.split(/\n\s*Stack backtrace:/)[0] ?? stderr;
+  const lines = cut
+    .split(/\r?\n/)
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '' && !/^WARNING: proceeding, even though we could not create PATH aliases/.test(l));
+  return lines.slice(-maxLines).join('\n');
+}
+
+/** A path relative to `cwd` when it lies inside it (how people read a changed-files list), else as given. */
+export function relativeTo(cwd: string, file: string): string {
+  const base = cwd.endsWith('/') ? cwd : `${cwd}/`;
+  return file.startsWith(base) ? file.slice(base.length) : file;
+}
+
+/** The text kept for the database: a bounded tail of what the terminal showed. */
+export class TranscriptTail {
+  private text = '';
+  constructor(private readonly max: number = LIMITS.output) {}
+  push(s: string): void {
+    this.text += s;
+    if (this.text.length > this.max * 2) this.text = this.text.slice(this.text.length - this.max);
+  }
+  get value(): string {
+    return this.text.length > this.max ? this.text.slice(this.text.length - this.max) : this.text;
+  }
+}
+
+/** Output helpers that write to the terminal/capture and keep the readable transcript for the outcome. */
+export function transcriptOutput(ctx: ExecContext) {
+  const transcript = new TranscriptTail();
+  const stderr = new TranscriptTail();
+  return {
+    transcript,
+    stderr,
+    info(text: string): void {
+      const s = text.endsWith('\n') ? text : `${text}\n`;
+      transcript.push(s);
+      ctx.output(s, 'info');
+    },
+    stdout(line: string): void {
+      transcript.push(`${line}\n`);
+      ctx.output(`${line}\n`, 'stdout');
+    },
+    stderrLine(line: string): void {
+      stderr.push(`${line}\n`);
+      ctx.output(`${line}\n`, 'stderr');
+    },
+  };
+}
+
+/** Lines of `text`, indented, at most `maxLines` (the last ones) and `maxChars`. */
+export function indentTail(text: string, maxLines = 12, maxChars = 2_000): string {
+  const lines = text.replace(/\s+$/, '').split(/\r?\n/);
+  const kept = lines.slice(-maxLines);
+  const head = lines.length > kept.length ? [`    … ${lines.length - kept.length} earlier lines`] : [];
+  return bounded([...head, ...kept.map((l) => `    ${l}`)].join('\n'), maxChars);
+}
+
+/** The failed outcome for a run that never got to an answer: spawn error or stop. */
+export function processFailure(agent: string, r: RunResult, ctx: ExecContext): string | undefined {
+  if (r.spawnError) return r.spawnError;
+  if (r.stopped) {
+    const reason: unknown = ctx.signal.reason;
+    const why = typeof reason === 'string' ? reason : reason instanceof Error && !/aborted/i.test(reason.message) ? reason.message : '';
+    return `${agent} was stopped${why ? `: ${why}` : ''}${r.groupGone ? '' : ' (some of its processes could not be verified gone)'}`;
+  }
+  return undefined;
+}
+
+export function failed(error: string, rest: Omit<Extract<ExecOutcome, { status: 'failed' }>, 'status' | 'error'> = {}): ExecOutcome {
+  return { status: 'failed', error: bounded(error, LIMITS.error), ...rest };
+}
+
+export type DataObject = { [key: string]: JsonValue };

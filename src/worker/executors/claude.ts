@@ -1,0 +1,300 @@
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Usage } from '../../core/model';
+import { runProcess, type RunResult } from '../proc';
+import type { ExecContext, ExecOutcome, Executor } from '../types';
+import {
+  bounded,
+  bypassRefusal,
+  type DataObject,
+  failed,
+  findBypassArg,
+  indentTail,
+  isRecord,
+  messageForData,
+  num,
+  parseJsonLine,
+  processFailure,
+  readableError,
+  relativeTo,
+  stderrGist,
+  str,
+  summaryOf,
+  taskText,
+  tokens,
+  transcriptOutput,
+} from './agentCommon';
+
+/**
+ * Runs a task with Claude Code: `claude -p --output-format stream-json --verbose`, the prompt on stdin, the queue's
+ * instructions appended to the system prompt. The queue keeps the session id: its first task pre-assigns one with
+ * `--session-id`, later tasks continue it with `--resume`.
+ */
+
+export const DEFAULT_CLAUDE_PERMISSION_MODE = 'acceptEdits';
+
+export interface ClaudeInvocation {
+  /** The session to continue (`--resume`) or to create under this id (`--session-id`). */
+  sessionId: string;
+  resume: boolean;
+  permissionMode: string;
+  /** The queue's instructions; nothing is appended when empty. */
+  appendSystemPrompt: string;
+  model?: string | undefined;
+  extraArgs: readonly string[];
+}
+
+/** The argv after the command. The prompt always comes on stdin. */
+export function claudeArgs(inv: ClaudeInvocation): string[] {
+  return [
+    '-p',
+    '--output-format',
+    'stream-json',
+    '--verbose',
+    ...(inv.resume ? ['--resume', inv.sessionId] : ['--session-id', inv.sessionId]),
+    '--permission-mode',
+    inv.permissionMode,
+    // One argument with `=`, so that instructions starting with "-" can never read as an option.
+    ...(inv.appendSystemPrompt.trim() !== '' ? [`--append-system-prompt=${inv.appendSystemPrompt}`] : []),
+    ...(inv.model !== undefined ? ['--model', inv.model] : []),
+    ...inv.extraArgs,
+  ];
+}
+
+const EDIT_TOOLS = new Set(['Write', 'Edit', 'MultiEdit', 'NotebookEdit']);
+
+/** What a tool call is about, in a few words: the command, the file, the pattern… */
+function toolGist(input: unknown): string {
+  if (!isRecord(input)) return '';
+  const s = str(input['command']) ?? str(input['file_path']) ?? str(input['notebook_path']) ?? str(input['pattern']) ?? str(input['url']) ?? str(input['description']);
+  return bounded((s ?? JSON.stringify(input)).replace(/\s*\n\s*/g, ' ⏎ '), 300);
+}
+
+function resultText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((c) => (isRecord(c) ? (str(c['text']) ?? '') : '')).join('\n');
+  return '';
+}
+
+/** Reads `claude -p --output-format stream-json` messages: keeps what the outcome needs and renders progress. */
+export class ClaudeEvents {
+  sessionId: string | undefined;
+  model: string | undefined;
+  lastAssistantText: string | undefined;
+  result: Record<string, unknown> | undefined;
+  private readonly changed = new Set<string>();
+  private readonly pendingEdits = new Map<string, string>();
+
+  constructor(private readonly cwd: string) {}
+
+  get changedFiles(): string[] {
+    return [...this.changed];
+  }
+
+  push(ev: Record<string, unknown>): string[] {
+    switch (ev['type']) {
+      case 'system': {
+        if (ev['subtype'] === 'init') {
+          this.sessionId = str(ev['session_id']) ?? this.sessionId;
+          this.model = str(ev['model']) ?? this.model;
+          return [`claude session ${this.sessionId ?? '?'} · model ${this.model ?? '?'} · permission mode ${str(ev['permissionMode']) ?? '?'}`];
+        }
+        if (ev['subtype'] === 'api_retry') return [`retrying the API call (${str(ev['error']) ?? 'error'})`];
+        return [];
+      }
+      case 'assistant':
+        return this.assistant(ev['message']);
+      case 'user':
+        return this.toolResults(ev['message']);
+      case 'result': {
+        this.result = ev;
+        this.sessionId = str(ev['session_id']) ?? this.sessionId;
+        return [];
+      }
+      default:
+        return [];
+    }
+  }
+
+  private assistant(message: unknown): string[] {
+    if (!isRecord(message) || !Array.isArray(message['content'])) return [];
+    const lines: string[] = [];
+    for (const block of message['content']) {
+      if (!isRecord(block)) continue;
+      if (block['type'] === 'text') {
+        const text = str(block['text']) ?? '';
+        this.lastAssistantText = text;
+        if (text.trim()) lines.push(text);
+      } else if (block['type'] === 'tool_use') {
+        const name = str(block['name']) ?? '?';
+        const input = block['input'];
+        const id = str(block['id']);
+        if (EDIT_TOOLS.has(name) && id !== undefined && isRecord(input)) {
+          const file = str(input['file_path']) ?? str(input['notebook_path']);
+          if (file !== undefined) this.pendingEdits.set(id, relativeTo(this.cwd, file));
+        }
+        lines.push(`→ ${name}: ${toolGist(input)}`);
+      } else if (block['type'] === 'thinking') {
+        const first = (str(block['thinking']) ?? '').trim().split('\n')[0] ?? '';
+        if (first) lines.push(`(thinking) ${bounded(first, 200)}`);
+      }
+    }
+    return lines;
+  }
+
+  private toolResults(message: unknown): string[] {
+    if (!isRecord(message) || !Array.isArray(message['content'])) return [];
+    const lines: string[] = [];
+    for (const block of message['content']) {
+      if (!isRecord(block) || block['type'] !== 'tool_result') continue;
+      const id = str(block['tool_use_id']);
+      const isError = block['is_error'] === true;
+      const edited = id !== undefined ? this.pendingEdits.get(id) : undefined;
+      if (edited !== undefined) {
+        this.pendingEdits.delete(id!);
+        if (!isError) this.changed.add(edited);
+      }
+      const text = resultText(block['content']);
+      if (isError) lines.push(`  ✗ ${bounded(text.trim().split('\n')[0] ?? '', 500)}`);
+      else if (text.trim()) lines.push(indentTail(text, 8));
+    }
+    return lines;
+  }
+}
+
+/** Usage for the task from the result message. Anthropic counts cache reads apart from input; Usage counts them in. */
+export function claudeUsage(result: Record<string, unknown>, model: string | undefined): Usage | undefined {
+  const u = result['usage'];
+  if (!isRecord(u)) return undefined;
+  const input = tokens(u['input_tokens']) ?? 0;
+  const cacheRead = tokens(u['cache_read_input_tokens']) ?? 0;
+  const cacheWrite = tokens(u['cache_creation_input_tokens']) ?? 0;
+  const usage: Usage = { inputTokens: input + cacheRead + cacheWrite, cachedInputTokens: cacheRead, outputTokens: tokens(u['output_tokens']) ?? 0 };
+  const details = u['output_tokens_details'];
+  const thinking = isRecord(details) ? tokens(details['thinking_tokens']) : undefined;
+  if (thinking !== undefined) usage.reasoningTokens = thinking;
+  // total_cost_usd is the session's running total on --resume; the per-run figure is in model_usage_since_last_result.
+  const since = result['model_usage_since_last_result'];
+  let cost: number | undefined;
+  if (isRecord(since)) {
+    const costs = Object.values(since).map((m) => (isRecord(m) ? num(m['costUSD']) : undefined));
+    if (costs.length && costs.every((c) => c !== undefined)) cost = costs.reduce<number>((a, c) => a + (c ?? 0), 0);
+  }
+  cost ??= num(result['total_cost_usd']);
+  if (cost !== undefined) usage.costUsd = Math.max(0, Math.round(cost * 1e6) / 1e6);
+  const m = model ?? (isRecord(since) ? Object.keys(since)[0] : undefined);
+  if (m !== undefined) usage.model = bounded(m, 200);
+  return usage;
+}
+
+/** The error text of a result with is_error (its `result`, else its `errors`, else its subtype). */
+export function claudeResultError(result: Record<string, unknown>): string {
+  const errors = Array.isArray(result['errors']) ? result['errors'].filter((e): e is string => typeof e === 'string') : [];
+  const text = str(result['result'])?.trim() || errors.join('; ') || `claude reported an error (${str(result['subtype']) ?? 'no details'})`;
+  return readableError(text);
+}
+
+/** claude says so when `--resume` names a session it has no record of (in this working directory). */
+export function isUnknownSessionError(text: string): boolean {
+  return /no conversation found|requires a valid session id|not a uuid and does not match any session/i.test(text);
+}
+
+interface ClaudeRun {
+  result: RunResult;
+  events: ClaudeEvents;
+}
+
+async function runClaudeOnce(ctx: ExecContext, inv: ClaudeInvocation, stdin: string, out: ReturnType<typeof transcriptOutput>): Promise<ClaudeRun> {
+  const events = new ClaudeEvents(ctx.cwd);
+  const command = ctx.tool.command ?? 'claude';
+  const args = claudeArgs(inv);
+  let eventsFd: number | undefined;
+  try {
+    eventsFd = fs.openSync(path.join(ctx.runDir, 'claude-events.jsonl'), 'a');
+  } catch {
+    eventsFd = undefined; // the log is for a post-mortem; the task does not depend on it
+  }
+  const shown = args.map((a) => (a.startsWith('--append-system-prompt=') ? '--append-system-prompt=<queue instructions>' : a));
+  out.info(`running ${command} ${shown.map((a) => (/^[\w@%+=:,./<>-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
+  let result: RunResult;
+  try {
+    result = await runProcess({
+      command,
+      args,
+      cwd: ctx.cwd,
+      env: { ...ctx.env, ...ctx.tool.env },
+      stdin,
+      signal: ctx.signal,
+      onLine: (line, stream) => {
+        if (stream === 'stderr') return out.stderrLine(line);
+        const ev = parseJsonLine(line);
+        if (!ev) return line.trim() ? out.stdout(line) : undefined;
+        if (eventsFd !== undefined) fs.writeSync(eventsFd, `${line}\n`);
+        for (const l of events.push(ev)) out.info(l);
+      },
+    });
+  } finally {
+    if (eventsFd !== undefined) fs.closeSync(eventsFd);
+  }
+  return { result, events };
+}
+
+export const claudeExecutor: Executor = {
+  async run(ctx: ExecContext): Promise<ExecOutcome> {
+    const tool = ctx.tool;
+    const permissionMode: string = tool.permissionMode ?? DEFAULT_CLAUDE_PERMISSION_MODE;
+    if (!ctx.userSettings.allowBypass) {
+      const bad = findBypassArg([...tool.args, permissionMode]);
+      if (bad !== undefined) return failed(bypassRefusal(tool.name, bad));
+    }
+    const stdin = taskText(ctx.task);
+    if (stdin === '') return failed('the task has no prompt and no payload: there is nothing to ask claude');
+    const out = transcriptOutput(ctx);
+    const notes: string[] = [];
+    const base = { permissionMode, appendSystemPrompt: ctx.instructions, model: tool.model, extraArgs: tool.args };
+
+    const previous = ctx.queue.claudeSessionId;
+    let run = await runClaudeOnce(ctx, previous !== null ? { ...base, sessionId: previous, resume: true } : { ...base, sessionId: randomUUID(), resume: false }, stdin, out);
+    // A session claude cannot load fails before its init message, with a result that says why.
+    if (previous !== null && !run.result.stopped && run.events.model === undefined) {
+      const why = run.events.result ? claudeResultError(run.events.result) : stderrGist(run.result.stderrTail, 2);
+      if (isUnknownSessionError(why) || isUnknownSessionError(run.result.stderrTail)) {
+        notes.push(`claude has no record of the queue's session ${previous} here (${why}); started a new session`);
+        out.info(notes[notes.length - 1]!);
+        run = await runClaudeOnce(ctx, { ...base, sessionId: randomUUID(), resume: false }, stdin, out);
+      }
+    }
+
+    const { result, events } = run;
+    const final = events.result;
+    const usage = final ? claudeUsage(final, events.model ?? tool.model) : undefined;
+    if (usage) out.info(`tokens: in ${usage.inputTokens} (cached ${usage.cachedInputTokens}), out ${usage.outputTokens}${usage.costUsd !== undefined ? ` · $${usage.costUsd}` : ''}`);
+    const denials = final && Array.isArray(final['permission_denials']) ? final['permission_denials'].filter(isRecord) : [];
+    for (const d of denials) notes.push(`claude was not permitted to use ${str(d['tool_name']) ?? 'a tool'}: ${toolGist(d['tool_input'])}`);
+    const rest = {
+      stdout: out.transcript.value,
+      stderr: out.stderr.value,
+      ...(usage ? { usage } : {}),
+      ...(notes.length ? { notes } : {}),
+      ...(events.sessionId !== undefined ? { agentSession: { claudeSessionId: events.sessionId } } : {}),
+    };
+
+    const procError = processFailure('claude', result, ctx);
+    if (procError !== undefined) return failed(procError, rest);
+    if (!final) {
+      const why = stderrGist(result.stderrTail);
+      const how = result.exitCode === null ? `signal ${result.signal ?? '?'}` : `code ${result.exitCode}`;
+      return failed(`claude exited with ${how} without a result${why ? `: ${why}` : ''}`, rest);
+    }
+    // `subtype` can say success while is_error is true: is_error decides.
+    if (final['is_error'] === true) return failed(`claude: ${claudeResultError(final)}`, rest);
+    if (result.exitCode !== 0) return failed(`claude exited with code ${result.exitCode ?? `signal ${result.signal ?? '?'}`}: ${stderrGist(result.stderrTail) || 'no message'}`, rest);
+    const message = str(final['result']) ?? events.lastAssistantText ?? '';
+    const data: DataObject = { message: messageForData(message), changedFiles: events.changedFiles };
+    if (events.sessionId !== undefined) data['sessionId'] = events.sessionId;
+    const turns = num(final['num_turns']);
+    if (turns !== undefined) data['numTurns'] = turns;
+    return { status: 'succeeded', summary: summaryOf(message, 'claude finished without a final message'), data, ...rest };
+  },
+};
