@@ -19,7 +19,7 @@ import type {
 import type { ChangeEvent, SweepResult } from '../core/queue/service';
 import type { ScriptEntry } from '../core/scriptIndex';
 import type { Durability } from '../core/store/journal';
-import type { ApiMethod, OwnerInfo, QueueApi, StatusReport } from '../owner/api';
+import type { ApiMethod, OwnerInfo, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from '../owner/api';
 import { type LockHolder, readOwner, tryAcquireOwnerLock } from '../owner/lock';
 import { QueueOwner, readOwnerRecord } from '../owner/owner';
 import { ensureSparkqDir } from '../owner/workspace';
@@ -68,6 +68,8 @@ const SAFE_TO_REPEAT: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   'getTask',
   'scripts',
   'sweep',
+  'joinQueue',
+  'leaveQueue',
 ]);
 /**
  * A live holder that does not complete a handshake within this long is taken to be hung and is replaced. Generous,
@@ -347,6 +349,13 @@ class WorkspaceQueue implements QueueHandle {
   }
   scripts(query?: string): Promise<ScriptEntry[]> {
     return this.run('scripts', (a) => a.scripts(query));
+  }
+
+  joinQueue(input: WorkerJoin): Promise<WorkerPlace> {
+    return this.run('joinQueue', (a) => a.joinQueue(input));
+  }
+  leaveQueue(input: { queue: string; worker: string }): Promise<void> {
+    return this.run('leaveQueue', (a) => a.leaveQueue(input));
   }
 
   onChange(listener: (events: ChangeEvent[]) => void): () => void {

@@ -16,7 +16,7 @@ import type {
   TaskPage,
 } from '../core/model';
 import type { ChangeEvent, SweepResult } from '../core/queue/service';
-import type { ApiMethod, QueueApi, StatusReport } from '../owner/api';
+import type { ApiMethod, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from '../owner/api';
 import type { IpcClient } from './ipcClient';
 
 /**
@@ -93,6 +93,13 @@ export class RemoteQueue implements QueueApi {
   }
   scripts(query?: string): Promise<ScriptEntry[]> {
     return this.call('scripts', query);
+  }
+
+  joinQueue(input: WorkerJoin): Promise<WorkerPlace> {
+    return this.call('joinQueue', input);
+  }
+  async leaveQueue(input: { queue: string; worker: string }): Promise<void> {
+    await this.call('leaveQueue', input);
   }
 
   /** Subscribes the connection once (on the first listener) and fans each batch out to every listener. */

@@ -82,6 +82,8 @@ export const METHOD_PARAMS = {
   sweep: none,
   purge: oneObject,
   scripts: z.union([none, oneString]),
+  joinQueue: oneObject,
+  leaveQueue: oneObject,
 } as const satisfies Record<ApiMethod, z.ZodType<unknown[]>>;
 
 const PARAM_SHAPES = new Map<z.ZodType, string>([

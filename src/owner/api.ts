@@ -27,6 +27,21 @@ export interface OwnerInfo {
   since: string;
 }
 
+/** A worker announcing itself on a queue (`sparkq run`); repeated as a heartbeat while it runs. */
+export interface WorkerJoin {
+  queue: string;
+  worker: string;
+  /** Without a renewal for this long, the worker's place on the queue is free again. */
+  leaseSeconds: number;
+}
+
+export interface WorkerPlace {
+  queueId: string;
+  /** The workers on the queue now, this one included. */
+  workers: string[];
+  maxWorkers: number;
+}
+
 export interface StatusReport {
   owner: OwnerInfo;
   project: string;
@@ -60,6 +75,13 @@ export interface QueueApi {
   sweep(): Promise<SweepResult>;
   purge(options: { olderThanDays: number }): Promise<{ purged: number }>;
   scripts(query?: string): Promise<ScriptEntry[]>;
+  /**
+   * Takes (or renews) a worker's place on a queue. A queue takes at most its maxWorkers workers (default 1); a worker
+   * beyond that is refused with 'conflict'. Places live in the owner and expire without renewal, so a dead worker
+   * frees its place by itself and a new owner learns the workers from their next renewal.
+   */
+  joinQueue(input: WorkerJoin): Promise<WorkerPlace>;
+  leaveQueue(input: { queue: string; worker: string }): Promise<void>;
   /** Change notifications, after each change is durable. Returns an unsubscribe function. */
   onChange(listener: (events: ChangeEvent[]) => void): () => void;
 }
@@ -87,5 +109,7 @@ export const API_METHODS = [
   'sweep',
   'purge',
   'scripts',
+  'joinQueue',
+  'leaveQueue',
 ] as const satisfies readonly Exclude<keyof QueueApi, 'onChange'>[];
 export type ApiMethod = (typeof API_METHODS)[number];

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ApiMethod, OwnerInfo, QueueApi, StatusReport } from './api';
+import type { ApiMethod, OwnerInfo, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from './api';
 import { configFileOf, ensureSparkqDir, sparkqDirOf } from './workspace';
 import { systemClock, type Clock } from '../core/clock';
 import { ConfigError, defaultConfig, loadConfigFile, resolveScriptDirs, type SparkqConfig } from '../core/config';
@@ -109,6 +109,8 @@ export class QueueOwner implements QueueApi {
   private server: IpcServer | null = null;
   private closing: Promise<void> | null = null;
   private lostListeners: (() => void)[] = [];
+  /** Queue id → worker name → when its place expires (ms, this owner's clock). */
+  private readonly places = new Map<string, Map<string, number>>();
   private lost = false;
 
   private constructor(
@@ -334,6 +336,38 @@ export class QueueOwner implements QueueApi {
       return query !== undefined && query.trim() !== '' ? this.scriptIndex.search(query) : this.scriptIndex.list();
     });
   }
+  joinQueue(input: WorkerJoin): Promise<WorkerPlace> {
+    return Promise.resolve().then(() => {
+      if (typeof input.worker !== 'string' || input.worker.trim() === '') throw new SparkqError('invalid-input', 'joinQueue: say which worker (a name)');
+      if (typeof input.leaseSeconds !== 'number' || !(input.leaseSeconds > 0) || input.leaseSeconds > 3600) {
+        throw new SparkqError('invalid-input', 'joinQueue: leaseSeconds must be a number of seconds from 1 to 3600');
+      }
+      const queue = this.service.getQueue(input.queue);
+      if (queue.status !== 'active') throw new SparkqError('conflict', `queue ${queue.name} has ended; workers can only work active queues`);
+      const now = Date.now();
+      let places = this.places.get(queue.id);
+      if (!places) this.places.set(queue.id, (places = new Map<string, number>()));
+      for (const [w, until] of places) if (until <= now) places.delete(w);
+      if (!places.has(input.worker) && places.size >= queue.maxWorkers) {
+        const others = [...places.keys()].join(', ');
+        throw new SparkqError(
+          'conflict',
+          `queue ${queue.name} already has ${places.size} worker${places.size === 1 ? '' : 's'} (${others}) and allows ${queue.maxWorkers}; ` +
+            'stop that worker first, or create the queue with a higher --max-workers',
+          { queue: queue.id, workers: [...places.keys()], maxWorkers: queue.maxWorkers },
+        );
+      }
+      places.set(input.worker, now + input.leaseSeconds * 1000);
+      return { queueId: queue.id, workers: [...places.keys()], maxWorkers: queue.maxWorkers };
+    });
+  }
+  leaveQueue(input: { queue: string; worker: string }): Promise<void> {
+    return Promise.resolve().then(() => {
+      const queue = this.service.getQueue(input.queue);
+      this.places.get(queue.id)?.delete(input.worker);
+    });
+  }
+
   onChange(listener: (events: ChangeEvent[]) => void): () => void {
     return this.service.onChange(listener);
   }

@@ -87,6 +87,20 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   }
   write('\n');
 
+  // A place on the queue (one worker per queue unless it allows more), renewed while this worker lives.
+  const leaseSeconds = config.worker.leaseSeconds;
+  const place = await q.joinQueue({ queue: queue.id, worker, leaseSeconds });
+  if (place.maxWorkers > 1) write(`workers on this queue: ${place.workers.join(', ')} (up to ${place.maxWorkers})\n`);
+  let renewWarned = false;
+  const renew = setInterval(() => {
+    q.joinQueue({ queue: queue.id, worker, leaseSeconds }).then(
+      () => (renewWarned = false),
+      (e: unknown) => {
+        if (!renewWarned) write(paint('33', `⚠ could not renew this worker's place on the queue: ${errorMessage(e)}\n`));
+        renewWarned = true;
+      },
+    );
+  }, Math.max(500, (leaseSeconds * 1000) / 3));
   const shim = writeSparkqShim(opts.workspaceDir, opts.sparkqCommand ?? defaultSparkqCommand());
   let wake: (() => void) | null = null;
   const off = opts.mode === 'watch' ? q.onChange((events) => {
@@ -124,6 +138,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     }
   } finally {
     off();
+    clearInterval(renew);
+    await q.leaveQueue({ queue: queue.id, worker }).catch(() => undefined);
   }
   return summary;
 }

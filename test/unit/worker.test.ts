@@ -174,6 +174,28 @@ describe('worker: sparkq run with script tools', function () {
     assert.equal((await q.status()).counts.queued, 1);
   });
 
+  it('one worker per queue unless the queue allows more: a second worker is refused with who holds the place', async () => {
+    await q.enqueue({ queue: 'q', tool: 'llm-sonnet', prompt: 'wait here' });
+    const ac = new AbortController();
+    const first = runWorker(opts({ mode: 'watch', signal: ac.signal, worker: 'first' }));
+    while (!out.includes('waiting for the task')) await new Promise((r) => setTimeout(r, 20));
+    await assert.rejects(runWorker(opts({ worker: 'second' })), /queue q already has 1 worker \(first\) and allows 1/);
+    ac.abort();
+    await first;
+    // The place is free again once the first worker left.
+    const again = await runWorker(opts({ worker: 'second' }));
+    assert.equal(again.ran, 0);
+
+    await q.createQueue({ name: 'wide', session: 's', maxWorkers: 2 });
+    const ac2 = new AbortController();
+    const a = runWorker(opts({ queue: 'wide', mode: 'watch', signal: ac2.signal, worker: 'a' }));
+    const b = runWorker(opts({ queue: 'wide', mode: 'watch', signal: ac2.signal, worker: 'b' }));
+    await new Promise((r) => setTimeout(r, 300));
+    await assert.rejects(runWorker(opts({ queue: 'wide', worker: 'c' })), /allows 2/);
+    ac2.abort();
+    await Promise.all([a, b]);
+  });
+
   it('manual tools show the prompt and how to finish, then wait until someone finishes the task', async () => {
     const t = await q.enqueue({ queue: 'q', tool: 'llm-sonnet', prompt: 'Review the API diff and list breaking changes.' });
     const running = runWorker(opts());

@@ -1,4 +1,5 @@
 import type { Queue } from '../../core/model';
+import { intOption } from '../args';
 import { action } from '../context';
 import { queueJson } from '../json';
 import { type Cell, type Output, shortTime } from '../output';
@@ -8,6 +9,7 @@ interface CreateOptions {
   session: string;
   instructions?: string;
   workdir?: string;
+  maxWorkers?: number;
 }
 interface ListOptions {
   session?: string;
@@ -42,6 +44,7 @@ export const queueCommands: CommandGroup = {
       .requiredOption('--session <session>', 'the session (name or id) the queue belongs to')
       .option('--instructions <text>', 'instructions handed to every worker with each task it claims')
       .option('--workdir <dir>', 'folder the queue’s tasks run in')
+      .option('--max-workers <n>', 'how many workers may work the queue at once (default 1)', intOption('--max-workers', 1, 64))
       .action(
         action<CreateOptions>(io, (ctx, [name], opts) =>
           ctx.withQueue(async (q) => {
@@ -50,6 +53,7 @@ export const queueCommands: CommandGroup = {
               session: opts.session,
               ...(opts.instructions !== undefined ? { instructions: opts.instructions } : {}),
               ...(opts.workdir !== undefined ? { workdir: opts.workdir } : {}),
+              ...(opts.maxWorkers !== undefined ? { maxWorkers: opts.maxWorkers } : {}),
             });
             if (ctx.json) ctx.out.printJson(queueJson(created));
             else ctx.out.line(`Created queue ${created.name} (${created.id}) in session ${created.session}`);
