@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: SparkQ's main job through the real `sparkq` command line (dist/cli.js, rebuilt first when a source
- * is newer): a workspace in a temp folder, a session and a queue, a few tasks enqueued, a worker claiming and
- * finishing them (one fails and is requeued), then the task table and the status.
+ * is newer): a workspace in a temp folder with two scripts, a session and a queue of script tasks that a worker
+ * (`sparkq run`) drains — one fails and is requeued —, a manual task worked by hand, then the task table and status.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -43,36 +43,56 @@ interface ClaimJson {
   lease: string;
 }
 
+const COUNT_LINES = `#!/usr/bin/env bash
+# name: count-lines
+# description: counts the lines of the files it is given
+# inputs: file paths
+# tags: demo, files
+total=0
+for f in "$@"; do n=$(wc -l < "$f"); echo "$f: $n lines"; total=$((total + n)); done
+echo "counted $total lines in $# files"
+`;
+
+const CHECK_JSON = `#!/usr/bin/env python3
+# name: check-json
+# description: validates a JSON file and reports its top-level keys
+# tags: demo, json
+import json, sys
+try:
+    with open(sys.argv[1]) as f:
+        data = json.load(f)
+except json.JSONDecodeError as e:
+    sys.exit(f"{sys.argv[1]}: invalid JSON: {e}")
+print(f"{sys.argv[1]} is valid JSON with keys: {', '.join(sorted(data))}")
+`;
+
 function main(): void {
   buildIfNeeded();
   const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-demo-'));
   try {
     sparkq(ws, ['init', '--project', 'demo']);
+    fs.mkdirSync(path.join(ws, 'scripts'));
+    fs.writeFileSync(path.join(ws, 'scripts', 'count-lines.sh'), COUNT_LINES);
+    fs.writeFileSync(path.join(ws, 'scripts', 'check-json.py'), CHECK_JSON);
+    fs.writeFileSync(path.join(ws, 'api.json'), JSON.stringify({ openapi: '3.1.0', info: {}, paths: {} }, null, 2) + '\n');
+    fs.writeFileSync(path.join(ws, 'broken.json'), '{"openapi": "3.1.0",\n');
+    sparkq(ws, ['scripts']);
     sparkq(ws, ['session', 'create', 'api-v2', '--description', 'demo session']);
-    sparkq(ws, ['queue', 'create', 'Back End', '--session', 'api-v2', '--instructions', 'Keep changes small; report file counts.']);
-    const prompts: [string, string][] = [
-      ['llm-codex', 'generate the users endpoint'],
-      ['run-bash', 'run the migration script'],
-      ['llm-codex', 'check the OpenAPI file'],
-      ['llm-haiku', 'write the changelog entry'],
-    ];
-    for (const [tool, prompt] of prompts) sparkq(ws, ['enqueue', tool, '--queue', 'Back End', '--prompt', prompt]);
+    sparkq(ws, ['queue', 'create', 'Checks', '--session', 'api-v2', '--instructions', 'Run each check; report counts.']);
+    sparkq(ws, ['enqueue', 'run-bash', '--queue', 'Checks', '--prompt', 'count-lines api.json scripts/check-json.py']);
+    sparkq(ws, ['enqueue', 'run-python', '--queue', 'Checks', '--prompt', 'check-json api.json']);
+    sparkq(ws, ['enqueue', 'run-python', '--queue', 'Checks', '--prompt', 'check-json broken.json']);
 
-    console.log('\n# a worker claims each task and finishes it; the lease travels in SPARKQ_LEASE');
-    let requeued = false;
-    for (let i = 1; ; i++) {
-      const claim = JSON.parse(sparkq(ws, ['claim', '--queue', 'Back End', '--worker', 'demo-worker', '--json'], { quiet: true })) as ClaimJson | null;
-      if (claim === null) break;
-      const env = { SPARKQ_LEASE: claim.lease };
-      const id = claim.task.id;
-      if (claim.task.prompt === 'run the migration script') {
-        sparkq(ws, ['fail', id, '--error', 'exit 2: migrations/004.sql: syntax error'], { env });
-        if (!requeued) sparkq(ws, ['requeue', id]); // once: the retry fails the same way
-        requeued = true;
-      } else {
-        sparkq(ws, ['complete', id, '--summary', `done: ${claim.task.prompt ?? ''}`, '--data', JSON.stringify({ files: i })], { env });
-      }
-    }
+    console.log('\n# a worker drains the queue: each task runs with its tool, argv only, and its outcome is recorded');
+    sparkq(ws, ['run', '--queue', 'Checks', '--worker', 'demo-worker']);
+    const failed = JSON.parse(sparkq(ws, ['tasks', '--status', 'failed', '--json'], { quiet: true })) as { id: string }[];
+    if (failed[0]) sparkq(ws, ['requeue', failed[0].id]);
+
+    console.log('\n# a manual task, worked by hand (a person or a chat agent): claim, then complete with a summary');
+    sparkq(ws, ['queue', 'create', 'Review', '--session', 'api-v2', '--instructions', 'Read-only review.']);
+    sparkq(ws, ['enqueue', 'llm-haiku', '--queue', 'Review', '--prompt', 'list the endpoints in api.json']);
+    const claim = JSON.parse(sparkq(ws, ['claim', '--queue', 'Review', '--worker', 'a-person', '--json'], { quiet: true })) as ClaimJson;
+    sparkq(ws, ['complete', claim.task.id, '--summary', 'api.json has no endpoints yet', '--data', '{"endpoints":0}'], { env: { SPARKQ_LEASE: claim.lease } });
     console.log();
     sparkq(ws, ['tasks']);
     console.log();

@@ -118,7 +118,9 @@ export const scriptExecutor: Executor = {
       };
     }
     const how = r.exitCode !== null ? `exit ${r.exitCode}` : `killed by ${r.signal ?? 'a signal'}`;
-    const tail = lastLines(r.stderrTail, 10) || lastLines(r.stdoutTail, 10);
+    // The last line of stderr is where tools put the reason (a Python exception, `set -e`'s command); the whole tail
+    // is kept in the task's stderr.
+    const tail = lastLines(r.stderrTail, 1) || lastLines(r.stdoutTail, 1);
     return {
       status: 'failed',
       error: bounded(`${how}${tail ? `: ${tail}` : ''}`, LIMITS.error),
