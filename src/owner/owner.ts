@@ -119,6 +119,7 @@ export class QueueOwner implements QueueApi {
     private readonly lock: OwnerLock,
     private readonly log: (line: string) => void,
     role: string,
+    private readonly clock: Clock,
   ) {
     this.info = { pid: process.pid, generation: lock.generation, role, since: new Date().toISOString() };
     this.scriptIndex = new ScriptIndex(resolveScriptDirs(service.getConfig(), workspaceDir));
@@ -145,7 +146,7 @@ export class QueueOwner implements QueueApi {
           }
         },
       });
-      owner = new QueueOwner(opts.workspaceDir, service, lock, log, opts.role);
+      owner = new QueueOwner(opts.workspaceDir, service, lock, log, opts.role, opts.clock ?? systemClock);
       if (opts.serve ?? true) await owner.listen(sparkqDir);
       owner.startHousekeeping(opts.sweepIntervalMs ?? 5_000);
       if (opts.watchConfig ?? true) owner.watchConfig();
@@ -181,6 +182,7 @@ export class QueueOwner implements QueueApi {
   private startHousekeeping(sweepIntervalMs: number): void {
     const sweep = setInterval(() => {
       this.sweep().catch((e: unknown) => this.log(`sweep failed: ${errorMessage(e)}`));
+      this.reapLostWorkers().catch((e: unknown) => this.log(`looking for lost workers failed: ${errorMessage(e)}`));
     }, sweepIntervalMs);
     sweep.unref();
     this.timers.push(sweep);
@@ -213,6 +215,44 @@ export class QueueOwner implements QueueApi {
     } catch (e) {
       this.log(`cannot watch sparkq.yml (changes need a restart of the owner): ${errorMessage(e)}`);
     }
+  }
+
+  /**
+   * Liveness, apart from the time budget: a running task whose worker heartbeated at least once (so it is worked by
+   * `sparkq run`, not claimed by hand) and then fell silent for longer than worker.leaseSeconds has lost its worker
+   * (process killed, terminal closed, machine asleep): it is failed as "worker lost", in seconds rather than at 2× its
+   * timeout. Tasks claimed with a bare `sparkq claim` never heartbeat and stay bounded only by their timeout. The
+   * evidence is the durable heartbeat time, so this works across restarts and hand-overs of the owner.
+   */
+  async reapLostWorkers(): Promise<Task[]> {
+    if (this.closing || this.lost) return [];
+    const leaseMs = this.service.getConfig().worker.leaseSeconds * 1000;
+    const now = this.clock.now();
+    const failed: Task[] = [];
+    for (let before: string | undefined; ; ) {
+      const page = this.service.listTasks({ status: 'running', limit: 1000, ...(before ? { before } : {}) });
+      for (const t of page.tasks) {
+        if (!t.heartbeatAt || !t.startedAt) continue;
+        const beat = Date.parse(t.heartbeatAt);
+        if (beat <= Date.parse(t.startedAt) || now - beat <= leaseMs) continue;
+        const silent = Math.round((now - beat) / 1000);
+        try {
+          failed.push(
+            await this.service.fail({
+              task: t.id,
+              error: `worker lost: ${t.worker ?? 'its worker'} sent no heartbeat for ${silent} s (its process or terminal ended); requeue the task to run it again`,
+            }),
+          );
+          this.log(`task ${t.id}: worker ${t.worker ?? '?'} lost (no heartbeat for ${silent} s); failed`);
+        } catch (e) {
+          // It finished or was failed meanwhile: nothing to do.
+          this.log(`task ${t.id}: could not fail it as worker lost: ${errorMessage(e)}`);
+        }
+      }
+      if (page.tasks.length < 1000) break;
+      before = page.tasks[page.tasks.length - 1]!.id;
+    }
+    return failed;
   }
 
   /** Re-reads sparkq.yml. A file with errors is logged and the config in force stays. Returns the problem, if any. */

@@ -186,11 +186,15 @@ async function runOne(
   // Liveness: heartbeats; the time budget: stale at 1×, stopped and failed at 2×.
   const timeoutMs = task.timeoutSeconds * 1000;
   const beatMs = Math.max(1_000, Math.min(10_000, (config.worker.leaseSeconds * 1000) / 3));
-  const beat = setInterval(() => {
+  const heartbeat = () => {
     q.heartbeat({ task: task.id, lease: claim.lease }).catch((e: unknown) => {
       if (isSparkqError(e, 'lease-mismatch') || isSparkqError(e, 'conflict') || isSparkqError(e, 'not-found')) stopWith({ kind: 'lease-lost', why: errorMessage(e) });
     });
-  }, beatMs);
+  };
+  // A first heartbeat right away marks the task as worked by a live worker: if this process dies, the owner fails
+  // the task as "worker lost" once worker.leaseSeconds pass without another one.
+  const firstBeat = setTimeout(heartbeat, 20);
+  const beat = setInterval(heartbeat, beatMs);
   const staleTimer = setTimeout(() => write(paint('33', `⚠ ${task.id} is stale: running past its ${task.timeoutSeconds} s timeout; it is stopped at ${task.timeoutSeconds * 2} s\n`)), timeoutMs);
   const killTimer = setTimeout(() => stopWith({ kind: 'timeout', seconds: task.timeoutSeconds }), 2 * timeoutMs);
 
@@ -228,6 +232,7 @@ async function runOne(
     outcome = { status: 'failed', error: `the worker failed while running the task: ${errorMessage(e)}` };
   } finally {
     clearInterval(beat);
+    clearTimeout(firstBeat);
     clearTimeout(staleTimer);
     clearTimeout(killTimer);
     opts.signal.removeEventListener('abort', onInterrupt);

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { openQueue } from '../../src/client/open';
 import { assertError, bundleCli, Cli, cliEnv } from '../support/cli';
 import { tempDir } from '../support/tmp';
 
@@ -60,6 +61,42 @@ describe('sparkq run (end to end, real processes)', function () {
     const task = await cli.json<{ status: string; error: string }>(['task', id], o);
     assert.equal(task.status, 'failed');
     assert.equal(task.error, 'interrupted by the worker');
+  });
+
+  it('a worker killed with SIGKILL mid-task: the owner fails its task as "worker lost" within seconds', async () => {
+    const o = await workspace();
+    const yml = path.join(o.cwd, 'sparkq.yml');
+    fs.writeFileSync(yml, fs.readFileSync(yml, 'utf8').replace(/leaseSeconds: \d+/, 'leaseSeconds: 2'));
+    // This test process owns the queue (sweeping every 100 ms); the worker is a client in its own process.
+    const q = await openQueue(o.cwd, { role: 'test-owner', sweepIntervalMs: 100, watchConfig: false });
+    try {
+      assert.equal(q.isOwner, true);
+      const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'slow.sh' });
+      const child = spawn(process.execPath, [cli.bundle, 'run', '--queue', 'q'], { cwd: o.cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      await new Promise<void>((resolve) =>
+        child.stdout.setEncoding('utf8').on('data', (s: string) => {
+          out += s;
+          if (out.includes('started\n')) resolve();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 300)); // past its first heartbeat
+      child.kill('SIGKILL');
+      const killedAt = Date.now();
+      for (;;) {
+        const now = await q.getTask(t.id);
+        if (now.status === 'failed') {
+          assert.match(now.error ?? '', /^worker lost: .* sent no heartbeat for \d+ s/);
+          break;
+        }
+        assert.ok(Date.now() - killedAt < 15_000, 'the task was not failed as worker lost');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Its timeout (300 s) had nothing to do with it.
+      assert.ok(Date.now() - killedAt < 15_000);
+    } finally {
+      await q.close();
+    }
   });
 
   it('usage errors exit 2 with the usage; an unknown queue exits 1; guide explains the manual workflow', async () => {
