@@ -1,5 +1,6 @@
+import * as fs from 'node:fs';
 import { LIMITS, type JsonValue, type Task } from '../../core/model';
-import type { RunResult } from '../proc';
+import { type RunResult, runProcess } from '../proc';
 import type { ExecContext, ExecOutcome } from '../types';
 
 /** Shared by the Codex and Claude executors: prompts, bypass checks, bounded text, parsing JSON lines. */
@@ -181,3 +182,41 @@ export function failed(error: string, rest: Omit<Extract<ExecOutcome, { status: 
 }
 
 export type DataObject = { [key: string]: JsonValue };
+
+/**
+ * Runs an agent CLI that prints JSON lines: stderr and non-JSON lines go to the transcript as they are; every JSON
+ * event is appended to `eventLog` (for a post-mortem) and fed to `push`, whose readable lines become progress.
+ * `shown` is the argv as printed (e.g. with long arguments abbreviated); the process always gets `args`.
+ */
+export async function runJsonlAgent(
+  ctx: ExecContext,
+  opts: { command: string; args: string[]; shown?: string[]; stdin: string; eventLog: string; push: (ev: Record<string, unknown>) => string[] },
+  out: ReturnType<typeof transcriptOutput>,
+): Promise<RunResult> {
+  let eventsFd: number | undefined;
+  try {
+    eventsFd = fs.openSync(opts.eventLog, 'a');
+  } catch {
+    eventsFd = undefined; // the log is for a post-mortem; the task does not depend on it
+  }
+  out.info(`running ${opts.command} ${(opts.shown ?? opts.args).map((a) => (/^[\w@%+=:,./<>-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
+  try {
+    return await runProcess({
+      command: opts.command,
+      args: opts.args,
+      cwd: ctx.cwd,
+      env: { ...ctx.env, ...ctx.tool.env },
+      stdin: opts.stdin,
+      signal: ctx.signal,
+      onLine: (line, stream) => {
+        if (stream === 'stderr') return out.stderrLine(line);
+        const ev = parseJsonLine(line);
+        if (!ev) return line.trim() ? out.stdout(line) : undefined;
+        if (eventsFd !== undefined) fs.writeSync(eventsFd, `${line}\n`);
+        for (const l of opts.push(ev)) out.info(l);
+      },
+    });
+  } finally {
+    if (eventsFd !== undefined) fs.closeSync(eventsFd);
+  }
+}

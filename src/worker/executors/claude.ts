@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Usage } from '../../core/model';
-import { runProcess, type RunResult } from '../proc';
+import type { RunResult } from '../proc';
 import type { ExecContext, ExecOutcome, Executor } from '../types';
 import {
   bounded,
@@ -14,7 +13,7 @@ import {
   isRecord,
   messageForData,
   num,
-  parseJsonLine,
+  runJsonlAgent,
   processFailure,
   readableError,
   relativeTo,
@@ -209,34 +208,8 @@ async function runClaudeOnce(ctx: ExecContext, inv: ClaudeInvocation, stdin: str
   const events = new ClaudeEvents(ctx.cwd);
   const command = ctx.tool.command ?? 'claude';
   const args = claudeArgs(inv);
-  let eventsFd: number | undefined;
-  try {
-    eventsFd = fs.openSync(path.join(ctx.runDir, 'claude-events.jsonl'), 'a');
-  } catch {
-    eventsFd = undefined; // the log is for a post-mortem; the task does not depend on it
-  }
   const shown = args.map((a) => (a.startsWith('--append-system-prompt=') ? '--append-system-prompt=<queue instructions>' : a));
-  out.info(`running ${command} ${shown.map((a) => (/^[\w@%+=:,./<>-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
-  let result: RunResult;
-  try {
-    result = await runProcess({
-      command,
-      args,
-      cwd: ctx.cwd,
-      env: { ...ctx.env, ...ctx.tool.env },
-      stdin,
-      signal: ctx.signal,
-      onLine: (line, stream) => {
-        if (stream === 'stderr') return out.stderrLine(line);
-        const ev = parseJsonLine(line);
-        if (!ev) return line.trim() ? out.stdout(line) : undefined;
-        if (eventsFd !== undefined) fs.writeSync(eventsFd, `${line}\n`);
-        for (const l of events.push(ev)) out.info(l);
-      },
-    });
-  } finally {
-    if (eventsFd !== undefined) fs.closeSync(eventsFd);
-  }
+  const result = await runJsonlAgent(ctx, { command, args, shown, stdin, eventLog: path.join(ctx.runDir, 'claude-events.jsonl'), push: (ev) => events.push(ev) }, out);
   return { result, events };
 }
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Usage } from '../../core/model';
-import { runProcess, type RunResult } from '../proc';
+import type { RunResult } from '../proc';
 import type { ExecContext, ExecOutcome, Executor } from '../types';
 import {
   bounded,
@@ -14,6 +14,7 @@ import {
   isRecord,
   messageForData,
   parseJsonLine,
+  runJsonlAgent,
   processFailure,
   promptWithInstructions,
   readableError,
@@ -296,30 +297,9 @@ async function runCodexOnce(ctx: ExecContext, inv: CodexInvocation, stdin: strin
   } catch {
     // a stale file only matters if codex does not write a new one; the events say what it said then
   }
-  const eventsFd = openEventLog(path.join(ctx.runDir, 'codex-events.jsonl'));
   const command = ctx.tool.command ?? 'codex';
   const args = codexArgs(inv);
-  out.info(`running ${command} ${args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
-  let result: RunResult;
-  try {
-    result = await runProcess({
-      command,
-      args,
-      cwd: ctx.cwd,
-      env: { ...ctx.env, ...ctx.tool.env },
-      stdin,
-      signal: ctx.signal,
-      onLine: (line, stream) => {
-        if (stream === 'stderr') return out.stderrLine(line);
-        const ev = parseJsonLine(line);
-        if (!ev) return line.trim() ? out.stdout(line) : undefined;
-        if (eventsFd !== undefined) fs.writeSync(eventsFd, `${line}\n`);
-        for (const l of events.push(ev)) out.info(l);
-      },
-    });
-  } finally {
-    if (eventsFd !== undefined) fs.closeSync(eventsFd);
-  }
+  const result = await runJsonlAgent(ctx, { command, args, stdin, eventLog: path.join(ctx.runDir, 'codex-events.jsonl'), push: (ev) => events.push(ev) }, out);
   let lastMessage: string | undefined;
   try {
     lastMessage = fs.readFileSync(inv.lastMessageFile, 'utf8');
@@ -327,14 +307,6 @@ async function runCodexOnce(ctx: ExecContext, inv: CodexInvocation, stdin: strin
     lastMessage = undefined;
   }
   return { result, events, lastMessage };
-}
-
-function openEventLog(file: string): number | undefined {
-  try {
-    return fs.openSync(file, 'a');
-  } catch {
-    return undefined; // the log is for a post-mortem; the task does not depend on it
-  }
 }
 
 export const codexExecutor: Executor = {
