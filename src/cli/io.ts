@@ -11,7 +11,7 @@ export interface CliIo {
   cwd: string;
   /** All of standard input, for `--prompt-file -` and `--data-file -`. */
   readStdin(): string;
-  /** Calls `cb` on SIGINT or SIGTERM (for `sparkq serve`) instead of the default exit; returns an unsubscribe. */
+  /** Calls `cb` on SIGINT, SIGTERM or SIGHUP (serve, run) instead of the default exit; returns an unsubscribe. */
   onStopSignal(cb: (signal: NodeJS.Signals) => void): () => void;
 }
 
@@ -19,8 +19,14 @@ export function processIo(): CliIo {
   // `sparkq tasks | head -1`: once the reader is gone, drop further output rather than die of EPIPE in the middle of
   // the command (which may own the queue and must still hand it over).
   let readerGone = false;
+  let stderrGone = false;
+  process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'EIO') stderrGone = true;
+    else throw e;
+  });
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') readerGone = true;
+    // EPIPE: the reader of a pipe left; EIO: the terminal was closed under a running worker.
+    if (e.code === 'EPIPE' || e.code === 'EIO') readerGone = true;
     else throw e;
   });
   return {
@@ -30,12 +36,13 @@ export function processIo(): CliIo {
         return process.stdout.isTTY;
       },
     },
-    stderr: process.stderr,
+    stderr: { write: (s: string) => stderrGone || process.stderr.write(s) },
     env: process.env,
     cwd: process.cwd(),
     readStdin: () => fs.readFileSync(0, 'utf8'),
     onStopSignal: (cb) => {
-      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+      // SIGHUP: the terminal closed (a worker terminal in VS Code, an ssh session) — stop like Ctrl+C, not die.
+      const signals: NodeJS.Signals[] = process.platform === 'win32' ? ['SIGINT', 'SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
       for (const s of signals) process.on(s, cb);
       return () => {
         for (const s of signals) process.off(s, cb);

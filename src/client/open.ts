@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { Clock } from '../core/clock';
 import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
 import type {
@@ -39,6 +40,12 @@ export interface OpenOptions {
   log?: (line: string) => void;
   sweepIntervalMs?: number;
   watchConfig?: boolean;
+  /**
+   * Where SPARKQ_SOCKET and SPARKQ_TOKEN may name the owner directly (a worker terminal opened by VS Code gets them,
+   * with SPARKQ_WORKSPACE). Tried first when SPARKQ_WORKSPACE is this workspace; when that owner has gone, the lock
+   * and owner.json say who owns the queue now.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** The workspace queue as one process uses it, whoever owns it at the moment. */
@@ -80,6 +87,14 @@ const PING_TIMEOUT_MS = 5_000;
 
 type Backend = { kind: 'owner'; owner: QueueOwner } | { kind: 'remote'; client: IpcClient; remote: RemoteQueue };
 
+function samePath(a: string, b: string): boolean {
+  try {
+    return fs.realpathSync(a) === fs.realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -104,6 +119,7 @@ class WorkspaceQueue implements QueueHandle {
   private readonly reconnectListeners = new Set<() => void>();
   private unsubscribeBackend: (() => void) | null = null;
   private lastOwner: OwnerInfo | null = null;
+  private triedEnv = false;
   private closed = false;
 
   constructor(
@@ -137,6 +153,20 @@ class WorkspaceQueue implements QueueHandle {
 
   /** One loop of: connect to the recorded owner → else take the lock → else wait for the holder to start serving. */
   private async reach(): Promise<Backend> {
+    const env = this.opts.env ?? process.env;
+    const socketPath = env['SPARKQ_SOCKET'];
+    const token = env['SPARKQ_TOKEN'];
+    // Only for the workspace they were given for: a shell inside a worker terminal may open another workspace.
+    const forHere = env['SPARKQ_WORKSPACE'] !== undefined && samePath(env['SPARKQ_WORKSPACE'], this.workspaceDir);
+    if (!this.triedEnv && socketPath && token && forHere) {
+      this.triedEnv = true;
+      try {
+        const client = await IpcClient.connect({ socketPath, token, timeoutMs: 2_000, client: this.opts.client ?? this.opts.role });
+        return this.attach({ kind: 'remote', client, remote: new RemoteQueue(client) });
+      } catch {
+        // That owner is gone (or the values are stale): find the current one the usual way.
+      }
+    }
     const timeoutMs = this.opts.timeoutMs ?? 15_000;
     const deadline = Date.now() + timeoutMs;
     let lastProblem = '';

@@ -92,6 +92,21 @@ describe('owner and openQueue', function () {
     await until(() => seen.includes('queue'), 5_000, 'a queue event after the hand-over');
   });
 
+  it('connects straight to SPARKQ_SOCKET/SPARKQ_TOKEN given for this workspace, and falls back when they are stale', async () => {
+    const a = await openHere('first');
+    const rec = readOwnerRecord(path.join(tmp.dir, '.sparkq'))!;
+    const env = { SPARKQ_SOCKET: rec.socketPath, SPARKQ_TOKEN: rec.token, SPARKQ_WORKSPACE: tmp.dir };
+    const b = await openHere('env', { env });
+    assert.equal(b.isOwner, false);
+    assert.equal(b.ownerInfo.generation, a.ownerInfo.generation);
+    // A wrong token is not fatal: the usual discovery finds the owner.
+    const c = await openHere('stale-env', { env: { ...env, SPARKQ_TOKEN: '0'.repeat(64) } });
+    assert.equal(c.ownerInfo.generation, a.ownerInfo.generation);
+    // Values for another workspace are ignored entirely.
+    const d = await openHere('other-ws', { env: { ...env, SPARKQ_WORKSPACE: '/' } });
+    assert.equal(d.isOwner, false);
+  });
+
   it('hands over when the owner closes: the next call of a client takes over with nothing lost', async () => {
     const a = await openHere('first');
     const b = await openHere('second');
