@@ -1,7 +1,7 @@
 // One esbuild script, three bundles: the extension host (cjs, `vscode` external), the `sparkq` CLI/worker (node),
 // and the dashboard webview (browser). sql.js's WebAssembly binary ships beside the node bundles.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { copyFileSync, mkdirSync, chmodSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -50,6 +50,24 @@ const builds = [
 
 const wasm = join(dirname(require.resolve('sql.js')), 'sql-wasm.wasm');
 copyFileSync(wasm, join(outdir, 'sql-wasm.wasm'));
+
+// sparkq.yml's JSON Schema, generated from the config's own zod schema (package.json's yamlValidation points here).
+async function writeConfigSchema() {
+  const result = await esbuild.build({
+    entryPoints: ['src/core/config.ts'],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    write: false,
+    logLevel: 'silent',
+  });
+  const mod = { exports: {} };
+  new Function('module', 'exports', 'require', result.outputFiles[0].text)(mod, mod.exports, require);
+  const schema = { ...mod.exports.configJsonSchema(), title: 'sparkq.yml' };
+  writeFileSync(join(outdir, 'sparkq.schema.json'), JSON.stringify(schema, null, 2) + '\n');
+}
+await writeConfigSchema();
 
 if (watch) {
   const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));

@@ -1,0 +1,146 @@
+// `npm run test:integration`: the integration suite inside a real VS Code extension host (code-server) driven by
+// headless Chromium. Runs three windows' worth of suites: `main` on an empty folder, `host-a` + `host-b` at the same
+// time on one folder, and `restricted` in a second code-server with workspace trust on. Exits non-zero on failure.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as esbuild from 'esbuild';
+import { ROOT, build, ensureVscodeHost, launchChromium, runTestsInPage, startCodeServer, workbenchUrl } from './lib/vscodeHost.mjs';
+
+export const TESTS_BUNDLE = path.join(ROOT, 'out', 'integration', 'index.js');
+
+export async function buildTests() {
+  await esbuild.build({
+    entryPoints: [path.join(ROOT, 'test', 'integration', 'index.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: TESTS_BUNDLE,
+    external: ['vscode', 'mocha'],
+    sourcemap: 'inline',
+    logLevel: 'warning',
+  });
+}
+
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+function sparkq(cwd, ...args) {
+  return execFileSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+}
+
+/** Workspaces for the suites, each in its own folder under `root`. */
+function seedWorkspaces(root) {
+  const main = path.join(root, 'main');
+  fs.mkdirSync(main, { recursive: true });
+
+  const two = path.join(root, 'two');
+  fs.mkdirSync(two, { recursive: true });
+  sparkq(two, 'init', '--project', 'two');
+  sparkq(two, 'session', 'create', 'shared-work');
+  sparkq(two, 'queue', 'create', 'Shared', '--session', 'shared-work');
+
+  const restricted = path.join(root, 'restricted');
+  fs.mkdirSync(restricted, { recursive: true });
+  sparkq(restricted, 'init', '--project', 'restricted');
+  sparkq(restricted, 'session', 'create', 'seeded');
+  sparkq(restricted, 'queue', 'create', 'Back End', '--session', 'seeded');
+  sparkq(restricted, 'enqueue', 'llm-codex', '--queue', 'Back End', '--prompt', 'done before');
+  sparkq(restricted, 'enqueue', 'llm-codex', '--queue', 'Back End', '--prompt', 'still waiting');
+  const claim = JSON.parse(sparkq(restricted, 'claim', '--queue', 'Back End', '--json'));
+  sparkq(restricted, 'complete', claim.task.id, '--summary', 'finished', '--lease', claim.lease);
+  return { main, two, restricted };
+}
+
+/** The workbench's own chatter (offline gallery, caches, sockets) that says nothing about SparkQ. */
+const NOISE = /workbench\.js|Unable to read file|ENOTFOUND|Creating a socket|Resolv(ing|ed) connection token|reconnection-grace|Updating additional builtin|Service Worker|AgentHost|AccountPolicyGate|\[lifecycle\]/;
+
+/** Mocha's output on the console with the suite's tag; everything, noise included, in `<root>/<tag>.log`. */
+function prefixed(tag, root) {
+  const file = path.join(root, `${tag}.log`);
+  let inNoise = false;
+  return (text) => {
+    fs.appendFileSync(file, text + '\n');
+    for (const line of text.replace(/\n$/, '').split('\n')) {
+      // A noisy message's stack frames are noise too.
+      if (NOISE.test(line)) inNoise = true;
+      else if (!/^\s+at /.test(line)) inNoise = false;
+      if (!inNoise) process.stdout.write(`[${tag}] ${line}\n`);
+    }
+  };
+}
+
+async function main() {
+  const started = Date.now();
+  ensureVscodeHost();
+  build();
+  await buildTests();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-it-'));
+  const ws = seedWorkspaces(root);
+  const results = [];
+  const chromium = await launchChromium();
+  let trusted;
+  let untrusted;
+  try {
+    trusted = await startCodeServer({ dataDir: path.join(root, 'cs-trusted') });
+    console.log(`== code-server (trusted) at ${trusted.url}; workspaces in ${root}`);
+    const page = (folder, suite, tag) =>
+      runTestsInPage(chromium.browser, workbenchUrl(trusted.url, folder, { tests: TESTS_BUNDLE, env: { SPARKQ_TEST_SUITE: suite } }), { onLog: prefixed(tag, root) });
+
+    if (wanted('main')) {
+      console.log('== suite main');
+      results.push(['main', await page(ws.main, 'main', 'main')]);
+    }
+
+    if (wanted('two-hosts')) {
+      console.log('== suites host-a + host-b (two windows on one folder)');
+      const a = page(ws.two, 'host-a', 'host-a');
+      const deadline = Date.now() + 180_000;
+      while (!fs.existsSync(path.join(ws.two, '.itest', 'a-ready.json')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      const b = page(ws.two, 'host-b', 'host-b');
+      const [codeA, codeB] = await Promise.all([a, b]);
+      results.push(['host-a', codeA], ['host-b', codeB]);
+    }
+    await trusted.stop();
+    if (wanted('restricted')) {
+      untrusted = await startCodeServer({ dataDir: path.join(root, 'cs-untrusted'), trust: false });
+      console.log(`== suite restricted (code-server with workspace trust on, at ${untrusted.url})`);
+      const r = await runTestsInPage(
+        chromium.browser,
+        workbenchUrl(untrusted.url, ws.restricted, { tests: TESTS_BUNDLE, env: { SPARKQ_TEST_SUITE: 'restricted' } }),
+        { onLog: prefixed('restricted', root) },
+      );
+      results.push(['restricted', r]);
+    }
+  } finally {
+    await chromium.close();
+    await trusted?.stop();
+    await untrusted?.stop();
+  }
+  finish(results, root, started);
+}
+
+/** SPARKQ_SUITES=main,two-hosts,restricted picks suites (default: all). */
+function wanted(name) {
+  const list = process.env.SPARKQ_SUITES;
+  return !list || list.split(',').includes(name);
+}
+
+function finish(results, root, started) {
+  const failed = results.filter(([, code]) => code !== 0);
+  console.log(`\n== integration: ${results.map(([n, c]) => `${n} ${c === 0 ? 'passed' : `FAILED (${c})`}`).join(', ')} in ${Math.round((Date.now() - started) / 1000)} s`);
+  if (failed.length > 0) {
+    console.log(`logs and workspaces kept in ${root}`);
+    process.exit(1);
+  }
+  if (!process.env.SPARKQ_KEEP) fs.rmSync(root, { recursive: true, force: true });
+  // playwright-core and esbuild can keep handles open after their work is done.
+  process.exit(0);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,86 @@
+// `npm run screenshot`: the real workbench (code-server) in headless Chromium with SparkQ installed on a demo
+// workspace; saves PNGs of the SparkQ views to out/screenshots/ and fails when the expected rows are not on screen.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEMO_ROWS, STALE_AFTER_SECONDS, seedDemoWorkspace } from './lib/demoWorkspace.mjs';
+import { ROOT, build, launchChromium, startCodeServer, workbenchUrl } from './lib/vscodeHost.mjs';
+
+const OUT = path.join(ROOT, 'out', 'screenshots');
+
+async function main() {
+  build();
+  fs.mkdirSync(OUT, { recursive: true });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-shot-'));
+  const ws = seedDemoWorkspace(path.join(root, 'demo'));
+  const seededAt = Date.now();
+  const server = await startCodeServer({ dataDir: path.join(root, 'cs'), smokeTestDriver: false, installExtension: true });
+  const chromium = await launchChromium();
+  const saved = [];
+  try {
+    const page = await chromium.browser.newPage({ viewport: { width: 1400, height: 860 } });
+    await page.goto(workbenchUrl(server.url, ws));
+    await page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    const icon = page.locator('.activitybar [aria-label^="SparkQ"]').first();
+    await icon.waitFor({ timeout: 60_000 });
+    await icon.click();
+    const sidebar = page.locator('.part.sidebar');
+    const row = (text) => sidebar.locator('.monaco-list-row', { hasText: text }).first();
+    const expectRow = async (text, what, iconClass) => {
+      const r = row(text);
+      await r.waitFor({ timeout: 60_000 }).catch(() => {
+        throw new Error(`expected ${what} "${text}" on screen, but it is not there`);
+      });
+      if (iconClass && (await r.locator(`.codicon-${iconClass}`).count()) === 0) throw new Error(`the row "${text}" (${what}) has no ${iconClass} icon`);
+    };
+    for (const s of DEMO_ROWS.sessions) await expectRow(s, 'session');
+    for (const q of DEMO_ROWS.queues) await expectRow(q, 'queue');
+    const t = DEMO_ROWS.tasks;
+    await expectRow(t.succeeded, 'succeeded task', 'pass');
+    await expectRow(t.failed, 'failed task', 'error');
+    await expectRow(t.running, 'running task', 'sync');
+    await expectRow(t.queued, 'queued task', 'circle-large-outline');
+    // The stale task turns stale STALE_AFTER_SECONDS after seeding (the owner's sweep marks it within 5 s).
+    const staleBy = seededAt + (STALE_AFTER_SECONDS + 8) * 1000;
+    await page.waitForTimeout(Math.max(0, staleBy - Date.now()));
+    await expectRow(t.stale, 'stale task', 'warning');
+    await page.mouse.move(5, 5);
+    const shoot = async (name) => {
+      const file = path.join(OUT, name);
+      await page.screenshot({ path: file });
+      saved.push(file);
+    };
+    await shoot('sparkq-views.png');
+    // Selecting a session narrows the queues, selecting a queue narrows the tasks.
+    await row('api-v2').click();
+    await row('Back End').click();
+    await expectRow(t.failed, 'failed task in Back End', 'error');
+    await row(t.running)
+      .waitFor({ state: 'detached', timeout: 15_000 })
+      .catch(() => {
+        throw new Error('the tasks view was not filtered by the selected queue');
+      });
+    await shoot('sparkq-queue-selected.png');
+    // The task document.
+    await row(t.succeeded).click();
+    await page.locator('.editor-instance', { hasText: 'GET/POST /users added with tests' }).first().waitFor({ timeout: 30_000 });
+    await shoot('sparkq-task-document.png');
+    // The tooltip of the failed task, hovered.
+    await row(t.failed).hover();
+    await page.waitForTimeout(1_500);
+    await shoot('sparkq-failed-tooltip.png');
+    console.log(`saved:\n${saved.map((f) => `  ${path.relative(ROOT, f)}`).join('\n')}`);
+  } finally {
+    await chromium.close();
+    await server.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0), // playwright-core can keep handles open after the browser closed
+  (e) => {
+    console.error(`screenshot failed: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);

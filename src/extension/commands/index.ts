@@ -1,0 +1,31 @@
+import { CommandId } from './commandIds';
+import type { CommandFactory } from './commandContext';
+import { setup } from './setupCommand';
+import { createQueue, createSession, endQueue, endSession } from './sessionCommands';
+import { claim, complete, enqueue, fail, purge, requeue, showTask } from './taskCommands';
+import { filterTasks, openConfig, refresh, reloadConfig, showLog, showTasks } from './viewCommands';
+import { startWorker, stopWorker } from './workerCommands';
+
+/** Every command with its handler: the one map the composition root registers. */
+export const COMMANDS: Record<CommandId, CommandFactory> = {
+  [CommandId.Setup]: setup,
+  [CommandId.CreateSession]: createSession,
+  [CommandId.EndSession]: endSession,
+  [CommandId.CreateQueue]: createQueue,
+  [CommandId.EndQueue]: endQueue,
+  [CommandId.Enqueue]: enqueue,
+  [CommandId.Claim]: claim,
+  [CommandId.Complete]: complete,
+  [CommandId.Fail]: fail,
+  [CommandId.Requeue]: requeue,
+  [CommandId.ShowTask]: showTask,
+  [CommandId.StartWorker]: startWorker,
+  [CommandId.StopWorker]: stopWorker,
+  [CommandId.ReloadConfig]: reloadConfig,
+  [CommandId.Purge]: purge,
+  [CommandId.Refresh]: refresh,
+  [CommandId.FilterTasks]: filterTasks,
+  [CommandId.ShowLog]: showLog,
+  [CommandId.OpenConfig]: openConfig,
+  [CommandId.ShowTasks]: showTasks,
+};

@@ -1,0 +1,239 @@
+import { readOwnerRecord } from '../owner/owner';
+import { sparkqDirOf } from '../owner/workspace';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { errorMessage, isSparkqError } from '../core/errors';
+import type { Queue } from '../core/model';
+import { Disposable } from './lifecycle';
+import type { Log } from './log';
+import type { QueueConnection } from './queueConnection';
+
+/** A worker terminal this window opened: which queue it works and the worker name it runs under. */
+export interface WorkerRecord {
+  queueId: string;
+  queueName: string;
+  worker: string;
+  /** The worker process (the terminal's process), once known. */
+  pid?: number;
+}
+
+const RECORDS_KEY = 'sparkq.workers';
+/** After a worker terminal closes, the worker gets this long to fail its own task before the window does it. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** How to run the bundled CLI with the editor's own runtime, so nobody needs a Node of their own. */
+export interface CliRuntime {
+  /** The executable: VS Code's (Electron in Node mode) on desktop, the server's Node in a remote or web host. */
+  execPath: string;
+  /** Environment that makes execPath behave as Node. */
+  env: Record<string, string>;
+  cliPath: string;
+}
+
+export function cliRuntime(extensionPath: string): CliRuntime {
+  const isElectron = typeof process.versions['electron'] === 'string';
+  return {
+    execPath: process.execPath,
+    env: isElectron ? { ELECTRON_RUN_AS_NODE: '1' } : {},
+    cliPath: path.join(extensionPath, 'dist', 'cli.js'),
+  };
+}
+
+/**
+ * A `sparkq` launcher in the extension's storage, put first on PATH in SparkQ terminals so whoever sits there can run
+ * `sparkq complete …`. Its content comes from the extension's own paths only.
+ */
+export function writeSparkqLauncher(binDir: string, runtime: CliRuntime): string {
+  fs.mkdirSync(binDir, { recursive: true, mode: 0o700 });
+  if (process.platform === 'win32') {
+    const env = Object.entries(runtime.env).map(([k, v]) => `set "${k}=${v}"\r\n`).join('');
+    fs.writeFileSync(path.join(binDir, 'sparkq.cmd'), `@echo off\r\n${env}"${runtime.execPath}" "${runtime.cliPath}" %*\r\n`);
+  } else {
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const env = Object.entries(runtime.env).map(([k, v]) => `${k}=${q(v)} `).join('');
+    const file = path.join(binDir, 'sparkq');
+    fs.writeFileSync(`${file}.tmp`, `#!/bin/sh\n${env ? `export ${env.trim()}\n` : ''}exec ${q(runtime.execPath)} ${q(runtime.cliPath)} "$@"\n`, { mode: 0o755 });
+    fs.renameSync(`${file}.tmp`, file);
+  }
+  return binDir;
+}
+
+/**
+ * Worker terminals: one transient integrated terminal per queue whose process is `sparkq run --queue … --watch`.
+ * Closing the terminal ends the worker; if its task is still running a moment later, the window fails it with the
+ * reason and frees the worker's place on the queue. Workers recorded by a previous window (before a reload) are
+ * reconciled on start: their tasks are failed the same way.
+ */
+export class WorkerTerminals extends Disposable {
+  private readonly byQueue = new Map<string, { terminal: vscode.Terminal; record: WorkerRecord }>();
+  private readonly emitter = this._register(new vscode.EventEmitter<void>());
+  readonly onDidChange = this.emitter.event;
+
+  constructor(
+    private readonly connection: QueueConnection,
+    private readonly runtime: CliRuntime,
+    private readonly binDir: string,
+    private readonly state: vscode.Memento,
+    private readonly log: Log,
+  ) {
+    super();
+    this._register(vscode.window.onDidCloseTerminal((t) => void this.onClosed(t)));
+  }
+
+  has(queueId: string): boolean {
+    return this.byQueue.has(queueId);
+  }
+
+  list(): { record: WorkerRecord; terminal: vscode.Terminal }[] {
+    return [...this.byQueue.values()].map((w) => ({ record: { ...w.record }, terminal: w.terminal }));
+  }
+
+  terminalOf(queueId: string): vscode.Terminal | undefined {
+    return this.byQueue.get(queueId)?.terminal;
+  }
+
+  /** The environment of a SparkQ terminal: the workspace, `sparkq` first on PATH, the worker name, the runtime's own. */
+  terminalEnv(workspaceDir: string, worker: string): Record<string, string> {
+    writeSparkqLauncher(this.binDir, this.runtime);
+    // The owner's socket and token, so the worker connects straight to it (it falls back to owner.json if it moved).
+    const owner = readOwnerRecord(sparkqDirOf(workspaceDir));
+    return {
+      ...this.runtime.env,
+      ...(owner ? { SPARKQ_SOCKET: owner.socketPath, SPARKQ_TOKEN: owner.token } : {}),
+      SPARKQ_WORKSPACE: workspaceDir,
+      SPARKQ_WORKER: worker,
+      PATH: `${this.binDir}${path.delimiter}${process.env['PATH'] ?? ''}`,
+    };
+  }
+
+  /** Opens (or shows) the worker terminal of `queue`. */
+  async start(queue: Queue, workspaceDir: string): Promise<{ terminal: vscode.Terminal; record: WorkerRecord; reused: boolean }> {
+    const existing = this.byQueue.get(queue.id);
+    if (existing) {
+      existing.terminal.show(true);
+      return { ...existing, reused: true };
+    }
+    const worker = `vscode-${crypto.randomBytes(3).toString('hex')}`;
+    const record: WorkerRecord = { queueId: queue.id, queueName: queue.name, worker };
+    const terminal = vscode.window.createTerminal({
+      name: `SparkQ: ${queue.name}`,
+      shellPath: this.runtime.execPath,
+      shellArgs: [this.runtime.cliPath, 'run', '--queue', queue.id, '--watch', '--worker', worker],
+      cwd: workspaceDir,
+      env: this.terminalEnv(workspaceDir, worker),
+      isTransient: true,
+      iconPath: new vscode.ThemeIcon('server-process'),
+    });
+    this.byQueue.set(queue.id, { terminal, record });
+    terminal.show(true);
+    this.emitter.fire();
+    try {
+      const pid = await Promise.race([terminal.processId, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5_000))]);
+      if (pid !== undefined) record.pid = pid;
+    } catch {
+      // the pid is only used to reconcile after a reload
+    }
+    await this.saveRecords();
+    this.log.info(`worker ${worker} started on queue ${queue.name} (pid ${record.pid ?? '?'})`);
+    return { terminal, record, reused: false };
+  }
+
+  /** Closes the worker terminal of the queue; resolves once the worker's running task (if any) is settled. */
+  async stop(queueId: string): Promise<boolean> {
+    const w = this.byQueue.get(queueId);
+    if (!w) return false;
+    const closed = new Promise<void>((resolve) => {
+      const sub = vscode.window.onDidCloseTerminal((t) => {
+        if (t === w.terminal) {
+          sub.dispose();
+          resolve();
+        }
+      });
+    });
+    w.terminal.dispose();
+    await closed;
+    await this.settle(w.record, `the worker terminal "SparkQ: ${w.record.queueName}" was closed`);
+    return true;
+  }
+
+  private async onClosed(terminal: vscode.Terminal): Promise<void> {
+    const entry = [...this.byQueue.entries()].find(([, w]) => w.terminal === terminal);
+    if (!entry) return;
+    const [queueId, w] = entry;
+    this.byQueue.delete(queueId);
+    this.emitter.fire();
+    await this.saveRecords();
+    const code = terminal.exitStatus?.code;
+    this.log.info(`worker ${w.record.worker} on ${w.record.queueName} ended (${code === undefined ? 'terminal closed' : `exit ${code}`})`);
+    await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS));
+    await this.settle(w.record, `the worker terminal "SparkQ: ${w.record.queueName}" was closed`);
+  }
+
+  /** Fails what the worker left running and frees its place on the queue. Idempotent. */
+  private async settle(record: WorkerRecord, reason: string): Promise<number> {
+    if (this.connection.isReadOnly) return 0;
+    let failed = 0;
+    try {
+      const api = await this.connection.api('settle a closed worker');
+      const { tasks } = await api.listTasks({ queue: record.queueId, status: 'running', limit: 1000 });
+      for (const t of tasks.filter((t) => t.worker === record.worker)) {
+        try {
+          await api.fail({ task: t.id, error: `interrupted: ${reason} while the task was running` });
+          failed++;
+          this.log.info(`failed ${t.id}: ${reason}`);
+        } catch (e) {
+          // The worker may have failed it itself in the meantime: that is the outcome we wanted.
+          if (!isSparkqError(e, 'conflict') && !isSparkqError(e, 'lease-mismatch')) this.log.warn(`could not fail ${t.id}: ${errorMessage(e)}`);
+        }
+      }
+      await api.leaveQueue({ queue: record.queueId, worker: record.worker }).catch(() => undefined);
+    } catch (e) {
+      this.log.warn(`could not settle worker ${record.worker}: ${errorMessage(e)}`);
+    }
+    return failed;
+  }
+
+  /** After a window reload: workers the last window recorded no longer have a terminal; settle what they left. */
+  async reconcile(): Promise<void> {
+    const recorded = this.state.get<WorkerRecord[]>(RECORDS_KEY, []);
+    if (recorded.length === 0) return;
+    for (const r of recorded) {
+      if (this.byQueue.has(r.queueId)) continue;
+      if (r.pid !== undefined && isAlive(r.pid)) {
+        // A worker without its terminal: stop it the way Ctrl+C would, so it fails its own task as interrupted.
+        try {
+          process.kill(r.pid, 'SIGTERM');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      const n = await this.settle(r, 'the window was reloaded');
+      this.log.info(`reconciled worker ${r.worker} on ${r.queueName} from before the reload${n > 0 ? `: failed ${n} task(s) it left running` : ''}`);
+    }
+    await this.saveRecords();
+  }
+
+  private async saveRecords(): Promise<void> {
+    await this.state.update(
+      RECORDS_KEY,
+      [...this.byQueue.values()].map((w) => w.record),
+    );
+  }
+
+  override dispose(): void {
+    for (const w of this.byQueue.values()) w.terminal.dispose();
+    this.byQueue.clear();
+    super.dispose();
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,362 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Claim, Queue, Session, Task, TaskDetail } from '../../src/core/model';
+import { COMMANDS } from '../../src/extension/commands';
+import type { SparkqExports } from '../../src/extension/extension';
+import { activateSparkq, exec, rowsOf, waitFor, workspaceDir, EXTENSION_ID } from './helpers';
+
+/**
+ * The main suite runs in a window on an empty folder: SparkQ activates without a queue, `Set up SparkQ` writes
+ * sparkq.yml and makes this window the owner, then every command is driven with an arguments object and the views,
+ * status bar, notifications, worker terminals and sparkq.yml diagnostics are checked against what the queue holds.
+ */
+export function registerMainSuite(): void {
+  let sparkq: SparkqExports;
+  let dir: string;
+  let session: Session;
+  let queue: Queue;
+
+  describe('SparkQ in a real VS Code extension host', function () {
+    this.timeout(90_000);
+
+    before(async () => {
+      dir = workspaceDir();
+      sparkq = await activateSparkq();
+    });
+
+    describe('activation', () => {
+      it('activates on an empty folder and waits for setup', () => {
+        assert.equal(sparkq.apiVersion, 1);
+        assert.equal(fs.existsSync(path.join(dir, 'sparkq.yml')), false);
+        assert.equal(sparkq.testHooks.connection.state.kind, 'not-set-up');
+        assert.ok(vscode.workspace.isTrusted);
+      });
+
+      it('declares its activation events, views and trust support', () => {
+        const pkg = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON as {
+          activationEvents: string[];
+          contributes: { views: { sparkq: { id: string }[] } };
+          capabilities: { untrustedWorkspaces: { supported: string } };
+        };
+        assert.deepEqual(pkg.activationEvents, ['workspaceContains:sparkq.yml', 'workspaceContains:.sparkq']);
+        assert.deepEqual(
+          pkg.contributes.views.sparkq.map((v: { id: string }) => v.id),
+          ['sparkq.sessions', 'sparkq.queues', 'sparkq.tasks'],
+        );
+        assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
+      });
+
+      it('refuses queue commands before setup with a message that says what to do', async () => {
+        const r = await exec('sparkq.createSession', { name: 'too-early' });
+        assert.equal(r, undefined);
+        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /not set up.*Set up SparkQ/);
+      });
+    });
+
+    describe('commands', () => {
+      it('every command in package.json is registered, and every registered sparkq command is in package.json', async () => {
+        const pkg = vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON as { contributes: { commands: { command: string; category: string }[] } };
+        const declared = pkg.contributes.commands.map((c) => c.command).sort();
+        const registered = (await vscode.commands.getCommands(true)).filter((c) => c.startsWith('sparkq.') && !/^sparkq\.(sessions|queues|tasks)\./.test(c)) // view commands VS Code adds itself
+          .sort();
+        assert.deepEqual(registered, declared);
+        assert.deepEqual(Object.keys(COMMANDS).sort(), declared);
+        for (const c of pkg.contributes.commands) assert.equal(c.category, 'SparkQ', `${c.command} has category SparkQ`);
+      });
+
+      it('sparkq.setup writes sparkq.yml, becomes the owner and creates the first session and queue', async () => {
+        const r = await exec<{ configFile: string; session: Session; queue: Queue }>('sparkq.setup', {
+          project: 'itest',
+          scriptDirs: ['scripts'],
+          session: 'api-v2',
+          queue: 'Back End',
+          instructions: 'Keep changes small.',
+        });
+        assert.ok(r, `setup failed: ${sparkq.testHooks.lastFailure()?.message}`);
+        assert.equal(r.configFile, path.join(dir, 'sparkq.yml'));
+        assert.match(fs.readFileSync(r.configFile, 'utf8'), /project: "itest"/);
+        assert.ok(fs.existsSync(path.join(dir, 'scripts')));
+        assert.equal(sparkq.testHooks.connection.state.kind, 'owner');
+        assert.ok(fs.existsSync(path.join(dir, '.sparkq', 'owner.json')), 'the window serves other processes');
+        session = r.session;
+        queue = r.queue;
+        assert.equal(queue.instructions, 'Keep changes small.');
+      });
+
+      it('sparkq.setup refuses to overwrite without { overwrite: true }', async () => {
+        assert.equal(await exec('sparkq.setup', { project: 'again' }), undefined);
+        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /already exists.*overwrite: true/);
+      });
+
+      it('sparkq.createSession and sparkq.createQueue return what they created', async () => {
+        const s = await exec<Session>('sparkq.createSession', { name: 'scratch', description: 'throwaway' });
+        assert.equal(s.name, 'scratch');
+        const q = await exec<Queue>('sparkq.createQueue', { name: 'Docs', session: 'scratch' });
+        assert.equal(q.session, 'scratch');
+        assert.equal(q.status, 'active');
+      });
+
+      it('rejects misspelt arguments with the expected shape', async () => {
+        assert.equal(await exec('sparkq.enqueue', { queue: 'Back End', tool: 'run-bash', promt: 'typo' }), undefined);
+        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /invalid arguments.*Expected \{ queue, tool, prompt\?/);
+      });
+
+      it('enqueue → claim → complete, fail → requeue, through the commands', async () => {
+        const a = await exec<Task>('sparkq.enqueue', { queue: 'Back End', tool: 'llm-codex', prompt: 'add the users endpoint' });
+        assert.equal(a.status, 'queued');
+        assert.match(a.id, /^tsk_/);
+        const b = await exec<Task>('sparkq.enqueue', { queue: 'Back End', tool: 'llm-claude', prompt: 'write the migration' });
+        const claimA = await exec<Claim>('sparkq.claim', { queue: 'Back End', worker: 'itest' });
+        assert.equal(claimA.task.id, a.id);
+        assert.equal(claimA.instructions, 'Keep changes small.');
+        const done = await exec<Task>('sparkq.complete', { task: a.id, summary: 'endpoint added', data: { files: 3 }, lease: claimA.lease });
+        assert.equal(done.status, 'succeeded');
+        assert.deepEqual(done.result, { summary: 'endpoint added', data: { files: 3 } });
+        const claimB = await exec<Claim>('sparkq.claim', { queue: 'Back End' });
+        assert.equal(claimB.task.id, b.id);
+        const failed = await exec<Task>('sparkq.fail', { task: b.id, error: 'migration conflicts with main' });
+        assert.equal(failed.status, 'failed');
+        const again = await exec<Task>('sparkq.requeue', { task: b.id });
+        assert.equal(again.status, 'queued');
+        assert.equal(again.retryOf, b.id);
+        assert.equal(await exec('sparkq.claim', { queue: 'Docs' }), null, 'an empty queue gives null');
+      });
+
+      it('the typed API does the same and reports changes', async () => {
+        const seen: string[] = [];
+        const sub = sparkq.onDidChange((events) => {
+          for (const e of events) if (e.kind === 'task') seen.push(`${e.id}:${e.status}`);
+        });
+        try {
+          const t = await sparkq.enqueue({ queue: 'Docs', tool: 'run-bash', prompt: 'noop.sh' });
+          const c = await sparkq.claim({ queue: 'Docs', worker: 'api' });
+          assert.equal(c?.task.id, t.id);
+          await sparkq.complete({ task: t.id, summary: 'ok', lease: c.lease });
+          const d = await sparkq.getTask(t.id);
+          assert.equal(d.status, 'succeeded');
+          assert.equal(d.attempts.length, 1);
+          const page = await sparkq.listTasks({ queue: 'Docs' });
+          assert.ok(page.tasks.some((x) => x.id === t.id));
+          await waitFor('change events', () => seen.includes(`${t.id}:succeeded`));
+          assert.ok(seen.includes(`${t.id}:queued`));
+        } finally {
+          sub.dispose();
+        }
+      });
+
+      it('sparkq.showTask opens a readable document', async () => {
+        const { tasks } = await sparkq.listTasks({ status: 'succeeded', queue: 'Back End' });
+        const r = await exec<{ uri: string; task: TaskDetail }>('sparkq.showTask', { task: tasks[0]!.id });
+        assert.ok(r, sparkq.testHooks.lastFailure()?.message);
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === r.uri);
+        assert.ok(doc);
+        assert.equal(doc.languageId, 'markdown');
+        const text = doc.getText();
+        for (const part of ['succeeded', 'add the users endpoint', 'endpoint added', '## Attempts', 'Keep changes small.']) assert.ok(text.includes(part), `document shows ${part}`);
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+        assert.equal(await exec('sparkq.showTask', { task: 'tsk_doesnotexist' }), undefined);
+        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /tsk_doesnotexist/);
+      });
+
+      it('sparkq.refresh, sparkq.showTasks, sparkq.showLog and sparkq.openConfig run', async () => {
+        const state = await exec<{ kind: string }>('sparkq.refresh');
+        assert.equal(state.kind, 'owner');
+        await exec('sparkq.showTasks');
+        await exec('sparkq.showLog');
+        await exec('sparkq.openConfig');
+        assert.equal(vscode.window.activeTextEditor?.document.uri.fsPath, path.join(dir, 'sparkq.yml'));
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      });
+
+      it('sparkq.purge removes old finished tasks only', async () => {
+        const r = await exec<{ purged: number }>('sparkq.purge', { olderThanDays: 30 });
+        assert.deepEqual(r, { purged: 0 });
+        const all = await sparkq.listTasks({});
+        assert.ok(all.tasks.length >= 4);
+      });
+    });
+
+    describe('views', () => {
+      it('Sessions lists the sessions; selecting one filters Queues; selecting a queue filters Tasks', async () => {
+        const views = sparkq.testHooks.views;
+        await views.refreshNow();
+        const sessions = await rowsOf(views.sessions);
+        assert.deepEqual(sessions.map((s) => s.label).sort(), ['api-v2', 'scratch']);
+        assert.ok(sessions.every((s) => s.contextValue === 'sparkq:session+active'));
+        views.selection.selectSession(session);
+        const queues = await rowsOf(views.queues);
+        assert.deepEqual(queues.map((q) => q.label), ['Back End']);
+        assert.equal(queues[0]!.contextValue, 'sparkq:queue+active');
+        assert.match(queues[0]!.description, /queued/);
+        views.selection.selectQueue(queue);
+        const tasks = await rowsOf(views.tasks);
+        assert.equal(tasks.length, 3);
+        const byLabel = new Map(tasks.map((t) => [t.label, t]));
+        assert.equal(byLabel.get('add the users endpoint')?.icon, 'pass');
+        assert.equal(byLabel.get('add the users endpoint')?.contextValue, 'sparkq:task+succeeded');
+        assert.match(byLabel.get('add the users endpoint')?.description ?? '', /^llm-codex · took /);
+        const migration = tasks.filter((t) => t.label === 'write the migration').map((t) => t.icon).sort();
+        assert.deepEqual(migration, ['circle-large-outline', 'error']);
+      });
+
+      it('the status filter narrows the tasks view', async () => {
+        const filtered = await exec<string[]>('sparkq.filterTasks', { status: ['failed'] });
+        assert.deepEqual(filtered, ['failed']);
+        const rows = await rowsOf(sparkq.testHooks.views.tasks);
+        assert.deepEqual(rows.map((r) => r.contextValue), ['sparkq:task+failed']);
+        assert.equal(sparkq.testHooks.views.tasksView.description, 'Back End · failed');
+        await exec('sparkq.filterTasks', { status: [] });
+        assert.equal((await rowsOf(sparkq.testHooks.views.tasks)).length, 3);
+      });
+
+      it('a running task past its timeout shows as stale, with a badge, a status bar count and a notification', async () => {
+        const t = await sparkq.enqueue({ queue: 'Back End', tool: 'llm-haiku', prompt: 'slow task', timeoutSeconds: 1 });
+        // Everything queued before it goes first (FIFO): claim until it is ours.
+        let claim: Claim | null;
+        do claim = await sparkq.claim({ queue: 'Back End', worker: 'itest-stale' });
+        while (claim && claim.task.id !== t.id);
+        assert.equal(claim?.task.id, t.id);
+        await new Promise((r) => setTimeout(r, 1_200));
+        await sparkq.testHooks.connection.queueHandle!.sweep();
+        const views = sparkq.testHooks.views;
+        const row = await waitFor('a stale row', async () => (await rowsOf(views.tasks)).find((r) => r.id === t.id && r.contextValue === 'sparkq:task+running+stale'));
+        assert.equal(row.icon, 'warning');
+        await views.refreshNow();
+        assert.equal(views.queuesView.badge?.value, 1);
+        assert.ok((views.tasksView.badge?.value ?? 0) >= 1);
+        await waitFor('the stale notification', () => sparkq.testHooks.notifications.shown.find((n) => n.taskId === t.id && n.kind === 'stale'));
+        await sparkq.testHooks.statusBar.update();
+        assert.match(sparkq.testHooks.statusBar.text, /running.*queued.*1 stale/);
+        await sparkq.fail({ task: t.id, error: 'too slow' });
+        await waitFor('the failure notification', () => sparkq.testHooks.notifications.shown.find((n) => n.taskId === t.id && n.kind === 'failed'));
+      });
+
+      it('views update live from change events made by another process', async () => {
+        const views = sparkq.testHooks.views;
+        views.selection.selectQueue(null);
+        views.selection.selectSession(null);
+        // Asynchronously: this host owns the queue, and a synchronous wait would keep it from answering the CLI.
+        const { execFile } = await import('node:child_process');
+        const cli = path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'dist', 'cli.js');
+        const out = await new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, [cli, 'enqueue', 'run-bash', '--queue', 'Docs', '--prompt', 'from the CLI', '--json'], { cwd: dir, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }, (e, stdout) =>
+            e ? reject(new Error(e.message)) : resolve(stdout),
+          ),
+        );
+        assert.equal(sparkq.testHooks.connection.state.kind, 'owner', 'the CLI was a client of this window');
+        const id = (JSON.parse(out) as Task).id;
+        await waitFor('the CLI task in the view', async () => (await rowsOf(views.tasks)).some((r) => r.id === id));
+      });
+    });
+
+    describe('worker terminals', () => {
+      it('runs a script task to the end in a terminal with the SparkQ environment', async () => {
+        fs.writeFileSync(
+          path.join(dir, 'scripts', 'env-check.sh'),
+          '#!/usr/bin/env bash\n# description: print what a SparkQ terminal gives a task\necho "workspace=$SPARKQ_WORKSPACE"\necho "worker=$SPARKQ_WORKER"\necho "path=$PATH"\necho "sparkq=$(command -v sparkq)"\necho "arg=$1"\necho "env-check done"\n',
+          { mode: 0o755 },
+        );
+        const q = await exec<Queue>('sparkq.createQueue', { name: 'Scripts', session: 'api-v2' });
+        const t = await exec<Task>('sparkq.enqueue', { queue: 'Scripts', tool: 'run-bash', payload: { script: 'env-check.sh', args: ['hello world'] } });
+        const started = await exec<{ worker: string; terminal: string; queueId: string }>('sparkq.startWorker', { queue: 'Scripts' });
+        assert.ok(started, sparkq.testHooks.lastFailure()?.message);
+        assert.equal(started.terminal, 'SparkQ: Scripts');
+        const terminal = vscode.window.terminals.find((x) => x.name === 'SparkQ: Scripts');
+        assert.ok(terminal);
+        const options = terminal.creationOptions as vscode.TerminalOptions;
+        assert.equal(options.isTransient, true);
+        assert.equal(options.shellPath, process.execPath);
+        assert.equal(options.env?.['SPARKQ_WORKSPACE'], dir);
+        const bin = options.env?.['PATH']?.split(path.delimiter)[0] ?? '';
+        assert.ok(fs.existsSync(path.join(bin, 'sparkq')), 'sparkq launcher first on PATH');
+        if (process.versions['electron']) assert.equal(options.env?.['ELECTRON_RUN_AS_NODE'], '1');
+        const done = await waitFor('the script task to finish', async () => {
+          const d = await sparkq.getTask(t.id);
+          return d.status === 'succeeded' || d.status === 'failed' ? d : undefined;
+        }, 60_000);
+        assert.equal(done.status, 'succeeded', `task failed: ${done.error ?? ''}\n${done.stderr ?? ''}`);
+        assert.equal(done.worker, started.worker);
+        assert.ok(done.stdout?.includes(`workspace=${dir}`), done.stdout ?? '');
+        assert.ok(done.stdout?.includes(`worker=${started.worker}`), done.stdout ?? '');
+        assert.ok(done.stdout?.includes(bin), 'the terminal PATH reaches the task');
+        assert.ok(done.stdout?.includes('arg=hello world'));
+        assert.equal(done.result?.summary, 'env-check done');
+        const queues = await rowsOf(sparkq.testHooks.views.queues);
+        assert.match(queues.find((r) => r.id === q.id)?.contextValue ?? '', /^sparkq:queue\+active\+worker$/);
+      });
+
+      it('closing the worker terminal stops the worker and fails its running task with the reason', async () => {
+        fs.writeFileSync(path.join(dir, 'scripts', 'slow.sh'), '#!/usr/bin/env bash\necho started\nsleep 60\necho never\n', { mode: 0o755 });
+        const t = await exec<Task>('sparkq.enqueue', { queue: 'Scripts', tool: 'run-bash', payload: { script: 'slow.sh' } });
+        await waitFor('the slow task to start', async () => (await sparkq.getTask(t.id)).status === 'running', 30_000);
+        const r = await exec<{ stopped: boolean }>('sparkq.stopWorker', { queue: 'Scripts' });
+        assert.deepEqual(r, { stopped: true });
+        assert.equal(vscode.window.terminals.some((x) => x.name === 'SparkQ: Scripts'), false);
+        const failed = await waitFor('the task to fail', async () => {
+          const d = await sparkq.getTask(t.id);
+          return d.status === 'failed' ? d : undefined;
+        });
+        assert.match(failed.error ?? '', /interrupted/);
+        assert.equal(sparkq.testHooks.workers.has(failed.queueId), false);
+      });
+
+      it('sparkq.stopWorker without a worker says so', async () => {
+        assert.deepEqual(await exec('sparkq.stopWorker', { queue: 'Scripts' }), { stopped: false });
+      });
+    });
+
+    describe('sparkq.yml', () => {
+      it('shows errors at the right line in Problems and keeps the last good configuration on reload', async () => {
+        const file = path.join(dir, 'sparkq.yml');
+        const good = fs.readFileSync(file, 'utf8');
+        const doc = await vscode.workspace.openTextDocument(file);
+        const editor = await vscode.window.showTextDocument(doc);
+        const lines = good.split('\n');
+        const purgeLine = lines.findIndex((l) => l.startsWith('purgeAfterDays:'));
+        assert.ok(purgeLine >= 0);
+        await editor.edit((e) => e.replace(new vscode.Range(purgeLine, 0, purgeLine, lines[purgeLine]!.length), 'purgeAfterDays: "soon"'));
+        await doc.save();
+        const diags = await waitFor('a diagnostic', () => {
+          const d = vscode.languages.getDiagnostics(doc.uri).filter((x) => x.source === 'sparkq');
+          return d.length > 0 ? d : undefined;
+        });
+        assert.equal(diags[0]!.range.start.line, purgeLine);
+        assert.match(diags[0]!.message, /purgeAfterDays/);
+        const r = await exec<{ ok: boolean; issues: unknown[] }>('sparkq.reloadConfig');
+        assert.equal(r.ok, false);
+        assert.equal(r.issues.length, 1);
+        // The queue still works with the last good configuration.
+        assert.ok(await sparkq.enqueue({ queue: 'Docs', tool: 'run-bash', prompt: 'still fine' }));
+        await editor.edit((e) => e.replace(new vscode.Range(0, 0, doc.lineCount, 0), good));
+        await doc.save();
+        await waitFor('no diagnostics', () => vscode.languages.getDiagnostics(doc.uri).filter((x) => x.source === 'sparkq').length === 0);
+        const ok = await exec<{ ok: boolean; applied: string }>('sparkq.reloadConfig');
+        assert.deepEqual([ok.ok, ok.applied], [true, 'owner']);
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      });
+
+      it('contributes a JSON Schema for sparkq.yml, generated at build time', () => {
+        const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+        const pkg = ext.packageJSON as { contributes: { yamlValidation: { fileMatch: string; url: string }[] } };
+        const entry = pkg.contributes.yamlValidation[0]!;
+        assert.equal(entry.fileMatch, 'sparkq.yml');
+        const schema = JSON.parse(fs.readFileSync(path.join(ext.extensionPath, entry.url), 'utf8')) as { properties: Record<string, unknown> };
+        assert.ok('tools' in schema.properties && 'scriptDirs' in schema.properties);
+      });
+    });
+
+    describe('ending', () => {
+      it('sparkq.endQueue and sparkq.endSession end them; the views show it', async () => {
+        const q = await exec<Queue>('sparkq.endQueue', { queue: 'Docs' });
+        assert.equal(q.status, 'ended');
+        const s = await exec<Session>('sparkq.endSession', { session: 'scratch' });
+        assert.equal(s.status, 'ended');
+        await sparkq.testHooks.views.refreshNow();
+        const rows = await rowsOf(sparkq.testHooks.views.sessions);
+        assert.equal(rows.find((r) => r.label === 'scratch')?.contextValue, 'sparkq:session+ended');
+      });
+    });
+  });
+}
