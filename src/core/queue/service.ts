@@ -26,7 +26,7 @@ import type { Durability } from '../store/journal';
 import type { Row, SqlValue } from '../store/sqlite';
 import { type RecoveryReport, Store } from '../store/store';
 import { ARCHIVE_DIR, Archive, type ChunkRow } from './archive';
-import { type ChunkMeta, type Effect, applyEffects } from './effects';
+import { type ChunkMeta, type Effect, EffectBatch, applyEffects, rowAfter } from './effects';
 import { type Names, rowToAttempt, rowToTask } from './rows';
 import { MIGRATIONS } from './schema';
 import type { z } from 'zod';
@@ -78,6 +78,9 @@ function jsonText(value: unknown, max: number, what: string): string | null {
   return text;
 }
 
+/** How a journal record that starts with an enqueue begins (effects are written with `t` first). */
+const ENQUEUE_PREFIX = '[{"t":"task.enqueue"';
+
 const ZERO_COUNTS = (): StatusCounts => ({ queued: 0, running: 0, succeeded: 0, failed: 0 });
 
 /**
@@ -87,6 +90,14 @@ const ZERO_COUNTS = (): StatusCounts => ({ queued: 0, running: 0, succeeded: 0, 
 export class QueueService {
   private readonly listeners = new Set<(events: ChangeEvent[]) => void>();
   private readonly names: Names;
+  /**
+   * Reads the hot path would otherwise repeat on every call: session and queue rows by reference (id or name), their
+   * names by id, and the highest task seq handed out. Valid for the committed state; dropped whenever a session or
+   * queue changes and whenever a transaction rolls back (it may have filled them from state that was then undone).
+   */
+  private readonly rowCache = new Map<string, Row>();
+  private readonly nameCache = new Map<string, string>();
+  private taskSeqHigh: number | null = null;
   private liveFinished: number;
   private maintenanceScheduled = false;
   private maintaining: Promise<void> | null = null;
@@ -100,9 +111,20 @@ export class QueueService {
     private readonly opts: OpenQueueOptions,
   ) {
     const db = store.db;
+    const cachedName = (table: 'queues' | 'sessions', id: string): string => {
+      const key = `${table}\u0000${id}`;
+      let name = this.nameCache.get(key);
+      if (name === undefined) {
+        const found = db.value(`SELECT name FROM ${table} WHERE id = ?`, [id]) as string | undefined;
+        if (found === undefined) return id;
+        name = found;
+        this.nameCache.set(key, name);
+      }
+      return name;
+    };
     this.names = {
-      queue: (id) => (db.value('SELECT name FROM queues WHERE id = ?', [id]) as string | undefined) ?? id,
-      session: (id) => (db.value('SELECT name FROM sessions WHERE id = ?', [id]) as string | undefined) ?? id,
+      queue: (id) => cachedName('queues', id),
+      session: (id) => cachedName('sessions', id),
     };
     this.liveFinished = Number(db.value('SELECT count(*) FROM tasks WHERE finished_at IS NOT NULL') ?? 0);
   }
@@ -113,6 +135,22 @@ export class QueueService {
       dir: opts.dir,
       migrations: MIGRATIONS,
       replay: (db, record) => applyEffects(db, record as Effect[]),
+      // Enqueues are what make the database grow (claims and completions mostly fill in rows): about 1.5 bytes of
+      // rows and indexes per byte of enqueue record.
+      replayReserve: (payloads) => {
+        let bytes = 0;
+        for (const p of payloads) if (p.length > ENQUEUE_PREFIX.length && p.toString('latin1', 0, ENQUEUE_PREFIX.length) === ENQUEUE_PREFIX) bytes += p.length;
+        return bytes * 1.5;
+      },
+      replayBatch: (db) => {
+        const batch = new EffectBatch(db);
+        return {
+          apply: (record) => {
+            for (const e of record as Effect[]) batch.apply(e);
+          },
+          finish: () => batch.finish(),
+        };
+      },
       clock,
       ...(opts.durability ? { durability: opts.durability } : {}),
       ...(opts.repair ? { repair: true } : {}),
@@ -152,21 +190,41 @@ export class QueueService {
   /** Applies `effects` with the store and resolves with `result` once they are durable. */
   private async commit<T>(build: () => { effects: Effect[]; result: () => T }): Promise<T> {
     if (this.closed) throw new SparkqError('closed', 'the queue is closed');
-    const { result, durable } = this.store.write(() => {
-      const { effects, result: read } = build();
-      applyEffects(this.store.db, effects);
-      for (const e of effects) {
-        if (e.t === 'task.finish') this.liveFinished++;
-        else if (e.t === 'archive.add') this.liveFinished -= e.ids.length;
-        else if (e.t === 'purge') this.liveFinished -= e.ids.length;
-      }
-      // The result is read inside the transaction, so it is exactly the state this mutation produced.
-      return { result: { value: read(), effects }, record: effects.length > 0 ? effects : null };
-    });
+    let written: { result: { value: T; effects: Effect[] }; durable: Promise<void> };
+    const finishedBefore = this.liveFinished;
+    try {
+      written = this.store.write(() => {
+        const { effects, result: read } = build();
+        applyEffects(this.store.db, effects);
+        let namesChanged = false;
+        for (const e of effects) {
+          if (e.t === 'task.finish') this.liveFinished++;
+          else if (e.t === 'archive.add') this.liveFinished -= e.ids.length;
+          else if (e.t === 'purge') this.liveFinished -= e.ids.length;
+          else if (e.t === 'task.enqueue') this.taskSeqHigh = Math.max(this.taskSeqHigh ?? 0, e.seq);
+          else if (e.t !== 'task.claim' && e.t !== 'task.heartbeat' && e.t !== 'task.stale') namesChanged = true;
+        }
+        if (namesChanged) this.dropCaches();
+        // The result is read inside the transaction, so it is exactly the state this mutation produced.
+        return { result: { value: read(), effects }, record: effects.length > 0 ? effects : null };
+      });
+    } catch (e) {
+      // Rolled back: nothing read or counted inside the transaction can be trusted.
+      this.liveFinished = finishedBefore;
+      this.dropCaches();
+      throw e;
+    }
+    const { result, durable } = written;
     await durable;
     this.emit(result.effects);
     this.scheduleMaintenance();
     return result.value;
+  }
+
+  private dropCaches(): void {
+    this.rowCache.clear();
+    this.nameCache.clear();
+    this.taskSeqHigh = null;
   }
 
   private emit(effects: Effect[]): void {
@@ -220,11 +278,20 @@ export class QueueService {
    * which names exist, so the caller can fix a typo.
    */
   private rowByRef(table: 'sessions' | 'queues', ref: string): Row {
+    const key = `${table}\u0000${ref}`;
+    const hit = this.rowCache.get(key);
+    if (hit) return hit;
     const db = this.store.db;
     const what = table === 'sessions' ? 'session' : 'queue';
     const row = looksLikeId(ref, table === 'sessions' ? 'ses' : 'que')
       ? db.get(`SELECT * FROM ${table} WHERE id = ?`, [ref])
       : db.get(`SELECT * FROM ${table} WHERE name = ? ORDER BY status = 'active' DESC, created_at DESC LIMIT 1`, [ref]);
+    if (row) {
+      // Callers only read rows; freeze the shared copy so that a future change that writes to one fails loudly.
+      Object.freeze(row);
+      if (this.rowCache.size >= 1000) this.rowCache.clear();
+      this.rowCache.set(key, row);
+    }
     if (!row) {
       const known = db.all<{ name: string }>(`SELECT name FROM ${table} WHERE status = 'active' ORDER BY name LIMIT 20`).map((r) => r.name);
       throw new SparkqError(
@@ -397,7 +464,30 @@ export class QueueService {
   }
 
   async enqueue(input: EnqueueInput): Promise<Task> {
-    const e = parse(EnqueueInput, input, 'task');
+    const prepare = this.prepareEnqueue(input);
+    return this.commit(() => {
+      const effect = prepare(this.nextTaskSeq());
+      // The new row is exactly what the effect inserted; no need to read it back.
+      return { effects: [effect], result: () => rowToTask(rowAfter(effect), this.names) };
+    });
+  }
+
+  /**
+   * Enqueues many tasks as one change: one transaction and one journal record (so one sync), all or none. Each task
+   * is exactly what `enqueue` makes of its input, in order.
+   */
+  async enqueueMany(inputs: readonly EnqueueInput[]): Promise<Task[]> {
+    const prepared = inputs.map((input, i) => this.prepareEnqueue(input, inputs.length > 1 ? `task ${i + 1}` : 'task'));
+    return this.commit(() => {
+      const first = this.nextTaskSeq();
+      const effects = prepared.map((prepare, i) => prepare(first + i));
+      return { effects, result: () => effects.map((e) => rowToTask(rowAfter(e), this.names)) };
+    });
+  }
+
+  /** Validates an enqueue outside the transaction; the returned function builds its effect inside it. */
+  private prepareEnqueue(input: EnqueueInput, what = 'task'): (seq: number) => Effect & { t: 'task.enqueue' } {
+    const e = parse(EnqueueInput, input, what);
     if (e.prompt === undefined && e.payload === undefined) {
       throw new SparkqError('invalid-input', 'a task needs a prompt or a payload (or both)');
     }
@@ -406,35 +496,30 @@ export class QueueService {
       throw new SparkqError('not-found', `unknown tool ${JSON.stringify(e.tool)}; tools in sparkq.yml: ${Object.keys(this.config.tools).sort().join(', ')}`);
     }
     const payload = jsonText(e.payload, LIMITS.payload, 'payload');
-    return this.commit(() => {
+    return (seq) => {
       const q = this.activeQueue(e.queue, 'new tasks');
-      const id = newId('tsk');
       return {
-        effects: [
-          {
-            t: 'task.enqueue',
-            seq: this.nextTaskSeq(),
-            id,
-            sessionId: q['session_id'] as string,
-            queueId: q['id'] as string,
-            tool: tool.name,
-            taskClass: tool.taskClass,
-            prompt: e.prompt ?? null,
-            payload,
-            priority: e.priority ?? 0,
-            timeoutS: e.timeoutSeconds ?? resolveTimeoutSeconds(this.config, tool),
-            at: this.clock.now(),
-            retryOf: null,
-          },
-        ],
-        result: () => this.task(id),
+        t: 'task.enqueue',
+        seq,
+        id: newId('tsk'),
+        sessionId: q['session_id'] as string,
+        queueId: q['id'] as string,
+        tool: tool.name,
+        taskClass: tool.taskClass,
+        prompt: e.prompt ?? null,
+        payload,
+        priority: e.priority ?? 0,
+        timeoutS: e.timeoutSeconds ?? resolveTimeoutSeconds(this.config, tool),
+        at: this.clock.now(),
+        retryOf: null,
       };
-    });
+    };
   }
 
   /** Seqs order tasks for FIFO and paging, so one is never handed out twice, even after archiving the newest task. */
   private nextTaskSeq(): number {
-    return Number(this.store.db.value("SELECT COALESCE((SELECT value FROM meta WHERE key = 'task_seq_high'), 0) + 1") ?? 1);
+    this.taskSeqHigh ??= Number(this.store.db.value("SELECT COALESCE((SELECT value FROM meta WHERE key = 'task_seq_high'), 0)") ?? 0);
+    return this.taskSeqHigh + 1;
   }
 
   private nextClaimable(queueId: string): Row | undefined {
@@ -455,15 +540,44 @@ export class QueueService {
       const q = this.activeQueue(c.queue, 'claims');
       const row = this.nextClaimable(q['id'] as string);
       if (!row) return { effects: [], result: () => null };
-      const id = row['id'] as string;
-      const lease = newLeaseToken();
-      return {
-        effects: [
-          { t: 'task.claim', id, queueId: q['id'] as string, lease, worker: c.worker ?? null, attempt: (row['attempt'] as number) + 1, at: this.clock.now() },
-        ],
-        result: () => ({ task: this.task(id), instructions: q['instructions'] as string, lease }),
-      };
+      const { effect, result } = this.claimOf(q, row, c.worker);
+      return { effects: [effect], result };
     });
+  }
+
+  /**
+   * Claims up to `count` tasks of one queue for one worker as one change (one transaction, one journal record): the
+   * same tasks, in the same order, that `count` claims one after the other would take. Fewer when the queue runs dry.
+   */
+  async claimMany(input: ClaimInput, count: number): Promise<Claim[]> {
+    const c = parse(ClaimInput, input, 'claim');
+    if (!Number.isInteger(count) || count < 0) throw new SparkqError('invalid-input', `count must be a whole number ≥ 0, not ${String(count)}`);
+    return this.commit(() => {
+      const q = this.activeQueue(c.queue, 'claims');
+      if (count === 0) return { effects: [], result: () => [] };
+      // Nothing else changes in between, so successive claims would take exactly these rows, in this order.
+      const rows = this.store.db.all("SELECT * FROM tasks WHERE queue_id = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT ?", [
+        q['id'] as string,
+        count,
+      ]);
+      const claims = rows.map((row) => this.claimOf(q, row, c.worker));
+      return { effects: claims.map((x) => x.effect), result: () => claims.map((x) => x.result()) };
+    });
+  }
+
+  private claimOf(q: Row, row: Row, worker: string | undefined): { effect: Effect & { t: 'task.claim' }; result: () => Claim } {
+    const lease = newLeaseToken();
+    const effect: Effect & { t: 'task.claim' } = {
+      t: 'task.claim',
+      id: row['id'] as string,
+      queueId: q['id'] as string,
+      lease,
+      worker: worker ?? null,
+      attempt: (row['attempt'] as number) + 1,
+      at: this.clock.now(),
+    };
+    // The row read to choose the task, with the claim's changes: what a re-read would return.
+    return { effect, result: () => ({ task: rowToTask(rowAfter(effect, row), this.names), instructions: q['instructions'] as string, lease }) };
   }
 
   private runningTask(id: string, lease: string | undefined, verb: string): Row {
@@ -491,31 +605,51 @@ export class QueueService {
   }
 
   async complete(input: CompleteInput): Promise<Task> {
-    const c = parse(CompleteInput, input, 'completion');
+    const prepare = this.prepareComplete(input);
+    return this.commit(() => {
+      const { effect, row } = prepare();
+      return { effects: [effect], result: () => rowToTask(rowAfter(effect, row), this.names) };
+    });
+  }
+
+  /** Completes many running tasks as one change (one transaction, one journal record): all or none. */
+  async completeMany(inputs: readonly CompleteInput[]): Promise<Task[]> {
+    const prepared = inputs.map((input, i) => this.prepareComplete(input, inputs.length > 1 ? `completion ${i + 1}` : 'completion'));
+    const seen = new Set<string>();
+    for (const input of inputs) {
+      if (seen.has(input.task)) throw new SparkqError('invalid-input', `task ${input.task} appears twice in one completeMany`);
+      seen.add(input.task);
+    }
+    return this.commit(() => {
+      const done = prepared.map((prepare) => prepare());
+      return { effects: done.map((d) => d.effect), result: () => done.map((d) => rowToTask(rowAfter(d.effect, d.row), this.names)) };
+    });
+  }
+
+  private prepareComplete(input: CompleteInput, what = 'completion'): () => { effect: Effect & { t: 'task.finish' }; row: Row } {
+    const c = parse(CompleteInput, input, what);
     const data = jsonText(c.data, LIMITS.data, 'data');
     const usage = jsonText(c.usage, 4096, 'usage');
-    return this.commit(() => {
+    return () => {
       const row = this.runningTask(c.task, c.lease, 'completed');
       return {
-        effects: [
-          {
-            t: 'task.finish',
-            id: c.task,
-            queueId: row['queue_id'] as string,
-            attempt: row['attempt'] as number,
-            status: 'succeeded',
-            at: this.clock.now(),
-            summary: c.summary.trim(),
-            data,
-            error: null,
-            stdout: tail(c.stdout, LIMITS.output),
-            stderr: tail(c.stderr, LIMITS.output),
-            usage,
-          },
-        ],
-        result: () => this.task(c.task),
+        row,
+        effect: {
+          t: 'task.finish',
+          id: c.task,
+          queueId: row['queue_id'] as string,
+          attempt: row['attempt'] as number,
+          status: 'succeeded',
+          at: this.clock.now(),
+          summary: c.summary.trim(),
+          data,
+          error: null,
+          stdout: tail(c.stdout, LIMITS.output),
+          stderr: tail(c.stderr, LIMITS.output),
+          usage,
+        },
       };
-    });
+    };
   }
 
   async fail(input: FailInput): Promise<Task> {
@@ -524,10 +658,8 @@ export class QueueService {
     const usage = jsonText(f.usage, 4096, 'usage');
     return this.commit(() => {
       const row = this.runningTask(f.task, f.lease, 'failed');
-      return {
-        effects: [this.finishFailed(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) })],
-        result: () => this.task(f.task),
-      };
+      const effect = this.finishFailed(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) });
+      return { effects: [effect], result: () => rowToTask(rowAfter(effect, row), this.names) };
     });
   }
 
@@ -535,7 +667,7 @@ export class QueueService {
     row: Row,
     error: string,
     extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null } = {},
-  ): Effect {
+  ): Effect & { t: 'task.finish' } {
     const text = error.trim();
     return {
       t: 'task.finish',
@@ -770,7 +902,15 @@ export class QueueService {
   }
 
   private scheduleMaintenance(): void {
-    if (this.opts.autoMaintain === false || this.maintenanceScheduled || !this.maintenanceDue) return;
+    if (this.opts.autoMaintain === false || !this.maintenanceDue) return;
+    // A flush-off store answers without an event-loop turn, so a caller that keeps going on promises alone can keep
+    // a setImmediate from ever running. Once archiving is a whole batch overdue, start it at once: the live set (and
+    // with it memory and snapshot time) must stay bounded whoever the caller is.
+    if (this.maintaining === null && !this.closed && this.liveFinished >= this.liveCap + 2 * this.archiveBatch) {
+      void this.maintain().catch(() => undefined);
+      return;
+    }
+    if (this.maintenanceScheduled) return;
     this.maintenanceScheduled = true;
     setImmediate(() => {
       this.maintenanceScheduled = false;
@@ -792,7 +932,8 @@ export class QueueService {
   private archiveOldest(): Promise<void> {
     return this.commit(() => {
       const db = this.store.db;
-      const n = this.liveFinished - this.liveCap;
+      // At most two batches per chunk, so a chunk (built in memory, then cached when read) stays small.
+      const n = Math.min(this.liveFinished - this.liveCap, 2 * this.archiveBatch);
       const rows = db.all('SELECT * FROM tasks WHERE finished_at IS NOT NULL ORDER BY finished_at, seq LIMIT ?', [n]);
       if (rows.length === 0) return { effects: [], result: () => undefined };
       const ids = rows.map((r) => r['id'] as string);

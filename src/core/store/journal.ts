@@ -62,6 +62,17 @@ export function encodeRecord(seq: number, payload: Uint8Array): Buffer {
   return b;
 }
 
+/** encodeRecord for text (a JSON record), encoded straight into the record buffer: one allocation, no copy. */
+export function encodeTextRecord(seq: number, text: string, bytes = Buffer.byteLength(text, 'utf8')): Buffer {
+  const b = Buffer.allocUnsafe(RECORD_HEADER_BYTES + bytes + RECORD_TRAILER_BYTES);
+  b.writeUInt32LE(bytes, 0);
+  b.writeDoubleLE(seq, 4);
+  b.writeUInt32LE(crc32(b.subarray(0, 12)), 12);
+  b.write(text, RECORD_HEADER_BYTES, bytes, 'utf8');
+  b.writeUInt32LE(crc32(b.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + bytes)), RECORD_HEADER_BYTES + bytes);
+  return b;
+}
+
 function allZero(buf: Buffer, from: number): boolean {
   for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
   return true;
@@ -162,12 +173,13 @@ export class JournalWriter {
   }
 
   /** Creates a new journal file holding only its header, synced together with its directory entry. */
-  static create(file: string, baseSeq: number, durability: Durability): JournalWriter {
+  static create(file: string, baseSeq: number, durability: Durability, options: { syncDir?: boolean } = {}): JournalWriter {
     const fd = fs.openSync(file, 'wx', 0o600);
     const header = encodeHeader(baseSeq);
     fs.writeSync(fd, header);
     fs.fsyncSync(fd);
-    fsyncDir(path.dirname(file));
+    // The caller may sync the directory itself, once for several new files.
+    if (options.syncDir ?? true) fsyncDir(path.dirname(file));
     return new JournalWriter(file, fd, baseSeq, baseSeq, header.length, durability);
   }
 
@@ -195,15 +207,23 @@ export class JournalWriter {
     return this.failure;
   }
 
-  append(payload: Uint8Array): { seq: number; durable: Promise<void> } {
+  /** Appends a record: bytes, or text (a JSON record), which is encoded as UTF-8. */
+  append(payload: Uint8Array | string): { seq: number; durable: Promise<void> } {
     if (this.failure !== null) throw new SparkqError('store-failed', `the journal can no longer be written: ${errorMessage(this.failure)}`);
     if (this.closed) throw new SparkqError('closed', 'the journal is closed');
-    if (payload.length > MAX_RECORD_BYTES) throw new SparkqError('invalid-input', `a change of ${payload.length} bytes is too large to record`);
+    const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+    if (length > MAX_RECORD_BYTES) throw new SparkqError('invalid-input', `a change of ${length} bytes is too large to record`);
     const seq = ++this.seq;
     this.recordCount++;
-    const rec = encodeRecord(seq, payload);
+    const rec = typeof payload === 'string' ? encodeTextRecord(seq, payload, length) : encodeRecord(seq, payload);
     this.pending.push(rec);
     this.pendingBytes += rec.length;
+    if (this.durability === 'none') {
+      // No fdatasync to share, so nothing to gain from waiting a turn: hand the record to the OS now (it then survives
+      // a crash of this process) and answer without the event-loop hop.
+      this.flushNow();
+      return { seq, durable: this.failure === null ? Promise.resolve() : Promise.reject(new SparkqError('store-failed', `could not write the journal: ${String(this.failure)}`)) };
+    }
     const durable = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.scheduled) {
       this.scheduled = true;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { SparkqError } from '../errors';
-import { crc32, writeFileAtomic } from './fileio';
+import { crc32, writeFileAtomic, writeNewFile } from './fileio';
 
 /*
  * A snapshot file is the SQLite image followed by a trailer that makes it self-verifying, so a damaged file is caught
@@ -19,19 +19,24 @@ export function journalFileName(baseSeq: number): string {
 }
 export const DATA_FILE_PATTERN = /^(snapshot|journal)-(\d{12})\.(sqlite|log)$/;
 
-export function writeSnapshot(file: string, image: Uint8Array, seq: number, durable: boolean): { bytes: number; crc: number } {
+/**
+ * Writes a snapshot file: the image, then its trailer (two writes, no concatenated copy of the image).
+ * `fresh`: the file is new and nothing names it until the caller's next atomic step (see writeNewFile), so it is
+ * created in place and the caller syncs the directory; otherwise (or when a leftover of that name exists) it is
+ * replaced atomically (temp file, fsync, rename, directory fsync).
+ */
+export function writeSnapshot(file: string, image: Uint8Array, seq: number, durable: boolean, options: { fresh?: boolean } = {}): { bytes: number; crc: number } {
   const crc = crc32(image);
-  const out = Buffer.allocUnsafe(image.length + TRAILER_BYTES);
-  out.set(image, 0);
-  const t = image.length;
-  out.writeUInt32LE(MAGIC, t);
-  out.writeUInt32LE(VERSION, t + 4);
-  out.writeDoubleLE(seq, t + 8);
-  out.writeUInt32LE(image.length, t + 16);
-  out.writeUInt32LE(crc, t + 20);
-  out.writeUInt32LE(crc32(out.subarray(t, t + 24)), t + 24);
-  writeFileAtomic(file, out, { durable });
-  return { bytes: out.length, crc };
+  const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
+  trailer.writeUInt32LE(MAGIC, 0);
+  trailer.writeUInt32LE(VERSION, 4);
+  trailer.writeDoubleLE(seq, 8);
+  trailer.writeUInt32LE(image.length, 16);
+  trailer.writeUInt32LE(crc, 20);
+  trailer.writeUInt32LE(crc32(trailer.subarray(0, 24)), 24);
+  const parts = [image, trailer];
+  if (!(options.fresh && writeNewFile(file, parts, { durable }))) writeFileAtomic(file, parts, { durable });
+  return { bytes: image.length + TRAILER_BYTES, crc };
 }
 
 /** Reads a snapshot file and checks it against its trailer (and against the manifest's record of it, when given). */

@@ -38,15 +38,102 @@ export function loadSqlJs(): Promise<SqlJsStatic> {
  * when the function throws. Everything is synchronous, which is what makes each queue operation atomic: no other
  * code can run between a read and the write that depends on it.
  */
+interface Cached {
+  stmt: Statement;
+  /** Column names, read once per statement: sql.js's getAsObject asks SQLite for them (as JS strings) on every row. */
+  cols: string[] | null;
+  /** The sqlite3_stmt pointer, for the direct path (0: use sql.js's Statement methods). */
+  ptr: number;
+}
+
+/**
+ * The SQLite C functions the sql.js module exports (its public `_sqlite3_*` exports and string helpers). sql.js's own
+ * Statement methods call these through `cwrap`, which converts every argument and result; binding a dozen values and
+ * reading a 26-column row that way was a large part of each queue operation. Calling the exports directly does the
+ * same work without that layer. Checked at load: if any is missing (another sql.js build), the Statement methods are
+ * used as before.
+ */
+interface Direct {
+  _sqlite3_step(stmt: number): number;
+  _sqlite3_reset(stmt: number): number;
+  _sqlite3_bind_int(stmt: number, i: number, v: number): number;
+  _sqlite3_bind_double(stmt: number, i: number, v: number): number;
+  _sqlite3_bind_text(stmt: number, i: number, ptr: number, n: number, destructor: number): number;
+  _sqlite3_bind_blob(stmt: number, i: number, ptr: number, n: number, destructor: number): number;
+  _sqlite3_data_count(stmt: number): number;
+  _sqlite3_column_type(stmt: number, i: number): number;
+  _sqlite3_column_double(stmt: number, i: number): number;
+  _sqlite3_column_text(stmt: number, i: number): number;
+  _sqlite3_column_bytes(stmt: number, i: number): number;
+  _sqlite3_errmsg(db: number): number;
+  _sqlite3_sql(stmt: number): number;
+  _sqlite3_changes(db: number): number;
+  _malloc(n: number): number;
+  _free(ptr: number): void;
+  UTF8ToString(ptr: number, maxBytes?: number, ignoreNul?: boolean): string;
+  stringToNewUTF8(text: string): number;
+  lengthBytesUTF8(text: string): number;
+  writeArrayToMemory(bytes: Uint8Array, ptr: number): void;
+}
+
+const DIRECT_FUNCTIONS: (keyof Direct)[] = [
+  '_sqlite3_step',
+  '_sqlite3_reset',
+  '_sqlite3_bind_int',
+  '_sqlite3_bind_double',
+  '_sqlite3_bind_text',
+  '_sqlite3_bind_blob',
+  '_sqlite3_data_count',
+  '_sqlite3_column_type',
+  '_sqlite3_column_double',
+  '_sqlite3_column_text',
+  '_sqlite3_column_bytes',
+  '_sqlite3_errmsg',
+  '_sqlite3_sql',
+  '_sqlite3_changes',
+  '_malloc',
+  '_free',
+  'UTF8ToString',
+  'stringToNewUTF8',
+  'lengthBytesUTF8',
+  'writeArrayToMemory',
+];
+
+function directOf(module: SqlJsStatic): Direct | null {
+  const m = module as unknown as Record<string, unknown>;
+  return DIRECT_FUNCTIONS.every((f) => typeof m[f] === 'function') ? (module as unknown as Direct) : null;
+}
+
+/**
+ * SQLite's page cache, in KiB. The whole database is also in sql.js's in-memory file, so the cache only needs the hot
+ * pages; a smaller cache keeps the WebAssembly memory (which never shrinks) down. Bulk work that dirties more pages
+ * than this in one transaction (start-up replay) raises it for that transaction: see `withCache`.
+ */
+const CACHE_KIB = 16 * 1024;
+
+/** Encoding space for long text values being bound (grown when a longer one comes). */
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+const SQLITE_ROW = 100;
+const SQLITE_DONE = 101;
+/** SQLITE_TRANSIENT: SQLite copies the bound text or blob, so our buffer is freed right after binding. */
+const TRANSIENT = -1;
+
 export class SqlDatabase {
-  private readonly cache = new Map<string, Statement>();
+  private readonly cache = new Map<string, Cached>();
   private depth = 0;
+  private readonly direct: Direct | null;
+  /** The sqlite3* handle (sql.js keeps it as `db`), for error messages and change counts on the direct path. */
+  private readonly handle: number;
 
   constructor(readonly raw: Database) {
+    const handle = (raw as unknown as { db?: unknown }).db;
+    this.handle = typeof handle === 'number' ? handle : 0;
+    this.direct = this.handle !== 0 && sqlJsLoaded ? directOf(sqlJsLoaded) : null;
     // The database lives in memory; durability comes from our journal and snapshots, not SQLite's own files.
     raw.exec(
       'PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA locking_mode=EXCLUSIVE; ' +
-        'PRAGMA cache_size=-131072; PRAGMA foreign_keys=OFF;',
+        `PRAGMA cache_size=-${CACHE_KIB}; PRAGMA foreign_keys=OFF;`,
     );
   }
 
@@ -61,17 +148,141 @@ export class SqlDatabase {
     return new SqlDatabase(new sqlJsLoaded.Database(bytes));
   }
 
-  private stmt(sql: string): Statement {
-    let s = this.cache.get(sql);
-    if (!s) {
-      s = this.raw.prepare(sql);
-      this.cache.set(sql, s);
+  private cached(sql: string): Cached {
+    let c = this.cache.get(sql);
+    if (!c) {
+      const stmt = this.raw.prepare(sql);
+      c = { stmt, cols: null, ptr: this.pointerOf(stmt, sql) };
+      this.cache.set(sql, c);
     }
-    return s;
+    return c;
+  }
+
+  /**
+   * The sqlite3_stmt pointer inside a sql.js Statement. sql.js does not expose it by name, so it is recognised: the
+   * numeric property for which sqlite3_sql() gives back this statement's SQL. 0 when none does (direct path off).
+   */
+  private pointerOf(stmt: Statement, sql: string): number {
+    const d = this.direct;
+    if (!d) return 0;
+    const own = stmt as unknown as Record<string, unknown>;
+    for (const key of Object.keys(own)) {
+      const v = own[key];
+      if (typeof v === 'number' && Number.isInteger(v) && v >= 4096 && d.UTF8ToString(d._sqlite3_sql(v)) === sql) return v;
+    }
+    return 0;
+  }
+
+  private fail(): Error {
+    return new Error(this.direct!.UTF8ToString(this.direct!._sqlite3_errmsg(this.handle)));
+  }
+
+  /** Binds positional parameters with the C functions (what Statement.bind does for an array, minus cwrap). */
+  private bindDirect(ptr: number, params: SqlValue[]): void {
+    const d = this.direct!;
+    for (let i = 0; i < params.length; i++) {
+      const v = params[i];
+      const at = i + 1;
+      let rc: number;
+      if (v === null || v === undefined) {
+        rc = d._sqlite3_bind_blob(ptr, at, 0, 0, 0); // a NULL blob binds NULL, as sql.js does
+      } else if (typeof v === 'number') {
+        rc = v === (v | 0) ? d._sqlite3_bind_int(ptr, at, v) : d._sqlite3_bind_double(ptr, at, v);
+      } else if (typeof v === 'string') {
+        if (v.length > 64) {
+          // Long text: Node's native UTF-8 encoder into a reused scratch buffer (no allocation per value: a Buffer per
+          // bound prompt churned the allocator and RSS grew), then one copy into the module's memory.
+          const max = v.length * 3;
+          if (scratch.length < max) scratch = Buffer.allocUnsafeSlow(Math.max(max, 2 * scratch.length));
+          const n = scratch.write(v, 0, 'utf8');
+          const p = d._malloc(n + 1);
+          d.writeArrayToMemory(scratch.subarray(0, n), p);
+          rc = d._sqlite3_bind_text(ptr, at, p, n, TRANSIENT);
+          d._free(p);
+        } else {
+          const n = d.lengthBytesUTF8(v);
+          const p = d.stringToNewUTF8(v);
+          rc = d._sqlite3_bind_text(ptr, at, p, n, TRANSIENT);
+          d._free(p);
+        }
+      } else if (v instanceof Uint8Array) {
+        const p = d._malloc(Math.max(1, v.length));
+        d.writeArrayToMemory(v, p);
+        rc = d._sqlite3_bind_blob(ptr, at, p, v.length, TRANSIENT);
+        d._free(p);
+      } else {
+        throw new Error(`cannot bind a value of type ${typeof v}`);
+      }
+      if (rc !== 0) throw this.fail();
+    }
+  }
+
+  /** Steps once; true for a row, false when done; throws SQLite's message on an error. */
+  private stepDirect(ptr: number): boolean {
+    const rc = this.direct!._sqlite3_step(ptr);
+    if (rc === SQLITE_ROW) return true;
+    if (rc === SQLITE_DONE) return false;
+    throw this.fail();
+  }
+
+  /** The current row (what Statement.get + getAsObject return), read with the C functions. */
+  private rowDirect<T>(c: Cached): T {
+    const d = this.direct!;
+    const ptr = c.ptr;
+    const cols = (c.cols ??= c.stmt.getColumnNames());
+    const n = d._sqlite3_data_count(ptr);
+    const row: Record<string, SqlValue> = {};
+    for (let i = 0; i < n; i++) row[cols[i]!] = this.cellDirect(c, i);
+    return row as T;
+  }
+
+  /** Column `i` of the current row, as Statement.get gives it. */
+  private cellDirect(c: Cached, i: number): SqlValue {
+    const d = this.direct!;
+    const ptr = c.ptr;
+    switch (d._sqlite3_column_type(ptr, i)) {
+      case 1: // integer
+      case 2: // float
+        return d._sqlite3_column_double(ptr, i);
+      case 3: {
+        const text = d._sqlite3_column_text(ptr, i);
+        return d.UTF8ToString(text, d._sqlite3_column_bytes(ptr, i), true);
+      }
+      case 4: {
+        // Bytes need the module's memory, which is not exported; sql.js's getBlob reads the current row's column.
+        const blobOf = (c.stmt as unknown as { getBlob?: (col: number) => Uint8Array }).getBlob;
+        return typeof blobOf === 'function' ? blobOf.call(c.stmt, i) : (c.stmt.get()[i] ?? null);
+      }
+      default:
+        return null;
+    }
+  }
+
+  private directFor(c: Cached, params: Params | undefined): boolean {
+    return c.ptr !== 0 && (params === undefined || Array.isArray(params));
+  }
+
+  /** The current row of `c` as an object (what getAsObject returns), with the column names cached. */
+  private static rowOf<T>(c: Cached): T {
+    const values = c.stmt.get();
+    const cols = (c.cols ??= c.stmt.getColumnNames());
+    const row: Record<string, SqlValue> = {};
+    for (let i = 0; i < cols.length; i++) row[cols[i]!] = values[i] ?? null;
+    return row as T;
   }
 
   run(sql: string, params?: Params): void {
-    const s = this.stmt(sql);
+    const c = this.cached(sql);
+    if (this.directFor(c, params)) {
+      try {
+        if (params) this.bindDirect(c.ptr, params as SqlValue[]);
+        this.stepDirect(c.ptr);
+      } finally {
+        this.direct!._sqlite3_reset(c.ptr);
+      }
+      return;
+    }
+    const s = c.stmt;
     try {
       if (params) s.bind(params);
       s.step();
@@ -82,25 +293,44 @@ export class SqlDatabase {
 
   /** Rows changed by the last INSERT/UPDATE/DELETE. */
   changes(): number {
-    return this.raw.getRowsModified();
+    return this.direct ? this.direct._sqlite3_changes(this.handle) : this.raw.getRowsModified();
   }
 
   get<T = Row>(sql: string, params?: Params): T | undefined {
-    const s = this.stmt(sql);
+    const c = this.cached(sql);
+    if (this.directFor(c, params)) {
+      try {
+        if (params) this.bindDirect(c.ptr, params as SqlValue[]);
+        return this.stepDirect(c.ptr) ? this.rowDirect<T>(c) : undefined;
+      } finally {
+        this.direct!._sqlite3_reset(c.ptr);
+      }
+    }
+    const s = c.stmt;
     try {
       if (params) s.bind(params);
-      return s.step() ? (s.getAsObject() as T) : undefined;
+      return s.step() ? SqlDatabase.rowOf<T>(c) : undefined;
     } finally {
       s.reset();
     }
   }
 
   all<T = Row>(sql: string, params?: Params): T[] {
-    const s = this.stmt(sql);
+    const c = this.cached(sql);
     const out: T[] = [];
+    if (this.directFor(c, params)) {
+      try {
+        if (params) this.bindDirect(c.ptr, params as SqlValue[]);
+        while (this.stepDirect(c.ptr)) out.push(this.rowDirect<T>(c));
+      } finally {
+        this.direct!._sqlite3_reset(c.ptr);
+      }
+      return out;
+    }
+    const s = c.stmt;
     try {
       if (params) s.bind(params);
-      while (s.step()) out.push(s.getAsObject() as T);
+      while (s.step()) out.push(SqlDatabase.rowOf<T>(c));
     } finally {
       s.reset();
     }
@@ -109,7 +339,17 @@ export class SqlDatabase {
 
   /** First column of the first row. */
   value(sql: string, params?: Params): SqlValue | undefined {
-    const s = this.stmt(sql);
+    const c = this.cached(sql);
+    if (this.directFor(c, params)) {
+      try {
+        if (params) this.bindDirect(c.ptr, params as SqlValue[]);
+        if (!this.stepDirect(c.ptr)) return undefined;
+        return this.direct!._sqlite3_data_count(c.ptr) > 0 ? this.cellDirect(c, 0) : undefined;
+      } finally {
+        this.direct!._sqlite3_reset(c.ptr);
+      }
+    }
+    const s = c.stmt;
     try {
       if (params) s.bind(params);
       return s.step() ? s.get()[0] : undefined;
@@ -120,6 +360,19 @@ export class SqlDatabase {
 
   exec(sql: string): void {
     this.raw.exec(sql);
+  }
+
+  /**
+   * Runs `fn` with a page cache of `kib` KiB, then returns to the normal size. For one big transaction: with a cache
+   * smaller than the pages it dirties, SQLite spills and re-reads pages mid-transaction, several times slower.
+   */
+  withCache<T>(kib: number, fn: () => T): T {
+    this.raw.exec(`PRAGMA cache_size=-${Math.max(CACHE_KIB, Math.round(kib))}`);
+    try {
+      return fn();
+    } finally {
+      this.raw.exec(`PRAGMA cache_size=-${CACHE_KIB}`);
+    }
   }
 
   get inTransaction(): boolean {
@@ -155,7 +408,7 @@ export class SqlDatabase {
   }
 
   close(): void {
-    for (const s of this.cache.values()) s.free();
+    for (const c of this.cache.values()) c.stmt.free();
     this.cache.clear();
     this.raw.close();
   }

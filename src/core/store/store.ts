@@ -25,6 +25,17 @@ export interface StoreOptions {
   migrations: readonly Migration[];
   /** Re-applies one journal record. Must do exactly what the live mutation did. */
   replay: (db: SqlDatabase, record: unknown) => void;
+  /**
+   * Optional: replays many records at once. `apply` takes each record in order, `finish` runs after the last, in the
+   * same transaction; the result must be what `replay` on each record gives. Start-up uses it when present.
+   */
+  replayBatch?: (db: SqlDatabase) => { apply(record: unknown): void; finish(): void };
+  /**
+   * Optional: how many bytes replaying these records (their payloads) will add to the database, roughly. That much
+   * room is reserved up front, so that the in-memory database file grows once rather than in many copy-and-grow
+   * steps while the replay commits. A guess only: too little just means some growth steps, too much some idle memory.
+   */
+  replayReserve?: (payloads: readonly Buffer[]) => number;
   durability?: Durability;
   clock?: Clock;
   /** Take a snapshot (and start a new journal) once the journal holds this many records or bytes. */
@@ -57,6 +68,8 @@ export interface RecoveryReport {
   created: boolean;
 }
 
+type StoreOpts = Required<Omit<StoreOptions, 'repair' | 'fence' | 'replayBatch' | 'replayReserve'>> & Pick<StoreOptions, 'fence' | 'replayBatch' | 'replayReserve'>;
+
 const MANIFEST = 'manifest.json';
 const ASIDE = 'aside';
 
@@ -72,7 +85,7 @@ export class Store {
 
   private constructor(
     readonly db: SqlDatabase,
-    private readonly opts: Required<Omit<StoreOptions, 'repair' | 'fence'>> & Pick<StoreOptions, 'fence'>,
+    private readonly opts: StoreOpts,
     private manifest: Manifest,
     journal: JournalWriter,
     readonly recovery: RecoveryReport,
@@ -98,7 +111,7 @@ export class Store {
   }
 
   static async open(options: StoreOptions): Promise<Store> {
-    const opts: Required<Omit<StoreOptions, 'repair' | 'fence'>> & Pick<StoreOptions, 'fence'> = {
+    const opts: StoreOpts = {
       durability: 'full',
       clock: systemClock,
       snapshotAfterRecords: 50_000,
@@ -190,7 +203,7 @@ export class Store {
       return out.result;
     });
     if (record === null || record === undefined) return { result, durable: this.journal.hasPending ? this.journal.flush() : Promise.resolve() };
-    const { durable } = this.journal.append(Buffer.from(JSON.stringify(record), 'utf8'));
+    const { durable } = this.journal.append(JSON.stringify(record));
     return { result, durable };
   }
 
@@ -284,17 +297,20 @@ function writeGeneration(
   if (current && current.journal.file === journalFile) {
     throw new Error(`internal: a new generation at sequence ${seq} would reuse the current journal`);
   }
-  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export(), seq, durability === 'full');
+  // Both files are new and unnamed until the manifest names them, so they are created in place (no temp file and
+  // rename) and one directory fsync makes both entries durable before the manifest is written.
+  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export(), seq, durability === 'full', { fresh: true });
   // A journal of this name can only be a leftover of a crash before its manifest was written: it holds no records.
   fs.rmSync(path.join(dir, journalFile), { force: true });
-  const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability);
+  const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability, { syncDir: false });
+  fsyncDir(dir);
   return { gen: { snapshot: { file: snapFile, seq, bytes, crc }, journal: { file: journalFile, baseSeq: seq } }, writer };
 }
 
 async function loadGeneration(
   dir: string,
   gen: Generation,
-  opts: Required<Omit<StoreOptions, 'repair' | 'fence'>>,
+  opts: StoreOpts,
   report: RecoveryReport,
 ): Promise<{ db: SqlDatabase; journal: JournalReadResult; migrated: boolean }> {
   const { image } = readSnapshot(path.join(dir, gen.snapshot.file), gen.snapshot);
@@ -305,24 +321,54 @@ async function loadGeneration(
       file: journalPath,
     });
   }
-  const db = await SqlDatabase.open(image);
+  const reserve = journal.records.length > 0 && opts.replayReserve ? Math.min(MAX_RESERVE, Math.max(0, Math.round(opts.replayReserve(journal.records.map((r) => r.payload))))) : 0;
+  const db = await SqlDatabase.open(reserve > 0 ? withRoom(image, reserve) : image);
   const migrated = migrate(db, opts.migrations);
-  replayAll(db, journal, journalPath, opts.replay);
+  replayAll(db, journal, journalPath, opts);
   report.snapshotSeq = gen.snapshot.seq;
   report.replayed = journal.records.length;
   return { db, journal, migrated };
 }
 
-function replayAll(db: SqlDatabase, journal: JournalReadResult, file: string, replay: StoreOptions['replay']): void {
+const MAX_RESERVE = 512 * 1024 * 1024;
+
+/**
+ * The image followed by `bytes` zero bytes. SQLite reads the database's size from its header (written by
+ * db.export(), which the snapshot is), so the bytes after it are free room in the file, not pages.
+ */
+function withRoom(image: Uint8Array, bytes: number): Uint8Array {
+  const out = new Uint8Array(image.length + bytes);
+  out.set(image, 0);
+  return out;
+}
+
+function replayAll(db: SqlDatabase, journal: JournalReadResult, file: string, opts: Pick<StoreOptions, 'replay' | 'replayBatch'>): void {
+  if (journal.records.length === 0) return;
+  // One transaction for the whole journal: give it a cache that holds what it dirties (a few times the records'
+  // bytes covers rows and indexes), so that SQLite does not spill pages mid-way.
+  const journalBytes = journal.validLength;
+  db.withCache(Math.min(1024 * 1024, (4 * journalBytes) / 1024), () => replayInOne(db, journal, file, opts));
+}
+
+function replayInOne(db: SqlDatabase, journal: JournalReadResult, file: string, opts: Pick<StoreOptions, 'replay' | 'replayBatch'>): void {
   db.transaction(() => {
+    const batch = opts.replayBatch?.(db);
+    const apply = batch ? (record: unknown) => batch.apply(record) : (record: unknown) => opts.replay(db, record);
     for (const r of journal.records) {
       try {
-        replay(db, JSON.parse(r.payload.toString('utf8')));
+        apply(JSON.parse(r.payload.toString('utf8')));
       } catch (e) {
         throw new SparkqError('corrupt', `journal ${file}: record ${r.seq} passed its checksum but could not be applied (${errorMessage(e)})`, {
           file,
         });
       }
+    }
+    try {
+      batch?.finish();
+    } catch (e) {
+      throw new SparkqError('corrupt', `journal ${file}: its records passed their checksums but could not be applied together (${errorMessage(e)})`, {
+        file,
+      });
     }
   });
 }
@@ -331,7 +377,7 @@ function replayAll(db: SqlDatabase, journal: JournalReadResult, file: string, re
 async function repairOpen(
   dir: string,
   manifest: Manifest,
-  opts: Required<Omit<StoreOptions, 'repair' | 'fence'>>,
+  opts: StoreOpts,
   report: RecoveryReport,
   cause: SparkqError,
 ): Promise<{ db: SqlDatabase; journal: JournalReadResult; migrated: boolean }> {
@@ -343,7 +389,7 @@ async function repairOpen(
     const db = await SqlDatabase.open(image);
     const migrated = migrate(db, opts.migrations);
     const good = readJournal(path.join(dir, cur.journal.file), { stopAtDamage: true });
-    replayAll(db, good, cur.journal.file, opts.replay);
+    replayAll(db, good, cur.journal.file, opts);
     report.snapshotSeq = cur.snapshot.seq;
     report.replayed = good.records.length;
     report.repairs.push(`kept ${good.records.length} journal records before the damage (${cause.message}); later records were lost`);
@@ -359,7 +405,7 @@ async function repairOpen(
       throw new SparkqError('corrupt', `${cause.message}; the previous generation reaches only sequence ${lastPrev}, not ${cur.snapshot.seq}, so it cannot replace it`);
     }
     const journal = readJournal(path.join(dir, cur.journal.file));
-    replayAll(loaded.db, journal, cur.journal.file, opts.replay);
+    replayAll(loaded.db, journal, cur.journal.file, opts);
     report.replayed += journal.records.length;
     report.repairs.push(`rebuilt the damaged snapshot ${cur.snapshot.file} from ${prev.snapshot.file} and its journal; nothing was lost`);
     return { db: loaded.db, journal, migrated: loaded.migrated };
