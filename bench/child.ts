@@ -2,12 +2,12 @@
  * Measurements that need a process of their own. bench/run.ts bundles this file with esbuild (as the CLI is
  * bundled) and runs it with plain Node:
  *   open <dir>                                cold start: QueueService.open in a fresh process (sql.js not loaded)
- *   rss <dir> <tasks> <budgetSeconds|0>       memory with <tasks> tasks of history (enqueued, claimed, completed,
- *                                             archived by maintenance); 0 = no time budget
+ *   rss <dir> <tasks> <budgetSeconds|0>       memory with <tasks> tasks of history (enqueued, claimed, completed
+ *                                             with the bulk methods, archived by maintenance); 0 = no time budget
  * Each prints one line `RESULT <json>` on stdout; progress goes to stderr.
  */
 import { type ChildResult, type ColdStartResult, type RssMilestone, type RssResult, RESULT_PREFIX } from './lib/child-protocol';
-import { createSessionAndQueue, enqueueMany, finishMany, openQueue } from './lib/sparkq';
+import { createSessionAndQueue, enqueueBulk, finishBulk, openQueue } from './lib/sparkq';
 import { MB, gc, hasGc, now, sleep } from './lib/stats';
 import { wasmMemoryBytes, watchWasmMemory } from './lib/wasm-memory';
 
@@ -49,8 +49,12 @@ async function rssWithHistory(dir: string, target: number, budgetSeconds: number
   let lastReport = t0;
   while (done < target) {
     const k = Math.min(batch, target - done);
-    await enqueueMany(q, k);
-    await finishMany(q, k);
+    // The public bulk methods: the same tasks and effects as single calls, 250 per transaction and journal record.
+    await enqueueBulk(q, k);
+    await finishBulk(q, k);
+    // Workers reach a real owner over IPC, one event-loop turn per request; without a turn now and then, this loop
+    // (all promises, answered at once with the flush off) would keep the owner's scheduled maintenance from running.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     done += k;
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     const elapsed = (now() - t0) / 1000;

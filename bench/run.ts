@@ -10,11 +10,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type ColdStartResult, bundleChild, runChild } from './lib/child-protocol';
 import { measureFdatasync } from './lib/disk';
-import { measureNative, probeNative } from './lib/native';
+import { measureIpc } from './lib/ipc';
+import { NativeSubject, type Synchronous, probeNative } from './lib/native';
 import { evaluateTargets, renderReport } from './lib/report';
 import type { BenchPlan, BenchResults, SizeResult } from './lib/results';
 import { PROMPT, SUMMARY } from './lib/shape';
-import { buildLatencyState, buildUnsnapshottedJournal, measureOps, measureSnapshotAtCap } from './lib/sparkq';
+import { SparkqSubject, buildLatencyState, buildUnsnapshottedJournal, interleave, measureSnapshotAtCap } from './lib/sparkq';
+import type { Durability } from '../src/core/store/journal';
 import { hasGc, summarize } from './lib/stats';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -29,8 +31,12 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         iterationsNone: 300,
         iterationsFull: 150,
         listIterations: 100,
-        warmup: 30,
+        rounds: 5,
+        warmup: 10,
         fdatasyncSamples: 300,
+        ipcRoundTrips: 300,
+        ipcClients: [1, 4, 16],
+        ipcSeconds: 2,
         fdatasyncBytes: 256,
         snapshotRounds: 3,
         snapshotQueued: 1_000,
@@ -47,8 +53,12 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         iterationsNone: 2_000,
         iterationsFull: 1_000,
         listIterations: 300,
-        warmup: 200,
+        rounds: 20,
+        warmup: 10,
         fdatasyncSamples: 2_000,
+        ipcRoundTrips: 2_000,
+        ipcClients: [1, 4, 16],
+        ipcSeconds: 5,
         fdatasyncBytes: 256,
         snapshotRounds: 10,
         snapshotQueued: 1_000,
@@ -88,30 +98,46 @@ async function main(): Promise<void> {
     progress('fdatasync of a small append');
     const fdatasync = measureFdatasync(tmp, p.fdatasyncSamples, p.fdatasyncBytes);
 
-    const sizes: SizeResult[] = [];
+    // Build every size first, then time all sizes and both engines round-robin, so that they share the machine's
+    // moments (other work on it comes and goes) and ratios and flatness compare like with like.
+    const dirs = new Map<number, { none: string; full: string }>();
     for (const n of p.sizes) {
       const base = path.join(tmp, `state-${n}`);
-      progress(`state at ${n} tasks: building`);
+      progress(`state at ${n} tasks: building (sql.js${native.ok ? ' and better-sqlite3' : ''})`);
       await buildLatencyState(base, n, p.finishedShare);
-      const noneDir = `${base}-none`;
-      const fullDir = `${base}-full`;
-      fs.cpSync(base, noneDir, { recursive: true });
-      fs.cpSync(base, fullDir, { recursive: true });
-      progress(`state at ${n} tasks: sql.js, flush off`);
-      const none = await measureOps(noneDir, 'none', p.iterationsNone, p.listIterations, p.warmup);
-      progress(`state at ${n} tasks: sql.js, durable`);
-      const full = await measureOps(fullDir, 'full', p.iterationsFull, p.listIterations, p.warmup);
-      let nativeResult: SizeResult['native'] = null;
-      if (native.ok) {
-        progress(`state at ${n} tasks: better-sqlite3`);
-        nativeResult = {
-          normal: measureNative(ROOT, path.join(tmp, `native-${n}-normal`), 'NORMAL', n, p.finishedShare, p.iterationsNone, p.listIterations, p.warmup),
-          full: measureNative(ROOT, path.join(tmp, `native-${n}-full`), 'FULL', n, p.finishedShare, p.iterationsFull, p.listIterations, p.warmup),
-        };
-      }
-      for (const d of [base, noneDir, fullDir]) fs.rmSync(d, { recursive: true, force: true });
-      sizes.push({ n, none, full, native: nativeResult });
+      dirs.set(n, { none: `${base}-none`, full: `${base}-full` });
+      fs.cpSync(base, `${base}-none`, { recursive: true });
+      fs.cpSync(base, `${base}-full`, { recursive: true });
+      fs.rmSync(base, { recursive: true, force: true });
     }
+    const sizes: SizeResult[] = [];
+    const measureGroup = async (durability: Durability, iterations: number, warmup: number) => {
+      const mine: SparkqSubject[] = [];
+      const theirs: NativeSubject[] = [];
+      try {
+        for (const n of p.sizes) {
+          const d = dirs.get(n)!;
+          mine.push(await SparkqSubject.open(`sql.js ${durability} ${n}`, durability === 'none' ? d.none : d.full, durability));
+          if (native.ok) {
+            const sync: Synchronous = durability === 'none' ? 'NORMAL' : 'FULL';
+            theirs.push(new NativeSubject(`better-sqlite3 ${sync} ${n}`, ROOT, path.join(tmp, `native-${n}-${sync}`), sync, n, p.finishedShare));
+          }
+        }
+        progress(`latency, ${durability === 'none' ? 'flush off' : 'durable'}: ${p.rounds} rounds over ${mine.length + theirs.length} stores`);
+        await interleave([...mine, ...theirs], p.rounds, iterations, p.listIterations, warmup);
+        return { mine: mine.map((m) => m.result()), theirs: theirs.map((t) => t.result()) };
+      } finally {
+        for (const x of [...mine, ...theirs]) await x.close();
+      }
+    };
+    const flushOff = await measureGroup('none', p.iterationsNone, p.warmup);
+    const durableGroup = await measureGroup('full', p.iterationsFull, Math.ceil(p.warmup / 2));
+    p.sizes.forEach((n, i) => {
+      const normal = flushOff.theirs[i];
+      const durable = durableGroup.theirs[i];
+      sizes.push({ n, none: flushOff.mine[i]!, full: durableGroup.mine[i]!, native: normal && durable ? { normal, full: durable } : null });
+    });
+    for (const d of dirs.values()) for (const dir of [d.none, d.full]) fs.rmSync(dir, { recursive: true, force: true });
 
     progress('snapshot at the live cap');
     const snapshot = await measureSnapshotAtCap(path.join(tmp, 'snapshot'), p.snapshotQueued, p.snapshotRounds, p.snapshotWritesPerRound);
@@ -140,6 +166,13 @@ async function main(): Promise<void> {
       rss = { error: e instanceof Error ? e.message : String(e) };
     }
 
+    let ipc: BenchResults['ipc'];
+    try {
+      ipc = await measureIpc(ROOT, tmp, { roundTrips: p.ipcRoundTrips, warmup: 50, clientCounts: p.ipcClients, seconds: p.ipcSeconds }, progress);
+    } catch (e) {
+      ipc = { error: e instanceof Error ? e.message : String(e) };
+    }
+
     const results: Omit<BenchResults, 'targets'> = {
       startedAt: new Date(started).toISOString(),
       seconds: (Date.now() - started) / 1000,
@@ -163,6 +196,7 @@ async function main(): Promise<void> {
       snapshot,
       coldStart: { records: journalRecords, runs, openMs: summarize(runs.map((r) => r.openMs)) },
       rss,
+      ipc,
     };
     const full: BenchResults = { ...results, targets: evaluateTargets(results) };
     process.stdout.write(renderReport(full));

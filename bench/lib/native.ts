@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { newId, newLeaseToken } from '../../src/core/ids';
 import { ATTEMPTS_TABLE, TASKS_TABLE } from '../../src/core/queue/schema';
 import { PROMPT, SUMMARY } from './shape';
-import { type Summary, gc, now, summarize } from './stats';
+import type { LatencySubject } from './sparkq';
+import { type Summary, now, summarize } from './stats';
 
 /*
  * The native baseline: better-sqlite3 on a file database (WAL), with the same tables and indexes as SparkQ's live
@@ -205,23 +206,26 @@ export class NativeQueue {
 
 export type NativeLatencies = Record<'enqueue' | 'claim' | 'complete' | 'list100', Summary>;
 
-/** Builds the state at n in a fresh file database and times the same loop as the SparkQ side. */
-export function measureNative(
-  root: string,
-  dir: string,
-  synchronous: Synchronous,
-  n: number,
-  finishedShare: number,
-  iterations: number,
-  listIterations: number,
-  warmup: number,
-): NativeLatencies {
-  fs.mkdirSync(dir, { recursive: true });
-  const nq = new NativeQueue(root, path.join(dir, 'tasks.db'), synchronous);
-  try {
-    nq.build(n, finishedShare);
-    const s = { enqueue: [] as number[], claim: [] as number[], complete: [] as number[], list100: [] as number[] };
-    gc();
+/** better-sqlite3 at one size, in a fresh file database, timed with the same loop as the SparkQ side. */
+export class NativeSubject implements LatencySubject {
+  private readonly s = { enqueue: [] as number[], claim: [] as number[], complete: [] as number[], list100: [] as number[] };
+  private readonly nq: NativeQueue;
+
+  constructor(
+    readonly label: string,
+    root: string,
+    dir: string,
+    synchronous: Synchronous,
+    n: number,
+    finishedShare: number,
+  ) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.nq = new NativeQueue(root, path.join(dir, 'tasks.db'), synchronous);
+    this.nq.build(n, finishedShare);
+  }
+
+  run(iterations: number, lists: number, warmup: number): Promise<void> {
+    const { nq, s } = this;
     for (let i = 0; i < warmup + iterations; i++) {
       const keep = i >= warmup;
       let t0 = now();
@@ -235,16 +239,23 @@ export function measureNative(
       nq.complete(c.id, c.lease);
       if (keep) s.complete.push(now() - t0);
     }
-    gc();
-    for (let i = 0; i < warmup + listIterations; i++) {
+    for (let i = 0; i < Math.min(warmup, 2) + lists; i++) {
       const t0 = now();
       const rows = nq.list100();
       const t1 = now();
       if (rows.length !== 101) throw new Error(`bench: native list returned ${rows.length} rows`);
-      if (i >= warmup) s.list100.push(t1 - t0);
+      if (i >= Math.min(warmup, 2)) s.list100.push(t1 - t0);
     }
+    return Promise.resolve();
+  }
+
+  result(): NativeLatencies {
+    const s = this.s;
     return { enqueue: summarize(s.enqueue), claim: summarize(s.claim), complete: summarize(s.complete), list100: summarize(s.list100) };
-  } finally {
-    nq.close();
+  }
+
+  close(): Promise<void> {
+    this.nq.close();
+    return Promise.resolve();
   }
 }

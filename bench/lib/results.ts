@@ -1,5 +1,6 @@
 import type { ColdStartResult, RssResult } from './child-protocol';
 import type { FdatasyncMeasurement } from './disk';
+import type { IpcResult } from './ipc';
 import type { NativeLatencies, NativeProbe } from './native';
 import type { OpMeasurement, SnapshotMeasurement } from './sparkq';
 import type { Summary } from './stats';
@@ -14,8 +15,14 @@ export interface BenchPlan {
   iterationsNone: number;
   iterationsFull: number;
   listIterations: number;
+  /** The latency loops run round-robin over all stores this many times. */
+  rounds: number;
+  /** Untimed iterations at the start of every round (half of it for durable rounds). */
   warmup: number;
   fdatasyncSamples: number;
+  ipcRoundTrips: number;
+  ipcClients: number[];
+  ipcSeconds: number;
   fdatasyncBytes: number;
   snapshotRounds: number;
   snapshotQueued: number;
@@ -46,6 +53,8 @@ export interface BenchResults {
   snapshot: SnapshotMeasurement;
   coldStart: { records: number; runs: ColdStartResult[]; openMs: Summary };
   rss: RssResult | { error: string };
+  /** The IPC layer: a durable claim over the owner's socket, and mutations/s with 1, 4 and 16 client processes. */
+  ipc: IpcResult | { error: string };
   targets: Target[];
 }
 

@@ -2,6 +2,8 @@ import { defaultConfig } from '../../src/core/config';
 import type { Claim } from '../../src/core/model';
 import { QueueService, type OpenQueueOptions } from '../../src/core/queue/service';
 import type { Durability } from '../../src/core/store/journal';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { PROMPT, SUMMARY } from './shape';
 import { type Summary, gc, inBatches, now, summarize } from './stats';
 
@@ -22,6 +24,12 @@ export type OpLatencies = Record<'enqueue' | 'claim' | 'complete' | 'list100', S
 
 export interface OpMeasurement {
   latency: OpLatencies;
+  /**
+   * With a durable store: one append + fdatasync of a probe file beside the journal, timed in every iteration. The
+   * disk's sync latency swings with whatever else the machine syncs, so the durable numbers are judged against
+   * this, measured in the same moments, rather than against a figure taken minutes earlier.
+   */
+  fdatasyncDuring: Summary | null;
   /** The synchronous part of each mutation (validation + transaction + journal append), before the commit hop. */
   syncPart: Record<'enqueue' | 'claim' | 'complete', Summary>;
   journalRecordsAfter: number;
@@ -49,6 +57,31 @@ export async function finishMany(q: QueueService, count: number): Promise<void> 
   }
 }
 
+/** Operations per bulk call when building states: one transaction and one journal record each. */
+const BULK = 250;
+
+/**
+ * Enqueues `count` tasks through the public bulk method (QueueService.enqueueMany): the same tasks and effects as
+ * `count` enqueue calls, in transactions of BULK tasks. For building states fast; timed operations stay single calls,
+ * and the cold-start journal is built with single calls so that its records are one operation each.
+ */
+export async function enqueueBulk(q: QueueService, count: number): Promise<void> {
+  for (let done = 0; done < count; done += BULK) {
+    const k = Math.min(BULK, count - done);
+    await q.enqueueMany(Array.from({ length: k }, () => ({ queue: QUEUE, tool: TOOL, prompt: PROMPT })));
+  }
+}
+
+/** Claims and completes `count` tasks through claimMany / completeMany, BULK at a time. */
+export async function finishBulk(q: QueueService, count: number): Promise<void> {
+  for (let done = 0; done < count; done += BULK) {
+    const k = Math.min(BULK, count - done);
+    const claims = await q.claimMany({ queue: QUEUE, worker: 'builder' }, k);
+    if (claims.length !== k) throw new Error('bench: the queue ran dry; the state was built too small');
+    await q.completeMany(claims.map((c) => ({ task: c.task.id, lease: c.lease, summary: SUMMARY })));
+  }
+}
+
 function mustClaim(c: Claim | null): Claim {
   if (!c) throw new Error('bench: the queue ran dry; the state was built too small');
   return c;
@@ -62,31 +95,61 @@ function complete(q: QueueService, c: Claim): Promise<unknown> {
 export async function buildLatencyState(dir: string, n: number, finishedShare: number): Promise<void> {
   const q = await openQueue(dir, 'none');
   await createSessionAndQueue(q);
-  await enqueueMany(q, n);
-  await finishMany(q, Math.round(n * finishedShare));
+  await enqueueBulk(q, n);
+  await finishBulk(q, Math.round(n * finishedShare));
   await q.close();
 }
 
+/** Something the latency loop can time: one SparkQ store or one better-sqlite3 database, at one size. */
+export interface LatencySubject {
+  readonly label: string;
+  /** `warmup` untimed iterations, then `iterations` timed enqueue → claim → complete, then list-100 `lists` times. */
+  run(iterations: number, lists: number, warmup: number): Promise<void>;
+  close(): Promise<void>;
+}
+
 /**
- * Times enqueue → claim → complete, one caller, one at a time (so the queue length stays where it was built), then
- * list-100 (the Tasks view's first page). Warm-up iterations are discarded.
+ * Times enqueue → claim → complete, one caller, one at a time (so the queue length stays where it was built), and
+ * list-100 (the Tasks view's first page). `run` can be called many times, interleaved with other subjects, so that
+ * every size and implementation sees the same moments of the machine; samples accumulate.
  */
-export async function measureOps(dir: string, durability: Durability, iterations: number, listIterations: number, warmup: number): Promise<OpMeasurement> {
-  const q = await openQueue(dir, durability);
-  try {
-    const total = { enqueue: [] as number[], claim: [] as number[], complete: [] as number[], list100: [] as number[] };
-    const sync = { enqueue: [] as number[], claim: [] as number[], complete: [] as number[] };
-    gc();
+export class SparkqSubject implements LatencySubject {
+  private readonly total = { enqueue: [] as number[], claim: [] as number[], complete: [] as number[], list100: [] as number[] };
+  private readonly sync = { enqueue: [] as number[], claim: [] as number[], complete: [] as number[] };
+  private readonly fsyncs: number[] = [];
+  private readonly probeRecord = Buffer.alloc(256, 0x2a);
+
+  private constructor(
+    readonly label: string,
+    private readonly q: QueueService,
+    private readonly probeFile: string,
+    private readonly probe: number | null,
+  ) {}
+
+  static async open(label: string, dir: string, durability: Durability): Promise<SparkqSubject> {
+    const q = await openQueue(dir, durability);
+    const probeFile = path.join(dir, 'fdatasync-probe.bin');
+    return new SparkqSubject(label, q, probeFile, durability === 'full' ? fs.openSync(probeFile, 'a', 0o600) : null);
+  }
+
+  async run(iterations: number, lists: number, warmup: number): Promise<void> {
+    const q = this.q;
     for (let i = 0; i < warmup + iterations; i++) {
       const keep = i >= warmup;
+      if (this.probe !== null) {
+        fs.writeSync(this.probe, this.probeRecord);
+        const ts = now();
+        fs.fdatasyncSync(this.probe);
+        if (keep) this.fsyncs.push(now() - ts);
+      }
       let t0 = now();
       const pe = q.enqueue({ queue: QUEUE, tool: TOOL, prompt: PROMPT });
       let t1 = now();
       await pe;
       let t2 = now();
       if (keep) {
-        sync.enqueue.push(t1 - t0);
-        total.enqueue.push(t2 - t0);
+        this.sync.enqueue.push(t1 - t0);
+        this.total.enqueue.push(t2 - t0);
       }
 
       t0 = now();
@@ -95,8 +158,8 @@ export async function measureOps(dir: string, durability: Durability, iterations
       const c = mustClaim(await pc);
       t2 = now();
       if (keep) {
-        sync.claim.push(t1 - t0);
-        total.claim.push(t2 - t0);
+        this.sync.claim.push(t1 - t0);
+        this.total.claim.push(t2 - t0);
       }
 
       t0 = now();
@@ -105,25 +168,51 @@ export async function measureOps(dir: string, durability: Durability, iterations
       await pf;
       t2 = now();
       if (keep) {
-        sync.complete.push(t1 - t0);
-        total.complete.push(t2 - t0);
+        this.sync.complete.push(t1 - t0);
+        this.total.complete.push(t2 - t0);
       }
     }
-    gc();
-    for (let i = 0; i < warmup + listIterations; i++) {
+    for (let i = 0; i < Math.min(warmup, 2) + lists; i++) {
       const t0 = now();
       const page = q.listTasks({ queue: QUEUE, limit: 100 });
       const t1 = now();
       if (page.tasks.length !== 100) throw new Error(`bench: list returned ${page.tasks.length} tasks, expected 100`);
-      if (i >= warmup) total.list100.push(t1 - t0);
+      if (i >= Math.min(warmup, 2)) this.total.list100.push(t1 - t0);
     }
+  }
+
+  result(): OpMeasurement {
+    const t = this.total;
     return {
-      latency: { enqueue: summarize(total.enqueue), claim: summarize(total.claim), complete: summarize(total.complete), list100: summarize(total.list100) },
-      syncPart: { enqueue: summarize(sync.enqueue), claim: summarize(sync.claim), complete: summarize(sync.complete) },
-      journalRecordsAfter: q.store.journalRecords,
+      latency: { enqueue: summarize(t.enqueue), claim: summarize(t.claim), complete: summarize(t.complete), list100: summarize(t.list100) },
+      fdatasyncDuring: this.probe !== null ? summarize(this.fsyncs) : null,
+      syncPart: { enqueue: summarize(this.sync.enqueue), claim: summarize(this.sync.claim), complete: summarize(this.sync.complete) },
+      journalRecordsAfter: this.q.store.journalRecords,
     };
-  } finally {
-    await q.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.probe !== null) {
+      fs.closeSync(this.probe);
+      fs.rmSync(this.probeFile, { force: true });
+    }
+    await this.q.close();
+  }
+}
+
+/**
+ * Runs the subjects round-robin, `rounds` times, each round `iterations / rounds` timed iterations (after a short
+ * warm-up that re-fills caches another subject evicted). The starting subject rotates every round.
+ */
+export async function interleave(subjects: readonly LatencySubject[], rounds: number, iterations: number, lists: number, warmup: number): Promise<void> {
+  const perRound = Math.max(1, Math.round(iterations / rounds));
+  const listsPerRound = Math.max(1, Math.round(lists / rounds));
+  for (let r = 0; r < rounds; r++) {
+    gc();
+    for (let k = 0; k < subjects.length; k++) {
+      const subject = subjects[(r + k) % subjects.length]!;
+      await subject.run(perRound, listsPerRound, warmup);
+    }
   }
 }
 
@@ -150,8 +239,8 @@ export async function measureSnapshotAtCap(dir: string, queued: number, rounds: 
   const cap = defaultConfig('bench').store.liveCap;
   const build = await openQueue(dir, 'none');
   await createSessionAndQueue(build);
-  await enqueueMany(build, cap + queued);
-  await finishMany(build, cap);
+  await enqueueBulk(build, cap + queued);
+  await finishBulk(build, cap);
   await build.close();
 
   const cycles = Math.max(1, Math.ceil(writesPerRound / 3));
@@ -185,8 +274,8 @@ export async function measureSnapshotAtCap(dir: string, queued: number, rounds: 
     // The rounds below finish `cycles` more tasks each.
     const grow = archiveAt - 1 - atCap.finished - beforeRounds * cycles;
     if (grow > 0) {
-      await enqueueMany(q, grow);
-      await finishMany(q, grow);
+      await enqueueBulk(q, grow);
+      await finishBulk(q, grow);
     }
     const beforeArchive = await measure(beforeRounds);
     return { liveCap: cap, atCap, beforeArchive, writesPerRound: cycles * 3 };

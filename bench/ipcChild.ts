@@ -1,0 +1,53 @@
+/**
+ * A child for the IPC benchmark (bundled by bench/lib/ipc.ts, run on plain Node):
+ *   serve WS             own the queue (durable) until stdin closes; prints READY
+ *   load WS QUEUE SECS   a client: prints READY, waits for a line on stdin, then enqueues one call at a time for SECS
+ *                        seconds and prints RESULT {"count":n,"latencies":[…ms]}
+ */
+import * as fs from 'node:fs';
+import { openQueue } from '../src/client/open';
+
+function line(s: string): void {
+  fs.writeSync(1, s + '\n');
+}
+
+function waitForStdin(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.once('data', () => resolve());
+    process.stdin.once('end', () => resolve());
+  });
+}
+
+async function main(): Promise<void> {
+  const [mode, ws, queue, secs] = process.argv.slice(2);
+  if (!mode || !ws) throw new Error('usage: ipcChild serve WS | load WS QUEUE SECS');
+  if (mode === 'serve') {
+    const q = await openQueue(ws, { role: 'bench-serve', durability: 'full', watchConfig: false });
+    if (!q.isOwner) throw new Error('bench: another process owns the queue');
+    line('READY');
+    await new Promise<void>((resolve) => process.stdin.on('end', () => resolve()).resume());
+    await q.close();
+    return;
+  }
+  const q = await openQueue(ws, { role: 'bench-load' });
+  if (q.isOwner) throw new Error('bench: the load client became the owner; the server is gone');
+  line('READY');
+  await waitForStdin();
+  const end = performance.now() + Number(secs) * 1000;
+  const latencies: number[] = [];
+  while (performance.now() < end) {
+    const t0 = performance.now();
+    await q.enqueue({ queue: queue!, tool: 'run-bash', prompt: 'load' });
+    latencies.push(performance.now() - t0);
+  }
+  line('RESULT ' + JSON.stringify({ count: latencies.length, latencies }));
+  await q.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`ipcChild: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
