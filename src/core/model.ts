@@ -182,6 +182,11 @@ export const ClaimInput = z
   .strict();
 export type ClaimInput = z.input<typeof ClaimInput>;
 
+const agentId = z.string().min(1).max(200).nullable().optional();
+/** The agent conversation a task ran in, recorded on its queue so that the queue's next task continues it. */
+export const AgentSessionSchema = z.object({ codexThreadId: agentId, claudeSessionId: agentId }).strict();
+export type AgentSession = z.input<typeof AgentSessionSchema>;
+
 export const CompleteInput = z
   .object({
     task: z.string().min(1),
@@ -194,6 +199,7 @@ export const CompleteInput = z
     stdout: z.string().optional(),
     stderr: z.string().optional(),
     usage: UsageSchema.optional(),
+    agentSession: AgentSessionSchema.optional(),
   })
   .strict();
 export type CompleteInput = z.input<typeof CompleteInput>;
@@ -207,6 +213,7 @@ export const FailInput = z
     stdout: z.string().optional(),
     stderr: z.string().optional(),
     usage: UsageSchema.optional(),
+    agentSession: AgentSessionSchema.optional(),
   })
   .strict();
 export type FailInput = z.input<typeof FailInput>;

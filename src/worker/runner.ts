@@ -127,7 +127,9 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
         continue;
       }
       summary.ran++;
-      const outcome = await runOne(opts, config, queue, claim, shim, paint);
+      // Fresh each time: the previous task may have recorded the queue's agent thread/session.
+      const current = await q.getQueue(queue.id);
+      const outcome = await runOne(opts, config, current, claim, shim, paint);
       if (outcome === 'succeeded') summary.succeeded++;
       else summary.failed++;
       if (opts.signal.aborted) {
@@ -265,6 +267,8 @@ async function runOne(
       ...(outcome.usage ? { usage: outcome.usage } : {}),
       ...(outcome.stdout ? { stdout: outcome.stdout.slice(-LIMITS.output) } : {}),
       ...(outcome.stderr ? { stderr: outcome.stderr.slice(-LIMITS.output) } : {}),
+      // The Codex thread / Claude session the task ran in: recorded on the queue, so its next task continues it.
+      ...(outcome.agentSession ? { agentSession: outcome.agentSession } : {}),
     };
     if (outcome.status === 'succeeded') await q.complete({ ...common, summary: outcome.summary });
     else await q.fail({ ...common, error: outcome.error.slice(0, LIMITS.error) });

@@ -270,6 +270,29 @@ describe('queue operations', () => {
       assert.deepEqual(q.getQueue('q').counts, { queued: 9, running: 0, succeeded: 1, failed: 0 });
     });
 
+    it("records the agent thread/session a task ran in on its queue, with the finish, and keeps it across a crash", async () => {
+      const t1 = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'a' });
+      const c1 = await q.claim({ queue: 'q' });
+      await q.complete({ task: t1.id, lease: c1!.lease, summary: 'ok', agentSession: { codexThreadId: 'thread-1' } });
+      assert.equal(q.getQueue('q').codexThreadId, 'thread-1');
+      const t2 = await q.enqueue({ queue: 'q', tool: 'llm-claude', prompt: 'b' });
+      const c2 = await q.claim({ queue: 'q' });
+      await q.fail({ task: t2.id, lease: c2!.lease, error: 'boom', agentSession: { claudeSessionId: 'sess-2' } });
+      q.abandon();
+      q = await env.open();
+      const queue = q.getQueue('q');
+      assert.equal(queue.codexThreadId, 'thread-1');
+      assert.equal(queue.claudeSessionId, 'sess-2');
+      assert.equal((await q.setAgentSession('q', { codexThreadId: null })).codexThreadId, null);
+      await assert.rejects(q.setAgentSession('q', {}), (e: unknown) => isSparkqError(e, 'invalid-input'));
+      await assert.rejects(q.setAgentSession('q', { codexThreadId: '' }), (e: unknown) => isSparkqError(e, 'invalid-input'));
+      // A bad agentSession refuses the whole completion: nothing changes.
+      const t3 = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'c' });
+      const c3 = await q.claim({ queue: 'q' });
+      await assert.rejects(q.complete({ task: t3.id, lease: c3!.lease, summary: 'x', agentSession: { bogus: 1 } as never }), (e: unknown) => isSparkqError(e, 'invalid-input'));
+      assert.equal(q.getTask(t3.id).status, 'running');
+    });
+
     it('notifies listeners after each change is durable', async () => {
       const seen: string[] = [];
       q.onChange((events) => seen.push(...events.map((e) => `${e.kind}:${'status' in e ? e.status : ''}`)));

@@ -128,6 +128,21 @@ describe('store', () => {
     s.abandon();
   });
 
+  it('does not acknowledge a write when ownership was lost while it was being synced', async () => {
+    let checks = 0;
+    let demoteAfter = Infinity;
+    const s = await open(t.dir, {
+      fence: () => {
+        if (++checks > demoteAfter) throw new Error('another process owns the queue now');
+      },
+    });
+    await put(s, 'a', '1');
+    // The check before the write passes; the successor takes over while the record is synced.
+    demoteAfter = checks + 1;
+    await assert.rejects(put(s, 'b', '2'), (e: unknown) => isSparkqError(e, 'unavailable') && e.details?.['mayHaveRun'] === true);
+    s.abandon();
+  });
+
   it('sweeps temp files and unreferenced data files left by a crash mid-switch', async () => {
     const s = await open(t.dir);
     await put(s, 'a', '1');

@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import { openQueue, type QueueHandle } from '../../src/client/open';
 import { defaultConfigYaml } from '../../src/core/config';
 import { type WorkerOptions, runWorker } from '../../src/worker/runner';
+import { EXECUTORS } from '../../src/worker/executors';
 import { splitShellWords } from '../../src/worker/shellWords';
+import { MockModelServer } from '../support/mockModel';
 import { tempDir } from '../support/tmp';
 
 const ECHO_ARGS = `#!/usr/bin/env bash
@@ -216,5 +218,56 @@ describe('worker: sparkq run with script tools', function () {
     const r = await running;
     assert.equal(r.succeeded, 1);
     assert.match(out, /succeeded.*finished at the terminal/);
+  });
+});
+
+describe('worker: agent tools through sparkq run', function () {
+  this.timeout(60_000);
+
+  it("records the Codex thread on the queue, so the queue's next task resumes it (real codex, mock model)", async () => {
+    const tmp = tempDir('sparkq-worker-codex-');
+    const mock = await MockModelServer.start();
+    const q = await openQueue(tmp.dir, { role: 'test', watchConfig: false });
+    try {
+      const home = path.join(tmp.dir, 'codex-home');
+      fs.mkdirSync(home);
+      const provider = `model_providers.mock={name="mock",base_url="http://127.0.0.1:${mock.port}/v1",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`;
+      const yml = [
+        'version: 1',
+        'project: codex-run',
+        'tools:',
+        '  llm-codex:',
+        '    kind: codex',
+        '    taskClass: LLM_HEAVY',
+        `    command: ${JSON.stringify(path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'codex'))}`,
+        '    model: gpt-5.5',
+        `    args: ${JSON.stringify(['-c', 'model_provider=mock', '-c', provider, '-c', 'analytics.enabled=false', '--disable', 'plugins'])}`,
+        `    env: ${JSON.stringify({ CODEX_HOME: home, MOCK_API_KEY: 'mock-key' })}`,
+        '',
+      ].join('\n');
+      fs.writeFileSync(path.join(tmp.dir, 'sparkq.yml'), yml);
+      await q.createSession({ name: 's' });
+      await q.createQueue({ name: 'agents', session: 's', instructions: 'Answer briefly.' });
+      mock.script('responses', { kind: 'text', text: 'First answer ALPHA' });
+      mock.script('responses', { kind: 'text', text: 'Second answer' });
+      const t1 = await q.enqueue({ queue: 'agents', tool: 'llm-codex', prompt: 'First task BRAVO' });
+      const t2 = await q.enqueue({ queue: 'agents', tool: 'llm-codex', prompt: 'Second task CHARLIE' });
+      let out = '';
+      const r = await runWorker({ q, workspaceDir: tmp.dir, queue: 'agents', mode: 'drain', write: (s) => (out += s), signal: new AbortController().signal, executors: EXECUTORS });
+      assert.equal(r.succeeded, 2, out);
+      const threadId = (await q.getQueue('agents')).codexThreadId;
+      assert.match(threadId ?? '', /^[0-9a-f-]{36}$/);
+      assert.equal((await q.getTask(t1.id)).result?.summary, 'First answer ALPHA');
+      assert.equal((await q.getTask(t2.id)).result?.summary, 'Second answer');
+      const requests = mock.modelRequests('responses');
+      assert.equal(requests.length, 2);
+      const second = JSON.stringify(requests[1]?.body ?? null);
+      for (const marker of ['First task BRAVO', 'First answer ALPHA', 'Second task CHARLIE', 'Answer briefly.']) assert.ok(second.includes(marker), marker);
+      assert.match(out, new RegExp(`resume ${threadId ?? 'x'}`));
+    } finally {
+      await q.close();
+      await mock.close();
+      tmp.cleanup();
+    }
   });
 });

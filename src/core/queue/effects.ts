@@ -52,6 +52,8 @@ export type Effect =
       at: number;
     }
   | { t: 'queue.end'; id: string; at: number }
+  /** The agent thread/session a queue's tasks continue (Codex thread id, Claude session id); null clears it. */
+  | { t: 'queue.agent'; id: string; codexThreadId?: string | null; claudeSessionId?: string | null }
   | ({ t: 'task.enqueue' } & TaskRowInsert)
   | { t: 'task.claim'; id: string; queueId: string; lease: string; worker: string | null; attempt: number; at: number }
   | { t: 'task.heartbeat'; id: string; at: number }
@@ -132,6 +134,10 @@ export function applyEffect(db: SqlDatabase, e: Effect): void {
       return;
     case 'queue.end':
       db.run("UPDATE queues SET status = 'ended', ended_at = ? WHERE id = ?", [e.at, e.id]);
+      return expectChanged(db, e);
+    case 'queue.agent':
+      if (e.codexThreadId !== undefined) db.run('UPDATE queues SET codex_thread_id = ? WHERE id = ?', [e.codexThreadId, e.id]);
+      if (e.claudeSessionId !== undefined) db.run('UPDATE queues SET claude_session_id = ? WHERE id = ?', [e.claudeSessionId, e.id]);
       return expectChanged(db, e);
     case 'task.enqueue':
       db.run(

@@ -6,6 +6,8 @@ import { looksLikeId, newId, newLeaseToken } from '../ids';
 import {
   type Claim,
   ClaimInput,
+  type AgentSession,
+  AgentSessionSchema,
   CompleteInput,
   CreateQueueInput,
   CreateSessionInput,
@@ -63,6 +65,13 @@ function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.
   if (r.success) return r.data;
   const issues = r.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message));
   throw new SparkqError('invalid-input', `invalid ${what}: ${issues.join('; ')}`);
+}
+
+function agentEffect(queueId: string, ids: AgentSession): (Effect & { t: 'queue.agent' }) | null {
+  const effect: Effect & { t: 'queue.agent' } = { t: 'queue.agent', id: queueId };
+  if (ids.codexThreadId !== undefined) effect.codexThreadId = ids.codexThreadId;
+  if (ids.claudeSessionId !== undefined) effect.claudeSessionId = ids.claudeSessionId;
+  return effect.codexThreadId === undefined && effect.claudeSessionId === undefined ? null : effect;
 }
 
 function tail(text: string | undefined, max: number): string | null {
@@ -238,6 +247,7 @@ export class QueueService {
           break;
         case 'queue.create':
         case 'queue.end':
+        case 'queue.agent':
           events.push({ kind: 'queue', id: e.id });
           break;
         case 'task.enqueue':
@@ -441,6 +451,20 @@ export class QueueService {
     });
   }
 
+  /**
+   * Records the agent conversation a queue's tasks continue: the Codex thread and/or Claude session the last task
+   * ran in (the worker sets it after each agent task). `null` forgets it, so the next task starts a new one.
+   */
+  async setAgentSession(ref: string, ids: AgentSession): Promise<Queue> {
+    const checked = parse(AgentSessionSchema, ids, 'agent session');
+    return this.commit(() => {
+      const id = this.queueRow(ref)['id'] as string;
+      const effect = agentEffect(id, checked);
+      if (!effect) throw new SparkqError('invalid-input', 'say which agent id to record: codexThreadId and/or claudeSessionId (null forgets it)');
+      return { effects: [effect], result: () => this.getQueue(id) };
+    });
+  }
+
   private activeQueue(ref: string, forWhat: string): Row {
     const row = this.queueRow(ref);
     if (row['status'] !== 'active') {
@@ -608,7 +632,9 @@ export class QueueService {
     const prepare = this.prepareComplete(input);
     return this.commit(() => {
       const { effect, row } = prepare();
-      return { effects: [effect], result: () => rowToTask(rowAfter(effect, row), this.names) };
+      // The agent conversation the task ran in goes onto its queue in the same change: the next task continues it.
+      const agent = input.agentSession ? agentEffect(effect.queueId, input.agentSession) : null;
+      return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.names) };
     });
   }
 
@@ -659,7 +685,8 @@ export class QueueService {
     return this.commit(() => {
       const row = this.runningTask(f.task, f.lease, 'failed');
       const effect = this.finishFailed(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) });
-      return { effects: [effect], result: () => rowToTask(rowAfter(effect, row), this.names) };
+      const agent = f.agentSession ? agentEffect(effect.queueId, f.agentSession) : null;
+      return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.names) };
     });
   }
 

@@ -204,7 +204,25 @@ export class Store {
     });
     if (record === null || record === undefined) return { result, durable: this.journal.hasPending ? this.journal.flush() : Promise.resolve() };
     const { durable } = this.journal.append(JSON.stringify(record));
-    return { result, durable };
+    const fence = this.opts.fence;
+    if (!fence) return { result, durable };
+    // Checked again once the record is on disk, before anyone is told: a successor that took over before this
+    // point may have loaded the journal without this record, so the change must not be acknowledged. One that takes
+    // over after it reads the record, synced, from the journal.
+    return {
+      result,
+      durable: durable.then(() => {
+        try {
+          fence();
+        } catch {
+          throw new SparkqError(
+            'unavailable',
+            'this process lost ownership of the queue while the change was being written, so it may or may not have been kept; check before repeating it',
+            { mayHaveRun: true },
+          );
+        }
+      }),
+    };
   }
 
   /** Resolves once every mutation so far is synced. */
