@@ -76,7 +76,8 @@ export interface TaskJson {
   stale: boolean;
   staleAt: string | null;
   /** Null until the task has succeeded. */
-  result: { summary: string; data: JsonValue | null } | null;
+  /** summary is null for a failed task that reported (partial) data. */
+  result: { summary: string | null; data: JsonValue | null } | null;
   error: string | null;
   stdout: string | null;
   stderr: string | null;

@@ -74,8 +74,10 @@ export interface Queue {
   stale: number;
 }
 
+/** What a task produced: the summary of a succeeded task, and data (also partial results a failed task reported). */
 export interface TaskResult {
-  summary: string;
+  /** Always set for a succeeded task; null for a failed one (its `error` says what went wrong). */
+  summary: string | null;
   data: JsonValue | null;
 }
 

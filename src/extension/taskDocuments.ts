@@ -90,7 +90,8 @@ export function renderTask(t: TaskDetail): string {
   if (t.prompt) out.push('## Prompt', '', fence(t.prompt), '');
   if (t.payload !== null) out.push('## Payload', '', fence(JSON.stringify(t.payload, null, 2), 'json'), '');
   if (t.result) {
-    out.push('## Result', '', fence(t.result.summary), '');
+    out.push(t.result.summary !== null ? '## Result' : '## Partial results', '');
+    if (t.result.summary !== null) out.push(fence(t.result.summary), '');
     if (t.result.data !== null) out.push('### Data', '', fence(JSON.stringify(t.result.data, null, 2), 'json'), '');
   }
   if (t.error) out.push('## Error', '', fence(t.error), '');

@@ -162,9 +162,9 @@ describe('queue operations', () => {
 
     it('rejects a lease that is not the current attempt’s', async () => {
       const c = await running();
-      await rejectsWith(q.complete({ task: c.task.id, lease: 'stale-lease', summary: 'x' }), 'lease-mismatch', /another attempt/);
-      await rejectsWith(q.fail({ task: c.task.id, lease: 'stale-lease', error: 'x' }), 'lease-mismatch', /another attempt/);
-      await rejectsWith(q.heartbeat({ task: c.task.id, lease: 'stale-lease' }), 'lease-mismatch', /another attempt/);
+      await rejectsWith(q.complete({ task: c.task.id, lease: 'stale-lease', summary: 'x' }), 'lease-mismatch', /not the lease of its current attempt/);
+      await rejectsWith(q.fail({ task: c.task.id, lease: 'stale-lease', error: 'x' }), 'lease-mismatch', /not the lease of its current attempt/);
+      await rejectsWith(q.heartbeat({ task: c.task.id, lease: 'stale-lease' }), 'lease-mismatch', /not the lease of its current attempt/);
       await q.heartbeat({ task: c.task.id, lease: c.lease });
     });
 
@@ -175,7 +175,7 @@ describe('queue operations', () => {
       const c2 = await q.claim({ queue: 'q' });
       assert.equal(c2?.task.id, again.id);
       await rejectsWith(q.complete({ task: c.task.id, lease: c.lease, summary: 'late' }), 'conflict', /is failed; only a running task can be completed/);
-      await rejectsWith(q.complete({ task: again.id, lease: c.lease, summary: 'late' }), 'lease-mismatch', /another attempt/);
+      await rejectsWith(q.complete({ task: again.id, lease: c.lease, summary: 'late' }), 'lease-mismatch', /not the lease of its current attempt/);
     });
 
     it('says what state a task is in when a transition does not fit', async () => {
@@ -291,6 +291,14 @@ describe('queue operations', () => {
       const c3 = await q.claim({ queue: 'q' });
       await assert.rejects(q.complete({ task: t3.id, lease: c3!.lease, summary: 'x', agentSession: { bogus: 1 } as never }), (e: unknown) => isSparkqError(e, 'invalid-input'));
       assert.equal(q.getTask(t3.id).status, 'running');
+    });
+
+    it('shows the partial results a failed task reported, without a summary', async () => {
+      const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
+      const c = await q.claim({ queue: 'q' });
+      const failed = await q.fail({ task: t.id, lease: c!.lease, error: 'stopped at step 3', data: { done: 2 } });
+      assert.deepEqual(failed.result, { summary: null, data: { done: 2 } });
+      assert.deepEqual(q.getTask(t.id).result, { summary: null, data: { done: 2 } });
     });
 
     it('notifies listeners after each change is durable', async () => {

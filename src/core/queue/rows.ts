@@ -1,5 +1,5 @@
 import { iso, isoOrNull } from '../clock';
-import type { Attempt, JsonValue, Task, TaskStatus, Usage } from '../model';
+import type { Attempt, JsonValue, Task, TaskResult, TaskStatus, Usage } from '../model';
 import type { Row } from '../store/sqlite';
 
 /** How a task row maps to the Task callers see. Names of queues and sessions come from the live tables. */
@@ -41,7 +41,7 @@ export function rowToTask(r: Row, names: Names, archived = false): Task {
     finishedAt: isoOrNull(num(r['finished_at'])),
     stale: status === 'running' && staleAt !== null,
     staleAt: isoOrNull(staleAt),
-    result: status === 'succeeded' && summary !== null ? { summary, data: parseJson<JsonValue>(r['data']) } : null,
+    result: resultOf(status, summary, parseJson<JsonValue>(r['data'])),
     error: str(r['error']),
     stdout: str(r['stdout']),
     stderr: str(r['stderr']),
@@ -60,4 +60,11 @@ export function rowToAttempt(r: Row): Attempt {
     outcome: r['outcome'] as Attempt['outcome'],
     error: str(r['error']),
   };
+}
+
+/** Succeeded: summary and data. Failed with data (partial results): that data, no summary. Otherwise none. */
+function resultOf(status: string, summary: string | null, data: JsonValue | null): TaskResult | null {
+  if (status === 'succeeded' && summary !== null) return { summary, data };
+  if (status === 'failed' && data !== null) return { summary: null, data };
+  return null;
 }

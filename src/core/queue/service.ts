@@ -614,7 +614,8 @@ export class QueueService {
     if (lease !== undefined && lease !== row['lease']) {
       throw new SparkqError(
         'lease-mismatch',
-        `task ${id} is now on attempt ${String(row['attempt'])} and this lease belongs to another attempt; the task was requeued or claimed again, so this result was not recorded`,
+        `the lease given for task ${id} is not the lease of its current attempt (attempt ${String(row['attempt'])}): it was mistyped, or it belongs to an ` +
+          'earlier attempt of a task that has been claimed again since. Nothing was recorded; use the lease from the claim that is running it ($SPARKQ_LEASE in a worker)',
       );
     }
     return row;

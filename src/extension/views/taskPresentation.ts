@@ -97,7 +97,7 @@ export function taskTooltip(task: Task): vscode.MarkdownString {
   md.appendMarkdown(`$(${ICONS[lookOf(task)][0].replace('~spin', '')}) **${LOOK_WORDS[lookOf(task)]}** · `);
   md.appendText(`${task.tool} · ${task.queue} · ${task.id}`);
   md.appendMarkdown('\n\n');
-  if (task.result) {
+  if (task.result?.summary) {
     md.appendMarkdown('**Summary:** ');
     md.appendText(task.result.summary);
     md.appendMarkdown('\n\n');
