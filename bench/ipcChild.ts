@@ -11,6 +11,14 @@ function line(s: string): void {
   fs.writeSync(1, s + '\n');
 }
 
+/** SPARKQ_BENCH_STATS=FILE: each child appends one line there with its CPU time over the measured part. */
+function stat(what: string, cpu: NodeJS.CpuUsage, extra: Record<string, number>): void {
+  const file = process.env['SPARKQ_BENCH_STATS'];
+  if (!file) return;
+  const used = process.cpuUsage(cpu);
+  fs.appendFileSync(file, JSON.stringify({ what, pid: process.pid, userMs: used.user / 1000, systemMs: used.system / 1000, ...extra }) + '\n');
+}
+
 function waitForStdin(): Promise<void> {
   return new Promise((resolve) => {
     process.stdin.once('data', () => resolve());
@@ -25,7 +33,9 @@ async function main(): Promise<void> {
     const q = await openQueue(ws, { role: 'bench-serve', durability: 'full', watchConfig: false });
     if (!q.isOwner) throw new Error('bench: another process owns the queue');
     line('READY');
+    const cpu = process.cpuUsage();
     await new Promise<void>((resolve) => process.stdin.on('end', () => resolve()).resume());
+    stat('serve', cpu, {});
     await q.close();
     return;
   }
@@ -35,11 +45,13 @@ async function main(): Promise<void> {
   await waitForStdin();
   const end = performance.now() + Number(secs) * 1000;
   const latencies: number[] = [];
+  const cpu = process.cpuUsage();
   while (performance.now() < end) {
     const t0 = performance.now();
     await q.enqueue({ queue: queue!, tool: 'run-bash', prompt: 'load' });
     latencies.push(performance.now() - t0);
   }
+  stat('load', cpu, { calls: latencies.length });
   line('RESULT ' + JSON.stringify({ count: latencies.length, latencies }));
   await q.close();
 }

@@ -31,7 +31,10 @@ interface Kid {
 }
 
 function start(script: string, args: string[]): Kid {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // SPARKQ_BENCH_CPU_PROF=DIR: every child writes a V8 CPU profile there (node --cpu-prof), to see where the time goes.
+  const prof = process.env['SPARKQ_BENCH_CPU_PROF'];
+  const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const proc = spawn(process.execPath, [...flags, script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let onReady: () => void = () => undefined;

@@ -6,12 +6,11 @@ import {
   FrameError,
   MAX_FRAME_BYTES,
   type ServerMessage,
-  ServerMessage as ServerMessageSchema,
   type WireError,
+  checkServerMessage,
   decodeJson,
   encodeFrame,
   isErrorCode,
-  schemaProblem,
 } from '../ipc/protocol';
 import type { ApiMethod, OwnerInfo } from '../owner/api';
 
@@ -345,9 +344,7 @@ function openSocket(where: string, deadline: number, timeoutMs: number): Promise
 }
 
 function parseServerMessage(frame: Buffer): ServerMessage {
-  const parsed = ServerMessageSchema.safeParse(decodeJson(frame));
-  if (!parsed.success) throw new FrameError(`invalid message: ${schemaProblem(parsed.error)}`);
-  return parsed.data;
+  return checkServerMessage(decodeJson(frame));
 }
 
 function toSparkqError(e: WireError): SparkqError {

@@ -93,10 +93,23 @@ const PARAM_SHAPES = new Map<z.ZodType, string>([
   [optionalObject, 'nothing or one options object'],
 ]);
 
+/**
+ * What METHOD_PARAMS says, as a test per schema: runs on every request after the message itself passed zod, so it is
+ * written out rather than parsed a second time. A test in ipc.test.ts checks it against the schemas.
+ */
+const isInputObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+const PARAM_TESTS = new Map<z.ZodType, (p: unknown[]) => boolean>([
+  [none, (p) => p.length === 0],
+  [oneString, (p) => p.length === 1 && typeof p[0] === 'string'],
+  [oneObject, (p) => p.length === 1 && isInputObject(p[0])],
+  [optionalObject, (p) => p.length === 0 || (p.length === 1 && isInputObject(p[0]))],
+]);
+
 /** Null if `params` fit `method`; otherwise what was expected, for an 'invalid-input' answer. */
 export function paramsProblem(method: ApiMethod, params: unknown[]): string | null {
   const schema: z.ZodType = METHOD_PARAMS[method];
-  if (schema.safeParse(params).success) return null;
+  const test = PARAM_TESTS.get(schema);
+  if (test ? test(params) : schema.safeParse(params).success) return null;
   const expected = PARAM_SHAPES.get(schema) ?? (method === 'scripts' ? 'nothing or one query string' : 'other arguments');
   return `invalid arguments for ${method}: it takes ${expected}`;
 }
@@ -160,10 +173,59 @@ export const EventMessage = z.object({ t: z.literal('event'), events: z.array(Ch
  */
 export const ByeMessage = z.object({ t: z.literal('bye') });
 
-/** Server messages are parsed leniently (unknown keys dropped), so a newer owner may add fields. */
+/**
+ * The owner's messages, as a schema: the reference for what the owner sends (and what tests check it against).
+ * Unknown keys are allowed, so a newer owner may add fields. Clients use checkServerMessage, below, on every frame.
+ */
 export const ServerMessage = z.union([WelcomeMessage, ResponseMessage, EventMessage, ByeMessage]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 export type ResponseMessage = z.infer<typeof ResponseMessage>;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const CHANGE_KINDS: ReadonlySet<unknown> = new Set(['session', 'queue', 'task']);
+
+/**
+ * The client's check of a message from the owner: a light structural one, not the zod schema above. The owner is the
+ * party a client chose to trust (it proved it holds the lock and knows the token file's secret), and it validated
+ * every input itself; what a client must still be sure of is the envelope it dispatches on — the kind of message, an
+ * answer's id and outcome, an error's code and message, the events' kinds and ids — so that a broken or foreign peer
+ * is detected as a protocol error rather than crashing the caller. Results are passed through as the owner made them
+ * (RemoteQueue documents this). This runs on every answer in every client process, where code runs cold; the zod
+ * union cost more than the rest of a round trip's JavaScript together.
+ */
+export function checkServerMessage(v: unknown): ServerMessage {
+  if (!isObject(v)) throw new FrameError('invalid message: not an object');
+  switch (v['t']) {
+    case 'res': {
+      if (!isId(v['id'])) throw new FrameError('invalid message: id: not a request id');
+      if (v['ok'] === true) return v as ServerMessage;
+      if (v['ok'] !== false) throw new FrameError('invalid message: ok: not a boolean');
+      const e = v['error'];
+      if (!isObject(e) || typeof e['code'] !== 'string' || typeof e['message'] !== 'string') throw new FrameError('invalid message: error: not a {code, message} object');
+      if (e['details'] !== undefined && !isObject(e['details'])) throw new FrameError('invalid message: error.details: not an object');
+      return v as ServerMessage;
+    }
+    case 'event': {
+      const events = v['events'];
+      if (!Array.isArray(events)) throw new FrameError('invalid message: events: not an array');
+      for (const e of events as unknown[]) {
+        if (!isObject(e) || !CHANGE_KINDS.has(e['kind']) || typeof e['id'] !== 'string') throw new FrameError('invalid message: events: not change events');
+        if (e['kind'] === 'task' && (typeof e['queueId'] !== 'string' || typeof e['status'] !== 'string')) throw new FrameError('invalid message: events: a task event without queueId and status');
+      }
+      return v as ServerMessage;
+    }
+    case 'welcome': {
+      const parsed = WelcomeMessage.safeParse(v); // once per connection: the full schema
+      if (!parsed.success) throw new FrameError(`invalid message: ${schemaProblem(parsed.error)}`);
+      return parsed.data;
+    }
+    case 'bye':
+      return { t: 'bye' };
+    default:
+      throw new FrameError(`invalid message: t: ${JSON.stringify(v['t'])?.slice(0, 40) ?? 'missing'} is not an owner message`);
+  }
+}
 
 // ---- frames ------------------------------------------------------------------------------------------------------
 

@@ -291,14 +291,26 @@ export class IpcServer {
       this.send(c, { t: 'res', id: req.id, ok: false, error: { code: 'invalid-input', message: problem } });
       return;
     }
+    // One promise hop per request: handle() starts right away (its synchronous part — the transaction and the journal
+    // append — runs in this turn, in frame order), and a synchronous throw is answered like a rejection.
+    let running: Promise<unknown>;
+    try {
+      running = this.opts.handle(req.method, req.params);
+    } catch (e) {
+      this.answer(c, req, { t: 'res', id: req.id, ok: false, error: this.wireError(req, e) });
+      return;
+    }
     c.inFlight++;
-    void Promise.resolve()
-      .then(() => this.opts.handle(req.method, req.params))
-      .then(
-        (result) => this.answer(c, req, { t: 'res', id: req.id, ok: true, result }),
-        (e: unknown) => this.answer(c, req, { t: 'res', id: req.id, ok: false, error: this.wireError(req, e) }),
-      )
-      .finally(() => c.inFlight--);
+    running.then(
+      (result) => {
+        c.inFlight--;
+        this.answer(c, req, { t: 'res', id: req.id, ok: true, result });
+      },
+      (e: unknown) => {
+        c.inFlight--;
+        this.answer(c, req, { t: 'res', id: req.id, ok: false, error: this.wireError(req, e) });
+      },
+    );
   }
 
   private answer(c: Connection, req: RequestMessage, message: object): void {

@@ -45,6 +45,20 @@ const TEMP_NAME = /^\.owner-lock\.(\d+)\.[0-9a-f]+\.tmp$/;
 const PARTIAL_GRACE_MS = 2_000;
 const DEFAULT_PING_GRACE_MS = 5_000;
 const DEFAULT_PING_TIMEOUT_MS = 1_500;
+/**
+ * isCurrent trusts an unchanged `.sparkq/` only when its time stamps were older than this when it was listed: well
+ * above the time stamp granularity (a clock tick, ≤ 10 ms, on Linux file systems; 10 ms on exFAT), and 2.5 s for
+ * stamps in whole seconds, which is what a file system with 1 s (HFS+) or 2 s (FAT) stamps gives. It lists the
+ * folder anyway when its last listing is older than FULL_CHECK_MS.
+ */
+const RACY_MS = 50;
+const RACY_WHOLE_SECONDS_MS = 2_500;
+const FULL_CHECK_MS = 1_000;
+
+/** Whether a time stamp `stampMs` seen at `atMs` is too recent to tell apart from a change in the same tick. */
+function racy(stampMs: number, atMs: number): boolean {
+  return atMs - stampMs < (stampMs % 1000 === 0 ? RACY_WHOLE_SECONDS_MS : RACY_MS);
+}
 /** Every retry means another contender made progress; this only stops a livelock from hanging the caller forever. */
 const MAX_ATTEMPTS = 1_000;
 
@@ -342,6 +356,8 @@ export class OwnerLock {
   private current: LockHolder;
   /** Once not current, never current again (also after release()). */
   private lost = false;
+  /** `.sparkq/` as stat'ed just before the last readdir that found no newer generation, and when (see isCurrent). */
+  private seen: { dev: number; ino: number; mtimeMs: number; ctimeMs: number; at: number } | null = null;
 
   /** @internal — use tryAcquireOwnerLock. */
   constructor(
@@ -360,12 +376,19 @@ export class OwnerLock {
 
   /**
    * False as soon as any generation above ours exists (someone proved us stale and took over), after release(), and
-   * forever after either. One readdir of `.sparkq/`: call it before every write.
+   * forever after either. Called before every write, so it is cheap: one stat of `.sparkq/`, and a readdir only when
+   * the folder may have changed since the last readdir that found nothing above us (see folderUnchanged).
    */
   isCurrent(): boolean {
     if (this.lost) return false;
+    if (this.folderUnchanged()) return true;
     let names: string[];
+    let before: fs.Stats;
+    const at = Date.now();
     try {
+      // Stat BEFORE the readdir: a file linked after the stat changes the folder's times after what we remember, so
+      // the next call looks again; one linked before it is in the listing.
+      before = fs.statSync(this.sparkqDir);
       names = fs.readdirSync(this.sparkqDir);
     } catch {
       // The folder is gone: nobody can tell us apart from a new owner any more.
@@ -376,10 +399,39 @@ export class OwnerLock {
       const m = LOCK_NAME.exec(name);
       if (m && Number(m[1]) > this.generation) {
         this.lost = true;
+        this.seen = null;
         return false;
       }
     }
+    this.seen = { dev: before.dev, ino: before.ino, mtimeMs: before.mtimeMs, ctimeMs: before.ctimeMs, at };
     return true;
+  }
+
+  /**
+   * Whether `.sparkq/` is provably the folder our last clean readdir listed, with no entry added since. A newer
+   * generation can only appear as a new name in the folder — link() (or an exclusive create, where there are no hard
+   * links) — and adding a name sets the folder's mtime and ctime to the current time (POSIX link(2), open(2) with
+   * O_CREAT; every local file system we run on does this). So same device + inode + mtime + ctime means no new name,
+   * with one trap: time stamps are coarse (a clock tick on Linux, 2 s on FAT), so a name added in the same tick as
+   * the change we saw would leave the times equal. Times that were within RACY_MS of the clock when we listed are
+   * therefore never trusted (the git "racy index" rule; see racy()): until the folder has been quiet that long,
+   * every call lists it again. `at` is read before the stat, so a name added after the stat gets a stamp of at least
+   * at − one tick, later than any stamp we trust. A clock step backwards also forces a listing.
+   * FULL_CHECK_MS bounds the trust anyway, for file systems that cache attributes (network mounts).
+   */
+  private folderUnchanged(): boolean {
+    const seen = this.seen;
+    if (seen === null) return false;
+    const now = Date.now();
+    if (now - seen.at > FULL_CHECK_MS || now < seen.at) return false;
+    if (racy(seen.mtimeMs, seen.at) || racy(seen.ctimeMs, seen.at)) return false;
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(this.sparkqDir, { throwIfNoEntry: false });
+    } catch {
+      return false;
+    }
+    return st !== undefined && st.ino === seen.ino && st.dev === seen.dev && st.mtimeMs === seen.mtimeMs && st.ctimeMs === seen.ctimeMs;
   }
 
   /**
