@@ -69,6 +69,35 @@ async function main() {
     await row(t.failed).hover();
     await page.waitForTimeout(1_500);
     await shoot('sparkq-failed-tooltip.png');
+    // The dashboard, from the Command Palette, in the dark theme and then the light one.
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    await page.keyboard.type('SparkQ: Open Dashboard');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Open Dashboard' }).first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press('Enter');
+    const dash = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+    await dash.locator('#counts [data-count="succeeded"]').waitFor({ timeout: 60_000 });
+    await dash.locator('#queue-counts tr[data-queue="Back End"]').waitFor({ timeout: 30_000 });
+    await page.mouse.move(5, 5);
+    await shoot('sparkq-dashboard-overview-dark.png');
+    await dash.locator('vscode-tab-header[data-tab="tasks"]').click();
+    const taskRow = dash.locator('#task-rows tr[data-task-id]', { hasText: t.succeeded }).first();
+    await taskRow.waitFor({ timeout: 30_000 });
+    await taskRow.click();
+    await dash.locator('#detail-summary').waitFor({ timeout: 30_000 });
+    await shoot('sparkq-dashboard-tasks-dark.png');
+    const settingsFile = path.join(server.userDataDir, 'User', 'settings.json');
+    const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+    fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'workbench.colorTheme': 'Default Light Modern' }, null, 2));
+    await page.locator('.monaco-workbench.vs:not(.vs-dark)').waitFor({ timeout: 30_000 }).catch(() => {
+      throw new Error('the workbench did not switch to the light theme');
+    });
+    await page.waitForTimeout(1_000);
+    await shoot('sparkq-dashboard-tasks-light.png');
+    await dash.locator('vscode-tab-header[data-tab="overview"]').click();
+    await dash.locator('#counts').waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    await shoot('sparkq-dashboard-overview-light.png');
     console.log(`saved:\n${saved.map((f) => `  ${path.relative(ROOT, f)}`).join('\n')}`);
   } finally {
     await chromium.close();

@@ -1,3 +1,673 @@
-// The dashboard webview bundle. The dashboard itself arrives with its own issue; the bundle exists so that the
-// build, the CSP and the packaging are in place from the start.
-export {};
+import type { Task, TaskDetail } from '../src/core/model';
+import {
+  type DashboardInit,
+  type DashboardUiState,
+  type EnqueueField,
+  type Overview,
+  PAGE_SIZES,
+  SORT_KEYS,
+  STATUS_FILTERS,
+  type SortKey,
+  type TaskPageView,
+  stripAnsi,
+} from '../src/shared/dashboardProtocol';
+import { RequestError, loadUiState, onHostMessage, request, saveUiState, sendReady } from './bridge';
+import { append, byId, h, replaceChildren, svg } from './dom';
+
+/**
+ * The SparkQ dashboard: Overview, Tasks (with the selected task's detail) and the Enqueue form. It keeps only UI
+ * state (tab, filters, page cursors, sort, selection) with setState; every number and text comes from the host.
+ */
+
+type Valued = HTMLElement & { value: string; disabled: boolean; invalid?: boolean };
+const TABS: DashboardUiState['tab'][] = ['overview', 'tasks', 'enqueue'];
+
+const saved = loadUiState();
+const ui: DashboardUiState = {
+  tab: saved.tab && TABS.includes(saved.tab) ? saved.tab : 'overview',
+  query: { limit: 50, ...(saved.query ?? {}) },
+  cursors: Array.isArray(saved.cursors) ? saved.cursors : [],
+  sort: saved.sort && SORT_KEYS.includes(saved.sort.key) ? saved.sort : { key: 'created', dir: -1 },
+  selected: typeof saved.selected === 'string' ? saved.selected : null,
+};
+let init: DashboardInit = { readOnly: true, problem: null, tools: [], queues: [], sessions: [] };
+let page: TaskPageView = { tasks: [], next: null };
+let detail: TaskDetail | null = null;
+let pageRequest = 0;
+
+function persist(): void {
+  saveUiState(ui);
+}
+
+// The first page and then the handshake go out before any DOM is built, so the host works while the page renders
+// (the page first: `init` and the overview it triggers cost the host more than one page of tasks).
+void loadPage();
+sendReady();
+
+// ---- layout ---------------------------------------------------------------------------------------------------
+
+function select(id: string, label: string): Valued {
+  const el = h('vscode-single-select', { id, 'aria-label': label }) as Valued;
+  return el;
+}
+function textfield(id: string, label: string, placeholder = ''): Valued {
+  return h('vscode-textfield', { id, 'aria-label': label, placeholder }) as Valued;
+}
+function button(id: string, text: string, secondary = false): Valued {
+  return h('vscode-button', { id, secondary }, text) as Valued;
+}
+function setOptions(sel: Valued, options: [string, string][], value: string): void {
+  const chosen = options.some(([v]) => v === value) ? value : (options[0]?.[0] ?? '');
+  replaceChildren(sel, ...options.map(([v, label]) => h('vscode-option', { value: v, selected: v === chosen }, label)));
+  sel.value = chosen;
+  // The select reads its options on slotchange, after this task: choose again once it has them.
+  setTimeout(() => {
+    if (sel.value !== chosen) sel.value = chosen;
+  }, 0);
+}
+function field(label: string, control: HTMLElement, name?: EnqueueField, hint?: HTMLElement): HTMLElement {
+  return h('div', { class: 'field' }, h('label', {}, label), control, hint, name ? h('div', { class: 'field-error', 'data-for': name, role: 'alert' }) : null);
+}
+
+const app = byId('app');
+const banner = h('div', { id: 'banner', class: 'banner', hidden: true });
+const readOnlyBadge = h('vscode-badge', { id: 'read-only', hidden: true }, 'Restricted Mode: read-only');
+const tabs = h('vscode-tabs', { id: 'tabs', 'selected-index': String(TABS.indexOf(ui.tab)) });
+
+// Overview
+const overviewPanel = h('div', { id: 'overview' });
+
+// Tasks
+const fSession = select('filter-session', 'Session');
+const fQueue = select('filter-queue', 'Queue');
+const fStatus = select('filter-status', 'Status');
+const fTool = textfield('filter-tool', 'Tool', 'tool');
+const fText = textfield('filter-text', 'Text', 'search prompt, summary, error');
+const fSize = select('page-size', 'Page size');
+const prevBtn = button('prev-page', 'Previous', true);
+const nextBtn = button('next-page', 'Next', true);
+const pageLabel = h('span', { id: 'page-label', class: 'muted' });
+const tableHead = h('tr', {});
+const tableBody = h('tbody', { id: 'task-rows' });
+const detailPane = h('section', { id: 'detail', class: 'detail', hidden: true });
+const tasksPanel = h(
+  'div',
+  { id: 'tasks' },
+  h('div', { class: 'filters' }, fSession, fQueue, fStatus, fTool, fText, fSize),
+  h('div', { class: 'table-wrap' }, h('table', { id: 'task-table' }, h('thead', {}, tableHead), tableBody)),
+  h('div', { class: 'pager' }, prevBtn, pageLabel, nextBtn),
+  detailPane,
+);
+
+// Enqueue
+const eQueue = select('enq-queue', 'Queue');
+const eTool = select('enq-tool', 'Tool');
+const eScript = textfield('enq-script', 'Script', 'start typing a script name');
+const eSuggest = h('ul', { id: 'enq-suggestions', class: 'suggestions', role: 'listbox', hidden: true });
+const eArgs = textfield('enq-args', 'Arguments', 'arguments (shell words)');
+const ePrompt = h('vscode-textarea', { id: 'enq-prompt', 'aria-label': 'Prompt', rows: '6', placeholder: 'What should the task do?' }) as Valued;
+const eTimeout = textfield('enq-timeout', 'Timeout (seconds)');
+const ePriority = textfield('enq-priority', 'Priority', '0');
+const eSubmit = button('enq-submit', 'Enqueue');
+const eMessage = h('div', { id: 'enq-message', role: 'status' });
+const scriptFields = h('div', { id: 'script-fields' }, field('Script', h('div', { class: 'autocomplete' }, eScript, eSuggest), 'script'), field('Arguments', eArgs, 'args'));
+const promptField = field('Prompt', ePrompt, 'prompt');
+const enqueuePanel = h(
+  'form',
+  { id: 'enqueue', class: 'enqueue' },
+  field('Queue', eQueue, 'queue'),
+  field('Tool', eTool, 'tool'),
+  scriptFields,
+  promptField,
+  h('div', { class: 'row' }, field('Timeout override (s)', eTimeout, 'timeoutSeconds'), field('Priority', ePriority, 'priority')),
+  h('div', { class: 'row' }, eSubmit),
+  eMessage,
+);
+
+append(
+  tabs,
+  h('vscode-tab-header', { slot: 'header', 'data-tab': 'overview' }, 'Overview'),
+  h('vscode-tab-panel', {}, overviewPanel),
+  h('vscode-tab-header', { slot: 'header', 'data-tab': 'tasks' }, 'Tasks'),
+  h('vscode-tab-panel', {}, tasksPanel),
+  h('vscode-tab-header', { slot: 'header', 'data-tab': 'enqueue' }, 'Enqueue'),
+  h('vscode-tab-panel', {}, enqueuePanel),
+);
+replaceChildren(app, h('header', { class: 'top' }, h('h1', {}, 'SparkQ'), readOnlyBadge), banner, tabs);
+app.dataset['state'] = 'waiting';
+
+tabs.addEventListener('vsc-tabs-select', (e) => {
+  const i = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
+  ui.tab = TABS[i] ?? 'overview';
+  persist();
+  if (ui.tab === 'overview') void loadOverview();
+});
+
+// ---- overview -------------------------------------------------------------------------------------------------
+
+const COUNT_KEYS = ['queued', 'running', 'stale', 'succeeded', 'failed'] as const;
+const fmtInt = (n: number) => n.toLocaleString('en-US');
+
+async function loadOverview(): Promise<void> {
+  try {
+    renderOverview(await request('overview', {}));
+  } catch (e) {
+    replaceChildren(overviewPanel, h('p', { class: 'error' }, `The overview cannot be shown: ${errorText(e)}`));
+  }
+}
+
+function renderOverview(o: Overview): void {
+  const cards = h(
+    'div',
+    { class: 'cards', id: 'counts' },
+    ...COUNT_KEYS.map((k) => h('div', { class: `card status-${k}`, 'data-count': k }, h('div', { class: 'num' }, fmtInt(o.counts[k])), h('div', { class: 'muted' }, k))),
+  );
+  const queues = h(
+    'table',
+    { id: 'queue-counts' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Queue'), h('th', {}, 'Session'), ...COUNT_KEYS.map((k) => h('th', { class: 'num' }, k)))),
+    h(
+      'tbody',
+      {},
+      ...o.queues.map((q) => h('tr', { 'data-queue': q.name }, h('td', {}, q.name), h('td', {}, q.session), ...COUNT_KEYS.map((k) => h('td', { class: 'num' }, fmtInt(q.counts[k]))))),
+    ),
+  );
+  const usage = h(
+    'table',
+    { id: 'usage' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Tool'), h('th', {}, 'Model'), h('th', { class: 'num' }, 'Tasks'), h('th', { class: 'num' }, 'Input tokens'), h('th', { class: 'num' }, 'Output tokens'), h('th', { class: 'num' }, 'Cost'))),
+    h(
+      'tbody',
+      {},
+      ...o.usage.map((u) =>
+        h('tr', {}, h('td', {}, u.tool), h('td', {}, u.model || '—'), h('td', { class: 'num' }, fmtInt(u.tasks)), h('td', { class: 'num' }, fmtInt(u.inputTokens)), h('td', { class: 'num' }, fmtInt(u.outputTokens)), h('td', { class: 'num' }, `$${u.costUsd.toFixed(4)}`)),
+      ),
+    ),
+  );
+  const scanned = `From the ${fmtInt(o.scanned)} most recently created finished task(s)${o.truncated ? ' (older ones not counted)' : ''}.`;
+  replaceChildren(
+    overviewPanel,
+    cards,
+    h('h2', {}, 'Throughput'),
+    throughputChart(o.throughput),
+    h('h2', {}, 'Queues'),
+    o.queues.length > 0 ? queues : h('p', { class: 'muted' }, 'No active queues.'),
+    h('h2', {}, 'Usage and cost'),
+    o.usage.length > 0 ? usage : h('p', { class: 'muted' }, 'No finished task reported usage yet.'),
+    h('p', { class: 'muted' }, scanned),
+  );
+}
+
+function throughputChart(t: Overview['throughput']): HTMLElement {
+  const n = t.succeeded.length;
+  const W = 600;
+  const H = 120;
+  const bw = W / n;
+  const max = Math.max(1, ...t.succeeded.map((s, i) => s + (t.failed[i] ?? 0)));
+  const bars: SVGElement[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = t.succeeded[i] ?? 0;
+    const f = t.failed[i] ?? 0;
+    const hs = (s / max) * (H - 14);
+    const hf = (f / max) * (H - 14);
+    const x = i * bw + 1;
+    const when = new Date(t.start + i * t.bucketMs).toLocaleString();
+    bars.push(svg('rect', { x, y: H - hs, width: bw - 2, height: hs, class: 'bar-ok' }, svg('title', {}, `${when}: ${s} succeeded, ${f} failed`)));
+    if (f > 0) bars.push(svg('rect', { x, y: H - hs - hf, width: bw - 2, height: hf, class: 'bar-fail' }, svg('title', {}, `${when}: ${f} failed`)));
+  }
+  const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': 'Tasks finished over time' }, ...bars, svg('text', { x: 2, y: 10, class: 'axis' }, `max ${max} per ${describeBucket(t.bucketMs)}`));
+  const wrap = h('div', { id: 'throughput' });
+  wrap.appendChild(chart);
+  append(wrap, h('div', { class: 'muted legend' }, h('span', { class: 'key ok' }), 'succeeded ', h('span', { class: 'key fail' }), 'failed'));
+  return wrap;
+}
+
+function describeBucket(ms: number): string {
+  if (ms < 3_600_000) return `${ms / 60_000} min`;
+  if (ms < 86_400_000) return `${ms / 3_600_000} h`;
+  return `${ms / 86_400_000} d`;
+}
+
+// ---- tasks ----------------------------------------------------------------------------------------------------
+
+const COLUMNS: [SortKey, string][] = [
+  ['id', 'ID'],
+  ['status', 'Status'],
+  ['queue', 'Queue'],
+  ['tool', 'Tool'],
+  ['created', 'Created'],
+  ['duration', 'Duration'],
+  ['priority', 'Priority'],
+];
+
+function renderHead(): void {
+  replaceChildren(
+    tableHead,
+    ...COLUMNS.slice(0, 4).map(([k, label]) => sortHeader(k, label)),
+    h('th', {}, 'Task'),
+    ...COLUMNS.slice(4).map(([k, label]) => sortHeader(k, label)),
+  );
+}
+function sortHeader(key: SortKey, label: string): HTMLElement {
+  const active = ui.sort.key === key;
+  const th = h('th', { 'data-sort': key, 'aria-sort': active ? (ui.sort.dir === 1 ? 'ascending' : 'descending') : 'none', tabindex: '0' }, label, active ? (ui.sort.dir === 1 ? ' ▲' : ' ▼') : '');
+  th.addEventListener('click', () => {
+    ui.sort = { key, dir: active ? (ui.sort.dir === 1 ? -1 : 1) : 1 };
+    persist();
+    renderHead();
+    renderRows();
+  });
+  return th;
+}
+
+function lookOf(t: Pick<Task, 'status' | 'stale'>): string {
+  return t.status === 'running' && t.stale ? 'stale' : t.status;
+}
+
+function taskLabel(t: Task): string {
+  const p = t.payload;
+  if (p !== null && typeof p === 'object' && !Array.isArray(p) && typeof p['script'] === 'string') {
+    const args = Array.isArray(p['args']) ? p['args'].filter((a): a is string => typeof a === 'string') : [];
+    return [p['script'], ...args].join(' ');
+  }
+  const line = (t.prompt ?? '').split(/\r?\n/).find((l) => l.trim() !== '')?.trim();
+  return line && line.length > 0 ? (line.length > 100 ? `${line.slice(0, 99)}…` : line) : t.tool;
+}
+
+function duration(t: Pick<Task, 'status' | 'createdAt' | 'startedAt' | 'finishedAt'>, now: number): number | null {
+  const started = t.startedAt ? Date.parse(t.startedAt) : null;
+  if (t.status === 'running') return now - (started ?? Date.parse(t.createdAt));
+  if (t.finishedAt) return Date.parse(t.finishedAt) - (started ?? Date.parse(t.createdAt));
+  return null;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${Math.round(s - m * 60)}s`;
+  const hr = Math.floor(m / 60);
+  if (hr < 48) return `${hr}h ${m - hr * 60}m`;
+  return `${Math.floor(hr / 24)}d ${hr % 24}h`;
+}
+
+function sortValue(t: Task, key: SortKey, now: number): string | number {
+  switch (key) {
+    case 'id':
+      return t.id;
+    case 'status':
+      return lookOf(t);
+    case 'queue':
+      return t.queue;
+    case 'tool':
+      return t.tool;
+    case 'created':
+      return t.createdAt;
+    case 'duration':
+      return duration(t, now) ?? -1;
+    case 'priority':
+      return t.priority;
+  }
+}
+
+function statusCell(t: Task): HTMLElement {
+  const look = lookOf(t);
+  return h('td', {}, h('span', { class: `status status-${t.status}` }, t.status), t.stale ? h('vscode-badge', { class: 'stale-badge', variant: 'counter', title: 'running past its timeout' }, 'stale') : null, look === 'stale' ? '' : null);
+}
+
+function renderRows(): void {
+  const now = Date.now();
+  const rows = [...page.tasks].sort((a, b) => {
+    const x = sortValue(a, ui.sort.key, now);
+    const y = sortValue(b, ui.sort.key, now);
+    return (x < y ? -1 : x > y ? 1 : 0) * ui.sort.dir;
+  });
+  const trs = rows.map((t) => {
+    const d = duration(t, now);
+    const durationCell =
+      t.status === 'running'
+        ? h('td', { class: 'num elapsed', 'data-started': t.startedAt ?? t.createdAt }, d === null ? '' : formatDuration(d))
+        : h('td', { class: 'num' }, d === null ? '' : formatDuration(d));
+    const tr = h(
+      'tr',
+      { 'data-task-id': t.id, class: t.id === ui.selected ? 'selected' : undefined, tabindex: '0' },
+      h('td', { class: 'mono' }, t.id),
+      statusCell(t),
+      h('td', {}, t.queue),
+      h('td', {}, t.tool),
+      h('td', { class: 'label' }, taskLabel(t)),
+      h('td', { title: t.createdAt }, new Date(t.createdAt).toLocaleString()),
+      durationCell,
+      h('td', { class: 'num' }, t.priority),
+    );
+    tr.addEventListener('click', () => selectTask(t.id));
+    tr.addEventListener('keydown', (e) => e.key === 'Enter' && selectTask(t.id));
+    return tr;
+  });
+  if (trs.length === 0) trs.push(h('tr', { class: 'empty' }, h('td', { colspan: '8', class: 'muted' }, init.problem ?? 'No task matches these filters.')));
+  replaceChildren(tableBody, ...trs);
+  pageLabel.textContent = `Page ${ui.cursors.length + 1} · ${page.tasks.length} task(s)`;
+  prevBtn.disabled = ui.cursors.length === 0;
+  nextBtn.disabled = page.next === null;
+}
+
+/** Elapsed time of running tasks ticks here, in the webview: nothing is asked of the host for it. */
+setInterval(() => {
+  const now = Date.now();
+  for (const cell of document.querySelectorAll<HTMLElement>('td.elapsed')) {
+    const started = Date.parse(cell.dataset['started'] ?? '');
+    if (Number.isFinite(started)) cell.textContent = formatDuration(now - started);
+  }
+  const el = document.getElementById('detail-elapsed');
+  if (el?.dataset['started']) el.textContent = formatDuration(now - Date.parse(el.dataset['started']));
+}, 1000);
+
+async function loadPage(): Promise<void> {
+  const n = ++pageRequest;
+  const before = ui.cursors.length > 0 ? ui.cursors[ui.cursors.length - 1] : undefined;
+  const { before: _old, ...rest } = ui.query;
+  try {
+    const result = await request('listTasks', { ...rest, ...(before ? { before } : {}) });
+    if (n !== pageRequest) return;
+    page = result;
+    renderRows();
+    app.dataset['state'] = 'ready';
+  } catch (e) {
+    if (n !== pageRequest) return;
+    page = { tasks: [], next: null };
+    renderRows();
+    showBanner(`The tasks cannot be listed: ${errorText(e)}`);
+  }
+}
+
+function filtersChanged(): void {
+  const val = (el: Valued) => (el.value.trim() === '' ? undefined : el.value.trim());
+  const status = val(fStatus);
+  const size = Number(fSize.value);
+  ui.query = {
+    limit: PAGE_SIZES.includes(size as (typeof PAGE_SIZES)[number]) ? size : 50,
+    ...(val(fSession) ? { session: val(fSession)! } : {}),
+    ...(val(fQueue) ? { queue: val(fQueue)! } : {}),
+    ...(status && (STATUS_FILTERS as readonly string[]).includes(status) ? { status: status as (typeof STATUS_FILTERS)[number] } : {}),
+    ...(val(fTool) ? { tool: val(fTool)! } : {}),
+    ...(val(fText) ? { text: val(fText)! } : {}),
+  };
+  ui.cursors = [];
+  persist();
+  void loadPage();
+}
+
+let textTimer: ReturnType<typeof setTimeout> | undefined;
+for (const el of [fSession, fQueue, fStatus, fSize]) el.addEventListener('change', filtersChanged);
+for (const el of [fTool, fText]) {
+  el.addEventListener('input', () => {
+    clearTimeout(textTimer);
+    textTimer = setTimeout(filtersChanged, 250);
+  });
+}
+nextBtn.addEventListener('click', () => {
+  if (nextBtn.disabled || page.next === null) return;
+  ui.cursors.push(page.next);
+  persist();
+  void loadPage();
+});
+prevBtn.addEventListener('click', () => {
+  if (prevBtn.disabled) return;
+  ui.cursors.pop();
+  persist();
+  void loadPage();
+});
+
+function renderFilters(): void {
+  const q = ui.query;
+  setOptions(fSession, [['', 'All sessions'], ...init.sessions.map((s): [string, string] => [s.id, s.name])], q.session ?? '');
+  setOptions(fQueue, [['', 'All queues'], ...init.queues.map((x): [string, string] => [x.id, `${x.session} / ${x.name}${x.active ? '' : ' (ended)'}`])], q.queue ?? '');
+  setOptions(fStatus, [['', 'Any status'], ...STATUS_FILTERS.map((s): [string, string] => [s, s])], q.status ?? '');
+  setOptions(fSize, PAGE_SIZES.map((n): [string, string] => [String(n), `${n} per page`]), String(q.limit));
+  fTool.value = q.tool ?? '';
+  fText.value = q.text ?? '';
+}
+
+// ---- task detail ----------------------------------------------------------------------------------------------
+
+function selectTask(id: string): void {
+  ui.selected = id;
+  persist();
+  for (const tr of tableBody.querySelectorAll('tr')) tr.classList.toggle('selected', tr.dataset['taskId'] === id);
+  void loadDetail();
+}
+
+async function loadDetail(): Promise<void> {
+  const id = ui.selected;
+  if (!id) return;
+  try {
+    const t = await request('getTask', { task: id });
+    if (ui.selected !== id) return;
+    detail = t;
+    renderDetail(t);
+  } catch (e) {
+    if (ui.selected !== id) return;
+    detailPane.hidden = false;
+    replaceChildren(detailPane, h('p', { class: 'error' }, `Task ${id} cannot be shown: ${errorText(e)}`));
+  }
+}
+
+function pre(text: string, id?: string): HTMLElement {
+  return h('pre', { class: 'mono', id }, text);
+}
+
+function renderDetail(t: TaskDetail): void {
+  const now = Date.now();
+  const d = duration(t, now);
+  const rows: [string, Node | string][] = [
+    ['Status', statusCell(t)],
+    ['Session / queue', `${t.session} / ${t.queue}`],
+    ['Tool', `${t.tool} (${t.taskClass}, timeout ${t.timeoutSeconds} s)`],
+    ['Priority', String(t.priority)],
+    ['Attempt', String(t.attempt)],
+    ['Worker', t.worker ?? '—'],
+    ['Created', t.createdAt],
+    ['Started', t.startedAt ?? '—'],
+    ['Finished', t.finishedAt ?? '—'],
+    ['Duration', t.status === 'running' ? h('span', { id: 'detail-elapsed', 'data-started': t.startedAt ?? t.createdAt }, d === null ? '' : formatDuration(d)) : d === null ? '—' : formatDuration(d)],
+    ['Waited', t.timings.waitMs === null ? '—' : formatDuration(t.timings.waitMs)],
+  ];
+  if (t.stale) rows.push(['Stale since', t.staleAt ?? '']);
+  if (t.retryOf) rows.push(['Retry of', t.retryOf]);
+  if (t.usage) {
+    const u = t.usage;
+    rows.push(['Usage', [u.model, u.inputTokens !== undefined ? `${fmtInt(u.inputTokens)} in` : '', u.outputTokens !== undefined ? `${fmtInt(u.outputTokens)} out` : ''].filter(Boolean).join(' · ') || '—']);
+    if (u.costUsd !== undefined) rows.push(['Cost', `$${u.costUsd.toFixed(4)}`]);
+  }
+  const table = h('table', { class: 'kv' }, h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', {}, k), typeof v === 'string' ? h('td', {}, v) : h('td', {}, v)))));
+  const sections: HTMLElement[] = [];
+  const section = (title: string, body: HTMLElement) => sections.push(h('h3', {}, title), body);
+  if (t.prompt) section('Prompt', pre(t.prompt, 'detail-prompt'));
+  if (t.payload !== null) section('Payload', pre(JSON.stringify(t.payload, null, 2), 'detail-payload'));
+  if (t.instructions) section('Queue instructions', pre(t.instructions));
+  if (t.result) {
+    if (t.result.summary !== null) section('Result summary', pre(t.result.summary, 'detail-summary'));
+    if (t.result.data !== null) section(t.result.summary === null ? 'Partial results' : 'Result data', pre(JSON.stringify(t.result.data, null, 2), 'detail-data'));
+  }
+  if (t.error) section('Error', pre(t.error, 'detail-error'));
+  if (t.stdout) section('Output', pre(stripAnsi(t.stdout), 'detail-stdout'));
+  if (t.stderr) section('Errors output', pre(stripAnsi(t.stderr), 'detail-stderr'));
+  if (t.attempts.length > 0) {
+    section(
+      'Attempts',
+      h(
+        'table',
+        { id: 'detail-attempts' },
+        h('thead', {}, h('tr', {}, ...['#', 'Worker', 'Started', 'Ended', 'Outcome', 'Error'].map((c) => h('th', {}, c)))),
+        h('tbody', {}, ...t.attempts.map((a) => h('tr', {}, h('td', {}, a.n), h('td', {}, a.worker ?? ''), h('td', {}, a.startedAt), h('td', {}, a.endedAt ?? ''), h('td', {}, a.outcome), h('td', {}, a.error ?? '')))),
+      ),
+    );
+  }
+  detailPane.hidden = false;
+  replaceChildren(detailPane, h('h2', {}, `Task ${t.id}`), detailActions(t), table, ...sections);
+}
+
+function detailActions(t: TaskDetail): HTMLElement {
+  const message = h('div', { id: 'action-message', role: 'status' });
+  const bar = h('div', { class: 'actions' });
+  const ro = init.readOnly;
+  const act = (id: string, label: string, run: () => Promise<unknown>, enabled: boolean, secondary = true) => {
+    const b = button(id, label, secondary);
+    b.disabled = !enabled;
+    b.addEventListener('click', () => {
+      if (b.disabled) return;
+      b.disabled = true;
+      message.className = '';
+      message.textContent = `${label}…`;
+      run().then(
+        () => {
+          message.textContent = `${label}: done.`;
+          b.disabled = false;
+        },
+        (e: unknown) => {
+          message.className = 'error';
+          message.textContent = `${label} failed: ${errorText(e)}`;
+          b.disabled = false;
+        },
+      );
+    });
+    bar.appendChild(b);
+  };
+  const reason = textfield('action-text', 'Summary or error', t.status === 'running' ? 'summary (complete) or error (fail)' : '');
+  act('act-requeue', 'Requeue', () => request('taskAction', { task: t.id, action: 'requeue' }), !ro && t.status === 'failed');
+  if (t.status === 'running') {
+    reason.disabled = ro;
+    bar.appendChild(reason);
+  }
+  act('act-complete', 'Complete', () => request('taskAction', { task: t.id, action: 'complete', text: reason.value }), !ro && t.status === 'running');
+  act('act-fail', 'Fail', () => request('taskAction', { task: t.id, action: 'fail', text: reason.value }), !ro && t.status === 'running');
+  act('act-log', 'Open full log', () => request('taskAction', { task: t.id, action: 'openLog' }), true);
+  act('act-worker', 'Start worker', () => request('startWorker', { queue: t.queueId }), !ro);
+  return h('div', {}, bar, message);
+}
+
+// ---- enqueue --------------------------------------------------------------------------------------------------
+
+function renderEnqueueChoices(): void {
+  const active = init.queues.filter((q) => q.active);
+  setOptions(eQueue, active.map((q): [string, string] => [q.id, `${q.session} / ${q.name}`]), eQueue.value);
+  setOptions(eTool, init.tools.map((t): [string, string] => [t.name, `${t.name} (${t.kind})`]), eTool.value);
+  toolChanged();
+  const ro = init.readOnly;
+  for (const el of [eQueue, eTool, eScript, eArgs, ePrompt, eTimeout, ePriority, eSubmit]) el.disabled = ro;
+  if (ro) setMessage('Restricted Mode: the dashboard is read-only. Trust this workspace to enqueue tasks.', 'error');
+}
+
+function toolChanged(): void {
+  const tool = init.tools.find((t) => t.name === eTool.value);
+  scriptFields.hidden = !tool?.script;
+  promptField.hidden = !!tool?.script;
+  eTimeout.setAttribute('placeholder', tool ? `default ${tool.timeoutSeconds}` : '');
+}
+eTool.addEventListener('change', toolChanged);
+
+let scriptTimer: ReturnType<typeof setTimeout> | undefined;
+eScript.addEventListener('input', () => {
+  clearTimeout(scriptTimer);
+  scriptTimer = setTimeout(() => void suggestScripts(eScript.value), 150);
+});
+eScript.addEventListener('focus', () => void suggestScripts(eScript.value));
+async function suggestScripts(query: string): Promise<void> {
+  try {
+    const scripts = await request('scripts', { query });
+    replaceChildren(
+      eSuggest,
+      ...scripts.map((s) => {
+        const li = h('li', { role: 'option', 'data-script': s.name }, h('span', {}, s.name), h('span', { class: 'muted' }, ` ${s.description}`));
+        li.addEventListener('mousedown', (e) => {
+          e.preventDefault();
+          eScript.value = s.name;
+          if (s.inputs) eArgs.setAttribute('placeholder', s.inputs);
+          eSuggest.hidden = true;
+        });
+        return li;
+      }),
+    );
+    eSuggest.hidden = scripts.length === 0;
+  } catch {
+    eSuggest.hidden = true;
+  }
+}
+eScript.addEventListener('blur', () => setTimeout(() => (eSuggest.hidden = true), 150));
+
+function setMessage(text: string, kind: 'error' | 'ok' | '' = ''): void {
+  eMessage.textContent = text;
+  eMessage.className = kind;
+}
+
+function clearFieldErrors(): void {
+  for (const el of enqueuePanel.querySelectorAll<HTMLElement>('.field-error')) el.textContent = '';
+  for (const el of [eQueue, eTool, eScript, eArgs, ePrompt, eTimeout, ePriority]) el.invalid = false;
+}
+
+const FIELD_CONTROLS: Record<EnqueueField, Valued> = { queue: eQueue, tool: eTool, script: eScript, args: eArgs, prompt: ePrompt, timeoutSeconds: eTimeout, priority: ePriority };
+
+async function submitEnqueue(): Promise<void> {
+  if (eSubmit.disabled) return;
+  clearFieldErrors();
+  setMessage('Enqueueing…');
+  const tool = init.tools.find((t) => t.name === eTool.value);
+  try {
+    const task = await request('enqueue', {
+      queue: eQueue.value,
+      tool: eTool.value,
+      ...(tool?.script ? { script: eScript.value, args: eArgs.value } : { prompt: ePrompt.value }),
+      timeoutSeconds: eTimeout.value,
+      priority: ePriority.value,
+    });
+    setMessage(`Enqueued ${task.id} on ${task.queue}.`, 'ok');
+    ePrompt.value = '';
+  } catch (e) {
+    if (e instanceof RequestError && Object.keys(e.fields).length > 0) {
+      for (const [k, msg] of Object.entries(e.fields)) {
+        const slot = enqueuePanel.querySelector<HTMLElement>(`.field-error[data-for="${k}"]`);
+        if (slot) slot.textContent = msg;
+        const control = FIELD_CONTROLS[k as EnqueueField];
+        if (control) control.invalid = true;
+      }
+      setMessage('Fix the marked fields.', 'error');
+    } else setMessage(`Enqueue failed: ${errorText(e)}`, 'error');
+  }
+}
+eSubmit.addEventListener('click', () => void submitEnqueue());
+enqueuePanel.addEventListener('submit', (e) => {
+  e.preventDefault();
+  void submitEnqueue();
+});
+
+// ---- host messages ----------------------------------------------------------------------------------------------
+
+function showBanner(text: string | null): void {
+  banner.hidden = text === null;
+  banner.textContent = text ?? '';
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+onHostMessage((m) => {
+  if (m.type === 'init') {
+    init = m.init;
+    readOnlyBadge.hidden = !init.readOnly;
+    showBanner(init.problem);
+    renderFilters();
+    renderEnqueueChoices();
+    void loadOverview();
+    return;
+  }
+  // changed: refresh what is on screen; the host already batched the events.
+  void loadPage();
+  if (ui.tab === 'overview') void loadOverview();
+  if (detail && (m.all || m.tasks.includes(detail.id))) void loadDetail();
+});
+
+renderHead();
+if (page.tasks.length === 0 && app.dataset['state'] !== 'ready') pageLabel.textContent = 'Loading…';
+if (ui.selected) void loadDetail();

@@ -4,6 +4,7 @@ import { createSparkqApi, type SparkqApi } from './api';
 import { COMMANDS } from './commands';
 import { type CommandContext, type CommandFailure, registerCommands } from './commands/commandContext';
 import { ConfigDiagnostics } from './configDiagnostics';
+import { DashboardPanels } from './dashboard/dashboardPanel';
 import { createLog } from './log';
 import { TaskNotifications } from './notifications';
 import { QueueConnection, hasConfigFile } from './queueConnection';
@@ -20,6 +21,7 @@ export interface SparkqTestHooks {
   readonly configDiagnostics: ConfigDiagnostics;
   readonly notifications: TaskNotifications;
   readonly statusBar: SparkqStatusBar;
+  readonly dashboard: DashboardPanels;
   lastFailure(): CommandFailure | undefined;
 }
 
@@ -47,10 +49,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
     const configDiagnostics = new ConfigDiagnostics(connection, isTrusted, log.area('Config'));
     const statusBar = new SparkqStatusBar(connection);
     const notifications = new TaskNotifications(connection, log.area('Notify'));
-    context.subscriptions.push(workers, views, taskDocuments, configDiagnostics, statusBar, notifications, connection);
+    const dashboard = new DashboardPanels(context.extensionUri, connection, isTrusted, log.area('Dashboard'));
+    context.subscriptions.push(dashboard, workers, views, taskDocuments, configDiagnostics, statusBar, notifications, connection);
 
     let lastFailure: CommandFailure | undefined;
-    const ctx: CommandContext = { connection, views, workers, taskDocuments, configDiagnostics, log, channel, isTrusted };
+    const ctx: CommandContext = { connection, views, workers, taskDocuments, configDiagnostics, dashboard, log, channel, isTrusted };
     context.subscriptions.push(...registerCommands(ctx, COMMANDS, (f) => (lastFailure = f)));
 
     const setContextKeys = () => {
@@ -75,7 +78,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
     log.info(`SparkQ active: ${connection.state.kind}${connection.state.folder ? ` in ${connection.state.folder}` : ''}`);
 
     const api = createSparkqApi(connection);
-    const testHooks: SparkqTestHooks = { connection, views, workers, configDiagnostics, notifications, statusBar, lastFailure: () => lastFailure };
+    const testHooks: SparkqTestHooks = { connection, views, workers, configDiagnostics, notifications, statusBar, dashboard, lastFailure: () => lastFailure };
     return { ...api, testHooks };
   } catch (e) {
     log.error('SparkQ failed to activate', e);

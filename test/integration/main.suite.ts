@@ -40,7 +40,7 @@ export function registerMainSuite(): void {
           contributes: { views: { sparkq: { id: string }[] } };
           capabilities: { untrustedWorkspaces: { supported: string } };
         };
-        assert.deepEqual(pkg.activationEvents, ['workspaceContains:sparkq.yml', 'workspaceContains:.sparkq']);
+        assert.deepEqual(pkg.activationEvents, ['workspaceContains:sparkq.yml', 'workspaceContains:.sparkq', 'onWebviewPanel:sparkq.dashboard']);
         assert.deepEqual(
           pkg.contributes.views.sparkq.map((v: { id: string }) => v.id),
           ['sparkq.sessions', 'sparkq.queues', 'sparkq.tasks'],
@@ -248,6 +248,43 @@ export function registerMainSuite(): void {
         assert.equal(sparkq.testHooks.connection.state.kind, 'owner', 'the CLI was a client of this window');
         const id = (JSON.parse(out) as Task).id;
         await waitFor('the CLI task in the view', async () => (await rowsOf(views.tasks)).some((r) => r.id === id));
+      });
+    });
+
+    describe('dashboard', () => {
+      it('opens the dashboard webview, which loads and says ready', async () => {
+        const r = await exec<{ opened: boolean }>('sparkq.openDashboard');
+        assert.deepEqual(r, { opened: true });
+        const controller = sparkq.testHooks.dashboard.current;
+        assert.ok(controller, 'a dashboard controller exists');
+        // `ready` comes from the real webview bundle running in the workbench's iframe.
+        await waitFor('the dashboard webview to say ready', () => controller.isReady, 60_000);
+        const tab = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('sparkq.dashboard'));
+        assert.ok(tab, 'the dashboard is open in an editor tab');
+        assert.equal(tab.label, 'SparkQ Dashboard');
+        // A second open reveals the same panel.
+        await exec('sparkq.openDashboard');
+        assert.equal(sparkq.testHooks.dashboard.current, controller);
+      });
+
+      it('enqueues from the form through the host handler; the task appears in the tasks tree; malformed messages change nothing', async () => {
+        const controller = sparkq.testHooks.dashboard.current!;
+        const views = sparkq.testHooks.views;
+        views.selection.selectQueue(null);
+        views.selection.selectSession(null);
+        const before = (await sparkq.testHooks.connection.queueHandle!.status()).counts.queued;
+        await controller.handleMessage({ type: 'request', id: 9_001, method: 'enqueue', params: { queue: 'Docs', tool: 'llm-codex', prompt: 'x', sneaky: true } });
+        await controller.handleMessage({ type: 'request', id: 9_002, method: 'enqueue', params: { queue: '', tool: 'llm-codex', prompt: '' } });
+        await controller.handleMessage({ hello: 'world' });
+        assert.equal((await sparkq.testHooks.connection.queueHandle!.status()).counts.queued, before);
+        await controller.handleMessage({ type: 'request', id: 9_003, method: 'enqueue', params: { queue: 'Docs', tool: 'llm-codex', prompt: 'from the dashboard form', priority: '2' } });
+        const page = await sparkq.testHooks.connection.queueHandle!.listTasks({ text: 'from the dashboard form' });
+        assert.equal(page.tasks.length, 1);
+        const task = page.tasks[0]!;
+        assert.equal(task.priority, 2);
+        await waitFor('the dashboard task in the tasks tree', async () => (await rowsOf(views.tasks)).find((r) => r.id === task.id && r.label === 'from the dashboard form'));
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+        await waitFor('the dashboard to close', () => sparkq.testHooks.dashboard.current === undefined);
       });
     });
 

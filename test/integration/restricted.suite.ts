@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SparkqExports } from '../../src/extension/extension';
-import { activateSparkq, exec, rowsOf, workspaceDir } from './helpers';
+import { activateSparkq, exec, rowsOf, waitFor, workspaceDir } from './helpers';
 
 /**
  * Restricted Mode: a window on an untrusted folder that already has a queue (made by the CLI). SparkQ shows it
@@ -74,6 +74,14 @@ export function registerRestrictedSuite(): void {
         assert.equal(sparkq.testHooks.lastFailure()?.command, command);
       });
     }
+
+    it('the dashboard opens read-only: it shows the queue and refuses to enqueue', async () => {
+      assert.deepEqual(await exec('sparkq.openDashboard'), { opened: true });
+      const controller = sparkq.testHooks.dashboard.current!;
+      await waitFor('the dashboard webview to say ready', () => controller.isReady, 60_000);
+      await controller.handleMessage({ type: 'request', id: 1, method: 'enqueue', params: { queue: 'Back End', tool: 'llm-codex', prompt: 'x' } });
+      assert.equal((await sparkq.listTasks({})).tasks.length, 2);
+    });
 
     it('the typed API refuses changes too, and nothing changed on disk', async () => {
       await assert.rejects(sparkq.enqueue({ queue: 'Back End', tool: 'run-bash', prompt: 'x' }), /Restricted Mode/);

@@ -3,6 +3,7 @@ import { Cancelled, describeError } from '../errors';
 import type { Log } from '../log';
 import type { QueueConnection } from '../queueConnection';
 import type { ConfigDiagnostics } from '../configDiagnostics';
+import type { DashboardPanels } from '../dashboard/dashboardPanel';
 import type { TaskDocuments } from '../taskDocuments';
 import type { SparkqTreeViews } from '../views/treeViews';
 import type { WorkerTerminals } from '../workerTerminals';
@@ -15,6 +16,7 @@ export interface CommandContext {
   readonly workers: WorkerTerminals;
   readonly taskDocuments: TaskDocuments;
   readonly configDiagnostics: ConfigDiagnostics;
+  readonly dashboard: DashboardPanels;
   readonly log: Log;
   readonly channel: vscode.LogOutputChannel;
   isTrusted(): boolean;

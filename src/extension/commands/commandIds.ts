@@ -24,6 +24,7 @@ export const CommandId = {
   ShowLog: 'sparkq.showLog',
   OpenConfig: 'sparkq.openConfig',
   ShowTasks: 'sparkq.showTasks',
+  OpenDashboard: 'sparkq.openDashboard',
 } as const;
 export type CommandId = (typeof CommandId)[keyof typeof CommandId];
 

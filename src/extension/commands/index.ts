@@ -1,5 +1,6 @@
 import { CommandId } from './commandIds';
 import type { CommandFactory } from './commandContext';
+import { openDashboard } from './dashboardCommands';
 import { setup } from './setupCommand';
 import { createQueue, createSession, endQueue, endSession } from './sessionCommands';
 import { claim, complete, enqueue, fail, purge, requeue, showTask } from './taskCommands';
@@ -28,4 +29,5 @@ export const COMMANDS: Record<CommandId, CommandFactory> = {
   [CommandId.ShowLog]: showLog,
   [CommandId.OpenConfig]: openConfig,
   [CommandId.ShowTasks]: showTasks,
+  [CommandId.OpenDashboard]: openDashboard,
 };

@@ -1,0 +1,351 @@
+import { errorMessage } from '../../core/errors';
+import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskStatus } from '../../core/model';
+import type { ChangeEvent } from '../../core/queue/service';
+import type { QueueApi } from '../../owner/api';
+import {
+  CHANGE_BATCH_MS,
+  type DashboardInit,
+  type DashboardMethod,
+  type DashboardParams,
+  type DashboardResults,
+  type EnqueueField,
+  type HostMessage,
+  type Overview,
+  RequestParamSchemas,
+  type TaskQuery,
+  type ToolInfo,
+  type UsageTotal,
+  WebviewMessageSchema,
+} from '../../shared/dashboardProtocol';
+import { splitShellWords } from '../../worker/shellWords';
+import type { QueueReader } from '../queueReader';
+
+/** The commands the dashboard's actions run (the same ones the tree views and the palette use). */
+export type DashboardCommand = 'requeue' | 'complete' | 'fail' | 'startWorker';
+
+/** What the controller needs from its surroundings; the panel passes VS Code's, the unit tests fakes. */
+export interface DashboardDeps {
+  /** The reading side: the live queue or Restricted Mode's copy. */
+  reader(): Promise<QueueReader>;
+  /** The full queue; rejects (with the way out) in Restricted Mode. */
+  api(action: string): Promise<QueueApi>;
+  isReadOnly(): boolean;
+  /** Why there is no queue to show, or null. */
+  problem(): string | null;
+  tools(): ToolInfo[];
+  post(message: HostMessage): unknown;
+  /** Runs an existing SparkQ command with an arguments object; resolves undefined when the command failed. */
+  runCommand(command: DashboardCommand, args: Record<string, unknown>): Promise<unknown>;
+  openLog(taskId: string): Promise<void>;
+  log?(message: string): void;
+  /** The time the throughput chart ends at (tests pass the queue's fake clock). */
+  now?(): number;
+}
+
+/** Finished tasks scanned (newest first) for throughput and usage: bounded, so 100k tasks cost the same as 2k. */
+export const OVERVIEW_SCAN_LIMIT = 2_000;
+const THROUGHPUT_BUCKETS = 24;
+const BUCKET_SIZES_MS = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000];
+
+type Handlers = { [M in DashboardMethod]: (params: DashboardParams<M>) => Promise<DashboardResults[M]> };
+
+class FieldErrors extends Error {
+  constructor(readonly fields: Partial<Record<EnqueueField, string>>) {
+    super(Object.values(fields)[0] ?? 'invalid input');
+  }
+}
+
+/**
+ * The host side of the dashboard protocol, free of `vscode`: validates what the webview sends (anything malformed is
+ * ignored), answers requests from the queue, and batches the queue's change events into one `changed` message.
+ */
+export class DashboardController {
+  private ready = false;
+  private pendingAll = false;
+  private readonly pendingTasks = new Set<string>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private disposed = false;
+  private readonly handlers: Handlers;
+  /** Resolves on the first `ready` (tests wait for the real webview with it). */
+  readonly whenReady: Promise<void>;
+  private markReady!: () => void;
+
+  constructor(private readonly deps: DashboardDeps) {
+    this.whenReady = new Promise((r) => (this.markReady = r));
+    this.handlers = {
+      overview: () => this.overview(),
+      listTasks: (p) => this.listTasks(p),
+      getTask: async (p) => (await this.deps.reader()).getTask(p.task),
+      scripts: (p) => this.scripts(p.query),
+      enqueue: (p) => this.enqueue(p),
+      taskAction: (p) => this.taskAction(p),
+      startWorker: (p) => this.startWorker(p.queue),
+    };
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** One message from the webview. Never throws: malformed input is ignored, failures become error responses. */
+  async handleMessage(raw: unknown): Promise<void> {
+    if (this.disposed) return;
+    const parsed = WebviewMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.deps.log?.(`ignored a malformed dashboard message`);
+      return;
+    }
+    const message = parsed.data;
+    if (message.type === 'ready') {
+      this.ready = true;
+      this.markReady();
+      await this.sendInit();
+      return;
+    }
+    const params = RequestParamSchemas[message.method].safeParse(message.params);
+    if (!params.success) {
+      this.deps.log?.(`ignored a dashboard request ${message.method} with malformed parameters`);
+      return;
+    }
+    const handler = this.handlers[message.method] as (p: unknown) => Promise<unknown>;
+    try {
+      const result = await handler(params.data);
+      this.post({ type: 'response', id: message.id, ok: true, result });
+    } catch (e) {
+      if (e instanceof FieldErrors) this.post({ type: 'response', id: message.id, ok: false, error: e.message, fields: e.fields });
+      else this.post({ type: 'response', id: message.id, ok: false, error: errorMessage(e) });
+    }
+  }
+
+  /** The queue changed: tell the webview once per batch window (an empty list means "everything"). */
+  queueChanged(events: readonly ChangeEvent[]): void {
+    if (this.disposed || !this.ready) return;
+    if (events.length === 0) this.pendingAll = true;
+    for (const e of events) if (e.kind === 'task') this.pendingTasks.add(e.id);
+    else this.pendingAll = true;
+    this.timer ??= setTimeout(() => this.flush(), CHANGE_BATCH_MS);
+  }
+
+  /** The connection or trust changed: the webview gets a fresh `init`. */
+  async stateChanged(): Promise<void> {
+    if (this.ready && !this.disposed) await this.sendInit();
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    if (this.disposed) return;
+    const tasks = [...this.pendingTasks];
+    const all = this.pendingAll;
+    this.pendingTasks.clear();
+    this.pendingAll = false;
+    // Sessions or queues may have changed: the pickers' lists travel in `init`, so send it before `changed`.
+    if (all) void this.sendInit().then(() => this.post({ type: 'changed', all, tasks }));
+    else this.post({ type: 'changed', all, tasks });
+  }
+
+  private post(message: HostMessage): void {
+    if (this.disposed) return;
+    try {
+      const r = this.deps.post(message);
+      if (r instanceof Promise) r.catch(() => undefined);
+    } catch {
+      // the panel went away between the check and the post
+    }
+  }
+
+  private async sendInit(): Promise<void> {
+    const init: DashboardInit = { readOnly: this.deps.isReadOnly(), problem: this.deps.problem(), tools: this.deps.tools(), queues: [], sessions: [] };
+    if (init.problem === null) {
+      try {
+        const reader = await this.deps.reader();
+        const [queues, sessions] = await Promise.all([reader.listQueues({ includeEnded: true }), reader.listSessions()]);
+        init.queues = queues.map((q) => ({ id: q.id, name: q.name, session: q.session, active: q.status === 'active' }));
+        init.sessions = sessions.map((s) => ({ id: s.id, name: s.name }));
+      } catch (e) {
+        init.problem = errorMessage(e);
+      }
+    }
+    this.post({ type: 'init', init });
+  }
+
+  private async listTasks(q: TaskQuery): Promise<DashboardResults['listTasks']> {
+    const reader = await this.deps.reader();
+    const page = await reader.listTasks(toListInput(q));
+    return { tasks: page.tasks, next: page.next };
+  }
+
+  private async overview(): Promise<Overview> {
+    const reader = await this.deps.reader();
+    const status = await reader.status();
+    const finished: Task[] = [];
+    let before: string | undefined;
+    let truncated = false;
+    for (;;) {
+      const page = await reader.listTasks({ status: ['succeeded', 'failed'], limit: 1000, ...(before ? { before } : {}) });
+      finished.push(...page.tasks);
+      if (page.next === null) break;
+      if (finished.length >= OVERVIEW_SCAN_LIMIT) {
+        truncated = true;
+        break;
+      }
+      before = page.next;
+    }
+    return {
+      counts: status.counts,
+      queues: status.queues.map((q) => ({ id: q.id, name: q.name, session: q.session, counts: { ...q.counts, stale: q.stale } })),
+      throughput: throughputOf(finished, this.deps.now?.() ?? Date.now()),
+      usage: usageOf(finished),
+      scanned: finished.length,
+      truncated,
+    };
+  }
+
+  private async scripts(query: string): Promise<DashboardResults['scripts']> {
+    if (this.deps.isReadOnly()) return [];
+    const api = await this.deps.api('search the script index');
+    return (await api.scripts(query.trim() === '' ? undefined : query)).slice(0, 50);
+  }
+
+  private async enqueue(form: DashboardParams<'enqueue'>): Promise<Task> {
+    this.refuseWhenReadOnly('enqueue a task');
+    const fields: Partial<Record<EnqueueField, string>> = {};
+    const tool = this.deps.tools().find((t) => t.name === form.tool);
+    if (form.queue.trim() === '') fields.queue = 'Choose a queue.';
+    if (form.tool.trim() === '') fields.tool = 'Choose a tool.';
+    else if (!tool) fields.tool = `sparkq.yml has no tool "${form.tool}".`;
+    const prompt = form.prompt?.trim() ? form.prompt : undefined;
+    let payload: JsonValue | undefined;
+    if (tool?.script) {
+      const script = form.script?.trim() ?? '';
+      if (script === '') fields.script = 'Choose a script for this script tool.';
+      else {
+        try {
+          payload = { script, args: splitShellWords(form.args ?? '') };
+        } catch (e) {
+          fields.args = errorMessage(e);
+        }
+      }
+    } else if (tool && prompt === undefined) fields.prompt = 'Say what the task should do.';
+    const timeoutSeconds = intField(form.timeoutSeconds, 1, LIMITS.maxTimeoutSeconds, 'Timeout', fields, 'timeoutSeconds');
+    const priority = intField(form.priority, -LIMITS.maxPriority, LIMITS.maxPriority, 'Priority', fields, 'priority');
+    if (Object.keys(fields).length > 0) throw new FieldErrors(fields);
+    const api = await this.deps.api('enqueue a task');
+    return api.enqueue({
+      queue: form.queue.trim(),
+      tool: form.tool,
+      ...(prompt !== undefined ? { prompt } : {}),
+      ...(payload !== undefined ? { payload } : {}),
+      ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+      ...(priority !== undefined ? { priority } : {}),
+    });
+  }
+
+  private async taskAction(p: DashboardParams<'taskAction'>): Promise<DashboardResults['taskAction']> {
+    if (p.action === 'openLog') {
+      await this.deps.openLog(p.task);
+      return { done: true, task: p.task };
+    }
+    this.refuseWhenReadOnly(`${p.action} a task`);
+    let args: Record<string, unknown>;
+    if (p.action === 'requeue') args = { task: p.task };
+    else {
+      const text = p.text?.trim() ?? '';
+      if (text === '') throw new Error(p.action === 'complete' ? 'Write a summary: say what was done.' : 'Write an error: say what went wrong.');
+      args = p.action === 'complete' ? { task: p.task, summary: text } : { task: p.task, error: text };
+    }
+    const result = (await this.deps.runCommand(p.action, args)) as Task | undefined;
+    if (result === undefined) throw new Error(`The ${p.action} did not happen; the notification says why.`);
+    return { done: true, task: result.id };
+  }
+
+  private async startWorker(queue: string): Promise<DashboardResults['startWorker']> {
+    this.refuseWhenReadOnly('start a worker');
+    const r = await this.deps.runCommand('startWorker', { queue });
+    if (r === undefined) throw new Error('The worker did not start; the notification says why.');
+    return { started: true };
+  }
+
+  private refuseWhenReadOnly(action: string): void {
+    if (this.deps.isReadOnly()) throw new Error(`SparkQ is read-only in Restricted Mode and cannot ${action}. Trust this workspace to change the queue.`);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    clearTimeout(this.timer);
+  }
+}
+
+function intField(
+  text: string | undefined,
+  min: number,
+  max: number,
+  label: string,
+  fields: Partial<Record<EnqueueField, string>>,
+  key: EnqueueField,
+): number | undefined {
+  const t = text?.trim() ?? '';
+  if (t === '') return undefined;
+  if (!/^-?\d+$/.test(t)) {
+    fields[key] = `${label} must be a whole number.`;
+    return undefined;
+  }
+  const n = Number(t);
+  if (n < min || n > max) {
+    fields[key] = `${label} must be between ${min} and ${max}.`;
+    return undefined;
+  }
+  return n;
+}
+
+export function toListInput(q: TaskQuery): ListTasksInput {
+  const clean = (s: string | undefined) => (s !== undefined && s.trim() !== '' ? s.trim() : undefined);
+  const session = clean(q.session);
+  const queue = clean(q.queue);
+  const tool = clean(q.tool);
+  const text = clean(q.text);
+  const status: TaskStatus | undefined = q.status === 'stale' ? 'running' : q.status;
+  return {
+    limit: q.limit,
+    ...(session ? { session } : {}),
+    ...(queue ? { queue } : {}),
+    ...(tool ? { tool } : {}),
+    ...(text ? { text } : {}),
+    ...(status ? { status } : {}),
+    ...(q.status === 'stale' ? { stale: true } : {}),
+    ...(q.before ? { before: q.before } : {}),
+  };
+}
+
+export function throughputOf(finished: readonly Task[], now: number): Overview['throughput'] {
+  const times = finished.map((t) => (t.finishedAt ? Date.parse(t.finishedAt) : NaN)).filter((n) => Number.isFinite(n));
+  const oldest = times.length > 0 ? Math.min(...times) : now;
+  const span = Math.max(1, now - oldest);
+  const bucketMs = BUCKET_SIZES_MS.find((b) => b * THROUGHPUT_BUCKETS >= span) ?? BUCKET_SIZES_MS[BUCKET_SIZES_MS.length - 1]!;
+  const start = Math.floor(now / bucketMs) * bucketMs - (THROUGHPUT_BUCKETS - 1) * bucketMs;
+  const succeeded = new Array<number>(THROUGHPUT_BUCKETS).fill(0);
+  const failed = new Array<number>(THROUGHPUT_BUCKETS).fill(0);
+  for (const t of finished) {
+    if (!t.finishedAt) continue;
+    const i = Math.floor((Date.parse(t.finishedAt) - start) / bucketMs);
+    if (i < 0 || i >= THROUGHPUT_BUCKETS) continue;
+    if (t.status === 'failed') failed[i]!++;
+    else succeeded[i]!++;
+  }
+  return { bucketMs, start, succeeded, failed };
+}
+
+export function usageOf(finished: readonly Task[]): UsageTotal[] {
+  const totals = new Map<string, UsageTotal>();
+  for (const t of finished) {
+    if (!t.usage) continue;
+    const model = t.usage.model ?? '';
+    const key = `${t.tool}\u0000${model}`;
+    const u = totals.get(key) ?? { tool: t.tool, model, tasks: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    u.tasks++;
+    u.inputTokens += t.usage.inputTokens ?? 0;
+    u.outputTokens += t.usage.outputTokens ?? 0;
+    u.costUsd += t.usage.costUsd ?? 0;
+    totals.set(key, u);
+  }
+  return [...totals.values()].sort((a, b) => b.costUsd - a.costUsd || b.inputTokens + b.outputTokens - (a.inputTokens + a.outputTokens));
+}

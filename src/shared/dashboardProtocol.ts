@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import type { Task, TaskDetail, TaskStatus } from '../core/model';
+import type { ScriptEntry } from '../core/scriptIndex';
+
+/**
+ * The one protocol between the dashboard webview and the extension host, imported by both bundles (so no `vscode`
+ * here, and only `import type` from the core). The webview speaks first (`ready`); the host answers with `init` and
+ * from then on pushes `changed` (batched) and answers each `request` with one `response` carrying the same id.
+ * Everything the webview sends is parsed with `WebviewMessageSchema` at the host: anything else is ignored.
+ */
+
+export const DASHBOARD_VIEW_TYPE = 'sparkq.dashboard';
+/** The host batches change events for at most this long before telling the webview. */
+export const CHANGE_BATCH_MS = 100;
+export const PAGE_SIZES = [25, 50, 100, 200] as const;
+export const STATUS_FILTERS = ['queued', 'running', 'stale', 'succeeded', 'failed'] as const;
+export type StatusFilter = (typeof STATUS_FILTERS)[number];
+
+const id = z.string().trim().min(1).max(200);
+const optionalRef = z.string().trim().max(200).optional();
+
+export const TaskQuerySchema = z
+  .object({
+    session: optionalRef,
+    queue: optionalRef,
+    status: z.enum(STATUS_FILTERS).optional(),
+    tool: optionalRef,
+    text: z.string().max(500).optional(),
+    limit: z.number().int().min(1).max(200),
+    /** The last task of the previous page (the owner pages newest first). */
+    before: id.optional(),
+  })
+  .strict();
+export type TaskQuery = z.input<typeof TaskQuerySchema>;
+
+/** The enqueue form as typed: numbers still as text, so that the host can say which field is wrong. */
+export const EnqueueFormSchema = z
+  .object({
+    queue: z.string().max(200),
+    tool: z.string().max(200),
+    script: z.string().max(500).optional(),
+    args: z.string().max(10_000).optional(),
+    prompt: z.string().max(256 * 1024).optional(),
+    timeoutSeconds: z.string().max(20).optional(),
+    priority: z.string().max(20).optional(),
+  })
+  .strict();
+export type EnqueueForm = z.input<typeof EnqueueFormSchema>;
+export type EnqueueField = keyof EnqueueForm;
+
+export const TASK_ACTIONS = ['requeue', 'complete', 'fail', 'openLog'] as const;
+export type TaskAction = (typeof TASK_ACTIONS)[number];
+
+/** Each request's parameters, validated at the host. The result types are in `DashboardResults`. */
+export const RequestParamSchemas = {
+  overview: z.object({}).strict(),
+  listTasks: TaskQuerySchema,
+  getTask: z.object({ task: id }).strict(),
+  scripts: z.object({ query: z.string().max(200) }).strict(),
+  enqueue: EnqueueFormSchema,
+  taskAction: z.object({ task: id, action: z.enum(TASK_ACTIONS), text: z.string().max(16 * 1024).optional() }).strict(),
+  startWorker: z.object({ queue: id }).strict(),
+} as const;
+export type DashboardMethod = keyof typeof RequestParamSchemas;
+export type DashboardParams<M extends DashboardMethod> = z.input<(typeof RequestParamSchemas)[M]>;
+
+export interface UsageTotal {
+  /** `tool` or `tool · model`. */
+  tool: string;
+  model: string;
+  tasks: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export interface Overview {
+  counts: Record<TaskStatus | 'stale', number>;
+  queues: { id: string; name: string; session: string; counts: Record<TaskStatus | 'stale', number> }[];
+  /** Tasks finished per bucket, oldest first, over the finished tasks scanned. */
+  throughput: { bucketMs: number; start: number; succeeded: number[]; failed: number[] };
+  usage: UsageTotal[];
+  /** How many finished tasks the throughput and usage were computed from, and whether there were more. */
+  scanned: number;
+  truncated: boolean;
+}
+
+export interface TaskPageView {
+  tasks: Task[];
+  next: string | null;
+}
+
+/** What each request resolves to: `request('getTask', …)` is typed `Promise<TaskDetail>` from this map. */
+export interface DashboardResults {
+  overview: Overview;
+  listTasks: TaskPageView;
+  getTask: TaskDetail;
+  scripts: ScriptEntry[];
+  enqueue: Task;
+  taskAction: { done: true; task: string | null };
+  startWorker: { started: boolean };
+}
+
+export type DashboardRequest = { [M in DashboardMethod]: { type: 'request'; id: number; method: M; params: DashboardParams<M> } }[DashboardMethod];
+
+export type WebviewMessage = { type: 'ready' } | DashboardRequest;
+
+export const WebviewMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }).strict(),
+  z
+    .object({
+      type: z.literal('request'),
+      id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+      method: z.enum(Object.keys(RequestParamSchemas) as [DashboardMethod, ...DashboardMethod[]]),
+      params: z.unknown(),
+    })
+    .strict(),
+]);
+
+export interface ToolInfo {
+  name: string;
+  kind: string;
+  script: boolean;
+  timeoutSeconds: number;
+}
+
+export interface DashboardInit {
+  readOnly: boolean;
+  /** Why the queue cannot be shown (no folder, not set up, failed), or null. */
+  problem: string | null;
+  tools: ToolInfo[];
+  queues: { id: string; name: string; session: string; active: boolean }[];
+  sessions: { id: string; name: string }[];
+}
+
+export type HostMessage =
+  | { type: 'init'; init: DashboardInit }
+  | { type: 'changed'; all: boolean; tasks: string[] }
+  | { type: 'response'; id: number; ok: true; result: unknown }
+  | { type: 'response'; id: number; ok: false; error: string; fields?: Partial<Record<EnqueueField, string>> };
+
+/** What the webview keeps across reloads with `setState`: UI state only, never queue data. */
+export interface DashboardUiState {
+  tab: 'overview' | 'tasks' | 'enqueue';
+  query: TaskQuery;
+  /** Cursors of the pages before the current one, so "Previous" needs no offset scan. */
+  cursors: (string | undefined)[];
+  sort: { key: SortKey; dir: 1 | -1 };
+  selected: string | null;
+}
+export const SORT_KEYS = ['id', 'status', 'queue', 'tool', 'created', 'duration', 'priority'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+/** Strips ANSI escape sequences (colours, cursor moves, OSC titles) from program output. */
+export function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b\[[0-?]*[ -/]*[@-~]|\u001b[@-Z\\-_]|\u009b[0-?]*[ -/]*[@-~]/g, '');
+}

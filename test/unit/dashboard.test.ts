@@ -1,0 +1,235 @@
+import * as assert from 'node:assert/strict';
+import type { QueueService } from '../../src/core/queue/service';
+import { DashboardController, throughputOf, usageOf } from '../../src/extension/dashboard/dashboardController';
+import { dashboardHtml } from '../../src/extension/dashboard/dashboardHtml';
+import type { QueueApi } from '../../src/owner/api';
+import { CHANGE_BATCH_MS, type DashboardInit, type HostMessage, type Overview, stripAnsi } from '../../src/shared/dashboardProtocol';
+import { testQueue } from '../support/queue';
+import { depsFor, script, serviceApi } from '../webview/queueApi';
+
+type Response = Extract<HostMessage, { type: 'response' }>;
+
+describe('dashboard host (protocol handling without vscode)', () => {
+  let q: QueueService;
+  let cleanup: () => void;
+  let api: QueueApi;
+  let posted: HostMessage[];
+  let commands: string[] = [];
+  let ctl: DashboardController;
+  let seq = 0;
+
+  async function setup(opts: { readOnly?: boolean } = {}) {
+    const t = await testQueue();
+    const clock = t.clock;
+    q = t.q;
+    cleanup = t.cleanup;
+    api = serviceApi(q, [script('build.sh', 'builds'), script('deploy.sh', 'deploys')]);
+    posted = [];
+    commands = [];
+    ctl = new DashboardController({ ...depsFor(api, (m) => posted.push(m), { ...opts, commands }), now: () => clock.now() });
+  }
+  afterEach(async () => {
+    ctl.dispose();
+    await q.close();
+    cleanup();
+  });
+
+  async function req(method: string, params: unknown): Promise<Response> {
+    const id = ++seq;
+    await ctl.handleMessage({ type: 'request', id, method, params });
+    const r = posted.find((m): m is Response => m.type === 'response' && m.id === id);
+    assert.ok(r, `no response to ${method}`);
+    return r;
+  }
+  function ok<T>(r: Response): T {
+    assert.equal(r.ok, true, r.ok ? '' : r.error);
+    return (r).result as T;
+  }
+
+  it('says nothing before the ready handshake, then sends init with tools, queues and sessions', async () => {
+    await setup();
+    ctl.queueChanged([]);
+    await new Promise((r) => setTimeout(r, CHANGE_BATCH_MS + 50));
+    assert.deepEqual(posted, []);
+    await ctl.handleMessage({ type: 'ready' });
+    assert.equal(posted.length, 1);
+    const init = (posted[0] as unknown as { type: 'init'; init: DashboardInit }).init;
+    assert.equal(init.readOnly, false);
+    assert.deepEqual(init.queues.map((x) => x.name), ['q']);
+    assert.deepEqual(init.sessions.map((x) => x.name), ['s']);
+    assert.deepEqual(init.tools.map((t) => t.name), ['llm-codex', 'run-bash']);
+  });
+
+  it('lists tasks with filters and pages with the owner cursor', async () => {
+    await setup();
+    for (let i = 0; i < 7; i++) await q.enqueue({ queue: 'q', tool: i % 2 ? 'run-bash' : 'llm-codex', prompt: `task ${i}${i === 3 ? ' needle' : ''}` });
+    const p1 = ok<{ tasks: { prompt: string }[]; next: string | null }>(await req('listTasks', { limit: 3 }));
+    assert.equal(p1.tasks.length, 3);
+    assert.ok(p1.next);
+    const p2 = ok<{ tasks: { prompt: string }[]; next: string | null }>(await req('listTasks', { limit: 3, before: p1.next }));
+    assert.equal(p2.tasks.length, 3);
+    assert.equal(new Set([...p1.tasks, ...p2.tasks].map((t) => t.prompt)).size, 6);
+    const bash = ok<{ tasks: { tool: string }[] }>(await req('listTasks', { limit: 50, tool: 'run-bash' }));
+    assert.equal(bash.tasks.length, 3);
+    const text = ok<{ tasks: { prompt: string }[] }>(await req('listTasks', { limit: 50, text: 'needle', queue: 'q', session: 's' }));
+    assert.deepEqual(text.tasks.map((t) => t.prompt), ['task 3 needle']);
+    const running = ok<{ tasks: unknown[] }>(await req('listTasks', { limit: 50, status: 'stale' }));
+    assert.equal(running.tasks.length, 0);
+  });
+
+  it('returns a task detail, and an error response for an unknown task', async () => {
+    await setup();
+    const t = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'hello' });
+    const d = ok<{ id: string; instructions: string; attempts: unknown[] }>(await req('getTask', { task: t.id }));
+    assert.equal(d.id, t.id);
+    assert.equal(d.instructions, 'Be brief.');
+    const missing = await req('getTask', { task: 'tsk_nope' });
+    assert.equal(missing.ok, false);
+  });
+
+  it('validates the enqueue form field by field and enqueues nothing when it is wrong', async () => {
+    await setup();
+    const bad = await req('enqueue', { queue: '', tool: 'llm-codex', prompt: '  ', timeoutSeconds: 'ten', priority: '99999999' });
+    assert.equal(bad.ok, false);
+    const fields = (bad as { fields?: Record<string, string> }).fields ?? {};
+    assert.deepEqual(Object.keys(fields).sort(), ['priority', 'prompt', 'queue', 'timeoutSeconds']);
+    const noScript = await req('enqueue', { queue: 'q', tool: 'run-bash', script: '' });
+    assert.deepEqual(Object.keys((noScript as { fields?: object }).fields ?? {}), ['script']);
+    const unknownTool = await req('enqueue', { queue: 'q', tool: 'nope', prompt: 'x' });
+    assert.deepEqual(Object.keys((unknownTool as { fields?: object }).fields ?? {}), ['tool']);
+    assert.equal(q.counts().queued, 0);
+    const task = ok<{ id: string; timeoutSeconds: number; priority: number }>(await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'do it', timeoutSeconds: '120', priority: '5' }));
+    assert.equal(task.timeoutSeconds, 120);
+    assert.equal(task.priority, 5);
+    const s = ok<{ payload: unknown }>(await req('enqueue', { queue: 'q', tool: 'run-bash', script: 'build.sh', args: `--target 'a b'` }));
+    assert.deepEqual(s.payload, { script: 'build.sh', args: ['--target', 'a b'] });
+    const unknownQueue = await req('enqueue', { queue: 'nowhere', tool: 'llm-codex', prompt: 'x' });
+    assert.equal(unknownQueue.ok, false);
+    assert.match((unknownQueue as { error: string }).error, /nowhere/);
+    assert.equal(q.counts().queued, 2);
+  });
+
+  it('ignores malformed messages: no response, nothing changes', async () => {
+    await setup();
+    await ctl.handleMessage({ type: 'ready' });
+    const before = posted.length;
+    const garbage: unknown[] = [
+      null,
+      'ready',
+      42,
+      [],
+      {},
+      { type: 'nope' },
+      { type: 'ready', extra: 1 },
+      { type: 'request' },
+      { type: 'request', id: -1, method: 'overview', params: {} },
+      { type: 'request', id: 1.5, method: 'overview', params: {} },
+      { type: 'request', id: 1, method: 'dropTables', params: {} },
+      { type: 'request', id: 1, method: 'enqueue', params: { queue: 'q', tool: 'llm-codex', prompt: 'x', evil: true } },
+      { type: 'request', id: 1, method: 'enqueue', params: { queue: 'q', tool: 'llm-codex', prompt: 42 } },
+      { type: 'request', id: 1, method: 'enqueue' },
+      { type: 'request', id: 1, method: 'taskAction', params: { task: 'x', action: 'delete' } },
+      { type: 'request', id: 1, method: 'listTasks', params: { limit: 100_000 } },
+      { type: 'request', id: 1, method: 'getTask', params: { task: '' } },
+      { type: 'request', id: 1, method: 'overview', params: {}, __proto__: { x: 1 } },
+    ];
+    for (const g of garbage) await ctl.handleMessage(g);
+    assert.equal(posted.length, before, `responses to malformed messages: ${JSON.stringify(posted.slice(before))}`);
+    assert.equal(q.counts().queued, 0);
+  });
+
+  it('is read-only in Restricted Mode: changes are refused, reading works', async () => {
+    await setup({ readOnly: true });
+    const t = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'seeded' });
+    const r = await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x' });
+    assert.equal(r.ok, false);
+    assert.match((r as { error: string }).error, /read-only/);
+    assert.equal((await req('taskAction', { task: t.id, action: 'requeue' })).ok, false);
+    assert.equal((await req('startWorker', { queue: 'q' })).ok, false);
+    assert.deepEqual(commands, []);
+    assert.deepEqual(ok<unknown[]>(await req('scripts', { query: '' })), []);
+    assert.equal(ok<{ tasks: unknown[] }>(await req('listTasks', { limit: 10 })).tasks.length, 1);
+    assert.equal(q.counts().queued, 1);
+  });
+
+  it('runs the task actions through the commands, and needs a text for complete and fail', async () => {
+    await setup();
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'x' });
+    const claim = await q.claim({ queue: 'q', worker: 'w' });
+    const id = claim!.task.id;
+    const noText = await req('taskAction', { task: id, action: 'fail', text: ' ' });
+    assert.equal(noText.ok, false);
+    assert.deepEqual(commands, []);
+    ok(await req('taskAction', { task: id, action: 'fail', text: 'broke' }));
+    const requeued = ok<{ task: string }>(await req('taskAction', { task: id, action: 'requeue' }));
+    assert.notEqual(requeued.task, id);
+    ok(await req('startWorker', { queue: claim!.task.queueId }));
+    assert.deepEqual(commands.map((c: string) => c.split(' ')[0]), ['fail', 'requeue', 'startWorker']);
+    const again = await req('taskAction', { task: id, action: 'complete', text: 'done' });
+    assert.equal(again.ok, false, 'completing a failed task fails visibly');
+    ok(await req('scripts', { query: 'dep' }));
+  });
+
+  it('batches change events into one message within 250 ms', async () => {
+    await setup();
+    await ctl.handleMessage({ type: 'ready' });
+    posted.length = 0;
+    const started = Date.now();
+    ctl.queueChanged([{ kind: 'task', id: 'tsk_a', queueId: 'que_1', status: 'queued' }]);
+    ctl.queueChanged([{ kind: 'task', id: 'tsk_b', queueId: 'que_1', status: 'running' }]);
+    ctl.queueChanged([{ kind: 'task', id: 'tsk_a', queueId: 'que_1', status: 'running' }]);
+    while (!posted.some((m) => m.type === 'changed') && Date.now() - started < 1000) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(Date.now() - started <= 250, `took ${Date.now() - started} ms`);
+    await new Promise((r) => setTimeout(r, CHANGE_BATCH_MS + 50));
+    const changed = posted.filter((m) => m.type === 'changed');
+    assert.deepEqual(changed, [{ type: 'changed', all: false, tasks: ['tsk_a', 'tsk_b'] }]);
+    // A queue change re-sends init (the pickers' lists) before `changed`.
+    posted.length = 0;
+    ctl.queueChanged([{ kind: 'queue', id: 'que_1' }]);
+    await new Promise((r) => setTimeout(r, CHANGE_BATCH_MS + 100));
+    assert.deepEqual(posted.map((m) => m.type), ['init', 'changed']);
+  });
+
+  it('computes the overview: counts, per-queue counts, throughput and usage per tool and model', async () => {
+    await setup();
+    await q.createQueue({ name: 'other', session: 's' });
+    for (let i = 0; i < 3; i++) await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: `p${i}` });
+    await q.enqueue({ queue: 'other', tool: 'llm-claude', prompt: 'c' });
+    const a = await q.claim({ queue: 'q', worker: 'w' });
+    await q.complete({ task: a!.task.id, summary: 'ok', lease: a!.lease, usage: { inputTokens: 100, outputTokens: 10, costUsd: 0.5, model: 'gpt-5.5' } });
+    const b = await q.claim({ queue: 'q', worker: 'w' });
+    await q.fail({ task: b!.task.id, error: 'no', lease: b!.lease, usage: { inputTokens: 50, outputTokens: 5, costUsd: 0.25, model: 'gpt-5.5' } });
+    const c = await q.claim({ queue: 'other', worker: 'w' });
+    await q.complete({ task: c!.task.id, summary: 'ok', lease: c!.lease, usage: { inputTokens: 7, outputTokens: 3, costUsd: 1, model: 'opus' } });
+    const o = ok<Overview>(await req('overview', {}));
+    assert.deepEqual(o.counts, { queued: 1, running: 0, succeeded: 2, failed: 1, stale: 0 });
+    assert.deepEqual(o.queues.map((x) => x.name).sort(), ['other', 'q']);
+    const byName = Object.fromEntries(o.queues.map((x) => [x.name, x.counts]));
+    assert.equal(byName['q']?.failed, 1);
+    assert.equal(byName['other']?.succeeded, 1);
+    assert.deepEqual(o.usage, [
+      { tool: 'llm-claude', model: 'opus', tasks: 1, inputTokens: 7, outputTokens: 3, costUsd: 1 },
+      { tool: 'llm-codex', model: 'gpt-5.5', tasks: 2, inputTokens: 150, outputTokens: 15, costUsd: 0.75 },
+    ]);
+    assert.equal(o.scanned, 3);
+    assert.equal(o.truncated, false);
+    const total = o.throughput.succeeded.reduce((x, y) => x + y, 0) + o.throughput.failed.reduce((x, y) => x + y, 0);
+    assert.equal(total, 3);
+  });
+
+  it('buckets throughput and sums usage as pure functions', () => {
+    const now = Date.parse('2026-01-01T12:00:00Z');
+    const t = (finishedAt: string, status: 'succeeded' | 'failed') => ({ finishedAt, status, tool: 'x', usage: null }) as never;
+    const tp = throughputOf([t('2026-01-01T11:59:00Z', 'succeeded'), t('2026-01-01T11:00:30Z', 'failed'), t('2025-12-01T00:00:00Z', 'succeeded')], now);
+    assert.equal(tp.succeeded.length, 24);
+    assert.equal(tp.succeeded.at(-1), 1);
+    assert.deepEqual(usageOf([t('2026-01-01T11:59:00Z', 'succeeded')]), []);
+  });
+
+  it('renders a strict CSP with the nonce, and strips ANSI escapes', () => {
+    const html = dashboardHtml({ cspSource: 'https://x', scriptUri: 'https://x/d.js', styleUri: 'https://x/d.css', nonce: 'abc' });
+    assert.match(html, /default-src 'none'; script-src 'nonce-abc'/);
+    assert.match(html, /<script type="module" nonce="abc" src="https:\/\/x\/d.js">/);
+    assert.equal(stripAnsi('\u001b[31mred\u001b[0m \u001b]0;title\u0007ok \u001b[2K'), 'red ok ');
+  });
+});

@@ -1,0 +1,252 @@
+import * as assert from 'node:assert/strict';
+import type { Browser } from 'playwright-core';
+import type { FakeClock } from '../../src/core/clock';
+import type { QueueService } from '../../src/core/queue/service';
+import { testQueue } from '../support/queue';
+import { type DashboardPage, click, launchBrowser, openDashboard, rowIds, setControl } from './harness';
+import { depsFor, script, serviceApi } from './queueApi';
+
+/**
+ * The built webview bundle (dist/webview/dashboard.js) in headless Chromium, under the real HTML and CSP, talking
+ * to a DashboardController over an in-memory queue: what a person sees and does, without VS Code.
+ */
+describe('dashboard webview in Chromium', function () {
+  this.timeout(60_000);
+  let browser: Browser;
+  let q: QueueService;
+  let clock: FakeClock;
+  let cleanup: () => void;
+  let dash: DashboardPage;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  async function open(state?: unknown) {
+    const api = serviceApi(q, [script('build.sh', 'builds the app'), script('deploy.sh', 'ships it')]);
+    const deps = depsFor(api, () => undefined);
+    dash = await openDashboard(browser, deps, { state });
+    const off = q.onChange((events) => dash.controller.queueChanged(events));
+    const close = dash.close.bind(dash);
+    dash.close = async () => {
+      off();
+      await close();
+    };
+    dash.page.on('pageerror', (e) => pageErrors.push(e.message));
+    dash.page.on('dialog', (d) => {
+      pageErrors.push(`dialog: ${d.message()}`);
+      void d.dismiss();
+    });
+    await dash.page.waitForSelector('#app[data-state="ready"]', { timeout: 20_000 });
+  }
+
+  beforeEach(async () => {
+    pageErrors.length = 0;
+    const t = await testQueue();
+    q = t.q;
+    clock = t.clock;
+    cleanup = t.cleanup;
+  });
+  afterEach(async () => {
+    await dash?.close();
+    await q.close();
+    cleanup();
+  });
+
+  it('shows the first page, pages forward and back with the owner cursor, and filters', async () => {
+    const tasks = await q.enqueueMany(Array.from({ length: 60 }, (_, i) => ({ queue: 'q', tool: i % 3 === 0 ? 'run-bash' : 'llm-codex', prompt: `task number ${i}` })));
+    const failing = await q.claim({ queue: 'q', worker: 'w' });
+    await q.fail({ task: failing!.task.id, error: 'broken', lease: failing!.lease });
+    await open({ tab: 'tasks', query: { limit: 25 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null });
+    const { page } = dash;
+    assert.equal((await rowIds(page)).length, 25);
+    assert.match((await page.textContent('#page-label')) ?? '', /Page 1 · 25/);
+    const first = await rowIds(page);
+    await click(page, '#next-page');
+    await page.waitForFunction(() => document.querySelector('#page-label')?.textContent?.startsWith('Page 2'));
+    const second = await rowIds(page);
+    assert.equal(second.length, 25);
+    assert.equal(second.filter((id) => first.includes(id)).length, 0, 'page 2 shares no task with page 1');
+    await click(page, '#next-page');
+    await page.waitForFunction(() => document.querySelector('#page-label')?.textContent?.startsWith('Page 3'));
+    assert.equal((await rowIds(page)).length, 10);
+    assert.equal(await page.$eval('#next-page', (b) => (b as HTMLElement & { disabled: boolean }).disabled), true);
+    await click(page, '#prev-page');
+    await page.waitForFunction(() => document.querySelector('#page-label')?.textContent?.startsWith('Page 2'));
+    assert.deepEqual(await rowIds(page), second);
+    // The UI state (not the data) is kept with setState.
+    const state = (await page.evaluate(() => (window as unknown as { __state: unknown }).__state)) as { cursors: unknown[]; query: { limit: number } };
+    assert.equal(state.cursors.length, 1);
+    assert.equal(state.query.limit, 25);
+
+    await setControl(page, '#filter-status', 'failed');
+    await page.waitForFunction(() => document.querySelectorAll('#task-rows tr[data-task-id]').length === 1);
+    assert.deepEqual(await rowIds(page), [failing!.task.id]);
+    await setControl(page, '#filter-status', '');
+    await setControl(page, '#filter-tool', 'run-bash', 'input');
+    await page.waitForFunction(() => document.querySelector('#page-label')?.textContent?.includes('20 task'));
+    await setControl(page, '#filter-tool', '', 'input');
+    await setControl(page, '#filter-text', 'number 42', 'input');
+    await page.waitForFunction(() => document.querySelectorAll('#task-rows tr[data-task-id]').length === 1);
+    assert.deepEqual(await rowIds(page), [tasks[42]!.id]);
+    // Sorting by a column reorders the page.
+    await setControl(page, '#filter-text', '', 'input');
+    await page.waitForFunction(() => document.querySelectorAll('#task-rows tr[data-task-id]').length === 25);
+    await page.click('th[data-sort="tool"]');
+    const tools = await page.$$eval('#task-rows tr[data-task-id] td:nth-child(4)', (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(tools, [...tools].sort());
+    // The tabs: the overview shows the counts; the chosen tab is UI state.
+    await page.click('vscode-tab-header[data-tab="overview"]');
+    await page.waitForFunction(() => (window as unknown as { __state?: { tab: string } }).__state?.tab === 'overview');
+    await page.waitForSelector('#counts [data-count="failed"]');
+    assert.equal((await page.textContent('#counts [data-count="failed"] .num'))?.trim(), '1');
+    assert.equal((await page.textContent('#counts [data-count="queued"] .num'))?.trim(), '59');
+    assert.equal(await page.$$eval('#throughput svg rect', (r) => r.length > 0), true);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('shows a task in detail, with ANSI escapes stripped, and live updates without reloading', async () => {
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'make it green', payload: { n: 1 } });
+    const c = await q.claim({ queue: 'q', worker: 'w1' });
+    await q.complete({
+      task: c!.task.id,
+      lease: c!.lease,
+      summary: 'all green',
+      data: { files: 2 },
+      stdout: '\u001b[32mPASS\u001b[0m tests',
+      usage: { inputTokens: 1200, outputTokens: 80, costUsd: 0.0123, model: 'gpt-5.5' },
+    });
+    await open({ tab: 'tasks', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null });
+    const { page } = dash;
+    await page.click(`#task-rows tr[data-task-id="${c!.task.id}"]`);
+    await page.waitForSelector('#detail-summary');
+    assert.equal(await page.textContent('#detail-summary'), 'all green');
+    assert.equal(await page.textContent('#detail-stdout'), 'PASS tests');
+    assert.equal(await page.textContent('#detail-prompt'), 'make it green');
+    assert.deepEqual(JSON.parse((await page.textContent('#detail-payload')) ?? ''), { n: 1 });
+    assert.match((await page.textContent('#detail')) ?? '', /Queue instructionsBe brief\./);
+    assert.match((await page.textContent('#detail')) ?? '', /gpt-5\.5 · 1,200 in · 80 out/);
+    assert.match((await page.textContent('#detail')) ?? '', /\$0\.0123/);
+    // A running task ticks its elapsed time client-side and gets the stale badge once past its timeout.
+    clock.set(Date.now()); // elapsed time is measured against the webview's clock
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'slow one', timeoutSeconds: 60 });
+    const slow = await q.claim({ queue: 'q', worker: 'w2' });
+    const row = `#task-rows tr[data-task-id="${slow!.task.id}"]`;
+    await page.waitForSelector(`${row} td.elapsed`);
+    const tick1 = await page.textContent(`${row} td.elapsed`);
+    await page.waitForFunction(([sel, before]) => document.querySelector(sel)?.textContent !== before, [`${row} td.elapsed`, tick1] as const, { timeout: 3_000 });
+    assert.equal(await page.$$eval(`${row} .stale-badge`, (b) => b.length), 0);
+    clock.advance(61_000);
+    await q.sweep();
+    await page.waitForSelector(`${row} .stale-badge`, { timeout: 2_000 });
+    const started = Date.now();
+    const fresh = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'arrives live' });
+    await page.waitForSelector(`#task-rows tr[data-task-id="${fresh.id}"]`, { timeout: 2_000 });
+    assert.ok(Date.now() - started < 1_500, 'the new task showed up quickly');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('renders hostile task text as plain text and runs none of it', async () => {
+    const hostile = `<img src=x onerror="window.__xss=1">`;
+    const closing = `</script><script>window.__xss=2</script>`;
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: `${closing} <b>bold</b>` });
+    const c = await q.claim({ queue: 'q', worker: '<svg onload="window.__xss=3">' });
+    await q.complete({ task: c!.task.id, lease: c!.lease, summary: hostile, data: { html: closing }, stdout: hostile });
+    await open({ tab: 'tasks', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: c!.task.id });
+    const { page } = dash;
+    await page.waitForSelector('#detail-summary');
+    assert.equal(await page.textContent('#detail-summary'), hostile);
+    assert.match((await page.textContent('#detail-prompt')) ?? '', /^<\/script><script>window.__xss=2<\/script> <b>bold<\/b>$/);
+    assert.match((await page.textContent(`#task-rows tr[data-task-id="${c!.task.id}"]`)) ?? '', /<\/script><script>/);
+    await page.waitForTimeout(300);
+    const found = await page.evaluate(() => ({
+      xss: (window as unknown as { __xss?: number }).__xss ?? null,
+      imgs: document.querySelectorAll('img').length,
+      bolds: document.querySelectorAll('#app b').length,
+      svgs: document.querySelectorAll('svg[onload]').length,
+      scripts: document.querySelectorAll('script').length,
+    }));
+    assert.deepEqual(found, { xss: null, imgs: 0, bolds: 0, svgs: 0, scripts: 2 });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('validates the enqueue form inline, shows failures, and enqueues with script autocomplete', async () => {
+    await open({ tab: 'enqueue', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null });
+    const { page } = dash;
+    await page.waitForFunction(() => (document.querySelector('#enq-tool') as HTMLElement & { value: string }).value === 'llm-codex');
+    await setControl(page, '#enq-timeout', 'ten', 'input');
+    await setControl(page, '#enq-priority', '5000000', 'input');
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => document.querySelector('.field-error[data-for="prompt"]')?.textContent !== '');
+    const errors = await page.$$eval('.field-error', (els): Record<string, string> => Object.fromEntries(els.map((e) => [(e as HTMLElement).dataset['for'] ?? '', e.textContent ?? ''])));
+    assert.match(errors['prompt'] ?? '', /Say what/);
+    assert.match(errors['timeoutSeconds'] ?? '', /whole number/);
+    assert.match(errors['priority'] ?? '', /between/);
+    assert.equal(errors['queue'], '');
+    assert.match((await page.textContent('#enq-message')) ?? '', /Fix the marked fields/);
+    assert.equal(q.counts().queued, 0);
+
+    await setControl(page, '#enq-timeout', '90', 'input');
+    await setControl(page, '#enq-priority', '3', 'input');
+    await setControl(page, '#enq-prompt', 'write the docs', 'input');
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => /Enqueued tsk_/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+    const [task] = q.listTasks({}).tasks;
+    assert.equal(task?.prompt, 'write the docs');
+    assert.equal(task?.timeoutSeconds, 90);
+    assert.equal(task?.priority, 3);
+    assert.equal(await page.$$eval('.field-error', (els) => els.map((e) => e.textContent).join('')), '');
+
+    // A script tool: the prompt gives way to the script picker, which completes from the script index.
+    await setControl(page, '#enq-tool', 'run-bash');
+    assert.equal(await page.$eval('#script-fields', (e) => (e as HTMLElement).hidden), false);
+    await setControl(page, '#enq-script', 'dep', 'input');
+    await page.waitForSelector('#enq-suggestions li[data-script="deploy.sh"]', { state: 'attached' });
+    assert.deepEqual(await page.$$eval('#enq-suggestions li', (lis) => lis.map((li) => (li as HTMLElement).dataset['script'])), ['deploy.sh']);
+    await page.dispatchEvent('#enq-suggestions li[data-script="deploy.sh"]', 'mousedown');
+    assert.equal(await page.$eval('#enq-script', (e) => (e as HTMLElement & { value: string }).value), 'deploy.sh');
+    await setControl(page, '#enq-args', `--env 'prod eu'`, 'input');
+    await click(page, '#enq-submit');
+    const deadline = Date.now() + 5000;
+    while (q.counts().queued < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const scripted = q.listTasks({ tool: 'run-bash' }).tasks[0];
+    assert.deepEqual(scripted?.payload, { script: 'deploy.sh', args: ['--env', 'prod eu'] });
+
+    // A failure from the queue (an ended queue) shows as a visible message.
+    await q.endQueue('q');
+    await setControl(page, '#enq-tool', 'llm-codex');
+    await setControl(page, '#enq-prompt', 'too late', 'input');
+    // The ended queue leaves the picker (the host re-sends init on a queue change); choose it anyway, as a stale form would.
+    await page.waitForFunction(() => document.querySelectorAll('#enq-queue vscode-option').length === 0);
+    await page.evaluate(async () => {
+      const sel = document.querySelector('#enq-queue') as HTMLElement & { value: string };
+      const opt = document.createElement('vscode-option');
+      opt.setAttribute('value', 'q');
+      opt.textContent = 'q';
+      sel.appendChild(opt);
+      await new Promise((r) => setTimeout(r, 50)); // the select takes new options on slotchange
+      sel.value = 'q';
+    });
+    assert.equal(await page.$eval('#enq-queue', (e) => (e as HTMLElement & { value: string }).value), 'q');
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => /Enqueue failed/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('is read-only in Restricted Mode', async () => {
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'seeded' });
+    const api = serviceApi(q);
+    const deps = depsFor(api, () => undefined, { readOnly: true, tools: [] });
+    dash = await openDashboard(browser, deps, { state: { tab: 'enqueue', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null } });
+    const { page } = dash;
+    await page.waitForSelector('#app[data-state="ready"]');
+    await page.waitForFunction(() => !(document.querySelector('#read-only') as HTMLElement).hidden);
+    assert.equal(await page.$eval('#enq-submit', (b) => (b as HTMLElement & { disabled: boolean }).disabled), true);
+    assert.match((await page.textContent('#enq-message')) ?? '', /read-only/);
+    assert.equal((await rowIds(page)).length, 1);
+  });
+});
