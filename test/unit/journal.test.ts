@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isSparkqError } from '../../src/core/errors';
-import { JOURNAL_HEADER_BYTES, JournalWriter, encodeHeader, encodeRecord, readJournal } from '../../src/core/store/journal';
+import { JOURNAL_HEADER_BYTES, JournalWriter, encodeHeader, encodeRecord, readJournal, recordText } from '../../src/core/store/journal';
 import { tempDir } from '../support/tmp';
 
 describe('journal', () => {
@@ -34,6 +34,15 @@ describe('journal', () => {
     assert.equal(r.records[49]!.payload.toString(), 'record 49');
     assert.equal(r.tornTail, null);
     assert.equal(r.validLength, fs.statSync(file).size);
+  });
+
+  it('gives each record’s payload and its UTF-8 text from the file’s bytes', () => {
+    const texts = ['a', '', 'ünïcødé 😀', 'x'.repeat(70_000)];
+    const r = readJournal(writeJournal(texts, 3));
+    assert.deepEqual(r.records.map((x) => x.seq), [4, 5, 6, 7]);
+    assert.deepEqual(r.records.map((x) => recordText(x)), texts);
+    assert.deepEqual(r.records.map((x) => x.payload.toString('utf8')), texts);
+    assert.equal(recordText({ seq: 1, payload: Buffer.from('plain') }), 'plain');
   });
 
   it('continues an intact journal after its last record', async () => {

@@ -41,6 +41,23 @@ describe('store', () => {
     await s.close();
   });
 
+  it('keeps the database in SQLite memory and loads a snapshot image back exactly (unicode and large values too)', async () => {
+    const s = await open(t.dir);
+    assert.equal(s.db.inMemory, true, 'an in-memory database, not a file in sql.js’s file system');
+    const big = 'é😀'.repeat(200_000);
+    await put(s, 'big', big);
+    await put(s, 'u', 'ünïcødé 😀 \u0000 end');
+    for (let i = 0; i < 2_000; i++) await put(s, `k${i}`, `v${i}`.repeat(20));
+    const before = all(s);
+    await s.close();
+    const r = await open(t.dir);
+    assert.equal(r.recovery.replayed, 0, 'all of it from the snapshot');
+    assert.equal(r.db.inMemory, true);
+    assert.deepEqual(all(r), before);
+    assert.equal(r.db.value('PRAGMA integrity_check'), 'ok');
+    await r.close();
+  });
+
   it('replays acknowledged writes after a crash (no snapshot, no close)', async () => {
     const s = await open(t.dir);
     for (let i = 0; i < 20; i++) await put(s, `k${i}`, `v${i}`);

@@ -268,14 +268,16 @@ export function applyEffects(db: SqlDatabase, effects: readonly Effect[]): void 
 export class EffectBatch {
   private readonly tasks = new Map<string, Row>();
   private readonly attempts = new Map<string, Row[]>();
-  private readonly counts = new Map<string, number>();
+  /** Count changes by queue, then status. */
+  private readonly counts = new Map<string, Map<string, number>>();
   private seqHigh = 0;
 
   constructor(private readonly db: SqlDatabase) {}
 
   private bump(queueId: string, status: string, delta: number): void {
-    const k = `${queueId}\u0000${status}`;
-    this.counts.set(k, (this.counts.get(k) ?? 0) + delta);
+    let byStatus = this.counts.get(queueId);
+    if (byStatus === undefined) this.counts.set(queueId, (byStatus = new Map<string, number>()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + delta);
   }
 
   private pendingRunning(e: Effect & { id: string }): Row | undefined {
@@ -309,7 +311,13 @@ export class EffectBatch {
         if (row) {
           if (row['status'] !== 'queued') throw new Error(`effect ${e.t} on ${e.id} changed 0 rows, expected 1`);
           // The batch owns its rows: change them in place (what rowAfter returns, without a copy per record).
-          Object.assign(row, { status: 'running', attempt: e.attempt, worker: e.worker, lease: e.lease, started_at: e.at, heartbeat_at: e.at, stale_at: null });
+          row['status'] = 'running';
+          row['attempt'] = e.attempt;
+          row['worker'] = e.worker;
+          row['lease'] = e.lease;
+          row['started_at'] = e.at;
+          row['heartbeat_at'] = e.at;
+          row['stale_at'] = null;
           const list = this.attempts.get(e.id) ?? [];
           if (list.some((a) => a['n'] === e.attempt)) throw new Error(`UNIQUE constraint failed: attempts.task_id, attempts.n (${e.id} attempt ${e.attempt})`);
           list.push({ task_id: e.id, n: e.attempt, lease: e.lease, worker: e.worker, started_at: e.at, ended_at: null, outcome: 'running', error: null });
@@ -336,7 +344,16 @@ export class EffectBatch {
       case 'task.finish': {
         const row = this.pendingRunning(e);
         if (row) {
-          Object.assign(row, rowAfter(e, {}));
+          // What rowAfter(e, row) gives, in place.
+          row['status'] = e.status;
+          row['finished_at'] = e.at;
+          row['lease'] = null;
+          row['summary'] = e.summary;
+          row['data'] = e.data;
+          row['error'] = e.error;
+          row['stdout'] = e.stdout;
+          row['stderr'] = e.stderr;
+          row['usage'] = e.usage;
           for (const a of this.attempts.get(e.id) ?? []) {
             if (a['n'] === e.attempt) Object.assign(a, { ended_at: e.at, outcome: e.status, error: e.error });
           }
@@ -377,28 +394,62 @@ export class EffectBatch {
     const db = this.db;
     // Each row names only its non-null columns (the others are NULL by default): a queued task binds half as many
     // values. One statement per pattern of present columns; there are only a few (queued, running, finished …).
-    const inserts = new Map<number, string>();
+    // Consecutive rows of the same pattern go ROWS_PER_INSERT to a statement (one step for several rows); the rows
+    // are inserted in the same order either way.
+    const inserts = new Map<number, [single: string, multi: string]>();
+    let runMask = -1;
+    let runRows = 0;
+    let runValues: SqlValue[] = [];
+    const flush = () => {
+      if (runRows === 0) return;
+      let sql = inserts.get(runMask);
+      if (sql === undefined) {
+        const cols = TASK_COLUMNS.filter((_c, i) => (runMask & (1 << i)) !== 0);
+        const row = `(${cols.map(() => '?').join(', ')})`;
+        // OR FAIL: the checks are the same, but SQLite keeps no statement journal (a copy of every page the insert
+        // touches, so that a failing statement can be undone on its own). Nothing here is undone on its own: any
+        // failure rolls back the whole replay transaction.
+        const head = `INSERT OR FAIL INTO tasks(${cols.join(', ')}) VALUES `;
+        sql = [head + row, head + Array<string>(ROWS_PER_INSERT).fill(row).join(', ')];
+        inserts.set(runMask, sql);
+      }
+      if (runRows === ROWS_PER_INSERT) {
+        db.run(sql[1], runValues);
+      } else {
+        // A short run: row by row (no statement for every length).
+        const per = runValues.length / runRows;
+        for (let i = 0; i < runRows; i++) db.run(sql[0], runValues.slice(i * per, (i + 1) * per));
+      }
+      runRows = 0;
+      runValues = [];
+    };
     for (const r of this.tasks.values()) {
       let mask = 0;
-      const values: SqlValue[] = [];
       for (let i = 0; i < TASK_COLUMNS.length; i++) {
         const v = r[TASK_COLUMNS[i]!];
-        if (v !== null && v !== undefined) {
-          mask |= 1 << i;
-          values.push(v);
-        }
+        if (v !== null && v !== undefined) mask |= 1 << i;
       }
-      let sql = inserts.get(mask);
-      if (sql === undefined) {
-        const cols = TASK_COLUMNS.filter((_c, i) => (mask & (1 << i)) !== 0);
-        sql = `INSERT INTO tasks(${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
-        inserts.set(mask, sql);
+      if (mask !== runMask || runRows === ROWS_PER_INSERT) {
+        flush();
+        runMask = mask;
       }
-      db.run(sql, values);
+      for (let i = 0; i < TASK_COLUMNS.length; i++) {
+        const v = r[TASK_COLUMNS[i]!];
+        if (v !== null && v !== undefined) runValues.push(v);
+      }
+      runRows++;
     }
-    for (const list of this.attempts.values()) {
-      for (const a of list) {
-        db.run('INSERT INTO attempts(task_id, n, lease, worker, started_at, ended_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+    flush();
+    // Attempts are keyed by (task_id, n) without a rowid: inserted in key order, each goes at the end of the tree
+    // (pages filled in turn) rather than at a random place in it. The order changes nothing but the speed.
+    const attemptKeys = [...this.attempts.keys()].sort();
+    const attemptRow = '(?, ?, ?, ?, ?, ?, ?, ?)';
+    const attemptHead = 'INSERT INTO attempts(task_id, n, lease, worker, started_at, ended_at, outcome, error) VALUES ';
+    const attemptsMulti = attemptHead + Array<string>(ROWS_PER_INSERT).fill(attemptRow).join(', ');
+    let attemptValues: SqlValue[] = [];
+    for (const id of attemptKeys) {
+      for (const a of this.attempts.get(id)!) {
+        attemptValues.push(
           a['task_id'] ?? null,
           a['n'] ?? null,
           a['lease'] ?? null,
@@ -407,13 +458,17 @@ export class EffectBatch {
           a['ended_at'] ?? null,
           a['outcome'] ?? null,
           a['error'] ?? null,
-        ]);
+        );
+        if (attemptValues.length === 8 * ROWS_PER_INSERT) {
+          db.run(attemptsMulti, attemptValues);
+          attemptValues = [];
+        }
       }
     }
-    for (const [k, n] of this.counts) {
+    for (let i = 0; i < attemptValues.length; i += 8) db.run(attemptHead + attemptRow, attemptValues.slice(i, i + 8));
+    for (const [queueId, byStatus] of this.counts) {
       // Also when the sum is 0: applied one by one, the bumps would have created the row.
-      const [queueId, status] = k.split('\u0000') as [string, string];
-      bump(db, queueId, status, n);
+      for (const [status, n] of byStatus) bump(db, queueId, status, n);
     }
     if (this.seqHigh > 0) {
       db.run("INSERT INTO meta(key, value) VALUES ('task_seq_high', ?) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)", [this.seqHigh]);
@@ -423,6 +478,9 @@ export class EffectBatch {
     this.counts.clear();
   }
 }
+
+/** Rows per INSERT statement in EffectBatch.finish. */
+const ROWS_PER_INSERT = 8;
 
 const TASK_COLUMNS = [
   'seq',

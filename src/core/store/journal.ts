@@ -28,6 +28,48 @@ export interface JournalRecord {
   payload: Buffer;
 }
 
+/**
+ * A record as read back: its place in the file's bytes. The payload Buffer is made only when asked for; start-up
+ * decodes the text straight from the file's buffer (`text()`), without a Buffer object per record.
+ */
+class ReadRecord implements JournalRecord {
+  constructor(
+    private readonly file: Buffer,
+    readonly seq: number,
+    private readonly start: number,
+    private readonly length: number,
+  ) {}
+  get payload(): Buffer {
+    return this.file.subarray(this.start, this.start + this.length);
+  }
+  /** The payload decoded as UTF-8. */
+  text(): string {
+    return this.file.toString('utf8', this.start, this.start + this.length);
+  }
+}
+
+/** The payload of a record as UTF-8 text (decoded from the file's buffer when it was read by readJournal). */
+export function recordText(r: JournalRecord): string {
+  return r instanceof ReadRecord ? r.text() : r.payload.toString('utf8');
+}
+
+/** CRC-32 (the same as zlib's) in JavaScript, for the 12 bytes of a record header: cheaper than a call into zlib. */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+function crc32Header(buf: Buffer, off: number): number {
+  let c = -1;
+  for (let i = off; i < off + 12; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
 export interface JournalReadResult {
   baseSeq: number;
   records: JournalRecord[];
@@ -120,7 +162,7 @@ export function readJournal(file: string, options: { stopAtDamage?: boolean } = 
     }
     const len = buf.readUInt32LE(off);
     const seq = buf.readDoubleLE(off + 4);
-    if (buf.readUInt32LE(off + 12) !== crc32(buf.subarray(off, off + 12))) {
+    if (buf.readUInt32LE(off + 12) !== crc32Header(buf, off)) {
       return fail(corrupt(file, off, `record ${records.length + 1} has a damaged header (checksum mismatch)`));
     }
     if (len > MAX_RECORD_BYTES) return fail(corrupt(file, off, `record ${records.length + 1} claims ${len} bytes`));
@@ -130,11 +172,10 @@ export function readJournal(file: string, options: { stopAtDamage?: boolean } = 
       tornTail = { offset: off, bytes: remaining };
       break;
     }
-    const payload = buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len);
-    if (buf.readUInt32LE(off + RECORD_HEADER_BYTES + len) !== crc32(payload)) {
+    if (buf.readUInt32LE(off + RECORD_HEADER_BYTES + len) !== crc32(buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len))) {
       return fail(corrupt(file, off, `record ${records.length + 1} (sequence ${seq}) fails its checksum`));
     }
-    records.push({ seq, payload });
+    records.push(new ReadRecord(buf, seq, off + RECORD_HEADER_BYTES, len));
     expected++;
     off = end;
   }
@@ -147,12 +188,22 @@ export type Durability = 'full' | 'none';
  * Appends records with group commit: every record appended while a flush is pending shares one write and one
  * fdatasync. `append` is synchronous (so a caller's transaction and its journal record stay in one turn of the event
  * loop); the returned promise settles once the record is on disk.
+ *
+ * With durability 'full' the batch is written at once but synced off the main thread (fs.fdatasync on the libuv pool),
+ * one sync at a time: records appended while a sync is in flight gather into the next batch, which is written and
+ * synced as soon as that sync completes. The owner keeps serving requests while the disk works, instead of blocking
+ * its one thread for every sync; the promise of each record still settles only after a sync that started after the
+ * record was written.
  */
 export class JournalWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
+  /** An fdatasync is running on the thread pool; the waiters of the batch it covers. */
+  private syncing: { resolve: () => void; reject: (e: unknown) => void }[] | null = null;
+  /** close() was called while a sync was in flight: the file is closed when it completes. */
+  private closeAfterSync = false;
   private failure: unknown = null;
   private closed = false;
   private bytesOnDisk: number;
@@ -201,7 +252,7 @@ export class JournalWriter {
     return this.bytesOnDisk + this.pendingBytes;
   }
   get hasPending(): boolean {
-    return this.pending.length > 0 || this.scheduled;
+    return this.pending.length > 0 || this.scheduled || this.syncing !== null;
   }
   get failed(): unknown {
     return this.failure;
@@ -225,10 +276,7 @@ export class JournalWriter {
       return { seq, durable: this.failure === null ? Promise.resolve() : Promise.reject(new SparkqError('store-failed', `could not write the journal: ${String(this.failure)}`)) };
     }
     const durable = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flushNow());
-    }
+    this.schedule();
     return { seq, durable };
   }
 
@@ -236,7 +284,69 @@ export class JournalWriter {
   flush(): Promise<void> {
     if (this.failure !== null) return Promise.reject(new SparkqError('store-failed', `the journal can no longer be written: ${errorMessage(this.failure)}`));
     if (!this.hasPending) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.schedule();
+    return done;
+  }
+
+  /**
+   * Starts the next batch one event-loop turn from now, so that the records of every request that arrived in this turn
+   * share it; while a sync is in flight, its completion starts the next batch instead.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.syncing !== null) return;
+    this.scheduled = true;
+    setImmediate(() => this.flushAsync());
+  }
+
+  /** Writes the pending batch and starts its fdatasync on the thread pool (durability 'full'). */
+  private flushAsync(): void {
+    this.scheduled = false;
+    if (this.syncing !== null || this.closed || this.failure !== null) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    if (this.pending.length === 0) {
+      // Everything appended before these waiters is already synced: no sync is in flight.
+      for (const w of waiters) w.resolve();
+      return;
+    }
+    const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    try {
+      let off = 0;
+      while (off < batch.length) off += fs.writeSync(this.fd, batch, off, batch.length - off);
+    } catch (e) {
+      this.fail(e, waiters);
+      return;
+    }
+    this.syncing = waiters;
+    fs.fdatasync(this.fd, (e) => {
+      const synced = this.syncing ?? [];
+      this.syncing = null;
+      if (this.closeAfterSync) {
+        this.closeAfterSync = false;
+        fs.closeSync(this.fd);
+      }
+      if (e) {
+        this.fail(e, synced);
+        return;
+      }
+      this.bytesOnDisk += batch.length;
+      for (const w of synced) w.resolve();
+      // Records that arrived during the sync have waited long enough: their batch starts now.
+      if (this.waiters.length > 0 && !this.closed) this.flushAsync();
+    });
+  }
+
+  /** Memory is now ahead of the disk and we cannot tell how far: refuse all further writes (see flushNow). */
+  private fail(e: unknown, waiters: { reject: (e: unknown) => void }[]): void {
+    this.failure = e;
+    const all = [...waiters, ...this.waiters];
+    this.waiters = [];
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (const w of all) w.reject(new SparkqError('store-failed', `could not write the journal: ${String(e)}`));
   }
 
   /** Writes and syncs the pending batch now, synchronously. */
@@ -244,10 +354,11 @@ export class JournalWriter {
     this.scheduled = false;
     const waiters = this.waiters;
     this.waiters = [];
-    if (this.pending.length === 0) {
+    if (this.pending.length === 0 && this.syncing === null) {
       for (const w of waiters) w.resolve();
       return;
     }
+    // With a sync in flight and nothing new, a sync here still makes what that one covers durable before we answer.
     const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
@@ -268,8 +379,10 @@ export class JournalWriter {
 
   close(): void {
     if (this.closed) return;
-    if (this.failure === null && this.hasPending) this.flushNow();
+    if (this.failure === null && (this.pending.length > 0 || this.waiters.length > 0)) this.flushNow();
     this.closed = true;
-    fs.closeSync(this.fd);
+    // A sync on the thread pool still uses the descriptor: it is closed when that sync completes.
+    if (this.syncing !== null) this.closeAfterSync = true;
+    else fs.closeSync(this.fd);
   }
 }

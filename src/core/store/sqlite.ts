@@ -21,16 +21,124 @@ function findWasm(): string {
   throw new Error(`sql-wasm.wasm not found (looked in ${candidates.join(', ')}); rebuild with \`npm run build\``);
 }
 
+/**
+ * The module's WebAssembly memory. sql.js does not export it; we instantiate the module ourselves (Emscripten's
+ * `instantiateWasm` hook) to keep it, for the few places that must read a value SQLite wrote (an out-parameter).
+ */
+let wasmMemory: WebAssembly.Memory | null = null;
+
 /** Loads the SQLite WebAssembly module once per process. */
 export function loadSqlJs(): Promise<SqlJsStatic> {
   sqlJs ??= (async () => {
     const wasmBinary = fs.readFileSync(findWasm());
+    const bytes = wasmBinary.buffer.slice(wasmBinary.byteOffset, wasmBinary.byteOffset + wasmBinary.byteLength);
     sqlJsLoaded = await initSqlJs({
-      wasmBinary: wasmBinary.buffer.slice(wasmBinary.byteOffset, wasmBinary.byteOffset + wasmBinary.byteLength),
+      wasmBinary: bytes,
+      instantiateWasm: (imports, done) => {
+        void WebAssembly.instantiate(bytes, imports).then((r) => {
+          for (const v of Object.values(r.instance.exports)) if (v instanceof WebAssembly.Memory) wasmMemory = v;
+          done(r.instance);
+        });
+        return {};
+      },
     });
     return sqlJsLoaded;
   })();
   return sqlJs;
+}
+
+/** The C functions that open an in-memory database and copy a database into it (SQLite's backup API). */
+interface MemoryDb {
+  _sqlite3_open(filename: number, out: number): number;
+  _sqlite3_close_v2(db: number): number;
+  _sqlite3_backup_init(dest: number, destName: number, src: number, srcName: number): number;
+  _sqlite3_backup_step(backup: number, pages: number): number;
+  _sqlite3_backup_finish(backup: number): number;
+  _sqlite3_errmsg(db: number): number;
+  _malloc(n: number): number;
+  _free(ptr: number): void;
+  UTF8ToString(ptr: number, maxBytes?: number): string;
+  stringToNewUTF8(text: string): number;
+  _RegisterExtensionFunctions?: (db: number) => number;
+}
+
+function memoryDbOf(module: SqlJsStatic): MemoryDb | null {
+  const m = module as unknown as Record<string, unknown>;
+  const needed = ['_sqlite3_open', '_sqlite3_close_v2', '_sqlite3_backup_init', '_sqlite3_backup_step', '_sqlite3_backup_finish', '_sqlite3_errmsg'];
+  return wasmMemory && needed.every((f) => typeof m[f] === 'function') ? (module as unknown as MemoryDb) : null;
+}
+
+/**
+ * Opens a sql.js Database whose SQLite handle is a `:memory:` database, holding a copy of `image` when given.
+ *
+ * sql.js opens every database as a file in Emscripten's in-memory file system: the whole database is kept twice
+ * (the file, as a JavaScript ArrayBuffer, and SQLite's page cache in the module's memory), every commit copies its
+ * pages into the file (growing it by copy-and-grow), and a page the cache dropped is read back from it. An in-memory
+ * database keeps its pages once, in the page cache, and commits write nothing. The image is loaded with the backup
+ * API (from a temporary file database that is closed and removed right after), the same way sql.js's export()
+ * writes one out. Null when this build of sql.js lacks the functions (the caller then opens the usual way).
+ */
+function openInMemory(SQL: SqlJsStatic, image: Uint8Array | undefined): Database | null {
+  const m = memoryDbOf(SQL);
+  if (!m || !wasmMemory) return null;
+  const raw = new SQL.Database();
+  const fileHandle = (raw as unknown as { db?: unknown }).db;
+  if (typeof fileHandle !== 'number' || fileHandle === 0) {
+    raw.close();
+    return null;
+  }
+  const name = m.stringToNewUTF8(':memory:');
+  const out = m._malloc(4);
+  let handle: number;
+  try {
+    const rc = m._sqlite3_open(name, out);
+    handle = new Int32Array(wasmMemory.buffer, out, 1)[0]!;
+    if (rc !== 0) {
+      if (handle !== 0) m._sqlite3_close_v2(handle);
+      raw.close();
+      return null;
+    }
+  } finally {
+    m._free(out);
+    m._free(name);
+  }
+  // The Database object now speaks to the in-memory handle; its (empty) file stays until close() removes it.
+  m._sqlite3_close_v2(fileHandle);
+  (raw as unknown as { db: number }).db = handle;
+  m._RegisterExtensionFunctions?.(handle);
+  if (image && image.length > 0) {
+    try {
+      copyInto(SQL, m, raw, handle, image);
+    } catch (e) {
+      raw.close();
+      throw e;
+    }
+  }
+  return raw;
+}
+
+const SQLITE_DONE_BACKUP = 101;
+
+function copyInto(SQL: SqlJsStatic, m: MemoryDb, raw: Database, dest: number, image: Uint8Array): void {
+  // An in-memory destination must have the source's page size before the copy (SQLite refuses it otherwise).
+  const pageSize = image.length >= 18 ? ((image[16]! << 8) | image[17]!) : 0;
+  if (pageSize !== 0) raw.exec(`PRAGMA page_size=${pageSize === 1 ? 65536 : pageSize}`);
+  const src = new SQL.Database(image);
+  try {
+    const srcHandle = (src as unknown as { db: number }).db;
+    const main = m.stringToNewUTF8('main');
+    try {
+      const b = m._sqlite3_backup_init(dest, main, srcHandle, main);
+      if (b === 0) throw new Error(m.UTF8ToString(m._sqlite3_errmsg(dest)));
+      const rc = m._sqlite3_backup_step(b, -1);
+      const fin = m._sqlite3_backup_finish(b);
+      if (rc !== SQLITE_DONE_BACKUP || fin !== 0) throw new Error(`loading the database image failed: ${m.UTF8ToString(m._sqlite3_errmsg(dest))} (${rc}/${fin})`);
+    } finally {
+      m._free(main);
+    }
+  } finally {
+    src.close();
+  }
 }
 
 /**
@@ -105,14 +213,45 @@ function directOf(module: SqlJsStatic): Direct | null {
 }
 
 /**
- * SQLite's page cache, in KiB. The whole database is also in sql.js's in-memory file, so the cache only needs the hot
- * pages; a smaller cache keeps the WebAssembly memory (which never shrinks) down. Bulk work that dirties more pages
- * than this in one transaction (start-up replay) raises it for that transaction: see `withCache`.
+ * SQLite's page cache, in KiB, for a database in a sql.js file (the fallback when the in-memory open is unavailable,
+ * see openInMemory): the whole database is also in that file, so the cache only needs the hot pages, and a smaller
+ * cache keeps the WebAssembly memory (which never shrinks) down. Bulk work that dirties more pages than this in one
+ * transaction (start-up replay) raises it for that transaction: see `withCache`. An in-memory database keeps all its
+ * pages in the cache whatever this says.
  */
 const CACHE_KIB = 16 * 1024;
 
 /** Encoding space for long text values being bound (grown when a longer one comes). */
 let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * A Buffer over the module's memory, made again after the memory grows: growing detaches the old ArrayBuffer, and a
+ * view of a detached buffer has length 0 (a cheaper check than reading `memory.buffer` for every value).
+ */
+let heap: Buffer | null = null;
+function heapBytes(memory: WebAssembly.Memory): Buffer {
+  if (heap === null || heap.length === 0) heap = Buffer.from(memory.buffer);
+  return heap;
+}
+
+/**
+ * Space in the module's memory where values being bound are encoded (SQLite copies them at bind time, so one place
+ * serves every value): no malloc and free per value, and Node's native UTF-8 encoder writes straight into it.
+ */
+let boundAt = 0;
+let boundSize = 0;
+function bindSpace(d: Direct, bytes: number): number {
+  if (bytes > boundSize) {
+    if (boundAt !== 0) d._free(boundAt);
+    boundSize = Math.max(bytes, 2 * boundSize, 64 * 1024);
+    boundAt = d._malloc(boundSize);
+    if (boundAt === 0) {
+      boundSize = 0;
+      throw new Error(`out of memory binding a value of ${bytes} bytes`);
+    }
+  }
+  return boundAt;
+}
 
 const SQLITE_ROW = 100;
 const SQLITE_DONE = 101;
@@ -137,16 +276,27 @@ export class SqlDatabase {
     );
   }
 
+  /** Opens a database in memory, empty or holding a copy of `bytes` (a database image, as export() gives). */
   static async open(bytes?: Uint8Array): Promise<SqlDatabase> {
-    const SQL = await loadSqlJs();
-    return new SqlDatabase(new SQL.Database(bytes));
+    await loadSqlJs();
+    return SqlDatabase.openSync(bytes);
   }
 
   /** Opens another database synchronously; the module must already be loaded (any open store has loaded it). */
   static openSync(bytes?: Uint8Array): SqlDatabase {
-    if (!sqlJsLoaded) throw new Error('internal: sql.js is not loaded yet');
-    return new SqlDatabase(new sqlJsLoaded.Database(bytes));
+    const SQL = sqlJsLoaded;
+    if (!SQL) throw new Error('internal: sql.js is not loaded yet');
+    const memory = openInMemory(SQL, bytes);
+    const db = new SqlDatabase(memory ?? new SQL.Database(bytes));
+    db.inMemory = memory !== null;
+    return db;
   }
+
+  /**
+   * True when the database is a SQLite `:memory:` database (see openInMemory): there is no file to grow or spill to,
+   * so the page cache holds every page whatever its size setting.
+   */
+  inMemory = false;
 
   private cached(sql: string): Cached {
     let c = this.cache.get(sql);
@@ -180,6 +330,7 @@ export class SqlDatabase {
   /** Binds positional parameters with the C functions (what Statement.bind does for an array, minus cwrap). */
   private bindDirect(ptr: number, params: SqlValue[]): void {
     const d = this.direct!;
+    const memory = wasmMemory;
     for (let i = 0; i < params.length; i++) {
       const v = params[i];
       const at = i + 1;
@@ -188,6 +339,16 @@ export class SqlDatabase {
         rc = d._sqlite3_bind_blob(ptr, at, 0, 0, 0); // a NULL blob binds NULL, as sql.js does
       } else if (typeof v === 'number') {
         rc = v === (v | 0) ? d._sqlite3_bind_int(ptr, at, v) : d._sqlite3_bind_double(ptr, at, v);
+      } else if (memory && typeof v === 'string') {
+        // Encoded in place in the module's memory (at most 3 bytes per UTF-16 unit), then copied by SQLite.
+        const max = v.length * 3;
+        const p = bindSpace(d, max + 1);
+        const n = heapBytes(memory).write(v, p, max, 'utf8');
+        rc = d._sqlite3_bind_text(ptr, at, p, n, TRANSIENT);
+      } else if (memory && v instanceof Uint8Array) {
+        const p = bindSpace(d, Math.max(1, v.length));
+        heapBytes(memory).set(v, p);
+        rc = d._sqlite3_bind_blob(ptr, at, p, v.length, TRANSIENT);
       } else if (typeof v === 'string') {
         if (v.length > 64) {
           // Long text: Node's native UTF-8 encoder into a reused scratch buffer (no allocation per value: a Buffer per

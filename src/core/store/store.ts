@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { type Clock, systemClock } from '../clock';
 import { SparkqError, errorMessage } from '../errors';
 import { fsyncDir, isTempFile, keepAside } from './fileio';
-import { type Durability, type JournalReadResult, JournalWriter, readJournal } from './journal';
+import { type Durability, type JournalReadResult, JournalWriter, readJournal, recordText } from './journal';
 import {
   DATA_FILE_PATTERN,
   type Generation,
@@ -339,8 +339,15 @@ async function loadGeneration(
       file: journalPath,
     });
   }
-  const reserve = journal.records.length > 0 && opts.replayReserve ? Math.min(MAX_RESERVE, Math.max(0, Math.round(opts.replayReserve(journal.records.map((r) => r.payload))))) : 0;
-  const db = await SqlDatabase.open(reserve > 0 ? withRoom(image, reserve) : image);
+  let db = await SqlDatabase.open(image);
+  if (!db.inMemory) {
+    // A database in a sql.js file (a build without the functions for an in-memory one): give the file room up front.
+    const reserve = journal.records.length > 0 && opts.replayReserve ? Math.min(MAX_RESERVE, Math.max(0, Math.round(opts.replayReserve(journal.records.map((r) => r.payload))))) : 0;
+    if (reserve > 0) {
+      db.close();
+      db = await SqlDatabase.open(withRoom(image, reserve));
+    }
+  }
   const migrated = migrate(db, opts.migrations);
   replayAll(db, journal, journalPath, opts);
   report.snapshotSeq = gen.snapshot.seq;
@@ -362,6 +369,8 @@ function withRoom(image: Uint8Array, bytes: number): Uint8Array {
 
 function replayAll(db: SqlDatabase, journal: JournalReadResult, file: string, opts: Pick<StoreOptions, 'replay' | 'replayBatch'>): void {
   if (journal.records.length === 0) return;
+  // An in-memory database keeps every page whatever the cache size: nothing to spill.
+  if (db.inMemory) return replayInOne(db, journal, file, opts);
   // One transaction for the whole journal: give it a cache that holds what it dirties (a few times the records'
   // bytes covers rows and indexes), so that SQLite does not spill pages mid-way.
   const journalBytes = journal.validLength;
@@ -374,7 +383,7 @@ function replayInOne(db: SqlDatabase, journal: JournalReadResult, file: string, 
     const apply = batch ? (record: unknown) => batch.apply(record) : (record: unknown) => opts.replay(db, record);
     for (const r of journal.records) {
       try {
-        apply(JSON.parse(r.payload.toString('utf8')));
+        apply(JSON.parse(recordText(r)));
       } catch (e) {
         throw new SparkqError('corrupt', `journal ${file}: record ${r.seq} passed its checksum but could not be applied (${errorMessage(e)})`, {
           file,
