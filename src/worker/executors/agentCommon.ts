@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import { LIMITS, type JsonValue, type Task } from '../../core/model';
+import { LIMITS, type JsonValue, type Task, type Usage } from '../../core/model';
 import { type RunResult, runProcess } from '../proc';
-import type { ExecContext, ExecOutcome } from '../types';
+import type { ExecContext, ExecOutcome, ExecOutcomeBase } from '../types';
 
 /** Shared by the Codex and Claude executors: prompts, bypass checks, bounded text, parsing JSON lines. */
 
@@ -219,4 +219,25 @@ export async function runJsonlAgent(
   } finally {
     if (eventsFd !== undefined) fs.closeSync(eventsFd);
   }
+}
+
+/** The parts of an agent's outcome that do not depend on how it ended: transcript, stderr, usage, notes, session. */
+export function agentOutcomeBase(
+  out: ReturnType<typeof transcriptOutput>,
+  usage: Usage | undefined,
+  notes: string[],
+  agentSession: ExecOutcomeBase['agentSession'] | undefined,
+): ExecOutcomeBase {
+  return {
+    stdout: out.transcript.value,
+    stderr: out.stderr.value,
+    ...(usage ? { usage } : {}),
+    ...(notes.length ? { notes } : {}),
+    ...(agentSession ? { agentSession } : {}),
+  };
+}
+
+/** "code 3" or "signal SIGKILL": how a process ended, for an error message. */
+export function howItEnded(r: RunResult): string {
+  return r.exitCode === null ? `signal ${r.signal ?? '?'}` : `code ${r.exitCode}`;
 }

@@ -4,11 +4,13 @@ import type { Usage } from '../../core/model';
 import type { RunResult } from '../proc';
 import type { ExecContext, ExecOutcome, Executor } from '../types';
 import {
+  agentOutcomeBase,
   bounded,
   bypassRefusal,
   type DataObject,
   failed,
   findBypassArg,
+  howItEnded,
   indentTail,
   isRecord,
   messageForData,
@@ -245,20 +247,13 @@ export const claudeExecutor: Executor = {
     if (usage) out.info(`tokens: in ${usage.inputTokens} (cached ${usage.cachedInputTokens}), out ${usage.outputTokens}${usage.costUsd !== undefined ? ` · $${usage.costUsd}` : ''}`);
     const denials = final && Array.isArray(final['permission_denials']) ? final['permission_denials'].filter(isRecord) : [];
     for (const d of denials) notes.push(`claude was not permitted to use ${str(d['tool_name']) ?? 'a tool'}: ${toolGist(d['tool_input'])}`);
-    const rest = {
-      stdout: out.transcript.value,
-      stderr: out.stderr.value,
-      ...(usage ? { usage } : {}),
-      ...(notes.length ? { notes } : {}),
-      ...(events.sessionId !== undefined ? { agentSession: { claudeSessionId: events.sessionId } } : {}),
-    };
+    const rest = agentOutcomeBase(out, usage, notes, events.sessionId !== undefined ? { claudeSessionId: events.sessionId } : undefined);
 
     const procError = processFailure('claude', result, ctx);
     if (procError !== undefined) return failed(procError, rest);
     if (!final) {
       const why = stderrGist(result.stderrTail);
-      const how = result.exitCode === null ? `signal ${result.signal ?? '?'}` : `code ${result.exitCode}`;
-      return failed(`claude exited with ${how} without a result${why ? `: ${why}` : ''}`, rest);
+      return failed(`claude exited with ${howItEnded(result)} without a result${why ? `: ${why}` : ''}`, rest);
     }
     // `subtype` can say success while is_error is true: is_error decides.
     if (final['is_error'] === true) return failed(`claude: ${claudeResultError(final)}`, rest);

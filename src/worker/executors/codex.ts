@@ -5,11 +5,13 @@ import type { Usage } from '../../core/model';
 import type { RunResult } from '../proc';
 import type { ExecContext, ExecOutcome, Executor } from '../types';
 import {
+  agentOutcomeBase,
   bounded,
   bypassRefusal,
   type DataObject,
   failed,
   findBypassArg,
+  howItEnded,
   indentTail,
   isRecord,
   messageForData,
@@ -369,20 +371,14 @@ export const codexExecutor: Executor = {
       usage = codexUsage(events.usage, resumed ? totalBefore : undefined, model);
       out.info(`tokens: in ${usage.inputTokens} (cached ${usage.cachedInputTokens}), out ${usage.outputTokens} (reasoning ${usage.reasoningTokens})`);
     }
-    const withUsage = {
-      stdout: out.transcript.value,
-      stderr: out.stderr.value,
-      ...(usage ? { usage } : {}),
-      ...(notes.length ? { notes } : {}),
-      ...(events.threadId !== undefined ? { agentSession: { codexThreadId: events.threadId } } : {}),
-    };
+    const withUsage = agentOutcomeBase(out, usage, notes, events.threadId !== undefined ? { codexThreadId: events.threadId } : undefined);
 
     const procError = processFailure('codex', result, ctx);
     if (procError !== undefined) return failed(procError, withUsage);
     if (events.turnFailed !== undefined) return failed(`codex: ${events.turnFailed}`, withUsage);
     if (result.exitCode !== 0) {
       const why = events.errors.at(-1) ?? stderrGist(result.stderrTail);
-      return failed(`codex exited with ${result.exitCode === null ? `signal ${result.signal ?? '?'}` : `code ${result.exitCode}`}${why ? `: ${why}` : ''}`, withUsage);
+      return failed(`codex exited with ${howItEnded(result)}${why ? `: ${why}` : ''}`, withUsage);
     }
     if (!events.turnCompleted) {
       const why = events.errors.at(-1) ?? stderrGist(result.stderrTail);
