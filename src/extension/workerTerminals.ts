@@ -1,7 +1,7 @@
 import { readOwnerRecord } from '../owner/owner';
 import { sparkqDirOf } from '../owner/workspace';
+import { writeSparkqLauncher } from '../worker/launcher';
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { errorMessage, isSparkqError } from '../core/errors';
@@ -42,25 +42,6 @@ export function cliRuntime(extensionPath: string): CliRuntime {
 }
 
 /**
- * A `sparkq` launcher in the extension's storage, put first on PATH in SparkQ terminals so whoever sits there can run
- * `sparkq complete …`. Its content comes from the extension's own paths only.
- */
-export function writeSparkqLauncher(binDir: string, runtime: CliRuntime): string {
-  fs.mkdirSync(binDir, { recursive: true, mode: 0o700 });
-  if (process.platform === 'win32') {
-    const env = Object.entries(runtime.env).map(([k, v]) => `set "${k}=${v}"\r\n`).join('');
-    fs.writeFileSync(path.join(binDir, 'sparkq.cmd'), `@echo off\r\n${env}"${runtime.execPath}" "${runtime.cliPath}" %*\r\n`);
-  } else {
-    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const env = Object.entries(runtime.env).map(([k, v]) => `${k}=${q(v)} `).join('');
-    const file = path.join(binDir, 'sparkq');
-    fs.writeFileSync(`${file}.tmp`, `#!/bin/sh\n${env ? `export ${env.trim()}\n` : ''}exec ${q(runtime.execPath)} ${q(runtime.cliPath)} "$@"\n`, { mode: 0o755 });
-    fs.renameSync(`${file}.tmp`, file);
-  }
-  return binDir;
-}
-
-/**
  * Worker terminals: one transient integrated terminal per queue whose process is `sparkq run --queue … --watch`.
  * Closing the terminal ends the worker; if its task is still running a moment later, the window fails it with the
  * reason and frees the worker's place on the queue. Workers recorded by a previous window (before a reload) are
@@ -96,7 +77,8 @@ export class WorkerTerminals extends Disposable {
 
   /** The environment of a SparkQ terminal: the workspace, `sparkq` first on PATH, the worker name, the runtime's own. */
   terminalEnv(workspaceDir: string, worker: string): Record<string, string> {
-    writeSparkqLauncher(this.binDir, this.runtime);
+    // `sparkq` first on PATH, so whoever sits in the terminal can run `sparkq complete …`.
+    writeSparkqLauncher(this.binDir, [this.runtime.execPath, this.runtime.cliPath], this.runtime.env);
     // The owner's socket and token, so the worker connects straight to it (it falls back to owner.json if it moved).
     const owner = readOwnerRecord(sparkqDirOf(workspaceDir));
     return {

@@ -8,6 +8,7 @@ import { type Claim, LIMITS, type Queue, type Task } from '../core/model';
 import { loadWorkspaceConfig } from '../owner/owner';
 import { sparkqDirOf } from '../owner/workspace';
 import { scriptExecutor } from './executors/script';
+import { writeSparkqLauncher } from './launcher';
 import type { ExecOutcome, Executor, OutputStream } from './types';
 
 export type WorkerMode = 'drain' | 'watch' | 'once';
@@ -101,7 +102,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       },
     );
   }, Math.max(500, (leaseSeconds * 1000) / 3));
-  const shim = writeSparkqShim(opts.workspaceDir, opts.sparkqCommand ?? defaultSparkqCommand());
+  // `.sparkq/bin/sparkq`, so tool processes find `sparkq` on PATH and can finish their own task.
+  const shim = writeSparkqLauncher(path.join(sparkqDirOf(opts.workspaceDir), 'bin'), opts.sparkqCommand ?? defaultSparkqCommand());
   let wake: (() => void) | null = null;
   const off = opts.mode === 'watch' ? q.onChange((events) => {
     if (events.some((e) => e.kind === 'task' && e.queueId === queue.id && e.status === 'queued')) wake?.();
@@ -314,24 +316,6 @@ async function runManual(opts: WorkerOptions, task: Task, claim: Claim, signal: 
 function defaultSparkqCommand(): string[] {
   const script = process.argv[1];
   return script ? [process.execPath, path.resolve(script)] : [process.execPath];
-}
-
-/**
- * `.sparkq/bin/sparkq`: a tiny launcher so that tool processes (scripts, agents) find `sparkq` on PATH and can finish
- * their own task. Its content comes from this process's own paths, never from task text.
- */
-function writeSparkqShim(workspaceDir: string, command: string[]): string {
-  const dir = path.join(sparkqDirOf(workspaceDir), 'bin');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (process.platform === 'win32') {
-    fs.writeFileSync(path.join(dir, 'sparkq.cmd'), `@"${command.join('" "')}" %*\r\n`);
-  } else {
-    const file = path.join(dir, 'sparkq');
-    const quoted = command.map((c) => `'${c.replace(/'/g, `'\\''`)}'`).join(' ');
-    fs.writeFileSync(file + '.tmp', `#!/bin/sh\nexec ${quoted} "$@"\n`, { mode: 0o755 });
-    fs.renameSync(file + '.tmp', file);
-  }
-  return dir;
 }
 
 function toolEnv(tool: ToolConfig, task: Task, lease: string, workspaceDir: string, shimDir: string): NodeJS.ProcessEnv {

@@ -1,0 +1,23 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Writes a `sparkq` launcher into `binDir` (created 0700) so that a process with `binDir` first on PATH finds `sparkq`:
+ * `command` is the argv that runs the CLI (a runtime and the bundle), `env` variables it needs (e.g.
+ * ELECTRON_RUN_AS_NODE). Used for tool processes of a worker and for VS Code's SparkQ terminals. The content comes from
+ * the caller's own paths, never from task text; the file is replaced atomically. Returns `binDir`.
+ */
+export function writeSparkqLauncher(binDir: string, command: readonly string[], env: Readonly<Record<string, string>> = {}): string {
+  fs.mkdirSync(binDir, { recursive: true, mode: 0o700 });
+  if (process.platform === 'win32') {
+    const sets = Object.entries(env).map(([k, v]) => `set "${k}=${v}"\r\n`).join('');
+    fs.writeFileSync(path.join(binDir, 'sparkq.cmd'), `@echo off\r\n${sets}"${command.join('" "')}" %*\r\n`);
+  } else {
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const exports = Object.entries(env).map(([k, v]) => `${k}=${q(v)}`).join(' ');
+    const file = path.join(binDir, 'sparkq');
+    fs.writeFileSync(`${file}.tmp`, `#!/bin/sh\n${exports ? `export ${exports}\n` : ''}exec ${command.map(q).join(' ')} "$@"\n`, { mode: 0o755 });
+    fs.renameSync(`${file}.tmp`, file);
+  }
+  return binDir;
+}
