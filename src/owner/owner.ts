@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { ApiMethod, OwnerInfo, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from './api';
 import { configFileOf, ensureSparkqDir, sparkqDirOf } from './workspace';
 import { systemClock, type Clock } from '../core/clock';
-import { ConfigError, defaultConfig, loadConfigFile, resolveScriptDirs, type SparkqConfig } from '../core/config';
+import { defaultConfig, loadConfigFile, resolveScriptDirs, type SparkqConfig } from '../core/config';
 import { SparkqError, errorMessage } from '../core/errors';
 import type {
   Claim,
@@ -446,4 +446,3 @@ export function loadWorkspaceConfig(workspaceDir: string, log?: (line: string) =
   return config;
 }
 
-export { ConfigError };
