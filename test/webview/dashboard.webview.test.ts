@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import type { FakeClock } from '../../src/core/clock';
 import type { QueueService } from '../../src/core/queue/service';
+import type { QueueApi } from '../../src/owner/api';
 import { testQueue } from '../support/queue';
 import { type DashboardPage, click, launchBrowser, openDashboard, rowIds, setControl } from './harness';
 import { depsFor, script, serviceApi } from './queueApi';
@@ -17,6 +18,8 @@ describe('dashboard webview in Chromium', function () {
   let clock: FakeClock;
   let cleanup: () => void;
   let dash: DashboardPage;
+  /** The queue API behind the open dashboard, so a test can make the owner refuse a call. */
+  let hostApi: QueueApi;
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -28,6 +31,7 @@ describe('dashboard webview in Chromium', function () {
 
   async function open(state?: unknown) {
     const api = serviceApi(q, [script('build.sh', 'builds the app'), script('deploy.sh', 'ships it')]);
+    hostApi = api;
     const deps = depsFor(api, () => undefined);
     dash = await openDashboard(browser, deps, { state });
     const off = q.onChange((events) => dash.controller.queueChanged(events));
@@ -216,24 +220,15 @@ describe('dashboard webview in Chromium', function () {
     const scripted = q.listTasks({ tool: 'run-bash' }).tasks[0];
     assert.deepEqual(scripted?.payload, { script: 'deploy.sh', args: ['--env', 'prod eu'] });
 
-    // A failure from the queue (an ended queue) shows as a visible message.
-    await q.endQueue('q');
+    // A failure from the owner shows as a visible message. The owner's refusal is the real one for an ended queue;
+    // ending the queue itself would also re-send the queue picker while the test fills it in (a race with the form).
+    const closed = await q.createQueue({ name: 'closed', session: 's' });
+    await q.endQueue(closed.id);
+    hostApi.enqueue = (input) => q.enqueue({ ...input, queue: closed.id });
     await setControl(page, '#enq-tool', 'llm-codex');
     await setControl(page, '#enq-prompt', 'too late', 'input');
-    // The ended queue leaves the picker (the host re-sends init on a queue change); choose it anyway, as a stale form would.
-    await page.waitForFunction(() => document.querySelectorAll('#enq-queue vscode-option').length === 0);
-    await page.evaluate(async () => {
-      const sel = document.querySelector('#enq-queue') as HTMLElement & { value: string };
-      const opt = document.createElement('vscode-option');
-      opt.setAttribute('value', 'q');
-      opt.textContent = 'q';
-      sel.appendChild(opt);
-      await new Promise((r) => setTimeout(r, 50)); // the select takes new options on slotchange
-      sel.value = 'q';
-    });
-    assert.equal(await page.$eval('#enq-queue', (e) => (e as HTMLElement & { value: string }).value), 'q');
     await click(page, '#enq-submit');
-    await page.waitForFunction(() => /Enqueue failed/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+    await page.waitForFunction(() => /Enqueue failed: .*has ended/.test(document.querySelector('#enq-message')?.textContent ?? ''));
     assert.deepEqual(pageErrors, []);
   });
 
