@@ -255,6 +255,10 @@ async function runOne(
     write(paint('31', `✖ ${task.id} was taken away from this worker (${reason.why}); its outcome is not recorded\n\n`));
     return 'failed';
   }
+  if (outcome.status === 'rate-limited') {
+    // Until the queue can take a task back and pause (issue 7, in progress), a rate-limited run fails its task.
+    outcome = { ...outcome, status: 'failed' };
+  }
   if (reason && outcome.status === 'failed') {
     outcome = {
       ...outcome,

@@ -39,7 +39,15 @@ export interface ExecOutcomeBase {
   notes?: string[];
 }
 
-export type ExecOutcome = (ExecOutcomeBase & { status: 'succeeded'; summary: string }) | (ExecOutcomeBase & { status: 'failed'; error: string });
+export type ExecOutcome =
+  | (ExecOutcomeBase & { status: 'succeeded'; summary: string })
+  | (ExecOutcomeBase & { status: 'failed'; error: string })
+  /**
+   * The agent stopped because of a usage or rate limit of its account/API, not because of the task: the runner puts
+   * the task back (queued, not failed) and pauses its queue until `resetAt` (epoch ms) when the agent said when the
+   * limit resets, else for the configured delay.
+   */
+  | (ExecOutcomeBase & { status: 'rate-limited'; error: string; resetAt?: number });
 
 export interface Executor {
   /** Runs the task to an outcome. Throws only for bugs; every expected failure is an outcome with status 'failed'. */
