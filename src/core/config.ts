@@ -50,6 +50,12 @@ export interface SparkqConfig {
   purgeAfterDays: number | null;
   worker: { pollSeconds: number; leaseSeconds: number };
   store: { liveCap: number };
+  /**
+   * Retries of failing tasks (when a tool or queue sets maxAttempts): the first retry waits about backoffSeconds,
+   * each next one twice as long, up to maxBackoffSeconds, with jitter. rateLimitPauseSeconds: how long a queue pauses
+   * after an agent hit a usage/rate limit without saying when it resets.
+   */
+  retry: { backoffSeconds: number; maxBackoffSeconds: number; rateLimitPauseSeconds: number };
 }
 
 export interface ConfigIssue {
@@ -158,6 +164,7 @@ export const DEFAULT_TOOLS: Readonly<Record<string, Readonly<ToolConfig>>> = dee
 
 const DEFAULT_WORKER = { pollSeconds: 5, leaseSeconds: 30 } as const;
 const DEFAULT_LIVE_CAP = 20_000;
+const DEFAULT_RETRY = Object.freeze({ backoffSeconds: 10, maxBackoffSeconds: 600, rateLimitPauseSeconds: 300 });
 const DEFAULT_SCRIPT_DIRS = ['scripts'];
 
 /** A workspace folder's name is only a suggestion: make it a valid project name rather than fail on it. */
@@ -177,6 +184,7 @@ export function defaultConfig(project?: string): SparkqConfig {
     purgeAfterDays: null,
     worker: { ...DEFAULT_WORKER },
     store: { liveCap: DEFAULT_LIVE_CAP },
+    retry: { ...DEFAULT_RETRY },
   };
 }
 
@@ -358,6 +366,22 @@ const FileSchema = z
         .strict()
         .nullable()
         .meta({ description: 'liveCap: finished tasks kept in the live database before older ones move to archive files. Default 20000.' }),
+      retry: z
+        .object(
+          {
+            backoffSeconds: posInt('a whole number of seconds from 1 to 86400', 86_400).meta({
+              description: 'Delay before the first retry of a failed task (tools/queues with maxAttempts); doubles each attempt, with jitter. Default 10.',
+            }),
+            maxBackoffSeconds: posInt('a whole number of seconds from 1 to 604800', 604_800).meta({ description: 'Longest delay between retries. Default 600.' }),
+            rateLimitPauseSeconds: posInt('a whole number of seconds from 1 to 604800', 604_800).meta({
+              description: 'How long a queue pauses when an agent hit a usage or rate limit without saying when it resets. Default 300.',
+            }),
+          },
+          expected('a mapping with backoffSeconds, maxBackoffSeconds and rateLimitPauseSeconds'),
+        )
+        .partial()
+        .strict()
+        .nullable(),
     },
     expected('a mapping of settings at the top level (e.g. version: 1)'),
   )
@@ -658,6 +682,13 @@ function build(f: FileConfig, defaultProject: string | undefined, warnings: stri
   if (f.purgeAfterDays !== undefined) config.purgeAfterDays = f.purgeAfterDays;
   if (f.worker) config.worker = { pollSeconds: f.worker.pollSeconds ?? DEFAULT_WORKER.pollSeconds, leaseSeconds: f.worker.leaseSeconds ?? DEFAULT_WORKER.leaseSeconds };
   if (f.store) config.store = { liveCap: f.store.liveCap ?? DEFAULT_LIVE_CAP };
+  if (f.retry) {
+    config.retry = {
+      backoffSeconds: f.retry.backoffSeconds ?? DEFAULT_RETRY.backoffSeconds,
+      maxBackoffSeconds: f.retry.maxBackoffSeconds ?? DEFAULT_RETRY.maxBackoffSeconds,
+      rateLimitPauseSeconds: f.retry.rateLimitPauseSeconds ?? DEFAULT_RETRY.rateLimitPauseSeconds,
+    };
+  }
   return config;
 }
 
@@ -750,6 +781,13 @@ export function defaultConfigYaml(project: string): string {
     '',
     'store:',
     `  liveCap: ${c.store.liveCap}  # finished tasks kept live; older ones move to archive files`,
+    '',
+    '# A task whose tool (or queue) sets maxAttempts is retried after a failure: the first retry waits about',
+    '# backoffSeconds, each next one twice as long (with jitter), at most maxBackoffSeconds.',
+    'retry:',
+    `  backoffSeconds: ${c.retry.backoffSeconds}`,
+    `  maxBackoffSeconds: ${c.retry.maxBackoffSeconds}`,
+    `  rateLimitPauseSeconds: ${c.retry.rateLimitPauseSeconds}  # queue pause after an agent's usage/rate limit with no reset time`,
     '',
   );
   return lines.join('\n');

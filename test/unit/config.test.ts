@@ -413,7 +413,7 @@ describe('config', () => {
       assert.equal(typeof schema['title'], 'string');
       assert.equal(typeof schema['description'], 'string');
       const props = schema['properties'] as Record<string, unknown>;
-      assert.deepEqual(Object.keys(props).sort(), ['project', 'purgeAfterDays', 'scriptDirs', 'store', 'taskClasses', 'tools', 'version', 'worker']);
+      assert.deepEqual(Object.keys(props).sort(), ['project', 'purgeAfterDays', 'retry', 'scriptDirs', 'store', 'taskClasses', 'tools', 'version', 'worker']);
       assert.ok(!('required' in schema) || (schema['required'] as unknown[]).length === 0, 'no top-level key is required');
     });
 
