@@ -27,6 +27,7 @@ export const LIMITS = {
   worker: 200,
   maxTimeoutSeconds: 7 * 24 * 3600,
   maxPriority: 1_000_000,
+  maxAfter: 1_000,
 } as const;
 
 export const UsageSchema = z
@@ -66,6 +67,13 @@ export interface Queue {
   workdir: string | null;
   status: LifecycleStatus;
   maxWorkers: number;
+  /** Attempts before a failing task stays failed (overrides the tool's maxAttempts); null: the tool decides. */
+  maxAttempts: number | null;
+  /** A paused queue hands out no tasks (running ones go on). */
+  paused: boolean;
+  /** When the pause ends by itself; null while paused until resumed (or when not paused). */
+  pausedUntil: string | null;
+  pauseReason: string | null;
   codexThreadId: string | null;
   claudeSessionId: string | null;
   createdAt: string;
@@ -108,6 +116,17 @@ export interface Task {
   stderr: string | null;
   usage: Usage | null;
   retryOf: string | null;
+  /** Tasks this one waits on: it is claimable only once all of them have succeeded. */
+  after: string[];
+  /** Of those, the ones that have not succeeded yet (a queued task with any is not claimable). */
+  waitingOn: string[];
+  /** Of those, the ones that failed: requeue them to release this task. */
+  blockedBy: string[];
+  /** A retry after a failed attempt waits until then. */
+  notBefore: string | null;
+  /** The plan the task came from and its name in that plan. */
+  plan: string | null;
+  planKey: string | null;
   /** True when the task lives in an archive file (finished long enough ago to leave the live database). */
   archived: boolean;
 }
@@ -117,7 +136,8 @@ export interface Attempt {
   worker: string | null;
   startedAt: string;
   endedAt: string | null;
-  outcome: 'running' | 'succeeded' | 'failed';
+  /** released: handed back unfailed (the agent hit a usage/rate limit). */
+  outcome: 'running' | 'succeeded' | 'failed' | 'released';
   error: string | null;
 }
 
@@ -160,6 +180,7 @@ export const CreateQueueInput = z
     instructions: z.string().max(LIMITS.instructions).optional(),
     workdir: z.string().min(1).max(4096).optional(),
     maxWorkers: z.number().int().min(1).max(64).optional(),
+    maxAttempts: z.number().int().min(1).max(100).optional(),
   })
   .strict();
 export type CreateQueueInput = z.input<typeof CreateQueueInput>;
@@ -172,6 +193,8 @@ export const EnqueueInput = z
     payload: JsonValueSchema.optional(),
     timeoutSeconds: z.number().int().positive().max(LIMITS.maxTimeoutSeconds).optional(),
     priority: z.number().int().min(-LIMITS.maxPriority).max(LIMITS.maxPriority).optional(),
+    /** Ids of existing tasks this one waits on: it runs only after all of them have succeeded. */
+    after: z.array(z.string().min(1)).max(LIMITS.maxAfter, `a task can wait on at most ${LIMITS.maxAfter} tasks`).optional(),
   })
   .strict();
 export type EnqueueInput = z.input<typeof EnqueueInput>;
@@ -232,6 +255,7 @@ export const ListTasksInput = z
     tool: z.string().min(1).optional(),
     text: z.string().min(1).max(500).optional(),
     limit: z.number().int().min(1).max(1000).optional(),
+    plan: z.string().min(1).optional(),
     /** Continue after this task (the last one of the previous page); newest first. */
     before: z.string().min(1).optional(),
     offset: z.number().int().min(0).optional(),
@@ -243,4 +267,92 @@ export interface TaskPage {
   tasks: Task[];
   /** Pass as `before` to get the next page; null when this page is the last. */
   next: string | null;
+}
+
+export const PauseQueueInput = z
+  .object({
+    queue: z.string().min(1, 'say which queue to pause'),
+    /** Resume by itself after this many seconds; without it the queue stays paused until resumed. */
+    forSeconds: z.number().positive().max(LIMITS.maxTimeoutSeconds).optional(),
+    reason: z.string().max(LIMITS.description).optional(),
+  })
+  .strict();
+export type PauseQueueInput = z.input<typeof PauseQueueInput>;
+
+/**
+ * Hands a running task back unfailed (status queued, the attempt recorded as released) because the agent hit a usage
+ * or rate limit, and pauses its queue until `resetAt` (ISO time or epoch ms) or for the configured delay.
+ */
+export const ReleaseInput = z
+  .object({
+    task: z.string().min(1),
+    lease: z.string().min(1).optional(),
+    reason: z.string().refine((s) => s.trim().length > 0, 'say why the task is handed back'),
+    resetAt: z.union([z.number().int().nonnegative(), z.iso.datetime({ offset: true })]).optional(),
+    data: JsonValueSchema.optional(),
+    stdout: z.string().optional(),
+    stderr: z.string().optional(),
+    usage: UsageSchema.optional(),
+    agentSession: AgentSessionSchema.optional(),
+  })
+  .strict();
+export type ReleaseInput = z.input<typeof ReleaseInput>;
+
+export const RequeueFailedInput = z
+  .object({ queue: z.string().min(1).optional(), plan: z.string().min(1).optional(), session: z.string().min(1).optional() })
+  .strict();
+export type RequeueFailedInput = z.input<typeof RequeueFailedInput>;
+
+export const REPORT_GROUPS = ['tool', 'model', 'queue', 'day'] as const;
+export type ReportGroup = (typeof REPORT_GROUPS)[number];
+export const ReportInput = z.object({ session: z.string().min(1).optional(), by: z.enum(REPORT_GROUPS).optional() }).strict();
+export type ReportInput = z.input<typeof ReportInput>;
+
+export interface ReportRow {
+  /** The tool, model, queue name or day (YYYY-MM-DD, UTC, of finishing); "(none)" when a task has no model. */
+  key: string;
+  tasks: number;
+  succeeded: number;
+  failed: number;
+  /** Summed run time of finished tasks, ms. */
+  runMs: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  costUsd: number;
+}
+export interface Report {
+  by: ReportGroup;
+  session: string | null;
+  rows: ReportRow[];
+  total: Omit<ReportRow, 'key'>;
+}
+
+/** A plan as the queue applies it (src/core/plan.ts parses and checks the YAML file into one). */
+export interface PlanTaskInput {
+  /** The task's name in the plan. */
+  key: string;
+  queue: string;
+  tool: string;
+  prompt?: string;
+  payload?: JsonValue;
+  timeoutSeconds?: number;
+  priority?: number;
+  /** Names of plan tasks that come earlier in `tasks`, and/or ids of existing tasks. */
+  after: string[];
+}
+export interface PlanInput {
+  id: string;
+  description: string | null;
+  /** In a topological order: a task comes after every plan task it waits on. */
+  tasks: PlanTaskInput[];
+}
+
+export interface PlanApplyResult {
+  plan: string;
+  /** Tasks enqueued by this apply, by their name in the plan. */
+  created: { key: string; task: Task }[];
+  /** Names already enqueued by an earlier apply of the same plan: left as they are. */
+  existing: { key: string; id: string; status: TaskStatus }[];
 }

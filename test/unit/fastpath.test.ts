@@ -14,7 +14,7 @@ import { testQueue } from '../support/queue';
 /** Every table of a database, rows sorted, as one comparable value. */
 function dump(db: SqlDatabase): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
-  for (const t of ['sessions', 'queues', 'tasks', 'attempts', 'queue_counts', 'requeues', 'meta', 'archive_chunks']) {
+  for (const t of ['sessions', 'queues', 'tasks', 'attempts', 'queue_counts', 'requeues', 'meta', 'archive_chunks', 'task_deps', 'plans']) {
     out[t] = db.all(`SELECT * FROM ${t}`).map((r) => JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v))).sort();
   }
   return out;
@@ -45,6 +45,27 @@ describe('fast paths give what the slow way gives', () => {
           same(await q.requeue(failed.id));
         }
       }
+      // Dependencies, plans, retries and hand-backs answer from rows held too.
+      const a = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'dep a' });
+      same(a);
+      same(await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'dep b', after: [a.id] }));
+      const applied = await q.applyPlan({
+        id: 'p',
+        description: null,
+        tasks: [
+          { key: 'x', queue: 'q', tool: 'run-bash', prompt: 'x', after: [] },
+          { key: 'y', queue: 'q', tool: 'run-bash', prompt: 'y', after: ['x', a.id] },
+        ],
+      });
+      for (const c of applied.created) same(c.task);
+      await q.createQueue({ name: 'retrying', session: 's', maxAttempts: 2 });
+      await q.enqueue({ queue: 'retrying', tool: 'llm-codex', prompt: 'r' });
+      const r1 = (await q.claim({ queue: 'retrying' }))!;
+      same(await q.fail({ task: r1.task.id, lease: r1.lease, error: 'once', usage: { inputTokens: 1 } }));
+      clock.advance(3_600_000);
+      const r2 = (await q.claim({ queue: 'retrying' }))!;
+      same(r2.task);
+      same(await q.release({ task: r2.task.id, lease: r2.lease, reason: 'usage limit', stdout: 'o' }));
     } finally {
       await q.close();
       cleanup();
@@ -94,8 +115,33 @@ describe('fast paths give what the slow way gives', () => {
         if (i % 3 === 0) await q.fail({ task: c!.task.id, lease: c!.lease, error: `e${i}` });
         else await q.complete({ task: c!.task.id, lease: c!.lease, summary: `s${i}` });
       }
+      // Dependencies released within the replay and across the snapshot, a plan, retries, hand-backs and pauses.
+      const dep = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'dep', priority: 100 });
+      await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'waits', after: [dep.id, early[2]!.id], priority: 100 });
+      await q.complete({ task: early[2]!.id, lease: early[2]!.lease, summary: 'pre-snapshot task done' });
+      await q.applyPlan({
+        id: 'plan',
+        description: 'd',
+        tasks: [
+          { key: 'x', queue: 'q', tool: 'run-bash', prompt: 'x', after: [] },
+          { key: 'y', queue: 'q', tool: 'run-bash', prompt: 'y', after: ['x'] },
+        ],
+      });
+      await q.createQueue({ name: 'retrying', session: 's', maxAttempts: 3 });
+      const r = await q.enqueue({ queue: 'retrying', tool: 'run-bash', prompt: 'r' });
+      const r1 = (await q.claim({ queue: 'retrying' }))!;
+      await q.fail({ task: r.id, lease: r1.lease, error: 'retry me' });
+      clock.advance(60_000);
+      const r2 = (await q.claim({ queue: 'retrying' }))!;
+      await q.release({ task: r.id, lease: r2.lease, reason: 'limit', resetAt: clock.now() + 1000 });
+      await q.pauseQueue({ queue: 'q', forSeconds: 5 });
+      await q.resumeQueue('q');
+      for (let i = 0; i < 4; i++) {
+        const c = await q.claim({ queue: 'q', worker: 'w' });
+        if (c) await q.complete({ task: c.task.id, lease: c.lease, summary: 'dep work' });
+      }
       clock.advance(3_600_000);
-      await q.sweep(); // stales or fails the running ones
+      await q.sweep(); // stales or fails the running ones, ends the pause
       await q.endSession('s');
       const live = dump(q.store.db);
       const records = q.store.journalRecords;
@@ -150,7 +196,7 @@ describe('fast paths give what the slow way gives', () => {
 
   it('the batch refuses what applying one by one refuses', async () => {
     const db = await SqlDatabase.open();
-    MIGRATIONS[0]!(db);
+    for (const m of MIGRATIONS) m(db);
     const enqueue: Effect = {
       t: 'task.enqueue', seq: 1, id: 'tsk_aaaaaaaaaaaa', sessionId: 'ses_aaaaaaaaaaaa', queueId: 'que_aaaaaaaaaaaa', tool: 'run-bash',
       taskClass: 'FAST_SCRIPT', prompt: 'p', payload: null, priority: 0, timeoutS: 30, at: 1, retryOf: null,
@@ -162,10 +208,10 @@ describe('fast paths give what the slow way gives', () => {
     };
     for (const bad of [[enqueue, enqueue], [enqueue, claim, claim], [enqueue, finish], [enqueue, claim, finish, finish], [claim]]) {
       const one = SqlDatabase.openSync();
-      MIGRATIONS[0]!(one);
+      for (const m of MIGRATIONS) m(one);
       assert.throws(() => one.transaction(() => applyEffects(one, bad)));
       const batched = SqlDatabase.openSync();
-      MIGRATIONS[0]!(batched);
+      for (const m of MIGRATIONS) m(batched);
       assert.throws(() => batched.transaction(() => {
         const b = new EffectBatch(batched);
         for (const e of bad) b.apply(e);

@@ -21,6 +21,12 @@ export interface TaskRowInsert {
   timeoutS: number;
   at: number;
   retryOf: string | null;
+  /** The plan the task came from and its name in it. */
+  planId?: string;
+  planKey?: string;
+  /** Tasks it waits on, and how many of them had not succeeded when it was enqueued. */
+  after?: string[];
+  waiting?: number;
 }
 
 export interface ChunkMeta {
@@ -49,9 +55,15 @@ export type Effect =
       instructions: string;
       workdir: string | null;
       maxWorkers: number;
+      maxAttempts?: number | null;
       at: number;
     }
   | { t: 'queue.end'; id: string; at: number }
+  /** A paused queue hands out no tasks; `until` (ms) ends the pause by itself, null pauses until resumed. */
+  | { t: 'queue.pause'; id: string; at: number; until: number | null; reason: string | null }
+  | { t: 'queue.resume'; id: string; at: number }
+  /** A plan applied (or applied again): its record; its new tasks are task.enqueue effects of the same change. */
+  | { t: 'plan.apply'; id: string; description: string; file: string | null; at: number; tasks: number }
   /** The agent thread/session a queue's tasks continue (Codex thread id, Claude session id); null clears it. */
   | { t: 'queue.agent'; id: string; codexThreadId?: string | null; claudeSessionId?: string | null }
   | ({ t: 'task.enqueue' } & TaskRowInsert)
@@ -68,6 +80,26 @@ export type Effect =
       summary: string | null;
       data: string | null;
       error: string | null;
+      stdout: string | null;
+      stderr: string | null;
+      usage: string | null;
+      /** Tasks waiting on this one that it no longer holds up (it succeeded): their waiting count goes down by one. */
+      release?: string[];
+    }
+  /**
+   * A running task goes back to the queue: after a failed attempt that will be retried (not before `notBefore`), or
+   * released unfailed because the agent hit a usage/rate limit. The attempt ends with that outcome and error.
+   */
+  | {
+      t: 'task.return';
+      id: string;
+      queueId: string;
+      attempt: number;
+      outcome: 'failed' | 'released';
+      at: number;
+      notBefore: number | null;
+      error: string;
+      data: string | null;
       stdout: string | null;
       stderr: string | null;
       usage: string | null;
@@ -110,12 +142,33 @@ function insertChunk(db: SqlDatabase, c: ChunkMeta): void {
   db.run("INSERT INTO meta(key, value) VALUES ('chunk_id_high', ?) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)", [c.id]);
 }
 
-function deleteTasks(db: SqlDatabase, ids: readonly string[]): void {
+function deleteTasks(db: SqlDatabase, ids: readonly string[], purge = false): void {
   for (const id of ids) {
     db.run('DELETE FROM tasks WHERE id = ?', [id]);
     db.run('DELETE FROM attempts WHERE task_id = ?', [id]);
+    // An archived task keeps its edges (its detail still lists what it waited on); a purged one is gone.
+    if (purge) db.run('DELETE FROM task_deps WHERE task_id = ?', [id]);
   }
 }
+
+/** The dependency edges an enqueue adds, and, for a requeue, the move of the failed task's waiters to the copy. */
+function enqueueEdges(db: SqlDatabase, e: TaskRowInsert): void {
+  for (const a of e.after ?? []) db.run('INSERT INTO task_deps(task_id, after_id) VALUES (?, ?)', [e.id, a]);
+  if (e.retryOf !== null) {
+    db.run('INSERT INTO requeues(original_id, new_id) VALUES (?, ?)', [e.retryOf, e.id]);
+    db.run('UPDATE task_deps SET after_id = ? WHERE after_id = ?', [e.id, e.retryOf]);
+  }
+}
+
+function releaseWaiters(db: SqlDatabase, ids: readonly string[]): void {
+  for (const id of ids) {
+    db.run("UPDATE tasks SET waiting = waiting - 1 WHERE id = ? AND status = 'queued' AND waiting > 0", [id]);
+    if (db.changes() !== 1) throw new Error(`effect task.finish releases ${id}, which is not a queued task waiting on others`);
+  }
+}
+
+const RETURN_SQL = `UPDATE tasks SET status = 'queued', lease = NULL, worker = NULL, started_at = NULL, heartbeat_at = NULL, stale_at = NULL,
+  not_before = ?, error = ?, data = ?, stdout = ?, stderr = ?, usage = ? WHERE id = ? AND status = 'running'`;
 
 /** Applies one effect. Throws when the effect does not fit the database (a bug, or a damaged journal on replay). */
 export function applyEffect(db: SqlDatabase, e: Effect): void {
@@ -128,8 +181,20 @@ export function applyEffect(db: SqlDatabase, e: Effect): void {
       return expectChanged(db, e);
     case 'queue.create':
       db.run(
-        "INSERT INTO queues(id, session_id, name, instructions, workdir, status, max_workers, created_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?)",
-        [e.id, e.sessionId, e.name, e.instructions, e.workdir, e.maxWorkers, e.at],
+        "INSERT INTO queues(id, session_id, name, instructions, workdir, status, max_workers, max_attempts, created_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+        [e.id, e.sessionId, e.name, e.instructions, e.workdir, e.maxWorkers, e.maxAttempts ?? null, e.at],
+      );
+      return;
+    case 'queue.pause':
+      db.run('UPDATE queues SET paused_at = ?, paused_until = ?, pause_reason = ? WHERE id = ?', [e.at, e.until, e.reason, e.id]);
+      return expectChanged(db, e);
+    case 'queue.resume':
+      db.run('UPDATE queues SET paused_at = NULL, paused_until = NULL, pause_reason = NULL WHERE id = ?', [e.id]);
+      return expectChanged(db, e);
+    case 'plan.apply':
+      db.run(
+        'INSERT INTO plans(id, description, file, created_at, applied_at, tasks) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET description = excluded.description, file = excluded.file, applied_at = excluded.applied_at, tasks = plans.tasks + excluded.tasks',
+        [e.id, e.description, e.file, e.at, e.at, e.tasks],
       );
       return;
     case 'queue.end':
@@ -140,14 +205,25 @@ export function applyEffect(db: SqlDatabase, e: Effect): void {
       if (e.claudeSessionId !== undefined) db.run('UPDATE queues SET claude_session_id = ? WHERE id = ?', [e.claudeSessionId, e.id]);
       return expectChanged(db, e);
     case 'task.enqueue':
-      db.run(
-        `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
-        [e.seq, e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf],
-      );
+      if (e.after === undefined && e.planId === undefined) {
+        db.run(
+          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
+          [e.seq, e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf],
+        );
+      } else {
+        db.run(
+          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            e.seq, e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf,
+            e.planId ?? null, e.planKey ?? null, e.after?.length ?? 0, e.waiting ?? 0,
+          ],
+        );
+      }
       bump(db, e.queueId, 'queued', 1);
       db.run("INSERT INTO meta(key, value) VALUES ('task_seq_high', ?) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)", [e.seq]);
-      if (e.retryOf !== null) db.run('INSERT INTO requeues(original_id, new_id) VALUES (?, ?)', [e.retryOf, e.id]);
+      enqueueEdges(db, e);
       return;
     case 'task.claim':
       db.run(
@@ -173,13 +249,20 @@ export function applyEffect(db: SqlDatabase, e: Effect): void {
       expectChanged(db, e);
       db.run('UPDATE attempts SET ended_at = ?, outcome = ?, error = ? WHERE task_id = ? AND n = ?', [e.at, e.status, e.error, e.id, e.attempt]);
       move(db, e.queueId, 'running', e.status);
+      if (e.release) releaseWaiters(db, e.release);
+      return;
+    case 'task.return':
+      db.run(RETURN_SQL, [e.notBefore, e.error, e.data, e.stdout, e.stderr, e.usage, e.id]);
+      expectChanged(db, e);
+      db.run('UPDATE attempts SET ended_at = ?, outcome = ?, error = ? WHERE task_id = ? AND n = ?', [e.at, e.outcome, e.error, e.id, e.attempt]);
+      move(db, e.queueId, 'running', 'queued');
       return;
     case 'archive.add':
       insertChunk(db, e.chunk);
       deleteTasks(db, e.ids);
       return;
     case 'purge':
-      deleteTasks(db, e.ids);
+      deleteTasks(db, e.ids, true);
       for (const id of e.dropChunks) db.run('DELETE FROM archive_chunks WHERE id = ?', [id]);
       for (const r of e.replaceChunks) {
         db.run('DELETE FROM archive_chunks WHERE id = ?', [r.old]);
@@ -199,7 +282,7 @@ function expectChanged(db: SqlDatabase, e: Effect): void {
  * enqueue, which inserts the whole row). It saves reading the row back after every write; the unit tests check that
  * it matches what the database holds, column for column.
  */
-export function rowAfter(e: Effect & { t: 'task.enqueue' | 'task.claim' | 'task.finish' }, before?: Row): Row {
+export function rowAfter(e: Effect & { t: 'task.enqueue' | 'task.claim' | 'task.finish' | 'task.return' }, before?: Row): Row {
   switch (e.t) {
     case 'task.enqueue':
       return {
@@ -229,6 +312,11 @@ export function rowAfter(e: Effect & { t: 'task.enqueue' | 'task.claim' | 'task.
         stderr: null,
         usage: null,
         retry_of: e.retryOf,
+        plan_id: e.planId ?? null,
+        plan_key: e.planKey ?? null,
+        deps: e.after?.length ?? 0,
+        waiting: e.waiting ?? 0,
+        not_before: null,
       };
     case 'task.claim':
       return { ...need(before, e), status: 'running', attempt: e.attempt, worker: e.worker, lease: e.lease, started_at: e.at, heartbeat_at: e.at, stale_at: null };
@@ -241,6 +329,22 @@ export function rowAfter(e: Effect & { t: 'task.enqueue' | 'task.claim' | 'task.
         summary: e.summary,
         data: e.data,
         error: e.error,
+        stdout: e.stdout,
+        stderr: e.stderr,
+        usage: e.usage,
+      };
+    case 'task.return':
+      return {
+        ...need(before, e),
+        status: 'queued',
+        lease: null,
+        worker: null,
+        started_at: null,
+        heartbeat_at: null,
+        stale_at: null,
+        not_before: e.notBefore,
+        error: e.error,
+        data: e.data,
         stdout: e.stdout,
         stderr: e.stderr,
         usage: e.usage,
@@ -286,13 +390,21 @@ export class EffectBatch {
     return row;
   }
 
-  private forget(ids: readonly string[]): void {
+  private endAttempt(id: string, n: number, at: number, outcome: string, error: string | null): void {
+    for (const a of this.attempts.get(id) ?? []) {
+      if (a['n'] === n) Object.assign(a, { ended_at: at, outcome, error });
+    }
+  }
+
+  private forget(ids: readonly string[], purge = false): void {
     const rest: string[] = [];
     for (const id of ids) {
-      if (this.tasks.delete(id)) this.attempts.delete(id);
-      else rest.push(id);
+      if (this.tasks.delete(id)) {
+        this.attempts.delete(id);
+        if (purge) this.db.run('DELETE FROM task_deps WHERE task_id = ?', [id]);
+      } else rest.push(id);
     }
-    deleteTasks(this.db, rest);
+    deleteTasks(this.db, rest, purge);
   }
 
   apply(e: Effect): void {
@@ -303,7 +415,7 @@ export class EffectBatch {
         this.tasks.set(e.id, rowAfter(e));
         this.bump(e.queueId, 'queued', 1);
         this.seqHigh = Math.max(this.seqHigh, e.seq);
-        if (e.retryOf !== null) db.run('INSERT INTO requeues(original_id, new_id) VALUES (?, ?)', [e.retryOf, e.id]);
+        enqueueEdges(db, e);
         return;
       }
       case 'task.claim': {
@@ -354,9 +466,7 @@ export class EffectBatch {
           row['stdout'] = e.stdout;
           row['stderr'] = e.stderr;
           row['usage'] = e.usage;
-          for (const a of this.attempts.get(e.id) ?? []) {
-            if (a['n'] === e.attempt) Object.assign(a, { ended_at: e.at, outcome: e.status, error: e.error });
-          }
+          this.endAttempt(e.id, e.attempt, e.at, e.status, e.error);
         } else {
           db.run(
             `UPDATE tasks SET status = ?, finished_at = ?, lease = NULL, summary = ?, data = ?, error = ?, stdout = ?, stderr = ?, usage = ?
@@ -368,6 +478,28 @@ export class EffectBatch {
         }
         this.bump(e.queueId, 'running', -1);
         this.bump(e.queueId, e.status, 1);
+        for (const id of e.release ?? []) {
+          const waiter = this.tasks.get(id);
+          if (!waiter) {
+            releaseWaiters(db, [id]);
+            continue;
+          }
+          if (waiter['status'] !== 'queued' || !((waiter['waiting'] as number) > 0)) throw new Error(`effect task.finish releases ${id}, which is not a queued task waiting on others`);
+          waiter['waiting'] = (waiter['waiting'] as number) - 1;
+        }
+        return;
+      }
+      case 'task.return': {
+        const row = this.pendingRunning(e);
+        if (row) {
+          Object.assign(row, rowAfter(e, row));
+          this.endAttempt(e.id, e.attempt, e.at, e.outcome, e.error);
+        } else {
+          applyEffect(db, e);
+          return;
+        }
+        this.bump(e.queueId, 'running', -1);
+        this.bump(e.queueId, 'queued', 1);
         return;
       }
       case 'archive.add':
@@ -375,7 +507,7 @@ export class EffectBatch {
         this.forget(e.ids);
         return;
       case 'purge':
-        this.forget(e.ids);
+        this.forget(e.ids, true);
         for (const id of e.dropChunks) db.run('DELETE FROM archive_chunks WHERE id = ?', [id]);
         for (const r of e.replaceChunks) {
           db.run('DELETE FROM archive_chunks WHERE id = ?', [r.old]);
@@ -509,4 +641,9 @@ const TASK_COLUMNS = [
   'stderr',
   'usage',
   'retry_of',
+  'plan_id',
+  'plan_key',
+  'deps',
+  'waiting',
+  'not_before',
 ] as const;

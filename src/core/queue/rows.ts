@@ -6,7 +6,11 @@ import type { Row } from '../store/sqlite';
 export interface Names {
   queue(id: string): string;
   session(id: string): string;
+  /** What a task waits on (asked only for a task that has dependencies): every id, the unsucceeded and the failed. */
+  deps(id: string, queued: boolean): { after: string[]; waitingOn: string[]; blockedBy: string[] };
 }
+
+const NO_DEPS = Object.freeze({ after: Object.freeze([]) as unknown as string[], waitingOn: Object.freeze([]) as unknown as string[], blockedBy: Object.freeze([]) as unknown as string[] });
 
 function parseJson<T>(text: unknown): T | null {
   return typeof text === 'string' ? (JSON.parse(text) as T) : null;
@@ -20,8 +24,10 @@ export function rowToTask(r: Row, names: Names, archived = false): Task {
   const staleAt = num(r['stale_at']);
   const sessionId = r['session_id'] as string;
   const queueId = r['queue_id'] as string;
+  const id = r['id'] as string;
+  const deps = typeof r['deps'] === 'number' && r['deps'] > 0 ? names.deps(id, status === 'queued') : NO_DEPS;
   return {
-    id: r['id'] as string,
+    id,
     sessionId,
     session: names.session(sessionId),
     queueId,
@@ -47,6 +53,12 @@ export function rowToTask(r: Row, names: Names, archived = false): Task {
     stderr: str(r['stderr']),
     usage: parseJson<Usage>(r['usage']),
     retryOf: str(r['retry_of']),
+    after: [...deps.after],
+    waitingOn: [...deps.waitingOn],
+    blockedBy: [...deps.blockedBy],
+    notBefore: status === 'queued' ? isoOrNull(num(r['not_before'])) : null,
+    plan: str(r['plan_id']),
+    planKey: str(r['plan_key']),
     archived,
   };
 }

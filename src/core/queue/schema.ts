@@ -43,6 +43,25 @@ export const ATTEMPTS_TABLE = `CREATE TABLE attempts (
       ) WITHOUT ROWID;`;
 
 /**
+ * Columns migration 2 added to the task table, in order. Archive chunks written since then have them too; chunks
+ * written before get them added when opened (in memory), so every query sees one shape.
+ */
+export const TASK_COLUMNS_V2 = [
+  'plan_id TEXT',
+  'plan_key TEXT',
+  /** How many tasks this one waits on (edges in task_deps). */
+  'deps INTEGER NOT NULL DEFAULT 0',
+  /** How many of those have not succeeded yet: claimable only at 0. */
+  'waiting INTEGER NOT NULL DEFAULT 0',
+  /** A retry waits until then (ms). */
+  'not_before INTEGER',
+] as const;
+
+export function addTaskColumnsV2(db: { exec(sql: string): void }): void {
+  db.exec(TASK_COLUMNS_V2.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n'));
+}
+
+/**
  * Numbered migrations; entry i brings the schema from version i to i + 1 (PRAGMA user_version). Never edit a
  * migration that has shipped: add the next one.
  *
@@ -113,5 +132,33 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at INTEGER NOT NULL
       );
     `),
+  // 2: dependencies, plans, retries with backoff, pausing queues.
+  (db) => {
+    addTaskColumnsV2(db);
+    db.exec(`
+      ALTER TABLE queues ADD COLUMN max_attempts INTEGER;
+      ALTER TABLE queues ADD COLUMN paused_at INTEGER;
+      ALTER TABLE queues ADD COLUMN paused_until INTEGER;
+      ALTER TABLE queues ADD COLUMN pause_reason TEXT;
+
+      -- Claimable: queued and waiting on nothing.
+      DROP INDEX tasks_claim;
+      CREATE INDEX tasks_claim ON tasks(queue_id, priority DESC, seq) WHERE status = 'queued' AND waiting = 0;
+      CREATE INDEX tasks_plan ON tasks(plan_id, plan_key) WHERE plan_id IS NOT NULL;
+
+      -- task_id waits on after_id. A requeue moves the edges of the failed task to its new copy.
+      CREATE TABLE task_deps (task_id TEXT NOT NULL, after_id TEXT NOT NULL, PRIMARY KEY (task_id, after_id)) WITHOUT ROWID;
+      CREATE INDEX task_deps_after ON task_deps(after_id);
+
+      CREATE TABLE plans (
+        id TEXT PRIMARY KEY,
+        description TEXT NOT NULL DEFAULT '',
+        file TEXT,
+        created_at INTEGER NOT NULL,
+        applied_at INTEGER NOT NULL,
+        tasks INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `);
+  },
 ];
 

@@ -16,7 +16,15 @@ import {
   HeartbeatInput,
   LIMITS,
   ListTasksInput,
+  PauseQueueInput,
+  type PlanApplyResult,
+  type PlanInput,
   type Queue,
+  ReleaseInput,
+  type Report,
+  ReportInput,
+  type ReportRow,
+  RequeueFailedInput,
   type Session,
   type StatusCounts,
   type Task,
@@ -134,6 +142,24 @@ export class QueueService {
     this.names = {
       queue: (id) => cachedName('queues', id),
       session: (id) => cachedName('sessions', id),
+      deps: (id, queued) => {
+        const rows = db.all<{ after_id: string; status: string | null }>(
+          'SELECT d.after_id, t.status FROM task_deps d LEFT JOIN tasks t ON t.id = d.after_id WHERE d.task_id = ?',
+          [id],
+        );
+        const after = rows.map((r) => r.after_id);
+        if (!queued) return { after, waitingOn: [], blockedBy: [] };
+        const waitingOn: string[] = [];
+        const blockedBy: string[] = [];
+        for (const r of rows) {
+          // Not live: archived (so finished) or purged.
+          const status = r.status ?? ((this.archive.findTask(r.after_id)?.row['status'] as string | undefined) ?? 'purged');
+          if (status === 'succeeded') continue;
+          waitingOn.push(r.after_id);
+          if (status === 'failed' || status === 'purged') blockedBy.push(r.after_id);
+        }
+        return { after, waitingOn, blockedBy };
+      },
     };
     this.liveFinished = Number(db.value('SELECT count(*) FROM tasks WHERE finished_at IS NOT NULL') ?? 0);
   }
@@ -211,7 +237,7 @@ export class QueueService {
           else if (e.t === 'archive.add') this.liveFinished -= e.ids.length;
           else if (e.t === 'purge') this.liveFinished -= e.ids.length;
           else if (e.t === 'task.enqueue') this.taskSeqHigh = Math.max(this.taskSeqHigh ?? 0, e.seq);
-          else if (e.t !== 'task.claim' && e.t !== 'task.heartbeat' && e.t !== 'task.stale') namesChanged = true;
+          else if (e.t !== 'task.claim' && e.t !== 'task.heartbeat' && e.t !== 'task.stale' && e.t !== 'task.return' && e.t !== 'plan.apply') namesChanged = true;
         }
         if (namesChanged) this.dropCaches();
         // The result is read inside the transaction, so it is exactly the state this mutation produced.
@@ -248,7 +274,14 @@ export class QueueService {
         case 'queue.create':
         case 'queue.end':
         case 'queue.agent':
+        case 'queue.pause':
+        case 'queue.resume':
           events.push({ kind: 'queue', id: e.id });
+          break;
+        case 'plan.apply':
+          break; // its tasks have their own events
+        case 'task.return':
+          events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'queued' });
           break;
         case 'task.enqueue':
           events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'queued' });
@@ -258,6 +291,11 @@ export class QueueService {
           break;
         case 'task.finish':
           events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: e.status });
+          for (const id of e.release ?? []) {
+            // A released task may now be claimable: tell its queue's workers.
+            const q = this.store.db.value('SELECT queue_id FROM tasks WHERE id = ?', [id]) as string | undefined;
+            if (q) events.push({ kind: 'task', id, queueId: q, status: 'queued' });
+          }
           break;
         case 'task.heartbeat':
         case 'task.stale': {
@@ -389,6 +427,8 @@ export class QueueService {
       workdir: (r['workdir'] as string | null) ?? null,
       status: r['status'] as Queue['status'],
       maxWorkers: r['max_workers'] as number,
+      maxAttempts: (r['max_attempts'] as number | null) ?? null,
+      ...this.pauseOf(r),
       codexThreadId: (r['codex_thread_id'] as string | null) ?? null,
       claudeSessionId: (r['claude_session_id'] as string | null) ?? null,
       createdAt: iso(r['created_at'] as number),
@@ -396,6 +436,14 @@ export class QueueService {
       counts,
       stale,
     };
+  }
+
+  /** Whether a queue row is paused now: paused and its pause (if it has an end) not over. */
+  private pauseOf(r: Row): { paused: boolean; pausedUntil: string | null; pauseReason: string | null } {
+    const at = r['paused_at'] as number | null;
+    const until = r['paused_until'] as number | null;
+    const paused = at !== null && (until === null || until > this.clock.now());
+    return { paused, pausedUntil: paused && until !== null ? iso(until) : null, pauseReason: paused ? ((r['pause_reason'] as string | null) ?? null) : null };
   }
 
   async createQueue(input: CreateQueueInput): Promise<Queue> {
@@ -418,6 +466,7 @@ export class QueueService {
             instructions: q.instructions ?? '',
             workdir: q.workdir ?? null,
             maxWorkers: q.maxWorkers ?? 1,
+            ...(q.maxAttempts !== undefined ? { maxAttempts: q.maxAttempts } : {}),
             at: this.clock.now(),
           },
         ],
@@ -465,6 +514,27 @@ export class QueueService {
     });
   }
 
+  /** Stops a queue handing out tasks (running ones go on), until resumed or for `forSeconds`. */
+  async pauseQueue(input: PauseQueueInput): Promise<Queue> {
+    const p = parse(PauseQueueInput, input, 'pause');
+    return this.commit(() => {
+      const row = this.activeQueue(p.queue, 'pauses');
+      const id = row['id'] as string;
+      const now = this.clock.now();
+      const until = p.forSeconds !== undefined ? now + Math.round(p.forSeconds * 1000) : null;
+      return { effects: [{ t: 'queue.pause', id, at: now, until, reason: p.reason?.trim() || null }], result: () => this.getQueue(id) };
+    });
+  }
+
+  async resumeQueue(ref: string): Promise<Queue> {
+    return this.commit(() => {
+      const row = this.queueRow(ref);
+      const id = row['id'] as string;
+      if (row['paused_at'] === null) throw new SparkqError('conflict', `queue ${String(row['name'])} is not paused`);
+      return { effects: [{ t: 'queue.resume', id, at: this.clock.now() }], result: () => this.getQueue(id) };
+    });
+  }
+
   private activeQueue(ref: string, forWhat: string): Row {
     const row = this.queueRow(ref);
     if (row['status'] !== 'active') {
@@ -490,7 +560,7 @@ export class QueueService {
   async enqueue(input: EnqueueInput): Promise<Task> {
     const prepare = this.prepareEnqueue(input);
     return this.commit(() => {
-      const effect = prepare(this.nextTaskSeq());
+      const effect = prepare(this.nextTaskSeq(), null);
       // The new row is exactly what the effect inserted; no need to read it back.
       return { effects: [effect], result: () => rowToTask(rowAfter(effect), this.names) };
     });
@@ -504,13 +574,20 @@ export class QueueService {
     const prepared = inputs.map((input, i) => this.prepareEnqueue(input, inputs.length > 1 ? `task ${i + 1}` : 'task'));
     return this.commit(() => {
       const first = this.nextTaskSeq();
-      const effects = prepared.map((prepare, i) => prepare(first + i));
+      const effects = prepared.map((prepare, i) => prepare(first + i, null));
       return { effects, result: () => effects.map((e) => rowToTask(rowAfter(e), this.names)) };
     });
   }
 
-  /** Validates an enqueue outside the transaction; the returned function builds its effect inside it. */
-  private prepareEnqueue(input: EnqueueInput, what = 'task'): (seq: number) => Effect & { t: 'task.enqueue' } {
+  /**
+   * Validates an enqueue outside the transaction; the returned function builds its effect inside it. `pending` gives
+   * the statuses of tasks created earlier in the same change (a plan's tasks wait on each other).
+   */
+  private prepareEnqueue(
+    input: EnqueueInput,
+    what = 'task',
+    extra: { planId?: string; planKey?: string } = {},
+  ): (seq: number, pending: ReadonlyMap<string, string> | null, id?: string) => Effect & { t: 'task.enqueue' } {
     const e = parse(EnqueueInput, input, what);
     if (e.prompt === undefined && e.payload === undefined) {
       throw new SparkqError('invalid-input', 'a task needs a prompt or a payload (or both)');
@@ -520,12 +597,14 @@ export class QueueService {
       throw new SparkqError('not-found', `unknown tool ${JSON.stringify(e.tool)}; tools in sparkq.yml: ${Object.keys(this.config.tools).sort().join(', ')}`);
     }
     const payload = jsonText(e.payload, LIMITS.payload, 'payload');
-    return (seq) => {
+    const afterIds = e.after ? [...new Set(e.after)] : [];
+    return (seq, pending, id = newId('tsk')) => {
       const q = this.activeQueue(e.queue, 'new tasks');
+      const deps = afterIds.length > 0 ? this.dependencies(afterIds, pending, what) : null;
       return {
         t: 'task.enqueue',
         seq,
-        id: newId('tsk'),
+        id,
         sessionId: q['session_id'] as string,
         queueId: q['id'] as string,
         tool: tool.name,
@@ -536,8 +615,30 @@ export class QueueService {
         timeoutS: e.timeoutSeconds ?? resolveTimeoutSeconds(this.config, tool),
         at: this.clock.now(),
         retryOf: null,
+        ...(extra.planId !== undefined ? { planId: extra.planId, planKey: extra.planKey ?? '' } : {}),
+        ...(deps ? { after: afterIds, waiting: deps.waiting } : {}),
       };
     };
+  }
+
+  /** Checks that every task waited on exists; counts those that have not succeeded (the new task waits for them). */
+  private dependencies(ids: readonly string[], pending: ReadonlyMap<string, string> | null, what: string): { waiting: number } {
+    let waiting = 0;
+    for (const id of ids) {
+      let status = pending?.get(id);
+      if (status === undefined) {
+        try {
+          status = this.anyTaskRow(id).row['status'] as string;
+        } catch (err) {
+          if (err instanceof SparkqError && err.code === 'not-found') {
+            throw new SparkqError('not-found', `${what} waits on ${err.message.replace(/^no task/, 'task')}, which does not exist: a task can only wait on tasks that exist`);
+          }
+          throw err;
+        }
+      }
+      if (status !== 'succeeded') waiting++;
+    }
+    return { waiting };
   }
 
   /** Seqs order tasks for FIFO and paging, so one is never handed out twice, even after archiving the newest task. */
@@ -546,14 +647,21 @@ export class QueueService {
     return this.taskSeqHigh + 1;
   }
 
-  private nextClaimable(queueId: string): Row | undefined {
-    return this.store.db.get("SELECT * FROM tasks WHERE queue_id = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT 1", [queueId]);
+  /**
+   * Claimable: queued, waiting on no task, and not holding back for a retry delay. The first `count` in claim order
+   * (highest priority first, then oldest). None from a paused queue.
+   */
+  private claimable(q: Row, count: number): Row[] {
+    if (this.pauseOf(q).paused) return [];
+    return this.store.db.all(
+      "SELECT * FROM tasks WHERE queue_id = ? AND status = 'queued' AND waiting = 0 AND (not_before IS NULL OR not_before <= ?) ORDER BY priority DESC, seq LIMIT ?",
+      [q['id'] as string, this.clock.now(), count],
+    );
   }
 
-  /** The task a claim would take next, unchanged; null when there is none. */
+  /** The task a claim would take next, unchanged; null when there is none (or the queue is paused). */
   peek(queueRef: string): Task | null {
-    const q = this.queueRow(queueRef);
-    const row = this.nextClaimable(q['id'] as string);
+    const row = this.claimable(this.queueRow(queueRef), 1)[0];
     return row ? rowToTask(row, this.names) : null;
   }
 
@@ -562,7 +670,7 @@ export class QueueService {
     const c = parse(ClaimInput, input, 'claim');
     return this.commit(() => {
       const q = this.activeQueue(c.queue, 'claims');
-      const row = this.nextClaimable(q['id'] as string);
+      const row = this.claimable(q, 1)[0];
       if (!row) return { effects: [], result: () => null };
       const { effect, result } = this.claimOf(q, row, c.worker);
       return { effects: [effect], result };
@@ -580,10 +688,7 @@ export class QueueService {
       const q = this.activeQueue(c.queue, 'claims');
       if (count === 0) return { effects: [], result: () => [] };
       // Nothing else changes in between, so successive claims would take exactly these rows, in this order.
-      const rows = this.store.db.all("SELECT * FROM tasks WHERE queue_id = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT ?", [
-        q['id'] as string,
-        count,
-      ]);
+      const rows = this.claimable(q, count);
       const claims = rows.map((row) => this.claimOf(q, row, c.worker));
       return { effects: claims.map((x) => x.effect), result: () => claims.map((x) => x.result()) };
     });
@@ -674,9 +779,18 @@ export class QueueService {
           stdout: tail(c.stdout, LIMITS.output),
           stderr: tail(c.stderr, LIMITS.output),
           usage,
+          ...this.waitersOf(c.task),
         },
       };
     };
+  }
+
+  /** The queued tasks waiting on `id`, which its success releases (one fewer task to wait for). */
+  private waitersOf(id: string): { release?: string[] } {
+    const ids = this.store.db
+      .all<{ id: string }>("SELECT t.id FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.after_id = ? AND t.status = 'queued' AND t.waiting > 0", [id])
+      .map((r) => r.id);
+    return ids.length > 0 ? { release: ids } : {};
   }
 
   async fail(input: FailInput): Promise<Task> {
@@ -685,9 +799,85 @@ export class QueueService {
     const usage = jsonText(f.usage, 4096, 'usage');
     return this.commit(() => {
       const row = this.runningTask(f.task, f.lease, 'failed');
-      const effect = this.finishFailed(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) });
+      const effect = this.failOrRetry(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) });
       const agent = f.agentSession ? agentEffect(effect.queueId, f.agentSession) : null;
       return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.names) };
+    });
+  }
+
+  /**
+   * A failed attempt: the task fails, unless its queue (or else its tool) allows more attempts; then it goes back to
+   * the queue for a retry after an exponential backoff with jitter. Every attempt's error stays in its attempt.
+   */
+  private failOrRetry(
+    row: Row,
+    error: string,
+    extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null } = {},
+  ): Effect & { t: 'task.finish' | 'task.return' } {
+    const failed = this.finishFailed(row, error, extra);
+    const q = this.store.db.get('SELECT max_attempts FROM queues WHERE id = ?', [row['queue_id'] as string]);
+    const max = (q?.['max_attempts'] as number | null | undefined) ?? this.config.tools[row['tool'] as string]?.maxAttempts ?? 1;
+    const failedBefore = Number(this.store.db.value("SELECT count(*) FROM attempts WHERE task_id = ? AND outcome = 'failed'", [row['id'] as string]) ?? 0);
+    const n = failedBefore + 1;
+    if (n >= max) return failed;
+    const { backoffSeconds, maxBackoffSeconds } = this.config.retry;
+    const full = Math.min(maxBackoffSeconds, backoffSeconds * 2 ** (n - 1)) * 1000;
+    // "Equal jitter": half the delay fixed, half random, so that tasks that failed together do not retry together.
+    const delay = Math.round(full / 2 + Math.random() * (full / 2));
+    return {
+      t: 'task.return',
+      id: failed.id,
+      queueId: failed.queueId,
+      attempt: failed.attempt,
+      outcome: 'failed',
+      at: failed.at,
+      notBefore: failed.at + delay,
+      error: `${failed.error!} (attempt ${n} of ${max}; retrying)`,
+      data: failed.data,
+      stdout: failed.stdout,
+      stderr: failed.stderr,
+      usage: failed.usage,
+    };
+  }
+
+  /**
+   * Hands a running task back to its queue unfailed because its agent hit a usage or rate limit, and pauses the queue
+   * until the limit resets (as the agent said) or for the configured delay. The queue resumes by itself.
+   */
+  async release(input: ReleaseInput): Promise<Task> {
+    const r = parse(ReleaseInput, input, 'release');
+    const data = jsonText(r.data, LIMITS.data, 'data');
+    const usage = jsonText(r.usage, 4096, 'usage');
+    return this.commit(() => {
+      const row = this.runningTask(r.task, r.lease, 'handed back');
+      const now = this.clock.now();
+      const reason = r.reason.trim().slice(0, LIMITS.error);
+      const back: Effect & { t: 'task.return' } = {
+        t: 'task.return',
+        id: row['id'] as string,
+        queueId: row['queue_id'] as string,
+        attempt: row['attempt'] as number,
+        outcome: 'released',
+        at: now,
+        notBefore: null,
+        error: reason,
+        data,
+        stdout: tail(r.stdout, LIMITS.output),
+        stderr: tail(r.stderr, LIMITS.output),
+        usage,
+      };
+      const effects: Effect[] = [back];
+      const resetAt = r.resetAt === undefined ? undefined : typeof r.resetAt === 'number' ? r.resetAt : Date.parse(r.resetAt);
+      const until = resetAt !== undefined && resetAt > now ? resetAt : now + this.config.retry.rateLimitPauseSeconds * 1000;
+      const q = this.store.db.get('SELECT paused_at, paused_until FROM queues WHERE id = ?', [back.queueId])!;
+      const pausedForGood = q['paused_at'] !== null && q['paused_until'] === null;
+      // A pause already in force that lasts longer (or until resumed by hand) stays as it is.
+      if (!pausedForGood && !(q['paused_at'] !== null && (q['paused_until'] as number) >= until)) {
+        effects.push({ t: 'queue.pause', id: back.queueId, at: now, until, reason });
+      }
+      const agent = r.agentSession ? agentEffect(back.queueId, r.agentSession) : null;
+      if (agent) effects.push(agent);
+      return { effects, result: () => rowToTask(rowAfter(back, row), this.names) };
     });
   }
 
@@ -713,7 +903,10 @@ export class QueueService {
     };
   }
 
-  /** Puts a failed task back as a new task (new id, same work), linked to the original by `retryOf`. */
+  /**
+   * Puts a failed task back as a new task (new id, same work), linked to the original by `retryOf`. Tasks that waited
+   * on the failed one now wait on the copy, so its success releases them.
+   */
   async requeue(taskId: string): Promise<Task> {
     return this.commit(() => {
       const { row } = this.anyTaskRow(taskId);
@@ -723,29 +916,198 @@ export class QueueService {
       }
       const again = this.store.db.value('SELECT new_id FROM requeues WHERE original_id = ?', [taskId]);
       if (again) throw new SparkqError('conflict', `task ${taskId} was already requeued as ${String(again)}; requeue that one if it failed too`);
-      const q = this.activeQueue(row['queue_id'] as string, 'requeued tasks');
-      const id = newId('tsk');
+      const effect = this.requeueOf(row, this.nextTaskSeq());
+      return { effects: [effect], result: () => this.task(effect.id) };
+    });
+  }
+
+  private requeueOf(row: Row, seq: number): Effect & { t: 'task.enqueue' } {
+    const q = this.activeQueue(row['queue_id'] as string, 'requeued tasks');
+    const originalId = row['id'] as string;
+    const after =
+      ((row['deps'] as number | undefined) ?? 0) > 0
+        ? this.store.db.all<{ after_id: string }>('SELECT after_id FROM task_deps WHERE task_id = ?', [originalId]).map((r) => r.after_id)
+        : [];
+    const planId = row['plan_id'] as string | null | undefined;
+    return {
+      t: 'task.enqueue',
+      seq,
+      id: newId('tsk'),
+      sessionId: q['session_id'] as string,
+      queueId: q['id'] as string,
+      tool: row['tool'] as string,
+      taskClass: row['task_class'] as string,
+      prompt: (row['prompt'] as string | null) ?? null,
+      payload: (row['payload'] as string | null) ?? null,
+      priority: row['priority'] as number,
+      timeoutS: row['timeout_s'] as number,
+      at: this.clock.now(),
+      retryOf: originalId,
+      ...(planId ? { planId, planKey: (row['plan_key'] as string | null) ?? '' } : {}),
+      ...(after.length > 0 ? { after, waiting: this.dependencies(after, null, `task ${originalId}`).waiting } : {}),
+    };
+  }
+
+  /**
+   * Requeues every failed task (of a queue, a plan or a session; all when none is given) that has not been requeued
+   * yet, as one change. Succeeded work is left alone; tasks waiting on a failed task now wait on its copy.
+   */
+  async requeueFailed(input: RequeueFailedInput = {}): Promise<Task[]> {
+    const f = parse(RequeueFailedInput, input, 'requeue filter');
+    return this.commit(() => {
+      const where = ["status = 'failed'"];
+      const params: SqlValue[] = [];
+      if (f.queue !== undefined) {
+        where.push('queue_id = ?');
+        params.push(this.queueRow(f.queue)['id'] as string);
+      }
+      if (f.session !== undefined) {
+        where.push('session_id = ?');
+        params.push(this.sessionRow(f.session)['id'] as string);
+      }
+      if (f.plan !== undefined) {
+        where.push('plan_id = ?');
+        params.push(this.planId(f.plan));
+      }
+      const sql = `SELECT * FROM tasks WHERE ${where.join(' AND ')} ORDER BY seq`;
+      const rows = this.store.db.all(sql, params);
+      for (const chunk of this.archive.chunks()) rows.push(...this.archive.open(chunk).all(sql, params));
+      rows.sort((a, b) => (a['seq'] as number) - (b['seq'] as number));
+      const requeued = new Set(
+        this.store.db.all<{ original_id: string }>('SELECT original_id FROM requeues').map((r) => r.original_id),
+      );
+      const todo = rows.filter((r) => !requeued.has(r['id'] as string));
+      const first = this.nextTaskSeq();
+      const effects = todo.map((row, i) => this.requeueOf(row, first + i));
+      return { effects, result: () => effects.map((e) => this.task(e.id)) };
+    });
+  }
+
+  private planId(ref: string): string {
+    const found = this.store.db.value('SELECT id FROM plans WHERE id = ?', [ref]) as string | undefined;
+    if (found !== undefined) return found;
+    const known = this.store.db.all<{ id: string }>('SELECT id FROM plans ORDER BY applied_at DESC LIMIT 20').map((r) => r.id);
+    throw new SparkqError('not-found', `no plan ${JSON.stringify(ref)}; ${known.length > 0 ? `plans: ${known.join(', ')}` : 'no plan has been applied yet (sparkq plan apply PLAN.yml)'}`);
+  }
+
+  /**
+   * Enqueues a validated plan as one change: every task it names that an earlier apply of the same plan id has not
+   * enqueued yet, waiting on each other as the plan says. Applying the same plan again enqueues nothing and reports
+   * what exists.
+   */
+  async applyPlan(plan: PlanInput, options: { file?: string } = {}): Promise<PlanApplyResult> {
+    const prepared = plan.tasks.map((t) => ({
+      key: t.key,
+      after: t.after,
+      prepare: this.prepareEnqueue(
+        {
+          queue: t.queue,
+          tool: t.tool,
+          ...(t.prompt !== undefined ? { prompt: t.prompt } : {}),
+          ...(t.payload !== undefined ? { payload: t.payload } : {}),
+          ...(t.timeoutSeconds !== undefined ? { timeoutSeconds: t.timeoutSeconds } : {}),
+          ...(t.priority !== undefined ? { priority: t.priority } : {}),
+        },
+        `plan task ${t.key}`,
+        { planId: plan.id, planKey: t.key },
+      ),
+    }));
+    return this.commit(() => {
+      const db = this.store.db;
+      // The newest task of each name (a requeued task replaces the failed one).
+      const existing = new Map<string, { id: string; status: TaskStatus; seq: number }>();
+      const sql = 'SELECT id, plan_key, status, seq FROM tasks WHERE plan_id = ?';
+      const note = (r: Row) => {
+        const key = r['plan_key'] as string;
+        const had = existing.get(key);
+        if (!had || had.seq < (r['seq'] as number)) existing.set(key, { id: r['id'] as string, status: r['status'] as TaskStatus, seq: r['seq'] as number });
+      };
+      for (const r of db.all(sql, [plan.id])) note(r);
+      for (const chunk of this.archive.chunks()) for (const r of this.archive.open(chunk).all(sql, [plan.id])) note(r);
+
+      const idOf = new Map<string, string>();
+      const pending = new Map<string, string>();
+      for (const [key, e] of existing) idOf.set(key, e.id);
+      const effects: (Effect & { t: 'task.enqueue' })[] = [];
+      let seq = this.nextTaskSeq();
+      for (const t of prepared) {
+        if (existing.has(t.key)) continue;
+        const id = newId('tsk');
+        idOf.set(t.key, id);
+        const effect = t.prepare(seq++, pending, id);
+        const after = t.after.map((a) => idOf.get(a) ?? a);
+        if (after.length > 0) {
+          effect.after = [...new Set(after)];
+          effect.waiting = this.dependencies(effect.after, pending, `plan task ${t.key}`).waiting;
+        }
+        pending.set(id, 'queued');
+        effects.push(effect);
+      }
+      const record: Effect = { t: 'plan.apply', id: plan.id, description: plan.description ?? '', file: options.file ?? null, at: this.clock.now(), tasks: effects.length };
       return {
-        effects: [
-          {
-            t: 'task.enqueue',
-            seq: this.nextTaskSeq(),
-            id,
-            sessionId: q['session_id'] as string,
-            queueId: q['id'] as string,
-            tool: row['tool'] as string,
-            taskClass: row['task_class'] as string,
-            prompt: (row['prompt'] as string | null) ?? null,
-            payload: (row['payload'] as string | null) ?? null,
-            priority: row['priority'] as number,
-            timeoutS: row['timeout_s'] as number,
-            at: this.clock.now(),
-            retryOf: taskId,
-          },
-        ],
-        result: () => this.task(id),
+        effects: [record, ...effects],
+        result: () => ({
+          plan: plan.id,
+          created: effects.map((e) => ({ key: e.planKey ?? '', task: this.task(e.id) })),
+          existing: [...existing].map(([key, e]) => ({ key, id: e.id, status: e.status })),
+        }),
       };
     });
+  }
+
+  /** Tasks, durations and tokens per tool, model, queue or day, over live and archived tasks. */
+  report(input: ReportInput = {}): Report {
+    const r = parse(ReportInput, input, 'report');
+    const by = r.by ?? 'tool';
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    let sessionName: string | null = null;
+    if (r.session !== undefined) {
+      const row = this.sessionRow(r.session);
+      sessionName = row['name'] as string;
+      where.push('session_id = ?');
+      params.push(row['id'] as string);
+    }
+    const keyExpr =
+      by === 'tool'
+        ? 'tool'
+        : by === 'model'
+          ? "COALESCE(json_extract(usage, '$.model'), '(none)')"
+          : by === 'queue'
+            ? 'queue_id'
+            : "COALESCE(strftime('%Y-%m-%d', finished_at / 1000, 'unixepoch'), '(unfinished)')";
+    const sql = `SELECT ${keyExpr} AS k, count(*) AS tasks,
+        SUM(status = 'succeeded') AS succeeded, SUM(status = 'failed') AS failed,
+        SUM(CASE WHEN finished_at IS NOT NULL AND started_at IS NOT NULL THEN finished_at - started_at ELSE 0 END) AS run_ms,
+        SUM(COALESCE(json_extract(usage, '$.inputTokens'), 0)) AS input,
+        SUM(COALESCE(json_extract(usage, '$.cachedInputTokens'), 0)) AS cached,
+        SUM(COALESCE(json_extract(usage, '$.outputTokens'), 0)) AS output,
+        SUM(COALESCE(json_extract(usage, '$.reasoningTokens'), 0)) AS reasoning,
+        SUM(COALESCE(json_extract(usage, '$.costUsd'), 0)) AS cost
+      FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} GROUP BY k`;
+    const groups = new Map<string, ReportRow>();
+    const add = (row: Row) => {
+      const raw = String(row['k']);
+      const key = by === 'queue' ? this.names.queue(raw) : raw;
+      const g = groups.get(key) ?? { key, tasks: 0, succeeded: 0, failed: 0, runMs: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0 };
+      g.tasks += Number(row['tasks'] ?? 0);
+      g.succeeded += Number(row['succeeded'] ?? 0);
+      g.failed += Number(row['failed'] ?? 0);
+      g.runMs += Number(row['run_ms'] ?? 0);
+      g.inputTokens += Number(row['input'] ?? 0);
+      g.cachedInputTokens += Number(row['cached'] ?? 0);
+      g.outputTokens += Number(row['output'] ?? 0);
+      g.reasoningTokens += Number(row['reasoning'] ?? 0);
+      g.costUsd += Number(row['cost'] ?? 0);
+      groups.set(key, g);
+    };
+    for (const row of this.store.db.all(sql, params)) add(row);
+    for (const chunk of this.archive.chunks()) for (const row of this.archive.open(chunk).all(sql, params)) add(row);
+    const rows = [...groups.values()].sort((a, b) => (by === 'day' ? a.key.localeCompare(b.key) : b.tasks - a.tasks || a.key.localeCompare(b.key)));
+    const total = { tasks: 0, succeeded: 0, failed: 0, runMs: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0 };
+    for (const g of rows) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += g[k];
+    for (const g of [...rows, total]) g.costUsd = Math.round(g.costUsd * 1e6) / 1e6;
+    return { by, session: sessionName, rows, total };
   }
 
   private task(id: string): Task {
@@ -796,6 +1158,10 @@ export class QueueService {
     if (f.tool !== undefined) {
       where.push('tool = ?');
       params.push(f.tool);
+    }
+    if (f.plan !== undefined) {
+      where.push('plan_id = ?');
+      params.push(this.planId(f.plan));
     }
     if (f.text !== undefined) {
       const like = `%${f.text.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
@@ -853,12 +1219,16 @@ export class QueueService {
         const ran = now - (row['started_at'] as number);
         const timeoutMs = (row['timeout_s'] as number) * 1000;
         if (ran > 2 * timeoutMs) {
-          effects.push(this.finishFailed(row, `auto-failed: ran longer than 2× its timeout (timeout ${row['timeout_s'] as number} s, ran ${Math.round(ran / 1000)} s)`));
+          effects.push(this.failOrRetry(row, `auto-failed: ran longer than 2× its timeout (timeout ${row['timeout_s'] as number} s, ran ${Math.round(ran / 1000)} s)`));
           failed.push(row['id'] as string);
         } else if (ran > timeoutMs && row['stale_at'] === null) {
           effects.push({ t: 'task.stale', id: row['id'] as string, at: now });
           staled.push(row['id'] as string);
         }
+      }
+      // Pauses whose time is up end by themselves (claims already ignore them); this records it for everyone.
+      for (const q of this.store.db.all<{ id: string }>('SELECT id FROM queues WHERE paused_until IS NOT NULL AND paused_until <= ?', [now])) {
+        effects.push({ t: 'queue.resume', id: q.id, at: now });
       }
       return { effects, result: () => ({ staled: staled.map((id) => this.task(id)), failed: failed.map((id) => this.task(id)) }) };
     });
