@@ -213,7 +213,7 @@ const MAX_FILE_BYTES = 1024 * 1024;
 const REFUSED_ELSEWHERE = "is only honoured from a user-level setting or a CLI flag, never from the workspace's sparkq.yml";
 
 /** How a value reads in a message: its type and, for scalars, the value itself. */
-function describe(v: unknown): string {
+export function describe(v: unknown): string {
   if (v === null) return 'an empty value (null)';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
   if (typeof v === 'number') return `the number ${v}`;
@@ -227,7 +227,7 @@ function describe(v: unknown): string {
 }
 
 /** zod error option that says what was expected and what was found instead. */
-function expected(what: string) {
+export function expected(what: string) {
   return {
     error: (iss: { input?: unknown }) => (iss.input === undefined ? `missing; expected ${what}` : `expected ${what}, got ${describe(iss.input)}`),
   };
@@ -422,9 +422,9 @@ const BYPASS_ARG = /dangerous|bypass|yolo|danger-full-access|skip-permissions/i;
 
 // ---- locating things in the YAML text -------------------------------------------------------------------------
 
-type Seg = string | number;
+export type Seg = string | number;
 
-function pathString(p: readonly PropertyKey[]): string {
+export function pathString(p: readonly PropertyKey[]): string {
   let out = '';
   for (const seg of p) {
     if (typeof seg === 'number') out += `[${seg}]`;
@@ -436,19 +436,19 @@ function pathString(p: readonly PropertyKey[]): string {
   return out;
 }
 
-function keyText(key: unknown): string | undefined {
+export function keyText(key: unknown): string | undefined {
   if (isScalar(key)) return String(key.value);
   return undefined;
 }
 
-interface Located {
+export interface Located {
   node: Node | null;
   keyNode: Node | null;
   /** How many path segments were found; less than the path's length means the deepest existing parent. */
   depth: number;
 }
 
-function locate(doc: Document, p: readonly PropertyKey[]): Located {
+export function locate(doc: Document, p: readonly PropertyKey[]): Located {
   let node: unknown = doc.contents;
   let keyNode: Node | null = null;
   let depth = 0;
@@ -473,7 +473,7 @@ function locate(doc: Document, p: readonly PropertyKey[]): Located {
   return { node: (node as Node | null) ?? null, keyNode, depth };
 }
 
-function offsetOf(n: Node | null | undefined): number | undefined {
+export function offsetOf(n: Node | null | undefined): number | undefined {
   return n?.range?.[0];
 }
 
@@ -492,7 +492,7 @@ function walkScalars(doc: Document, node: unknown, p: Seg[], visit: (p: Seg[], n
 }
 
 /** The path of the deepest key whose pair spans `offset`: a best guess at where a syntax error sits. */
-function pathAtOffset(doc: Document, offset: number): string {
+export function pathAtOffset(doc: Document, offset: number): string {
   const p: Seg[] = [];
   let node: unknown = doc.contents;
   for (;;) {
@@ -519,7 +519,7 @@ function pathAtOffset(doc: Document, offset: number): string {
   return pathString(p);
 }
 
-function editDistance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   const d = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let prev = d[0]!;
@@ -533,7 +533,7 @@ function editDistance(a: string, b: string): number {
   return d[b.length]!;
 }
 
-function unknownKeyMessage(key: string, allowed: string[]): string {
+export function unknownKeyMessage(key: string, allowed: string[]): string {
   if (key === '<<') return 'unknown key "<<": YAML merge keys are not supported in sparkq.yml; write the settings out';
   const near = allowed
     .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))

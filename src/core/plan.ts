@@ -1,0 +1,806 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { describe, editDistance, expected, keyText, locate, offsetOf, pathAtOffset, pathString, type Seg, unknownKeyMessage } from './config';
+import { SparkqError } from './errors';
+import { looksLikeId } from './ids';
+import { type JsonValue, LIMITS } from './model';
+
+/**
+ * Plan files (`sparkq plan apply PLAN.yml`): a YAML list of tasks with dependencies, in flat `tasks` and/or named
+ * `batches`. Parsed with the YAML 1.2 core schema and validated strictly, like sparkq.yml: nothing is coerced, an
+ * unknown key is an error, and every issue carries its line and column. All issues are collected before throwing,
+ * and a plan is returned only when there are none.
+ */
+
+export interface PlanTask {
+  /** The task's name in the plan. */
+  key: string;
+  queue: string;
+  tool: string;
+  /** From prompt, or the content of promptFile. */
+  prompt?: string;
+  payload?: JsonValue;
+  timeoutSeconds?: number;
+  priority?: number;
+  /** Keys of plan tasks (batch names expanded to their tasks) and/or ids of existing tasks (tsk_…); deduplicated. */
+  after: string[];
+  /** The batch the task belongs to; null for a task under the top-level tasks. */
+  batch: string | null;
+  /** 1-based line of the task's entry. */
+  line: number;
+}
+
+export interface Plan {
+  id: string;
+  description: string | null;
+  /** In a topological order: every task after all plan tasks it waits on; otherwise in file order. */
+  tasks: PlanTask[];
+}
+
+export interface PlanIssue {
+  /** Dotted path of the offending key, e.g. "batches[0].tasks[2].after[1]"; "" for the file as a whole. */
+  path: string;
+  /** 1-based; null when the issue has no place in the text (e.g. the file is missing). */
+  line: number | null;
+  column: number | null;
+  message: string;
+}
+
+export class PlanError extends SparkqError {
+  constructor(
+    readonly file: string,
+    readonly issues: PlanIssue[],
+  ) {
+    super('invalid-input', issues.map((i) => formatPlanIssue(file, i)).join('\n'), { file, issues });
+    this.name = 'PlanError';
+  }
+}
+
+export function formatPlanIssue(file: string, i: PlanIssue): string {
+  const where = i.line === null ? file : `${file}:${i.line}:${i.column ?? 1}`;
+  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
+}
+
+export interface PlanChecks {
+  /** The tools defined in sparkq.yml (built-in and configured). */
+  tools: readonly string[];
+  /** Whether a queue name or id exists; when absent, queues are not checked. */
+  queueExists?: (ref: string) => boolean;
+  /** Whether a task id exists; when absent, tsk_ ids are only checked for their form. */
+  taskExists?: (id: string) => boolean;
+}
+
+export interface ParsePlanOptions {
+  /** Reads a promptFile (absolute path) as UTF-8; default: the file system, refusing files over the prompt limit. */
+  readFile?: (absPath: string) => string;
+}
+
+// ---- limits and schema ----------------------------------------------------------------------------------------
+
+export const PLAN_LIMITS = {
+  maxTasks: 10_000,
+  maxFileBytes: 4 * 1024 * 1024,
+} as const;
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const ID_PREFIX = /^(ses|que|tsk)_/;
+const INT_SOURCE = /^[-+]?(?:0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)$/;
+
+/** Why a name is not valid, or null when it is. */
+function nameProblem(s: string, noun: string): string | null {
+  if (s.length === 0) return `expected a ${noun}, got an empty string`;
+  if (s.length > LIMITS.name) return `a ${noun} must be at most ${LIMITS.name} characters, got ${s.length}`;
+  if (!NAME.test(s)) return `a ${noun} must start with a letter or digit and hold only letters, digits, ".", "_" and "-", got ${describe(s)}`;
+  if (ID_PREFIX.test(s)) return `a ${noun} must not start with an id prefix (ses_, que_, tsk_), got ${describe(s)}`;
+  return null;
+}
+
+function nameSchema(noun: string) {
+  return z.string(expected(`a ${noun}`)).superRefine((s, ctx) => {
+    const p = nameProblem(s, noun);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  });
+}
+
+function intSchema(what: string, min: number, max: number) {
+  const e = expected(what);
+  return z.number(e).int(e).min(min, e).max(max, e);
+}
+
+const timeoutSchema = () => intSchema(`a whole number of seconds from 1 to ${LIMITS.maxTimeoutSeconds}`, 1, LIMITS.maxTimeoutSeconds);
+const prioritySchema = () => intSchema(`an integer from ${-LIMITS.maxPriority} to ${LIMITS.maxPriority}`, -LIMITS.maxPriority, LIMITS.maxPriority);
+const refSchema = () => z.string(expected('a string: a task or batch name, or a task id (tsk_…)')).min(1, expected('a task or batch name, or a task id (tsk_…)'));
+const afterSchema = () => z.array(refSchema(), expected('a list of task or batch names or task ids, e.g. [setup, tsk_4k2m9x0q7hzt]'));
+const queueRefSchema = () => z.string(expected('a queue name or id')).min(1, expected('a queue name or id')).max(LIMITS.name, expected(`a queue name or id of at most ${LIMITS.name} characters`));
+const toolRefSchema = () => z.string(expected('a tool name from sparkq.yml')).min(1, expected('a tool name from sparkq.yml'));
+
+/** Why a value is not JSON data, or null when it is. */
+function jsonProblem(v: unknown, depth = 0): string | null {
+  if (depth > 100) return 'nested more than 100 levels deep';
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return null;
+  if (typeof v === 'number') return Number.isFinite(v) ? null : `expected JSON data, got the number ${v} (JSON has no infinities or NaN)`;
+  if (Array.isArray(v)) {
+    for (const x of v) {
+      const p = jsonProblem(x, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const x of Object.values(v as Record<string, unknown>)) {
+      const p = jsonProblem(x, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  return `expected JSON data (null, booleans, numbers, strings, lists and mappings), got ${describe(v)}`;
+}
+
+const payloadSchema = () =>
+  z.unknown().superRefine((v, ctx) => {
+    const p = jsonProblem(v);
+    if (p) return void ctx.addIssue({ code: 'custom', message: p });
+    const bytes = Buffer.byteLength(JSON.stringify(v), 'utf8');
+    if (bytes > LIMITS.payload) ctx.addIssue({ code: 'custom', message: `the payload is ${bytes} bytes as JSON; at most ${LIMITS.payload} bytes: put large data in a file and pass its path` });
+  });
+
+const promptSchema = () =>
+  z.string(expected('a string (the prompt)')).superRefine((s, ctx) => {
+    const bytes = Buffer.byteLength(s, 'utf8');
+    if (bytes > LIMITS.prompt) ctx.addIssue({ code: 'custom', message: `the prompt is ${bytes} bytes; at most ${LIMITS.prompt} bytes` });
+  });
+
+const TaskSchema = z
+  .object(
+    {
+      name: nameSchema('task name'),
+      queue: queueRefSchema().optional(),
+      tool: toolRefSchema().optional(),
+      prompt: promptSchema().optional(),
+      promptFile: z.string(expected("a path relative to the plan file's folder")).min(1, expected("a path relative to the plan file's folder")).optional(),
+      payload: payloadSchema().optional(),
+      timeoutSeconds: timeoutSchema().optional(),
+      priority: prioritySchema().optional(),
+      after: afterSchema().optional(),
+    },
+    expected('a task: a mapping with name, queue, tool and prompt (e.g. { name: schema, prompt: Write the schema })'),
+  )
+  .strict();
+
+const BatchSchema = z
+  .object(
+    {
+      name: nameSchema('batch name'),
+      after: afterSchema().optional(),
+      tasks: z.array(TaskSchema, expected('a list of tasks')),
+    },
+    expected('a batch: a mapping with name and tasks (and optionally after)'),
+  )
+  .strict();
+
+const DefaultsSchema = z
+  .object(
+    {
+      queue: queueRefSchema().optional(),
+      tool: toolRefSchema().optional(),
+      timeoutSeconds: timeoutSchema().optional(),
+      priority: prioritySchema().optional(),
+    },
+    expected('a mapping of defaults (queue, tool, timeoutSeconds, priority)'),
+  )
+  .strict();
+
+const PlanFileSchema = z
+  .object(
+    {
+      id: nameSchema('plan id').optional(),
+      description: z.string(expected('a string')).max(LIMITS.description, expected(`a string of at most ${LIMITS.description} characters`)).nullable().optional(),
+      defaults: DefaultsSchema.nullable().optional(),
+      tasks: z.array(TaskSchema, expected('a list of tasks')).nullable().optional(),
+      batches: z.array(BatchSchema, expected('a list of batches')).nullable().optional(),
+    },
+    expected('a plan: a mapping with tasks and/or batches at the top level'),
+  )
+  .strict();
+
+/** Keys a mapping accepts at a path, for "did you mean" hints on unknown keys. */
+function keysAt(p: readonly PropertyKey[]): string[] {
+  if (p.length === 0) return Object.keys(PlanFileSchema.shape);
+  if (p.length === 1 && p[0] === 'defaults') return Object.keys(DefaultsSchema.shape);
+  if ((p.length === 2 && p[0] === 'tasks') || (p.length === 4 && p[0] === 'batches' && p[2] === 'tasks')) return Object.keys(TaskSchema.shape);
+  if (p.length === 2 && p[0] === 'batches') return Object.keys(BatchSchema.shape);
+  return [];
+}
+
+function unknownKey(key: string, allowed: string[]): string {
+  if (key === '<<') return `unknown key "<<": YAML merge keys are not supported in plan files; use defaults or write the settings out; expected one of: ${allowed.join(', ')}`;
+  return unknownKeyMessage(key, allowed);
+}
+
+/** Up to three names close to `s`, for "did you mean" hints. */
+function nearNames(s: string, names: Iterable<string>): string[] {
+  const lower = s.toLowerCase();
+  return [...names]
+    .map((n) => ({ n, d: editDistance(lower, n.toLowerCase()) }))
+    .filter((x) => x.d < Math.max(x.n.length, s.length) && x.d <= Math.max(1, Math.floor(Math.max(x.n.length, s.length) / 3)))
+    .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))
+    .slice(0, 3)
+    .map((x) => x.n);
+}
+
+function didYouMean(s: string, names: Iterable<string>): string {
+  const near = nearNames(s, names);
+  return near.length ? ` (did you mean ${near.map((n) => JSON.stringify(n)).join(' or ')}?)` : '';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function defaultReadFile(absPath: string): string {
+  const st = fs.statSync(absPath);
+  if (!st.isFile()) throw new Error('not a file');
+  if (st.size > LIMITS.prompt) throw new Error(`the file is ${st.size} bytes; a prompt is at most ${LIMITS.prompt} bytes`);
+  return fs.readFileSync(absPath, 'utf8');
+}
+
+// ---- parsing ---------------------------------------------------------------------------------------------------
+
+/** One task entry as written, before validation finished. */
+interface Entry {
+  path: Seg[];
+  raw: Record<string, unknown>;
+  name: string | null;
+  batch: string | null;
+  batchPath: Seg[] | null;
+  offset: number;
+}
+
+export function parsePlan(text: string, file: string, checks: PlanChecks, opts: ParsePlanOptions = {}): Plan {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, version: '1.2', schema: 'core', uniqueKeys: true, logLevel: 'error' });
+  const issues: PlanIssue[] = [];
+
+  const at = (offset: number | undefined) => {
+    if (offset === undefined) return { line: null, column: null };
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, column: col };
+  };
+  const push = (p: readonly PropertyKey[] | string, offset: number | undefined, message: string) =>
+    issues.push({ path: typeof p === 'string' ? p : pathString(p), ...at(offset), message });
+  const fail = () => {
+    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+    return new PlanError(file, issues);
+  };
+  /** Offset of the value at a path, or of its key, or of the nearest existing parent. */
+  const offsetAt = (p: readonly Seg[]): number => {
+    const l = locate(doc, p);
+    const empty = !l.node || (isScalar(l.node) && l.node.value === null && !l.node.source);
+    return (l.depth === p.length && !empty ? offsetOf(l.node) : undefined) ?? offsetOf(l.keyNode) ?? offsetOf(l.node) ?? 0;
+  };
+  const keyOffsetAt = (p: readonly Seg[]): number => offsetOf(locate(doc, p).keyNode) ?? offsetAt(p);
+
+  // 1. YAML syntax.
+  for (const e of doc.errors) {
+    const message =
+      e.code === 'DUPLICATE_KEY'
+        ? 'duplicate key: each key may appear only once in a mapping'
+        : e.code === 'MULTIPLE_DOCS'
+          ? 'expected a single YAML document, found more than one (a second "---")'
+          : `YAML syntax error: ${e.message}`;
+    push(e.code === 'MULTIPLE_DOCS' ? '' : pathAtOffset(doc, e.pos[0]), e.pos[0], message);
+  }
+  if (issues.length) throw fail();
+
+  const root = doc.contents;
+  if (root === null || (isScalar(root) && root.value === null)) {
+    push('', 0, 'the plan has no tasks: add a list under tasks (or batches), e.g. tasks: [{ name: build, queue: backend, tool: run-bash, prompt: build.sh }]');
+    throw fail();
+  }
+  if (!isMap(root)) {
+    push([], offsetOf(root), `expected a plan: a mapping with tasks and/or batches at the top level, got ${isSeq(root) ? 'a list' : 'a single value'}`);
+    throw fail();
+  }
+
+  // Keys that are lists or mappings would be stringified into nonsense by toJS.
+  const checkKeys = (node: unknown, p: Seg[], seen = new Set<unknown>()): void => {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (!node || seen.has(node)) return;
+    seen.add(node);
+    if (isMap(node)) {
+      for (const it of node.items) {
+        const k = keyText(it.key);
+        if (k === undefined) push(p, offsetOf(it.key as Node | null) ?? offsetOf(node), 'expected a plain key, got a list or mapping used as a key');
+        else checkKeys(it.value, [...p, k], seen);
+      }
+    } else if (isSeq(node)) node.items.forEach((it, i) => checkKeys(it, [...p, i], seen));
+  };
+  checkKeys(root, []);
+  if (issues.length) throw fail();
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    push([], 0, `cannot load the YAML: ${e instanceof Error ? e.message : String(e)}`);
+    throw fail();
+  }
+
+  // 2. Shape, types and limits.
+  const result = PlanFileSchema.safeParse(raw);
+  if (!result.success) {
+    for (const iss of result.error.issues) {
+      const p = iss.path as Seg[];
+      if (iss.code === 'unrecognized_keys') {
+        for (const key of iss.keys) push([...p, key], keyOffsetAt([...p, key]), unknownKey(key, keysAt(p)));
+      } else {
+        push(p, offsetAt(p), iss.message);
+      }
+    }
+  }
+
+  // 3. Everything that needs more than one key at a time, on what was written, so that one run reports everything.
+  const rawObj = isRecord(raw) ? raw : {};
+  const pathHasIssue = (p: readonly Seg[]) => {
+    const ps = pathString(p);
+    return issues.some((i) => i.path === ps || i.path.startsWith(`${ps}.`) || i.path.startsWith(`${ps}[`));
+  };
+
+  // Integers written as floats (1.0, 3e2) load as whole numbers; the source text shows they were floats.
+  const checkInts = (p: Seg[]) => {
+    for (const k of ['timeoutSeconds', 'priority']) {
+      const n = locate(doc, [...p, k]);
+      if (n.depth !== p.length + 1 || !isScalar(n.node)) continue;
+      const v = n.node.value;
+      if (typeof v !== 'number' || !Number.isInteger(v) || typeof n.node.source !== 'string' || INT_SOURCE.test(n.node.source)) continue;
+      if (pathHasIssue([...p, k])) continue;
+      push([...p, k], offsetOf(n.node), `expected an integer, got the float ${n.node.source}`);
+    }
+  };
+  checkInts(['defaults']);
+
+  // Collect task entries from tasks and batches, in file order.
+  const entries: Entry[] = [];
+  const entryOf = (t: unknown, p: Seg[], batch: string | null, batchPath: Seg[] | null) => {
+    if (!isRecord(t)) return;
+    entries.push({ path: p, raw: t, name: typeof t['name'] === 'string' ? t['name'] : null, batch, batchPath, offset: offsetAt(p) });
+  };
+  if (Array.isArray(rawObj['tasks'])) rawObj['tasks'].forEach((t, i) => entryOf(t, ['tasks', i], null, null));
+  const batches: { name: string | null; path: Seg[]; raw: Record<string, unknown>; offset: number }[] = [];
+  if (Array.isArray(rawObj['batches'])) {
+    rawObj['batches'].forEach((b, i) => {
+      if (!isRecord(b)) return;
+      const bp: Seg[] = ['batches', i];
+      const name = typeof b['name'] === 'string' ? b['name'] : null;
+      batches.push({ name, path: bp, raw: b, offset: offsetAt(bp) });
+      if (Array.isArray(b['tasks'])) b['tasks'].forEach((t, j) => entryOf(t, [...bp, 'tasks', j], name, bp));
+    });
+  }
+  entries.sort((a, b) => a.offset - b.offset);
+  for (const e of entries) checkInts(e.path);
+
+  if (entries.length === 0 && !pathHasIssue(['tasks']) && !pathHasIssue(['batches'])) {
+    push([], offsetOf(root), 'the plan has no tasks: add a list under tasks (or batches), e.g. tasks: [{ name: build, queue: backend, tool: run-bash, prompt: build.sh }]');
+  }
+  if (entries.length > PLAN_LIMITS.maxTasks) {
+    push([], offsetOf(root), `the plan has ${entries.length} tasks; at most ${PLAN_LIMITS.maxTasks} tasks per plan: split it into several plans`);
+  }
+
+  // Names: tasks and batches share one namespace.
+  const named = new Map<string, { kind: 'task' | 'batch'; line: number | null; entry?: Entry }>();
+  const nameLine = (p: Seg[]) => at(offsetAt([...p, 'name'])).line;
+  const claim = (name: string | null, kind: 'task' | 'batch', p: Seg[], entry?: Entry) => {
+    if (name === null || name.length === 0) return;
+    const prev = named.get(name);
+    if (prev) {
+      push([...p, 'name'], offsetAt([...p, 'name']), `duplicate name ${JSON.stringify(name)}: already used by the ${prev.kind} at line ${prev.line ?? '?'}; task and batch names share one namespace, so rename one of them`);
+      return;
+    }
+    named.set(name, { kind, line: nameLine(p), ...(entry ? { entry } : {}) });
+  };
+  // In file order, so that the first one written keeps the name.
+  const claims = [...entries.map((e) => ({ offset: e.offset, run: () => claim(e.name, 'task', e.path, e) })), ...batches.map((b) => ({ offset: b.offset, run: () => claim(b.name, 'batch', b.path) }))];
+  claims.sort((a, b) => a.offset - b.offset).forEach((c) => c.run());
+
+  const batchTasks = new Map<string, string[]>();
+  for (const b of batches) {
+    if (b.name === null || named.get(b.name)?.kind !== 'batch') continue;
+    batchTasks.set(b.name, []);
+    if (Array.isArray(b.raw['tasks']) && b.raw['tasks'].length === 0) {
+      push([...b.path, 'tasks'], offsetAt([...b.path, 'tasks']), `batch ${JSON.stringify(b.name)} has no tasks; add tasks to it or remove the batch`);
+    }
+  }
+  for (const e of entries) if (e.name !== null && e.batch !== null && named.get(e.name)?.entry === e) batchTasks.get(e.batch)?.push(e.name);
+
+  // Defaults, checked once where they are written.
+  const defaults = isRecord(rawObj['defaults']) ? rawObj['defaults'] : {};
+  const defaultQueue = typeof defaults['queue'] === 'string' && defaults['queue'] ? defaults['queue'] : undefined;
+  const defaultTool = typeof defaults['tool'] === 'string' && defaults['tool'] ? defaults['tool'] : undefined;
+  const queueKnown = new Map<string, boolean>();
+  const queueOk = (q: string) => {
+    if (!checks.queueExists) return true;
+    let ok = queueKnown.get(q);
+    if (ok === undefined) queueKnown.set(q, (ok = checks.queueExists(q)));
+    return ok;
+  };
+  const toolSet = new Set(checks.tools);
+  const checkQueue = (q: string, p: Seg[]) => {
+    if (!queueOk(q)) push(p, offsetAt(p), `unknown queue ${JSON.stringify(q)}: no active queue has this name or id; create it with \`sparkq queue create ${q} --session NAME\` or fix the name`);
+  };
+  const checkTool = (t: string, p: Seg[]) => {
+    if (toolSet.has(t)) return;
+    const list = checks.tools.length ? `the tools in sparkq.yml are: ${checks.tools.join(', ')}` : 'sparkq.yml defines no tools';
+    push(p, offsetAt(p), `unknown tool ${JSON.stringify(t)}${didYouMean(t, checks.tools)}; ${list} (or add it under tools in sparkq.yml)`);
+  };
+  if (defaultQueue !== undefined) checkQueue(defaultQueue, ['defaults', 'queue']);
+  if (defaultTool !== undefined) checkTool(defaultTool, ['defaults', 'tool']);
+  const defaultsHas = (k: string) => defaults[k] !== undefined;
+
+  // Per task: queue, tool, what it does, its prompt file.
+  const baseDir = path.dirname(path.resolve(file));
+  const readFile = opts.readFile ?? defaultReadFile;
+  const prompts = new Map<Entry, string>();
+  for (const e of entries) {
+    const t = e.raw;
+    const what = e.name !== null ? `task ${JSON.stringify(e.name)}` : 'this task';
+    if (t['queue'] === undefined) {
+      if (!defaultsHas('queue')) push(e.path, e.offset, `${what} has no queue: set queue on the task, or a default for every task under defaults (defaults: { queue: NAME })`);
+    } else if (typeof t['queue'] === 'string' && t['queue']) checkQueue(t['queue'], [...e.path, 'queue']);
+    if (t['tool'] === undefined) {
+      if (!defaultsHas('tool')) push(e.path, e.offset, `${what} has no tool: set tool on the task, or a default for every task under defaults (defaults: { tool: NAME }); the tools in sparkq.yml are: ${checks.tools.join(', ')}`);
+    } else if (typeof t['tool'] === 'string' && t['tool']) checkTool(t['tool'], [...e.path, 'tool']);
+
+    const hasPayload = t['payload'] !== undefined && t['payload'] !== null;
+    if (t['prompt'] === undefined && t['promptFile'] === undefined && !hasPayload) {
+      push(e.path, e.offset, `${what} has nothing to do: set prompt, promptFile or payload`);
+    }
+    if (t['prompt'] !== undefined && t['promptFile'] !== undefined) {
+      push([...e.path, 'promptFile'], keyOffsetAt([...e.path, 'promptFile']), 'set either prompt or promptFile, not both');
+    } else if (typeof t['promptFile'] === 'string' && t['promptFile']) {
+      const pf = t['promptFile'];
+      const p = [...e.path, 'promptFile'];
+      if (path.isAbsolute(pf) || path.win32.isAbsolute(pf)) {
+        push(p, offsetAt(p), `expected a path relative to the plan file's folder (${baseDir}), got the absolute path ${JSON.stringify(pf)}`);
+      } else {
+        const abs = path.resolve(baseDir, pf);
+        try {
+          const content = readFile(abs);
+          const bytes = Buffer.byteLength(content, 'utf8');
+          if (bytes > LIMITS.prompt) push(p, offsetAt(p), `prompt file ${abs} is ${bytes} bytes; a prompt is at most ${LIMITS.prompt} bytes`);
+          else prompts.set(e, content);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException | null)?.code;
+          const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : err instanceof Error ? err.message : String(err);
+          push(p, offsetAt(p), `cannot read prompt file ${abs}: ${why}; promptFile is relative to the plan file's folder (${baseDir})`);
+        }
+      }
+    }
+  }
+
+  // 4. What each task waits on.
+  const allNames = [...named.keys()];
+  /** Plan keys (or the id) that a reference stands for; null when it is invalid (and reported). */
+  const resolveRef = (ref: string, p: Seg[]): string[] | null => {
+    if (ref.startsWith('tsk_')) {
+      if (!looksLikeId(ref, 'tsk')) {
+        push(p, offsetAt(p), `${JSON.stringify(ref)} is not a task id: a task id is tsk_ followed by 12 lowercase letters and digits (e.g. tsk_4k2m9x0q7hzt); plan names cannot start with tsk_`);
+        return null;
+      }
+      if (checks.taskExists && !checks.taskExists(ref)) {
+        push(p, offsetAt(p), `no task has the id ${ref}; list tasks with \`sparkq tasks\` and fix the id, or name a task of this plan`);
+        return null;
+      }
+      return [ref];
+    }
+    const n = named.get(ref);
+    if (!n) {
+      const hint = didYouMean(ref, allNames);
+      push(p, offsetAt(p), `unknown name ${JSON.stringify(ref)}${hint}; after takes names of tasks or batches in this plan, or ids of existing tasks (tsk_…)`);
+      return null;
+    }
+    return n.kind === 'task' ? [ref] : (batchTasks.get(ref) ?? []);
+  };
+
+  const batchAfter = new Map<string, string[]>();
+  for (const b of batches) {
+    if (b.name === null || named.get(b.name)?.kind !== 'batch' || !Array.isArray(b.raw['after'])) continue;
+    const out: string[] = [];
+    const own = new Set(batchTasks.get(b.name));
+    b.raw['after'].forEach((ref, i) => {
+      if (typeof ref !== 'string' || !ref) return;
+      const p = [...b.path, 'after', i];
+      if (ref === b.name) return void push(p, offsetAt(p), `batch ${JSON.stringify(b.name)} waits on itself; remove ${JSON.stringify(ref)} from its after`);
+      if (own.has(ref)) {
+        return void push(
+          p,
+          offsetAt(p),
+          `batch ${JSON.stringify(b.name)} waits on its own task ${JSON.stringify(ref)}, so that task would wait on itself; move the wait onto the batch's other tasks, or move ${JSON.stringify(ref)} out of the batch`,
+        );
+      }
+      const keys = resolveRef(ref, p);
+      if (keys) out.push(...keys);
+    });
+    batchAfter.set(b.name, out);
+  }
+
+  const deps = new Map<string, string[]>();
+  const byKey = new Map<string, Entry>();
+  for (const e of entries) {
+    if (e.name === null || named.get(e.name)?.entry !== e) continue;
+    byKey.set(e.name, e);
+    const out: string[] = [];
+    if (Array.isArray(e.raw['after'])) {
+      e.raw['after'].forEach((ref, i) => {
+        if (typeof ref !== 'string' || !ref) return;
+        const p = [...e.path, 'after', i];
+        if (ref === e.name) return void push(p, offsetAt(p), `task ${JSON.stringify(e.name)} waits on itself; remove ${JSON.stringify(ref)} from its after`);
+        if (e.batch !== null && ref === e.batch) {
+          return void push(p, offsetAt(p), `task ${JSON.stringify(e.name)} waits on its own batch ${JSON.stringify(ref)}, which includes the task itself; name the other tasks of the batch instead`);
+        }
+        const keys = resolveRef(ref, p);
+        if (keys) out.push(...keys);
+      });
+    }
+    if (e.batch !== null) out.push(...(batchAfter.get(e.batch) ?? []));
+    deps.set(e.name, [...new Set(out)].filter((k) => k !== e.name));
+  }
+
+  // 5. Cycles: one per strongly connected component, named task by task with lines.
+  for (const cycle of findCycles([...byKey.keys()], (k) => (deps.get(k) ?? []).filter((d) => byKey.has(d)))) {
+    const first = byKey.get(cycle[0]!)!;
+    const lineOf = (k: string) => at(byKey.get(k)!.offset).line;
+    const chain = [...cycle, cycle[0]!].join(' → ');
+    const lines = cycle.map((k) => `${k} at line ${lineOf(k)}`).join(', ');
+    push(
+      [...first.path, 'after'],
+      first.offset,
+      `cycle: ${chain} (→ reads "waits on"; ${lines}); no task of a cycle can ever start: remove one of these waits`,
+    );
+  }
+
+  // 6. The plan's id: written, or the file's name.
+  const baseName = path.basename(file, path.extname(file));
+  if (rawObj['id'] === undefined) {
+    const p = nameProblem(baseName, 'plan id');
+    if (p) push('id', 0, `the plan has no id and its file name ${JSON.stringify(baseName)} cannot be one (${p}); set id: at the top of the plan`);
+  }
+
+  if (issues.length || !result.success) throw fail();
+
+  // 7. The plan.
+  const data = result.data;
+  const id = data.id ?? baseName;
+  const dq = data.defaults?.queue;
+  const dt = data.defaults?.tool;
+  const tasks: PlanTask[] = [];
+  for (const e of byKey.values()) {
+    const t = TaskSchema.parse(e.raw);
+    const task: PlanTask = { key: t.name, queue: (t.queue ?? dq)!, tool: (t.tool ?? dt)!, after: deps.get(t.name) ?? [], batch: e.batch, line: at(e.offset).line ?? 1 };
+    const prompt = t.prompt ?? prompts.get(e);
+    if (prompt !== undefined) task.prompt = prompt;
+    if (t.payload !== undefined && t.payload !== null) task.payload = t.payload as JsonValue;
+    const timeout = t.timeoutSeconds ?? data.defaults?.timeoutSeconds;
+    if (timeout !== undefined) task.timeoutSeconds = timeout;
+    const priority = t.priority ?? data.defaults?.priority;
+    if (priority !== undefined) task.priority = priority;
+    tasks.push(task);
+  }
+  return { id, description: data.description ?? null, tasks: topoOrder(tasks) };
+}
+
+export function loadPlanFile(file: string, checks: PlanChecks, opts: ParsePlanOptions = {}): Plan {
+  let text: string;
+  const refuse = (message: string) => new PlanError(file, [{ path: '', line: null, column: null, message }]);
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw refuse('expected a plan file, found a directory or something else');
+    if (st.size > PLAN_LIMITS.maxFileBytes) throw refuse(`the file is ${st.size} bytes; a plan file is at most ${PLAN_LIMITS.maxFileBytes} bytes: split it into several plans, or move long prompts into promptFile files`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof PlanError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw refuse(code === 'ENOENT' ? 'no such file; check the path (it is relative to the current folder)' : `cannot read the file: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return parsePlan(text, file, checks, opts);
+}
+
+// ---- graphs ----------------------------------------------------------------------------------------------------
+
+/**
+ * One cycle per strongly connected component with more than one node (Tarjan, iterative), each starting at its
+ * node that comes first in `nodes` and following `next`. Self loops are not reported (callers refuse them earlier).
+ */
+function findCycles(nodes: string[], next: (k: string) => string[]): string[][] {
+  const order = new Map(nodes.map((k, i) => [k, i]));
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const sccs: string[][] = [];
+  let counter = 0;
+  for (const start of nodes) {
+    if (index.has(start)) continue;
+    const work: { k: string; succ: string[]; i: number }[] = [];
+    const open = (k: string) => {
+      index.set(k, counter);
+      low.set(k, counter++);
+      stack.push(k);
+      onStack.add(k);
+      work.push({ k, succ: next(k), i: 0 });
+    };
+    open(start);
+    while (work.length) {
+      const top = work[work.length - 1]!;
+      if (top.i < top.succ.length) {
+        const w = top.succ[top.i++]!;
+        if (!index.has(w)) open(w);
+        else if (onStack.has(w)) low.set(top.k, Math.min(low.get(top.k)!, index.get(w)!));
+        continue;
+      }
+      work.pop();
+      if (work.length) {
+        const parent = work[work.length - 1]!;
+        low.set(parent.k, Math.min(low.get(parent.k)!, low.get(top.k)!));
+      }
+      if (low.get(top.k) === index.get(top.k)) {
+        const scc: string[] = [];
+        let w: string;
+        do {
+          w = stack.pop()!;
+          onStack.delete(w);
+          scc.push(w);
+        } while (w !== top.k);
+        if (scc.length > 1) sccs.push(scc);
+      }
+    }
+  }
+  const cycles: string[][] = [];
+  for (const scc of sccs) {
+    const inScc = new Set(scc);
+    const s = scc.reduce((a, b) => (order.get(a)! <= order.get(b)! ? a : b));
+    // Shortest way from s back to s inside the component (BFS).
+    const prev = new Map<string, string>();
+    const queue = [s];
+    let end: string | null = null;
+    for (let qi = 0; qi < queue.length && end === null; qi++) {
+      const u = queue[qi]!;
+      for (const v of next(u)) {
+        if (!inScc.has(v)) continue;
+        if (v === s) {
+          end = u;
+          break;
+        }
+        if (!prev.has(v)) {
+          prev.set(v, u);
+          queue.push(v);
+        }
+      }
+    }
+    const cycle: string[] = [];
+    for (let u: string | undefined = end ?? s; u !== undefined && u !== s; u = prev.get(u)) cycle.push(u);
+    cycle.push(s);
+    cycles.push(cycle.reverse());
+  }
+  return cycles.sort((a, b) => order.get(a[0]!)! - order.get(b[0]!)!);
+}
+
+/**
+ * Kahn's algorithm, always taking the ready task that comes first in `tasks`: every task after the plan tasks it
+ * waits on, otherwise the order given. Throws when the tasks wait on each other in a cycle.
+ */
+function topoOrder(tasks: PlanTask[]): PlanTask[] {
+  const pos = new Map(tasks.map((t, i) => [t.key, i]));
+  const waiting = tasks.map((t) => new Set(t.after.filter((k) => pos.has(k) && k !== t.key)).size);
+  const dependents: number[][] = tasks.map(() => []);
+  tasks.forEach((t, i) => {
+    for (const k of new Set(t.after)) if (pos.has(k) && k !== t.key) dependents[pos.get(k)!]!.push(i);
+  });
+  // A binary min-heap of ready positions.
+  const heap: number[] = [];
+  const pushHeap = (x: number) => {
+    heap.push(x);
+    for (let i = heap.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (heap[p]! <= heap[i]!) break;
+      [heap[p], heap[i]] = [heap[i]!, heap[p]!];
+      i = p;
+    }
+  };
+  const popHeap = (): number => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && heap[l]! < heap[m]!) m = l;
+        if (r < heap.length && heap[r]! < heap[m]!) m = r;
+        if (m === i) break;
+        [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+  waiting.forEach((w, i) => w === 0 && pushHeap(i));
+  const out: PlanTask[] = [];
+  while (heap.length) {
+    const i = popHeap();
+    out.push(tasks[i]!);
+    for (const d of dependents[i]!) if (--waiting[d]! === 0) pushHeap(d);
+  }
+  if (out.length !== tasks.length) throw new SparkqError('invalid-input', 'the plan tasks wait on each other in a cycle');
+  return out;
+}
+
+export interface PlanAnalysis {
+  /** Task keys by level: level 0 waits on no plan task, level n on at least one task of level n-1 and none later. */
+  levels: string[][];
+  widths: number[];
+  /** Share of the tasks that sit at a level with at least 2 tasks (they can run in parallel), 0..1. */
+  parallelShare: number;
+  /** Keys of one longest chain of waits, first to last. */
+  criticalPath: string[];
+}
+
+export function analyzePlan(plan: Plan): PlanAnalysis {
+  const ordered = topoOrder(plan.tasks);
+  const keys = new Set(ordered.map((t) => t.key));
+  const level = new Map<string, number>();
+  const via = new Map<string, string>();
+  for (const t of ordered) {
+    let l = 0;
+    for (const d of t.after) {
+      if (!keys.has(d) || d === t.key) continue;
+      const dl = level.get(d)! + 1;
+      if (dl > l) {
+        l = dl;
+        via.set(t.key, d);
+      }
+    }
+    level.set(t.key, l);
+  }
+  const levels: string[][] = [];
+  for (const t of plan.tasks) (levels[level.get(t.key)!] ??= []).push(t.key);
+  const widths = levels.map((l) => l.length);
+  const total = plan.tasks.length;
+  const parallel = widths.filter((w) => w >= 2).reduce((a, b) => a + b, 0);
+  const criticalPath: string[] = [];
+  const last = levels.length ? levels[levels.length - 1]![0] : undefined;
+  for (let k: string | undefined = last; k !== undefined; k = via.get(k)) criticalPath.push(k);
+  criticalPath.reverse();
+  return { levels, widths, parallelShare: total ? parallel / total : 0, criticalPath };
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** The human text of `sparkq plan apply --dry-run`: the graph by levels, its parallelism and its critical path. */
+export function formatPlanGraph(plan: Plan, a: PlanAnalysis): string {
+  const byKey = new Map(plan.tasks.map((t) => [t.key, t]));
+  const out: string[] = [];
+  out.push(`Plan ${plan.id}: ${plural(plan.tasks.length, 'task')} in ${plural(a.levels.length, 'level')}`);
+  if (plan.description) out.push(plan.description);
+  a.levels.forEach((keys, i) => {
+    out.push('');
+    out.push(keys.length >= 2 ? `Level ${i}: ${keys.length} tasks can run in parallel: ${keys.join(', ')}` : `Level ${i}: 1 task: ${keys[0] ?? ''}`);
+    const width = Math.max(...keys.map((k) => k.length));
+    for (const k of keys) {
+      const t = byKey.get(k);
+      if (!t) continue;
+      const waits = t.after.length ? `  waits on ${t.after.map((d) => (byKey.has(d) ? d : `${d} (existing task)`)).join(', ')}` : '';
+      const batch = t.batch !== null ? `  batch ${t.batch}` : '';
+      out.push(`  ${k.padEnd(width)}  queue ${t.queue}  tool ${t.tool}${batch}${waits}`);
+    }
+  });
+  const parallel = a.widths.filter((w) => w >= 2).reduce((x, y) => x + y, 0);
+  out.push('');
+  out.push(`Parallel: ${parallel} of ${plural(plan.tasks.length, 'task')} (${Math.round(a.parallelShare * 100)}%) share a level with other tasks and can run in parallel`);
+  out.push(`Critical path: ${plural(a.criticalPath.length, 'task')}: ${a.criticalPath.join(' → ')}`);
+  return out.join('\n');
+}
