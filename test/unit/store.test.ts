@@ -41,6 +41,25 @@ describe('store', () => {
     await s.close();
   });
 
+  it('opens a cleanly closed store after a new migration (empty journal), and one with records to replay', async () => {
+    const more = [...migrations, (db: SqlDatabase) => db.exec("CREATE TABLE extra (x TEXT); INSERT INTO extra VALUES ('migrated')")];
+    const s = await open(t.dir);
+    await put(s, 'a', '1');
+    await s.close(); // snapshot: the journal is empty
+    const m = await open(t.dir, { migrations: more });
+    assert.equal(m.db.value('SELECT x FROM extra'), 'migrated');
+    assert.deepEqual(all(m), { a: '1' });
+    await put(m, 'b', '2');
+    m.abandon(); // a crash: the record is in the journal, the image on disk is still the old schema's
+    const again = await open(t.dir, { migrations: more });
+    assert.deepEqual(all(again), { a: '1', b: '2' });
+    assert.equal(again.db.value('SELECT count(*) FROM extra'), 1, 'migrated once');
+    await again.close();
+    const last = await open(t.dir, { migrations: more });
+    assert.deepEqual(all(last), { a: '1', b: '2' });
+    await last.close();
+  });
+
   it('keeps the database in SQLite memory and loads a snapshot image back exactly (unicode and large values too)', async () => {
     const s = await open(t.dir);
     assert.equal(s.db.inMemory, true, 'an in-memory database, not a file in sql.js’s file system');

@@ -170,7 +170,10 @@ export class Store {
     const { db, journal, migrated } = loaded;
     const journalPath = path.join(dir, manifest.current.journal.file);
     let writer: JournalWriter;
-    let mustSnapshot = migrated || report.repairs.length > 0;
+    // A migrated schema goes into a snapshot at the next record: with no records to replay, a new generation would be
+    // at the same sequence as the current one (same file names). Until then every open migrates the old image again
+    // before replaying, which gives the same database.
+    let mustSnapshot = (migrated && journal.records.length > 0) || report.repairs.length > 0;
     if (journal.tornTail) {
       const keptAt = keepAside(journalPath, aside, 'torn');
       report.tornTail = { bytes: journal.tornTail.bytes, keptAt };
