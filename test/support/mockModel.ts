@@ -18,13 +18,21 @@ export type MockReply =
   | { kind: 'write-file'; path: string; content: string; usage?: MockUsage }
   /** An HTTP error status with an API error body. */
   | { kind: 'http-error'; status: number; message: string }
+  /**
+   * A usage/rate-limit answer as the API sends it: an HTTP status (default 429) with this JSON body and headers
+   * (e.g. retry-after), for either API.
+   */
+  | { kind: 'rate-limit'; status?: number; body: object; headers?: Record<string, string> }
   /** The model never answers: the stream opens and stays silent (until the server closes). */
   | { kind: 'hang' }
-  /** A 200 stream that fails midway (Responses: response.failed; Messages: an `error` event). */
-  | { kind: 'stream-error'; message: string };
+  /**
+   * A 200 stream that fails midway (Responses: response.failed with error.code `code`, default server_error;
+   * Messages: an `error` event with error.type `code`, default overloaded_error).
+   */
+  | { kind: 'stream-error'; message: string; code?: string };
 
-/** A reply that answers (all but hang). */
-type Answer = Exclude<MockReply, { kind: 'hang' }>;
+/** A reply that answers with the API's own shapes (all but hang and the verbatim rate-limit body). */
+type Answer = Exclude<MockReply, { kind: 'hang' } | { kind: 'rate-limit' }>;
 
 export interface MockUsage {
   inputTokens: number;
@@ -132,6 +140,11 @@ export class MockModelServer {
         return;
       }
       const reply = this.scripts[api].shift() ?? { kind: 'http-error', status: 500, message: `mock: no reply scripted for request ${this.modelRequests(api).length} to ${pathname}` };
+      if (reply.kind === 'rate-limit') {
+        res.writeHead(reply.status ?? 429, { 'content-type': 'application/json', ...reply.headers });
+        res.end(JSON.stringify(reply.body));
+        return;
+      }
       if (reply.kind === 'hang') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
         res.flushHeaders();
@@ -159,7 +172,7 @@ export class MockModelServer {
     const send = (type: string, data: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
     send('response.created', { response: { id: responseId, status: 'in_progress' } });
     if (reply.kind === 'stream-error') {
-      send('response.failed', { response: { id: responseId, status: 'failed', error: { code: 'server_error', message: reply.message } } });
+      send('response.failed', { response: { id: responseId, status: 'failed', error: { code: reply.code ?? 'server_error', message: reply.message } } });
       res.end();
       return;
     }
@@ -222,7 +235,7 @@ export class MockModelServer {
       },
     });
     if (reply.kind === 'stream-error') {
-      send('error', { error: { type: 'overloaded_error', message: reply.message } });
+      send('error', { error: { type: reply.code ?? 'overloaded_error', message: reply.message } });
       res.end();
       return;
     }

@@ -33,6 +33,16 @@ function notOk(o: ExecOutcome): Extract<ExecOutcome, { status: 'failed' }> {
   return o;
 }
 
+function limited(o: ExecOutcome): Extract<ExecOutcome, { status: 'rate-limited' }> {
+  assert.equal(o.status, 'rate-limited', o.status === 'failed' ? `expected rate-limited, got failed: ${o.error}` : o.status === 'succeeded' ? `expected rate-limited, got success: ${o.summary}` : '');
+  return o;
+}
+
+/** Within 2 s. */
+function near(actual: number | undefined, expected: number): void {
+  assert.ok(actual !== undefined && Math.abs(actual - expected) <= 2_000, `resetAt ${actual === undefined ? 'undefined' : new Date(actual).toISOString()}, expected ${new Date(expected).toISOString()}`);
+}
+
 const bodyText = (r: RecordedRequest | undefined) => JSON.stringify(r?.body ?? null);
 
 interface Harness {
@@ -215,6 +225,47 @@ describe('agents: codex executor against the real codex binary', function () {
     h.mock.script('responses', { kind: 'stream-error', message: 'upstream fell over' });
     const o = notOk(await codexExecutor.run(codexCtx(h).ctx));
     assert.match(o.error, /^codex: .*upstream fell over/);
+  });
+
+  it('a usage limit (HTTP 429 usage_limit_reached) is rate-limited, with the reset time codex prints', async () => {
+    // codex prints the reset as a local clock time in whole minutes ("try again at 7:19 AM"): reset on a minute.
+    const resetsAt = Math.ceil(Date.now() / 60_000) * 60 + 3_600;
+    h.mock.script('responses', {
+      kind: 'rate-limit',
+      body: { error: { type: 'usage_limit_reached', message: 'The usage limit has been reached', plan_type: 'plus', resets_at: resetsAt, resets_in_seconds: resetsAt - Math.floor(Date.now() / 1000) } },
+    });
+    const t0 = Date.now();
+    const o = limited(await codexExecutor.run(codexCtx(h).ctx));
+    assert.ok(Date.now() - t0 < QUICK_MS);
+    near(o.resetAt, resetsAt * 1_000);
+    assert.match(o.error, /^Codex hit a usage limit \(resets at \d{4}-\d\d-\d\dT\d\d:\d\d:00Z\): You.ve hit your usage limit\./);
+    assert.match(o.agentSession?.codexThreadId ?? '', UUID);
+    assert.equal(h.mock.modelRequests('responses').length, 1);
+  });
+
+  it('an HTTP 429 rate_limit_exceeded is rate-limited; codex does not pass on its retry-after', async () => {
+    h.mock.script('responses', {
+      kind: 'rate-limit',
+      headers: { 'retry-after': '20' },
+      body: { error: { type: 'rate_limit_exceeded', code: 'rate_limit_exceeded', message: 'Rate limit reached for gpt-5 in organization org-x on tokens per min (TPM). Please try again in 20s.' } },
+    });
+    const o = limited(await codexExecutor.run(codexCtx(h).ctx));
+    assert.equal(o.error, 'Codex hit a rate limit (reset time unknown): exceeded retry limit, last status: 429 Too Many Requests');
+    assert.equal(o.resetAt, undefined);
+  });
+
+  it('a stream that fails with rate_limit_exceeded is rate-limited until the "try again in" time', async () => {
+    h.mock.script('responses', { kind: 'stream-error', code: 'rate_limit_exceeded', message: 'Rate limit reached for gpt-5 in organization org-x. Please try again in 1m30s.' });
+    const o = limited(await codexExecutor.run(codexCtx(h).ctx));
+    near(o.resetAt, Date.now() + 90_000);
+    assert.match(o.error, /^Codex hit a rate limit \(resets at .*\): rate limit exceeded: Rate limit reached/);
+  });
+
+  it('a stream that fails with insufficient_quota is a usage limit with no reset time', async () => {
+    h.mock.script('responses', { kind: 'stream-error', code: 'insufficient_quota', message: 'You exceeded your current quota.' });
+    const o = limited(await codexExecutor.run(codexCtx(h).ctx));
+    assert.equal(o.error, 'Codex hit a usage limit (reset time unknown): Quota exceeded. Check your plan and billing details.');
+    assert.equal(o.resetAt, undefined);
   });
 
   it('a dead model server fails the task quickly', async () => {
@@ -420,6 +471,28 @@ describe('agents: claude executor against the real claude binary', function () {
     const o = notOk(await claudeExecutor.run(claudeCtx(h).ctx));
     assert.ok(Date.now() - t0 < QUICK_MS);
     assert.match(o.error, /^claude: API Error: 500 mock overloaded/);
+  });
+
+  it('an HTTP 429 rate_limit_error is rate-limited; claude does not pass on its reset headers', async () => {
+    h.mock.script('messages', {
+      kind: 'rate-limit',
+      headers: { 'retry-after': '30', 'anthropic-ratelimit-requests-reset': new Date(Date.now() + 30_000).toISOString() },
+      body: { type: 'error', error: { type: 'rate_limit_error', message: 'This request would exceed the rate limit for your organization of 50 requests per minute.' } },
+    });
+    const t0 = Date.now();
+    const o = limited(await claudeExecutor.run(claudeCtx(h).ctx));
+    assert.ok(Date.now() - t0 < QUICK_MS);
+    assert.equal(o.error, 'Claude hit a rate limit (reset time unknown): API Error: Request rejected (429) · This request would exceed the rate limit for your organization of 50 requests per minute.');
+    assert.equal(o.resetAt, undefined);
+    assert.match(o.agentSession?.claudeSessionId ?? '', UUID);
+  });
+
+  it('the subscription reply "Claude AI usage limit reached|<epoch>" is rate-limited until that time', async () => {
+    const resetsAt = Math.floor(Date.now() / 1000) + 5 * 3600;
+    h.mock.script('messages', { kind: 'text', text: `Claude AI usage limit reached|${resetsAt}` });
+    const o = limited(await claudeExecutor.run(claudeCtx(h).ctx));
+    near(o.resetAt, resetsAt * 1_000);
+    assert.equal(o.error, `Claude hit a usage limit (resets at ${new Date(resetsAt * 1000).toISOString().replace('.000', '')}): Claude AI usage limit reached`);
   });
 
   it('a dead model server fails the task quickly', async () => {

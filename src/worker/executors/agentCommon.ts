@@ -241,3 +241,108 @@ export function agentOutcomeBase(
 export function howItEnded(r: RunResult): string {
   return r.exitCode === null ? `signal ${r.signal ?? '?'}` : `code ${r.exitCode}`;
 }
+
+// ---- Usage and rate limits ---------------------------------------------------------------------------------------
+
+/** What an agent's run said about a usage or rate limit: a readable reason and, when it said so, when it resets. */
+export interface RateLimitInfo {
+  /** What the agent said, as it said it (bounded by the caller). */
+  reason: string;
+  /** When the limit resets (epoch ms), when the agent said so. */
+  resetAt?: number;
+}
+
+/** The rate-limited outcome, with the same base fields as a failed one. */
+export function rateLimited(error: string, resetAt: number | undefined, rest: ExecOutcomeBase = {}): ExecOutcome {
+  return { status: 'rate-limited', error: bounded(error, LIMITS.error), ...(resetAt !== undefined ? { resetAt } : {}), ...rest };
+}
+
+/** "Codex hit a usage limit (resets at 2026-11-21T08:00:00Z): <what it said>". */
+export function rateLimitError(agent: string, kind: 'usage' | 'rate', info: RateLimitInfo): string {
+  const when = info.resetAt !== undefined ? ` (resets at ${new Date(info.resetAt).toISOString().replace(/\.\d{3}Z$/, 'Z')})` : ' (reset time unknown)';
+  return `${agent} hit a ${kind === 'usage' ? 'usage' : 'rate'} limit${when}: ${info.reason}`;
+}
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1, millisecond: 1, milliseconds: 1,
+  s: 1_000, sec: 1_000, secs: 1_000, second: 1_000, seconds: 1_000,
+  m: 60_000, min: 60_000, mins: 60_000, minute: 60_000, minutes: 60_000,
+  h: 3_600_000, hr: 3_600_000, hrs: 3_600_000, hour: 3_600_000, hours: 3_600_000,
+  d: 86_400_000, day: 86_400_000, days: 86_400_000,
+};
+
+/**
+ * A relative wait the way APIs write it: "try again in 20s", "in 1m30s", "in 1.5s", "in 120ms", "in 2 minutes",
+ * "in 1h 5m". Milliseconds, or undefined when the text has none.
+ */
+export function parseRetryIn(text: string): number | undefined {
+  const m = /\b(?:try again|retry|resets?|available again)\s+in\s+((?:\d+(?:\.\d+)?\s*(?:milliseconds?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)(?![a-z])[\s,]*(?:and\s+)?)+)/i.exec(text);
+  if (!m?.[1]) return undefined;
+  let total = 0;
+  for (const part of m[1].matchAll(/(\d+(?:\.\d+)?)\s*([a-z]+)/gi)) {
+    const ms = UNIT_MS[(part[2] ?? '').toLowerCase()];
+    if (ms === undefined) return undefined;
+    total += Number(part[1]) * ms;
+  }
+  return Math.round(total);
+}
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/**
+ * Codex's "try again at 7:19 AM" (today) or "try again at Nov 23rd, 2026 6:21 AM", in the local time zone of the
+ * codex process (assumed to be this process's): epoch ms, or undefined. Codex prints whole minutes only.
+ */
+export function parseTryAgainAt(text: string, now: number): number | undefined {
+  const m = /\btry again at\s+(?:([A-Za-z]{3})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4}),?\s+)?(\d{1,2}):(\d{2})\s*([AP]M)\b/i.exec(text);
+  if (!m) return undefined;
+  let hour = Number(m[4]) % 12;
+  if ((m[6] ?? '').toUpperCase() === 'PM') hour += 12;
+  const minute = Number(m[5]);
+  const d = new Date(now);
+  if (m[1] !== undefined) {
+    const month = MONTHS.indexOf(m[1].toLowerCase());
+    if (month < 0) return undefined;
+    d.setFullYear(Number(m[3]), month, Number(m[2]));
+  }
+  d.setHours(hour, minute, 0, 0);
+  return d.getTime();
+}
+
+/** An epoch in seconds or milliseconds (by size) as epoch ms; undefined when not a plausible time. */
+export function epochToMs(v: number): number | undefined {
+  if (!Number.isFinite(v) || v <= 0) return undefined;
+  return v < 1e11 ? v * 1_000 : v;
+}
+
+/**
+ * A `Retry-After` header value (delta seconds or an HTTP date) or an RFC 3339 reset time
+ * (`anthropic-ratelimit-*-reset`): epoch ms, or undefined.
+ */
+export function parseRetryAfter(value: string, now: number): number | undefined {
+  const t = value.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return now + Math.round(Number(t) * 1_000);
+  const ms = Date.parse(t);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * The reset time a rate/usage-limit message carries, in whatever form: an API body's `resets_at` (epoch s) or
+ * `resets_in_seconds`, Claude's `…|<epoch s>` suffix, codex's "try again at 7:19 AM", "try again in 1m30s",
+ * "retry-after: 30". Epoch ms, or undefined.
+ */
+export function resetFromText(text: string, now: number): number | undefined {
+  const at = /"?resets_at"?\s*[:=]\s*(\d+)/.exec(text);
+  if (at?.[1]) return epochToMs(Number(at[1]));
+  const inSec = /"?resets_in_seconds"?\s*[:=]\s*(\d+(?:\.\d+)?)/.exec(text);
+  if (inSec?.[1]) return now + Math.round(Number(inSec[1]) * 1_000);
+  const pipe = /\|\s*(\d{10,13})\s*$/.exec(text.trim());
+  if (pipe?.[1]) return epochToMs(Number(pipe[1]));
+  const clock = parseTryAgainAt(text, now);
+  if (clock !== undefined) return clock;
+  const rel = parseRetryIn(text);
+  if (rel !== undefined) return now + rel;
+  const ra = /\bretry[-_ ]after"?\s*[:=]\s*"?([^",}\n]+)/i.exec(text);
+  if (ra?.[1]) return parseRetryAfter(ra[1], now);
+  return undefined;
+}

@@ -17,7 +17,11 @@ import {
   num,
   runJsonlAgent,
   processFailure,
+  type RateLimitInfo,
+  rateLimitError,
+  rateLimited,
   readableError,
+  resetFromText,
   relativeTo,
   stderrGist,
   str,
@@ -84,6 +88,10 @@ export class ClaudeEvents {
   model: string | undefined;
   lastAssistantText: string | undefined;
   result: Record<string, unknown> | undefined;
+  /** The `error` of an assistant message claude made up from an API error (e.g. "rate_limit"), the last one. */
+  apiError: string | undefined;
+  /** A `rate_limit_event` that said the limit is reached ("rejected"), with its reset time (epoch ms) when given. */
+  rejectedLimit: { resetAt?: number } | undefined;
   private readonly changed = new Set<string>();
   private readonly pendingEdits = new Map<string, string>();
 
@@ -105,7 +113,16 @@ export class ClaudeEvents {
         return [];
       }
       case 'assistant':
+        if (ev['is_api_error_message'] === true) this.apiError = str(ev['error']) ?? this.apiError;
         return this.assistant(ev['message']);
+      case 'rate_limit_event': {
+        const info = ev['rate_limit_info'];
+        if (isRecord(info) && info['status'] === 'rejected') {
+          const at = num(info['resetsAt']);
+          this.rejectedLimit = at !== undefined ? { resetAt: at < 1e11 ? at * 1_000 : at } : {};
+        }
+        return [];
+      }
       case 'user':
         return this.toolResults(ev['message']);
       case 'result': {
@@ -201,6 +218,37 @@ export function isUnknownSessionError(text: string): boolean {
   return /no conversation found|requires a valid session id|not a uuid and does not match any session/i.test(text);
 }
 
+/** Claude Code's subscription form: the whole final text is "Claude AI usage limit reached|<epoch seconds>". */
+const CLAUDE_USAGE_LIMIT_TEXT = /^Claude AI usage limit reached(?:\s*\|\s*(\d{9,13}))?\s*$/i;
+
+/**
+ * Whether claude's result is a usage or rate limit of the account/API, and when it resets. Claude Code 2.1 reports an
+ * HTTP 429 as an error result with `api_error_status: 429`, `api_error_type: "rate_limit_error"` (its assistant
+ * message has `error: "rate_limit"`) and the text "API Error: Request rejected (429) · <API message>"; the reset
+ * headers do not reach its output. The subscription form is the result text "Claude AI usage limit reached|<epoch s>",
+ * which can come with is_error false and exit 0. `rejectedResetAt` is from a rate_limit_event, when there was one.
+ */
+export function claudeRateLimit(
+  result: Record<string, unknown>,
+  apiError: string | undefined,
+  now: number,
+  rejectedResetAt?: number,
+): (RateLimitInfo & { kind: 'usage' | 'rate' }) | undefined {
+  const text = (str(result['result']) ?? '').trim();
+  const m = CLAUDE_USAGE_LIMIT_TEXT.exec(text);
+  if (m) {
+    const resetAt = m[1] !== undefined ? Number(m[1]) * (m[1].length <= 10 ? 1_000 : 1) : rejectedResetAt;
+    return { kind: 'usage', reason: 'Claude AI usage limit reached', ...(resetAt !== undefined ? { resetAt } : {}) };
+  }
+  if (result['is_error'] !== true) return undefined;
+  let kind: 'usage' | 'rate' | undefined;
+  if (/hit your (?:\w+ )?limit|usage limit reached/i.test(text)) kind = 'usage';
+  else if (result['api_error_status'] === 429 || result['api_error_type'] === 'rate_limit_error' || apiError === 'rate_limit') kind = 'rate';
+  if (kind === undefined) return undefined;
+  const resetAt = resetFromText(text, now) ?? rejectedResetAt;
+  return { kind, reason: claudeResultError(result), ...(resetAt !== undefined ? { resetAt } : {}) };
+}
+
 interface ClaudeRun {
   result: RunResult;
   events: ClaudeEvents;
@@ -255,6 +303,8 @@ export const claudeExecutor: Executor = {
       const why = stderrGist(result.stderrTail);
       return failed(`claude exited with ${howItEnded(result)} without a result${why ? `: ${why}` : ''}`, rest);
     }
+    const limit = claudeRateLimit(final, events.apiError, Date.now(), events.rejectedLimit?.resetAt);
+    if (limit !== undefined) return rateLimited(rateLimitError('Claude', limit.kind, limit), limit.resetAt, rest);
     // `subtype` can say success while is_error is true: is_error decides.
     if (final['is_error'] === true) return failed(`claude: ${claudeResultError(final)}`, rest);
     if (result.exitCode !== 0) return failed(`claude exited with code ${result.exitCode ?? `signal ${result.signal ?? '?'}`}: ${stderrGist(result.stderrTail) || 'no message'}`, rest);

@@ -19,7 +19,11 @@ import {
   runJsonlAgent,
   processFailure,
   promptWithInstructions,
+  type RateLimitInfo,
+  rateLimitError,
+  rateLimited,
   readableError,
+  resetFromText,
   relativeTo,
   stderrGist,
   str,
@@ -286,6 +290,26 @@ export function isUnknownThreadError(stderr: string): boolean {
   return /no rollout found|thread\/resume failed|thread not found|no (such )?thread|no conversation found/i.test(stderr);
 }
 
+/**
+ * Whether codex's turn error is a usage or rate limit of the account/API, and when it resets. The forms codex 0.169
+ * prints (turn.failed / error events):
+ * - usage_limit_reached (HTTP 429): "You’ve hit your usage limit. … try again at 7:19 AM." (local time; a date when
+ *   not today), or "… Try again later." when the API gave no resets_at;
+ * - insufficient_quota: "Quota exceeded. Check your plan and billing details.";
+ * - HTTP 429 rate_limit_exceeded (after its retries): "exceeded retry limit, last status: 429 Too Many Requests";
+ * - response.failed rate_limit_exceeded: "rate limit exceeded: <API message, e.g. Please try again in 20s.>";
+ * - response.failed usage_limit_reached: "stream disconnected before completion: The usage limit has been reached".
+ */
+export function codexRateLimit(message: string, now: number): (RateLimitInfo & { kind: 'usage' | 'rate' }) | undefined {
+  const text = message.trim();
+  let kind: 'usage' | 'rate' | undefined;
+  if (/hit your usage limit|usage limit (?:has been )?reached|usage_limit_reached|usage_limit_exceeded|quota exceeded|exceeded your current quota|insufficient_quota/i.test(text)) kind = 'usage';
+  else if (/rate limit (?:exceeded|reached)|rate_limit_exceeded|last status: 429\b|\b429 Too Many Requests/i.test(text)) kind = 'rate';
+  if (kind === undefined) return undefined;
+  const resetAt = resetFromText(text, now);
+  return { kind, reason: text, ...(resetAt !== undefined ? { resetAt } : {}) };
+}
+
 interface CodexRun {
   result: RunResult;
   events: CodexEvents;
@@ -375,6 +399,9 @@ export const codexExecutor: Executor = {
 
     const procError = processFailure('codex', result, ctx);
     if (procError !== undefined) return failed(procError, withUsage);
+    const turnError = events.turnFailed ?? (result.exitCode !== 0 || !events.turnCompleted ? events.errors.at(-1) : undefined);
+    const limit = turnError !== undefined ? codexRateLimit(turnError, Date.now()) : undefined;
+    if (limit !== undefined) return rateLimited(rateLimitError('Codex', limit.kind, limit), limit.resetAt, withUsage);
     if (events.turnFailed !== undefined) return failed(`codex: ${events.turnFailed}`, withUsage);
     if (result.exitCode !== 0) {
       const why = events.errors.at(-1) ?? stderrGist(result.stderrTail);
