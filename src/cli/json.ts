@@ -30,6 +30,10 @@ export interface QueueJson {
   workdir: string | null;
   status: 'active' | 'ended';
   maxWorkers: number;
+  maxAttempts: number | null;
+  paused: boolean;
+  pausedUntil: string | null;
+  pauseReason: string | null;
   createdAt: string;
   endedAt: string | null;
   counts: StatusCounts;
@@ -46,6 +50,10 @@ export function queueJson(q: Queue): QueueJson {
     workdir: q.workdir,
     status: q.status,
     maxWorkers: q.maxWorkers,
+    maxAttempts: q.maxAttempts,
+    paused: q.paused,
+    pausedUntil: q.pausedUntil,
+    pauseReason: q.pauseReason,
     createdAt: q.createdAt,
     endedAt: q.endedAt,
     counts: { queued: q.counts.queued, running: q.counts.running, succeeded: q.counts.succeeded, failed: q.counts.failed },
@@ -83,6 +91,14 @@ export interface TaskJson {
   stderr: string | null;
   usage: Usage | null;
   retryOf: string | null;
+  /** Tasks this one waits on; of those, the ones not succeeded yet, and the failed ones that block it. */
+  after: string[];
+  waitingOn: string[];
+  blockedBy: string[];
+  /** A retry waits until then. */
+  notBefore: string | null;
+  plan: string | null;
+  planKey: string | null;
   archived: boolean;
 }
 
@@ -114,6 +130,12 @@ export function taskJson(t: Task): TaskJson {
     stderr: t.stderr,
     usage: t.usage === null ? null : { ...t.usage },
     retryOf: t.retryOf,
+    after: [...t.after],
+    waitingOn: [...t.waitingOn],
+    blockedBy: [...t.blockedBy],
+    notBefore: t.notBefore,
+    plan: t.plan,
+    planKey: t.planKey,
     archived: t.archived,
   };
 }

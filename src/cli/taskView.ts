@@ -8,6 +8,9 @@ import { type Cell, clip, duration, type Output, shortTime } from './output';
 
 export function statusCell(t: Task): Cell {
   if (t.stale) return { text: 'running (stale)', style: 'magenta' };
+  if (t.status === 'queued' && t.blockedBy.length > 0) return { text: 'queued (blocked)', style: 'red' };
+  if (t.status === 'queued' && t.waitingOn.length > 0) return { text: 'queued (waiting)', style: 'dim' };
+  if (t.status === 'queued' && t.notBefore !== null && Date.parse(t.notBefore) > Date.now()) return { text: `queued (retry ${shortTime(t.notBefore)})`, style: 'yellow' };
   const style = ({ queued: 'cyan', running: 'yellow', succeeded: 'green', failed: 'red' } as const)[t.status];
   return { text: t.status, style };
 }
@@ -53,6 +56,10 @@ function taskFields(t: Task): [string, Cell | undefined][] {
     ['attempt', String(t.attempt)],
     ['worker', orUndefined(t.worker)],
     ['retry of', orUndefined(t.retryOf)],
+    ['plan', t.plan === null ? undefined : `${t.plan} / ${t.planKey ?? ''}`],
+    ['waits on', t.after.length === 0 ? undefined : t.after.map((id) => (t.waitingOn.includes(id) ? id : `${id} ✔`)).join(', ')],
+    ['blocked by', t.blockedBy.length === 0 ? undefined : { text: `${t.blockedBy.join(', ')} (failed: requeue to release this task)`, style: 'red' }],
+    ['retry after', t.status === 'queued' ? orUndefined(shortTime(t.notBefore)) : undefined],
   ];
 }
 

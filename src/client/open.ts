@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { Clock } from '../core/clock';
 import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
 import type {
+  ApplyPlanInput,
   Claim,
   ClaimInput,
   CompleteInput,
@@ -11,7 +12,13 @@ import type {
   FailInput,
   HeartbeatInput,
   ListTasksInput,
+  PauseQueueInput,
+  PlanApplyResult,
   Queue,
+  ReleaseInput,
+  Report,
+  ReportInput,
+  RequeueFailedInput,
   Session,
   Task,
   TaskDetail,
@@ -73,6 +80,7 @@ const SAFE_TO_REPEAT: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   'peek',
   'listTasks',
   'getTask',
+  'report',
   'scripts',
   'sweep',
   'joinQueue',
@@ -236,7 +244,7 @@ class WorkspaceQueue implements QueueHandle {
 
   private attach(b: Backend): Backend {
     if (this.closed) {
-      void this.release(b);
+      void this.releaseBackend(b);
       throw new SparkqError('closed', 'this queue handle was closed');
     }
     const isSwitch = this.lastOwner !== null;
@@ -365,6 +373,24 @@ class WorkspaceQueue implements QueueHandle {
   requeue(task: string): Promise<Task> {
     return this.run('requeue', (a) => a.requeue(task));
   }
+  requeueFailed(input: RequeueFailedInput): Promise<Task[]> {
+    return this.run('requeueFailed', (a) => a.requeueFailed(input));
+  }
+  release(input: ReleaseInput): Promise<Task> {
+    return this.run('release', (a) => a.release(input));
+  }
+  pauseQueue(input: PauseQueueInput): Promise<Queue> {
+    return this.run('pauseQueue', (a) => a.pauseQueue(input));
+  }
+  resumeQueue(ref: string): Promise<Queue> {
+    return this.run('resumeQueue', (a) => a.resumeQueue(ref));
+  }
+  applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult> {
+    return this.run('applyPlan', (a) => a.applyPlan(input));
+  }
+  report(input?: ReportInput): Promise<Report> {
+    return this.run('report', (a) => a.report(input));
+  }
   listTasks(input?: ListTasksInput): Promise<TaskPage> {
     return this.run('listTasks', (a) => a.listTasks(input));
   }
@@ -410,7 +436,7 @@ class WorkspaceQueue implements QueueHandle {
     return this.backend?.kind === 'owner' ? this.backend.owner : null;
   }
 
-  private async release(b: Backend): Promise<void> {
+  private async releaseBackend(b: Backend): Promise<void> {
     if (b.kind === 'owner') await b.owner.close();
     else b.client.close();
   }
@@ -424,6 +450,6 @@ class WorkspaceQueue implements QueueHandle {
     this.backend = null;
     this.unsubscribeBackend?.();
     this.unsubscribeBackend = null;
-    if (b) await this.release(b);
+    if (b) await this.releaseBackend(b);
   }
 }

@@ -1,5 +1,6 @@
 import type { ScriptEntry } from '../core/scriptIndex';
 import type {
+  ApplyPlanInput,
   Claim,
   ClaimInput,
   CompleteInput,
@@ -9,7 +10,13 @@ import type {
   FailInput,
   HeartbeatInput,
   ListTasksInput,
+  PauseQueueInput,
+  PlanApplyResult,
   Queue,
+  ReleaseInput,
+  Report,
+  ReportInput,
+  RequeueFailedInput,
   Session,
   Task,
   TaskDetail,
@@ -78,6 +85,24 @@ export class RemoteQueue implements QueueApi {
   }
   requeue(task: string): Promise<Task> {
     return this.call('requeue', task);
+  }
+  requeueFailed(input: RequeueFailedInput): Promise<Task[]> {
+    return this.call('requeueFailed', input);
+  }
+  release(input: ReleaseInput): Promise<Task> {
+    return this.call('release', input);
+  }
+  pauseQueue(input: PauseQueueInput): Promise<Queue> {
+    return this.call('pauseQueue', input);
+  }
+  resumeQueue(ref: string): Promise<Queue> {
+    return this.call('resumeQueue', ref);
+  }
+  applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult> {
+    return this.call('applyPlan', input);
+  }
+  report(input?: ReportInput): Promise<Report> {
+    return input === undefined ? this.call('report') : this.call('report', input);
   }
   listTasks(input?: ListTasksInput): Promise<TaskPage> {
     return this.call('listTasks', input);

@@ -349,6 +349,38 @@ export interface PlanInput {
   tasks: PlanTaskInput[];
 }
 
+const planKey = z.string().min(1).max(LIMITS.name);
+/** The wire form of applyPlan's input: the service checks each task again as an enqueue. */
+export const ApplyPlanInput = z
+  .object({
+    plan: z
+      .object({
+        id: planKey,
+        description: z.string().max(LIMITS.description).nullable(),
+        tasks: z
+          .array(
+            z
+              .object({
+                key: planKey,
+                queue: z.string().min(1),
+                tool: z.string().min(1),
+                prompt: z.string().optional(),
+                payload: JsonValueSchema.optional(),
+                timeoutSeconds: z.number().optional(),
+                priority: z.number().optional(),
+                after: z.array(z.string().min(1)).max(LIMITS.maxAfter),
+              })
+              // The parser's own fields (batch, line) may come along; they are not needed here.
+              .loose(),
+          )
+          .max(10_000),
+      })
+      .loose(),
+    file: z.string().max(4096).optional(),
+  })
+  .strict();
+export type ApplyPlanInput = { plan: PlanInput; file?: string };
+
 export interface PlanApplyResult {
   plan: string;
   /** Tasks enqueued by this apply, by their name in the plan. */

@@ -1,5 +1,6 @@
 import type { ScriptEntry } from '../core/scriptIndex';
 import type {
+  ApplyPlanInput,
   Claim,
   ClaimInput,
   CompleteInput,
@@ -9,7 +10,13 @@ import type {
   FailInput,
   HeartbeatInput,
   ListTasksInput,
+  PauseQueueInput,
+  PlanApplyResult,
   Queue,
+  ReleaseInput,
+  Report,
+  ReportInput,
+  RequeueFailedInput,
   Session,
   StatusCounts,
   Task,
@@ -70,6 +77,16 @@ export interface QueueApi {
   complete(input: CompleteInput): Promise<Task>;
   fail(input: FailInput): Promise<Task>;
   requeue(task: string): Promise<Task>;
+  /** Requeues every failed task of a queue, plan or session (all when none given) that was not requeued yet. */
+  requeueFailed(input: RequeueFailedInput): Promise<Task[]>;
+  /** Hands a running task back unfailed (its agent hit a usage/rate limit) and pauses its queue until the reset. */
+  release(input: ReleaseInput): Promise<Task>;
+  pauseQueue(input: PauseQueueInput): Promise<Queue>;
+  resumeQueue(ref: string): Promise<Queue>;
+  /** Enqueues a parsed plan's tasks that are not enqueued yet (by plan id and task name). */
+  applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult>;
+  /** Tasks, run time, tokens and cost per tool, model, queue or day. */
+  report(input?: ReportInput): Promise<Report>;
   listTasks(input?: ListTasksInput): Promise<TaskPage>;
   getTask(task: string): Promise<TaskDetail>;
   sweep(): Promise<SweepResult>;
@@ -104,6 +121,12 @@ export const API_METHODS = [
   'complete',
   'fail',
   'requeue',
+  'requeueFailed',
+  'release',
+  'pauseQueue',
+  'resumeQueue',
+  'applyPlan',
+  'report',
   'listTasks',
   'getTask',
   'sweep',

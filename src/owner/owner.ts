@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../core/clock';
 import { defaultConfig, loadConfigFile, resolveScriptDirs, type SparkqConfig } from '../core/config';
 import { SparkqError, errorMessage } from '../core/errors';
 import type {
+  ApplyPlanInput,
   Claim,
   ClaimInput,
   CompleteInput,
@@ -15,7 +16,13 @@ import type {
   FailInput,
   HeartbeatInput,
   ListTasksInput,
+  PauseQueueInput,
+  PlanApplyResult,
   Queue,
+  ReleaseInput,
+  Report,
+  ReportInput,
+  RequeueFailedInput,
   Session,
   Task,
   TaskDetail,
@@ -353,6 +360,24 @@ export class QueueOwner implements QueueApi {
   }
   requeue(task: string): Promise<Task> {
     return this.service.requeue(task);
+  }
+  requeueFailed(input: RequeueFailedInput): Promise<Task[]> {
+    return this.service.requeueFailed(input);
+  }
+  release(input: ReleaseInput): Promise<Task> {
+    return this.service.release(input);
+  }
+  pauseQueue(input: PauseQueueInput): Promise<Queue> {
+    return this.service.pauseQueue(input);
+  }
+  resumeQueue(ref: string): Promise<Queue> {
+    return this.service.resumeQueue(ref);
+  }
+  applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult> {
+    return this.service.applyPlan(input);
+  }
+  report(input?: ReportInput): Promise<Report> {
+    return Promise.resolve().then(() => this.service.report(input));
   }
   listTasks(input?: ListTasksInput): Promise<TaskPage> {
     return Promise.resolve().then(() => this.service.listTasks(input));

@@ -38,6 +38,8 @@ export interface WorkerSummary {
   ran: number;
   succeeded: number;
   failed: number;
+  /** Handed back unfailed because the agent hit a usage/rate limit (the queue paused itself). */
+  released: number;
   interrupted: boolean;
 }
 
@@ -78,7 +80,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   const queue = await q.getQueue(opts.queue);
   const worker = opts.worker ?? `${os.hostname().split('.')[0] ?? 'worker'}-${process.pid}`;
   const paint = (code: string, s: string) => (opts.color ? `\u001b[${code}m${s}\u001b[0m` : s);
-  const summary: WorkerSummary = { ran: 0, succeeded: 0, failed: 0, interrupted: false };
+  const summary: WorkerSummary = { ran: 0, succeeded: 0, failed: 0, released: 0, interrupted: false };
 
   write(paint('1', `SparkQ worker ${worker} — queue ${queue.name} (session ${queue.session})`) + '\n');
   write(`mode: ${opts.mode === 'watch' ? 'watch (waits for new tasks; Ctrl+C to stop)' : opts.mode === 'once' ? 'one task' : 'drain (exits when the queue is empty)'}\n`);
@@ -105,9 +107,11 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   // `.sparkq/bin/sparkq`, so tool processes find `sparkq` on PATH and can finish their own task.
   const shim = writeSparkqLauncher(path.join(sparkqDirOf(opts.workspaceDir), 'bin'), opts.sparkqCommand ?? defaultSparkqCommand());
   let wake: (() => void) | null = null;
-  const off = opts.mode === 'watch' ? q.onChange((events) => {
-    if (events.some((e) => e.kind === 'task' && e.queueId === queue.id && e.status === 'queued')) wake?.();
+  // A task that becomes claimable (new, released by its dependencies, back for a retry) or the queue resuming.
+  const off = opts.mode !== 'once' ? q.onChange((events) => {
+    if (events.some((e) => (e.kind === 'task' && e.queueId === queue.id && e.status === 'queued') || (e.kind === 'queue' && e.id === queue.id))) wake?.();
   }) : () => undefined;
+  let lastWait = '';
   try {
     for (;;) {
       if (opts.signal.aborted) {
@@ -116,10 +120,16 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       }
       const claim = await q.claim({ queue: queue.id, worker });
       if (!claim) {
-        if (opts.mode !== 'watch') {
-          write(summary.ran === 0 ? `queue ${queue.name} is empty; nothing to run\n` : `queue ${queue.name} is empty; ran ${summary.ran} task(s): ${summary.succeeded} succeeded, ${summary.failed} failed\n`);
+        // Nothing claimable now. Say why once (paused, waiting on other tasks, retry delays); a drain stops only
+        // when nothing left in the queue can become claimable by itself.
+        const why = await whyNothingToClaim(q, queue.id);
+        if (opts.mode === 'once' || (opts.mode === 'drain' && !why.later)) {
+          const ran = summary.ran === 0 ? 'nothing to run' : `ran ${summary.ran} task(s): ${summary.succeeded} succeeded, ${summary.failed} failed${summary.released ? `, ${summary.released} handed back` : ''}`;
+          write(`queue ${queue.name}: ${why.text}; ${ran}\n`);
           break;
         }
+        if (why.text !== lastWait && why.text !== 'empty') write(paint('2', `… queue ${queue.name}: ${why.text}\n`));
+        lastWait = why.text;
         const pollMs = (opts.pollSeconds ?? config.worker.pollSeconds) * 1000;
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -131,8 +141,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       summary.ran++;
       // Fresh each time: the previous task may have recorded the queue's agent thread/session.
       const current = await q.getQueue(queue.id);
+      lastWait = '';
       const outcome = await runOne(opts, config, current, claim, shim, paint);
       if (outcome === 'succeeded') summary.succeeded++;
+      else if (outcome === 'released') summary.released++;
       else summary.failed++;
       if (opts.signal.aborted) {
         summary.interrupted = true;
@@ -155,7 +167,7 @@ async function runOne(
   claim: Claim,
   shimDir: string,
   paint: (code: string, s: string) => string,
-): Promise<'succeeded' | 'failed'> {
+): Promise<'succeeded' | 'failed' | 'released'> {
   const { q, write } = opts;
   const task = claim.task;
   const started = Date.now();
@@ -255,8 +267,8 @@ async function runOne(
     write(paint('31', `✖ ${task.id} was taken away from this worker (${reason.why}); its outcome is not recorded\n\n`));
     return 'failed';
   }
-  if (outcome.status === 'rate-limited') {
-    // Until the queue can take a task back and pause (issue 7, in progress), a rate-limited run fails its task.
+  if (reason && outcome.status === 'rate-limited') {
+    // Stopped by us (Ctrl+C, 2× timeout) while the agent was reporting a limit: what stopped it was us.
     outcome = { ...outcome, status: 'failed' };
   }
   if (reason && outcome.status === 'failed') {
@@ -277,15 +289,83 @@ async function runOne(
       ...(outcome.agentSession ? { agentSession: outcome.agentSession } : {}),
     };
     if (outcome.status === 'succeeded') await q.complete({ ...common, summary: outcome.summary });
-    else await q.fail({ ...common, error: outcome.error.slice(0, LIMITS.error) });
+    else if (outcome.status === 'rate-limited') {
+      // Not the task's fault: it goes back to the queue unfailed, and the queue pauses until the limit resets.
+      await q.release({ ...common, reason: outcome.error.slice(0, LIMITS.error), ...(outcome.resetAt !== undefined ? { resetAt: outcome.resetAt } : {}) });
+    } else await q.fail({ ...common, error: outcome.error.slice(0, LIMITS.error) });
   } catch (e) {
     write(paint('31', `✖ ${task.id}: the outcome could not be recorded: ${errorMessage(e)}\n\n`));
     return 'failed';
   }
   for (const n of outcome.notes ?? []) write(paint('33', `note: ${n}\n`));
   if (outcome.status === 'succeeded') write(paint('32', `✔ ${task.id} succeeded`) + ` in ${took}: ${oneLine(outcome.summary)}\n\n`);
-  else write(paint('31', `✖ ${task.id} failed`) + ` in ${took}: ${oneLine(outcome.error, 400)}\n\n`);
+  else if (outcome.status === 'rate-limited') {
+    const q2 = await q.getQueue(task.queueId).catch(() => null);
+    const until = q2?.pausedUntil ? `until ${q2.pausedUntil}` : 'for now';
+    write(paint('33', `⏸ ${task.id} handed back`) + ` after ${took}: ${oneLine(outcome.error, 400)}; queue ${task.queue} paused ${until}, the task stays queued\n\n`);
+    return 'released';
+  } else write(paint('31', `✖ ${task.id} failed`) + ` in ${took}: ${oneLine(outcome.error, 400)}\n\n`);
   return outcome.status;
+}
+
+/**
+ * Why a claim found nothing, and whether something may become claimable without anyone doing anything here: a pause
+ * that ends, a retry delay, tasks that wait on others still to run. Tasks blocked by failed tasks (directly or through
+ * the tasks they wait on) wait for a requeue, so a draining worker does not wait for them.
+ */
+async function whyNothingToClaim(q: WorkerOptions['q'], queueId: string): Promise<{ text: string; later: boolean }> {
+  const queue = await q.getQueue(queueId);
+  if (queue.counts.queued === 0) return { text: 'empty', later: false };
+  if (queue.paused) return { text: `paused ${queue.pausedUntil ? `until ${queue.pausedUntil}` : 'until resumed'}${queue.pauseReason ? ` (${queue.pauseReason})` : ''}`, later: true };
+  const { tasks } = await q.listTasks({ queue: queueId, status: 'queued', limit: 1000 });
+  // A waiting task is stuck when something it waits on failed, or is itself stuck. Looked up at most a few hundred
+  // tasks deep; beyond that it is taken as able to go on (the worker keeps waiting, as it would in watch mode).
+  const known = new Map<string, Task | null>(tasks.map((t) => [t.id, t]));
+  const stuck = new Map<string, boolean>();
+  let lookups = 0;
+  const isStuck = async (t: Task, path: Set<string>): Promise<boolean> => {
+    const memo = stuck.get(t.id);
+    if (memo !== undefined) return memo;
+    if (t.status !== 'queued') return t.status === 'failed';
+    if (t.blockedBy.length > 0) {
+      stuck.set(t.id, true);
+      return true;
+    }
+    let result = false;
+    for (const id of t.waitingOn) {
+      if (path.has(id)) continue;
+      let dep = known.get(id);
+      if (dep === undefined && lookups < 300) {
+        lookups++;
+        dep = await q.getTask(id).catch(() => null);
+        known.set(id, dep);
+      }
+      if (dep === null) {
+        result = true; // gone: nothing will release this task
+        break;
+      }
+      if (dep !== undefined && (await isStuck(dep, new Set([...path, t.id])))) {
+        result = true;
+        break;
+      }
+    }
+    stuck.set(t.id, result);
+    return result;
+  };
+  let blocked = 0;
+  let waiting = 0;
+  let delayed = 0;
+  for (const t of tasks) {
+    if (t.waitingOn.length > 0) {
+      if (await isStuck(t, new Set())) blocked++;
+      else waiting++;
+    } else if (t.notBefore !== null) delayed++;
+  }
+  const parts: string[] = [];
+  if (waiting) parts.push(`${waiting} waiting on other tasks`);
+  if (delayed) parts.push(`${delayed} waiting to retry`);
+  if (blocked) parts.push(`${blocked} blocked by failed tasks (requeue them to go on: sparkq requeue --failed)`);
+  return { text: parts.length ? parts.join(', ') : `${queue.counts.queued} queued`, later: waiting + delayed > 0 };
 }
 
 /** Manual tools: show the prompt and how to finish, then wait for someone at this terminal to finish the task. */

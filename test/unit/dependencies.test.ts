@@ -218,33 +218,33 @@ describe('plans: dependencies, retries, pause, release, requeue --failed, report
   describe('plans and requeue --failed', () => {
     it('applies a plan with dependencies once; applying it again enqueues nothing and reports what exists', async () => {
       const p = plan('feature', [{ key: 'a' }, { key: 'b', after: ['a'] }, { key: 'c', after: ['a'] }, { key: 'd', after: ['b', 'c'] }]);
-      const first = await q.applyPlan(p, { file: 'plan.yml' });
+      const first = await q.applyPlan({ plan: p, file: 'plan.yml' });
       assert.deepEqual(first.created.map((c) => c.key), ['a', 'b', 'c', 'd']);
       assert.deepEqual(first.existing, []);
       const ids = Object.fromEntries(first.created.map((c) => [c.key, c.task.id]));
       assert.deepEqual(first.created[3]!.task.after.sort(), [ids['b'], ids['c']].sort());
       assert.equal(first.created[0]!.task.plan, 'feature');
       assert.equal(first.created[0]!.task.planKey, 'a');
-      const again = await q.applyPlan(p);
+      const again = await q.applyPlan({ plan: p });
       assert.deepEqual(again.created, []);
       assert.deepEqual(again.existing.map((e) => e.key).sort(), ['a', 'b', 'c', 'd']);
       assert.equal(q.counts().queued, 4);
       // Adding a task to the plan enqueues only that one, waiting on the task that exists.
-      const grown = await q.applyPlan(plan('feature', [{ key: 'a' }, { key: 'e', after: ['a'] }]));
+      const grown = await q.applyPlan({ plan: plan('feature', [{ key: 'a' }, { key: 'e', after: ['a'] }]) });
       assert.deepEqual(grown.created.map((c) => c.key), ['e']);
       assert.deepEqual(grown.created[0]!.task.after, [ids['a']]);
       assert.equal(q.listTasks({ plan: 'feature' }).tasks.length, 5);
     });
 
     it('a plan that names a queue that does not exist enqueues nothing', async () => {
-      await assert.rejects(q.applyPlan(plan('bad', [{ key: 'a' }, { key: 'b', queue: 'nope' }])), /no queue named "nope"/);
+      await assert.rejects(q.applyPlan({ plan: plan('bad', [{ key: 'a' }, { key: 'b', queue: 'nope' }]) }), /no queue named "nope"/);
       assert.equal(q.counts().queued, 0);
     });
 
     it('requeue --failed requeues every failed task of a plan once, releases their waiters, leaves succeeded work alone', async () => {
       await q.createQueue({ name: 'q2', session: 's' });
       const p = plan('p', [{ key: 'a' }, { key: 'b' }, { key: 'c', after: ['a', 'b'], queue: 'q2' }, { key: 'd', after: ['c'] }]);
-      const applied = await q.applyPlan(p);
+      const applied = await q.applyPlan({ plan: p });
       const ids = Object.fromEntries(applied.created.map((c) => [c.key, c.task.id]));
       await run(q, 'q'); // a succeeds
       await run(q, 'q', 'b broke');

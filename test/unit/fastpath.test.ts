@@ -49,14 +49,14 @@ describe('fast paths give what the slow way gives', () => {
       const a = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'dep a' });
       same(a);
       same(await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'dep b', after: [a.id] }));
-      const applied = await q.applyPlan({
+      const applied = await q.applyPlan({ plan: {
         id: 'p',
         description: null,
         tasks: [
           { key: 'x', queue: 'q', tool: 'run-bash', prompt: 'x', after: [] },
           { key: 'y', queue: 'q', tool: 'run-bash', prompt: 'y', after: ['x', a.id] },
         ],
-      });
+      } });
       for (const c of applied.created) same(c.task);
       await q.createQueue({ name: 'retrying', session: 's', maxAttempts: 2 });
       await q.enqueue({ queue: 'retrying', tool: 'llm-codex', prompt: 'r' });
@@ -119,14 +119,14 @@ describe('fast paths give what the slow way gives', () => {
       const dep = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'dep', priority: 100 });
       await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'waits', after: [dep.id, early[2]!.id], priority: 100 });
       await q.complete({ task: early[2]!.id, lease: early[2]!.lease, summary: 'pre-snapshot task done' });
-      await q.applyPlan({
+      await q.applyPlan({ plan: {
         id: 'plan',
         description: 'd',
         tasks: [
           { key: 'x', queue: 'q', tool: 'run-bash', prompt: 'x', after: [] },
           { key: 'y', queue: 'q', tool: 'run-bash', prompt: 'y', after: ['x'] },
         ],
-      });
+      } });
       await q.createQueue({ name: 'retrying', session: 's', maxAttempts: 3 });
       const r = await q.enqueue({ queue: 'retrying', tool: 'run-bash', prompt: 'r' });
       const r1 = (await q.claim({ queue: 'retrying' }))!;

@@ -40,7 +40,7 @@ describe('sparkq run (end to end, real processes)', function () {
     await cli.ok(['enqueue', 'run-bash', '--queue', 'q', '--prompt', 'missing-script'], o);
     const r = await cli.run(['run', '--queue', 'q', '--json'], o);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { ran: 2, succeeded: 1, failed: 1, interrupted: false });
+    assert.deepEqual(JSON.parse(r.stdout), { ran: 2, succeeded: 1, failed: 1, released: 0, interrupted: false });
     assert.match(r.stderr, /Work carefully\./, 'with --json the commentary goes to stderr');
     const task = await cli.json<{ status: string; result: { summary: string } }>(['task', id], o);
     assert.equal(task.status, 'succeeded');

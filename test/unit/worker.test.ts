@@ -65,7 +65,7 @@ describe('worker: sparkq run with script tools', function () {
   it('runs a script: succeeded with the last output line as summary, instructions in the banner, output kept whole', async () => {
     const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'echo-args one "two words"' });
     const r = await runWorker(opts());
-    assert.deepEqual(r, { ran: 1, succeeded: 1, failed: 0, interrupted: false });
+    assert.deepEqual(r, { ran: 1, succeeded: 1, failed: 0, released: 0, interrupted: false });
     const done = await q.getTask(t.id);
     assert.equal(done.status, 'succeeded');
     assert.equal(done.result?.summary, 'done with 2 args');
@@ -264,6 +264,69 @@ describe('worker: agent tools through sparkq run', function () {
       const second = JSON.stringify(requests[1]?.body ?? null);
       for (const marker of ['First task BRAVO', 'First answer ALPHA', 'Second task CHARLIE', 'Answer briefly.']) assert.ok(second.includes(marker), marker);
       assert.match(out, new RegExp(`resume ${threadId ?? 'x'}`));
+    } finally {
+      await q.close();
+      await mock.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('a Codex rate limit hands the task back unfailed, pauses the queue until the reset, and the queue resumes by itself (real codex)', async () => {
+    const tmp = tempDir('sparkq-worker-ratelimit-');
+    const mock = await MockModelServer.start();
+    const q = await openQueue(tmp.dir, { role: 'test', watchConfig: false, sweepIntervalMs: 200 });
+    try {
+      const home = path.join(tmp.dir, 'codex-home');
+      fs.mkdirSync(home);
+      const provider = `model_providers.mock={name="mock",base_url="http://127.0.0.1:${mock.port}/v1",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`;
+      fs.writeFileSync(
+        path.join(tmp.dir, 'sparkq.yml'),
+        [
+          'version: 1',
+          'project: codex-limit',
+          'worker: { pollSeconds: 0.5 }',
+          'tools:',
+          '  llm-codex:',
+          '    kind: codex',
+          '    taskClass: LLM_HEAVY',
+          `    command: ${JSON.stringify(path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'codex'))}`,
+          '    model: gpt-5.5',
+          `    args: ${JSON.stringify(['-c', 'model_provider=mock', '-c', provider, '-c', 'analytics.enabled=false', '--disable', 'plugins'])}`,
+          `    env: ${JSON.stringify({ CODEX_HOME: home, MOCK_API_KEY: 'mock-key' })}`,
+          '',
+        ].join('\n'),
+      );
+      await q.createSession({ name: 's' });
+      await q.createQueue({ name: 'agents', session: 's' });
+      // The first run hits a rate limit that resets in 3 s; the run after the pause answers.
+      mock.script('responses', { kind: 'stream-error', code: 'rate_limit_exceeded', message: 'Rate limit reached for gpt-5.5. Please try again in 3s.' });
+      mock.script('responses', { kind: 'text', text: 'Done after the pause' });
+      const t = await q.enqueue({ queue: 'agents', tool: 'llm-codex', prompt: 'Do the thing' });
+      const seen: { paused: boolean; status: string; pausedUntil: string | null }[] = [];
+      const off = q.onChange((events) => {
+        if (events.some((e) => e.kind === 'queue' || (e.kind === 'task' && e.id === t.id))) {
+          void Promise.all([q.getQueue('agents'), q.getTask(t.id)]).then(([queue, task]) => seen.push({ paused: queue.paused, status: task.status, pausedUntil: queue.pausedUntil }));
+        }
+      });
+      let out = '';
+      const started = Date.now();
+      const r = await runWorker({ q, workspaceDir: tmp.dir, queue: 'agents', mode: 'drain', write: (s) => (out += s), signal: new AbortController().signal, executors: EXECUTORS });
+      off();
+      assert.deepEqual({ succeeded: r.succeeded, failed: r.failed, released: r.released }, { succeeded: 1, failed: 0, released: 1 }, out);
+      assert.ok(Date.now() - started >= 2_500, 'the worker waited for the pause to end');
+      assert.match(out, /handed back .*Codex hit a rate limit \(resets at .*queue agents paused until/);
+      assert.match(out, /queue agents: paused until/);
+      const paused = seen.find((x) => x.paused);
+      assert.ok(paused, 'the queue was paused');
+      assert.equal(paused.status, 'queued', 'the task went back to queued, not failed');
+      const resetAt = Date.parse(paused.pausedUntil!);
+      assert.ok(Math.abs(resetAt - (started + 3_000)) < 4_000, 'paused until the reset the agent reported');
+      const done = await q.getTask(t.id);
+      assert.equal(done.status, 'succeeded');
+      assert.equal(done.result?.summary, 'Done after the pause');
+      assert.deepEqual(done.attempts.map((a) => a.outcome), ['released', 'succeeded']);
+      assert.equal((await q.getQueue('agents')).paused, false);
+      assert.equal((await q.getQueue('agents')).counts.failed, 0);
     } finally {
       await q.close();
       await mock.close();

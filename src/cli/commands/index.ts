@@ -1,7 +1,9 @@
 import type { CommandGroup } from '../registry';
 import { initCommand } from './init';
+import { planCommands } from './plan';
 import { purgeCommand } from './purge';
 import { queueCommands } from './queue';
+import { reportCommand } from './report';
 import { runCommands } from './run';
 import { scriptsCommand } from './scripts';
 import { serveCommand } from './serve';
@@ -17,9 +19,11 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   sessionCommands,
   queueCommands,
   taskCommands,
+  planCommands,
   workerCommands,
   runCommands,
   scriptsCommand,
+  reportCommand,
   purgeCommand,
   serveCommand,
 ];

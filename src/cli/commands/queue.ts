@@ -10,6 +10,11 @@ interface CreateOptions {
   instructions?: string;
   workdir?: string;
   maxWorkers?: number;
+  maxAttempts?: number;
+}
+interface PauseOptions {
+  for?: number;
+  reason?: string;
 }
 interface ListOptions {
   session?: string;
@@ -23,7 +28,9 @@ export function queueRows(out: Output, queues: Queue[]): Cell[][] {
   return queues.map((q) => [
     q.name,
     q.session,
-    { text: q.status, style: q.status === 'ended' ? 'dim' : undefined },
+    q.status === 'active' && q.paused
+      ? { text: q.pausedUntil ? `paused until ${shortTime(q.pausedUntil)}` : 'paused', style: 'yellow' }
+      : { text: q.status, style: q.status === 'ended' ? 'dim' : undefined },
     n(q.counts.queued, 'cyan'),
     n(q.counts.running, 'yellow'),
     n(q.counts.succeeded, 'green'),
@@ -35,7 +42,7 @@ export function queueRows(out: Output, queues: Queue[]): Cell[][] {
 
 export const queueCommands: CommandGroup = {
   register(program, io) {
-    const queue = program.command('queue').description('queues inside a session: create, list, end');
+    const queue = program.command('queue').description('queues inside a session: create, list, pause, resume, end');
 
     queue
       .command('create')
@@ -45,6 +52,7 @@ export const queueCommands: CommandGroup = {
       .option('--instructions <text>', 'instructions handed to every worker with each task it claims')
       .option('--workdir <dir>', 'folder the queue’s tasks run in')
       .option('--max-workers <n>', 'how many workers may work the queue at once (default 1)', intOption('--max-workers', 1, 64))
+      .option('--max-attempts <n>', "attempts before a failing task stays failed (default: the tool's maxAttempts, else 1)", intOption('--max-attempts', 1, 100))
       .action(
         action<CreateOptions>(io, (ctx, [name], opts) =>
           ctx.withQueue(async (q) => {
@@ -54,6 +62,7 @@ export const queueCommands: CommandGroup = {
               ...(opts.instructions !== undefined ? { instructions: opts.instructions } : {}),
               ...(opts.workdir !== undefined ? { workdir: opts.workdir } : {}),
               ...(opts.maxWorkers !== undefined ? { maxWorkers: opts.maxWorkers } : {}),
+              ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
             });
             if (ctx.json) ctx.out.printJson(queueJson(created));
             else ctx.out.line(`Created queue ${created.name} (${created.id}) in session ${created.session}`);
@@ -79,6 +88,36 @@ export const queueCommands: CommandGroup = {
               return;
             }
             ctx.out.table(QUEUE_HEADER, queueRows(ctx.out, queues));
+          }),
+        ),
+      );
+
+    queue
+      .command('pause')
+      .description('stop the queue handing out tasks (running ones go on) until resumed, or for --for seconds')
+      .argument('<queue>', 'queue name or id')
+      .option('--for <seconds>', 'resume by itself after this many seconds', intOption('--for', 1, 7 * 24 * 3600))
+      .option('--reason <text>', 'why, shown with the queue')
+      .action(
+        action<PauseOptions>(io, (ctx, [ref], opts) =>
+          ctx.withQueue(async (q) => {
+            const paused = await q.pauseQueue({ queue: ref!, ...(opts.for !== undefined ? { forSeconds: opts.for } : {}), ...(opts.reason !== undefined ? { reason: opts.reason } : {}) });
+            if (ctx.json) ctx.out.printJson(queueJson(paused));
+            else ctx.out.line(`Paused queue ${paused.name} ${paused.pausedUntil ? `until ${shortTime(paused.pausedUntil)}` : 'until resumed (sparkq queue resume ' + paused.name + ')'}`);
+          }),
+        ),
+      );
+
+    queue
+      .command('resume')
+      .description('let a paused queue hand out tasks again')
+      .argument('<queue>', 'queue name or id')
+      .action(
+        action(io, (ctx, [ref]) =>
+          ctx.withQueue(async (q) => {
+            const resumed = await q.resumeQueue(ref!);
+            if (ctx.json) ctx.out.printJson(queueJson(resumed));
+            else ctx.out.line(`Resumed queue ${resumed.name}`);
           }),
         ),
       );

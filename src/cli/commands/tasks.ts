@@ -14,6 +14,13 @@ interface EnqueueOptions {
   payload?: string;
   timeout?: number;
   priority?: number;
+  after?: string[];
+}
+interface RequeueOptions {
+  failed?: boolean;
+  queue?: string;
+  plan?: string;
+  session?: string;
 }
 interface PeekOptions {
   queue: string;
@@ -24,8 +31,11 @@ interface ListOptions {
   status?: TaskStatus[];
   stale?: boolean;
   tool?: string;
+  plan?: string;
   limit: number;
 }
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const DEFAULT_LIMIT = 50;
 
@@ -42,6 +52,7 @@ export const taskCommands: CommandGroup = {
       .option('--payload <json>', 'structured input for the tool, as JSON')
       .option('--timeout <seconds>', 'timeout for this task (default: its task class)', intOption('--timeout', 1, LIMITS.maxTimeoutSeconds))
       .option('--priority <n>', 'higher runs first (default 0)', intOption('--priority', -LIMITS.maxPriority, LIMITS.maxPriority))
+      .option('--after <task>', 'run only after this task has succeeded (repeatable)', collect)
       .action(
         action<EnqueueOptions>(io, (ctx, [tool], opts) => {
           // Everything is read and checked before the queue is opened: a bad value enqueues nothing.
@@ -58,6 +69,7 @@ export const taskCommands: CommandGroup = {
               ...(payload !== undefined ? { payload } : {}),
               ...(opts.timeout !== undefined ? { timeoutSeconds: opts.timeout } : {}),
               ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+              ...(opts.after !== undefined ? { after: opts.after } : {}),
             });
             if (ctx.json) ctx.out.printJson(taskJson(task));
             else ctx.out.line(task.id);
@@ -87,6 +99,7 @@ export const taskCommands: CommandGroup = {
       .option('--status <status>', 'queued, running, succeeded or failed (several: comma-separated)', statusOption)
       .option('--stale', 'only running tasks past their timeout')
       .option('--tool <tool>', 'only tasks for this tool')
+      .option('--plan <plan>', 'only tasks of this plan (its id)')
       .option('--limit <n>', `at most this many (default ${DEFAULT_LIMIT})`, intOption('--limit', 1, 1000), DEFAULT_LIMIT)
       .action(
         action<ListOptions>(io, (ctx, _args, opts) =>
@@ -98,6 +111,7 @@ export const taskCommands: CommandGroup = {
               ...(opts.status !== undefined ? { status: opts.status } : {}),
               ...(opts.stale === true ? { stale: true } : {}),
               ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
+              ...(opts.plan !== undefined ? { plan: opts.plan } : {}),
             };
             const page = await q.listTasks(filter);
             if (ctx.json) {
@@ -130,16 +144,41 @@ export const taskCommands: CommandGroup = {
 
     program
       .command('requeue')
-      .description('put a failed task back on its queue as a new task; prints the new task id')
-      .argument('<task>', 'the failed task (tsk_…)')
+      .description('put a failed task back on its queue as a new task (prints the new id); --failed: every failed task')
+      .argument('[task]', 'the failed task (tsk_…)')
+      .option('--failed', 'requeue every failed task not requeued yet (of --queue, --plan or --session; all without one)')
+      .option('--queue <queue>', 'with --failed: only this queue')
+      .option('--plan <plan>', 'with --failed: only this plan')
+      .option('--session <session>', 'with --failed: only this session')
       .action(
-        action(io, (ctx, [id]) =>
-          ctx.withQueue(async (q) => {
-            const task = await q.requeue(id!);
-            if (ctx.json) ctx.out.printJson(taskJson(task));
-            else ctx.out.line(task.id);
-          }),
-        ),
+        action<RequeueOptions>(io, (ctx, [id], opts) => {
+          const scoped = opts.queue !== undefined || opts.plan !== undefined || opts.session !== undefined;
+          if (opts.failed !== true) {
+            if (id === undefined) throw new CliError('say which failed task to requeue (sparkq requeue TASK), or requeue them all with --failed');
+            if (scoped) throw new CliError('--queue, --plan and --session go with --failed; to requeue one task, give only its id');
+          } else if (id !== undefined) {
+            throw new CliError(`give a task id or --failed, not both (sparkq requeue ${id}, or sparkq requeue --failed)`);
+          }
+          return ctx.withQueue(async (q) => {
+            if (opts.failed !== true) {
+              const task = await q.requeue(id!);
+              if (ctx.json) ctx.out.printJson(taskJson(task));
+              else ctx.out.line(task.id);
+              return;
+            }
+            const tasks = await q.requeueFailed({
+              ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
+              ...(opts.plan !== undefined ? { plan: opts.plan } : {}),
+              ...(opts.session !== undefined ? { session: opts.session } : {}),
+            });
+            if (ctx.json) ctx.out.printJson(tasks.map(taskJson));
+            else if (tasks.length === 0) ctx.out.line('No failed tasks to requeue.');
+            else {
+              for (const t of tasks) ctx.out.line(`${t.retryOf ?? ''} → ${t.id}  ${t.queue}${t.planKey !== null ? `  ${t.planKey}` : ''}`);
+              ctx.out.line(`Requeued ${tasks.length} failed task${tasks.length === 1 ? '' : 's'}; tasks waiting on them wait on the new ones.`);
+            }
+          });
+        }),
       );
   },
 };

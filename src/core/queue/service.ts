@@ -17,6 +17,7 @@ import {
   LIMITS,
   ListTasksInput,
   PauseQueueInput,
+  ApplyPlanInput,
   type PlanApplyResult,
   type PlanInput,
   type Queue,
@@ -995,7 +996,16 @@ export class QueueService {
    * enqueued yet, waiting on each other as the plan says. Applying the same plan again enqueues nothing and reports
    * what exists.
    */
-  async applyPlan(plan: PlanInput, options: { file?: string } = {}): Promise<PlanApplyResult> {
+  async applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult> {
+    const { plan, file } = parse(ApplyPlanInput, input, 'plan') as { plan: PlanInput; file?: string };
+    const keys = new Set<string>();
+    for (const t of plan.tasks) {
+      for (const a of t.after) {
+        if (!keys.has(a) && !looksLikeId(a, 'tsk')) throw new SparkqError('invalid-input', `plan task ${t.key} waits on ${JSON.stringify(a)}, which is neither an earlier task of the plan nor a task id`);
+      }
+      if (keys.has(t.key)) throw new SparkqError('invalid-input', `plan task name ${JSON.stringify(t.key)} appears twice`);
+      keys.add(t.key);
+    }
     const prepared = plan.tasks.map((t) => ({
       key: t.key,
       after: t.after,
@@ -1043,7 +1053,7 @@ export class QueueService {
         pending.set(id, 'queued');
         effects.push(effect);
       }
-      const record: Effect = { t: 'plan.apply', id: plan.id, description: plan.description ?? '', file: options.file ?? null, at: this.clock.now(), tasks: effects.length };
+      const record: Effect = { t: 'plan.apply', id: plan.id, description: plan.description ?? '', file: file ?? null, at: this.clock.now(), tasks: effects.length };
       return {
         effects: [record, ...effects],
         result: () => ({

@@ -1,0 +1,113 @@
+import * as path from 'node:path';
+import { type Plan, analyzePlan, formatPlanGraph, loadPlanFile } from '../../core/plan';
+import { loadWorkspaceConfig } from '../../owner/owner';
+import type { QueueHandle } from '../../client/open';
+import { action } from '../context';
+import { CliError } from '../errors';
+import type { CommandGroup } from '../registry';
+
+interface ApplyOptions {
+  dryRun?: boolean;
+}
+
+/** The names of a plan already enqueued (by an earlier apply of the same plan id), with their task ids. */
+async function existingKeys(q: QueueHandle, planId: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  let before: string | undefined;
+  for (;;) {
+    let page;
+    try {
+      page = await q.listTasks({ plan: planId, limit: 1000, ...(before !== undefined ? { before } : {}) });
+    } catch (e) {
+      if (e instanceof Error && /no plan /.test(e.message)) return found; // never applied
+      throw e;
+    }
+    for (const t of page.tasks) if (t.planKey !== null && !found.has(t.planKey)) found.set(t.planKey, t.id);
+    if (page.next === null) return found;
+    before = page.next;
+  }
+}
+
+/** Every existing task id (tsk_…) a plan waits on must exist. */
+async function missingTaskIds(q: QueueHandle, plan: Plan): Promise<string[]> {
+  const keys = new Set(plan.tasks.map((t) => t.key));
+  const missing: string[] = [];
+  for (const id of new Set(plan.tasks.flatMap((t) => t.after.filter((a) => !keys.has(a))))) {
+    await q.getTask(id).catch(() => missing.push(id));
+  }
+  return missing;
+}
+
+/** `sparkq plan apply PLAN.yml [--dry-run]`. */
+export const planCommands: CommandGroup = {
+  register(program, io) {
+    const plan = program.command('plan').description('plans: many tasks with dependencies, from a YAML file');
+
+    plan
+      .command('apply')
+      .description('enqueue the tasks of a plan file (once: applying it again enqueues only tasks it did not enqueue before)')
+      .argument('<file>', 'the plan (YAML): tasks with a name, queue, tool, prompt and after: [names]')
+      .option('--dry-run', 'check the plan and print its dependency graph by levels, the parallel share and the critical path; enqueue nothing')
+      .action(
+        action<ApplyOptions>(io, (ctx, [file], opts) =>
+          ctx.withQueue(async (q, workspace) => {
+            const config = loadWorkspaceConfig(workspace);
+            const queues = await q.listQueues({ includeEnded: false });
+            const known = new Set(queues.flatMap((x) => [x.name, x.id]));
+            const full = path.resolve(io.cwd, file!);
+            // Every problem of the file, with its line, before anything is enqueued.
+            const parsed = loadPlanFile(full, { tools: Object.keys(config.tools), queueExists: (ref) => known.has(ref) });
+            const missing = await missingTaskIds(q, parsed);
+            if (missing.length > 0) {
+              throw new CliError(`${full}: the plan waits on task${missing.length === 1 ? '' : 's'} ${missing.join(', ')}, which do${missing.length === 1 ? 'es' : ''} not exist; fix the ids in after:`);
+            }
+            if (opts.dryRun === true) {
+              const analysis = analyzePlan(parsed);
+              const existing = await existingKeys(q, parsed.id);
+              const already = parsed.tasks.filter((t) => existing.has(t.key)).map((t) => t.key);
+              if (ctx.json) {
+                ctx.out.printJson({
+                  plan: parsed.id,
+                  dryRun: true,
+                  tasks: parsed.tasks.map((t) => ({ key: t.key, queue: t.queue, tool: t.tool, after: [...t.after], batch: t.batch, line: t.line })),
+                  levels: analysis.levels,
+                  widths: analysis.widths,
+                  parallelShare: analysis.parallelShare,
+                  criticalPath: analysis.criticalPath,
+                  existing: already,
+                });
+                return;
+              }
+              ctx.out.line(formatPlanGraph(parsed, analysis));
+              ctx.out.line('');
+              ctx.out.line(
+                already.length === 0
+                  ? `Dry run: nothing enqueued. Apply with: sparkq plan apply ${file!}`
+                  : `Dry run: nothing enqueued. ${already.length} of ${parsed.tasks.length} tasks were enqueued by an earlier apply of plan ${parsed.id}; applying enqueues the other ${parsed.tasks.length - already.length}.`,
+              );
+              return;
+            }
+            const result = await q.applyPlan({ plan: parsed, file: full });
+            if (ctx.json) {
+              ctx.out.printJson({
+                plan: result.plan,
+                created: result.created.map((c) => ({ key: c.key, id: c.task.id, queue: c.task.queue, tool: c.task.tool, after: [...c.task.after] })),
+                existing: result.existing.map((e) => ({ key: e.key, id: e.id, status: e.status })),
+              });
+              return;
+            }
+            for (const c of result.created) ctx.out.line(`${c.task.id}  ${c.key}  (${c.task.queue}, ${c.task.tool})${c.task.after.length ? `  after ${c.task.after.join(', ')}` : ''}`);
+            if (result.existing.length > 0) {
+              ctx.out.line(
+                ctx.out.style(
+                  `${result.existing.length} task${result.existing.length === 1 ? ' was' : 's were'} already enqueued by an earlier apply of plan ${result.plan} and ${result.existing.length === 1 ? 'is' : 'are'} left as ${result.existing.length === 1 ? 'it is' : 'they are'}: ${result.existing.map((e) => `${e.key} (${e.status})`).join(', ')}`,
+                  'dim',
+                ),
+              );
+            }
+            ctx.out.line(`Plan ${result.plan}: enqueued ${result.created.length} task${result.created.length === 1 ? '' : 's'}.`);
+          }),
+        ),
+      );
+  },
+};
