@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { SparkqError } from '../errors';
-import { crc32, writeFileAtomic, writeNewFile } from './fileio';
+import { type Part, crc32, writeFileAtomic, writeNewFile } from './fileio';
 
 /*
  * A snapshot file is the SQLite image followed by a trailer that makes it self-verifying, so a damaged file is caught
@@ -20,23 +20,49 @@ export function journalFileName(baseSeq: number): string {
 export const DATA_FILE_PATTERN = /^(snapshot|journal)-(\d{12})\.(sqlite|log)$/;
 
 /**
- * Writes a snapshot file: the image, then its trailer (two writes, no concatenated copy of the image).
+ * Writes a snapshot file: the image, then its trailer (two parts, no concatenated copy of the image). The image's
+ * checksum is computed chunk by chunk as the chunks are written (see Part in fileio), so the trailer, which holds it,
+ * is made after the image is written.
  * `fresh`: the file is new and nothing names it until the caller's next atomic step (see writeNewFile), so it is
  * created in place and the caller syncs the directory; otherwise (or when a leftover of that name exists) it is
  * replaced atomically (temp file, fsync, rename, directory fsync).
  */
 export function writeSnapshot(file: string, image: Uint8Array, seq: number, durable: boolean, options: { fresh?: boolean } = {}): { bytes: number; crc: number } {
-  const crc = crc32(image);
+  let crc = 0;
+  let summed = 0;
+  const parts: Part[] = [
+    {
+      bytes: image,
+      written: (chunk) => {
+        crc = crc32(chunk, crc);
+        summed += chunk.length;
+      },
+    },
+    () => {
+      // Every byte of the image went through `written` (a second attempt, after writeNewFile found the name taken,
+      // starts again from nothing).
+      if (summed !== image.length) throw new Error(`internal: checksummed ${summed} of the ${image.length} bytes of the snapshot image`);
+      return trailerOf(image.length, crc, seq);
+    },
+  ];
+  const again = () => {
+    crc = 0;
+    summed = 0;
+    return parts;
+  };
+  if (!(options.fresh && writeNewFile(file, again(), { durable }))) writeFileAtomic(file, again(), { durable });
+  return { bytes: image.length + TRAILER_BYTES, crc };
+}
+
+function trailerOf(length: number, crc: number, seq: number): Buffer {
   const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
   trailer.writeUInt32LE(MAGIC, 0);
   trailer.writeUInt32LE(VERSION, 4);
   trailer.writeDoubleLE(seq, 8);
-  trailer.writeUInt32LE(image.length, 16);
+  trailer.writeUInt32LE(length, 16);
   trailer.writeUInt32LE(crc, 20);
   trailer.writeUInt32LE(crc32(trailer.subarray(0, 24)), 24);
-  const parts = [image, trailer];
-  if (!(options.fresh && writeNewFile(file, parts, { durable }))) writeFileAtomic(file, parts, { durable });
-  return { bytes: image.length + TRAILER_BYTES, crc };
+  return trailer;
 }
 
 /** Reads a snapshot file and checks it against its trailer (and against the manifest's record of it, when given). */
