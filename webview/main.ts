@@ -3,15 +3,17 @@ import {
   type DashboardInit,
   type DashboardUiState,
   type EnqueueField,
+  type HostMessage,
   type Overview,
   PAGE_SIZES,
-  SORT_KEYS,
   STATUS_FILTERS,
   type SortKey,
   type TaskPageView,
   stripAnsi,
 } from '../src/shared/dashboardProtocol';
-import { RequestError, loadUiState, onHostMessage, request, saveUiState, sendReady } from './bridge';
+import { TABS, firstPage, requestPage, ui } from './boot';
+import { RequestError, onHostMessage, request, saveUiState } from './bridge';
+import { definitions } from './components.js';
 import { append, byId, h, replaceChildren, svg } from './dom';
 
 /**
@@ -20,16 +22,7 @@ import { append, byId, h, replaceChildren, svg } from './dom';
  */
 
 type Valued = HTMLElement & { value: string; disabled: boolean; invalid?: boolean };
-const TABS: DashboardUiState['tab'][] = ['overview', 'tasks', 'enqueue'];
 
-const saved = loadUiState();
-const ui: DashboardUiState = {
-  tab: saved.tab && TABS.includes(saved.tab) ? saved.tab : 'overview',
-  query: { limit: 50, ...(saved.query ?? {}) },
-  cursors: Array.isArray(saved.cursors) ? saved.cursors : [],
-  sort: saved.sort && SORT_KEYS.includes(saved.sort.key) ? saved.sort : { key: 'created', dir: -1 },
-  selected: typeof saved.selected === 'string' ? saved.selected : null,
-};
 let init: DashboardInit = { readOnly: true, problem: null, tools: [], queues: [], sessions: [] };
 let page: TaskPageView = { tasks: [], next: null };
 let detail: TaskDetail | null = null;
@@ -38,11 +31,6 @@ let pageRequest = 0;
 function persist(): void {
   saveUiState(ui);
 }
-
-// The first page and then the handshake go out before any DOM is built, so the host works while the page renders
-// (the page first: `init` and the overview it triggers cost the host more than one page of tasks).
-void loadPage();
-sendReady();
 
 // ---- layout ---------------------------------------------------------------------------------------------------
 
@@ -124,14 +112,16 @@ const enqueuePanel = h(
   eMessage,
 );
 
+// `initial` marks the panel to show while the components are not defined yet (dashboard.css).
+const tabPanel = (tab: DashboardUiState['tab'], panel: HTMLElement) => h('vscode-tab-panel', { class: tab === ui.tab ? 'initial' : undefined }, panel);
 append(
   tabs,
   h('vscode-tab-header', { slot: 'header', 'data-tab': 'overview' }, 'Overview'),
-  h('vscode-tab-panel', {}, overviewPanel),
+  tabPanel('overview', overviewPanel),
   h('vscode-tab-header', { slot: 'header', 'data-tab': 'tasks' }, 'Tasks'),
-  h('vscode-tab-panel', {}, tasksPanel),
+  tabPanel('tasks', tasksPanel),
   h('vscode-tab-header', { slot: 'header', 'data-tab': 'enqueue' }, 'Enqueue'),
-  h('vscode-tab-panel', {}, enqueuePanel),
+  tabPanel('enqueue', enqueuePanel),
 );
 replaceChildren(app, h('header', { class: 'top' }, h('h1', {}, 'SparkQ'), readOnlyBadge), banner, tabs);
 app.dataset['state'] = 'waiting';
@@ -147,6 +137,12 @@ tabs.addEventListener('vsc-tabs-select', (e) => {
 
 const COUNT_KEYS = ['queued', 'running', 'stale', 'succeeded', 'failed'] as const;
 const fmtInt = (n: number) => n.toLocaleString('en-US');
+// One formatter for every date shown (what Date#toLocaleString uses, without building a new one per call).
+const dateFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+function formatDate(when: string | number): string {
+  const d = new Date(when);
+  return Number.isNaN(d.getTime()) ? 'Invalid Date' : dateFormat.format(d);
+}
 
 async function loadOverview(): Promise<void> {
   try {
@@ -211,7 +207,7 @@ function throughputChart(t: Overview['throughput']): HTMLElement {
     const hs = (s / max) * (H - 14);
     const hf = (f / max) * (H - 14);
     const x = i * bw + 1;
-    const when = new Date(t.start + i * t.bucketMs).toLocaleString();
+    const when = formatDate(t.start + i * t.bucketMs);
     bars.push(svg('rect', { x, y: H - hs, width: bw - 2, height: hs, class: 'bar-ok' }, svg('title', {}, `${when}: ${s} succeeded, ${f} failed`)));
     if (f > 0) bars.push(svg('rect', { x, y: H - hs - hf, width: bw - 2, height: hf, class: 'bar-fail' }, svg('title', {}, `${when}: ${f} failed`)));
   }
@@ -337,7 +333,7 @@ function renderRows(): void {
       h('td', {}, t.queue),
       h('td', {}, t.tool),
       h('td', { class: 'label' }, taskLabel(t)),
-      h('td', { title: t.createdAt }, new Date(t.createdAt).toLocaleString()),
+      h('td', { title: t.createdAt }, formatDate(t.createdAt)),
       durationCell,
       h('td', { class: 'num' }, t.priority),
     );
@@ -363,16 +359,15 @@ setInterval(() => {
   if (el?.dataset['started']) el.textContent = formatDuration(now - Date.parse(el.dataset['started']));
 }, 1000);
 
-async function loadPage(): Promise<void> {
+/** Shows the page `ui` says (asked now, or the one already asked for); a later call wins over an earlier one. */
+async function loadPage(asked: Promise<TaskPageView> = requestPage()): Promise<void> {
   const n = ++pageRequest;
-  const before = ui.cursors.length > 0 ? ui.cursors[ui.cursors.length - 1] : undefined;
-  const { before: _old, ...rest } = ui.query;
   try {
-    const result = await request('listTasks', { ...rest, ...(before ? { before } : {}) });
+    const result = await asked;
     if (n !== pageRequest) return;
     page = result;
     renderRows();
-    app.dataset['state'] = 'ready';
+    void Promise.all([componentsReady, initShown]).then(() => (app.dataset['state'] = 'ready'));
   } catch (e) {
     if (n !== pageRequest) return;
     page = { tasks: [], next: null };
@@ -652,7 +647,10 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-onHostMessage((m) => {
+// Host messages other than answers wait for the components: `init` fills the pickers, which must be defined first.
+// (Each waits on the same promise, so they are still handled in the order they came.)
+onHostMessage((m) => void componentsReady.then(() => handleHostMessage(m)));
+function handleHostMessage(m: Exclude<HostMessage, { type: 'response' }>): void {
   if (m.type === 'init') {
     init = m.init;
     readOnlyBadge.hidden = !init.readOnly;
@@ -660,12 +658,42 @@ onHostMessage((m) => {
     renderFilters();
     renderEnqueueChoices();
     void loadOverview();
+    initWasShown();
     return;
   }
   // changed: refresh what is on screen; the host already batched the events.
   void loadPage();
   if (ui.tab === 'overview') void loadOverview();
   if (detail && (m.all || m.tasks.includes(detail.id))) void loadDetail();
+}
+
+// The first page was asked for in boot, before this module ran.
+void loadPage(firstPage);
+
+/**
+ * The vscode-elements components are defined after the first page is on screen (or from COMPONENTS_AT_LATEST_MS on,
+ * if the host is slow to answer), one per task: defining them and rendering every control costs the page's main
+ * thread tens of milliseconds, and the host's answer waits in the queue while it is busy. Until then the elements are
+ * in place but undefined (dashboard.css shows only the selected tab's panel); each definition upgrades them.
+ */
+const COMPONENTS_AT_LATEST_MS = 100;
+/** The first `init` is rendered: with the first page, the dashboard is ready (#app[data-state="ready"]). */
+let initWasShown!: () => void;
+const initShown = new Promise<void>((resolve) => (initWasShown = resolve));
+const componentsReady: Promise<void> = new Promise((resolve, reject) => {
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    void (async () => {
+      for (const define of definitions) {
+        await new Promise((r) => setTimeout(r, 0));
+        await define();
+      }
+    })().then(resolve, reject);
+  };
+  firstPage.then(start, start);
+  setTimeout(start, COMPONENTS_AT_LATEST_MS);
 });
 
 renderHead();

@@ -1,6 +1,7 @@
 // `npm run bench:dashboard`: how long the dashboard takes to show the first page of a 100,000-task queue in headless
 // Chromium — from navigation to the first rows on screen, through the real HTML/CSP, bundle, protocol and queue.
 import * as os from 'node:os';
+import type { CDPSession } from 'playwright-core';
 import { defaultConfig } from '../../src/core/config';
 import type { EnqueueInput } from '../../src/core/model';
 import { QueueService } from '../../src/core/queue/service';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
       });
       const started = performance.now();
       await dash.goto();
-      await dash.page.waitForFunction(() => document.querySelectorAll('#task-rows tr[data-task-id]').length === 50, undefined, { timeout: 30_000 });
+      await waitForRows(dash.cdp, 50);
       wall.push(performance.now() - started);
       times.push(await dash.page.evaluate(() => (window as unknown as { __firstRows: number }).__firstRows));
       await dash.close();
@@ -57,6 +58,26 @@ async function main(): Promise<void> {
   console.log(`first page (50 rows) of a ${TASKS.toLocaleString('en-US')}-task queue in Chromium: median ${median.toFixed(0)} ms, runs ${times.map((x) => x.toFixed(0)).join(' / ')} ms (target < ${TARGET_MS} ms); as the test driver saw it (with its own round trips): ${wall.map((x) => x.toFixed(0)).join(' / ')} ms`);
   const load = os.loadavg()[0]!.toFixed(1);
   console.log(`${median <= TARGET_MS ? 'within' : 'SLOWER than'} the ${TARGET_MS} ms target (best ${sorted[0]!.toFixed(0)} ms; load average ${load} on ${os.cpus().length} cores)`);
+}
+
+/**
+ * Resolves when the table shows `n` rows. One call on the page's DevTools session, answered by a MutationObserver in
+ * the page: Playwright's waitForFunction would inject its utility script into the page right as the bundle starts,
+ * which costs the page's main thread tens of milliseconds that are not the dashboard's.
+ */
+async function waitForRows(cdp: CDPSession, n: number): Promise<void> {
+  const expression = `new Promise((resolve) => {
+    const done = () => document.querySelectorAll('#task-rows tr[data-task-id]').length === ${n};
+    if (done()) return resolve(true);
+    new MutationObserver((_, o) => { if (done()) { o.disconnect(); resolve(true); } }).observe(document, { subtree: true, childList: true });
+  })`;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${n} rows within 30 s`)), 30_000)));
+  try {
+    await Promise.race([cdp.send('Runtime.evaluate', { expression, awaitPromise: true }), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 main().then(

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, CDPSession, Page } from 'playwright-core';
 import { DashboardController, type DashboardDeps } from '../../src/extension/dashboard/dashboardController';
 import { createNonce, dashboardHtml } from '../../src/extension/dashboard/dashboardHtml';
 import type { HostMessage } from '../../src/shared/dashboardProtocol';
@@ -28,6 +28,8 @@ export async function launchBrowser(): Promise<Browser> {
  */
 export interface DashboardPage {
   page: Page;
+  /** The page's DevTools session, which carries the webview's messages both ways. */
+  cdp: CDPSession;
   controller: DashboardController;
   /** Every message the webview sent, as received (before validation). */
   received: unknown[];
@@ -42,13 +44,13 @@ export async function openDashboard(browser: Browser, deps: Omit<DashboardDeps, 
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/') {
       const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      let html = dashboardHtml({ cspSource: origin, scriptUri: `${origin}/assets/dashboard.js`, styleUri: `${origin}/assets/dashboard.css`, nonce });
+      let html = dashboardHtml({ cspSource: origin, scriptUri: `${origin}/assets/dashboard.js`, nonce });
       // What VS Code adds to every webview: acquireVsCodeApi and the theme's variables (a few, for the harness).
       const vars = opts.theme === 'light' ? LIGHT : DARK;
       const preamble = `<style nonce="${nonce}">:root{${vars}}</style><script nonce="${nonce}">
         (() => { let state = ${JSON.stringify(opts.state ?? null)}; let taken = false;
           window.acquireVsCodeApi = () => { if (taken) throw new Error('acquireVsCodeApi twice'); taken = true;
-            return { postMessage: (m) => window.__toHost(JSON.parse(JSON.stringify(m))), getState: () => state, setState: (s) => { state = s; window.__state = s; } }; };
+            return { postMessage: (m) => window.__toHost(JSON.stringify(m)), getState: () => state, setState: (s) => { state = s; window.__state = s; } }; };
         })();</script>`;
       html = html.replace('<title>', `${preamble}<title>`);
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -68,29 +70,40 @@ export async function openDashboard(browser: Browser, deps: Omit<DashboardDeps, 
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const received: unknown[] = [];
   let closed = false;
+  // The two directions of the webview's message channel, over the page's DevTools session directly: a binding for
+  // what the webview posts (a JSON string, as the structured clone would give a copy), and `window.postMessage` for
+  // what the host posts. (Playwright's exposeFunction and page.evaluate add their own round trips and an injected
+  // script per document: tens of milliseconds on a busy machine, which are not the dashboard's.)
+  const cdp = await page.context().newCDPSession(page);
   const controller = new DashboardController({
     ...deps,
     post: (m: HostMessage) => {
       if (closed) return;
-      void page.evaluate((msg) => window.postMessage(msg, '*'), m).catch(() => undefined);
+      void cdp.send('Runtime.evaluate', { expression: `window.postMessage(${JSON.stringify(m)}, '*')` }).catch(() => undefined);
     },
   });
-  await page.exposeFunction('__toHost', (m: unknown) => {
+  cdp.on('Runtime.bindingCalled', (e) => {
+    if (e.name !== '__toHost' || closed) return;
+    const m: unknown = JSON.parse(e.payload);
     received.push(m);
     void controller.handleMessage(m);
   });
+  await cdp.send('Runtime.enable');
+  await cdp.send('Runtime.addBinding', { name: '__toHost' });
   const goto = async () => {
     await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { waitUntil: 'commit' });
   };
   if (opts.navigate !== false) await goto();
   return {
     page,
+    cdp,
     controller,
     received,
     goto,
     async close() {
       closed = true;
       controller.dispose();
+      await cdp.detach().catch(() => undefined);
       await page.close().catch(() => undefined);
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

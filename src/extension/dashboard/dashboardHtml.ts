@@ -10,9 +10,11 @@ export function createNonce(): string {
 /**
  * The dashboard's HTML shell. Strict CSP: nothing by default, scripts only with this page's nonce, styles and fonts
  * only from the webview's own origin (`cspSource`). The page holds no data: everything arrives as messages and is
- * rendered as text. vscode-elements styles its components with constructed stylesheets, which CSP does not gate.
+ * rendered as text. The bundle carries its own stylesheet and, like vscode-elements for its components, adopts it as
+ * a constructed stylesheet, which CSP does not gate; so there is no <link> for the page to wait on before the
+ * script runs. (`styleUri` is accepted for older callers and not used.)
  */
-export function dashboardHtml(opts: { cspSource: string; scriptUri: string; styleUri: string; nonce: string }): string {
+export function dashboardHtml(opts: { cspSource: string; scriptUri: string; styleUri?: string; nonce: string }): string {
   const csp = [
     `default-src 'none'`,
     `script-src 'nonce-${opts.nonce}'`,
@@ -27,7 +29,6 @@ export function dashboardHtml(opts: { cspSource: string; scriptUri: string; styl
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${attr(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${attr(opts.styleUri)}" nonce="${attr(opts.nonce)}">
 <title>SparkQ Dashboard</title>
 </head>
 <body>

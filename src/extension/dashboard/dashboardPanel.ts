@@ -88,7 +88,7 @@ export class DashboardPanels extends Disposable implements vscode.WebviewPanelSe
       }
     });
     const asset = (name: string) => panel.webview.asWebviewUri(vscode.Uri.joinPath(this.assetRoot(), name)).toString();
-    panel.webview.html = dashboardHtml({ cspSource: panel.webview.cspSource, scriptUri: asset('dashboard.js'), styleUri: asset('dashboard.css'), nonce: createNonce() });
+    panel.webview.html = dashboardHtml({ cspSource: panel.webview.cspSource, scriptUri: asset('dashboard.js'), nonce: createNonce() });
     this.log.info('dashboard opened');
     return controller;
   }
