@@ -104,6 +104,7 @@ export const workerCommands: CommandGroup = {
               ...(lease !== undefined ? { lease } : {}),
             });
             if (ctx.json) ctx.out.printJson(taskJson(failed));
+            else if (failed.status === 'queued') ctx.out.line(`Attempt ${failed.attempt} of ${failed.id} failed; it will be retried after ${failed.notBefore ?? 'a delay'}: ${failed.error ?? opts.error}`);
             else ctx.out.line(`Failed ${failed.id}: ${failed.error ?? opts.error}`);
           });
         }),
