@@ -179,6 +179,18 @@ describe('store', () => {
     s.abandon();
   });
 
+  it('checks the fence once per group commit after the sync, not once per write', async () => {
+    let checks = 0;
+    const s = await open(t.dir, { fence: () => void checks++ });
+    await put(s, 'warm', 'up');
+    const before = checks;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => put(s, `k${i}`, 'v')));
+    const after = checks - before;
+    // 20 checks before the writes (one each), and a few after the syncs: far fewer than 20.
+    assert.ok(after >= 21 && after <= 25, `fence checks for 20 writes in a group commit: ${after}`);
+    await s.close();
+  });
+
   it('sweeps temp files and unreferenced data files left by a crash mid-switch', async () => {
     const s = await open(t.dir);
     await put(s, 'a', '1');

@@ -208,6 +208,8 @@ export class JournalWriter {
   private closed = false;
   private bytesOnDisk: number;
   private seq: number;
+  /** Every record up to this seq is synced (records already in the file when it was opened count as synced). */
+  private synced: number;
   private recordCount: number;
 
   private constructor(
@@ -219,6 +221,7 @@ export class JournalWriter {
     private readonly durability: Durability,
   ) {
     this.seq = lastSeq;
+    this.synced = lastSeq;
     this.bytesOnDisk = length;
     this.recordCount = lastSeq - baseSeq;
   }
@@ -244,6 +247,10 @@ export class JournalWriter {
 
   get lastSeq(): number {
     return this.seq;
+  }
+  /** The highest seq through which every record is known to be on disk (advanced only by a successful sync). */
+  get syncedSeq(): number {
+    return this.synced;
   }
   get records(): number {
     return this.recordCount;
@@ -311,6 +318,8 @@ export class JournalWriter {
       return;
     }
     const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    // Every record appended so far is in this batch.
+    const through = this.seq;
     this.pending = [];
     this.pendingBytes = 0;
     try {
@@ -333,6 +342,7 @@ export class JournalWriter {
         return;
       }
       this.bytesOnDisk += batch.length;
+      this.synced = Math.max(this.synced, through);
       for (const w of synced) w.resolve();
       // Records that arrived during the sync have waited long enough: their batch starts now.
       if (this.waiters.length > 0 && !this.closed) this.flushAsync();

@@ -82,6 +82,8 @@ export class Store {
   private journal: JournalWriter;
   private closed = false;
   private snapshotting: Promise<void> | null = null;
+  /** The fence was last passed after every record up to this seq was synced (see write). */
+  private fencedThrough = 0;
 
   private constructor(
     readonly db: SqlDatabase,
@@ -206,17 +208,21 @@ export class Store {
       return out.result;
     });
     if (record === null || record === undefined) return { result, durable: this.journal.hasPending ? this.journal.flush() : Promise.resolve() };
-    const { durable } = this.journal.append(JSON.stringify(record));
+    const { seq, durable } = this.journal.append(JSON.stringify(record));
     const fence = this.opts.fence;
     if (!fence) return { result, durable };
     // Checked again once the record is on disk, before anyone is told: a successor that took over before this
     // point may have loaded the journal without this record, so the change must not be acknowledged. One that takes
-    // over after it reads the record, synced, from the journal.
+    // over after it reads the record, synced, from the journal. One check covers every record synced before it: the
+    // writes of a group commit share it.
     return {
       result,
       durable: durable.then(() => {
+        if (seq <= this.fencedThrough) return;
+        const through = this.journal.syncedSeq;
         try {
           fence();
+          this.fencedThrough = Math.max(this.fencedThrough, through);
         } catch {
           throw new SparkqError(
             'unavailable',
