@@ -51,9 +51,11 @@ export function seedDemoWorkspace(dir) {
   sparkq(dir, 'enqueue', 'llm-codex', '--queue', 'Back End', '--prompt', t.succeeded);
   sparkq(dir, 'enqueue', 'llm-claude', '--queue', 'Back End', '--prompt', t.failed);
   let c = claim('Back End', 'codex-1');
-  sparkq(dir, 'complete', c.task.id, '--summary', 'GET/POST /users added with tests', '--data', '{"files":4}', '--lease', c.lease);
+  sparkq(dir, 'complete', c.task.id, '--summary', 'GET/POST /users added with tests', '--data', '{"files":4}', '--lease', c.lease,
+    '--usage', '{"inputTokens":48210,"cachedInputTokens":31000,"outputTokens":2950,"reasoningTokens":640,"costUsd":0.0912,"model":"gpt-5-codex"}');
   c = claim('Back End', 'claude-1');
-  sparkq(dir, 'fail', c.task.id, '--error', 'the migration conflicts with the orders index on main', '--lease', c.lease);
+  sparkq(dir, 'fail', c.task.id, '--error', 'the migration conflicts with the orders index on main', '--lease', c.lease,
+    '--usage', '{"inputTokens":20400,"cachedInputTokens":12000,"outputTokens":1310,"costUsd":0.1275,"model":"claude-sonnet-4-5"}');
   sparkq(dir, 'enqueue', 'llm-codex', '--queue', 'Front End', '--prompt', t.running, '--timeout', '3600');
   claim('Front End', 'codex-2');
   sparkq(dir, 'enqueue', 'llm-haiku', '--queue', 'Back End', '--prompt', t.stale, '--timeout', String(STALE_AFTER_SECONDS));

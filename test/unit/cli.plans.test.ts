@@ -91,12 +91,18 @@ describe('sparkq CLI: dependencies, pauses, retries, plans, report (real process
     await cli.ok(['queue', 'create', 'r', '--session', 's'], o);
     await cli.ok(['enqueue', 'llm-codex', '--queue', 'r', '--prompt', 'x'], o);
     const claim = await cli.json<{ task: TaskJson; lease: string }>(['claim', '--queue', 'r'], o);
-    // complete has no --usage option: an agent reports usage through the API; here the owner's view of a task
-    // without usage still counts it.
-    await cli.ok(['complete', claim.task.id, '--summary', 'ok', '--lease', claim.lease], o);
+    assertError(await cli.run(['complete', claim.task.id, '--summary', 'ok', '--lease', claim.lease, '--usage', '[1]'], o), 1, /--usage must be a JSON object/);
+    assertError(await cli.run(['complete', claim.task.id, '--summary', 'ok', '--lease', claim.lease, '--usage', '{"tokens":1}'], o), 1, /usage/);
+    const usage = { inputTokens: 1200, cachedInputTokens: 200, outputTokens: 300, costUsd: 0.25, model: 'gpt-5' };
+    await cli.ok(['complete', claim.task.id, '--summary', 'ok', '--lease', claim.lease, '--usage', JSON.stringify(usage)], o);
     const byTool = await cli.json<Report>(['report', '--by', 'tool'], o);
     assert.equal(byTool.by, 'tool');
-    assert.ok(byTool.rows.find((r) => r.key === 'llm-codex' && r.tasks === 1 && r.succeeded === 1));
+    const codex = byTool.rows.find((r) => r.key === 'llm-codex')!;
+    assert.deepEqual(
+      { tasks: codex.tasks, succeeded: codex.succeeded, input: codex.inputTokens, cached: codex.cachedInputTokens, output: codex.outputTokens, cost: codex.costUsd },
+      { tasks: 1, succeeded: 1, input: 1200, cached: 200, output: 300, cost: 0.25 },
+    );
+    assert.ok((await cli.json<Report>(['report', '--by', 'model'], o)).rows.some((r) => r.key === 'gpt-5' && r.inputTokens === 1200));
     assert.equal(byTool.total.tasks, byTool.rows.reduce((n, r) => n + r.tasks, 0));
     const byQueue = await cli.json<Report>(['report', '--by', 'queue', '--session', 's'], o);
     assert.deepEqual(byQueue.rows.map((r) => r.key).sort(), ['p', 'q', 'r']);

@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import type { JsonValue } from '../../core/model';
+import type { JsonValue, Usage } from '../../core/model';
 import { parseJsonText, readTextArg } from '../args';
 import { action, type CommandContext } from '../context';
 import { CliError } from '../errors';
@@ -16,11 +16,23 @@ interface CompleteOptions {
   data?: string;
   dataFile?: string;
   lease?: string;
+  usage?: string;
 }
 interface FailOptions {
   error: string;
   data?: string;
   lease?: string;
+  usage?: string;
+}
+
+const USAGE_HELP = 'tokens and cost the task used, as JSON: {"inputTokens":…, "cachedInputTokens":…, "outputTokens":…, "costUsd":…, "model":"…"}';
+
+/** --usage: a JSON object; its fields are checked by the queue (unknown ones are refused there). */
+function usageOf(text: string | undefined): Usage | undefined {
+  if (text === undefined) return undefined;
+  const v = parseJsonText('--usage', text);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CliError(`--usage must be a JSON object, e.g. --usage '{"inputTokens":1200,"outputTokens":300,"model":"gpt-5"}'`);
+  return v as Usage;
 }
 
 /** The lease from --lease, else from SPARKQ_LEASE (a worker exports it for the task it runs). */
@@ -65,6 +77,7 @@ export const workerCommands: CommandGroup = {
       .requiredOption('--summary <text>', 'what was done, in a sentence or two')
       .addOption(new Option('--data <json>', 'result data, as JSON').conflicts('dataFile'))
       .option('--data-file <file>', 'read the result data (JSON) from a file (- for standard input)')
+      .option('--usage <json>', USAGE_HELP)
       .option('--lease <lease>', 'the lease from the claim (default: $SPARKQ_LEASE)')
       .action(
         action<CompleteOptions>(io, (ctx, [task], opts) => {
@@ -72,11 +85,13 @@ export const workerCommands: CommandGroup = {
           if (opts.data !== undefined) data = parseJsonText('--data', opts.data);
           else if (opts.dataFile !== undefined) data = parseJsonText('--data-file', readTextArg(io, '--data-file', opts.dataFile));
           const lease = leaseOf(ctx, opts.lease);
+          const usage = usageOf(opts.usage);
           return ctx.withQueue(async (q) => {
             const done = await q.complete({
               task: task!,
               summary: opts.summary,
               ...(data !== undefined ? { data } : {}),
+              ...(usage !== undefined ? { usage } : {}),
               ...(lease !== undefined ? { lease } : {}),
             });
             if (ctx.json) ctx.out.printJson(taskJson(done));
@@ -91,16 +106,19 @@ export const workerCommands: CommandGroup = {
       .argument('<task>', 'task id (tsk_…)')
       .requiredOption('--error <text>', 'what went wrong')
       .option('--data <json>', 'data about the failure, as JSON')
+      .option('--usage <json>', USAGE_HELP)
       .option('--lease <lease>', 'the lease from the claim (default: $SPARKQ_LEASE)')
       .action(
         action<FailOptions>(io, (ctx, [task], opts) => {
           const data = opts.data !== undefined ? parseJsonText('--data', opts.data) : undefined;
           const lease = leaseOf(ctx, opts.lease);
+          const usage = usageOf(opts.usage);
           return ctx.withQueue(async (q) => {
             const failed = await q.fail({
               task: task!,
               error: opts.error,
               ...(data !== undefined ? { data } : {}),
+              ...(usage !== undefined ? { usage } : {}),
               ...(lease !== undefined ? { lease } : {}),
             });
             if (ctx.json) ctx.out.printJson(taskJson(failed));
