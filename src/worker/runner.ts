@@ -125,7 +125,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
         const why = await whyNothingToClaim(q, queue.id);
         if (opts.mode === 'once' || (opts.mode === 'drain' && !why.later)) {
           const ran = summary.ran === 0 ? 'nothing to run' : `ran ${summary.ran} task(s): ${summary.succeeded} succeeded, ${summary.failed} failed${summary.released ? `, ${summary.released} handed back` : ''}`;
-          write(`queue ${queue.name}: ${why.text}; ${ran}\n`);
+          write(`${why.text === 'empty' ? `queue ${queue.name} is empty` : `queue ${queue.name}: ${why.text}`}; ${ran}\n`);
           break;
         }
         if (why.text !== lastWait && why.text !== 'empty') write(paint('2', `… queue ${queue.name}: ${why.text}\n`));
