@@ -7,7 +7,9 @@ import { ConfigDiagnostics } from './configDiagnostics';
 import { DashboardPanels } from './dashboard/dashboardPanel';
 import { createLog } from './log';
 import { TaskNotifications } from './notifications';
+import { PlanDiagnostics } from './planDiagnostics';
 import { QueueConnection, hasConfigFile } from './queueConnection';
+import { ReportDocuments } from './reportDocuments';
 import { SparkqStatusBar } from './statusBar';
 import { TaskDocuments } from './taskDocuments';
 import { SparkqTreeViews } from './views/treeViews';
@@ -22,6 +24,7 @@ export interface SparkqTestHooks {
   readonly notifications: TaskNotifications;
   readonly statusBar: SparkqStatusBar;
   readonly dashboard: DashboardPanels;
+  readonly planDiagnostics: PlanDiagnostics;
   lastFailure(): CommandFailure | undefined;
 }
 
@@ -46,14 +49,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
     const workers = new WorkerTerminals(connection, runtime, path.join(context.globalStorageUri.fsPath, 'bin'), context.workspaceState, log.area('Workers'));
     const views = new SparkqTreeViews(connection, workers, log.area('Views'));
     const taskDocuments = new TaskDocuments(connection);
+    const reportDocuments = new ReportDocuments(connection);
+    const planDiagnostics = new PlanDiagnostics();
     const configDiagnostics = new ConfigDiagnostics(connection, isTrusted, log.area('Config'));
     const statusBar = new SparkqStatusBar(connection);
     const notifications = new TaskNotifications(connection, log.area('Notify'));
     const dashboard = new DashboardPanels(context.extensionUri, connection, isTrusted, log.area('Dashboard'));
-    context.subscriptions.push(dashboard, workers, views, taskDocuments, configDiagnostics, statusBar, notifications, connection);
+    context.subscriptions.push(dashboard, workers, views, taskDocuments, reportDocuments, planDiagnostics, configDiagnostics, statusBar, notifications, connection);
 
     let lastFailure: CommandFailure | undefined;
-    const ctx: CommandContext = { connection, views, workers, taskDocuments, configDiagnostics, dashboard, log, channel, isTrusted };
+    const ctx: CommandContext = { connection, views, workers, taskDocuments, reportDocuments, planDiagnostics, configDiagnostics, dashboard, log, channel, isTrusted };
     context.subscriptions.push(...registerCommands(ctx, COMMANDS, (f) => (lastFailure = f)));
 
     const setContextKeys = () => {
@@ -78,7 +83,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
     log.info(`SparkQ active: ${connection.state.kind}${connection.state.folder ? ` in ${connection.state.folder}` : ''}`);
 
     const api = createSparkqApi(connection);
-    const testHooks: SparkqTestHooks = { connection, views, workers, configDiagnostics, notifications, statusBar, dashboard, lastFailure: () => lastFailure };
+    const testHooks: SparkqTestHooks = { connection, views, workers, configDiagnostics, notifications, statusBar, dashboard, planDiagnostics, lastFailure: () => lastFailure };
     return { ...api, testHooks };
   } catch (e) {
     log.error('SparkQ failed to activate', e);

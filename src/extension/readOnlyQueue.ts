@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultConfig } from '../core/config';
-import type { ListTasksInput, Queue, Session, TaskDetail, TaskPage } from '../core/model';
+import type { ListTasksInput, Queue, Report, ReportInput, Session, TaskDetail, TaskPage } from '../core/model';
 import { QueueService } from '../core/queue/service';
 import type { StatusReport } from '../owner/api';
 import { DB_DIR } from '../owner/owner';
@@ -67,6 +67,9 @@ export class ReadOnlyQueue implements QueueReader {
   }
   getTask(task: string): Promise<TaskDetail> {
     return this.call((s) => s.getTask(task));
+  }
+  report(input?: ReportInput): Promise<Report> {
+    return this.call((s) => s.report(input));
   }
 
   private call<T>(fn: (s: QueueService) => T): Promise<T> {

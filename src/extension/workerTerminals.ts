@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { errorMessage, isSparkqError } from '../core/errors';
 import type { Queue } from '../core/model';
+import { UserFacingError } from './errors';
 import { Disposable } from './lifecycle';
 import type { Log } from './log';
 import type { QueueConnection } from './queueConnection';
@@ -17,6 +18,12 @@ export interface WorkerRecord {
   worker: string;
   /** The worker process (the terminal's process), once known. */
   pid?: number;
+  /** 1 for the queue's first terminal ("SparkQ: Back End"), 2 for "SparkQ: Back End #2", … */
+  terminalIndex?: number;
+}
+
+export function terminalName(queueName: string, index: number): string {
+  return index <= 1 ? `SparkQ: ${queueName}` : `SparkQ: ${queueName} #${index}`;
 }
 
 const RECORDS_KEY = 'sparkq.workers';
@@ -42,13 +49,14 @@ export function cliRuntime(extensionPath: string): CliRuntime {
 }
 
 /**
- * Worker terminals: one transient integrated terminal per queue whose process is `sparkq run --queue … --watch`.
- * Closing the terminal ends the worker; if its task is still running a moment later, the window fails it with the
- * reason and frees the worker's place on the queue. Workers recorded by a previous window (before a reload) are
- * reconciled on start: their tasks are failed the same way.
+ * Worker terminals: transient integrated terminals whose process is `sparkq run --queue … --watch`, usually one per
+ * queue, up to the queue's maxWorkers with `SparkQ: Start Workers`. Closing a terminal ends its worker; if its task is
+ * still running a moment later, the window fails it with the reason and frees the worker's place on the queue.
+ * Workers recorded by a previous window (before a reload) are reconciled on start: their tasks are failed the same way.
  */
 export class WorkerTerminals extends Disposable {
-  private readonly byQueue = new Map<string, { terminal: vscode.Terminal; record: WorkerRecord }>();
+  /** By worker name: a queue may have several. */
+  private readonly byWorker = new Map<string, { terminal: vscode.Terminal; record: WorkerRecord }>();
   private readonly emitter = this._register(new vscode.EventEmitter<void>());
   readonly onDidChange = this.emitter.event;
 
@@ -64,15 +72,24 @@ export class WorkerTerminals extends Disposable {
   }
 
   has(queueId: string): boolean {
-    return this.byQueue.has(queueId);
+    return this.countOf(queueId) > 0;
+  }
+
+  /** How many worker terminals of this window work the queue. */
+  countOf(queueId: string): number {
+    return this.ofQueue(queueId).length;
   }
 
   list(): { record: WorkerRecord; terminal: vscode.Terminal }[] {
-    return [...this.byQueue.values()].map((w) => ({ record: { ...w.record }, terminal: w.terminal }));
+    return [...this.byWorker.values()].map((w) => ({ record: { ...w.record }, terminal: w.terminal }));
   }
 
   terminalOf(queueId: string): vscode.Terminal | undefined {
-    return this.byQueue.get(queueId)?.terminal;
+    return this.ofQueue(queueId)[0]?.terminal;
+  }
+
+  private ofQueue(queueId: string): { terminal: vscode.Terminal; record: WorkerRecord }[] {
+    return [...this.byWorker.values()].filter((w) => w.record.queueId === queueId);
   }
 
   /** The environment of a SparkQ terminal: the workspace, `sparkq` first on PATH, the worker name, the runtime's own. */
@@ -92,15 +109,40 @@ export class WorkerTerminals extends Disposable {
 
   /** Opens (or shows) the worker terminal of `queue`. */
   async start(queue: Queue, workspaceDir: string): Promise<{ terminal: vscode.Terminal; record: WorkerRecord; reused: boolean }> {
-    const existing = this.byQueue.get(queue.id);
+    const existing = this.ofQueue(queue.id)[0];
     if (existing) {
       existing.terminal.show(true);
       return { ...existing, reused: true };
     }
+    return { ...(await this.open(queue, workspaceDir, 1)), reused: false };
+  }
+
+  /**
+   * Makes `count` worker terminals of this window work the queue: opens the missing ones (each with its own worker
+   * name) and keeps those already open. Refuses a count beyond the queue's maxWorkers, which the owner would refuse.
+   */
+  async startMany(queue: Queue, workspaceDir: string, count: number): Promise<{ opened: WorkerRecord[]; kept: WorkerRecord[] }> {
+    if (count > queue.maxWorkers) {
+      throw new UserFacingError(
+        `Queue "${queue.name}" takes at most ${queue.maxWorkers} worker${queue.maxWorkers === 1 ? '' : 's'} (maxWorkers), so ${count} cannot start. Ask for at most ${queue.maxWorkers}, or create the queue with a higher maxWorkers.`,
+      );
+    }
+    const kept = this.ofQueue(queue.id).map((w) => ({ ...w.record }));
+    const opened: WorkerRecord[] = [];
+    const taken = new Set(kept.map((r) => r.terminalIndex ?? 1));
+    for (let index = 1; kept.length + opened.length < count; index++) {
+      if (taken.has(index)) continue;
+      opened.push({ ...(await this.open(queue, workspaceDir, index)).record });
+    }
+    this.ofQueue(queue.id)[0]?.terminal.show(true);
+    return { opened, kept };
+  }
+
+  private async open(queue: Queue, workspaceDir: string, index: number): Promise<{ terminal: vscode.Terminal; record: WorkerRecord }> {
     const worker = `vscode-${crypto.randomBytes(3).toString('hex')}`;
-    const record: WorkerRecord = { queueId: queue.id, queueName: queue.name, worker };
+    const record: WorkerRecord = { queueId: queue.id, queueName: queue.name, worker, terminalIndex: index };
     const terminal = vscode.window.createTerminal({
-      name: `SparkQ: ${queue.name}`,
+      name: terminalName(queue.name, index),
       shellPath: this.runtime.execPath,
       shellArgs: [this.runtime.cliPath, 'run', '--queue', queue.id, '--watch', '--worker', worker],
       cwd: workspaceDir,
@@ -108,7 +150,7 @@ export class WorkerTerminals extends Disposable {
       isTransient: true,
       iconPath: new vscode.ThemeIcon('server-process'),
     });
-    this.byQueue.set(queue.id, { terminal, record });
+    this.byWorker.set(worker, { terminal, record });
     terminal.show(true);
     this.emitter.fire();
     try {
@@ -119,38 +161,41 @@ export class WorkerTerminals extends Disposable {
     }
     await this.saveRecords();
     this.log.info(`worker ${worker} started on queue ${queue.name} (pid ${record.pid ?? '?'})`);
-    return { terminal, record, reused: false };
+    return { terminal, record };
   }
 
-  /** Closes the worker terminal of the queue; resolves once the worker's running task (if any) is settled. */
+  /** Closes the worker terminals of the queue; resolves once their running tasks (if any) are settled. */
   async stop(queueId: string): Promise<boolean> {
-    const w = this.byQueue.get(queueId);
-    if (!w) return false;
-    const closed = new Promise<void>((resolve) => {
-      const sub = vscode.window.onDidCloseTerminal((t) => {
-        if (t === w.terminal) {
-          sub.dispose();
-          resolve();
-        }
-      });
-    });
-    w.terminal.dispose();
-    await closed;
-    await this.settle(w.record, `the worker terminal "SparkQ: ${w.record.queueName}" was closed`);
+    const workers = this.ofQueue(queueId);
+    if (workers.length === 0) return false;
+    await Promise.all(
+      workers.map(async (w) => {
+        const closed = new Promise<void>((resolve) => {
+          const sub = vscode.window.onDidCloseTerminal((t) => {
+            if (t === w.terminal) {
+              sub.dispose();
+              resolve();
+            }
+          });
+        });
+        w.terminal.dispose();
+        await closed;
+        await this.settle(w.record, `the worker terminal "${w.terminal.name}" was closed`);
+      }),
+    );
     return true;
   }
 
   private async onClosed(terminal: vscode.Terminal): Promise<void> {
-    const entry = [...this.byQueue.entries()].find(([, w]) => w.terminal === terminal);
-    if (!entry) return;
-    const [queueId, w] = entry;
-    this.byQueue.delete(queueId);
+    const w = [...this.byWorker.values()].find((x) => x.terminal === terminal);
+    if (!w) return;
+    this.byWorker.delete(w.record.worker);
     this.emitter.fire();
     await this.saveRecords();
     const code = terminal.exitStatus?.code;
     this.log.info(`worker ${w.record.worker} on ${w.record.queueName} ended (${code === undefined ? 'terminal closed' : `exit ${code}`})`);
     await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS));
-    await this.settle(w.record, `the worker terminal "SparkQ: ${w.record.queueName}" was closed`);
+    await this.settle(w.record, `the worker terminal "${terminal.name}" was closed`);
   }
 
   /** Fails what the worker left running and frees its place on the queue. Idempotent. */
@@ -182,7 +227,7 @@ export class WorkerTerminals extends Disposable {
     const recorded = this.state.get<WorkerRecord[]>(RECORDS_KEY, []);
     if (recorded.length === 0) return;
     for (const r of recorded) {
-      if (this.byQueue.has(r.queueId)) continue;
+      if (this.byWorker.has(r.worker)) continue;
       if (r.pid !== undefined && isAlive(r.pid)) {
         // A worker without its terminal: stop it the way Ctrl+C would, so it fails its own task as interrupted.
         try {
@@ -200,13 +245,13 @@ export class WorkerTerminals extends Disposable {
   private async saveRecords(): Promise<void> {
     await this.state.update(
       RECORDS_KEY,
-      [...this.byQueue.values()].map((w) => w.record),
+      [...this.byWorker.values()].map((w) => w.record),
     );
   }
 
   override dispose(): void {
-    for (const w of this.byQueue.values()) w.terminal.dispose();
-    this.byQueue.clear();
+    for (const w of this.byWorker.values()) w.terminal.dispose();
+    this.byWorker.clear();
     super.dispose();
   }
 }

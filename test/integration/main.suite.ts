@@ -344,6 +344,200 @@ export function registerMainSuite(): void {
       });
     });
 
+    describe('plans, pauses and many workers', () => {
+      let planQueue: Queue;
+      const planIds = new Map<string, string>();
+
+      before(async () => {
+        planQueue = await exec<Queue>('sparkq.createQueue', { name: 'Plans', session: 'api-v2', maxAttempts: 1 });
+        assert.ok(planQueue, sparkq.testHooks.lastFailure()?.message);
+        fs.mkdirSync(path.join(dir, 'plans'), { recursive: true });
+        fs.writeFileSync(
+          path.join(dir, 'plans', 'feature.yml'),
+          [
+            'id: feature-x',
+            'description: A feature in four steps',
+            'defaults: { queue: Plans, tool: llm-codex }',
+            'tasks:',
+            '  - { name: schema, prompt: write the schema }',
+            '  - { name: api, prompt: build the api, after: [schema] }',
+            '  - { name: ui, prompt: build the ui, after: [schema] }',
+            '  - { name: docs, prompt: write the docs, after: [api, ui] }',
+            '',
+          ].join('\n'),
+        );
+      });
+
+      it('sparkq.applyPlan with dryRun shows the levels, the parallel share and the critical path, and enqueues nothing', async () => {
+        const r = await exec<{ plan: string; levels: string[][]; parallelShare: number; criticalPath: string[]; text: string }>('sparkq.applyPlan', { file: 'plans/feature.yml', dryRun: true });
+        assert.ok(r, sparkq.testHooks.lastFailure()?.message);
+        assert.equal(r.plan, 'feature-x');
+        assert.deepEqual(r.levels, [['schema'], ['api', 'ui'], ['docs']]);
+        assert.equal(r.parallelShare, 0.5);
+        assert.equal(r.criticalPath.length, 3);
+        assert.match(r.text, /Critical path: 3 tasks/);
+        assert.equal((await sparkq.listTasks({ queue: 'Plans' })).tasks.length, 0);
+      });
+
+      it('sparkq.applyPlan enqueues the tasks with their dependencies; the tree says what waits; a second apply adds nothing', async () => {
+        const r = await exec<{ plan: string; created: { key: string; id: string; after: string[] }[]; existing: unknown[] }>('sparkq.applyPlan', { file: 'plans/feature.yml' });
+        assert.ok(r, sparkq.testHooks.lastFailure()?.message);
+        assert.equal(r.created.length, 4);
+        for (const c of r.created) planIds.set(c.key, c.id);
+        const docs = await sparkq.getTask(planIds.get('docs')!);
+        assert.deepEqual([...docs.after].sort(), [planIds.get('api'), planIds.get('ui')].sort());
+        assert.equal(docs.waitingOn.length, 2);
+        assert.equal(docs.plan, 'feature-x');
+        assert.equal(docs.planKey, 'docs');
+        const views = sparkq.testHooks.views;
+        views.selection.selectSession(session);
+        views.selection.selectQueue(planQueue);
+        const rows = await waitFor('the plan tasks in the tree', async () => {
+          const all = await rowsOf(views.tasks);
+          return all.length === 4 ? all : undefined;
+        });
+        const docsRow = rows.find((x) => x.id === planIds.get('docs'))!;
+        assert.match(docsRow.description, /^llm-codex · waiting on 2 · queued/);
+        assert.equal(docsRow.icon, 'watch');
+        assert.equal(docsRow.contextValue, 'sparkq:task+queued+waiting');
+        assert.equal(rows.find((x) => x.id === planIds.get('schema'))!.contextValue, 'sparkq:task+queued');
+        const again = await exec<{ created: unknown[]; existing: unknown[] }>('sparkq.applyPlan', { file: path.join(dir, 'plans', 'feature.yml') });
+        assert.deepEqual([again.created.length, again.existing.length], [0, 4]);
+      });
+
+      it('a plan with errors is refused with its line, shown in Problems, and the diagnostics clear once it is fixed', async () => {
+        const file = path.join(dir, 'plans', 'broken.yml');
+        fs.writeFileSync(file, ['id: broken', 'defaults: { queue: Plans }', 'tasks:', '  - { name: one, tool: no-such-tool, prompt: x }', ''].join('\n'));
+        assert.equal(await exec('sparkq.applyPlan', { file }), undefined);
+        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /broken\.yml is not a valid plan: line 4: .*no-such-tool/);
+        const diags = await waitFor('plan diagnostics', () => {
+          const d = vscode.languages.getDiagnostics(vscode.Uri.file(file)).filter((x) => x.source === 'sparkq');
+          return d.length > 0 ? d : undefined;
+        });
+        assert.equal(diags[0]!.range.start.line, 3);
+        fs.writeFileSync(file, ['id: broken', 'defaults: { queue: Plans }', 'tasks:', '  - { name: one, tool: llm-codex, prompt: x }', ''].join('\n'));
+        const r = await exec<{ created: unknown[] }>('sparkq.applyPlan', { file, dryRun: true });
+        assert.ok(r, sparkq.testHooks.lastFailure()?.message);
+        await waitFor('the diagnostics to clear', () => vscode.languages.getDiagnostics(vscode.Uri.file(file)).filter((x) => x.source === 'sparkq').length === 0);
+      });
+
+      it('a failed dependency blocks its dependents; sparkq.requeueFailed requeues it and releases them', async () => {
+        const claim = await exec<Claim>('sparkq.claim', { queue: 'Plans', worker: 'itest-plan' });
+        assert.equal(claim.task.id, planIds.get('schema'), 'only the task without dependencies is claimable');
+        await exec<Task>('sparkq.fail', { task: claim.task.id, error: 'schema does not compile', lease: claim.lease });
+        const api = await sparkq.getTask(planIds.get('api')!);
+        assert.deepEqual(api.blockedBy, [planIds.get('schema')]);
+        const views = sparkq.testHooks.views;
+        const row = await waitFor('a blocked row', async () => (await rowsOf(views.tasks)).find((x) => x.id === api.id && x.contextValue === 'sparkq:task+queued+blocked'));
+        assert.equal(row.icon, 'circle-slash');
+        assert.match(row.description, new RegExp(`blocked by ${planIds.get('schema')!}`));
+        const requeued = await exec<Task[]>('sparkq.requeueFailed', { queue: 'Plans' });
+        assert.ok(requeued, sparkq.testHooks.lastFailure()?.message);
+        assert.equal(requeued.length, 1);
+        assert.equal(requeued[0]!.retryOf, planIds.get('schema'));
+        const released = await sparkq.getTask(api.id);
+        assert.deepEqual(released.blockedBy, [], 'the dependents wait on the retry now');
+        assert.equal(released.waitingOn.length, 1);
+        assert.deepEqual(await exec<Task[]>('sparkq.requeueFailed', { queue: 'Plans' }), [], 'a failed task is requeued once');
+        assert.equal(await exec('sparkq.requeueFailed', { queue: 'Plans', session: 'api-v2' }), undefined);
+        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /one of queue, plan or session/);
+      });
+
+      it('sparkq.enqueue takes after: the new task waits on those tasks', async () => {
+        const schemaRetry = (await sparkq.listTasks({ queue: 'Plans', status: 'queued' })).tasks.find((t) => t.retryOf === planIds.get('schema'))!;
+        const t = await exec<Task>('sparkq.enqueue', { queue: 'Plans', tool: 'llm-codex', prompt: 'review the schema', after: [schemaRetry.id] });
+        assert.ok(t, sparkq.testHooks.lastFailure()?.message);
+        assert.deepEqual(t.after, [schemaRetry.id]);
+        assert.deepEqual(t.waitingOn, [schemaRetry.id]);
+      });
+
+      it('sparkq.pauseQueue and sparkq.resumeQueue stop and restart handing out tasks; the queue row says so', async () => {
+        const paused = await exec<Queue>('sparkq.pauseQueue', { queue: 'Plans', forSeconds: 600, reason: 'rate limit' });
+        assert.ok(paused, sparkq.testHooks.lastFailure()?.message);
+        assert.equal(paused.paused, true);
+        assert.ok(paused.pausedUntil);
+        assert.equal(paused.pauseReason, 'rate limit');
+        const views = sparkq.testHooks.views;
+        const row = await waitFor('a paused queue row', async () => (await rowsOf(views.queues)).find((x) => x.id === planQueue.id && x.contextValue === 'sparkq:queue+active+paused'));
+        assert.match(row.description, /^paused until \S+/);
+        assert.equal(row.icon, 'debug-pause');
+        assert.equal(await exec('sparkq.claim', { queue: 'Plans', worker: 'itest-paused' }), null, 'a paused queue hands out nothing');
+        const resumed = await exec<Queue>('sparkq.resumeQueue', { queue: 'Plans' });
+        assert.equal(resumed.paused, false);
+        assert.equal((await rowsOf(views.queues)).find((x) => x.id === planQueue.id)?.contextValue, 'sparkq:queue+active');
+        const until = await exec<Queue>('sparkq.pauseQueue', { queue: 'Plans' });
+        assert.deepEqual([until.paused, until.pausedUntil], [true, null]);
+        assert.match((await rowsOf(views.queues)).find((x) => x.id === planQueue.id)?.description ?? '', /^paused ·/);
+        await exec('sparkq.resumeQueue', { queue: planQueue.id });
+        views.selection.selectQueue(null);
+        views.selection.selectSession(null);
+      });
+
+      it('sparkq.startWorkers with count 2 opens two terminals on a queue of maxWorkers 2, and both run script tasks to success', async () => {
+        fs.writeFileSync(path.join(dir, 'scripts', 'nap.sh'), '#!/usr/bin/env bash\nsleep 3\necho "napped $1"\n', { mode: 0o755 });
+        const q = await exec<Queue>('sparkq.createQueue', { name: 'Parallel', session: 'api-v2', maxWorkers: 2 });
+        assert.equal(q.maxWorkers, 2);
+        const tasks: Task[] = [];
+        for (let i = 1; i <= 4; i++) tasks.push(await exec<Task>('sparkq.enqueue', { queue: 'Parallel', tool: 'run-bash', payload: { script: 'nap.sh', args: [String(i)] } }));
+        assert.equal(await exec('sparkq.startWorkers', { queue: 'Parallel', count: 3 }), undefined);
+        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /at most 2 workers \(maxWorkers\)/);
+        const started = await exec<{ opened: string[]; kept: string[]; terminals: string[] }>('sparkq.startWorkers', { queue: 'Parallel', count: 2 });
+        assert.ok(started, sparkq.testHooks.lastFailure()?.message);
+        assert.equal(started.opened.length, 2);
+        assert.notEqual(started.opened[0], started.opened[1], 'each worker has its own name');
+        assert.deepEqual(started.terminals, ['SparkQ: Parallel', 'SparkQ: Parallel #2']);
+        assert.equal(vscode.window.terminals.filter((t) => t.name.startsWith('SparkQ: Parallel')).length, 2);
+        assert.equal(sparkq.testHooks.workers.countOf(q.id), 2);
+        const done = await waitFor(
+          'the four script tasks to finish',
+          async () => {
+            const all = await Promise.all(tasks.map((t) => sparkq.getTask(t.id)));
+            return all.every((t) => t.status === 'succeeded' || t.status === 'failed') ? all : undefined;
+          },
+          90_000,
+        );
+        for (const t of done) assert.equal(t.status, 'succeeded', `${t.id} failed: ${t.error ?? ''}\n${t.stderr ?? ''}`);
+        assert.deepEqual([...new Set(done.map((t) => t.worker))].sort(), [...started.opened].sort(), 'both workers ran tasks');
+        const again = await exec<{ opened: string[]; kept: string[] }>('sparkq.startWorkers', { queue: 'Parallel' });
+        assert.deepEqual([again.opened.length, again.kept.length], [0, 2], 'the queue has its maxWorkers already');
+        assert.deepEqual(await exec('sparkq.stopWorker', { queue: 'Parallel' }), { stopped: true });
+        assert.equal(vscode.window.terminals.some((t) => t.name.startsWith('SparkQ: Parallel')), false);
+        assert.equal(sparkq.testHooks.workers.has(q.id), false);
+      });
+
+      it('sparkq.startWorkers with a session opens one worker on each of its queues', async () => {
+        await exec('sparkq.createSession', { name: 'crew' });
+        const solo = await exec<Queue>('sparkq.createQueue', { name: 'Solo', session: 'crew' });
+        const t = await exec<Task>('sparkq.enqueue', { queue: solo.id, tool: 'run-bash', payload: { script: 'nap.sh', args: ['solo'] } });
+        const r = await exec<{ session: string; queues: { queue: string; opened: string[] }[] }>('sparkq.startWorkers', { session: 'crew' });
+        assert.ok(r, sparkq.testHooks.lastFailure()?.message);
+        assert.deepEqual(
+          r.queues.map((x) => [x.queue, x.opened.length]),
+          [['Solo', 1]],
+        );
+        const done = await waitFor('the solo task', async () => {
+          const d = await sparkq.getTask(t.id);
+          return d.status === 'succeeded' || d.status === 'failed' ? d : undefined;
+        }, 60_000);
+        assert.equal(done.status, 'succeeded', done.error ?? '');
+        await exec('sparkq.stopWorker', { queue: solo.id });
+        await exec('sparkq.endSession', { session: 'crew' });
+      });
+
+      it('sparkq.report opens a read-only report by tool, model, queue and day with the numbers of sparkq report', async () => {
+        const r = await exec<{ uri: string; reports: { by: string; total: { tasks: number } }[] }>('sparkq.report');
+        assert.ok(r, sparkq.testHooks.lastFailure()?.message);
+        assert.deepEqual(r.reports.map((x) => x.by), ['tool', 'model', 'queue', 'day']);
+        const expected = await sparkq.testHooks.connection.queueHandle!.report({ by: 'queue' });
+        assert.deepEqual(r.reports[2], expected);
+        const doc = await waitFor('the report document', () => vscode.workspace.textDocuments.find((d) => d.uri.toString() === r.uri));
+        assert.equal(doc.languageId, 'markdown');
+        const text = doc.getText();
+        for (const part of ['## By tool', '## By model', '## By queue', '## By day', 'run-bash', 'Parallel', '**total**']) assert.ok(text.includes(part), `the report shows ${part}`);
+        await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      });
+    });
+
     describe('sparkq.yml', () => {
       it('shows errors at the right line in Problems and keeps the last good configuration on reload', async () => {
         const file = path.join(dir, 'sparkq.yml');

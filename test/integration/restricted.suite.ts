@@ -66,6 +66,11 @@ export function registerRestrictedSuite(): void {
       ['sparkq.requeue', { task: 'tsk_x' }],
       ['sparkq.startWorker', { queue: 'Back End' }],
       ['sparkq.purge', { olderThanDays: 0 }],
+      ['sparkq.startWorkers', { queue: 'Back End', count: 1 }],
+      ['sparkq.applyPlan', { file: 'plan.yml' }],
+      ['sparkq.pauseQueue', { queue: 'Back End' }],
+      ['sparkq.resumeQueue', { queue: 'Back End' }],
+      ['sparkq.requeueFailed', {}],
     ];
     for (const [command, args] of refused) {
       it(`${command} refuses with a message about Restricted Mode`, async () => {
@@ -74,6 +79,14 @@ export function registerRestrictedSuite(): void {
         assert.equal(sparkq.testHooks.lastFailure()?.command, command);
       });
     }
+
+    it('sparkq.report reads the usage report from the read-only copy', async () => {
+      const r = await exec<{ uri: string; reports: { by: string; total: { tasks: number; succeeded: number } }[] }>('sparkq.report', { by: 'queue' });
+      assert.ok(r, sparkq.testHooks.lastFailure()?.message);
+      assert.deepEqual(r.reports.map((x) => x.by), ['queue']);
+      assert.equal(r.reports[0]!.total.succeeded, 1);
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    });
 
     it('the dashboard opens read-only: it shows the queue and refuses to enqueue', async () => {
       assert.deepEqual(await exec('sparkq.openDashboard'), { opened: true });

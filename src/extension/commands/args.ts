@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { QueueNode, SessionNode, TaskNode } from '../views/nodes';
+import { REPORT_GROUPS } from '../../core/model';
 import { UserFacingError } from '../errors';
 
 /**
@@ -54,7 +55,7 @@ export const ArgSchemas = {
   createSession: z.object({ name: ref, description: z.string().optional() }).strict(),
   endSession: z.object({ session: ref }).strict(),
   createQueue: z
-    .object({ name: ref, session: ref.optional(), instructions: z.string().optional(), workdir: z.string().min(1).optional(), maxWorkers: z.number().int().min(1).optional() })
+    .object({ name: ref, session: ref.optional(), instructions: z.string().optional(), workdir: z.string().min(1).optional(), maxWorkers: z.number().int().min(1).optional(), maxAttempts: z.number().int().min(1).optional() })
     .strict(),
   endQueue: z.object({ queue: ref }).strict(),
   enqueue: z
@@ -65,6 +66,7 @@ export const ArgSchemas = {
       payload: json.optional(),
       timeoutSeconds: z.number().int().positive().optional(),
       priority: z.number().int().optional(),
+      after: z.array(ref).optional(),
     })
     .strict(),
   claim: z.object({ queue: ref, worker: z.string().min(1).optional() }).strict(),
@@ -73,6 +75,12 @@ export const ArgSchemas = {
   requeue: z.object({ task: ref }).strict(),
   showTask: z.object({ task: ref, preview: z.boolean().optional() }).strict(),
   startWorker: z.object({ queue: ref }).strict(),
+  startWorkers: z.object({ queue: ref.optional(), session: ref.optional(), count: z.number().int().min(1).optional() }).strict(),
+  applyPlan: z.object({ file: ref, dryRun: z.boolean().optional() }).strict(),
+  pauseQueue: z.object({ queue: ref, forSeconds: z.number().positive().optional(), reason: z.string().optional() }).strict(),
+  resumeQueue: z.object({ queue: ref }).strict(),
+  requeueFailed: z.object({ queue: ref.optional(), plan: ref.optional(), session: ref.optional() }).strict(),
+  report: z.object({ session: ref.optional(), by: z.enum(REPORT_GROUPS).optional() }).strict(),
   stopWorker: z.object({ queue: ref }).strict(),
   purge: z.object({ olderThanDays: z.number().min(0) }).strict(),
   filterTasks: z.object({ status: z.array(z.enum(['queued', 'running', 'succeeded', 'failed', 'stale'])) }).strict(),

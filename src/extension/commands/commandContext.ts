@@ -4,6 +4,8 @@ import type { Log } from '../log';
 import type { QueueConnection } from '../queueConnection';
 import type { ConfigDiagnostics } from '../configDiagnostics';
 import type { DashboardPanels } from '../dashboard/dashboardPanel';
+import type { PlanDiagnostics } from '../planDiagnostics';
+import type { ReportDocuments } from '../reportDocuments';
 import type { TaskDocuments } from '../taskDocuments';
 import type { SparkqTreeViews } from '../views/treeViews';
 import type { WorkerTerminals } from '../workerTerminals';
@@ -15,6 +17,8 @@ export interface CommandContext {
   readonly views: SparkqTreeViews;
   readonly workers: WorkerTerminals;
   readonly taskDocuments: TaskDocuments;
+  readonly reportDocuments: ReportDocuments;
+  readonly planDiagnostics: PlanDiagnostics;
   readonly configDiagnostics: ConfigDiagnostics;
   readonly dashboard: DashboardPanels;
   readonly log: Log;

@@ -25,6 +25,12 @@ export const CommandId = {
   OpenConfig: 'sparkq.openConfig',
   ShowTasks: 'sparkq.showTasks',
   OpenDashboard: 'sparkq.openDashboard',
+  StartWorkers: 'sparkq.startWorkers',
+  ApplyPlan: 'sparkq.applyPlan',
+  PauseQueue: 'sparkq.pauseQueue',
+  ResumeQueue: 'sparkq.resumeQueue',
+  RequeueFailed: 'sparkq.requeueFailed',
+  Report: 'sparkq.report',
 } as const;
 export type CommandId = (typeof CommandId)[keyof typeof CommandId];
 

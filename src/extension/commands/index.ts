@@ -5,7 +5,10 @@ import { setup } from './setupCommand';
 import { createQueue, createSession, endQueue, endSession } from './sessionCommands';
 import { claim, complete, enqueue, fail, purge, requeue, showTask } from './taskCommands';
 import { filterTasks, openConfig, refresh, reloadConfig, showLog, showTasks } from './viewCommands';
-import { startWorker, stopWorker } from './workerCommands';
+import { startWorker, startWorkers, stopWorker } from './workerCommands';
+import { applyPlan } from './planCommands';
+import { pauseQueue, requeueFailed, resumeQueue } from './queueCommands';
+import { report } from './reportCommand';
 
 /** Every command with its handler: the one map the composition root registers. */
 export const COMMANDS: Record<CommandId, CommandFactory> = {
@@ -30,4 +33,10 @@ export const COMMANDS: Record<CommandId, CommandFactory> = {
   [CommandId.OpenConfig]: openConfig,
   [CommandId.ShowTasks]: showTasks,
   [CommandId.OpenDashboard]: openDashboard,
+  [CommandId.StartWorkers]: startWorkers,
+  [CommandId.ApplyPlan]: applyPlan,
+  [CommandId.PauseQueue]: pauseQueue,
+  [CommandId.ResumeQueue]: resumeQueue,
+  [CommandId.RequeueFailed]: requeueFailed,
+  [CommandId.Report]: report,
 };

@@ -101,3 +101,108 @@ export async function pickScript(scripts: ScriptEntry[]): Promise<ScriptEntry> {
   );
   return chosen.script;
 }
+
+/** A queue, or a whole session ("one worker on each of its queues"), for `SparkQ: Start Workers`. */
+export async function pickQueueOrSession(reader: QueueReader, preferred: Queue | null, session: Session | null): Promise<{ queue: Queue } | { session: string }> {
+  const queues = await reader.listQueues(session ? { session: session.id } : {});
+  const sessions = session ? [session] : await reader.listSessions();
+  if (queues.length === 0) {
+    throw new UserFacingError('There is no active queue. Create one first ("SparkQ: Create Queue").', [{ title: 'Create Queue', command: CommandId.CreateQueue }]);
+  }
+  queues.sort((a, b) => (a.id === preferred?.id ? -1 : b.id === preferred?.id ? 1 : 0));
+  type Item = vscode.QuickPickItem & { target?: { queue: Queue } | { session: string } };
+  const items: Item[] = [
+    ...queues.map((q) => ({
+      label: `$(list-ordered) ${q.name}`,
+      description: q.session,
+      detail: `up to ${q.maxWorkers} worker${q.maxWorkers === 1 ? '' : 's'} · ${q.counts.queued} queued · ${q.counts.running} running`,
+      target: { queue: q },
+    })),
+    { label: 'Sessions', kind: vscode.QuickPickItemKind.Separator },
+    ...sessions
+      .filter((s) => queues.some((q) => q.sessionId === s.id))
+      .map((s) => ({ label: `$(folder-library) ${s.name}`, description: 'one worker on each of its queues', detail: s.id, target: { session: s.id } })),
+  ];
+  const chosen = await pick(items, { title: 'SparkQ: Start workers on which queue (or session)?', placeHolder: 'Queue or session' });
+  if (!chosen.target) throw new Cancelled();
+  return chosen.target;
+}
+
+/** How many worker terminals the queue should have, 1…maxWorkers; the queue's maxWorkers first. */
+export async function pickWorkerCount(queue: Queue, running: number): Promise<number> {
+  const counts = Array.from({ length: queue.maxWorkers }, (_, i) => queue.maxWorkers - i);
+  const chosen = await pick(
+    counts.map((n) => ({
+      label: String(n),
+      description: n === queue.maxWorkers ? 'the queue’s maxWorkers' : '',
+      detail: n <= running ? `already running ${running}` : `opens ${n - running} terminal${n - running === 1 ? '' : 's'}`,
+      n,
+    })),
+    { title: `SparkQ: How many workers on ${queue.name}?`, placeHolder: `1 to ${queue.maxWorkers}` },
+  );
+  return chosen.n;
+}
+
+/**
+ * The tasks a new task waits on: a multi-select of the unfinished tasks of the queue's session. Skippable: choosing
+ * none (or pressing Escape) waits on nothing; an empty session skips the step.
+ */
+export async function pickDependencies(reader: QueueReader, sessionId: string): Promise<string[]> {
+  const { tasks } = await reader.listTasks({ session: sessionId, status: ['queued', 'running'], limit: 200 });
+  if (tasks.length === 0) return [];
+  const chosen = await vscode.window.showQuickPick(
+    tasks.map((t) => ({ label: taskLabel(t), description: taskDescription(t), detail: `${t.id} · ${t.queue}`, task: t })),
+    {
+      canPickMany: true,
+      ignoreFocusOut: true,
+      matchOnDescription: true,
+      matchOnDetail: true,
+      title: 'SparkQ: Wait for tasks (optional)',
+      placeHolder: 'Tick the tasks this one waits on, or press Enter to wait on none',
+    },
+  );
+  return (chosen ?? []).map((c) => c.task.id);
+}
+
+/** How long to pause a queue: until resumed, or a few common spans. Undefined = until resumed. */
+export async function pickPauseDuration(queue: Queue): Promise<number | undefined> {
+  const spans: [string, number | undefined][] = [
+    ['Until resumed', undefined],
+    ['15 minutes', 15 * 60],
+    ['1 hour', 3600],
+    ['4 hours', 4 * 3600],
+    ['Until tomorrow (24 hours)', 24 * 3600],
+  ];
+  const chosen = await pick(
+    spans.map(([label, seconds]) => ({ label, seconds })),
+    { title: `SparkQ: Pause ${queue.name} for how long?`, placeHolder: 'Running tasks go on; no new task is handed out' },
+  );
+  return chosen.seconds;
+}
+
+export type RequeueScope = { queue: string } | { session: string } | Record<string, never>;
+
+/** Which failed tasks to requeue: all, a session's or a queue's (those with failed tasks). */
+export async function pickRequeueScope(reader: QueueReader, preferred: Queue | null): Promise<{ scope: RequeueScope; label: string }> {
+  const queues = (await reader.listQueues({})).filter((q) => q.counts.failed > 0);
+  if (queues.length === 0) throw new UserFacingError('No active queue has a failed task.');
+  queues.sort((a, b) => (a.id === preferred?.id ? -1 : b.id === preferred?.id ? 1 : b.counts.failed - a.counts.failed));
+  const bySession = new Map<string, { name: string; failed: number }>();
+  for (const q of queues) {
+    const s = bySession.get(q.sessionId) ?? { name: q.session, failed: 0 };
+    s.failed += q.counts.failed;
+    bySession.set(q.sessionId, s);
+  }
+  const total = queues.reduce((n, q) => n + q.counts.failed, 0);
+  type Item = vscode.QuickPickItem & { scope?: RequeueScope };
+  const items: Item[] = [
+    ...queues.map((q) => ({ label: `$(list-ordered) ${q.name}`, description: `${q.session} · ${q.counts.failed} failed`, scope: { queue: q.id } })),
+    { label: 'Sessions', kind: vscode.QuickPickItemKind.Separator },
+    ...[...bySession].map(([id, s]) => ({ label: `$(folder-library) ${s.name}`, description: `${s.failed} failed`, scope: { session: id } })),
+    { label: '', kind: vscode.QuickPickItemKind.Separator },
+    { label: '$(debug-restart) Every failed task', description: `${total} failed`, scope: {} },
+  ];
+  const chosen = await pick(items, { title: 'SparkQ: Requeue the failed tasks of…', placeHolder: 'Queue, session, or all' });
+  if (!chosen.scope) throw new Cancelled();
+  return { scope: chosen.scope, label: chosen.label.replace(/^\$\([^)]*\) /, '') };
+}

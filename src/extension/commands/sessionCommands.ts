@@ -47,6 +47,7 @@ export const createQueue: CommandFactory = (ctx) => async (raw) => {
       ...(instructions ? { instructions } : {}),
       ...(args.workdir ? { workdir: args.workdir } : {}),
       ...(args.maxWorkers ? { maxWorkers: args.maxWorkers } : {}),
+      ...(args.maxAttempts ? { maxAttempts: args.maxAttempts } : {}),
     }),
   );
   ctx.log.info(`created queue ${queue.name} in ${queue.session} (${queue.id})`);

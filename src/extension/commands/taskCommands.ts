@@ -6,7 +6,7 @@ import { UserFacingError } from '../errors';
 import { ArgSchemas, readArgs } from './args';
 import { CommandId } from './commandIds';
 import { type CommandContext, type CommandFactory, withProgress } from './commandContext';
-import { askText, confirm, pickQueue, pickScript, pickTask, pickTool } from './pickers';
+import { askText, confirm, pickDependencies, pickQueue, pickScript, pickTask, pickTool } from './pickers';
 
 /** Tasks: enqueue, claim, complete, fail, requeue, show, purge. */
 
@@ -42,6 +42,8 @@ export const enqueue: CommandFactory = (ctx) => async (raw) => {
   if (prompt === undefined && payload === undefined && interactive) {
     prompt = await askText({ title: `SparkQ: Enqueue for ${tool}`, prompt: 'What should the task do?', placeHolder: 'The prompt' });
   }
+  let after = args.after;
+  if (after === undefined && interactive) after = await pickDependencies(api, (await api.getQueue(queue)).sessionId);
   const task = await withProgress('Enqueueing…', () =>
     api.enqueue({
       queue,
@@ -50,6 +52,7 @@ export const enqueue: CommandFactory = (ctx) => async (raw) => {
       ...(payload !== undefined ? { payload } : {}),
       ...(args.timeoutSeconds !== undefined ? { timeoutSeconds: args.timeoutSeconds } : {}),
       ...(args.priority !== undefined ? { priority: args.priority } : {}),
+      ...(after !== undefined && after.length > 0 ? { after } : {}),
     }),
   );
   ctx.log.info(`enqueued ${task.id} (${task.tool}) on ${task.queue}`);

@@ -4,6 +4,8 @@ import { CommandId } from '../commands/commandIds';
 import {
   queueContextValue,
   queueDescription,
+  queueIcon,
+  queuePauseText,
   sessionContextValue,
   taskContextValue,
   taskDescription,
@@ -55,11 +57,14 @@ export class QueueNode extends TreeNode {
     const item = new vscode.TreeItem(q.name, vscode.TreeItemCollapsibleState.None);
     item.id = q.id;
     item.description = `${this.hasWorker ? 'worker · ' : ''}${queueDescription(q)}`;
-    item.iconPath = new vscode.ThemeIcon(q.status === 'ended' ? 'archive' : q.stale > 0 ? 'warning' : 'list-ordered', q.stale > 0 ? new vscode.ThemeColor('list.warningForeground') : undefined);
+    item.iconPath = queueIcon(q);
     item.contextValue = queueContextValue(q, this.hasWorker);
     const tip = new vscode.MarkdownString();
     tip.appendMarkdown('**Queue** ');
     tip.appendText(`${q.name} in ${q.session} (${q.id}) · ${queueDescription(q)}`);
+    const pause = queuePauseText(q);
+    if (pause) tip.appendMarkdown('\n\n**Paused:** ').appendText(`${pause.replace(/^paused ?/, '') || 'until resumed'}${q.pauseReason ? ` — ${q.pauseReason}` : ''}`);
+    tip.appendMarkdown('\n\n**Workers:** ').appendText(`at most ${q.maxWorkers}${q.maxAttempts !== null ? ` · ${q.maxAttempts} attempt(s) per task` : ''}`);
     if (q.instructions) tip.appendMarkdown('\n\n**Instructions:** ').appendText(q.instructions);
     if (q.workdir) tip.appendMarkdown('\n\n**Working folder:** ').appendText(q.workdir);
     item.tooltip = tip;
