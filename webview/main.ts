@@ -1,4 +1,4 @@
-import type { Task, TaskDetail } from '../src/core/model';
+import type { ReportRow, Task, TaskDetail } from '../src/core/model';
 import {
   type DashboardInit,
   type DashboardUiState,
@@ -8,7 +8,10 @@ import {
   PAGE_SIZES,
   STATUS_FILTERS,
   type SortKey,
+  type OverviewQueue,
   type TaskPageView,
+  type UsageReport,
+  afterProblem,
   stripAnsi,
 } from '../src/shared/dashboardProtocol';
 import { TABS, firstPage, requestPage, ui } from './boot';
@@ -41,7 +44,7 @@ function select(id: string, label: string): Valued {
 function textfield(id: string, label: string, placeholder = ''): Valued {
   return h('vscode-textfield', { id, 'aria-label': label, placeholder }) as Valued;
 }
-function button(id: string, text: string, secondary = false): Valued {
+function button(id: string | undefined, text: string, secondary = false): Valued {
   return h('vscode-button', { id, secondary }, text) as Valued;
 }
 function setOptions(sel: Valued, options: [string, string][], value: string): void {
@@ -62,8 +65,12 @@ const banner = h('div', { id: 'banner', class: 'banner', hidden: true });
 const readOnlyBadge = h('vscode-badge', { id: 'read-only', hidden: true }, 'Restricted Mode: read-only');
 const tabs = h('vscode-tabs', { id: 'tabs', 'selected-index': String(TABS.indexOf(ui.tab)) });
 
-// Overview
-const overviewPanel = h('div', { id: 'overview' });
+// Overview: the counts, throughput and queues (`overview`), then usage and cost from the queue's report (`usage`),
+// each drawn when its answer comes.
+const overviewMain = h('div', { id: 'overview-main' });
+const queueMessage = h('div', { id: 'queue-message', role: 'status' });
+const usagePanel = h('div', { id: 'usage-report' });
+const overviewPanel = h('div', { id: 'overview' }, overviewMain, queueMessage, usagePanel);
 
 // Tasks
 const fSession = select('filter-session', 'Session');
@@ -96,6 +103,7 @@ const eArgs = textfield('enq-args', 'Arguments', 'arguments (shell words)');
 const ePrompt = h('vscode-textarea', { id: 'enq-prompt', 'aria-label': 'Prompt', rows: '6', placeholder: 'What should the task do?' }) as Valued;
 const eTimeout = textfield('enq-timeout', 'Timeout (seconds)');
 const ePriority = textfield('enq-priority', 'Priority', '0');
+const eAfter = textfield('enq-after', 'After (task ids)', 'tsk_… tsk_… (optional)');
 const eSubmit = button('enq-submit', 'Enqueue');
 const eMessage = h('div', { id: 'enq-message', role: 'status' });
 const scriptFields = h('div', { id: 'script-fields' }, field('Script', h('div', { class: 'autocomplete' }, eScript, eSuggest), 'script'), field('Arguments', eArgs, 'args'));
@@ -108,6 +116,7 @@ const enqueuePanel = h(
   scriptFields,
   promptField,
   h('div', { class: 'row' }, field('Timeout override (s)', eTimeout, 'timeoutSeconds'), field('Priority', ePriority, 'priority')),
+  field('After', eAfter, 'after', h('div', { class: 'muted hint' }, 'Runs only once these tasks have succeeded: task ids, comma or space separated.')),
   h('div', { class: 'row' }, eSubmit),
   eMessage,
 );
@@ -144,12 +153,13 @@ function formatDate(when: string | number): string {
   return Number.isNaN(d.getTime()) ? 'Invalid Date' : dateFormat.format(d);
 }
 
-async function loadOverview(): Promise<void> {
-  try {
-    renderOverview(await request('overview', {}));
-  } catch (e) {
-    replaceChildren(overviewPanel, h('p', { class: 'error' }, `The overview cannot be shown: ${errorText(e)}`));
-  }
+/** Asks for the overview and the usage report together; each is drawn when it comes (the report reads every task). */
+function loadOverview(): Promise<void> {
+  const overview = request('overview', {}).then(renderOverview, (e: unknown) =>
+    replaceChildren(overviewMain, h('p', { class: 'error' }, `The overview cannot be shown: ${errorText(e)}`)),
+  );
+  const usage = request('usage', {}).then(renderUsage, (e: unknown) => replaceChildren(usagePanel, h('p', { class: 'error' }, `Usage and cost cannot be shown: ${errorText(e)}`)));
+  return Promise.all([overview, usage]).then(() => undefined);
 }
 
 function renderOverview(o: Overview): void {
@@ -161,37 +171,128 @@ function renderOverview(o: Overview): void {
   const queues = h(
     'table',
     { id: 'queue-counts' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Queue'), h('th', {}, 'Session'), ...COUNT_KEYS.map((k) => h('th', { class: 'num' }, k)))),
-    h(
-      'tbody',
-      {},
-      ...o.queues.map((q) => h('tr', { 'data-queue': q.name }, h('td', {}, q.name), h('td', {}, q.session), ...COUNT_KEYS.map((k) => h('td', { class: 'num' }, fmtInt(q.counts[k]))))),
-    ),
+    h('thead', {}, h('tr', {}, h('th', {}, 'Queue'), h('th', {}, 'Session'), h('th', {}, 'State'), ...COUNT_KEYS.map((k) => h('th', { class: 'num' }, k)), init.readOnly ? null : h('th', {}, 'Actions'))),
+    h('tbody', {}, ...o.queues.map(queueRow)),
   );
-  const usage = h(
-    'table',
-    { id: 'usage' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Tool'), h('th', {}, 'Model'), h('th', { class: 'num' }, 'Tasks'), h('th', { class: 'num' }, 'Input tokens'), h('th', { class: 'num' }, 'Output tokens'), h('th', { class: 'num' }, 'Cost'))),
-    h(
-      'tbody',
-      {},
-      ...o.usage.map((u) =>
-        h('tr', {}, h('td', {}, u.tool), h('td', {}, u.model || '—'), h('td', { class: 'num' }, fmtInt(u.tasks)), h('td', { class: 'num' }, fmtInt(u.inputTokens)), h('td', { class: 'num' }, fmtInt(u.outputTokens)), h('td', { class: 'num' }, `$${u.costUsd.toFixed(4)}`)),
-      ),
-    ),
-  );
-  const scanned = `From the ${fmtInt(o.scanned)} most recently created finished task(s)${o.truncated ? ' (older ones not counted)' : ''}.`;
+  const scanned = `Throughput from the ${fmtInt(o.scanned)} most recently created finished task(s)${o.truncated ? ' (older ones not counted)' : ''}.`;
   replaceChildren(
-    overviewPanel,
+    overviewMain,
     cards,
     h('h2', {}, 'Throughput'),
     throughputChart(o.throughput),
+    h('p', { class: 'muted' }, scanned),
     h('h2', {}, 'Queues'),
     o.queues.length > 0 ? queues : h('p', { class: 'muted' }, 'No active queues.'),
-    h('h2', {}, 'Usage and cost'),
-    o.usage.length > 0 ? usage : h('p', { class: 'muted' }, 'No finished task reported usage yet.'),
-    h('p', { class: 'muted' }, scanned),
   );
+}
+
+function queueRow(q: OverviewQueue): HTMLElement {
+  const state = q.paused ? (q.pausedUntil ? `paused until ${formatDate(q.pausedUntil)}` : 'paused') : 'running';
+  const stateCell = h('td', { class: q.paused ? 'queue-state paused' : 'queue-state', title: q.pauseReason ?? undefined }, state, q.paused && q.pauseReason ? h('span', { class: 'muted' }, ` (${q.pauseReason})`) : null);
+  const actions = init.readOnly
+    ? null
+    : h(
+        'td',
+        { class: 'queue-actions' },
+        q.paused
+          ? queueAction('resume', 'Resume', () => request('resumeQueue', { queue: q.id }))
+          : queueAction('pause', 'Pause', () => request('pauseQueue', { queue: q.id })),
+        q.counts.failed > 0 ? queueAction('requeue-failed', 'Requeue failed', () => request('requeueFailed', { queue: q.id })) : null,
+      );
+  return h('tr', { 'data-queue': q.name, 'data-queue-id': q.id, 'data-paused': q.paused ? 'true' : 'false' }, h('td', {}, q.name), h('td', {}, q.session), stateCell, ...COUNT_KEYS.map((k) => h('td', { class: 'num' }, fmtInt(q.counts[k]))), actions);
+}
+
+/** A queue's button: runs the request, says how it went under the table, and redraws the overview. */
+function queueAction(action: string, label: string, run: () => Promise<unknown>): HTMLElement {
+  const b = button(undefined, label, true);
+  b.dataset['action'] = action;
+  b.addEventListener('click', () => {
+    if (b.disabled) return;
+    b.disabled = true;
+    queueMessage.className = '';
+    queueMessage.textContent = `${label}…`;
+    run().then(
+      (r) => {
+        const n = (r as { requeued?: number }).requeued;
+        queueMessage.textContent = n === undefined ? `${label}: done.` : `${label}: ${n} task(s) requeued.`;
+        void loadOverview();
+      },
+      (e: unknown) => {
+        queueMessage.className = 'error';
+        queueMessage.textContent = `${label} failed: ${errorText(e)}`;
+        b.disabled = false;
+      },
+    );
+  });
+  return b;
+}
+
+const fmtCost = (usd: number) => `$${usd.toFixed(4)}`;
+
+function renderUsage(r: UsageReport): void {
+  const hasUsage = r.total.inputTokens + r.total.outputTokens > 0 || r.total.costUsd > 0;
+  if (!hasUsage) {
+    replaceChildren(usagePanel, h('h2', {}, 'Usage and cost'), h('p', { class: 'muted', id: 'usage-empty' }, 'No task reported usage yet.'));
+    return;
+  }
+  const totals = `${fmtInt(r.total.inputTokens)} input (${fmtInt(r.total.cachedInputTokens)} cached) · ${fmtInt(r.total.outputTokens)} output tokens · ${fmtCost(r.total.costUsd)}`;
+  replaceChildren(
+    usagePanel,
+    h('h2', {}, 'Usage and cost'),
+    h('p', { id: 'usage-total' }, totals),
+    usageChart(r.byDay),
+    h('div', { class: 'usage-tables' }, h('div', {}, h('h3', {}, 'By tool'), usageTable('usage-by-tool', 'Tool', r.byTool)), h('div', {}, h('h3', {}, 'By model'), usageTable('usage-by-model', 'Model', r.byModel))),
+  );
+}
+
+function usageTable(id: string, keyLabel: string, rows: ReportRow[]): HTMLElement {
+  const cols: [string, (x: ReportRow) => string][] = [
+    ['Tasks', (x) => fmtInt(x.tasks)],
+    ['Input', (x) => fmtInt(x.inputTokens)],
+    ['Cached', (x) => fmtInt(x.cachedInputTokens)],
+    ['Output', (x) => fmtInt(x.outputTokens)],
+    ['Reasoning', (x) => fmtInt(x.reasoningTokens)],
+    ['Cost', (x) => fmtCost(x.costUsd)],
+  ];
+  return h(
+    'table',
+    { id, class: 'usage' },
+    h('thead', {}, h('tr', {}, h('th', {}, keyLabel), ...cols.map(([c]) => h('th', { class: 'num' }, c)))),
+    h('tbody', {}, ...rows.map((x) => h('tr', { 'data-key': x.key }, h('td', {}, x.key), ...cols.map(([, f]) => h('td', { class: 'num' }, f(x)))))),
+  );
+}
+
+const USAGE_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+/** Cost per day (tokens when no task reported a cost) over the last USAGE_DAYS days that have any, drawn like the throughput chart. */
+function usageChart(byDay: ReportRow[]): HTMLElement {
+  const days = byDay.filter((d) => /^\d{4}-\d{2}-\d{2}$/.test(d.key));
+  const wrap = h('div', { id: 'usage-chart' });
+  if (days.length === 0) return wrap;
+  const byCost = days.some((d) => d.costUsd > 0);
+  const value = (d: ReportRow | undefined) => (d ? (byCost ? d.costUsd : d.inputTokens + d.outputTokens) : 0);
+  const last = Date.parse(`${days[days.length - 1]!.key}T00:00:00Z`);
+  const first = Math.max(Date.parse(`${days[0]!.key}T00:00:00Z`), last - (USAGE_DAYS - 1) * DAY_MS);
+  const n = Math.round((last - first) / DAY_MS) + 1;
+  const found = new Map(days.map((d) => [d.key, d]));
+  const W = 600;
+  const H = 120;
+  const bw = W / Math.max(n, 7);
+  const series = Array.from({ length: n }, (_, i) => {
+    const key = new Date(first + i * DAY_MS).toISOString().slice(0, 10);
+    return { key, v: value(found.get(key)) };
+  });
+  const max = Math.max(...series.map((x) => x.v), byCost ? 0.0001 : 1);
+  const show = (v: number) => (byCost ? fmtCost(v) : `${fmtInt(v)} tokens`);
+  const bars = series.map(({ key, v }, i) => {
+    const bh = (v / max) * (H - 14);
+    return svg('rect', { x: i * bw + 1, y: H - bh, width: bw - 2, height: bh, class: 'bar-cost', 'data-day': key }, svg('title', {}, `${key}: ${show(v)}`));
+  });
+  const label = byCost ? 'Cost per day' : 'Tokens per day';
+  wrap.appendChild(svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': label }, ...bars, svg('text', { x: 2, y: 10, class: 'axis' }, `max ${show(max)} per day`)));
+  append(wrap, h('div', { class: 'muted legend' }, h('span', { class: 'key cost' }), `${label} (UTC), ${series[0]!.key} to ${series[series.length - 1]!.key}`));
+  return wrap;
 }
 
 function throughputChart(t: Overview['throughput']): HTMLElement {
@@ -309,7 +410,32 @@ function sortValue(t: Task, key: SortKey, now: number): string | number {
 
 function statusCell(t: Task): HTMLElement {
   const look = lookOf(t);
-  return h('td', {}, h('span', { class: `status status-${t.status}` }, t.status), t.stale ? h('vscode-badge', { class: 'stale-badge', variant: 'counter', title: 'running past its timeout' }, 'stale') : null, look === 'stale' ? '' : null);
+  return h(
+    'td',
+    {},
+    h('span', { class: `status status-${t.status}` }, t.status),
+    t.stale ? h('vscode-badge', { class: 'stale-badge', variant: 'counter', title: 'running past its timeout' }, 'stale') : null,
+    look === 'stale' ? '' : null,
+    ...dependencyBadges(t),
+  );
+}
+
+/** Why a queued task is not claimable yet: failed tasks it waits on, tasks not done yet, a retry delay. */
+function dependencyBadges(t: Task): (HTMLElement | null)[] {
+  if (t.status !== 'queued') return [];
+  const waiting = t.waitingOn.filter((id) => !t.blockedBy.includes(id));
+  return [
+    t.blockedBy.length > 0
+      ? h(
+          'span',
+          { class: 'blocked', title: `Blocked by failed task(s): ${t.blockedBy.join(', ')}. Requeue them to release this task.` },
+          h('vscode-badge', { class: 'blocked-badge' }, 'blocked'),
+          h('span', { class: 'blocked-ids mono' }, ` ${t.blockedBy.slice(0, 3).join(', ')}${t.blockedBy.length > 3 ? ` +${t.blockedBy.length - 3}` : ''}`),
+        )
+      : null,
+    waiting.length > 0 ? h('vscode-badge', { class: 'waiting-badge', title: `Waiting on ${waiting.join(', ')}` }, `waiting ${waiting.length}`) : null,
+    t.notBefore ? h('span', { class: 'retry-at muted', title: t.notBefore }, ` retry at ${formatDate(t.notBefore)}`) : null,
+  ];
 }
 
 function renderRows(): void {
@@ -470,6 +596,13 @@ function renderDetail(t: TaskDetail): void {
   ];
   if (t.stale) rows.push(['Stale since', t.staleAt ?? '']);
   if (t.retryOf) rows.push(['Retry of', t.retryOf]);
+  if (t.after.length > 0) {
+    const state = (id: string) => (t.blockedBy.includes(id) ? 'failed' : t.waitingOn.includes(id) ? 'waiting' : 'done');
+    rows.push(['Waits on', h('ul', { id: 'detail-after', class: 'deps' }, ...t.after.map((id) => h('li', { 'data-state': state(id) }, taskLink(id), h('span', { class: `dep-${state(id)}` }, ` ${state(id)}`))))]);
+  }
+  if (t.blockedBy.length > 0) rows.push(['Blocked by', h('span', { id: 'detail-blocked' }, ...t.blockedBy.flatMap((id, i) => [i > 0 ? ', ' : '', taskLink(id)]))]);
+  if (t.notBefore) rows.push(['Retry after', h('span', { id: 'detail-retry', title: t.notBefore }, formatDate(t.notBefore))]);
+  if (t.plan) rows.push(['Plan', h('span', { id: 'detail-plan' }, t.planKey ? `${t.plan} / ${t.planKey}` : t.plan)]);
   if (t.usage) {
     const u = t.usage;
     rows.push(['Usage', [u.model, u.inputTokens !== undefined ? `${fmtInt(u.inputTokens)} in` : '', u.outputTokens !== undefined ? `${fmtInt(u.outputTokens)} out` : ''].filter(Boolean).join(' · ') || '—']);
@@ -501,6 +634,16 @@ function renderDetail(t: TaskDetail): void {
   }
   detailPane.hidden = false;
   replaceChildren(detailPane, h('h2', {}, `Task ${t.id}`), detailActions(t), table, ...sections);
+}
+
+/** A task id that opens that task's detail. */
+function taskLink(id: string): HTMLElement {
+  const a = h('a', { href: '#', class: 'mono task-link', 'data-task-link': id }, id);
+  a.addEventListener('click', (e) => {
+    e.preventDefault();
+    selectTask(id);
+  });
+  return a;
 }
 
 function detailActions(t: TaskDetail): HTMLElement {
@@ -550,7 +693,7 @@ function renderEnqueueChoices(): void {
   setOptions(eTool, init.tools.map((t): [string, string] => [t.name, `${t.name} (${t.kind})`]), eTool.value);
   toolChanged();
   const ro = init.readOnly;
-  for (const el of [eQueue, eTool, eScript, eArgs, ePrompt, eTimeout, ePriority, eSubmit]) el.disabled = ro;
+  for (const el of [eQueue, eTool, eScript, eArgs, ePrompt, eTimeout, ePriority, eAfter, eSubmit]) el.disabled = ro;
   if (ro) setMessage('Restricted Mode: the dashboard is read-only. Trust this workspace to enqueue tasks.', 'error');
 }
 
@@ -598,14 +741,33 @@ function setMessage(text: string, kind: 'error' | 'ok' | '' = ''): void {
 
 function clearFieldErrors(): void {
   for (const el of enqueuePanel.querySelectorAll<HTMLElement>('.field-error')) el.textContent = '';
-  for (const el of [eQueue, eTool, eScript, eArgs, ePrompt, eTimeout, ePriority]) el.invalid = false;
+  for (const el of [eQueue, eTool, eScript, eArgs, ePrompt, eTimeout, ePriority, eAfter]) el.invalid = false;
 }
 
-const FIELD_CONTROLS: Record<EnqueueField, Valued> = { queue: eQueue, tool: eTool, script: eScript, args: eArgs, prompt: ePrompt, timeoutSeconds: eTimeout, priority: ePriority };
+/** Checks the After field as it is typed: each word must be a task id. Whether the tasks exist, the owner says. */
+function checkAfter(): boolean {
+  const problem = afterProblem(eAfter.value);
+  const slot = enqueuePanel.querySelector<HTMLElement>('.field-error[data-for="after"]');
+  if (slot) slot.textContent = problem ?? '';
+  eAfter.invalid = problem !== null;
+  return problem === null;
+}
+let afterTimer: ReturnType<typeof setTimeout> | undefined;
+eAfter.addEventListener('input', () => {
+  clearTimeout(afterTimer);
+  afterTimer = setTimeout(checkAfter, 150);
+});
+eAfter.addEventListener('change', checkAfter);
+
+const FIELD_CONTROLS: Record<EnqueueField, Valued> = { queue: eQueue, tool: eTool, script: eScript, args: eArgs, prompt: ePrompt, timeoutSeconds: eTimeout, priority: ePriority, after: eAfter };
 
 async function submitEnqueue(): Promise<void> {
   if (eSubmit.disabled) return;
   clearFieldErrors();
+  if (!checkAfter()) {
+    setMessage('Fix the marked fields.', 'error');
+    return;
+  }
   setMessage('Enqueueing…');
   const tool = init.tools.find((t) => t.name === eTool.value);
   try {
@@ -615,9 +777,11 @@ async function submitEnqueue(): Promise<void> {
       ...(tool?.script ? { script: eScript.value, args: eArgs.value } : { prompt: ePrompt.value }),
       timeoutSeconds: eTimeout.value,
       priority: ePriority.value,
+      after: eAfter.value,
     });
-    setMessage(`Enqueued ${task.id} on ${task.queue}.`, 'ok');
+    setMessage(`Enqueued ${task.id} on ${task.queue}${task.after.length > 0 ? `, after ${task.after.join(', ')}` : ''}.`, 'ok');
     ePrompt.value = '';
+    eAfter.value = '';
   } catch (e) {
     if (e instanceof RequestError && Object.keys(e.fields).length > 0) {
       for (const [k, msg] of Object.entries(e.fields)) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Task, TaskDetail, TaskStatus } from '../core/model';
+import type { ReportRow, Task, TaskDetail, TaskStatus } from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
 
 /**
@@ -43,10 +43,30 @@ export const EnqueueFormSchema = z
     prompt: z.string().max(256 * 1024).optional(),
     timeoutSeconds: z.string().max(20).optional(),
     priority: z.string().max(20).optional(),
+    /** Ids of tasks the new one waits on, comma or space separated (`parseAfter`). */
+    after: z.string().max(20_000).optional(),
   })
   .strict();
 export type EnqueueForm = z.input<typeof EnqueueFormSchema>;
 export type EnqueueField = keyof EnqueueForm;
+
+/** A task id as the queue hands them out (src/core/ids.ts); the form checks `after` with it before asking the host. */
+export const TASK_ID_PATTERN = /^tsk_[0-9a-km-z]{12}$/;
+
+/** The After field's ids (comma or space separated, deduplicated) and the words that are not task ids. */
+export function parseAfter(text: string | undefined): { ids: string[]; bad: string[] } {
+  const words = (text ?? '').split(/[\s,]+/).filter((w) => w !== '');
+  const ids = [...new Set(words.filter((w) => TASK_ID_PATTERN.test(w)))];
+  return { ids, bad: words.filter((w) => !TASK_ID_PATTERN.test(w)) };
+}
+
+/** Says what is wrong with the After field, or null. */
+export function afterProblem(text: string | undefined): string | null {
+  const { bad } = parseAfter(text);
+  if (bad.length === 0) return null;
+  const shown = bad.slice(0, 3).map((w) => JSON.stringify(w.length > 40 ? `${w.slice(0, 39)}…` : w)).join(', ');
+  return `Not a task id: ${shown}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}. A task id is tsk_ and 12 letters and digits.`;
+}
 
 export const TASK_ACTIONS = ['requeue', 'complete', 'fail', 'openLog'] as const;
 export type TaskAction = (typeof TASK_ACTIONS)[number];
@@ -60,27 +80,41 @@ export const RequestParamSchemas = {
   enqueue: EnqueueFormSchema,
   taskAction: z.object({ task: id, action: z.enum(TASK_ACTIONS), text: z.string().max(16 * 1024).optional() }).strict(),
   startWorker: z.object({ queue: id }).strict(),
+  /** Token usage and cost from the queue's report: by tool, by model and by day. */
+  usage: z.object({}).strict(),
+  pauseQueue: z.object({ queue: id }).strict(),
+  resumeQueue: z.object({ queue: id }).strict(),
+  requeueFailed: z.object({ queue: id }).strict(),
 } as const;
 export type DashboardMethod = keyof typeof RequestParamSchemas;
 export type DashboardParams<M extends DashboardMethod> = z.input<(typeof RequestParamSchemas)[M]>;
 
-export interface UsageTotal {
-  /** `tool` or `tool · model`. */
-  tool: string;
-  model: string;
-  tasks: number;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
+/** The queue's report three ways (`QueueApi.report`), over every task, live and archived. */
+export interface UsageReport {
+  byTool: ReportRow[];
+  byModel: ReportRow[];
+  /** Oldest first; keys are UTC days (YYYY-MM-DD) of finishing. */
+  byDay: ReportRow[];
+  total: Omit<ReportRow, 'key'>;
+}
+
+export interface OverviewQueue {
+  id: string;
+  name: string;
+  session: string;
+  counts: Record<TaskStatus | 'stale', number>;
+  paused: boolean;
+  /** When a timed pause ends by itself; null for a pause until resumed. */
+  pausedUntil: string | null;
+  pauseReason: string | null;
 }
 
 export interface Overview {
   counts: Record<TaskStatus | 'stale', number>;
-  queues: { id: string; name: string; session: string; counts: Record<TaskStatus | 'stale', number> }[];
+  queues: OverviewQueue[];
   /** Tasks finished per bucket, oldest first, over the finished tasks scanned. */
   throughput: { bucketMs: number; start: number; succeeded: number[]; failed: number[] };
-  usage: UsageTotal[];
-  /** How many finished tasks the throughput and usage were computed from, and whether there were more. */
+  /** How many finished tasks the throughput was computed from, and whether there were more. */
   scanned: number;
   truncated: boolean;
 }
@@ -99,6 +133,10 @@ export interface DashboardResults {
   enqueue: Task;
   taskAction: { done: true; task: string | null };
   startWorker: { started: boolean };
+  usage: UsageReport;
+  pauseQueue: { paused: boolean };
+  resumeQueue: { paused: boolean };
+  requeueFailed: { requeued: number };
 }
 
 export type DashboardRequest = { [M in DashboardMethod]: { type: 'request'; id: number; method: M; params: DashboardParams<M> } }[DashboardMethod];

@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import type { QueueService } from '../../src/core/queue/service';
-import { DashboardController, throughputOf, usageOf } from '../../src/extension/dashboard/dashboardController';
+import { DashboardController, throughputOf } from '../../src/extension/dashboard/dashboardController';
 import { dashboardHtml } from '../../src/extension/dashboard/dashboardHtml';
 import type { QueueApi } from '../../src/owner/api';
-import { CHANGE_BATCH_MS, type DashboardInit, type HostMessage, type Overview, stripAnsi } from '../../src/shared/dashboardProtocol';
+import { CHANGE_BATCH_MS, type DashboardInit, type HostMessage, type Overview, type UsageReport, parseAfter, stripAnsi } from '../../src/shared/dashboardProtocol';
 import { testQueue } from '../support/queue';
 import { depsFor, script, serviceApi } from '../webview/queueApi';
 
@@ -132,10 +132,21 @@ describe('dashboard host (protocol handling without vscode)', () => {
       { type: 'request', id: 1, method: 'listTasks', params: { limit: 100_000 } },
       { type: 'request', id: 1, method: 'getTask', params: { task: '' } },
       { type: 'request', id: 1, method: 'overview', params: {}, __proto__: { x: 1 } },
+      { type: 'request', id: 1, method: 'pauseQueue', params: {} },
+      { type: 'request', id: 1, method: 'pauseQueue', params: { queue: '' } },
+      { type: 'request', id: 1, method: 'pauseQueue', params: { queue: 'q', forSeconds: 10 } },
+      { type: 'request', id: 1, method: 'pauseQueue', params: { queue: 42 } },
+      { type: 'request', id: 1, method: 'resumeQueue', params: { queue: ['q'] } },
+      { type: 'request', id: 1, method: 'requeueFailed', params: { session: 's' } },
+      { type: 'request', id: 1, method: 'requeueFailed', params: {} },
+      { type: 'request', id: 1, method: 'usage', params: { by: 'day' } },
+      { type: 'request', id: 1, method: 'usage' },
+      { type: 'request', id: 1, method: 'enqueue', params: { queue: 'q', tool: 'llm-codex', prompt: 'x', after: ['tsk_000000000000'] } },
     ];
     for (const g of garbage) await ctl.handleMessage(g);
     assert.equal(posted.length, before, `responses to malformed messages: ${JSON.stringify(posted.slice(before))}`);
     assert.equal(q.counts().queued, 0);
+    assert.equal(q.getQueue('q').paused, false);
   });
 
   it('is read-only in Restricted Mode: changes are refused, reading works', async () => {
@@ -146,10 +157,60 @@ describe('dashboard host (protocol handling without vscode)', () => {
     assert.match((r as { error: string }).error, /read-only/);
     assert.equal((await req('taskAction', { task: t.id, action: 'requeue' })).ok, false);
     assert.equal((await req('startWorker', { queue: 'q' })).ok, false);
+    for (const method of ['pauseQueue', 'resumeQueue', 'requeueFailed']) {
+      const refused = await req(method, { queue: 'q' });
+      assert.equal(refused.ok, false, method);
+      assert.match((refused as { error: string }).error, /read-only/);
+    }
+    assert.equal(q.getQueue('q').paused, false);
+    assert.equal(ok<UsageReport>(await req('usage', {})).total.tasks, 1);
     assert.deepEqual(commands, []);
     assert.deepEqual(ok<unknown[]>(await req('scripts', { query: '' })), []);
     assert.equal(ok<{ tasks: unknown[] }>(await req('listTasks', { limit: 10 })).tasks.length, 1);
     assert.equal(q.counts().queued, 1);
+  });
+
+  it('pauses and resumes a queue and requeues its failed tasks', async () => {
+    await setup();
+    const queueId = q.getQueue('q').id;
+    assert.deepEqual(ok(await req('pauseQueue', { queue: queueId })), { paused: true });
+    assert.equal(q.getQueue('q').paused, true);
+    const o = ok<Overview>(await req('overview', {}));
+    assert.deepEqual(o.queues.map((x) => [x.name, x.paused, x.pausedUntil]), [['q', true, null]]);
+    const twice = await req('pauseQueue', { queue: queueId });
+    assert.equal(twice.ok, true, 'pausing a paused queue is harmless');
+    assert.deepEqual(ok(await req('resumeQueue', { queue: queueId })), { paused: false });
+    assert.equal(q.getQueue('q').paused, false);
+    const notPaused = await req('resumeQueue', { queue: queueId });
+    assert.equal(notPaused.ok, false);
+    assert.match((notPaused as { error: string }).error, /not paused/);
+    assert.equal((await req('pauseQueue', { queue: 'que_nowhere' })).ok, false);
+
+    for (let i = 0; i < 2; i++) await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: `p${i}` });
+    for (let i = 0; i < 2; i++) {
+      const c = await q.claim({ queue: 'q', worker: 'w' });
+      await q.fail({ task: c!.task.id, lease: c!.lease, error: 'no' });
+    }
+    assert.deepEqual(ok(await req('requeueFailed', { queue: queueId })), { requeued: 2 });
+    assert.equal(q.counts().queued, 2);
+    assert.deepEqual(ok(await req('requeueFailed', { queue: queueId })), { requeued: 0 });
+  });
+
+  it('enqueues after other tasks: ids checked in the form, unknown ones refused by the owner', async () => {
+    await setup();
+    const first = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'first' });
+    const bad = await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x', after: `${first.id}, setup` });
+    assert.equal(bad.ok, false);
+    assert.match((bad as { fields?: Record<string, string> }).fields?.['after'] ?? '', /Not a task id: "setup"/);
+    const unknown = await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x', after: 'tsk_000000000000' });
+    assert.equal(unknown.ok, false);
+    assert.equal((unknown as { fields?: object }).fields, undefined);
+    assert.match((unknown as { error: string }).error, /tsk_000000000000/);
+    assert.equal(q.counts().queued, 1);
+    const second = ok<{ after: string[]; waitingOn: string[] }>(await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'second', after: ` ${first.id} ,${first.id}` }));
+    assert.deepEqual(second.after, [first.id]);
+    assert.deepEqual(second.waitingOn, [first.id]);
+    assert.deepEqual(parseAfter('tsk_4k2m9x0q7hzt, tsk_x  tsk_4k2m9x0q7hzt'), { ids: ['tsk_4k2m9x0q7hzt'], bad: ['tsk_x'] });
   });
 
   it('runs the task actions through the commands, and needs a text for complete and fail', async () => {
@@ -207,10 +268,16 @@ describe('dashboard host (protocol handling without vscode)', () => {
     const byName = Object.fromEntries(o.queues.map((x) => [x.name, x.counts]));
     assert.equal(byName['q']?.failed, 1);
     assert.equal(byName['other']?.succeeded, 1);
-    assert.deepEqual(o.usage, [
-      { tool: 'llm-claude', model: 'opus', tasks: 1, inputTokens: 7, outputTokens: 3, costUsd: 1 },
-      { tool: 'llm-codex', model: 'gpt-5.5', tasks: 2, inputTokens: 150, outputTokens: 15, costUsd: 0.75 },
+    assert.equal(o.queues.find((x) => x.name === 'q')?.paused, false);
+    const u = ok<UsageReport>(await req('usage', {}));
+    const pick = (rows: UsageReport['byTool']) => rows.map((r) => ({ key: r.key, tasks: r.tasks, inputTokens: r.inputTokens, outputTokens: r.outputTokens, costUsd: r.costUsd }));
+    assert.deepEqual(pick(u.byTool), [
+      { key: 'llm-codex', tasks: 3, inputTokens: 150, outputTokens: 15, costUsd: 0.75 },
+      { key: 'llm-claude', tasks: 1, inputTokens: 7, outputTokens: 3, costUsd: 1 },
     ]);
+    assert.deepEqual(u.byModel.map((r) => [r.key, r.tasks]).sort(), [['(none)', 1], ['gpt-5.5', 2], ['opus', 1]]);
+    assert.deepEqual(u.byDay.filter((r) => r.key !== '(unfinished)').map((r) => r.tasks), [3]);
+    assert.equal(u.total.costUsd, 1.75);
     assert.equal(o.scanned, 3);
     assert.equal(o.truncated, false);
     const total = o.throughput.succeeded.reduce((x, y) => x + y, 0) + o.throughput.failed.reduce((x, y) => x + y, 0);
@@ -223,7 +290,6 @@ describe('dashboard host (protocol handling without vscode)', () => {
     const tp = throughputOf([t('2026-01-01T11:59:00Z', 'succeeded'), t('2026-01-01T11:00:30Z', 'failed'), t('2025-12-01T00:00:00Z', 'succeeded')], now);
     assert.equal(tp.succeeded.length, 24);
     assert.equal(tp.succeeded.at(-1), 1);
-    assert.deepEqual(usageOf([t('2026-01-01T11:59:00Z', 'succeeded')]), []);
   });
 
   it('renders a strict CSP with the nonce, and strips ANSI escapes', () => {

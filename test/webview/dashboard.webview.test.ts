@@ -243,5 +243,175 @@ describe('dashboard webview in Chromium', function () {
     assert.equal(await page.$eval('#enq-submit', (b) => (b as HTMLElement & { disabled: boolean }).disabled), true);
     assert.match((await page.textContent('#enq-message')) ?? '', /read-only/);
     assert.equal((await rowIds(page)).length, 1);
+    // The queue actions are not offered either.
+    await page.waitForSelector('#queue-counts tr[data-queue="q"]', { state: 'attached' });
+    assert.equal(await page.$$eval('#queue-counts vscode-button', (b) => b.length), 0);
+  });
+
+  it('shows waiting and blocked tasks, retry delays and their dependencies, and links to them', async () => {
+    const retrying = await q.createQueue({ name: 'retrying', session: 's', maxAttempts: 3 });
+    const done = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'done first' });
+    const c1 = await q.claim({ queue: 'q', worker: 'w' });
+    await q.complete({ task: c1!.task.id, lease: c1!.lease, summary: 'ok' });
+    const broken = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'will fail' });
+    const c2 = await q.claim({ queue: 'q', worker: 'w' });
+    await q.fail({ task: c2!.task.id, lease: c2!.lease, error: 'broke' });
+    const pending = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'still queued' });
+    const blocked = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'blocked one', after: [done.id, broken.id] });
+    const waiting = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'waiting one', after: [done.id, pending.id] });
+    await q.enqueue({ queue: retrying.id, tool: 'llm-codex', prompt: 'flaky' });
+    const c3 = await q.claim({ queue: retrying.id, worker: 'w' });
+    const retried = await q.fail({ task: c3!.task.id, lease: c3!.lease, error: 'flaked' });
+    await open({ tab: 'tasks', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null });
+    const { page } = dash;
+    const row = (id: string) => `#task-rows tr[data-task-id="${id}"]`;
+    await page.waitForSelector(`${row(blocked.id)} .blocked-badge`, { state: 'attached' });
+    assert.equal((await page.textContent(`${row(blocked.id)} .blocked-badge`))?.trim(), 'blocked');
+    assert.equal((await page.textContent(`${row(blocked.id)} .blocked-ids`))?.trim(), broken.id);
+    assert.equal(await page.$$eval(`${row(blocked.id)} .waiting-badge`, (b) => b.length), 0, 'the succeeded dependency is not waited on');
+    assert.equal((await page.textContent(`${row(waiting.id)} .waiting-badge`))?.trim(), 'waiting 1');
+    assert.equal(await page.$$eval(`${row(waiting.id)} .blocked-badge`, (b) => b.length), 0);
+    assert.equal(await page.$$eval(`${row(pending.id)} vscode-badge`, (b) => b.length), 0);
+    assert.equal(retried.status, 'queued');
+    assert.ok(retried.notBefore);
+    assert.match((await page.textContent(`${row(retried.id)} .retry-at`)) ?? '', /retry at /);
+    // The blocked badge takes the error colour.
+    const colours = await page.$eval(`${row(blocked.id)} .blocked-badge`, (b) => getComputedStyle(b).getPropertyValue('--vscode-badge-background').trim());
+    assert.equal(colours, '#f85149');
+
+    // The detail: what it waits on (done or not), what blocks it, each id a link to that task.
+    await page.click(row(blocked.id));
+    await page.waitForSelector('#detail-after');
+    const deps = await page.$$eval('#detail-after li', (lis) => lis.map((li) => [(li.querySelector('a') as HTMLElement).dataset['taskLink'], (li as HTMLElement).dataset['state']]));
+    assert.deepEqual(
+      deps.sort(),
+      [
+        [done.id, 'done'],
+        [broken.id, 'failed'],
+      ].sort(),
+    );
+    assert.equal((await page.textContent('#detail-blocked'))?.trim(), broken.id);
+    await page.click(`#detail-blocked a[data-task-link="${broken.id}"]`);
+    await page.waitForFunction((id) => document.querySelector('#detail h2')?.textContent === `Task ${id}`, broken.id);
+    assert.match((await page.textContent('#detail-error')) ?? '', /broke/);
+    await page.click(row(retried.id));
+    await page.waitForSelector('#detail-retry');
+
+    // A task from a plan names it, and waits on its plan's earlier tasks.
+    const applied = await q.applyPlan({
+      plan: {
+        id: 'release',
+        description: null,
+        tasks: [
+          { key: 'build', queue: 'q', tool: 'llm-codex', prompt: 'build it', after: [] },
+          { key: 'ship', queue: 'q', tool: 'llm-codex', prompt: 'ship it', after: ['build'] },
+        ],
+      },
+    });
+    const ship = applied.created.find((c) => c.key === 'ship')!.task;
+    await page.waitForSelector(`${row(ship.id)} .waiting-badge`);
+    await page.click(row(ship.id));
+    await page.waitForFunction(() => document.querySelector('#detail-plan')?.textContent === 'release / ship');
+
+    // A requeue of the failed task releases the blocked one: it now waits on the copy.
+    await q.requeue(broken.id);
+    await page.waitForFunction((sel) => document.querySelector(`${sel} .blocked-badge`) === null && document.querySelector(`${sel} .waiting-badge`)?.textContent === 'waiting 1', row(blocked.id), { timeout: 3_000 });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('checks the After field inline and enqueues a task that waits on others', async () => {
+    const first = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'first' });
+    await open({ tab: 'enqueue', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null });
+    const { page } = dash;
+    await page.waitForFunction(() => (document.querySelector('#enq-tool') as HTMLElement & { value: string }).value === 'llm-codex');
+    await setControl(page, '#enq-prompt', 'second', 'input');
+    await setControl(page, '#enq-after', `${first.id}, setup`, 'input');
+    await page.waitForFunction(() => /Not a task id: "setup"/.test(document.querySelector('.field-error[data-for="after"]')?.textContent ?? ''));
+    assert.equal(await page.$eval('#enq-after', (e) => (e as HTMLElement & { invalid: boolean }).invalid), true);
+    await click(page, '#enq-submit');
+    assert.match((await page.textContent('#enq-message')) ?? '', /Fix the marked fields/);
+    assert.equal(dash.received.filter((m) => (m as { method?: string }).method === 'enqueue').length, 0, 'nothing was sent');
+
+    // A well-formed id the owner does not know: its refusal is the form's message.
+    await setControl(page, '#enq-after', 'tsk_000000000000', 'input');
+    await page.waitForFunction(() => document.querySelector('.field-error[data-for="after"]')?.textContent === '');
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => /Enqueue failed: .*tsk_000000000000/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+    assert.equal(q.counts().queued, 1);
+
+    await setControl(page, '#enq-after', ` ${first.id} `, 'input');
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => /Enqueued tsk_\w+ on q, after tsk_/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+    const second = q.listTasks({ text: 'second' }).tasks[0];
+    assert.deepEqual(second?.after, [first.id]);
+    assert.deepEqual(second?.waitingOn, [first.id]);
+    assert.equal(await page.$eval('#enq-after', (e) => (e as HTMLElement & { value: string }).value), '');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('pauses and resumes a queue and requeues its failed tasks from the overview', async () => {
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'a' });
+    const c = await q.claim({ queue: 'q', worker: 'w' });
+    await q.fail({ task: c!.task.id, lease: c!.lease, error: 'no' });
+    const other = await q.createQueue({ name: 'later', session: 's' });
+    await q.pauseQueue({ queue: other.id, forSeconds: 3600, reason: 'rate limit' });
+    await open();
+    const { page } = dash;
+    const qRow = '#queue-counts tr[data-queue="q"]';
+    await page.waitForSelector(`${qRow} vscode-button[data-action="pause"]`);
+    assert.equal((await page.textContent(`${qRow} .queue-state`))?.trim(), 'running');
+    assert.match((await page.textContent('#queue-counts tr[data-queue="later"] .queue-state')) ?? '', /^paused until .+ \(rate limit\)$/);
+    assert.equal(await page.$$eval('#queue-counts tr[data-queue="later"] vscode-button[data-action="resume"]', (b) => b.length), 1);
+
+    await click(page, `${qRow} vscode-button[data-action="pause"]`);
+    await page.waitForSelector(`${qRow}[data-paused="true"] vscode-button[data-action="resume"]`);
+    assert.equal((await page.textContent(`${qRow} .queue-state`))?.trim(), 'paused');
+    assert.equal(q.getQueue('q').paused, true);
+    await click(page, `${qRow} vscode-button[data-action="resume"]`);
+    await page.waitForSelector(`${qRow}[data-paused="false"] vscode-button[data-action="pause"]`);
+    assert.equal(q.getQueue('q').paused, false);
+
+    await click(page, `${qRow} vscode-button[data-action="requeue-failed"]`);
+    await page.waitForFunction(() => /Requeue failed: 1 task\(s\) requeued/.test(document.querySelector('#queue-message')?.textContent ?? ''), undefined, { timeout: 3_000 }).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}; message: ${await page.textContent('#queue-message')}`);
+    });
+    assert.equal(q.counts().queued, 1);
+    // The failed task stays failed (its copy is queued): a second requeue finds nothing left to requeue.
+    await page.waitForFunction(() => (document.querySelector('#queue-message')?.textContent ?? '').endsWith('requeued.'));
+    await page.waitForSelector(`${qRow} vscode-button[data-action="requeue-failed"]:not([disabled])`);
+    await click(page, `${qRow} vscode-button[data-action="requeue-failed"]`);
+    await page.waitForFunction(() => /Requeue failed: 0 task\(s\) requeued/.test(document.querySelector('#queue-message')?.textContent ?? ''), undefined, { timeout: 3_000 });
+    assert.equal(q.counts().queued, 1);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('shows token usage and cost by tool and model, and a chart of cost by day, updated live', async () => {
+    const finish = async (tool: string, usage: { inputTokens: number; outputTokens: number; costUsd: number; model: string }) => {
+      await q.enqueue({ queue: 'q', tool, prompt: 'x' });
+      const c = await q.claim({ queue: 'q', worker: 'w' });
+      await q.complete({ task: c!.task.id, lease: c!.lease, summary: 'ok', usage });
+    };
+    await finish('llm-codex', { inputTokens: 1000, outputTokens: 100, costUsd: 0.5, model: 'gpt-5.5' });
+    clock.advance(86_400_000 * 2);
+    await finish('llm-codex', { inputTokens: 2000, outputTokens: 200, costUsd: 1, model: 'gpt-5.5' });
+    await finish('llm-claude', { inputTokens: 300, outputTokens: 30, costUsd: 0.25, model: 'opus' });
+    await open();
+    const { page } = dash;
+    await page.waitForSelector('#usage-by-tool tr[data-key="llm-codex"]');
+    const cells = (sel: string) => page.$$eval(`${sel} td`, (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(await cells('#usage-by-tool tr[data-key="llm-codex"]'), ['llm-codex', '2', '3,000', '0', '300', '0', '$1.5000']);
+    assert.deepEqual(await cells('#usage-by-model tr[data-key="opus"]'), ['opus', '1', '300', '0', '30', '0', '$0.2500']);
+    assert.match((await page.textContent('#usage-total')) ?? '', /3,300 input .* 330 output tokens · \$1\.7500/);
+    // One bar per day from the first to the last, the day between them empty.
+    const bars = await page.$$eval('#usage-chart rect.bar-cost', (rs) => rs.map((r) => [r.getAttribute('data-day'), r.querySelector('title')?.textContent]));
+    assert.deepEqual(bars, [
+      ['2026-01-01', '2026-01-01: $0.5000'],
+      ['2026-01-02', '2026-01-02: $0.0000'],
+      ['2026-01-03', '2026-01-03: $1.2500'],
+    ]);
+    assert.equal(await page.$eval('#usage-chart svg', (e) => e.getAttribute('aria-label')), 'Cost per day');
+    await finish('llm-claude', { inputTokens: 1, outputTokens: 1, costUsd: 1, model: 'opus' });
+    await page.waitForFunction(() => document.querySelector('#usage-by-model tr[data-key="opus"] td:last-child')?.textContent === '$1.2500', undefined, { timeout: 3_000 });
+    assert.deepEqual(pageErrors, []);
   });
 });

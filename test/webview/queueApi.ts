@@ -19,6 +19,10 @@ export function serviceApi(q: QueueService, scripts: ScriptEntry[] = []): QueueA
     complete: (i) => q.complete(i),
     fail: (i) => q.fail(i),
     requeue: (id) => q.requeue(id),
+    requeueFailed: (i) => q.requeueFailed(i),
+    pauseQueue: (i) => q.pauseQueue(i),
+    resumeQueue: (ref) => q.resumeQueue(ref),
+    report: (i) => Promise.resolve().then(() => q.report(i)),
     scripts: (query) => Promise.resolve(scripts.filter((s) => !query || s.name.includes(query))),
     onChange: (l) => q.onChange(l),
   };

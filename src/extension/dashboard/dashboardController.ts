@@ -14,8 +14,10 @@ import {
   RequestParamSchemas,
   type TaskQuery,
   type ToolInfo,
-  type UsageTotal,
+  type UsageReport,
   WebviewMessageSchema,
+  afterProblem,
+  parseAfter,
 } from '../../shared/dashboardProtocol';
 import { splitShellWords } from '../../worker/shellWords';
 import type { QueueReader } from '../queueReader';
@@ -42,7 +44,7 @@ export interface DashboardDeps {
   now?(): number;
 }
 
-/** Finished tasks scanned (newest first) for throughput and usage: bounded, so 100k tasks cost the same as 2k. */
+/** Finished tasks scanned (newest first) for throughput: bounded, so 100k tasks cost the same as 2k. */
 export const OVERVIEW_SCAN_LIMIT = 2_000;
 const THROUGHPUT_BUCKETS = 24;
 const BUCKET_SIZES_MS = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000];
@@ -80,6 +82,10 @@ export class DashboardController {
       enqueue: (p) => this.enqueue(p),
       taskAction: (p) => this.taskAction(p),
       startWorker: (p) => this.startWorker(p.queue),
+      usage: () => this.usage(),
+      pauseQueue: async (p) => ({ paused: (await (await this.changer('pause a queue')).pauseQueue({ queue: p.queue })).paused }),
+      resumeQueue: async (p) => ({ paused: (await (await this.changer('resume a queue')).resumeQueue(p.queue)).paused }),
+      requeueFailed: async (p) => ({ requeued: (await (await this.changer('requeue failed tasks')).requeueFailed({ queue: p.queue })).length }),
     };
   }
 
@@ -192,12 +198,32 @@ export class DashboardController {
     }
     return {
       counts: status.counts,
-      queues: status.queues.map((q) => ({ id: q.id, name: q.name, session: q.session, counts: { ...q.counts, stale: q.stale } })),
+      queues: status.queues.map((q) => ({
+        id: q.id,
+        name: q.name,
+        session: q.session,
+        counts: { ...q.counts, stale: q.stale },
+        paused: q.paused,
+        pausedUntil: q.pausedUntil,
+        pauseReason: q.pauseReason,
+      })),
       throughput: throughputOf(finished, this.deps.now?.() ?? Date.now()),
-      usage: usageOf(finished),
       scanned: finished.length,
       truncated,
     };
+  }
+
+  /** The webview asks for this after the first page, with the overview: it reads every task, live and archived. */
+  private async usage(): Promise<UsageReport> {
+    const reader = await this.deps.reader();
+    const [byTool, byModel, byDay] = await Promise.all([reader.report({ by: 'tool' }), reader.report({ by: 'model' }), reader.report({ by: 'day' })]);
+    return { byTool: byTool.rows, byModel: byModel.rows, byDay: byDay.rows, total: byTool.total };
+  }
+
+  /** The full queue for a change the dashboard makes itself; refused in Restricted Mode like the other actions. */
+  private async changer(action: string): Promise<QueueApi> {
+    this.refuseWhenReadOnly(action);
+    return this.deps.api(action);
   }
 
   private async scripts(query: string): Promise<DashboardResults['scripts']> {
@@ -228,6 +254,10 @@ export class DashboardController {
     } else if (tool && prompt === undefined) fields.prompt = 'Say what the task should do.';
     const timeoutSeconds = intField(form.timeoutSeconds, 1, LIMITS.maxTimeoutSeconds, 'Timeout', fields, 'timeoutSeconds');
     const priority = intField(form.priority, -LIMITS.maxPriority, LIMITS.maxPriority, 'Priority', fields, 'priority');
+    const after = parseAfter(form.after).ids;
+    const badAfter = afterProblem(form.after);
+    if (badAfter !== null) fields.after = badAfter;
+    else if (after.length > LIMITS.maxAfter) fields.after = `A task can wait on at most ${LIMITS.maxAfter} tasks.`;
     if (Object.keys(fields).length > 0) throw new FieldErrors(fields);
     const api = await this.deps.api('enqueue a task');
     return api.enqueue({
@@ -237,6 +267,7 @@ export class DashboardController {
       ...(payload !== undefined ? { payload } : {}),
       ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
       ...(priority !== undefined ? { priority } : {}),
+      ...(after.length > 0 ? { after } : {}),
     });
   }
 
@@ -332,20 +363,4 @@ export function throughputOf(finished: readonly Task[], now: number): Overview['
     else succeeded[i]!++;
   }
   return { bucketMs, start, succeeded, failed };
-}
-
-export function usageOf(finished: readonly Task[]): UsageTotal[] {
-  const totals = new Map<string, UsageTotal>();
-  for (const t of finished) {
-    if (!t.usage) continue;
-    const model = t.usage.model ?? '';
-    const key = `${t.tool}\u0000${model}`;
-    const u = totals.get(key) ?? { tool: t.tool, model, tasks: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
-    u.tasks++;
-    u.inputTokens += t.usage.inputTokens ?? 0;
-    u.outputTokens += t.usage.outputTokens ?? 0;
-    u.costUsd += t.usage.costUsd ?? 0;
-    totals.set(key, u);
-  }
-  return [...totals.values()].sort((a, b) => b.costUsd - a.costUsd || b.inputTokens + b.outputTokens - (a.inputTokens + a.outputTokens));
 }
