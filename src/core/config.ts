@@ -545,6 +545,26 @@ export function unknownKeyMessage(key: string, allowed: string[]): string {
 
 // ---- parsing ---------------------------------------------------------------------------------------------------
 
+/**
+ * Reports every key that is a list or a mapping (toJS would stringify it into nonsense), with where it is. Shared by
+ * sparkq.yml and plan files.
+ */
+export function checkPlainKeys(doc: Document, root: unknown, push: (p: Seg[], offset: number | undefined, message: string) => void): void {
+  const walk = (node: unknown, p: Seg[], seen: Set<unknown>): void => {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (!node || seen.has(node)) return;
+    seen.add(node);
+    if (isMap(node)) {
+      for (const it of node.items) {
+        const k = keyText(it.key);
+        if (k === undefined) push(p, offsetOf(it.key as Node | null) ?? offsetOf(node), 'expected a plain key, got a list or mapping used as a key');
+        else walk(it.value, [...p, k], seen);
+      }
+    } else if (isSeq(node)) node.items.forEach((it, i) => walk(it, [...p, i], seen));
+  };
+  walk(root, [], new Set());
+}
+
 export function parseConfig(text: string, file: string, opts: { defaultProject?: string } = {}): { config: SparkqConfig; warnings: string[] } {
   const lineCounter = new LineCounter();
   // logLevel 'error': the core prints nothing; what yaml would warn about is collected below instead.
@@ -585,20 +605,7 @@ export function parseConfig(text: string, file: string, opts: { defaultProject?:
     throw fail();
   }
 
-  // Keys that are lists or mappings would be stringified into nonsense by toJS.
-  const checkKeys = (node: unknown, p: Seg[], seen = new Set<unknown>()): void => {
-    if (isAlias(node)) node = node.resolve(doc);
-    if (!node || seen.has(node)) return;
-    seen.add(node);
-    if (isMap(node)) {
-      for (const it of node.items) {
-        const k = keyText(it.key);
-        if (k === undefined) push(p, offsetOf(it.key as Node | null) ?? offsetOf(node), 'expected a plain key, got a list or mapping used as a key');
-        else checkKeys(it.value, [...p, k], seen);
-      }
-    } else if (isSeq(node)) node.items.forEach((it, i) => checkKeys(it, [...p, i], seen));
-  };
-  checkKeys(root, []);
+  checkPlainKeys(doc, root, push);
   if (issues.length) throw fail();
 
   let raw: unknown;

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { describe, editDistance, expected, keyText, locate, offsetOf, pathAtOffset, pathString, type Seg, unknownKeyMessage } from './config';
+import { checkPlainKeys, describe, editDistance, expected, locate, offsetOf, pathAtOffset, pathString, type Seg, unknownKeyMessage } from './config';
 import { SparkqError } from './errors';
 import { looksLikeId } from './ids';
 import { type JsonValue, LIMITS } from './model';
@@ -304,20 +304,7 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
     throw fail();
   }
 
-  // Keys that are lists or mappings would be stringified into nonsense by toJS.
-  const checkKeys = (node: unknown, p: Seg[], seen = new Set<unknown>()): void => {
-    if (isAlias(node)) node = node.resolve(doc);
-    if (!node || seen.has(node)) return;
-    seen.add(node);
-    if (isMap(node)) {
-      for (const it of node.items) {
-        const k = keyText(it.key);
-        if (k === undefined) push(p, offsetOf(it.key as Node | null) ?? offsetOf(node), 'expected a plain key, got a list or mapping used as a key');
-        else checkKeys(it.value, [...p, k], seen);
-      }
-    } else if (isSeq(node)) node.items.forEach((it, i) => checkKeys(it, [...p, i], seen));
-  };
-  checkKeys(root, []);
+  checkPlainKeys(doc, root, push);
   if (issues.length) throw fail();
 
   let raw: unknown;
