@@ -32,7 +32,7 @@ function usageOf(text: string | undefined): Usage | undefined {
   if (text === undefined) return undefined;
   const v = parseJsonText('--usage', text);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CliError(`--usage must be a JSON object, e.g. --usage '{"inputTokens":1200,"outputTokens":300,"model":"gpt-5"}'`);
-  return v as Usage;
+  return v;
 }
 
 /** The lease from --lease, else from SPARKQ_LEASE (a worker exports it for the task it runs). */
