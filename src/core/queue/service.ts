@@ -116,6 +116,8 @@ export class QueueService {
   private readonly rowCache = new Map<string, Row>();
   private readonly nameCache = new Map<string, string>();
   private taskSeqHigh: number | null = null;
+  /** report() sums per archive chunk, by chunk id, grouping and session. */
+  private readonly chunkReports = new Map<string, Row[]>();
   /** Whether any task waits on another (task_deps has rows); null: not known. Saves a query per completion when not. */
   private anyDeps: boolean | null = null;
   private liveFinished: number;
@@ -1120,7 +1122,18 @@ export class QueueService {
       groups.set(key, g);
     };
     for (const row of this.store.db.all(sql, params)) add(row);
-    for (const chunk of this.archive.chunks()) for (const row of this.archive.open(chunk).all(sql, params)) add(row);
+    // Archive chunks never change (a purge replaces a chunk with a new id): their sums are kept, so a report (the
+    // dashboard asks for one after every batch of changes) opens each chunk once, not every time.
+    for (const chunk of this.archive.chunks()) {
+      const key = `${chunk.id}\u0000${by}\u0000${String(params[0] ?? '')}`;
+      let rows = this.chunkReports.get(key);
+      if (rows === undefined) {
+        rows = this.archive.open(chunk).all(sql, params);
+        if (this.chunkReports.size >= 20_000) this.chunkReports.clear();
+        this.chunkReports.set(key, rows);
+      }
+      for (const row of rows) add(row);
+    }
     const rows = [...groups.values()].sort((a, b) => (by === 'day' ? a.key.localeCompare(b.key) : b.tasks - a.tasks || a.key.localeCompare(b.key)));
     const total = { tasks: 0, succeeded: 0, failed: 0, runMs: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0 };
     for (const g of rows) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += g[k];
