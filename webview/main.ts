@@ -158,8 +158,27 @@ function loadOverview(): Promise<void> {
   const overview = request('overview', {}).then(renderOverview, (e: unknown) =>
     replaceChildren(overviewMain, h('p', { class: 'error' }, `The overview cannot be shown: ${errorText(e)}`)),
   );
-  const usage = request('usage', {}).then(renderUsage, (e: unknown) => replaceChildren(usagePanel, h('p', { class: 'error' }, `Usage and cost cannot be shown: ${errorText(e)}`)));
-  return Promise.all([overview, usage]).then(() => undefined);
+  return Promise.all([overview, loadUsage()]).then(() => undefined);
+}
+
+/**
+ * The usage report sums every task (live and archived), far more work for the owner than the overview: while changes
+ * keep coming it is asked for at most every USAGE_EVERY_MS, the last change always followed by one more.
+ */
+const USAGE_EVERY_MS = 2_000;
+let usageAskedAt = -Infinity;
+let usageLater: ReturnType<typeof setTimeout> | null = null;
+function loadUsage(): Promise<void> {
+  const wait = usageAskedAt + USAGE_EVERY_MS - Date.now();
+  if (wait > 0) {
+    usageLater ??= setTimeout(() => {
+      usageLater = null;
+      if (ui.tab === 'overview') void loadUsage();
+    }, wait);
+    return Promise.resolve();
+  }
+  usageAskedAt = Date.now();
+  return request('usage', {}).then(renderUsage, (e: unknown) => replaceChildren(usagePanel, h('p', { class: 'error' }, `Usage and cost cannot be shown: ${errorText(e)}`)));
 }
 
 function renderOverview(o: Overview): void {

@@ -72,7 +72,7 @@ export class ReadOnlyQueue implements QueueReader {
     return this.call((s) => s.report(input));
   }
 
-  private call<T>(fn: (s: QueueService) => T): Promise<T> {
+  private call<T>(fn: (s: QueueService) => T | Promise<T>): Promise<T> {
     try {
       if (!this.service) throw new Error('this workspace has no SparkQ queue yet');
       return Promise.resolve(fn(this.service));

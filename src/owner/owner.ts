@@ -377,7 +377,7 @@ export class QueueOwner implements QueueApi {
     return this.service.applyPlan(input);
   }
   report(input?: ReportInput): Promise<Report> {
-    return Promise.resolve().then(() => this.service.report(input));
+    return this.service.report(input);
   }
   listTasks(input?: ListTasksInput): Promise<TaskPage> {
     return Promise.resolve().then(() => this.service.listTasks(input));

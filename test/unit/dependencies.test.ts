@@ -276,7 +276,7 @@ describe('plans: dependencies, retries, pause, release, requeue --failed, report
       }
       await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
       await run(q, 'q', 'no');
-      const byTool = q.report({ by: 'tool' });
+      const byTool = await q.report({ by: 'tool' });
       const codex = byTool.rows.find((r) => r.key === 'llm-codex')!;
       assert.deepEqual(
         { tasks: codex.tasks, input: codex.inputTokens, cached: codex.cachedInputTokens, output: codex.outputTokens, cost: codex.costUsd, runMs: codex.runMs },
@@ -285,20 +285,21 @@ describe('plans: dependencies, retries, pause, release, requeue --failed, report
       assert.equal(byTool.total.tasks, 4);
       assert.equal(byTool.total.failed, 1);
       assert.equal(byTool.total.costUsd, 0.53);
-      assert.deepEqual(q.report({ by: 'model' }).rows.map((r) => [r.key, r.tasks]), [['gpt-5', 2], ['(none)', 1], ['claude-sonnet', 1]]);
-      assert.deepEqual(q.report({ by: 'queue' }).rows.map((r) => r.key), ['q']);
-      assert.equal(q.report({ by: 'day' }).rows.length, 1);
-      assert.match(q.report({ by: 'day' }).rows[0]!.key, /^\d{4}-\d{2}-\d{2}$/);
+      assert.deepEqual((await q.report({ by: 'model' })).rows.map((r) => [r.key, r.tasks]), [['gpt-5', 2], ['(none)', 1], ['claude-sonnet', 1]]);
+      assert.deepEqual((await q.report({ by: 'queue' })).rows.map((r) => r.key), ['q']);
+      assert.equal((await q.report({ by: 'day' })).rows.length, 1);
+      assert.match((await q.report({ by: 'day' })).rows[0]!.key, /^\d{4}-\d{2}-\d{2}$/);
 
       // Archived tasks count the same as live ones.
       env.config.store.liveCap = 100;
       await q.enqueueMany(Array.from({ length: 250 }, () => ({ queue: 'q', tool: 'llm-codex', prompt: 'bulk' })));
       const claims = await q.claimMany({ queue: 'q' }, 250);
       await q.completeMany(claims.map((c) => ({ task: c.task.id, lease: c.lease, summary: 'ok', usage: { inputTokens: 2, costUsd: 0.001, model: 'gpt-5' } })));
-      const live = q.report({ by: 'model' });
+      const live = await q.report({ by: 'model' });
       await q.maintain();
       assert.ok(q.archiveChunks().length > 0, 'some tasks were archived');
-      assert.deepEqual(q.report({ by: 'model' }), live);
+      assert.deepEqual(await q.report({ by: 'model' }), live);
+      assert.deepEqual(await q.report({ by: 'model' }), live, 'the same from the kept chunk sums');
       assert.equal(live.rows.find((r) => r.key === 'gpt-5')!.inputTokens, 150 + 500);
     });
   });

@@ -411,7 +411,8 @@ describe('dashboard webview in Chromium', function () {
     ]);
     assert.equal(await page.$eval('#usage-chart svg', (e) => e.getAttribute('aria-label')), 'Cost per day');
     await finish('llm-claude', { inputTokens: 1, outputTokens: 1, costUsd: 1, model: 'opus' });
-    await page.waitForFunction(() => document.querySelector('#usage-by-model tr[data-key="opus"] td:last-child')?.textContent === '$1.2500', undefined, { timeout: 3_000 });
+    // The report is asked for at most every 2 s while changes come in.
+    await page.waitForFunction(() => document.querySelector('#usage-by-model tr[data-key="opus"] td:last-child')?.textContent === '$1.2500', undefined, { timeout: 5_000 });
     assert.deepEqual(pageErrors, []);
   });
 });

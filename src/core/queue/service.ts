@@ -1076,7 +1076,7 @@ export class QueueService {
   }
 
   /** Tasks, durations and tokens per tool, model, queue or day, over live and archived tasks. */
-  report(input: ReportInput = {}): Report {
+  async report(input: ReportInput = {}): Promise<Report> {
     const r = parse(ReportInput, input, 'report');
     const by = r.by ?? 'tool';
     const where: string[] = [];
@@ -1128,7 +1128,16 @@ export class QueueService {
       const key = `${chunk.id}\u0000${by}\u0000${String(params[0] ?? '')}`;
       let rows = this.chunkReports.get(key);
       if (rows === undefined) {
-        rows = this.archive.open(chunk).all(sql, params);
+        // Opening a chunk takes tens of milliseconds: let other requests in between (a first report over a long
+        // history opens hundreds). A chunk purged meanwhile is simply no longer there to count.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.closed) throw new SparkqError('closed', 'the queue is closed');
+        try {
+          rows = this.archive.open(chunk).all(sql, params);
+        } catch (e) {
+          if (!this.archive.chunks().some((c) => c.id === chunk.id)) continue;
+          throw e;
+        }
         if (this.chunkReports.size >= 20_000) this.chunkReports.clear();
         this.chunkReports.set(key, rows);
       }
