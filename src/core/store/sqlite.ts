@@ -142,6 +142,37 @@ function copyInto(SQL: SqlJsStatic, m: MemoryDb, raw: Database, dest: number, im
 }
 
 /**
+ * Runs sql.js's export() with `target` as the buffer it writes the image into. sql.js's export() backs the database up
+ * into a private file whose contents are a `new Uint8Array(page_count * page_size)` it makes after the backup's first
+ * step, writes every page into it, and returns a view of it; it offers no way to pass a buffer in (nor does this build
+ * export sqlite3_serialize or its file system). So for the duration of the call the global Uint8Array constructor
+ * is a proxy that answers the first construction of exactly `size` bytes with `target` (any other construction, and
+ * everything else, go to Uint8Array itself). The backup writes every page of the image in full (SQLite copies whole
+ * pages), so stale bytes in a reused target never reach the image: the unit tests compare the result with a fresh
+ * export byte for byte, over a target filled with junk first. When sql.js makes no array of that size (another
+ * version), the result is simply its own fresh buffer.
+ */
+function exportInto(raw: Database, size: number, target: Uint8Array): Uint8Array {
+  const g = globalThis as { Uint8Array: Uint8ArrayConstructor };
+  const original = g.Uint8Array;
+  let given = false;
+  g.Uint8Array = new Proxy(original, {
+    construct(t, args: unknown[]) {
+      if (!given && args.length === 1 && args[0] === size) {
+        given = true;
+        return target;
+      }
+      return Reflect.construct(t, args, t) as object;
+    },
+  });
+  try {
+    return raw.export();
+  } finally {
+    g.Uint8Array = original;
+  }
+}
+
+/**
  * A thin layer over a sql.js database: cached prepared statements, rows as objects, and transactions that roll back
  * when the function throws. Everything is synchronous, which is what makes each queue operation atomic: no other
  * code can run between a read and the write that depends on it.
@@ -563,12 +594,34 @@ export class SqlDatabase {
     }
   }
 
-  export(): Uint8Array {
+  /**
+   * The database image (what sql.js's export() gives). With `reuse`, the image is written into a buffer this object
+   * keeps from one such export to the next, and the result is a view of it: valid only until the next export with
+   * `reuse`, so the caller must be done with it by then (the store writes it to a file and drops it). A fresh buffer
+   * of the image's size (tens of megabytes) costs a page fault per 4 KiB page as the export first touches it, a large
+   * part of the export's time; a kept buffer has its pages already. The bytes are the same either way.
+   */
+  export(options: { reuse?: boolean } = {}): Uint8Array {
     if (this.depth > 0) throw new Error('cannot export inside a transaction');
-    return this.raw.export();
+    if (!options.reuse) return this.raw.export();
+    const size = Number(this.value('PRAGMA page_count') ?? 0) * Number(this.value('PRAGMA page_size') ?? 0);
+    // Dropped when the database has shrunk to under half of it (so that a once-large database does not keep it).
+    if (this.exportBuffer && (this.exportBuffer.length < size || size < this.exportBuffer.length / 2)) this.exportBuffer = null;
+    if (size === 0) return this.raw.export();
+    // Room to grow by an eighth before the next export needs a new buffer.
+    this.exportBuffer ??= new Uint8Array(size + (size >>> 3));
+    const target = this.exportBuffer.subarray(0, size);
+    const image = exportInto(this.raw, size, target);
+    // Not our buffer (the export did not ask for one of the expected size: another sql.js): it is the caller's anyway.
+    if (image.buffer !== target.buffer) this.exportBuffer = null;
+    return image;
   }
 
+  /** See export({ reuse }). */
+  private exportBuffer: Uint8Array | null = null;
+
   close(): void {
+    this.exportBuffer = null;
     for (const c of this.cache.values()) c.stmt.free();
     this.cache.clear();
     this.raw.close();

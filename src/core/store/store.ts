@@ -84,6 +84,10 @@ export class Store {
   private snapshotting: Promise<void> | null = null;
   /** The fence was last passed after every record up to this seq was synced (see write). */
   private fencedThrough = 0;
+  /** Removals of dropped generations' files still under way (see snapshotSync); close waits for them. */
+  private removing: Promise<void> = Promise.resolve();
+  /** Set by close: its snapshot removes the dropped files at once (nothing else runs meanwhile, as before). */
+  private closing = false;
 
   private constructor(
     readonly db: SqlDatabase,
@@ -250,6 +254,9 @@ export class Store {
   private async flushThenSnapshot(): Promise<void> {
     while (this.journal.hasPending) await this.journal.flush();
     this.snapshotSync();
+    // Resolves once the dropped generation's files are gone (the event loop is free meanwhile): callers see two
+    // generations on disk after a snapshot, as before.
+    await this.removing;
   }
 
   private snapshotSync(): void {
@@ -263,13 +270,24 @@ export class Store {
     this.journal = writer;
     const dropped = this.manifest.previous;
     this.manifest = m;
+    // The dropped generation's files are removed on the thread pool, not on the event loop (unlinking a snapshot of
+    // tens of megabytes takes milliseconds): no manifest names them any more, so a crash before they are gone leaves
+    // files that the next open sweeps. Their names are below every later generation's: nothing new is made under them.
     if (dropped) {
-      for (const f of [dropped.snapshot.file, dropped.journal.file]) fs.rmSync(path.join(this.opts.dir, f), { force: true });
+      for (const f of [dropped.snapshot.file, dropped.journal.file]) {
+        if (this.closing) {
+          fs.rmSync(path.join(this.opts.dir, f), { force: true });
+          continue;
+        }
+        const removed = new Promise<void>((done) => fs.rm(path.join(this.opts.dir, f), { force: true }, () => done()));
+        this.removing = this.removing.then(() => removed);
+      }
     }
   }
 
   async close(options: { snapshot?: boolean } = {}): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
     if (this.snapshotting) await this.snapshotting;
     if (options.snapshot ?? true) {
       if (this.journal.failed === null) await this.snapshot();
@@ -277,6 +295,7 @@ export class Store {
     this.closed = true;
     this.journal.close();
     this.db.close();
+    await this.removing;
   }
 
   /** Stops without syncing or snapshotting: what a crash looks like, for tests. */
@@ -325,8 +344,9 @@ function writeGeneration(
     throw new Error(`internal: a new generation at sequence ${seq} would reuse the current journal`);
   }
   // Both files are new and unnamed until the manifest names them, so they are created in place (no temp file and
-  // rename) and one directory fsync makes both entries durable before the manifest is written.
-  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export(), seq, durability === 'full', { fresh: true });
+  // rename) and one directory fsync makes both entries durable before the manifest is written. The image is a view
+  // of the buffer the database keeps for its exports (see export): written out here and not kept.
+  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export({ reuse: true }), seq, durability === 'full', { fresh: true });
   // A journal of this name can only be a leftover of a crash before its manifest was written: it holds no records.
   fs.rmSync(path.join(dir, journalFile), { force: true });
   const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability, { syncDir: false });
