@@ -559,7 +559,7 @@ export class EffectBatch {
       let mask = 0;
       for (let i = 0; i < TASK_COLUMNS.length; i++) {
         const v = r[TASK_COLUMNS[i]!];
-        if (v !== null && v !== undefined) mask |= 1 << i;
+        if (v !== null && v !== undefined && !(v === 0 && ZERO_BY_DEFAULT[i])) mask |= 1 << i;
       }
       if (mask !== runMask || runRows === ROWS_PER_INSERT) {
         flush();
@@ -567,7 +567,7 @@ export class EffectBatch {
       }
       for (let i = 0; i < TASK_COLUMNS.length; i++) {
         const v = r[TASK_COLUMNS[i]!];
-        if (v !== null && v !== undefined) runValues.push(v);
+        if (v !== null && v !== undefined && !(v === 0 && ZERO_BY_DEFAULT[i])) runValues.push(v);
       }
       runRows++;
     }
@@ -647,3 +647,6 @@ const TASK_COLUMNS = [
   'waiting',
   'not_before',
 ] as const;
+
+/** Columns whose default is 0 (NOT NULL DEFAULT 0): a row leaves them out at 0, as it leaves out its NULLs. */
+const ZERO_BY_DEFAULT: readonly boolean[] = TASK_COLUMNS.map((c) => c === 'deps' || c === 'waiting' || c === 'attempt' || c === 'priority');
