@@ -28,7 +28,9 @@ describe('sparkq CLI: dependencies, pauses, retries, plans, report (real process
   });
 
   async function claimAndFinish(queue: string, outcome: { summary: string } | { error: string }): Promise<TaskJson> {
-    const claim = await cli.json<{ task: TaskJson; lease: string }>(['claim', '--queue', queue], o);
+    const claim = await cli.json<{ task: TaskJson; lease: string } | null>(['claim', '--queue', queue], o);
+    // When nothing was claimable, say what the queue held (a CI run once found the last waiter not released).
+    if (claim === null) assert.fail(`nothing to claim from ${queue}: ${JSON.stringify(await cli.json<TaskJson[]>(['tasks', '--queue', queue, '--status', 'queued'], o))}`);
     if ('summary' in outcome) await cli.ok(['complete', claim.task.id, '--summary', outcome.summary, '--lease', claim.lease], o);
     else await cli.ok(['fail', claim.task.id, '--error', outcome.error, '--lease', claim.lease], o);
     return claim.task;

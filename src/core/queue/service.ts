@@ -118,8 +118,6 @@ export class QueueService {
   private taskSeqHigh: number | null = null;
   /** report() sums per archive chunk, by chunk id, grouping and session. */
   private readonly chunkReports = new Map<string, Row[]>();
-  /** Whether any task waits on another (task_deps has rows); null: not known. Saves a query per completion when not. */
-  private anyDeps: boolean | null = null;
   private liveFinished: number;
   private maintenanceScheduled = false;
   private maintaining: Promise<void> | null = null;
@@ -241,10 +239,7 @@ export class QueueService {
           if (e.t === 'task.finish') this.liveFinished++;
           else if (e.t === 'archive.add') this.liveFinished -= e.ids.length;
           else if (e.t === 'purge') this.liveFinished -= e.ids.length;
-          else if (e.t === 'task.enqueue') {
-            this.taskSeqHigh = Math.max(this.taskSeqHigh ?? 0, e.seq);
-            if (e.after !== undefined) this.anyDeps = true;
-          }
+          else if (e.t === 'task.enqueue') this.taskSeqHigh = Math.max(this.taskSeqHigh ?? 0, e.seq);
           else if (e.t !== 'task.claim' && e.t !== 'task.heartbeat' && e.t !== 'task.stale' && e.t !== 'task.return' && e.t !== 'plan.apply') namesChanged = true;
         }
         if (namesChanged) this.dropCaches();
@@ -268,7 +263,6 @@ export class QueueService {
     this.rowCache.clear();
     this.nameCache.clear();
     this.taskSeqHigh = null;
-    this.anyDeps = null;
   }
 
   private emit(effects: Effect[]): void {
@@ -796,8 +790,6 @@ export class QueueService {
 
   /** The queued tasks waiting on `id`, which its success releases (one fewer task to wait for). */
   private waitersOf(id: string): { release?: string[] } {
-    this.anyDeps ??= this.store.db.value('SELECT EXISTS (SELECT 1 FROM task_deps)') === 1;
-    if (!this.anyDeps) return {};
     const ids = this.store.db
       .all<{ id: string }>("SELECT t.id FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.after_id = ? AND t.status = 'queued' AND t.waiting > 0", [id])
       .map((r) => r.id);
