@@ -1,41 +1,12 @@
 import * as path from 'node:path';
-import { type Plan, analyzePlan, formatPlanGraph, loadPlanFile } from '../../core/plan';
-import { loadWorkspaceConfig } from '../../owner/owner';
-import type { QueueHandle } from '../../client/open';
+import { enqueuedPlanKeys, missingTaskIds, planChecks } from '../../client/planLookups';
+import { analyzePlan, formatPlanGraph, loadPlanFile } from '../../core/plan';
 import { action } from '../context';
 import { CliError } from '../errors';
 import type { CommandGroup } from '../registry';
 
 interface ApplyOptions {
   dryRun?: boolean;
-}
-
-/** The names of a plan already enqueued (by an earlier apply of the same plan id), with their task ids. */
-async function existingKeys(q: QueueHandle, planId: string): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  let before: string | undefined;
-  for (;;) {
-    let page;
-    try {
-      page = await q.listTasks({ plan: planId, limit: 1000, ...(before !== undefined ? { before } : {}) });
-    } catch (e) {
-      if (e instanceof Error && /no plan /.test(e.message)) return found; // never applied
-      throw e;
-    }
-    for (const t of page.tasks) if (t.planKey !== null && !found.has(t.planKey)) found.set(t.planKey, t.id);
-    if (page.next === null) return found;
-    before = page.next;
-  }
-}
-
-/** Every existing task id (tsk_…) a plan waits on must exist. */
-async function missingTaskIds(q: QueueHandle, plan: Plan): Promise<string[]> {
-  const keys = new Set(plan.tasks.map((t) => t.key));
-  const missing: string[] = [];
-  for (const id of new Set(plan.tasks.flatMap((t) => t.after.filter((a) => !keys.has(a))))) {
-    await q.getTask(id).catch(() => missing.push(id));
-  }
-  return missing;
 }
 
 /** `sparkq plan apply PLAN.yml [--dry-run]`. */
@@ -51,19 +22,16 @@ export const planCommands: CommandGroup = {
       .action(
         action<ApplyOptions>(io, (ctx, [file], opts) =>
           ctx.withQueue(async (q, workspace) => {
-            const config = loadWorkspaceConfig(workspace);
-            const queues = await q.listQueues({ includeEnded: false });
-            const known = new Set(queues.flatMap((x) => [x.name, x.id]));
             const full = path.resolve(io.cwd, file!);
             // Every problem of the file, with its line, before anything is enqueued.
-            const parsed = loadPlanFile(full, { tools: Object.keys(config.tools), queueExists: (ref) => known.has(ref) });
+            const parsed = loadPlanFile(full, await planChecks(q, workspace));
             const missing = await missingTaskIds(q, parsed);
             if (missing.length > 0) {
               throw new CliError(`${full}: the plan waits on task${missing.length === 1 ? '' : 's'} ${missing.join(', ')}, which do${missing.length === 1 ? 'es' : ''} not exist; fix the ids in after:`);
             }
             if (opts.dryRun === true) {
               const analysis = analyzePlan(parsed);
-              const existing = await existingKeys(q, parsed.id);
+              const existing = await enqueuedPlanKeys(q, parsed.id);
               const already = parsed.tasks.filter((t) => existing.has(t.key)).map((t) => t.key);
               if (ctx.json) {
                 ctx.out.printJson({

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { type Plan, type PlanChecks, PlanError, analyzePlan, formatPlanGraph, loadPlanFile, parsePlan } from '../../core/plan';
-import { loadWorkspaceConfig } from '../../owner/owner';
+import { enqueuedPlanKeys, missingTaskIds, planChecks } from '../../client/planLookups';
+import { type Plan, PlanError, analyzePlan, formatPlanGraph, loadPlanFile, parsePlan } from '../../core/plan';
 import type { QueueApi } from '../../owner/api';
 import { Cancelled, UserFacingError } from '../errors';
 import { ArgSchemas, readArgs } from './args';
@@ -49,41 +49,14 @@ async function choosePlanFile(workspaceDir: string): Promise<string> {
   return chosen.file;
 }
 
-/** The names of the plan already enqueued by an earlier apply of the same plan id, with their task ids. */
-async function existingKeys(api: QueueApi, planId: string): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  let before: string | undefined;
-  for (;;) {
-    let page;
-    try {
-      page = await api.listTasks({ plan: planId, limit: 1000, ...(before !== undefined ? { before } : {}) });
-    } catch (e) {
-      if (e instanceof Error && /no plan /.test(e.message)) return found; // never applied
-      throw e;
-    }
-    for (const t of page.tasks) if (t.planKey !== null && !found.has(t.planKey)) found.set(t.planKey, t.id);
-    if (page.next === null) return found;
-    before = page.next;
-  }
-}
-
 /** Parses and checks the plan against sparkq.yml's tools, the live queues and the existing tasks it waits on. */
 async function readPlan(ctx: CommandContext, api: QueueApi, workspaceDir: string, file: string): Promise<Plan> {
-  const config = loadWorkspaceConfig(workspaceDir);
-  const queues = await api.listQueues({ includeEnded: false });
-  const known = new Set(queues.flatMap((q) => [q.name, q.id]));
-  const checks: PlanChecks = { tools: Object.keys(config.tools), queueExists: (ref) => known.has(ref) };
+  const checks = await planChecks(api, workspaceDir);
   const open = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && d.uri.fsPath === file);
   try {
     const plan = open ? parsePlan(open.getText(), file, checks) : loadPlanFile(file, checks);
-    const keys = new Set(plan.tasks.map((t) => t.key));
     const issues = [];
-    for (const id of new Set(plan.tasks.flatMap((t) => t.after.filter((a) => !keys.has(a))))) {
-      const exists = await api.getTask(id).then(
-        () => true,
-        () => false,
-      );
-      if (exists) continue;
+    for (const id of await missingTaskIds(api, plan)) {
       for (const t of plan.tasks.filter((x) => x.after.includes(id))) issues.push({ path: `${t.key}.after`, line: t.line, column: null, message: `waits on task ${id}, which does not exist; fix the id in after:` });
     }
     if (issues.length > 0) throw new PlanError(file, issues);
@@ -110,7 +83,7 @@ export const applyPlan: CommandFactory = (ctx) => async (raw) => {
   const file = args.file !== undefined ? path.resolve(dir, args.file) : await choosePlanFile(dir);
   const plan = await withProgress(`Checking ${path.basename(file)}…`, () => readPlan(ctx, api, dir, file));
   const analysis = analyzePlan(plan);
-  const existing = await existingKeys(api, plan.id);
+  const existing = await enqueuedPlanKeys(api, plan.id);
   const already = plan.tasks.filter((t) => existing.has(t.key)).map((t) => t.key);
   const graph = formatPlanGraph(plan, analysis);
   const pending = plan.tasks.length - already.length;
