@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { checkPlainKeys, describe, editDistance, expected, locate, offsetOf, pathAtOffset, pathString, type Seg, unknownKeyMessage } from './config';
 import { SparkqError } from './errors';
 import { looksLikeId } from './ids';
-import { type JsonValue, LIMITS } from './model';
+import { type JsonValue, LIMITS, type PlanInput, type PlanTaskInput } from './model';
 
 /**
  * Plan files (`sparkq plan apply PLAN.yml`): a YAML list of tasks with dependencies, in flat `tasks` and/or named
@@ -14,28 +14,19 @@ import { type JsonValue, LIMITS } from './model';
  * and a plan is returned only when there are none.
  */
 
-export interface PlanTask {
-  /** The task's name in the plan. */
-  key: string;
-  queue: string;
-  tool: string;
-  /** From prompt, or the content of promptFile. */
-  prompt?: string;
-  payload?: JsonValue;
-  timeoutSeconds?: number;
-  priority?: number;
-  /** Keys of plan tasks (batch names expanded to their tasks) and/or ids of existing tasks (tsk_…); deduplicated. */
-  after: string[];
+/**
+ * A plan task as the queue applies it (PlanTaskInput: `prompt` holds promptFile's content when the file gave one;
+ * `after` has batch names expanded to their tasks, deduplicated), with where it came from in the file.
+ */
+export interface PlanTask extends PlanTaskInput {
   /** The batch the task belongs to; null for a task under the top-level tasks. */
   batch: string | null;
   /** 1-based line of the task's entry. */
   line: number;
 }
 
-export interface Plan {
-  id: string;
-  description: string | null;
-  /** In a topological order: every task after all plan tasks it waits on; otherwise in file order. */
+/** Its tasks are in a topological order: every task after all plan tasks it waits on; otherwise in file order. */
+export interface Plan extends PlanInput {
   tasks: PlanTask[];
 }
 
