@@ -14,6 +14,7 @@ import {
   afterProblem,
   stripAnsi,
 } from '../src/shared/dashboardProtocol';
+import { formatDuration } from '../src/shared/format';
 import { TABS, firstPage, requestPage, ui } from './boot';
 import { RequestError, onHostMessage, request, saveUiState } from './bridge';
 import { definitions } from './components.js';
@@ -397,16 +398,6 @@ function duration(t: Pick<Task, 'status' | 'createdAt' | 'startedAt' | 'finished
   return null;
 }
 
-export function formatDuration(ms: number): string {
-  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${Math.round(s - m * 60)}s`;
-  const hr = Math.floor(m / 60);
-  if (hr < 48) return `${hr}h ${m - hr * 60}m`;
-  return `${Math.floor(hr / 24)}d ${hr % 24}h`;
-}
 
 function sortValue(t: Task, key: SortKey, now: number): string | number {
   switch (key) {

@@ -1,4 +1,7 @@
 import type { Queue, Session, Task, TaskStatus } from '../../core/model';
+import { formatDuration } from '../../shared/format';
+
+export { formatDuration };
 
 /**
  * The words of a task, queue or session wherever they are shown (tree rows, QuickPicks, documents), without vscode
@@ -38,16 +41,6 @@ export function taskLabel(task: Pick<Task, 'prompt' | 'payload' | 'tool'>): stri
   return task.tool;
 }
 
-export function formatDuration(ms: number): string {
-  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${Math.round(s - m * 60)}s`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h ${m - h * 60}m`;
-  return `${Math.floor(h / 24)}d ${h % 24}h`;
-}
 
 /** A moment as a person reads it next to "until": "14:05" today, "Nov 22 14:05" on another day (local time). */
 export function formatClock(iso: string, now = Date.now()): string {

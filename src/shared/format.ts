@@ -1,0 +1,11 @@
+/** How the extension's views and the dashboard write a length of time: "850 ms", "4.2 s", "3m 5s", "2h 10m", "3d 4h". */
+export function formatDuration(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${Math.round(s - m * 60)}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m - h * 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
