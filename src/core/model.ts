@@ -212,6 +212,15 @@ const agentId = z.string().min(1).max(200).nullable().optional();
 export const AgentSessionSchema = z.object({ codexThreadId: agentId, claudeSessionId: agentId }).strict();
 export type AgentSession = z.input<typeof AgentSessionSchema>;
 
+/** What a worker reports with any end of a running task (complete, fail, hand back): results, output, usage, agent. */
+const outcomeDetails = {
+  data: JsonValueSchema.optional(),
+  stdout: z.string().optional(),
+  stderr: z.string().optional(),
+  usage: UsageSchema.optional(),
+  agentSession: AgentSessionSchema.optional(),
+};
+
 export const CompleteInput = z
   .object({
     task: z.string().min(1),
@@ -220,11 +229,7 @@ export const CompleteInput = z
       .string()
       .refine((s) => s.trim().length > 0, 'a summary is required: say what was done')
       .refine((s) => s.length <= LIMITS.summary, `summary is longer than ${LIMITS.summary} characters; put details in data`),
-    data: JsonValueSchema.optional(),
-    stdout: z.string().optional(),
-    stderr: z.string().optional(),
-    usage: UsageSchema.optional(),
-    agentSession: AgentSessionSchema.optional(),
+    ...outcomeDetails,
   })
   .strict();
 export type CompleteInput = z.input<typeof CompleteInput>;
@@ -234,11 +239,7 @@ export const FailInput = z
     task: z.string().min(1),
     lease: z.string().min(1).optional(),
     error: z.string().refine((s) => s.trim().length > 0, 'an error text is required: say what went wrong'),
-    data: JsonValueSchema.optional(),
-    stdout: z.string().optional(),
-    stderr: z.string().optional(),
-    usage: UsageSchema.optional(),
-    agentSession: AgentSessionSchema.optional(),
+    ...outcomeDetails,
   })
   .strict();
 export type FailInput = z.input<typeof FailInput>;
@@ -289,11 +290,7 @@ export const ReleaseInput = z
     lease: z.string().min(1).optional(),
     reason: z.string().refine((s) => s.trim().length > 0, 'say why the task is handed back'),
     resetAt: z.union([z.number().int().nonnegative(), z.iso.datetime({ offset: true })]).optional(),
-    data: JsonValueSchema.optional(),
-    stdout: z.string().optional(),
-    stderr: z.string().optional(),
-    usage: UsageSchema.optional(),
-    agentSession: AgentSessionSchema.optional(),
+    ...outcomeDetails,
   })
   .strict();
 export type ReleaseInput = z.input<typeof ReleaseInput>;
