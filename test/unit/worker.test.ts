@@ -224,28 +224,33 @@ describe('worker: sparkq run with script tools', function () {
 describe('worker: agent tools through sparkq run', function () {
   this.timeout(60_000);
 
+  /** sparkq.yml whose llm-codex is the real codex talking to the mock model on `port` (no retries), plus `settings`. */
+  function writeCodexConfig(dir: string, port: number, settings: string[]): void {
+    const home = path.join(dir, 'codex-home');
+    fs.mkdirSync(home);
+    const provider = `model_providers.mock={name="mock",base_url="http://127.0.0.1:${port}/v1",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`;
+    const yml = [
+      'version: 1',
+      ...settings,
+      'tools:',
+      '  llm-codex:',
+      '    kind: codex',
+      '    taskClass: LLM_HEAVY',
+      `    command: ${JSON.stringify(path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'codex'))}`,
+      '    model: gpt-5.5',
+      `    args: ${JSON.stringify(['-c', 'model_provider=mock', '-c', provider, '-c', 'analytics.enabled=false', '--disable', 'plugins'])}`,
+      `    env: ${JSON.stringify({ CODEX_HOME: home, MOCK_API_KEY: 'mock-key' })}`,
+      '',
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, 'sparkq.yml'), yml);
+  }
+
   it("records the Codex thread on the queue, so the queue's next task resumes it (real codex, mock model)", async () => {
     const tmp = tempDir('sparkq-worker-codex-');
     const mock = await MockModelServer.start();
     const q = await openQueue(tmp.dir, { role: 'test', watchConfig: false });
     try {
-      const home = path.join(tmp.dir, 'codex-home');
-      fs.mkdirSync(home);
-      const provider = `model_providers.mock={name="mock",base_url="http://127.0.0.1:${mock.port}/v1",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`;
-      const yml = [
-        'version: 1',
-        'project: codex-run',
-        'tools:',
-        '  llm-codex:',
-        '    kind: codex',
-        '    taskClass: LLM_HEAVY',
-        `    command: ${JSON.stringify(path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'codex'))}`,
-        '    model: gpt-5.5',
-        `    args: ${JSON.stringify(['-c', 'model_provider=mock', '-c', provider, '-c', 'analytics.enabled=false', '--disable', 'plugins'])}`,
-        `    env: ${JSON.stringify({ CODEX_HOME: home, MOCK_API_KEY: 'mock-key' })}`,
-        '',
-      ].join('\n');
-      fs.writeFileSync(path.join(tmp.dir, 'sparkq.yml'), yml);
+      writeCodexConfig(tmp.dir, mock.port, ['project: codex-run']);
       await q.createSession({ name: 's' });
       await q.createQueue({ name: 'agents', session: 's', instructions: 'Answer briefly.' });
       mock.script('responses', { kind: 'text', text: 'First answer ALPHA' });
@@ -276,26 +281,7 @@ describe('worker: agent tools through sparkq run', function () {
     const mock = await MockModelServer.start();
     const q = await openQueue(tmp.dir, { role: 'test', watchConfig: false, sweepIntervalMs: 200 });
     try {
-      const home = path.join(tmp.dir, 'codex-home');
-      fs.mkdirSync(home);
-      const provider = `model_providers.mock={name="mock",base_url="http://127.0.0.1:${mock.port}/v1",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`;
-      fs.writeFileSync(
-        path.join(tmp.dir, 'sparkq.yml'),
-        [
-          'version: 1',
-          'project: codex-limit',
-          'worker: { pollSeconds: 0.5 }',
-          'tools:',
-          '  llm-codex:',
-          '    kind: codex',
-          '    taskClass: LLM_HEAVY',
-          `    command: ${JSON.stringify(path.resolve(__dirname, '..', '..', 'node_modules', '.bin', 'codex'))}`,
-          '    model: gpt-5.5',
-          `    args: ${JSON.stringify(['-c', 'model_provider=mock', '-c', provider, '-c', 'analytics.enabled=false', '--disable', 'plugins'])}`,
-          `    env: ${JSON.stringify({ CODEX_HOME: home, MOCK_API_KEY: 'mock-key' })}`,
-          '',
-        ].join('\n'),
-      );
+      writeCodexConfig(tmp.dir, mock.port, ['project: codex-limit', 'worker: { pollSeconds: 0.5 }']);
       await q.createSession({ name: 's' });
       await q.createQueue({ name: 'agents', session: 's' });
       // The first run hits a rate limit that resets in 3 s; the run after the pause answers.
