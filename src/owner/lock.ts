@@ -358,6 +358,8 @@ export class OwnerLock {
   private lost = false;
   /** `.sparkq/` as stat'ed just before the last readdir that found no newer generation, and when (see isCurrent). */
   private seen: { dev: number; ino: number; mtimeMs: number; ctimeMs: number; at: number } | null = null;
+  /** performance.now() of the last look at `.sparkq/` (stat or listing) that found us current (see isCurrent). */
+  private verifiedAt = -Infinity;
 
   /** @internal — use tryAcquireOwnerLock. */
   constructor(
@@ -378,10 +380,19 @@ export class OwnerLock {
    * False as soon as any generation above ours exists (someone proved us stale and took over), after release(), and
    * forever after either. Called before every write, so it is cheap: one stat of `.sparkq/`, and a readdir only when
    * the folder may have changed since the last readdir that found nothing above us (see folderUnchanged).
+   *
+   * `reuseMs`: a look that found us current less than this long ago (monotonic time) answers without looking again.
+   * Only for the check before a write, which narrows the window for a demoted owner's append; the check before a
+   * change is acknowledged always looks (see Store.write).
    */
-  isCurrent(): boolean {
+  isCurrent(options: { reuseMs?: number } = {}): boolean {
     if (this.lost) return false;
-    if (this.folderUnchanged()) return true;
+    const looked = performance.now();
+    if (options.reuseMs !== undefined && looked - this.verifiedAt < options.reuseMs) return true;
+    if (this.folderUnchanged()) {
+      this.verifiedAt = looked;
+      return true;
+    }
     let names: string[];
     let before: fs.Stats;
     const at = Date.now();
@@ -404,6 +415,7 @@ export class OwnerLock {
       }
     }
     this.seen = { dev: before.dev, ino: before.ino, mtimeMs: before.mtimeMs, ctimeMs: before.ctimeMs, at };
+    this.verifiedAt = looked;
     return true;
   }
 

@@ -188,6 +188,25 @@ describe('owner lock', () => {
       const lock = await acquired(dir);
       writeLock(dir, holderOf(process.pid, 5));
       assert.equal(lock.isCurrent(), false);
+
+    it('reuses a recent look only when asked to (the check before a write), and never once it saw a newer owner', async () => {
+      const lock = await acquired(dir);
+      assert.equal(lock.isCurrent(), true);
+      writeLock(dir, holderOf(process.pid, 2));
+      // Within the window the answer of the look just made stands: nothing was read.
+      assert.equal(lock.isCurrent({ reuseMs: 60_000 }), true);
+      // Without the option (the check before an acknowledgement) it looks, and sees generation 2.
+      assert.equal(lock.isCurrent(), false);
+      assert.equal(lock.isCurrent({ reuseMs: 60_000 }), false);
+    });
+
+    it('a reused answer expires after reuseMs', async () => {
+      const lock = await acquired(dir);
+      assert.equal(lock.isCurrent(), true);
+      writeLock(dir, holderOf(process.pid, 2));
+      await new Promise((r) => setTimeout(r, 5));
+      assert.equal(lock.isCurrent({ reuseMs: 1 }), false);
+    });
     });
 
     it('release and setSocketPath never touch the file of a newer owner', async () => {

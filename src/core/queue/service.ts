@@ -35,7 +35,7 @@ import {
 } from '../model';
 import type { Durability } from '../store/journal';
 import type { Row, SqlValue } from '../store/sqlite';
-import { type RecoveryReport, Store } from '../store/store';
+import { type RecoveryReport, Store, type StoreOptions } from '../store/store';
 import { ARCHIVE_DIR, Archive, type ChunkRow } from './archive';
 import { type ChunkMeta, type Effect, EffectBatch, applyEffects, rowAfter } from './effects';
 import { type Names, rowToAttempt, rowToTask } from './rows';
@@ -55,7 +55,7 @@ export interface OpenQueueOptions {
   archiveBatch?: number;
   snapshotAfterRecords?: number;
   /** See StoreOptions.fence: throws when this process is no longer the queue's owner. */
-  fence?: () => void;
+  fence?: StoreOptions['fence'];
 }
 
 /** What changed, sent to listeners once the change is durable. */

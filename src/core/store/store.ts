@@ -47,11 +47,15 @@ export interface StoreOptions {
    */
   repair?: boolean;
   /**
-   * Called before every write and snapshot; throws when this process may no longer write (another process took
-   * ownership of the queue). This is the fence that keeps a demoted owner from overwriting its successor.
+   * Throws when this process may no longer write (another process took ownership of the queue): the fence that keeps
+   * a demoted owner from overwriting its successor. Called with 'write' before every write, where an answer from the
+   * last millisecond may be reused, and with 'acknowledge' once a group of records is synced (before anyone is told)
+   * and before a snapshot, where it must look.
    */
-  fence?: () => void;
+  fence?: (when: FenceCheck) => void;
 }
+
+export type FenceCheck = 'write' | 'acknowledge';
 
 export interface RecoveryReport {
   /** The sequence number of the snapshot that was loaded. */
@@ -225,7 +229,7 @@ export class Store {
         if (seq <= this.fencedThrough) return;
         const through = this.journal.syncedSeq;
         try {
-          fence();
+          fence('acknowledge');
           this.fencedThrough = Math.max(this.fencedThrough, through);
         } catch {
           throw new SparkqError(
@@ -260,7 +264,7 @@ export class Store {
   }
 
   private snapshotSync(): void {
-    this.opts.fence?.();
+    this.opts.fence?.('acknowledge');
     const seq = this.journal.lastSeq;
     if (seq === this.manifest.current.snapshot.seq) return;
     const { gen, writer } = writeGeneration(this.opts.dir, this.db, seq, this.opts.durability, this.manifest.current);
@@ -306,7 +310,7 @@ export class Store {
 
   private assertOpen(): void {
     if (this.closed) throw new SparkqError('closed', 'the queue store is closed');
-    this.opts.fence?.();
+    this.opts.fence?.('write');
     if (this.journal.failed !== null) {
       throw new SparkqError('store-failed', `the queue store stopped accepting changes after a write failed (${errorMessage(this.journal.failed)}); reopen it`);
     }
