@@ -127,6 +127,38 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 export type HelloMessage = z.infer<typeof HelloMessage>;
 export type RequestMessage = z.infer<typeof RequestMessage>;
 
+const API_METHOD_SET: ReadonlySet<unknown> = new Set(API_METHODS);
+
+/**
+ * The owner's check of a message from a client: exactly what the ClientMessage schema accepts. A request, the
+ * message of every call, is checked by hand first (exactly its four keys, of the schema's types); anything that does
+ * not pass that goes through the schema, which accepts the rest (hello, sub) or says what is wrong. A test in
+ * ipc.test.ts holds the two to the same answers. Throws FrameError.
+ */
+export function parseClientMessage(v: unknown): ClientMessage {
+  if (isRequest(v)) return v;
+  const parsed = ClientMessage.safeParse(v);
+  if (!parsed.success) throw new FrameError(`invalid message: ${schemaProblem(parsed.error)}`);
+  return parsed.data;
+}
+
+function isRequest(v: unknown): v is RequestMessage {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const m = v as Record<string, unknown>;
+  const id = m['id'];
+  const params = m['params'];
+  return (
+    m['t'] === 'req' &&
+    Object.keys(m).length === 4 &&
+    typeof id === 'number' &&
+    Number.isSafeInteger(id) &&
+    id >= 0 &&
+    API_METHOD_SET.has(m['method']) &&
+    Array.isArray(params) &&
+    params.length <= MAX_PARAMS
+  );
+}
+
 export const OwnerInfoSchema = z.object({
   pid: z.number().int(),
   generation: z.number().int(),

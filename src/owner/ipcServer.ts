@@ -6,9 +6,8 @@ import type { ApiMethod, OwnerInfo } from './api';
 import { SparkqError, errorMessage } from '../core/errors';
 import type { ChangeEvent } from '../core/queue/service';
 import {
-  ClientMessage,
+  type ClientMessage,
   FrameDecoder,
-  FrameError,
   IPC_TOKEN_PATTERN,
   MAX_FRAME_BYTES,
   type RequestMessage,
@@ -16,7 +15,7 @@ import {
   decodeJson,
   encodeFrame,
   paramsProblem,
-  schemaProblem,
+  parseClientMessage,
 } from '../ipc/protocol';
 import { ensurePrivateDir } from '../ipc/socketPath';
 
@@ -229,9 +228,7 @@ export class IpcServer {
       if (c.closed) return;
       let message: ClientMessage;
       try {
-        const parsed = ClientMessage.safeParse(decodeJson(body));
-        if (!parsed.success) throw new FrameError(`invalid message: ${schemaProblem(parsed.error)}`);
-        message = parsed.data;
+        message = parseClientMessage(decodeJson(body));
       } catch (e) {
         this.drop(c, errorMessage(e));
         return;

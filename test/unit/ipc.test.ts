@@ -11,7 +11,8 @@ import { IpcClient } from '../../src/client/ipcClient';
 import { RemoteQueue } from '../../src/client/remoteQueue';
 import { type ErrorCode, isSparkqError } from '../../src/core/errors';
 import type { ChangeEvent } from '../../src/core/queue/service';
-import { ClientMessage, FrameDecoder, FrameError, MAX_FRAME_BYTES, encodeFrame, newIpcToken } from '../../src/ipc/protocol';
+import { ClientMessage, FrameDecoder, FrameError, MAX_FRAME_BYTES, encodeFrame, newIpcToken, parseClientMessage } from '../../src/ipc/protocol';
+import { API_METHODS } from '../../src/owner/api';
 import { MAX_SOCKET_PATH_BYTES, ensurePrivateDir, socketPathFor } from '../../src/ipc/socketPath';
 import { IpcServer } from '../../src/owner/ipcServer';
 import { type IpcOwner, frame, rawConnect, startIpcOwner, within } from '../support/ipcHarness';
@@ -96,6 +97,39 @@ describe('IPC', function () {
       const got: string[] = [];
       for (const byte of stream) for (const f of d.push(Buffer.from([byte]))) got.push(f.toString('utf8'));
       assert.deepEqual(got, bodies, 'one byte at a time');
+    });
+
+    it('parseClientMessage accepts and refuses exactly what the ClientMessage schema does', () => {
+      // Requests near the edge of valid: every key's type varied, a key missing or added, hello and sub mixed in.
+      const request = fc.record(
+        {
+          t: fc.constantFrom<unknown>('req', 'hello', 'sub', 'res', 1),
+          id: fc.oneof(fc.nat(), fc.constantFrom<unknown>(-1, 1.5, Number.MAX_SAFE_INTEGER, 2 ** 53, '1', null)),
+          method: fc.oneof(fc.constantFrom<unknown>(...API_METHODS), fc.constantFrom<unknown>('nope', 'toString', '__proto__', 3)),
+          params: fc.oneof(fc.array(fc.jsonValue(), { maxLength: 6 }), fc.constantFrom<unknown>({}, 'x', null)),
+          token: fc.constantFrom<unknown>('a'.repeat(64), 'short'),
+          extra: fc.jsonValue(),
+        },
+        { requiredKeys: [] },
+      );
+      const values = fc.oneof(request, fc.jsonValue(), fc.constant({ t: 'sub' }), fc.constant({ t: 'hello', token: 'b'.repeat(64), client: 'cli' }));
+      fc.assert(
+        fc.property(values, (v) => {
+          const expected = ClientMessage.safeParse(v);
+          let got: unknown;
+          let problem: unknown = null;
+          try {
+            got = parseClientMessage(v);
+          } catch (e) {
+            problem = e;
+          }
+          if (expected.success) assert.deepEqual(got, expected.data);
+          else assert.ok(problem instanceof FrameError && /^invalid message: /.test(problem.message), `refused as a protocol error: ${JSON.stringify(v)}`);
+        }),
+        { seed: 7, numRuns: 3000 },
+      );
+      // A JSON key "__proto__" is an own key like any other: one more than a request has.
+      assert.throws(() => parseClientMessage(JSON.parse('{"t":"req","id":1,"method":"status","params":[],"__proto__":{}}')), FrameError);
     });
 
     it('rejects an oversized or empty length as soon as the header is in, holding none of the body', () => {
