@@ -1,8 +1,9 @@
 /**
  * A child for the IPC benchmark (bundled by bench/lib/ipc.ts, run on plain Node):
  *   serve WS             own the queue (durable) until stdin closes; prints READY
- *   load WS QUEUE SECS   a client: prints READY, waits for a line on stdin, then enqueues one call at a time for SECS
- *                        seconds and prints RESULT {"count":n,"latencies":[…ms]}
+ *   load WS QUEUE SECS [WARMUP]
+ *                        a client: makes WARMUP enqueues, prints READY, waits for a line on stdin, then enqueues one
+ *                        call at a time for SECS seconds and prints RESULT {"count":n,"latencies":[…ms]}
  */
 import * as fs from 'node:fs';
 import { openQueue } from '../src/client/open';
@@ -27,8 +28,8 @@ function waitForStdin(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const [mode, ws, queue, secs] = process.argv.slice(2);
-  if (!mode || !ws) throw new Error('usage: ipcChild serve WS | load WS QUEUE SECS');
+  const [mode, ws, queue, secs, warmupCalls] = process.argv.slice(2);
+  if (!mode || !ws) throw new Error('usage: ipcChild serve WS | load WS QUEUE SECS [WARMUP]');
   if (mode === 'serve') {
     const q = await openQueue(ws, { role: 'bench-serve', durability: 'full', watchConfig: false });
     if (!q.isOwner) throw new Error('bench: another process owns the queue');
@@ -41,6 +42,10 @@ async function main(): Promise<void> {
   }
   const q = await openQueue(ws, { role: 'bench-load' });
   if (q.isOwner) throw new Error('bench: the load client became the owner; the server is gone');
+  // Warm-up calls before READY, outside the measured window: the first calls of a fresh process run in the
+  // interpreter, which is not what a long-running client (a worker) spends per call.
+  const warmup = Number(warmupCalls ?? 0);
+  for (let i = 0; i < warmup; i++) await q.enqueue({ queue: queue!, tool: 'run-bash', prompt: 'load' });
   line('READY');
   await waitForStdin();
   const end = performance.now() + Number(secs) * 1000;

@@ -37,6 +37,7 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         ipcRoundTrips: 300,
         ipcClients: [1, 4, 16],
         ipcSeconds: 2,
+        ipcClientWarmup: 50,
         fdatasyncBytes: 256,
         snapshotRounds: 3,
         snapshotQueued: 1_000,
@@ -59,6 +60,7 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         ipcRoundTrips: 2_000,
         ipcClients: [1, 4, 16],
         ipcSeconds: 5,
+        ipcClientWarmup: 300,
         fdatasyncBytes: 256,
         snapshotRounds: 10,
         snapshotQueued: 1_000,
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
 
     let ipc: BenchResults['ipc'];
     try {
-      ipc = await measureIpc(ROOT, tmp, { roundTrips: p.ipcRoundTrips, warmup: 50, clientCounts: p.ipcClients, seconds: p.ipcSeconds }, progress);
+      ipc = await measureIpc(ROOT, tmp, { roundTrips: p.ipcRoundTrips, warmup: 50, clientCounts: p.ipcClients, seconds: p.ipcSeconds, clientWarmup: p.ipcClientWarmup }, progress);
     } catch (e) {
       ipc = { error: e instanceof Error ? e.message : String(e) };
     }

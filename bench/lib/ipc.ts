@@ -9,7 +9,7 @@ import { type Summary, now, summarize } from './stats';
 /**
  * The IPC layer's numbers: a durable claim as a client sees it (a round trip over the owner's socket, owner in its own
  * process), beside an fdatasync probe timed in the same moments; and acknowledged mutations per second with 1, 4 and
- * 16 client processes, each making one call at a time.
+ * 16 client processes, each making one call at a time after `clientWarmup` calls that are not counted.
  */
 export interface IpcResult {
   roundTrip: { claim: Summary; fdatasyncDuring: Summary };
@@ -58,7 +58,7 @@ function start(script: string, args: string[]): Kid {
 export async function measureIpc(
   root: string,
   tmp: string,
-  plan: { roundTrips: number; warmup: number; clientCounts: readonly number[]; seconds: number },
+  plan: { roundTrips: number; warmup: number; clientCounts: readonly number[]; seconds: number; clientWarmup: number },
   progress: (msg: string) => void,
 ): Promise<IpcResult> {
   const script = bundle(root, path.join(tmp, 'ipc-child'));
@@ -93,7 +93,7 @@ export async function measureIpc(
     const throughput: IpcResult['throughput'] = [];
     for (const n of plan.clientCounts) {
       progress(`IPC: acknowledged mutations per second, ${n} client process${n === 1 ? '' : 'es'} for ${plan.seconds} s`);
-      const kids = Array.from({ length: n }, () => start(script, ['load', ws, 'ipc', String(plan.seconds)]));
+      const kids = Array.from({ length: n }, () => start(script, ['load', ws, 'ipc', String(plan.seconds), String(plan.clientWarmup)]));
       await Promise.all(kids.map((k) => k.ready));
       for (const k of kids) k.proc.stdin!.write('go\n');
       const results = (await Promise.all(kids.map((k) => k.result))).map((r) => JSON.parse(r) as { count: number; latencies: number[] });

@@ -246,7 +246,7 @@ export function renderReport(r: BenchResults): string {
         `(fdatasync alongside p50 ${ms(rt.fdatasyncDuring.p50)} ms)`,
     );
     out.push(
-      '  acknowledged enqueues/s, each client process one call at a time: ' +
+      `  acknowledged enqueues/s, each client process one call at a time over ${r.plan.ipcSeconds} s, after ${r.plan.ipcClientWarmup} uncounted calls: ` +
         r.ipc.throughput.map((t) => `${t.clients} client${t.clients === 1 ? '' : 's'} ${Math.round(t.perSecond)}/s (p50 ${ms(t.latency.p50)} ms)`).join(', '),
     );
   }

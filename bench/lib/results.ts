@@ -23,6 +23,8 @@ export interface BenchPlan {
   ipcRoundTrips: number;
   ipcClients: number[];
   ipcSeconds: number;
+  /** Enqueues each throughput client makes before its measured window (not counted). */
+  ipcClientWarmup: number;
   fdatasyncBytes: number;
   snapshotRounds: number;
   snapshotQueued: number;
