@@ -1,6 +1,7 @@
 /**
  * A child for the IPC benchmark (bundled by bench/lib/ipc.ts, run on plain Node):
- *   serve WS             own the queue (durable) until stdin closes; prints READY
+ *   serve WS             own the queue (durable; SPARKQ_BENCH_DURABILITY=none shows the ceiling without fdatasync)
+ *                        until stdin closes; prints READY
  *   load WS QUEUE SECS [WARMUP]
  *                        a client: makes WARMUP enqueues, prints READY, waits for a line on stdin, then enqueues one
  *                        call at a time for SECS seconds and prints RESULT {"count":n,"latencies":[…ms]}
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   const [mode, ws, queue, secs, warmupCalls] = process.argv.slice(2);
   if (!mode || !ws) throw new Error('usage: ipcChild serve WS | load WS QUEUE SECS [WARMUP]');
   if (mode === 'serve') {
-    const q = await openQueue(ws, { role: 'bench-serve', durability: 'full', watchConfig: false });
+    const q = await openQueue(ws, { role: 'bench-serve', durability: (process.env['SPARKQ_BENCH_DURABILITY'] ?? 'full') as 'full' | 'none', watchConfig: false });
     if (!q.isOwner) throw new Error('bench: another process owns the queue');
     line('READY');
     const cpu = process.cpuUsage();

@@ -5,6 +5,7 @@
  * the same SQL, prints a table and writes bench/results/latest.json. It reports; it is not a test: it exits 0 when a
  * target fails, and non-zero only when it could not measure.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +18,7 @@ import type { BenchPlan, BenchResults, SizeResult } from './lib/results';
 import { PROMPT, SUMMARY } from './lib/shape';
 import { SparkqSubject, buildLatencyState, buildUnsnapshottedJournal, interleave, measureSnapshotAtCap } from './lib/sparkq';
 import type { Durability } from '../src/core/store/journal';
-import { hasGc, summarize } from './lib/stats';
+import { gc, hasGc, sleep, summarize } from './lib/stats';
 
 const ROOT = path.resolve(__dirname, '..');
 const RESULTS = path.join(__dirname, 'results');
@@ -66,7 +67,7 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         snapshotQueued: 1_000,
         snapshotWritesPerRound: 300,
         coldStartRecords: 100_000,
-        coldStartRuns: 3,
+        coldStartRuns: 5,
         rssTasks: 1_000_000,
         // The brief's limit for building the history; past it the child stops and the rate is reported.
         rssBudgetSeconds: 360,
@@ -78,6 +79,17 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
 
 function progress(text: string): void {
   process.stderr.write(`· ${text}\n`);
+}
+
+/**
+ * Lets the machine go quiet before a phase that times a fresh process: the phases before it leave gigabytes of dirty
+ * pages (the 1M-task history, the latency states) whose writeback, and this process's own garbage, would otherwise
+ * run during the measurement. Writes everything back (`sync`), collects this process's garbage, and waits a moment.
+ */
+async function settle(): Promise<void> {
+  spawnSync('sync', { stdio: 'ignore' });
+  gc();
+  await sleep(2_000);
 }
 
 async function main(): Promise<void> {
@@ -147,6 +159,7 @@ async function main(): Promise<void> {
     progress(`cold start: writing ${p.coldStartRecords} journal records without a snapshot`);
     const coldDir = path.join(tmp, 'cold');
     const { journalRecords } = await buildUnsnapshottedJournal(coldDir, p.coldStartRecords);
+    await settle();
     const runs: ColdStartResult[] = [];
     for (let i = 0; i < p.coldStartRuns; i++) {
       progress(`cold start: open in a fresh process (${i + 1}/${p.coldStartRuns})`);
@@ -168,6 +181,8 @@ async function main(): Promise<void> {
       rss = { error: e instanceof Error ? e.message : String(e) };
     }
 
+    fs.rmSync(path.join(tmp, 'rss'), { recursive: true, force: true });
+    await settle();
     let ipc: BenchResults['ipc'];
     try {
       ipc = await measureIpc(ROOT, tmp, { roundTrips: p.ipcRoundTrips, warmup: 50, clientCounts: p.ipcClients, seconds: p.ipcSeconds, clientWarmup: p.ipcClientWarmup }, progress);
