@@ -1,7 +1,8 @@
 /**
  * A child for the IPC benchmark (bundled by bench/lib/ipc.ts, run on plain Node):
- *   serve WS             own the queue (durable; SPARKQ_BENCH_DURABILITY=none shows the ceiling without fdatasync)
- *                        until stdin closes; prints READY
+ *   serve WS             own the queue as `sparkq serve` does (durable, fdatasync on the event loop) until stdin
+ *                        closes; prints READY. SPARKQ_BENCH_DURABILITY=none shows the ceiling without fdatasync;
+ *                        SPARKQ_BENCH_SYNC_ON=thread-pool syncs as the extension host does.
  *   load WS QUEUE SECS [WARMUP]
  *                        a client: makes WARMUP enqueues, prints READY, waits for a line on stdin, then enqueues one
  *                        call at a time for SECS seconds and prints RESULT {"count":n,"latencies":[…ms]}
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   const [mode, ws, queue, secs, warmupCalls] = process.argv.slice(2);
   if (!mode || !ws) throw new Error('usage: ipcChild serve WS | load WS QUEUE SECS [WARMUP]');
   if (mode === 'serve') {
-    const q = await openQueue(ws, { role: 'bench-serve', durability: (process.env['SPARKQ_BENCH_DURABILITY'] ?? 'full') as 'full' | 'none', watchConfig: false });
+    const q = await openQueue(ws, { role: 'bench-serve', durability: (process.env['SPARKQ_BENCH_DURABILITY'] ?? 'full') as 'full' | 'none', syncOn: (process.env['SPARKQ_BENCH_SYNC_ON'] ?? 'event-loop') as 'event-loop' | 'thread-pool', watchConfig: false });
     if (!q.isOwner) throw new Error('bench: another process owns the queue');
     line('READY');
     const cpu = process.cpuUsage();

@@ -46,7 +46,8 @@ export class CommandContext {
    */
   async withQueue<T>(fn: (q: QueueHandle, workspace: string) => Promise<T>, role = 'cli'): Promise<T> {
     const workspace = this.workspace();
-    const q = await openQueue(workspace, { role, client: `sparkq ${this.commandName}` });
+    // The CLI's event loop serves the queue: its fdatasync runs there, without the thread hand-offs (see SyncOn).
+    const q = await openQueue(workspace, { role, client: `sparkq ${this.commandName}`, syncOn: 'event-loop' });
     try {
       return await fn(q, workspace);
     } finally {

@@ -26,7 +26,7 @@ import type {
 } from '../core/model';
 import type { ChangeEvent, SweepResult } from '../core/queue/service';
 import type { ScriptEntry } from '../core/scriptIndex';
-import type { Durability } from '../core/store/journal';
+import type { Durability, SyncOn } from '../core/store/journal';
 import type { ApiMethod, OwnerInfo, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from '../owner/api';
 import { type LockHolder, readOwner, tryAcquireOwnerLock } from '../owner/lock';
 import { QueueOwner, readOwnerRecord } from '../owner/owner';
@@ -44,6 +44,11 @@ export interface OpenOptions {
   /** Passed to the owner this process may become. */
   clock?: Clock;
   durability?: Durability;
+  /**
+   * Where the journal's fdatasync runs if this process becomes the owner (see SyncOn; default 'thread-pool'). The
+   * CLI says 'event-loop'; the extension host keeps the default, so that a slow disk never stalls other extensions.
+   */
+  syncOn?: SyncOn;
   log?: (line: string) => void;
   sweepIntervalMs?: number;
   watchConfig?: boolean;
@@ -198,6 +203,7 @@ class WorkspaceQueue implements QueueHandle {
           role: this.opts.role,
           ...(this.opts.clock ? { clock: this.opts.clock } : {}),
           ...(this.opts.durability ? { durability: this.opts.durability } : {}),
+          ...(this.opts.syncOn ? { syncOn: this.opts.syncOn } : {}),
           ...(this.opts.log ? { log: this.opts.log } : {}),
           ...(this.opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: this.opts.sweepIntervalMs } : {}),
           ...(this.opts.watchConfig !== undefined ? { watchConfig: this.opts.watchConfig } : {}),

@@ -31,7 +31,7 @@ import type {
 import { type ChangeEvent, QueueService, type SweepResult } from '../core/queue/service';
 import { ScriptIndex, type ScriptEntry } from '../core/scriptIndex';
 import { writeFileAtomic } from '../core/store/fileio';
-import type { Durability } from '../core/store/journal';
+import type { Durability, SyncOn } from '../core/store/journal';
 import { newIpcToken } from '../ipc/protocol';
 import { socketPathFor } from '../ipc/socketPath';
 import { IpcServer } from './ipcServer';
@@ -68,6 +68,8 @@ export interface StartOwnerOptions {
   role: string;
   clock?: Clock;
   durability?: Durability;
+  /** Where the journal's fdatasync runs (see SyncOn): 'event-loop' for processes whose loop serves the queue. */
+  syncOn?: SyncOn;
   /** One line per event worth keeping (config reloads, sweeps that changed something, refused connections). */
   log?: (line: string) => void;
   /** How often running tasks are checked against their timeouts. Default 5 s. */
@@ -146,6 +148,7 @@ export class QueueOwner implements QueueApi {
         config,
         clock: opts.clock ?? systemClock,
         ...(opts.durability ? { durability: opts.durability } : {}),
+        ...(opts.syncOn ? { syncOn: opts.syncOn } : {}),
         // Before a write, a look at `.sparkq/` from the last millisecond is reused: under load that saves a stat per
         // request. The look before an acknowledgement is always fresh (see Store.write).
         fence: (when) => {

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { isSparkqError } from '../../src/core/errors';
 import { JOURNAL_HEADER_BYTES, JournalWriter, encodeHeader, encodeRecord, readJournal, recordText } from '../../src/core/store/journal';
@@ -17,9 +18,10 @@ describe('journal', () => {
     return file;
   }
 
-  it('reads back what the writer appended, in order, after group commit', async () => {
+  for (const syncOn of ['thread-pool', 'event-loop'] as const) {
+  it(`reads back what the writer appended, in order, after group commit (fdatasync on the ${syncOn})`, async () => {
     const file = path.join(t.dir, 'w.log');
-    const w = JournalWriter.create(file, 10, 'full');
+    const w = JournalWriter.create(file, 10, 'full', { syncOn });
     const acks = [];
     for (let i = 0; i < 50; i++) acks.push(w.append(Buffer.from(`record ${i}`)));
     assert.deepEqual(
@@ -35,6 +37,7 @@ describe('journal', () => {
     assert.equal(r.tornTail, null);
     assert.equal(r.validLength, fs.statSync(file).size);
   });
+  }
 
   it('gives each record’s payload and its UTF-8 text from the file’s bytes', () => {
     const texts = ['a', '', 'ünïcødé 😀', 'x'.repeat(70_000)];
@@ -121,13 +124,42 @@ describe('journal', () => {
     assert.match(String(r.damage?.message), /fails its checksum/);
   });
 
-  it('refuses appends after a failed flush and rejects the waiters', async () => {
+  for (const syncOn of ['thread-pool', 'event-loop'] as const) {
+    it(`refuses appends after a failed flush and rejects the waiters (fdatasync on the ${syncOn})`, async () => {
     const file = path.join(t.dir, 'f.log');
-    const w = JournalWriter.create(file, 0, 'full');
+    const w = JournalWriter.create(file, 0, 'full', { syncOn });
     // Close the descriptor underneath the writer: the next flush fails the way a dying disk would.
     fs.closeSync((w as unknown as { fd: number }).fd);
     const { durable } = w.append(Buffer.from('x'));
     await assert.rejects(durable, (e: unknown) => isSparkqError(e, 'store-failed'));
     assert.throws(() => w.append(Buffer.from('y')), (e: unknown) => isSparkqError(e, 'store-failed'));
+  });
+  }
+
+  it('on the event loop: one write and one fdatasync for the records of a turn, done before their promises settle', async () => {
+    const file = path.join(t.dir, 'e.log');
+    const w = JournalWriter.create(file, 0, 'full', { syncOn: 'event-loop' });
+    const real = { writeSync: fs.writeSync, fdatasyncSync: fs.fdatasyncSync, fdatasync: fs.fdatasync };
+    const calls: string[] = [];
+    // The module object itself (the namespace import above is a read-only view of it), as journal.ts reads it per call.
+    const patched = createRequire(__filename)('node:fs') as Record<string, unknown>;
+    patched['writeSync'] = (...a: Parameters<typeof fs.writeSync>) => (calls.push('write'), real.writeSync(...a));
+    patched['fdatasyncSync'] = (fd: number) => (calls.push('fdatasyncSync'), real.fdatasyncSync(fd));
+    patched['fdatasync'] = () => calls.push('fdatasync (pool)');
+    try {
+      const acks = Array.from({ length: 20 }, (_, i) => w.append(Buffer.from(`r${i}`)));
+      assert.deepEqual(calls, [], 'nothing is written in the turn of the appends');
+      assert.equal(w.syncedSeq, 0);
+      let settledWith: string[] | null = null;
+      await Promise.all(acks.map((a) => a.durable)).then(() => (settledWith = [...calls]));
+      assert.deepEqual(settledWith, ['write', 'fdatasyncSync'], 'one batch: one write, one sync, before any promise settled');
+      assert.equal(w.syncedSeq, 20);
+      await w.append(Buffer.from('next turn')).durable;
+      assert.deepEqual(calls, ['write', 'fdatasyncSync', 'write', 'fdatasyncSync']);
+    } finally {
+      Object.assign(patched, real);
+    }
+    w.close();
+    assert.equal(readJournal(file).records.length, 21);
   });
 });

@@ -15,7 +15,7 @@ const WAIT_FOR_SHORT_OWNER_MS = 10_000;
 async function becomeOwner(workspace: string): Promise<QueueHandle> {
   const deadline = Date.now() + WAIT_FOR_SHORT_OWNER_MS;
   for (;;) {
-    const q = await openQueue(workspace, { role: 'serve', client: 'sparkq serve' });
+    const q = await openQueue(workspace, { role: 'serve', client: 'sparkq serve', syncOn: 'event-loop' });
     if (q.isOwner) return q;
     const o = q.ownerInfo;
     await q.close();

@@ -48,6 +48,7 @@ export interface OpenQueueOptions {
   config: SparkqConfig;
   clock?: Clock;
   durability?: Durability;
+  syncOn?: StoreOptions['syncOn'];
   repair?: boolean;
   /** Archive and snapshot by themselves after writes (default true). Tests turn it off and call `maintain()`. */
   autoMaintain?: boolean;
@@ -191,6 +192,7 @@ export class QueueService {
       },
       clock,
       ...(opts.durability ? { durability: opts.durability } : {}),
+      ...(opts.syncOn ? { syncOn: opts.syncOn } : {}),
       ...(opts.repair ? { repair: true } : {}),
       ...(opts.snapshotAfterRecords ? { snapshotAfterRecords: opts.snapshotAfterRecords } : {}),
       ...(opts.fence ? { fence: opts.fence } : {}),

@@ -185,15 +185,25 @@ export function readJournal(file: string, options: { stopAtDamage?: boolean } = 
 export type Durability = 'full' | 'none';
 
 /**
+ * Where a durable batch's fdatasync runs. 'thread-pool' (the default): on libuv's pool, so the event loop keeps
+ * serving while the disk works; right for a process shared with other work (the VS Code extension host), where a
+ * slow disk must not stall everything else. 'event-loop': on the event loop itself, which saves the two thread
+ * hand-offs of every batch (measured: about 0.1 ms off a round trip, and 7-10% more acknowledged mutations per
+ * second with 16 clients, on a 2-core machine); right for a process whose loop serves the queue (`sparkq serve`,
+ * `sparkq run`, a short command).
+ */
+export type SyncOn = 'thread-pool' | 'event-loop';
+
+/**
  * Appends records with group commit: every record appended while a flush is pending shares one write and one
  * fdatasync. `append` is synchronous (so a caller's transaction and its journal record stay in one turn of the event
  * loop); the returned promise settles once the record is on disk.
  *
- * With durability 'full' the batch is written at once but synced off the main thread (fs.fdatasync on the libuv pool),
- * one sync at a time: records appended while a sync is in flight gather into the next batch, which is written and
- * synced as soon as that sync completes. The owner keeps serving requests while the disk works, instead of blocking
- * its one thread for every sync; the promise of each record still settles only after a sync that started after the
- * record was written.
+ * With durability 'full' the batch is written at once and, by default, synced off the main thread (fs.fdatasync on the
+ * libuv pool), one sync at a time: records appended while a sync is in flight gather into the next batch, which is
+ * written and synced as soon as that sync completes. The owner keeps serving requests while the disk works, instead
+ * of blocking its one thread for every sync; the promise of each record still settles only after a sync that started
+ * after the record was written. With SyncOn 'event-loop' the batch is written and synced in the same turn instead.
  */
 export class JournalWriter {
   private pending: Buffer[] = [];
@@ -219,6 +229,7 @@ export class JournalWriter {
     lastSeq: number,
     length: number,
     private readonly durability: Durability,
+    private readonly syncOn: SyncOn,
   ) {
     this.seq = lastSeq;
     this.synced = lastSeq;
@@ -227,22 +238,22 @@ export class JournalWriter {
   }
 
   /** Creates a new journal file holding only its header, synced together with its directory entry. */
-  static create(file: string, baseSeq: number, durability: Durability, options: { syncDir?: boolean } = {}): JournalWriter {
+  static create(file: string, baseSeq: number, durability: Durability, options: { syncDir?: boolean; syncOn?: SyncOn } = {}): JournalWriter {
     const fd = fs.openSync(file, 'wx', 0o600);
     const header = encodeHeader(baseSeq);
     fs.writeSync(fd, header);
     fs.fsyncSync(fd);
     // The caller may sync the directory itself, once for several new files.
     if (options.syncDir ?? true) fsyncDir(path.dirname(file));
-    return new JournalWriter(file, fd, baseSeq, baseSeq, header.length, durability);
+    return new JournalWriter(file, fd, baseSeq, baseSeq, header.length, durability, options.syncOn ?? 'thread-pool');
   }
 
   /** Continues an intact journal (one with no torn tail) after the records already in it. */
-  static continue(file: string, read: JournalReadResult, durability: Durability): JournalWriter {
+  static continue(file: string, read: JournalReadResult, durability: Durability, options: { syncOn?: SyncOn } = {}): JournalWriter {
     if (read.tornTail) throw new Error('a journal with a torn tail is retired, not continued');
     const fd = fs.openSync(file, 'a');
     const last = read.records.length > 0 ? read.records[read.records.length - 1]!.seq : read.baseSeq;
-    return new JournalWriter(file, fd, read.baseSeq, last, read.validLength, durability);
+    return new JournalWriter(file, fd, read.baseSeq, last, read.validLength, durability, options.syncOn ?? 'thread-pool');
   }
 
   get lastSeq(): number {
@@ -306,10 +317,14 @@ export class JournalWriter {
     setImmediate(() => this.flushAsync());
   }
 
-  /** Writes the pending batch and starts its fdatasync on the thread pool (durability 'full'). */
+  /** Writes the pending batch and starts its fdatasync on the thread pool, or syncs it now (durability 'full'). */
   private flushAsync(): void {
     this.scheduled = false;
     if (this.syncing !== null || this.closed || this.failure !== null) return;
+    if (this.syncOn === 'event-loop') {
+      this.flushNow();
+      return;
+    }
     const waiters = this.waiters;
     this.waiters = [];
     if (this.pending.length === 0) {
@@ -370,12 +385,17 @@ export class JournalWriter {
     }
     // With a sync in flight and nothing new, a sync here still makes what that one covers durable before we answer.
     const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    // Every record appended so far is in this batch.
+    const through = this.seq;
     this.pending = [];
     this.pendingBytes = 0;
     try {
       let off = 0;
       while (off < batch.length) off += fs.writeSync(this.fd, batch, off, batch.length - off);
-      if (this.durability === 'full') fs.fdatasyncSync(this.fd);
+      if (this.durability === 'full') {
+        fs.fdatasyncSync(this.fd);
+        this.synced = Math.max(this.synced, through);
+      }
       this.bytesOnDisk += batch.length;
     } catch (e) {
       // Memory is now ahead of the disk and we cannot tell how far: refuse all further writes. Reopening the store

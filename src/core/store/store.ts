@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { type Clock, systemClock } from '../clock';
 import { SparkqError, errorMessage } from '../errors';
 import { fsyncDir, isTempFile, keepAside } from './fileio';
-import { type Durability, type JournalReadResult, JournalWriter, readJournal, recordText } from './journal';
+import { type Durability, type JournalReadResult, JournalWriter, type SyncOn, readJournal, recordText } from './journal';
 import {
   DATA_FILE_PATTERN,
   type Generation,
@@ -37,6 +37,8 @@ export interface StoreOptions {
    */
   replayReserve?: (payloads: readonly Buffer[]) => number;
   durability?: Durability;
+  /** Where each batch's fdatasync runs (default 'thread-pool'); see SyncOn. */
+  syncOn?: SyncOn;
   clock?: Clock;
   /** Take a snapshot (and start a new journal) once the journal holds this many records or bytes. */
   snapshotAfterRecords?: number;
@@ -123,6 +125,7 @@ export class Store {
   static async open(options: StoreOptions): Promise<Store> {
     const opts: StoreOpts = {
       durability: 'full',
+      syncOn: 'thread-pool',
       clock: systemClock,
       snapshotAfterRecords: 50_000,
       snapshotAfterBytes: 64 * 1024 * 1024,
@@ -157,7 +160,7 @@ export class Store {
       // A new store: an empty database at sequence 0, its empty journal, then the manifest that names both.
       const db = await SqlDatabase.open();
       migrate(db, opts.migrations);
-      const { gen, writer } = writeGeneration(dir, db, 0, opts.durability);
+      const { gen, writer } = writeGeneration(dir, db, 0, opts);
       const m: Manifest = { format: 1, current: gen, previous: null, writtenAt: new Date(now).toISOString() };
       writeManifest(manifestFile, m, durable);
       report.created = true;
@@ -192,13 +195,13 @@ export class Store {
     if (mustSnapshot) {
       // Retire the journal as it is (never truncated in place) by starting a new generation from memory.
       const seq = journal.records.length > 0 ? journal.records[journal.records.length - 1]!.seq : journal.baseSeq;
-      const next = writeGeneration(dir, db, seq, opts.durability, manifest.current);
+      const next = writeGeneration(dir, db, seq, opts, manifest.current);
       const m: Manifest = { format: 1, current: next.gen, previous: manifest.current, writtenAt: new Date(now).toISOString() };
       writeManifest(manifestFile, m, durable);
       manifest = m;
       writer = next.writer;
     } else {
-      writer = JournalWriter.continue(journalPath, journal, opts.durability);
+      writer = JournalWriter.continue(journalPath, journal, opts.durability, { syncOn: opts.syncOn });
     }
     return new Store(db, opts, manifest, writer, report);
   }
@@ -267,7 +270,7 @@ export class Store {
     this.opts.fence?.('acknowledge');
     const seq = this.journal.lastSeq;
     if (seq === this.manifest.current.snapshot.seq) return;
-    const { gen, writer } = writeGeneration(this.opts.dir, this.db, seq, this.opts.durability, this.manifest.current);
+    const { gen, writer } = writeGeneration(this.opts.dir, this.db, seq, this.opts, this.manifest.current);
     const m: Manifest = { format: 1, current: gen, previous: this.manifest.current, writtenAt: new Date(this.opts.clock.now()).toISOString() };
     writeManifest(path.join(this.opts.dir, MANIFEST), m, this.opts.durability === 'full');
     this.journal.close();
@@ -339,7 +342,7 @@ function writeGeneration(
   dir: string,
   db: SqlDatabase,
   seq: number,
-  durability: Durability,
+  { durability, syncOn }: { durability: Durability; syncOn: SyncOn },
   current?: Generation,
 ): { gen: Generation; writer: JournalWriter } {
   const snapFile = snapshotFileName(seq);
@@ -353,7 +356,7 @@ function writeGeneration(
   const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export({ reuse: true }), seq, durability === 'full', { fresh: true });
   // A journal of this name can only be a leftover of a crash before its manifest was written: it holds no records.
   fs.rmSync(path.join(dir, journalFile), { force: true });
-  const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability, { syncDir: false });
+  const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability, { syncDir: false, syncOn });
   fsyncDir(dir);
   return { gen: { snapshot: { file: snapFile, seq, bytes, crc }, journal: { file: journalFile, baseSeq: seq } }, writer };
 }
