@@ -132,6 +132,25 @@ describe('store', () => {
     await r.close();
   });
 
+  it('opens after a crash that tore the first record of a fresh journal (no whole record to replay)', async () => {
+    const s = await open(t.dir);
+    for (let i = 0; i < 3; i++) await put(s, `k${i}`, 'v');
+    await s.snapshot(); // a new generation at sequence 3: its journal holds only its header
+    s.abandon();
+    const journal = path.join(t.dir, 'journal-000000000003.log');
+    fs.appendFileSync(journal, encodeRecord(4, Buffer.from(JSON.stringify([{ k: 'k3', v: 'lost' }]))).subarray(0, 20));
+    const r = await open(t.dir);
+    assert.deepEqual(all(r), { k0: 'v', k1: 'v', k2: 'v' });
+    assert.equal(r.recovery.tornTail?.bytes, 20);
+    assert.ok(r.recovery.tornTail?.keptAt && fs.existsSync(r.recovery.tornTail.keptAt), 'the torn journal is kept aside');
+    await put(r, 'k3', 'v');
+    r.abandon();
+    const again = await open(t.dir);
+    assert.deepEqual(all(again), { k0: 'v', k1: 'v', k2: 'v', k3: 'v' });
+    assert.equal(again.recovery.tornTail, null);
+    await again.close();
+  });
+
   it('recovers from a torn tail: keeps every whole record, copies the journal aside, starts a new generation', async () => {
     const s = await open(t.dir);
     for (let i = 0; i < 5; i++) await put(s, `k${i}`, 'v');

@@ -248,6 +248,26 @@ export class JournalWriter {
     return new JournalWriter(file, fd, baseSeq, baseSeq, header.length, durability, options.syncOn ?? 'thread-pool');
   }
 
+  /**
+   * Replaces `file` with a new journal holding only its header (written to a temp file, synced, renamed over it, the
+   * directory synced): for a journal whose only bytes after its header are a torn first record, already copied aside.
+   * That is the file as it was before the crash, and the generation keeps its names.
+   */
+  static replace(file: string, baseSeq: number, durability: Durability, options: { syncOn?: SyncOn } = {}): JournalWriter {
+    const temp = `${file}.${process.pid}.tmp`;
+    fs.rmSync(temp, { force: true });
+    const w = JournalWriter.create(temp, baseSeq, durability, { syncDir: false, ...options });
+    try {
+      fs.renameSync(temp, file);
+    } catch (e) {
+      w.close();
+      fs.rmSync(temp, { force: true });
+      throw e;
+    }
+    fsyncDir(path.dirname(file));
+    return new JournalWriter(file, w.fd, baseSeq, baseSeq, JOURNAL_HEADER_BYTES, durability, options.syncOn ?? 'thread-pool');
+  }
+
   /** Continues an intact journal (one with no torn tail) after the records already in it. */
   static continue(file: string, read: JournalReadResult, durability: Durability, options: { syncOn?: SyncOn } = {}): JournalWriter {
     if (read.tornTail) throw new Error('a journal with a torn tail is retired, not continued');

@@ -192,9 +192,14 @@ export class Store {
       report.tornTail = { bytes: journal.tornTail.bytes, keptAt };
       mustSnapshot = true;
     }
-    if (mustSnapshot) {
+    const seq = journal.records.length > 0 ? journal.records[journal.records.length - 1]!.seq : journal.baseSeq;
+    if (mustSnapshot && journal.tornTail && journal.records.length === 0 && report.repairs.length === 0 && seq === manifest.current.snapshot.seq) {
+      // A crash tore the first record after a snapshot: nothing whole to replay, so memory is the snapshot, and a new
+      // generation would have this one's names. The torn bytes are kept aside (above); the journal goes back to its
+      // header, as it was before the crash (replaced, not truncated in place).
+      writer = JournalWriter.replace(journalPath, journal.baseSeq, opts.durability, { syncOn: opts.syncOn });
+    } else if (mustSnapshot) {
       // Retire the journal as it is (never truncated in place) by starting a new generation from memory.
-      const seq = journal.records.length > 0 ? journal.records[journal.records.length - 1]!.seq : journal.baseSeq;
       const next = writeGeneration(dir, db, seq, opts, manifest.current);
       const m: Manifest = { format: 1, current: next.gen, previous: manifest.current, writtenAt: new Date(now).toISOString() };
       writeManifest(manifestFile, m, durable);
