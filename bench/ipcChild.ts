@@ -37,6 +37,14 @@ async function main(): Promise<void> {
     if (!q.isOwner) throw new Error('bench: another process owns the queue');
     line('READY');
     const cpu = process.cpuUsage();
+    // Each line on stdin (the bench writes the client count before and after a throughput window) marks a point.
+    let mark = process.cpuUsage();
+    process.stdin.setEncoding('utf8').on('data', (text: string) => {
+      for (const what of text.split('\n').filter(Boolean)) {
+        stat(`serve ${what}`, mark, {});
+        mark = process.cpuUsage();
+      }
+    });
     await new Promise<void>((resolve) => process.stdin.on('end', () => resolve()).resume());
     stat('serve', cpu, {});
     await q.close();

@@ -95,8 +95,10 @@ export async function measureIpc(
       progress(`IPC: acknowledged mutations per second, ${n} client process${n === 1 ? '' : 'es'} for ${plan.seconds} s`);
       const kids = Array.from({ length: n }, () => start(script, ['load', ws, 'ipc', String(plan.seconds), String(plan.clientWarmup)]));
       await Promise.all(kids.map((k) => k.ready));
+      server.proc.stdin!.write(`before ${n}\n`);
       for (const k of kids) k.proc.stdin!.write('go\n');
       const results = (await Promise.all(kids.map((k) => k.result))).map((r) => JSON.parse(r) as { count: number; latencies: number[] });
+      server.proc.stdin!.write(`window ${n}\n`);
       const mutations = results.reduce((s, r) => s + r.count, 0);
       throughput.push({ clients: n, seconds: plan.seconds, mutations, perSecond: mutations / plan.seconds, latency: summarize(results.flatMap((r) => r.latencies)) });
     }
