@@ -184,18 +184,63 @@ describe('store', () => {
   });
 
   it('does not acknowledge a write when ownership was lost while it was being synced', async () => {
-    let checks = 0;
-    let demoteAfter = Infinity;
+    let lost = false;
     const s = await open(t.dir, {
-      fence: () => {
-        if (++checks > demoteAfter) throw new Error('another process owns the queue now');
+      fence: (when) => {
+        if (lost && when === 'acknowledge') throw new Error('another process owns the queue now');
       },
     });
     await put(s, 'a', '1');
-    // The check before the write passes; the successor takes over while the record is synced.
-    demoteAfter = checks + 1;
+    // The checks before the write and before its batch pass; the successor takes over while the record is synced.
+    lost = true;
     await assert.rejects(put(s, 'b', '2'), (e: unknown) => isSparkqError(e, 'unavailable') && e.details?.['mayHaveRun'] === true);
     s.abandon();
+  });
+
+  it('never writes records that waited in memory once the fence says another process owns the queue', async () => {
+    let demoted = false;
+    const s = await open(t.dir, {
+      fence: () => {
+        if (demoted) throw new Error('another process owns the queue now');
+      },
+    });
+    await put(s, 'a', '1');
+    // The record is in memory and its batch not yet written (that happens a turn later) when ownership is lost: the
+    // loop was blocked long enough for another process to take over.
+    const { durable } = s.write(() => {
+      const rec = [{ k: 'b', v: '2' }];
+      replay(s.db, rec);
+      return { result: undefined, record: rec };
+    });
+    demoted = true;
+    await assert.rejects(durable, /another process owns/);
+    s.abandon();
+    const journal = fs.readFileSync(path.join(t.dir, 'journal-000000000000.log'));
+    assert.equal(journal.includes('"b"'), false, 'the record never reached the file');
+    const r = await open(t.dir);
+    assert.deepEqual(all(r), { a: '1' });
+    await r.close();
+  });
+
+  it('looks again before a snapshot’s manifest names its files, and leaves the manifest alone if it lost the queue', async () => {
+    let acknowledgeChecks = 0;
+    let demoteAt = Infinity;
+    const s = await open(t.dir, {
+      fence: (when) => {
+        if (when === 'acknowledge' && ++acknowledgeChecks >= demoteAt) throw new Error('another process owns the queue now');
+      },
+    });
+    for (let i = 0; i < 3; i++) await put(s, `k${i}`, 'v');
+    const manifest = fs.readFileSync(path.join(t.dir, 'manifest.json'), 'utf8');
+    // The check before the snapshot passes; the one after its files are written (before the manifest) fails.
+    demoteAt = acknowledgeChecks + 2;
+    await assert.rejects(s.snapshot(), /another process owns/);
+    assert.equal(fs.readFileSync(path.join(t.dir, 'manifest.json'), 'utf8'), manifest, 'the manifest still names the old generation');
+    s.abandon();
+    const r = await open(t.dir);
+    assert.deepEqual(all(r), { k0: 'v', k1: 'v', k2: 'v' });
+    assert.ok(r.recovery.swept.some((f) => f.startsWith('snapshot-000000000003')), `the unnamed snapshot is swept: ${r.recovery.swept.join(', ')}`);
+    await r.close();
   });
 
   it('checks the fence before every write, and once per group commit after the sync before acknowledging', async () => {
@@ -204,8 +249,10 @@ describe('store', () => {
     await put(s, 'warm', 'up');
     checks.length = 0;
     await Promise.all(Array.from({ length: 20 }, (_, i) => put(s, `k${i}`, 'v')));
-    // 20 checks before the writes (one each, which may reuse a recent look), and a few that must look, after the syncs.
-    assert.equal(checks.filter((c) => c === 'write').length, 20);
+    // 20 checks before the writes (one each, which may reuse a recent look) and one per batch before it is written,
+    // and a few that must look, after the syncs.
+    const writes = checks.filter((c) => c === 'write').length;
+    assert.ok(writes >= 21 && writes <= 25, `fence checks before 20 writes and their batches: ${writes}`);
     const acks = checks.filter((c) => c === 'acknowledge').length;
     assert.ok(acks >= 1 && acks <= 5, `fence checks after the syncs of 20 writes in a group commit: ${acks}`);
     checks.length = 0;

@@ -194,6 +194,18 @@ export type Durability = 'full' | 'none';
  */
 export type SyncOn = 'thread-pool' | 'event-loop';
 
+export interface WriterOptions {
+  /** Default 'thread-pool'. */
+  syncOn?: SyncOn;
+  /**
+   * Runs right before each batch is written to the file, and throws when this process may no longer write (the store's
+   * fence). A throw fails the batch's records as not written and stops the writer: a process that lost the queue
+   * while its records waited in memory (its loop blocked long enough for another to take over) never writes them into
+   * a journal that its successor may be continuing.
+   */
+  beforeWrite?: () => void;
+}
+
 /**
  * Appends records with group commit: every record appended while a flush is pending shares one write and one
  * fdatasync. `append` is synchronous (so a caller's transaction and its journal record stay in one turn of the event
@@ -221,6 +233,8 @@ export class JournalWriter {
   /** Every record up to this seq is synced (records already in the file when it was opened count as synced). */
   private synced: number;
   private recordCount: number;
+  private readonly syncOn: SyncOn;
+  private readonly beforeWrite: (() => void) | null;
 
   private constructor(
     readonly file: string,
@@ -229,8 +243,10 @@ export class JournalWriter {
     lastSeq: number,
     length: number,
     private readonly durability: Durability,
-    private readonly syncOn: SyncOn,
+    options: WriterOptions,
   ) {
+    this.syncOn = options.syncOn ?? 'thread-pool';
+    this.beforeWrite = options.beforeWrite ?? null;
     this.seq = lastSeq;
     this.synced = lastSeq;
     this.bytesOnDisk = length;
@@ -238,14 +254,14 @@ export class JournalWriter {
   }
 
   /** Creates a new journal file holding only its header, synced together with its directory entry. */
-  static create(file: string, baseSeq: number, durability: Durability, options: { syncDir?: boolean; syncOn?: SyncOn } = {}): JournalWriter {
+  static create(file: string, baseSeq: number, durability: Durability, options: WriterOptions & { syncDir?: boolean } = {}): JournalWriter {
     const fd = fs.openSync(file, 'wx', 0o600);
     const header = encodeHeader(baseSeq);
     fs.writeSync(fd, header);
     fs.fsyncSync(fd);
     // The caller may sync the directory itself, once for several new files.
     if (options.syncDir ?? true) fsyncDir(path.dirname(file));
-    return new JournalWriter(file, fd, baseSeq, baseSeq, header.length, durability, options.syncOn ?? 'thread-pool');
+    return new JournalWriter(file, fd, baseSeq, baseSeq, header.length, durability, options);
   }
 
   /**
@@ -253,10 +269,10 @@ export class JournalWriter {
    * directory synced): for a journal whose only bytes after its header are a torn first record, already copied aside.
    * That is the file as it was before the crash, and the generation keeps its names.
    */
-  static replace(file: string, baseSeq: number, durability: Durability, options: { syncOn?: SyncOn } = {}): JournalWriter {
+  static replace(file: string, baseSeq: number, durability: Durability, options: WriterOptions = {}): JournalWriter {
     const temp = `${file}.${process.pid}.tmp`;
     fs.rmSync(temp, { force: true });
-    const w = JournalWriter.create(temp, baseSeq, durability, { syncDir: false, ...options });
+    const w = JournalWriter.create(temp, baseSeq, durability, { syncDir: false });
     try {
       fs.renameSync(temp, file);
     } catch (e) {
@@ -265,15 +281,15 @@ export class JournalWriter {
       throw e;
     }
     fsyncDir(path.dirname(file));
-    return new JournalWriter(file, w.fd, baseSeq, baseSeq, JOURNAL_HEADER_BYTES, durability, options.syncOn ?? 'thread-pool');
+    return new JournalWriter(file, w.fd, baseSeq, baseSeq, JOURNAL_HEADER_BYTES, durability, options);
   }
 
   /** Continues an intact journal (one with no torn tail) after the records already in it. */
-  static continue(file: string, read: JournalReadResult, durability: Durability, options: { syncOn?: SyncOn } = {}): JournalWriter {
+  static continue(file: string, read: JournalReadResult, durability: Durability, options: WriterOptions = {}): JournalWriter {
     if (read.tornTail) throw new Error('a journal with a torn tail is retired, not continued');
     const fd = fs.openSync(file, 'a');
     const last = read.records.length > 0 ? read.records[read.records.length - 1]!.seq : read.baseSeq;
-    return new JournalWriter(file, fd, read.baseSeq, last, read.validLength, durability, options.syncOn ?? 'thread-pool');
+    return new JournalWriter(file, fd, read.baseSeq, last, read.validLength, durability, options);
   }
 
   get lastSeq(): number {
@@ -352,6 +368,7 @@ export class JournalWriter {
       for (const w of waiters) w.resolve();
       return;
     }
+    if (!this.mayWrite(waiters)) return;
     const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     // Every record appended so far is in this batch.
     const through = this.seq;
@@ -384,6 +401,23 @@ export class JournalWriter {
     });
   }
 
+  /** Runs beforeWrite; when it throws, the pending records are failed with its error and nothing more is written. */
+  private mayWrite(waiters: { reject: (e: unknown) => void }[]): boolean {
+    if (this.beforeWrite === null || this.pending.length === 0) return true;
+    try {
+      this.beforeWrite();
+      return true;
+    } catch (e) {
+      this.failure = e;
+      const all = [...waiters, ...this.waiters];
+      this.waiters = [];
+      this.pending = [];
+      this.pendingBytes = 0;
+      for (const w of all) w.reject(e);
+      return false;
+    }
+  }
+
   /** Memory is now ahead of the disk and we cannot tell how far: refuse all further writes (see flushNow). */
   private fail(e: unknown, waiters: { reject: (e: unknown) => void }[]): void {
     this.failure = e;
@@ -403,6 +437,7 @@ export class JournalWriter {
       for (const w of waiters) w.resolve();
       return;
     }
+    if (!this.mayWrite(waiters)) return;
     // With a sync in flight and nothing new, a sync here still makes what that one covers durable before we answer.
     const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     // Every record appended so far is in this batch.

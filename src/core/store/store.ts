@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { type Clock, systemClock } from '../clock';
 import { SparkqError, errorMessage } from '../errors';
 import { fsyncDir, isTempFile, keepAside } from './fileio';
-import { type Durability, type JournalReadResult, JournalWriter, type SyncOn, readJournal, recordText } from './journal';
+import { type Durability, type JournalReadResult, JournalWriter, type SyncOn, type WriterOptions, readJournal, recordText } from './journal';
 import {
   DATA_FILE_PATTERN,
   type Generation,
@@ -197,7 +197,7 @@ export class Store {
       // A crash tore the first record after a snapshot: nothing whole to replay, so memory is the snapshot, and a new
       // generation would have this one's names. The torn bytes are kept aside (above); the journal goes back to its
       // header, as it was before the crash (replaced, not truncated in place).
-      writer = JournalWriter.replace(journalPath, journal.baseSeq, opts.durability, { syncOn: opts.syncOn });
+      writer = JournalWriter.replace(journalPath, journal.baseSeq, opts.durability, writerOptions(opts));
     } else if (mustSnapshot) {
       // Retire the journal as it is (never truncated in place) by starting a new generation from memory.
       const next = writeGeneration(dir, db, seq, opts, manifest.current);
@@ -206,7 +206,7 @@ export class Store {
       manifest = m;
       writer = next.writer;
     } else {
-      writer = JournalWriter.continue(journalPath, journal, opts.durability, { syncOn: opts.syncOn });
+      writer = JournalWriter.continue(journalPath, journal, opts.durability, writerOptions(opts));
     }
     return new Store(db, opts, manifest, writer, report);
   }
@@ -276,6 +276,15 @@ export class Store {
     const seq = this.journal.lastSeq;
     if (seq === this.manifest.current.snapshot.seq) return;
     const { gen, writer } = writeGeneration(this.opts.dir, this.db, seq, this.opts, this.manifest.current);
+    // Writing the files takes a while (tens of milliseconds for a large queue): look again right before the manifest
+    // names them, so that a successor that took over meanwhile never finds its generation replaced by ours. Files
+    // that no manifest names are swept at the next open.
+    try {
+      this.opts.fence?.('acknowledge');
+    } catch (e) {
+      writer.close();
+      throw e;
+    }
     const m: Manifest = { format: 1, current: gen, previous: this.manifest.current, writtenAt: new Date(this.opts.clock.now()).toISOString() };
     writeManifest(path.join(this.opts.dir, MANIFEST), m, this.opts.durability === 'full');
     this.journal.close();
@@ -343,11 +352,17 @@ function migrate(db: SqlDatabase, migrations: readonly Migration[]): boolean {
  * manifest that names them. In that order a crash at any point leaves either the old manifest (the new files are
  * unreferenced and swept at the next open) or a new manifest whose files all exist.
  */
+/** How the store's journal writers sync, and the fence they check before writing a batch (see WriterOptions). */
+function writerOptions(opts: StoreOpts): WriterOptions {
+  const fence = opts.fence;
+  return { syncOn: opts.syncOn, ...(fence ? { beforeWrite: () => fence('write') } : {}) };
+}
+
 function writeGeneration(
   dir: string,
   db: SqlDatabase,
   seq: number,
-  { durability, syncOn }: { durability: Durability; syncOn: SyncOn },
+  opts: StoreOpts,
   current?: Generation,
 ): { gen: Generation; writer: JournalWriter } {
   const snapFile = snapshotFileName(seq);
@@ -358,10 +373,11 @@ function writeGeneration(
   // Both files are new and unnamed until the manifest names them, so they are created in place (no temp file and
   // rename) and one directory fsync makes both entries durable before the manifest is written. The image is a view
   // of the buffer the database keeps for its exports (see export): written out here and not kept.
+  const { durability } = opts;
   const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export({ reuse: true }), seq, durability === 'full', { fresh: true });
   // A journal of this name can only be a leftover of a crash before its manifest was written: it holds no records.
   fs.rmSync(path.join(dir, journalFile), { force: true });
-  const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability, { syncDir: false, syncOn });
+  const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability, { syncDir: false, ...writerOptions(opts) });
   fsyncDir(dir);
   return { gen: { snapshot: { file: snapFile, seq, bytes, crc }, journal: { file: journalFile, baseSeq: seq } }, writer };
 }
