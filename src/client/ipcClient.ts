@@ -60,7 +60,9 @@ export class IpcClient {
   static async connect(opts: IpcClientOptions): Promise<IpcClient> {
     const timeoutMs = opts.timeoutMs ?? 5_000;
     const deadline = Date.now() + timeoutMs;
-    const socket = await openSocket(opts.socketPath, deadline, timeoutMs);
+    // Bytes read from the socket go to `reader.sink`: the handshake's first, then the client's.
+    const reader: Reader = { sink: () => undefined };
+    const socket = await openSocket(opts.socketPath, deadline, timeoutMs, reader);
     const decoder = new FrameDecoder(MAX_FRAME_BYTES);
     const where = opts.socketPath;
     // Frames that arrive after the welcome but before the client is attached are kept and handed over in order.
@@ -93,7 +95,7 @@ export class IpcClient {
         onData: (chunk: Buffer) => {
           let frames: Buffer[];
           try {
-            frames = decoder.push(chunk);
+            frames = decoder.push(chunk, { borrowed: true });
           } catch (e) {
             if (early !== null) earlyError = e as Error;
             else fail(new SparkqError('unavailable', `the queue owner at ${where} broke the protocol: ${errorMessage(e)}`, { path: where }));
@@ -116,7 +118,7 @@ export class IpcClient {
           }
         },
       };
-      socket.on('data', handshake.onData);
+      reader.sink = handshake.onData;
       socket.on('error', handshake.onError);
       socket.on('close', handshake.onClose);
       const hello: Record<string, unknown> = { t: 'hello', token: opts.token };
@@ -124,9 +126,9 @@ export class IpcClient {
       socket.write(encodeFrame(hello));
     });
     const client = new IpcClient(socket, decoder, owner, where);
-    socket.off('data', handshake.onData);
     socket.off('error', handshake.onError);
     socket.off('close', handshake.onClose);
+    reader.sink = (chunk) => client.onChunk(chunk);
     client.attach(early ?? [], earlyError);
     return client;
   }
@@ -186,7 +188,6 @@ export class IpcClient {
 
   /** Takes over the socket from the handshake, with the frames (or the decoding error) that arrived in between. */
   private attach(early: Buffer[], earlyError: Error | null): void {
-    this.socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
     this.socket.on('error', (e) => this.shutdown(new SparkqError('unavailable', `the connection to the queue owner failed: ${e.message}`)));
     this.socket.on('close', () => this.shutdown(new SparkqError('unavailable', 'the queue owner went away (its process ended or closed the connection)')));
     for (const frame of early) if (!this.closed) this.onFrame(frame);
@@ -198,7 +199,7 @@ export class IpcClient {
     if (this.closed) return;
     let frames: Buffer[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = this.decoder.push(chunk, { borrowed: true });
     } catch (e) {
       this.shutdown(new SparkqError('unavailable', `the queue owner broke the protocol: ${errorMessage(e)}`));
       return;
@@ -307,15 +308,36 @@ export class IpcClient {
   }
 }
 
+/** Where a connection's bytes go; a chunk is only valid during the call (see openSocket). */
+interface Reader {
+  sink: (chunk: Buffer) => void;
+}
+
+/** The read buffer of a connection: answers are small, and a larger frame arrives in several reads. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 /**
  * Connects to the socket. A listener whose accept queue is momentarily full makes a Unix-socket connect fail with
  * EAGAIN (seen with as few as 8 simultaneous connects); that is retried with a short backoff until the deadline.
+ *
+ * Reads go into one buffer per connection (Node's `onread`), handed to `reader.sink` as a view that is only valid
+ * during the call (the FrameDecoder copies what it keeps): no Buffer and no stream machinery per read, which took
+ * about a third of a client's CPU per call (measured with 16 clients on 2 cores). There are no 'data' events.
  */
-function openSocket(where: string, deadline: number, timeoutMs: number): Promise<net.Socket> {
+function openSocket(where: string, deadline: number, timeoutMs: number, reader: Reader): Promise<net.Socket> {
   return new Promise<net.Socket>((resolve, reject) => {
     let delay = 2;
     const attempt = () => {
-      const socket = net.createConnection(where);
+      const socket = net.createConnection({
+        path: where,
+        onread: {
+          buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+          callback: (n: number, buf: Uint8Array) => {
+            reader.sink(Buffer.from(buf.buffer, buf.byteOffset, n));
+            return true; // keep reading
+          },
+        },
+      });
       const onConnect = () => {
         socket.off('error', onError);
         resolve(socket);

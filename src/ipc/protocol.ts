@@ -344,12 +344,15 @@ export class FrameDecoder {
     return this.buffered > 0 || this.expected !== null;
   }
 
-  /** Adds `chunk` and returns the frame bodies it completes, in order. After a throw the decoder stays failed. */
-  push(chunk: Buffer): Buffer[] {
+  /**
+   * Adds `chunk` and returns the frame bodies it completes, in order. After a throw the decoder stays failed.
+   * `borrowed`: the chunk's bytes are reused after this call (a read buffer), so whatever is kept is copied.
+   */
+  push(chunk: Buffer, options: { borrowed?: boolean } = {}): Buffer[] {
     if (this.failed) throw new FrameError('the stream already broke the protocol');
     if (chunk.length >= SMALL_CHUNK_BYTES) {
       this.sealSlab();
-      this.chunks.push(chunk);
+      this.chunks.push(options.borrowed ? Buffer.from(chunk) : chunk);
     } else if (chunk.length > 0) {
       // A peer trickling bytes would otherwise leave one Buffer object per byte; small chunks are copied side by side
       // into a slab instead, so the chunk count stays proportional to bytes / SMALL_CHUNK_BYTES.

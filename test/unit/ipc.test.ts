@@ -99,6 +99,29 @@ describe('IPC', function () {
       assert.deepEqual(got, bodies, 'one byte at a time');
     });
 
+    it('keeps nothing of a borrowed chunk: frames survive the read buffer being reused at once', () => {
+      const bodies = ['{"a":1}', 'x'.repeat(5000), JSON.stringify({ t: 'res', id: 1, ok: true, result: 'y'.repeat(70_000) }), '"z"'];
+      const stream = Buffer.concat(bodies.map((b) => frame(b)));
+      fc.assert(
+        fc.property(fc.array(fc.nat({ max: stream.length }), { maxLength: 30 }), (cuts) => {
+          const points = [...new Set([0, ...cuts, stream.length])].sort((a, b) => a - b);
+          const d = new FrameDecoder();
+          const readBuffer = Buffer.alloc(stream.length);
+          const out: Buffer[] = [];
+          for (let i = 1; i < points.length; i++) {
+            const n = stream.copy(readBuffer, 0, points[i - 1], points[i]);
+            for (const f of d.push(readBuffer.subarray(0, n), { borrowed: true })) out.push(f);
+            readBuffer.fill(0x21); // the next read overwrites the buffer
+          }
+          assert.deepEqual(
+            out.map((f) => f.toString('utf8')),
+            bodies,
+          );
+        }),
+        { seed: 11, numRuns: 200 },
+      );
+    });
+
     it('parseClientMessage accepts and refuses exactly what the ClientMessage schema does', () => {
       // Requests near the edge of valid: every key's type varied, a key missing or added, hello and sub mixed in.
       const request = fc.record(
