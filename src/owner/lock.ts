@@ -361,11 +361,19 @@ export class OwnerLock {
   /** performance.now() of the last look at `.sparkq/` (stat or listing) that found us current (see isCurrent). */
   private verifiedAt = -Infinity;
 
+  /**
+   * The previous owner's process was alive when we took over (it did not answer a ping): it may still write to files
+   * it holds open, such as the journal, until it notices it lost the queue. See StoreOptions.rehomeJournal.
+   */
+  readonly predecessorMayRun: boolean;
+
   /** @internal — use tryAcquireOwnerLock. */
   constructor(
     private readonly sparkqDir: string,
     holder: LockHolder,
+    predecessorMayRun = false,
   ) {
+    this.predecessorMayRun = predecessorMayRun;
     this.generation = holder.generation;
     this.file = path.join(sparkqDir, lockName(holder.generation));
     this.current = holder;
@@ -491,7 +499,7 @@ async function pingWithTimeout(ping: (h: LockHolder) => Promise<boolean>, holder
 }
 
 /** Whether the holder of `entry` is gone, so that the next generation may be taken. */
-async function isStale(entry: LockEntry, opts: AcquireOptions): Promise<{ stale: true } | { stale: false; holder: LockHolder }> {
+async function isStale(entry: LockEntry, opts: AcquireOptions): Promise<{ stale: true; alive?: boolean } | { stale: false; holder: LockHolder }> {
   switch (entry.kind) {
     case 'released':
     case 'vanished':
@@ -517,7 +525,7 @@ async function isStale(entry: LockEntry, opts: AcquireOptions): Promise<{ stale:
         const age = Number.isFinite(acquired) ? Date.now() - acquired : Infinity;
         if (age >= (opts.pingGraceMs ?? DEFAULT_PING_GRACE_MS)) {
           const ok = await pingWithTimeout(opts.ping, h, opts.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS);
-          if (!ok) return { stale: true };
+          if (!ok) return { stale: true, alive: true };
         }
       }
       return { stale: false, holder: h };
@@ -536,9 +544,11 @@ export async function tryAcquireOwnerLock(sparkqDir: string, opts: AcquireOption
     // 1. The highest generation.
     const top = readHighest(sparkqDir);
     // 2. Alive → not ours.
+    let predecessorMayRun = false;
     if (top) {
       const verdict = await isStale(top, opts);
       if (!verdict.stale) return { holder: verdict.holder };
+      predecessorMayRun = verdict.alive === true;
     }
     // 3. Take the next generation; EEXIST means another contender won it: look again.
     const generation = (top?.generation ?? 0) + 1;
@@ -561,7 +571,7 @@ export async function tryAcquireOwnerLock(sparkqDir: string, opts: AcquireOption
     }
     // 4. Lower generations are history now.
     cleanUp(sparkqDir, generation);
-    return { lock: new OwnerLock(sparkqDir, holder) };
+    return { lock: new OwnerLock(sparkqDir, holder, predecessorMayRun) };
   }
   throw new Error(`owner lock in ${sparkqDir}: gave up after ${MAX_ATTEMPTS} attempts`);
 }

@@ -149,6 +149,8 @@ export class QueueOwner implements QueueApi {
         clock: opts.clock ?? systemClock,
         ...(opts.durability ? { durability: opts.durability } : {}),
         ...(opts.syncOn ? { syncOn: opts.syncOn } : {}),
+        // A predecessor that is still running may write to the journal it holds open until it notices.
+        ...(lock.predecessorMayRun ? { rehomeJournal: true } : {}),
         // Before a write, a look at `.sparkq/` from the last millisecond is reused: under load that saves a stat per
         // request. The look before an acknowledgement is always fresh (see Store.write).
         fence: (when) => {

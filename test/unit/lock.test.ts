@@ -300,6 +300,22 @@ describe('owner lock', () => {
       assert.equal(lock.generation, 2);
       assert.equal(asked.length, 1);
       assert.equal(asked[0]!.generation, 1);
+      assert.equal(lock.predecessorMayRun, true, 'a holder that is alive but silent may still write');
+    });
+
+    it('says the predecessor may run only when it was alive: not after a dead pid, a release or a fresh start', async function () {
+      if (!LINUX) this.skip(); // a pid's start time tells a reused pid apart
+      const first = await acquired(dir);
+      assert.equal(first.predecessorMayRun, false, 'no holder before');
+      // Generation 5: our pid with another start time, i.e. a process that is gone (its pid reused).
+      writeLock(dir, holderOf(process.pid, 5, { startTime: `${processStartTime(process.pid)}1` }));
+      const afterDead = await acquired(dir);
+      assert.equal(afterDead.generation, 6);
+      assert.equal(afterDead.predecessorMayRun, false, 'a pid that is not the holder any more');
+      afterDead.release();
+      const afterRelease = await acquired(dir);
+      assert.equal(afterRelease.generation, 7);
+      assert.equal(afterRelease.predecessorMayRun, false, 'a released lock');
     });
 
     it('a ping that answers true, or a lock within its grace period, blocks', async () => {

@@ -156,7 +156,15 @@ describe('owner and openQueue', function () {
     const q = await openHere('heir');
     assert.equal(q.isOwner, true);
     assert.equal(q.ownerInfo.generation, 8);
+    await q.createSession({ name: 's' });
+    await q.createQueue({ name: 'q', session: 's' });
+    const kept = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'kept' });
     await q.close();
+    const journalNow = () => {
+      const m = JSON.parse(fs.readFileSync(path.join(sparkq, 'db', 'manifest.json'), 'utf8')) as { manifest: { current: { journal: { file: string } } } };
+      return fs.statSync(path.join(sparkq, 'db', m.manifest.current.journal.file));
+    };
+    const before = journalNow();
 
     // A live process (sleep) that holds the lock but never serves, acquired long ago: pinged, found silent, replaced.
     const sleeper = spawn('sleep', ['30']);
@@ -174,6 +182,12 @@ describe('owner and openQueue', function () {
       const r = await openHere('heir2');
       assert.equal(r.isOwner, true);
       assert.equal(r.ownerInfo.generation, 21);
+      // The silent holder may still write to the journal it holds open: the heir continues in a new file of that name.
+      const after = journalNow();
+      assert.notEqual(after.ino, before.ino, 'the journal was rehomed');
+      assert.equal(after.size, before.size);
+      assert.equal((await r.getTask(kept.id)).status, 'queued');
+      await r.close();
     } finally {
       sleeper.kill('SIGKILL');
     }

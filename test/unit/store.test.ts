@@ -197,6 +197,31 @@ describe('store', () => {
     s.abandon();
   });
 
+  for (const rehomeJournal of [true, false]) {
+    it(`a successor ${rehomeJournal ? 'that rehomes the journal keeps its records' : 'that continues the journal file is left with a damaged journal'} when the old owner writes late`, async () => {
+      // The old owner: its journal file is open and it still has a batch to write (it has not noticed yet).
+      const old = await open(t.dir);
+      for (let i = 0; i < 3; i++) await put(old, `k${i}`, 'v');
+      // The successor opens the same store (as after taking over from an owner that did not answer) and writes.
+      const next = await open(t.dir, rehomeJournal ? { rehomeJournal: true } : {});
+      await put(next, 'n1', 'new');
+      await put(next, 'n2', 'new');
+      // Now the old owner's late batch reaches its open file.
+      await put(old, 'late', 'x');
+      old.abandon();
+      next.abandon();
+      if (rehomeJournal) {
+        const r = await open(t.dir);
+        assert.deepEqual(all(r), { k0: 'v', k1: 'v', k2: 'v', n1: 'new', n2: 'new' }, 'every record of the successor, none of the old owner');
+        await r.close();
+      } else {
+        // What the rehome prevents: the late record lands after the successor's (every journal is written in append
+        // mode, so never over them) with a sequence number the successor already used: the store no longer opens.
+        await assert.rejects(open(t.dir), (e: unknown) => isSparkqError(e, 'corrupt') && /sequence/.test(e.message));
+      }
+    });
+  }
+
   it('never writes records that waited in memory once the fence says another process owns the queue', async () => {
     let demoted = false;
     const s = await open(t.dir, {

@@ -49,6 +49,7 @@ export interface OpenQueueOptions {
   clock?: Clock;
   durability?: Durability;
   syncOn?: StoreOptions['syncOn'];
+  rehomeJournal?: boolean;
   repair?: boolean;
   /** Archive and snapshot by themselves after writes (default true). Tests turn it off and call `maintain()`. */
   autoMaintain?: boolean;
@@ -193,6 +194,7 @@ export class QueueService {
       clock,
       ...(opts.durability ? { durability: opts.durability } : {}),
       ...(opts.syncOn ? { syncOn: opts.syncOn } : {}),
+      ...(opts.rehomeJournal ? { rehomeJournal: true } : {}),
       ...(opts.repair ? { repair: true } : {}),
       ...(opts.snapshotAfterRecords ? { snapshotAfterRecords: opts.snapshotAfterRecords } : {}),
       ...(opts.fence ? { fence: opts.fence } : {}),

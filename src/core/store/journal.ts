@@ -255,7 +255,8 @@ export class JournalWriter {
 
   /** Creates a new journal file holding only its header, synced together with its directory entry. */
   static create(file: string, baseSeq: number, durability: Durability, options: WriterOptions & { syncDir?: boolean } = {}): JournalWriter {
-    const fd = fs.openSync(file, 'wx', 0o600);
+    // Append mode, like a continued journal: every write goes to the end of the file, never at a stale offset.
+    const fd = fs.openSync(file, 'ax', 0o600);
     const header = encodeHeader(baseSeq);
     fs.writeSync(fd, header);
     fs.fsyncSync(fd);
@@ -282,6 +283,33 @@ export class JournalWriter {
     }
     fsyncDir(path.dirname(file));
     return new JournalWriter(file, w.fd, baseSeq, baseSeq, JOURNAL_HEADER_BYTES, durability, options);
+  }
+
+  /**
+   * Continues an intact journal in a new file of the same name: its valid bytes are copied to a temp file, synced and
+   * renamed over it (the directory synced). A process that still holds the old file open (an owner that lost the
+   * queue without noticing) then writes into a file nobody reads, never between or over our records.
+   */
+  static rehome(file: string, read: JournalReadResult, durability: Durability, options: WriterOptions = {}): JournalWriter {
+    if (read.tornTail) throw new Error('a journal with a torn tail is retired, not continued');
+    const temp = `${file}.${process.pid}.tmp`;
+    fs.rmSync(temp, { force: true });
+    let fd: number | null = null;
+    try {
+      fs.copyFileSync(file, temp, fs.constants.COPYFILE_EXCL);
+      // Only what was read and checked: anything appended since belongs to the process that lost the queue.
+      fs.truncateSync(temp, read.validLength);
+      fd = fs.openSync(temp, 'a');
+      fs.fsyncSync(fd);
+      fs.renameSync(temp, file);
+    } catch (e) {
+      if (fd !== null) fs.closeSync(fd);
+      fs.rmSync(temp, { force: true });
+      throw e;
+    }
+    fsyncDir(path.dirname(file));
+    const last = read.records.length > 0 ? read.records[read.records.length - 1]!.seq : read.baseSeq;
+    return new JournalWriter(file, fd, read.baseSeq, last, read.validLength, durability, options);
   }
 
   /** Continues an intact journal (one with no torn tail) after the records already in it. */

@@ -39,6 +39,11 @@ export interface StoreOptions {
   durability?: Durability;
   /** Where each batch's fdatasync runs (default 'thread-pool'); see SyncOn. */
   syncOn?: SyncOn;
+  /**
+   * The previous owner may still be running (it was taken over for not answering): continue the journal in a new
+   * file of the same name (see JournalWriter.rehome), so that nothing that process still writes reaches ours.
+   */
+  rehomeJournal?: boolean;
   clock?: Clock;
   /** Take a snapshot (and start a new journal) once the journal holds this many records or bytes. */
   snapshotAfterRecords?: number;
@@ -74,7 +79,8 @@ export interface RecoveryReport {
   created: boolean;
 }
 
-type StoreOpts = Required<Omit<StoreOptions, 'repair' | 'fence' | 'replayBatch' | 'replayReserve'>> & Pick<StoreOptions, 'fence' | 'replayBatch' | 'replayReserve'>;
+type StoreOpts = Required<Omit<StoreOptions, 'repair' | 'fence' | 'replayBatch' | 'replayReserve' | 'rehomeJournal'>> &
+  Pick<StoreOptions, 'fence' | 'replayBatch' | 'replayReserve' | 'rehomeJournal'>;
 
 const MANIFEST = 'manifest.json';
 const ASIDE = 'aside';
@@ -206,7 +212,9 @@ export class Store {
       manifest = m;
       writer = next.writer;
     } else {
-      writer = JournalWriter.continue(journalPath, journal, opts.durability, writerOptions(opts));
+      writer = opts.rehomeJournal
+        ? JournalWriter.rehome(journalPath, journal, opts.durability, writerOptions(opts))
+        : JournalWriter.continue(journalPath, journal, opts.durability, writerOptions(opts));
     }
     return new Store(db, opts, manifest, writer, report);
   }
