@@ -266,32 +266,12 @@ export class JournalWriter {
   }
 
   /**
-   * Replaces `file` with a new journal holding only its header (written to a temp file, synced, renamed over it, the
-   * directory synced): for a journal whose only bytes after its header are a torn first record, already copied aside.
-   * That is the file as it was before the crash, and the generation keeps its names.
-   */
-  static replace(file: string, baseSeq: number, durability: Durability, options: WriterOptions = {}): JournalWriter {
-    const temp = `${file}.${process.pid}.tmp`;
-    fs.rmSync(temp, { force: true });
-    const w = JournalWriter.create(temp, baseSeq, durability, { syncDir: false });
-    try {
-      fs.renameSync(temp, file);
-    } catch (e) {
-      w.close();
-      fs.rmSync(temp, { force: true });
-      throw e;
-    }
-    fsyncDir(path.dirname(file));
-    return new JournalWriter(file, w.fd, baseSeq, baseSeq, JOURNAL_HEADER_BYTES, durability, options);
-  }
-
-  /**
-   * Continues an intact journal in a new file of the same name: its valid bytes are copied to a temp file, synced and
-   * renamed over it (the directory synced). A process that still holds the old file open (an owner that lost the
-   * queue without noticing) then writes into a file nobody reads, never between or over our records.
+   * Continues a journal in a new file of the same name: its valid bytes are copied to a temp file, synced and renamed
+   * over it (the directory synced). A process that still holds the old file open (an owner that lost the queue without
+   * noticing) then writes into a file nobody reads, never between or over our records. A torn tail is left behind
+   * (the caller keeps a copy aside first).
    */
   static rehome(file: string, read: JournalReadResult, durability: Durability, options: WriterOptions = {}): JournalWriter {
-    if (read.tornTail) throw new Error('a journal with a torn tail is retired, not continued');
     const temp = `${file}.${process.pid}.tmp`;
     fs.rmSync(temp, { force: true });
     let fd: number | null = null;
@@ -436,24 +416,22 @@ export class JournalWriter {
       this.beforeWrite();
       return true;
     } catch (e) {
-      this.failure = e;
-      const all = [...waiters, ...this.waiters];
-      this.waiters = [];
-      this.pending = [];
-      this.pendingBytes = 0;
-      for (const w of all) w.reject(e);
+      this.fail(e, waiters, e);
       return false;
     }
   }
 
-  /** Memory is now ahead of the disk and we cannot tell how far: refuse all further writes (see flushNow). */
-  private fail(e: unknown, waiters: { reject: (e: unknown) => void }[]): void {
+  /**
+   * Memory is now ahead of the disk and we cannot tell how far (see flushNow), or this process may no longer write:
+   * refuse all further writes, and reject every waiting record (with `rejection`, by default a store failure).
+   */
+  private fail(e: unknown, waiters: { reject: (e: unknown) => void }[], rejection: unknown = new SparkqError('store-failed', `could not write the journal: ${String(e)}`)): void {
     this.failure = e;
     const all = [...waiters, ...this.waiters];
     this.waiters = [];
     this.pending = [];
     this.pendingBytes = 0;
-    for (const w of all) w.reject(new SparkqError('store-failed', `could not write the journal: ${String(e)}`));
+    for (const w of all) w.reject(rejection);
   }
 
   /** Writes and syncs the pending batch now, synchronously. */

@@ -202,8 +202,8 @@ export class Store {
     if (mustSnapshot && journal.tornTail && journal.records.length === 0 && report.repairs.length === 0 && seq === manifest.current.snapshot.seq) {
       // A crash tore the first record after a snapshot: nothing whole to replay, so memory is the snapshot, and a new
       // generation would have this one's names. The torn bytes are kept aside (above); the journal goes back to its
-      // header, as it was before the crash (replaced, not truncated in place).
-      writer = JournalWriter.replace(journalPath, journal.baseSeq, opts.durability, writerOptions(opts));
+      // header, as it was before the crash (in a new file of that name, not truncated in place).
+      writer = JournalWriter.rehome(journalPath, journal, opts.durability, writerOptions(opts));
     } else if (mustSnapshot) {
       // Retire the journal as it is (never truncated in place) by starting a new generation from memory.
       const next = writeGeneration(dir, db, seq, opts, manifest.current);
