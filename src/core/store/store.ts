@@ -55,9 +55,10 @@ export interface StoreOptions {
   repair?: boolean;
   /**
    * Throws when this process may no longer write (another process took ownership of the queue): the fence that keeps
-   * a demoted owner from overwriting its successor. Called with 'write' before every write, where an answer from the
-   * last millisecond may be reused, and with 'acknowledge' once a group of records is synced (before anyone is told)
-   * and before a snapshot, where it must look.
+   * a demoted owner from overwriting its successor. Called with 'write' before every change and before each batch of
+   * records is written to the journal, where an answer from the last millisecond may be reused; and with 'acknowledge'
+   * once a batch is synced (before anyone is told) and before and after a snapshot's files are written, where it must
+   * look.
    */
   fence?: (when: FenceCheck) => void;
 }
@@ -355,17 +356,17 @@ function migrate(db: SqlDatabase, migrations: readonly Migration[]): boolean {
   return true;
 }
 
-/**
- * Writes a snapshot at `seq` and creates its empty journal, both synced, and returns them; the caller then writes the
- * manifest that names them. In that order a crash at any point leaves either the old manifest (the new files are
- * unreferenced and swept at the next open) or a new manifest whose files all exist.
- */
 /** How the store's journal writers sync, and the fence they check before writing a batch (see WriterOptions). */
 function writerOptions(opts: StoreOpts): WriterOptions {
   const fence = opts.fence;
   return { syncOn: opts.syncOn, ...(fence ? { beforeWrite: () => fence('write') } : {}) };
 }
 
+/**
+ * Writes a snapshot at `seq` and creates its empty journal, both synced, and returns them; the caller then writes the
+ * manifest that names them. In that order a crash at any point leaves either the old manifest (the new files are
+ * unreferenced and swept at the next open) or a new manifest whose files all exist.
+ */
 function writeGeneration(
   dir: string,
   db: SqlDatabase,
