@@ -1,11 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../core/store/fileio';
 
 /**
  * Writes a `sparkq` launcher into `binDir` (created 0700) so that a process with `binDir` first on PATH finds `sparkq`:
  * `command` is the argv that runs the CLI (a runtime and the bundle), `env` variables it needs (e.g.
  * ELECTRON_RUN_AS_NODE). Used for tool processes of a worker and for VS Code's SparkQ terminals. The content comes from
- * the caller's own paths, never from task text; the file is replaced atomically. Returns `binDir`.
+ * the caller's own paths, never from task text; the file is replaced atomically, through a temp file of this process's
+ * own (workers of one workspace start together and write the same launcher). Returns `binDir`.
  */
 export function writeSparkqLauncher(binDir: string, command: readonly string[], env: Readonly<Record<string, string>> = {}): string {
   fs.mkdirSync(binDir, { recursive: true, mode: 0o700 });
@@ -16,8 +18,7 @@ export function writeSparkqLauncher(binDir: string, command: readonly string[], 
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     const exports = Object.entries(env).map(([k, v]) => `${k}=${q(v)}`).join(' ');
     const file = path.join(binDir, 'sparkq');
-    fs.writeFileSync(`${file}.tmp`, `#!/bin/sh\n${exports ? `export ${exports}\n` : ''}exec ${command.map(q).join(' ')} "$@"\n`, { mode: 0o755 });
-    fs.renameSync(`${file}.tmp`, file);
+    writeFileAtomic(file, `#!/bin/sh\n${exports ? `export ${exports}\n` : ''}exec ${command.map(q).join(' ')} "$@"\n`, { mode: 0o755, durable: false });
   }
   return binDir;
 }
