@@ -491,32 +491,55 @@ function walkScalars(doc: Document, node: unknown, p: Seg[], visit: (p: Seg[], n
   } else if (isScalar(node)) visit(p, node);
 }
 
-/** The path of the deepest key whose pair spans `offset`: a best guess at where a syntax error sits. */
+/**
+ * The path of the deepest key whose pair spans `offset`: a best guess at where a syntax error sits. A pair's range
+ * runs to the next key (it includes trailing comments and line breaks), so the pair that holds `offset` is the last
+ * one that starts at or before it, never an earlier one that merely ends there: a duplicate key is named itself.
+ */
 export function pathAtOffset(doc: Document, offset: number): string {
   const p: Seg[] = [];
+  const startOf = (n: unknown) => (n as Node | null)?.range?.[0] ?? Infinity;
+  const endOf = (n: unknown) => (n as Node | null)?.range?.[2] ?? -Infinity;
   let node: unknown = doc.contents;
   for (;;) {
     if (isMap(node)) {
-      const pair = node.items.find((it) => {
-        const start = offsetOf(it.key as Node | null);
-        const end = (it.value as Node | null)?.range?.[2] ?? (it.key as Node | null)?.range?.[2];
-        return start !== undefined && end !== undefined && start <= offset && offset <= end;
-      });
+      const i = lastStartingBy(node.items.map((it) => startOf(it.key)), offset);
+      const pair = node.items[i];
       const k = pair ? keyText(pair.key) : undefined;
-      if (!pair || k === undefined) break;
+      if (!pair || k === undefined || offset > Math.max(endOf(pair.value), endOf(pair.key))) break;
       p.push(k);
       node = pair.value;
     } else if (isSeq(node)) {
-      const i = node.items.findIndex((it) => {
-        const r = (it as Node | null)?.range;
-        return !!r && r[0] <= offset && offset <= r[2];
-      });
-      if (i < 0) break;
+      const i = lastStartingBy(node.items.map(startOf), offset);
+      if (i < 0 || offset > endOf(node.items[i])) break;
       p.push(i);
       node = node.items[i];
     } else break;
   }
   return pathString(p);
+}
+
+/** The index of the last start at or before `offset` (starts are in file order); -1 if none is. */
+function lastStartingBy(starts: readonly number[], offset: number): number {
+  let i = starts.length - 1;
+  while (i >= 0 && starts[i]! > offset) i--;
+  return i;
+}
+
+/**
+ * Reports what the YAML parser found (syntax errors, duplicate keys, a second document) with the path it sits at.
+ * Shared by sparkq.yml and plan files.
+ */
+export function checkYamlErrors(doc: Document, push: (p: string, offset: number | undefined, message: string) => void): void {
+  for (const e of doc.errors) {
+    const message =
+      e.code === 'DUPLICATE_KEY'
+        ? 'duplicate key: each key may appear only once in a mapping'
+        : e.code === 'MULTIPLE_DOCS'
+          ? 'expected a single YAML document, found more than one (a second "---")'
+          : `YAML syntax error: ${e.message}`;
+    push(e.code === 'MULTIPLE_DOCS' ? '' : pathAtOffset(doc, e.pos[0]), e.pos[0], message);
+  }
 }
 
 export function editDistance(a: string, b: string): number {
@@ -584,15 +607,7 @@ export function parseConfig(text: string, file: string, opts: { defaultProject?:
     return new ConfigError(file, issues);
   };
 
-  for (const e of doc.errors) {
-    const message =
-      e.code === 'DUPLICATE_KEY'
-        ? 'duplicate key: each key may appear only once in a mapping'
-        : e.code === 'MULTIPLE_DOCS'
-          ? 'expected a single YAML document, found more than one (a second "---")'
-          : `YAML syntax error: ${e.message}`;
-    push(e.code === 'MULTIPLE_DOCS' ? '' : pathAtOffset(doc, e.pos[0]), e.pos[0], message);
-  }
+  checkYamlErrors(doc, push);
   if (issues.length) throw fail();
   for (const w of doc.warnings) {
     const { line, column } = at(w.pos[0]);

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { checkPlainKeys, describe, editDistance, expected, locate, offsetOf, pathAtOffset, pathString, type Seg, unknownKeyMessage } from './config';
+import { checkPlainKeys, checkYamlErrors, describe, editDistance, expected, locate, offsetOf, pathString, type Seg, unknownKeyMessage } from './config';
 import { SparkqError } from './errors';
 import { looksLikeId } from './ids';
 import { type JsonValue, LIMITS, type PlanInput, type PlanTaskInput } from './model';
@@ -274,15 +274,7 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
   const keyOffsetAt = (p: readonly Seg[]): number => offsetOf(locate(doc, p).keyNode) ?? offsetAt(p);
 
   // 1. YAML syntax.
-  for (const e of doc.errors) {
-    const message =
-      e.code === 'DUPLICATE_KEY'
-        ? 'duplicate key: each key may appear only once in a mapping'
-        : e.code === 'MULTIPLE_DOCS'
-          ? 'expected a single YAML document, found more than one (a second "---")'
-          : `YAML syntax error: ${e.message}`;
-    push(e.code === 'MULTIPLE_DOCS' ? '' : pathAtOffset(doc, e.pos[0]), e.pos[0], message);
-  }
+  checkYamlErrors(doc, push);
   if (issues.length) throw fail();
 
   const root = doc.contents;

@@ -334,6 +334,16 @@ describe('config', () => {
       oneIssue('tools:\n  x:\n    kind: manual\n    kind: script\n    taskClass: LLM_LITE\n', { path: 'tools.x.kind', line: 4, column: 5 }, /duplicate key/);
     });
 
+    it('a duplicate key after a mapping that ends in a comment is named itself, not the key before it', () => {
+      // The generated file ends with retry's mapping and a trailing comment; its range runs up to the next key.
+      const generated = defaultConfigYaml('demo');
+      const text = `${generated}tools:\n  x: { kind: manual, taskClass: LLM_LITE }\n`;
+      oneIssue(text, { path: 'tools', line: generated.split('\n').length, column: 1 }, /^duplicate key: /);
+      // The same one level down: a second key after a sibling's nested mapping with a comment.
+      const nested = 'tools:\n  x:\n    kind: manual\n    env:\n      A: "1"  # a comment\n    kind: script\n';
+      oneIssue(nested, { path: 'tools.x.kind', ...at(nested, 'kind: script') }, /^duplicate key: /);
+    });
+
     it('a top level that is not a mapping', () => {
       oneIssue('- version: 1\n', { path: '', line: 1, column: 1 }, /expected a mapping of settings at the top level .*got a list/);
       oneIssue('just text\n', { path: '', line: 1, column: 1 }, /got a single value/);

@@ -207,6 +207,10 @@ describe('plan files', () => {
     it('reports duplicate keys as YAML errors', () => {
       const text = 'tasks:\n  - name: a\n    name: b\n';
       assert.equal(issue(issuesOf(text), /duplicate key/).line, 3);
+      // After a mapping whose last line has a comment, the duplicate is named itself, not the last key before it.
+      const again = 'defaults:\n  queue: backend\n  tool: run-bash  # every task\ntasks:\n  - { name: a, prompt: x }\ndefaults:\n  queue: other\n';
+      const dup = issue(issuesOf(again), /duplicate key/);
+      assert.deepEqual({ path: dup.path, line: dup.line, column: dup.column }, { path: 'defaults', line: 6, column: 1 });
     });
 
     it('reports unknown keys with the allowed keys and a near miss', () => {
