@@ -10,6 +10,7 @@ import { UserFacingError } from './errors';
 import { Disposable } from './lifecycle';
 import type { Log } from './log';
 import type { QueueConnection } from './queueConnection';
+import { ALLOW_BYPASS_SETTING, workerShellArgs } from './workerCommand';
 
 /** A worker terminal this window opened: which queue it works and the worker name it runs under. */
 export interface WorkerRecord {
@@ -141,10 +142,17 @@ export class WorkerTerminals extends Disposable {
   private async open(queue: Queue, workspaceDir: string, index: number): Promise<{ terminal: vscode.Terminal; record: WorkerRecord }> {
     const worker = `vscode-${crypto.randomBytes(3).toString('hex')}`;
     const record: WorkerRecord = { queueId: queue.id, queueName: queue.name, worker, terminalIndex: index };
+    const shellArgs = workerShellArgs({
+      cliPath: this.runtime.cliPath,
+      queueId: queue.id,
+      worker,
+      allowBypass: vscode.workspace.getConfiguration().get<boolean>(ALLOW_BYPASS_SETTING, false) === true,
+      trusted: vscode.workspace.isTrusted,
+    });
     const terminal = vscode.window.createTerminal({
       name: terminalName(queue.name, index),
       shellPath: this.runtime.execPath,
-      shellArgs: [this.runtime.cliPath, 'run', '--queue', queue.id, '--watch', '--worker', worker],
+      shellArgs,
       cwd: workspaceDir,
       env: this.terminalEnv(workspaceDir, worker),
       isTransient: true,
@@ -160,7 +168,8 @@ export class WorkerTerminals extends Disposable {
       // the pid is only used to reconcile after a reload
     }
     await this.saveRecords();
-    this.log.info(`worker ${worker} started on queue ${queue.name} (pid ${record.pid ?? '?'})`);
+    const bypass = shellArgs.includes('--allow-bypass') ? `; agent bypass modes allowed by ${ALLOW_BYPASS_SETTING}` : '';
+    this.log.info(`worker ${worker} started on queue ${queue.name} (pid ${record.pid ?? '?'})${bypass}`);
     return { terminal, record };
   }
 

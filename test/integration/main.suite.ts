@@ -305,6 +305,7 @@ export function registerMainSuite(): void {
         const options = terminal.creationOptions as vscode.TerminalOptions;
         assert.equal(options.isTransient, true);
         assert.equal(options.shellPath, process.execPath);
+        assert.equal(options.shellArgs?.includes('--allow-bypass'), false, 'no agent bypass modes unless sparkq.agents.allowBypass is on');
         assert.equal(options.env?.['SPARKQ_WORKSPACE'], dir);
         const bin = options.env?.['PATH']?.split(path.delimiter)[0] ?? '';
         assert.ok(fs.existsSync(path.join(bin, 'sparkq')), 'sparkq launcher first on PATH');
@@ -341,6 +342,21 @@ export function registerMainSuite(): void {
 
       it('sparkq.stopWorker without a worker says so', async () => {
         assert.deepEqual(await exec('sparkq.stopWorker', { queue: 'Scripts' }), { stopped: false });
+      });
+
+      it('with sparkq.agents.allowBypass on (a user setting), worker terminals run sparkq run --allow-bypass', async () => {
+        const config = vscode.workspace.getConfiguration();
+        await config.update('sparkq.agents.allowBypass', true, vscode.ConfigurationTarget.Global);
+        try {
+          const started = await exec<{ terminal: string }>('sparkq.startWorker', { queue: 'Scripts' });
+          assert.ok(started, sparkq.testHooks.lastFailure()?.message);
+          const terminal = vscode.window.terminals.find((x) => x.name === started.terminal);
+          const args = (terminal?.creationOptions as vscode.TerminalOptions | undefined)?.shellArgs;
+          assert.ok(Array.isArray(args) && args.includes('--allow-bypass'), `shellArgs: ${JSON.stringify(args)}`);
+          assert.deepEqual(await exec('sparkq.stopWorker', { queue: 'Scripts' }), { stopped: true });
+        } finally {
+          await config.update('sparkq.agents.allowBypass', undefined, vscode.ConfigurationTarget.Global);
+        }
       });
     });
 
