@@ -14,7 +14,7 @@ import {
   afterProblem,
   stripAnsi,
 } from '../src/shared/dashboardProtocol';
-import { formatDuration } from '../src/shared/format';
+import { formatDuration, throughputBasisText } from '../src/shared/format';
 import { TABS, firstPage, requestPage, ui } from './boot';
 import { RequestError, onHostMessage, request, saveUiState } from './bridge';
 import { definitions } from './components.js';
@@ -194,20 +194,20 @@ function renderOverview(o: Overview): void {
     h('thead', {}, h('tr', {}, h('th', {}, 'Queue'), h('th', {}, 'Session'), h('th', {}, 'State'), ...COUNT_KEYS.map((k) => h('th', { class: 'num' }, k)), init.readOnly ? null : h('th', {}, 'Actions'))),
     h('tbody', {}, ...o.queues.map(queueRow)),
   );
-  const scanned = `Throughput from the ${fmtInt(o.scanned)} most recently created finished task(s)${o.truncated ? ' (older ones not counted)' : ''}.`;
   replaceChildren(
     overviewMain,
     cards,
     h('h2', {}, 'Throughput'),
     throughputChart(o.throughput),
-    h('p', { class: 'muted' }, scanned),
+    h('p', { class: 'muted', id: 'throughput-basis' }, throughputBasisText(o.scanned, o.truncated)),
     h('h2', {}, 'Queues'),
     o.queues.length > 0 ? queues : h('p', { class: 'muted' }, 'No active queues.'),
   );
 }
 
 function queueRow(q: OverviewQueue): HTMLElement {
-  const state = q.paused ? (q.pausedUntil ? `paused until ${formatDate(q.pausedUntil)}` : 'paused') : 'running';
+  // Not paused is "active", not "running": whether anything runs on it is in the running column.
+  const state = q.paused ? (q.pausedUntil ? `paused until ${formatDate(q.pausedUntil)}` : 'paused') : 'active';
   const stateCell = h('td', { class: q.paused ? 'queue-state paused' : 'queue-state', title: q.pauseReason ?? undefined }, state, q.paused && q.pauseReason ? h('span', { class: 'muted' }, ` (${q.pauseReason})`) : null);
   const actions = init.readOnly
     ? null

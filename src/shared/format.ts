@@ -9,3 +9,11 @@ export function formatDuration(ms: number): string {
   if (h < 48) return `${h}h ${m - h * 60}m`;
   return `${Math.floor(h / 24)}d ${h % 24}h`;
 }
+
+/** The line under the dashboard's throughput chart: which finished tasks it counts, or that there are none yet. */
+export function throughputBasisText(scanned: number, truncated: boolean): string {
+  if (scanned === 0) return 'No finished tasks yet.';
+  const n = scanned.toLocaleString('en-US');
+  if (truncated) return `Throughput from the ${n} most recently created finished tasks (older ones not counted).`;
+  return scanned === 1 ? 'Throughput from 1 finished task.' : `Throughput from all ${n} finished tasks.`;
+}

@@ -4,6 +4,7 @@ import { DashboardController, throughputOf } from '../../src/extension/dashboard
 import { dashboardHtml } from '../../src/extension/dashboard/dashboardHtml';
 import type { QueueApi } from '../../src/owner/api';
 import { CHANGE_BATCH_MS, type DashboardInit, type HostMessage, type Overview, type UsageReport, parseAfter, stripAnsi } from '../../src/shared/dashboardProtocol';
+import { throughputBasisText } from '../../src/shared/format';
 import { testQueue } from '../support/queue';
 import { depsFor, script, serviceApi } from '../webview/queueApi';
 
@@ -282,6 +283,13 @@ describe('dashboard host (protocol handling without vscode)', () => {
     assert.equal(o.truncated, false);
     const total = o.throughput.succeeded.reduce((x, y) => x + y, 0) + o.throughput.failed.reduce((x, y) => x + y, 0);
     assert.equal(total, 3);
+  });
+
+  it('says which finished tasks the throughput counts, in words, and plainly when none has finished', () => {
+    assert.equal(throughputBasisText(0, false), 'No finished tasks yet.');
+    assert.equal(throughputBasisText(1, false), 'Throughput from 1 finished task.');
+    assert.equal(throughputBasisText(3, false), 'Throughput from all 3 finished tasks.');
+    assert.equal(throughputBasisText(2000, true), 'Throughput from the 2,000 most recently created finished tasks (older ones not counted).');
   });
 
   it('buckets throughput and sums usage as pure functions', () => {

@@ -110,6 +110,26 @@ describe('dashboard webview in Chromium', function () {
     assert.equal((await page.textContent('#counts [data-count="failed"] .num'))?.trim(), '1');
     assert.equal((await page.textContent('#counts [data-count="queued"] .num'))?.trim(), '59');
     assert.equal(await page.$$eval('#throughput svg rect', (r) => r.length > 0), true);
+    assert.equal(await page.textContent('#throughput-basis'), 'Throughput from 1 finished task.');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('says plainly that nothing has finished yet, and calls a queue that is not paused active, not running', async () => {
+    await q.enqueueMany([1, 2, 3].map((i) => ({ queue: 'q', tool: 'llm-codex', prompt: `p${i}` })));
+    await open({ tab: 'overview', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null });
+    const { page } = dash;
+    await page.waitForSelector('#throughput-basis');
+    assert.equal(await page.textContent('#throughput-basis'), 'No finished tasks yet.');
+    const qRow = '#queue-counts tr[data-queue="q"]';
+    assert.equal((await page.textContent(`${qRow} .queue-state`))?.trim(), 'active', 'nothing runs on it');
+    // Finished tasks are counted in words, updated live.
+    for (let i = 0; i < 2; i++) {
+      const c = await q.claim({ queue: 'q', worker: 'w' });
+      await q.complete({ task: c!.task.id, summary: 'ok', lease: c!.lease });
+    }
+    await page.waitForFunction(() => document.querySelector('#throughput-basis')?.textContent === 'Throughput from all 2 finished tasks.', undefined, { timeout: 5_000 }).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}; the line says: ${await page.textContent('#throughput-basis')}`);
+    });
     assert.deepEqual(pageErrors, []);
   });
 
@@ -359,7 +379,7 @@ describe('dashboard webview in Chromium', function () {
     const { page } = dash;
     const qRow = '#queue-counts tr[data-queue="q"]';
     await page.waitForSelector(`${qRow} vscode-button[data-action="pause"]`);
-    assert.equal((await page.textContent(`${qRow} .queue-state`))?.trim(), 'running');
+    assert.equal((await page.textContent(`${qRow} .queue-state`))?.trim(), 'active');
     assert.match((await page.textContent('#queue-counts tr[data-queue="later"] .queue-state')) ?? '', /^paused until .+ \(rate limit\)$/);
     assert.equal(await page.$$eval('#queue-counts tr[data-queue="later"] vscode-button[data-action="resume"]', (b) => b.length), 1);
 
