@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { openQueue, type QueueHandle } from '../client/open';
+import type { Clock } from '../core/clock';
 import { findWorkspace } from '../owner/workspace';
+import { CliError } from './errors';
 import type { CliIo } from './io';
 import { Output } from './output';
 
@@ -47,13 +49,26 @@ export class CommandContext {
   async withQueue<T>(fn: (q: QueueHandle, workspace: string) => Promise<T>, role = 'cli'): Promise<T> {
     const workspace = this.workspace();
     // The CLI's event loop serves the queue: its fdatasync runs there, without the thread hand-offs (see SyncOn).
-    const q = await openQueue(workspace, { role, client: `sparkq ${this.commandName}`, syncOn: 'event-loop' });
+    const clock = clockOf(this.io.env);
+    const q = await openQueue(workspace, { role, client: `sparkq ${this.commandName}`, syncOn: 'event-loop', ...(clock ? { clock } : {}) });
     try {
       return await fn(q, workspace);
     } finally {
       await q.close();
     }
   }
+}
+
+/**
+ * SPARKQ_CLOCK_OFFSET_MS shifts the clock of the owner this command may become, so tests can show what time does to
+ * the queue (timeouts, pauses) without waiting for it. It changes nothing when another process owns the queue.
+ */
+function clockOf(env: NodeJS.ProcessEnv): Clock | undefined {
+  const raw = env['SPARKQ_CLOCK_OFFSET_MS'];
+  if (raw === undefined || raw === '') return undefined;
+  const offset = Number(raw);
+  if (!Number.isSafeInteger(offset)) throw new CliError(`SPARKQ_CLOCK_OFFSET_MS must be a whole number of milliseconds, not ${JSON.stringify(raw)}`);
+  return { now: () => Date.now() + offset };
 }
 
 /**

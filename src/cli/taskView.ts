@@ -75,7 +75,8 @@ export function printTaskDetail(out: Output, t: TaskDetail): void {
     ['created', shortTime(t.createdAt)],
     ['started', orUndefined(shortTime(t.startedAt))],
     ['heartbeat', orUndefined(shortTime(t.heartbeatAt))],
-    ['stale since', orUndefined(shortTime(t.staleAt))],
+    // A running task shows when it goes stale, so whoever works it can finish or fail it first.
+    [t.stale ? 'stale since' : 'stale at', orUndefined(shortTime(t.staleAt))],
     ['finished', orUndefined(shortTime(t.finishedAt))],
     ['waited', duration(t.timings.waitMs)],
     ['ran', duration(t.timings.runMs)],
@@ -86,7 +87,10 @@ export function printTaskDetail(out: Output, t: TaskDetail): void {
   ]);
   if (t.instructions !== '') out.block('instructions', t.instructions);
   taskBlocks(out, t);
-  if (t.result?.data !== undefined && t.result.data !== null) out.block('data', JSON.stringify(t.result.data, null, 2));
+  if (t.result?.data !== undefined && t.result.data !== null) {
+    // Free text given with --data reads as it was written; JSON is pretty-printed.
+    out.block('data', typeof t.result.data === 'string' ? t.result.data : JSON.stringify(t.result.data, null, 2));
+  }
   if (t.error !== null && t.error.length > 200) out.block('error', t.error);
   if (t.stdout !== null && t.stdout !== '') out.block('stdout', t.stdout);
   if (t.stderr !== null && t.stderr !== '') out.block('stderr', t.stderr);
@@ -118,5 +122,6 @@ export function printClaim(out: Output, c: Claim): void {
   if (c.instructions !== '') out.block('instructions', c.instructions);
   taskBlocks(out, c.task);
   out.line();
-  out.line(out.style(`Finish with: sparkq complete ${c.task.id} --lease ${c.lease} --summary "…"   (or sparkq fail ${c.task.id} --lease ${c.lease} --error "…")`, 'dim'));
+  out.line(out.style(`Finish with: sparkq complete ${c.task.id} "what was done" [--data "details"] --lease ${c.lease}`, 'dim'));
+  out.line(out.style(`     or:    sparkq fail ${c.task.id} "what went wrong" --lease ${c.lease}`, 'dim'));
 }

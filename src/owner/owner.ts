@@ -161,6 +161,9 @@ export class QueueOwner implements QueueApi {
         },
       });
       owner = new QueueOwner(opts.workspaceDir, service, lock, log, opts.role, opts.clock ?? systemClock);
+      // Whoever becomes the owner, a one-command CLI included, applies the time budget before its first answer: with
+      // no long-lived owner no timer would ever fail a task past 2× its timeout, or one whose worker died.
+      await owner.housekeep();
       if (opts.serve ?? true) await owner.listen(sparkqDir);
       owner.startHousekeeping(opts.sweepIntervalMs ?? 5_000);
       if (opts.watchConfig ?? true) owner.watchConfig();
@@ -193,11 +196,14 @@ export class QueueOwner implements QueueApi {
     this.lock.setSocketPath(socketPath);
   }
 
+  /** One round of the time-driven work: timeouts (stale at 1×, failed at 2×) and tasks of lost workers. Never throws. */
+  private async housekeep(): Promise<void> {
+    await this.sweep().catch((e: unknown) => this.log(`sweep failed: ${errorMessage(e)}`));
+    await this.reapLostWorkers().catch((e: unknown) => this.log(`looking for lost workers failed: ${errorMessage(e)}`));
+  }
+
   private startHousekeeping(sweepIntervalMs: number): void {
-    const sweep = setInterval(() => {
-      this.sweep().catch((e: unknown) => this.log(`sweep failed: ${errorMessage(e)}`));
-      this.reapLostWorkers().catch((e: unknown) => this.log(`looking for lost workers failed: ${errorMessage(e)}`));
-    }, sweepIntervalMs);
+    const sweep = setInterval(() => void this.housekeep(), sweepIntervalMs);
     sweep.unref();
     this.timers.push(sweep);
     const purge = () => {

@@ -15,14 +15,18 @@ export const WORKER_GUIDE = `SparkQ — working a queue by hand
    Follow the queue's instructions for every task. Stay inside the working directory.
 
 3. Finish it — with a summary someone can act on
-     sparkq complete <task> --summary "<what was done, where, counts>" [--data '<json>' | --data-file F]
+     sparkq complete <task> "<what was done, where, counts>" [--data "<details>"]
    A good summary: "Added 3 endpoints to api/users.ts; 12 tests pass" — not "done".
-   Put details (files changed, numbers, links, long output) in --data as JSON.
+   --data takes details as plain text ("Line 150: add rate limiting, Line 320: caching") or as a JSON
+   object/array, which is stored as JSON. Scripts that want bad JSON refused use --data-json '<json>'
+   (or --data-file F). --summary "<text>" works as well as the second word.
 
 4. Or fail it — early, with what you have
-     sparkq fail <task> --error "<what went wrong and what would fix it>" [--data '<partial results>']
-   A task is stale at 1× its timeout and failed automatically at 2×: fail it yourself before then,
-   with partial results in --data, rather than let it time out. A failed task can be retried: sparkq requeue <task>.
+     sparkq fail <task> "<what went wrong and what would fix it>" [--data "<partial results>"]
+   A task is stale at 1× its timeout and failed automatically at 2× (whichever sparkq command runs next
+   does it, even when nothing else is running): fail it yourself before then, with partial results in
+   --data, rather than let it time out. \`sparkq task <task>\` says when it goes stale.
+   A failed task can be retried: sparkq requeue <task>.
 
 5. Check your work
      sparkq task <task>        everything about one task: result, timings, attempts

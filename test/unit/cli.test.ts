@@ -327,12 +327,12 @@ describe('sparkq CLI (end to end, real processes)', function () {
     assert.ok(lease2 && task2, human);
     assert.match(human, /^status +running$/m);
     assert.match(human, /\ninstructions:\n {2}Keep changes small\.\n/);
-    assert.match(human, /Finish with: sparkq complete tsk_\w+ --lease /);
+    assert.match(human, /Finish with: sparkq complete tsk_\w+ "what was done" \[--data "details"\] --lease /);
 
     // Wrong leases and bad values change nothing.
     const bad = await Promise.all([
       cli.run(['complete', claim.task.id, '--summary', 'done', '--lease', 'not-the-lease'], o),
-      cli.run(['complete', claim.task.id, '--summary', 'done', '--data', '{oops'], { ...o, env: { SPARKQ_LEASE: claim.lease } }),
+      cli.run(['complete', claim.task.id, '--summary', 'done', '--data-json', '{oops'], { ...o, env: { SPARKQ_LEASE: claim.lease } }),
       cli.run(['complete', claim.task.id, '--summary', 'done', '--data-file', 'missing.json'], { ...o, env: { SPARKQ_LEASE: claim.lease } }),
       cli.run(['complete', claim.task.id], o),
       cli.run(['complete', '--summary', 'x'], o),
@@ -341,9 +341,9 @@ describe('sparkq CLI (end to end, real processes)', function () {
       cli.run(['complete', claim.task.id, '--summary', 'x', '--data', '1', '--data-file', 'd.json'], o),
     ]);
     assertError(bad[0], 1, /lease/);
-    assertError(bad[1], 1, /--data is not valid JSON/);
+    assertError(bad[1], 1, /--data-json is not valid JSON/);
     assertError(bad[2], 1, /cannot read --data-file/);
-    assertError(bad[3], 2, /required option '--summary <text>' not specified/);
+    assertError(bad[3], 2, /say what was done: sparkq complete TASK "what was done, where, counts" \(or --summary TEXT\)/);
     assertError(bad[4], 2, /missing required argument 'task'/);
     assertError(bad[5], 1, /summary is required/);
     assertError(bad[6], 1, /tsk_000000000000/);
@@ -379,11 +379,11 @@ describe('sparkq CLI (end to end, real processes)', function () {
 
     const [failNoError, failBadData, requeueRunning] = await Promise.all([
       cli.run(['fail', a.id, '--lease', claim.lease], o),
-      cli.run(['fail', a.id, '--error', 'x', '--data', 'nope', '--lease', claim.lease], o),
+      cli.run(['fail', a.id, '--error', 'x', '--data-json', 'nope', '--lease', claim.lease], o),
       cli.run(['requeue', a.id], o),
     ]);
-    assertError(failNoError, 2, /required option '--error <text>'/);
-    assertError(failBadData, 1, /--data is not valid JSON/);
+    assertError(failNoError, 2, /say what went wrong: sparkq fail TASK/);
+    assertError(failBadData, 1, /--data-json is not valid JSON/);
     assertError(requeueRunning, 1, /only a failed task can be requeued/);
 
     const failed = await cli.json<TaskJson>(['fail', a.id, '--error', 'exit 2: migrations/004.sql: syntax error', '--data', '{"line":4}'], { ...o, env: { SPARKQ_LEASE: claim.lease } });

@@ -106,7 +106,11 @@ describe('sparkq run (end to end, real processes)', function () {
     assertError(await cli.run(['run', '--queue', 'nope'], o), 1, /queue/);
     const guide = await cli.ok(['guide'], o);
     assert.match(guide, /sparkq claim --queue/);
-    assert.match(guide, /sparkq complete <task> --summary/);
+    // The form agents type comes first: the summary as the second word, free-text data.
+    assert.match(guide, /sparkq complete <task> "<what was done, where, counts>" \[--data "<details>"\]/);
+    assert.match(guide, /sparkq fail <task> "<what went wrong and what would fix it>"/);
+    assert.ok(guide.indexOf('complete <task> "') < guide.indexOf('--summary'), 'the positional form before --summary');
+    assert.match(guide, /--data-json/);
     assert.match(guide, /2×/);
   });
 });

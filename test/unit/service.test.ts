@@ -226,6 +226,33 @@ describe('queue operations', () => {
     });
   });
 
+  describe('staleness', () => {
+    it('is read from the clock, whether a sweep ran or not', async () => {
+      await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x', timeoutSeconds: 10 });
+      const c = await q.claim({ queue: 'q' });
+      const startedAt = Date.parse(c!.task.startedAt!);
+      assert.equal(c!.task.staleAt, new Date(startedAt + 10_000).toISOString(), 'a running task says when it goes stale');
+      env.clock.advance(10_000);
+      assert.equal(q.getTask(c!.task.id).stale, false, 'at exactly 1× it is not stale yet');
+      assert.equal(q.listTasks({ stale: true }).tasks.length, 0);
+      env.clock.advance(1);
+      // No sweep in between: every read derives it.
+      const t = q.getTask(c!.task.id);
+      assert.equal(t.stale, true);
+      assert.equal(t.status, 'running');
+      assert.equal(t.staleAt, new Date(startedAt + 10_000).toISOString());
+      assert.deepEqual(q.listTasks({ stale: true }).tasks.map((x) => x.id), [c!.task.id]);
+      assert.deepEqual(q.listTasks({ stale: false }).tasks.map((x) => x.id), []);
+      assert.equal(q.counts().stale, 1);
+      assert.equal(q.getQueue('q').stale, 1);
+      assert.equal(q.listQueues()[0]!.stale, 1);
+      const done = await q.complete({ task: c!.task.id, lease: c!.lease, summary: 'late but done' });
+      assert.equal(done.stale, false, 'a finished task is never stale');
+      assert.equal(done.staleAt, null);
+      assert.equal(q.counts().stale, 0);
+    });
+  });
+
   describe('listing', () => {
     it('filters by queue, status, tool, text and pages newest first', async () => {
       await q.createQueue({ name: 'other', session: 's' });

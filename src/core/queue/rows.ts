@@ -8,6 +8,8 @@ export interface Names {
   session(id: string): string;
   /** What a task waits on (asked only for a task that has dependencies): every id, the unsucceeded and the failed. */
   deps(id: string, queued: boolean): { after: string[]; waitingOn: string[]; blockedBy: string[] };
+  /** The time staleness is read against (ms): a running task is stale once it has run past its timeout, swept or not. */
+  now(): number;
 }
 
 const NO_DEPS = Object.freeze({ after: Object.freeze([]) as unknown as string[], waitingOn: Object.freeze([]) as unknown as string[], blockedBy: Object.freeze([]) as unknown as string[] });
@@ -21,7 +23,9 @@ const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
 export function rowToTask(r: Row, names: Names, archived = false): Task {
   const status = r['status'] as TaskStatus;
   const summary = str(r['summary']);
-  const staleAt = num(r['stale_at']);
+  // Staleness is a fact of time, not of whether a sweep has run: the moment it starts is derived from the row.
+  const startedAt = num(r['started_at']);
+  const staleAt = status === 'running' && startedAt !== null ? startedAt + (r['timeout_s'] as number) * 1000 : null;
   const sessionId = r['session_id'] as string;
   const queueId = r['queue_id'] as string;
   const id = r['id'] as string;
@@ -42,10 +46,10 @@ export function rowToTask(r: Row, names: Names, archived = false): Task {
     attempt: r['attempt'] as number,
     worker: str(r['worker']),
     createdAt: iso(r['created_at'] as number),
-    startedAt: isoOrNull(num(r['started_at'])),
+    startedAt: isoOrNull(startedAt),
     heartbeatAt: isoOrNull(num(r['heartbeat_at'])),
     finishedAt: isoOrNull(num(r['finished_at'])),
-    stale: status === 'running' && staleAt !== null,
+    stale: staleAt !== null && names.now() > staleAt,
     staleAt: isoOrNull(staleAt),
     result: resultOf(status, summary, parseJson<JsonValue>(r['data'])),
     error: str(r['error']),

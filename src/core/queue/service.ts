@@ -101,6 +101,9 @@ function jsonText(value: unknown, max: number, what: string): string | null {
 /** How a journal record that starts with an enqueue begins (effects are written with `t` first). */
 const ENQUEUE_PREFIX = '[{"t":"task.enqueue"';
 
+/** A running task past 1× its timeout at the time bound to `?`, the same rule as rowToTask's `stale`. */
+const STALE_SQL = "status = 'running' AND started_at + timeout_s * 1000 < ?";
+
 const ZERO_COUNTS = (): StatusCounts => ({ queued: 0, running: 0, succeeded: 0, failed: 0 });
 
 /**
@@ -145,6 +148,7 @@ export class QueueService {
       return name;
     };
     this.names = {
+      now: () => this.clock.now(),
       queue: (id) => cachedName('queues', id),
       session: (id) => cachedName('sessions', id),
       deps: (id, queued) => {
@@ -423,7 +427,7 @@ export class QueueService {
     const id = r['id'] as string;
     const counts = ZERO_COUNTS();
     for (const c of db.all<{ status: TaskStatus; n: number }>('SELECT status, n FROM queue_counts WHERE queue_id = ?', [id])) counts[c.status] = c.n;
-    const stale = Number(db.value("SELECT count(*) FROM tasks WHERE queue_id = ? AND status = 'running' AND stale_at IS NOT NULL", [id]) ?? 0);
+    const stale = Number(db.value(`SELECT count(*) FROM tasks WHERE queue_id = ? AND ${STALE_SQL}`, [id, this.clock.now()]) ?? 0);
     const sessionId = r['session_id'] as string;
     return {
       id,
@@ -1190,7 +1194,10 @@ export class QueueService {
       where.push(`status IN (${statuses.map(() => '?').join(',')})`);
       params.push(...statuses);
     }
-    if (f.stale !== undefined) where.push(f.stale ? "(status = 'running' AND stale_at IS NOT NULL)" : "NOT (status = 'running' AND stale_at IS NOT NULL)");
+    if (f.stale !== undefined) {
+      where.push(f.stale ? `(${STALE_SQL})` : `NOT (${STALE_SQL})`);
+      params.push(this.clock.now());
+    }
     if (f.tool !== undefined) {
       where.push('tool = ?');
       params.push(f.tool);
@@ -1238,7 +1245,7 @@ export class QueueService {
     const db = this.store.db;
     const out = { ...ZERO_COUNTS(), stale: 0 };
     for (const r of db.all<{ status: TaskStatus; n: number }>('SELECT status, SUM(n) AS n FROM queue_counts GROUP BY status')) out[r.status] = r.n;
-    out.stale = Number(db.value("SELECT count(*) FROM tasks WHERE status = 'running' AND stale_at IS NOT NULL") ?? 0);
+    out.stale = Number(db.value(`SELECT count(*) FROM tasks WHERE ${STALE_SQL}`, [this.clock.now()]) ?? 0);
     return out;
   }
 
