@@ -1,27 +1,28 @@
-import type { ScriptEntry } from '../core/scriptIndex';
-import type {
-  ApplyPlanInput,
-  Claim,
-  ClaimInput,
+import { checkEnqueue, checkOutcome, parseInput } from '../core/inputs';
+import {
+  type ApplyPlanInput,
+  type Claim,
+  type ClaimInput,
   CompleteInput,
   CreateQueueInput,
   CreateSessionInput,
-  EnqueueInput,
+  type EnqueueInput,
   FailInput,
-  HeartbeatInput,
-  ListTasksInput,
+  type HeartbeatInput,
+  type ListTasksInput,
   PauseQueueInput,
-  PlanApplyResult,
-  Queue,
+  type PlanApplyResult,
+  type Queue,
   ReleaseInput,
-  Report,
-  ReportInput,
-  RequeueFailedInput,
-  Session,
-  Task,
-  TaskDetail,
-  TaskPage,
+  type Report,
+  type ReportInput,
+  type RequeueFailedInput,
+  type Session,
+  type Task,
+  type TaskDetail,
+  type TaskPage,
 } from '../core/model';
+import type { ScriptEntry } from '../core/scriptIndex';
 import type { ChangeEvent, SweepResult } from '../core/queue/service';
 import type { ApiMethod, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from '../owner/api';
 import type { IpcClient } from './ipcClient';
@@ -29,7 +30,9 @@ import type { IpcClient } from './ipcClient';
 /**
  * The queue as seen from a process that is not the owner: every method is one request over the owner's socket.
  * Results are trusted as the owner's QueueService produced them (the owner validated the inputs); errors arrive as
- * SparkqErrors with the owner's code and message.
+ * SparkqErrors with the owner's code and message. Inputs that carry text of a caller's choosing (prompts, payloads,
+ * summaries, data, instructions) first get the queue's own checks that need no state (core/inputs), so that a value
+ * over a limit is refused here with the queue's words, not sent, and never mistaken for a frame too large to send.
  */
 export class RemoteQueue implements QueueApi {
   constructor(readonly client: IpcClient) {}
@@ -41,7 +44,8 @@ export class RemoteQueue implements QueueApi {
   status(): Promise<StatusReport> {
     return this.call('status');
   }
-  createSession(input: CreateSessionInput): Promise<Session> {
+  async createSession(input: CreateSessionInput): Promise<Session> {
+    parseInput(CreateSessionInput, input, 'session');
     return this.call('createSession', input);
   }
   listSessions(options?: { includeEnded?: boolean }): Promise<Session[]> {
@@ -53,7 +57,8 @@ export class RemoteQueue implements QueueApi {
   endSession(ref: string): Promise<Session> {
     return this.call('endSession', ref);
   }
-  createQueue(input: CreateQueueInput): Promise<Queue> {
+  async createQueue(input: CreateQueueInput): Promise<Queue> {
+    parseInput(CreateQueueInput, input, 'queue');
     return this.call('createQueue', input);
   }
   listQueues(options?: { session?: string; includeEnded?: boolean }): Promise<Queue[]> {
@@ -65,7 +70,8 @@ export class RemoteQueue implements QueueApi {
   endQueue(ref: string): Promise<Queue> {
     return this.call('endQueue', ref);
   }
-  enqueue(input: EnqueueInput): Promise<Task> {
+  async enqueue(input: EnqueueInput): Promise<Task> {
+    checkEnqueue(input);
     return this.call('enqueue', input);
   }
   peek(queue: string): Promise<Task | null> {
@@ -77,10 +83,12 @@ export class RemoteQueue implements QueueApi {
   async heartbeat(input: HeartbeatInput): Promise<void> {
     await this.call('heartbeat', input);
   }
-  complete(input: CompleteInput): Promise<Task> {
+  async complete(input: CompleteInput): Promise<Task> {
+    checkOutcome(CompleteInput, input, 'completion');
     return this.call('complete', input);
   }
-  fail(input: FailInput): Promise<Task> {
+  async fail(input: FailInput): Promise<Task> {
+    checkOutcome(FailInput, input, 'failure');
     return this.call('fail', input);
   }
   requeue(task: string): Promise<Task> {
@@ -89,10 +97,12 @@ export class RemoteQueue implements QueueApi {
   requeueFailed(input: RequeueFailedInput): Promise<Task[]> {
     return this.call('requeueFailed', input);
   }
-  release(input: ReleaseInput): Promise<Task> {
+  async release(input: ReleaseInput): Promise<Task> {
+    checkOutcome(ReleaseInput, input, 'release');
     return this.call('release', input);
   }
-  pauseQueue(input: PauseQueueInput): Promise<Queue> {
+  async pauseQueue(input: PauseQueueInput): Promise<Queue> {
+    parseInput(PauseQueueInput, input, 'pause');
     return this.call('pauseQueue', input);
   }
   resumeQueue(ref: string): Promise<Queue> {

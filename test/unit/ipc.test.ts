@@ -10,6 +10,7 @@ import type { ApiMethod, OwnerInfo } from '../../src/owner/api';
 import { IpcClient } from '../../src/client/ipcClient';
 import { RemoteQueue } from '../../src/client/remoteQueue';
 import { type ErrorCode, isSparkqError } from '../../src/core/errors';
+import { LIMITS } from '../../src/core/model';
 import type { ChangeEvent } from '../../src/core/queue/service';
 import { ClientMessage, FrameDecoder, FrameError, MAX_FRAME_BYTES, encodeFrame, newIpcToken, parseClientMessage } from '../../src/ipc/protocol';
 import { API_METHODS } from '../../src/owner/api';
@@ -305,7 +306,7 @@ describe('IPC', function () {
       await o.q.createSession({ name: 's' }).catch((e: unknown) => (direct = e));
       await assert.rejects(api.createSession({ name: 's' }), (e: unknown) => isSparkqError(e, 'conflict') && e.message === (direct as Error).message);
       await rejectsWith(api.getQueue('nope'), 'not-found', /no queue named "nope"; active queues: q/);
-      await rejectsWith(api.createSession({ name: '' }), 'invalid-input', /must not be empty/);
+      await rejectsWith(client.call('createSession', [{ name: '' }]), 'invalid-input', /must not be empty/);
       const t = await api.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
       await assert.rejects(api.requeue(t.id), (e: unknown) => isSparkqError(e, 'conflict') && (e.details as { status?: string }).status === 'queued');
       // Arguments of the wrong shape are answered before they reach the queue.
@@ -313,8 +314,49 @@ describe('IPC', function () {
       await rejectsWith(client.call('getTask', [5]), 'invalid-input', /getTask: it takes one string/);
       await rejectsWith(client.call('sweep', ['x']), 'invalid-input', /sweep: it takes no arguments/);
       // A request too large to send fails locally; the connection stays usable.
-      await rejectsWith(api.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x'.repeat(MAX_FRAME_BYTES) }), 'invalid-input', /limit per frame/);
+      await rejectsWith(client.call('enqueue', [{ queue: 'q', tool: 'run-bash', prompt: 'x'.repeat(MAX_FRAME_BYTES) }]), 'invalid-input', /limit per frame/);
       assert.equal((await api.getQueue('q')).counts.queued, 1);
+    });
+
+    it('refuses an input over a limit before sending it, with the queue’s own message, however large it is', async () => {
+      const t = await api.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
+      const claim = await api.claim({ queue: 'q', worker: 'w' });
+      assert.equal(claim?.task.id, t.id);
+      const lease = claim.lease;
+      const huge = 'x'.repeat(MAX_FRAME_BYTES + 1);
+      // The owner's answer is its QueueService's: run each call on it directly, then through the client.
+      type Checked = Pick<RemoteQueue, 'createSession' | 'createQueue' | 'pauseQueue' | 'enqueue' | 'complete' | 'fail' | 'release'>;
+      const cases: [string, (q: Checked) => Promise<unknown>, RegExp][] = [
+        ['a huge prompt', (q) => q.enqueue({ queue: 'q', tool: 'run-bash', prompt: huge }), /^invalid task: prompt: prompt is longer than 262144 bytes$/],
+        ['a prompt just over the limit', (q) => q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x'.repeat(LIMITS.prompt + 1) }), /^invalid task: prompt: prompt is longer than/],
+        ['a huge payload', (q) => q.enqueue({ queue: 'q', tool: 'run-bash', payload: { text: huge } }), /^payload is \d+ bytes as JSON; the limit is 262144\./],
+        ['no prompt and no payload', (q) => q.enqueue({ queue: 'q', tool: 'run-bash' }), /^a task needs a prompt or a payload/],
+        ['huge result data', (q) => q.complete({ task: t.id, lease, summary: 'done', data: { text: huge } }), /^data is \d+ bytes as JSON; the limit is 1048576\./],
+        ['a huge summary', (q) => q.complete({ task: t.id, lease, summary: huge }), /^invalid completion: summary: summary is longer than 4000 characters/],
+        ['huge data with a failure', (q) => q.fail({ task: t.id, lease, error: 'broke', data: [huge] }), /^data is \d+ bytes as JSON; the limit is 1048576\./],
+        ['huge data with a hand-back', (q) => q.release({ task: t.id, lease, reason: 'limit', data: huge }), /^data is \d+ bytes as JSON/],
+        ['huge instructions', (q) => q.createQueue({ name: 'big', session: 's', instructions: huge }), /^invalid queue: instructions: /],
+        ['a huge session description', (q) => q.createSession({ name: 'big', description: huge }), /^invalid session: description: /],
+        ['a huge pause reason', (q) => q.pauseQueue({ queue: 'q', reason: huge }), /^invalid pause: reason: /],
+      ];
+      for (const [what, call, pattern] of cases) {
+        let direct: unknown;
+        await call(o.q).then(
+          () => assert.fail(`${what}: the owner accepted it`),
+          (e: unknown) => (direct = e),
+        );
+        assert.ok(isSparkqError(direct, 'invalid-input'), `${what}: the owner says invalid-input, got ${String(direct)}`);
+        assert.match((direct as Error).message, pattern, what);
+        await assert.rejects(call(api), (e: unknown) => {
+          assert.ok(isSparkqError(e, 'invalid-input'), `${what}: the client says invalid-input, got ${String(e)}`);
+          assert.equal((e as Error).message, (direct as Error).message, `${what}: the client's message is the owner's`);
+          return true;
+        });
+      }
+      // Nothing was sent or changed: the task still runs, the queue holds what it held, and the connection works.
+      assert.equal((await api.getTask(t.id)).status, 'running');
+      assert.deepEqual((await api.listQueues()).map((x) => x.name), ['q']);
+      assert.equal((await api.getQueue('q')).paused, false);
     });
 
     it('delivers change events to subscribers, and only to them', async () => {

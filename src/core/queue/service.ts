@@ -3,6 +3,7 @@ import { type Clock, iso, systemClock } from '../clock';
 import { type SparkqConfig, resolveTimeoutSeconds } from '../config';
 import { SparkqError } from '../errors';
 import { looksLikeId, newId, newLeaseToken } from '../ids';
+import { checkEnqueue, checkOutcome, parseInput as parse } from '../inputs';
 import {
   type Claim,
   ClaimInput,
@@ -11,7 +12,7 @@ import {
   CompleteInput,
   CreateQueueInput,
   CreateSessionInput,
-  EnqueueInput,
+  type EnqueueInput,
   FailInput,
   HeartbeatInput,
   LIMITS,
@@ -40,7 +41,6 @@ import { ARCHIVE_DIR, Archive, type ChunkRow } from './archive';
 import { type ChunkMeta, type Effect, EffectBatch, applyEffects, rowAfter } from './effects';
 import { type Names, rowToAttempt, rowToTask } from './rows';
 import { MIGRATIONS } from './schema';
-import type { z } from 'zod';
 
 export interface OpenQueueOptions {
   /** The store's folder, normally `<workspace>/.sparkq/db`. */
@@ -71,13 +71,6 @@ export interface SweepResult {
   failed: Task[];
 }
 
-function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message));
-  throw new SparkqError('invalid-input', `invalid ${what}: ${issues.join('; ')}`);
-}
-
 function agentEffect(queueId: string, ids: AgentSession): (Effect & { t: 'queue.agent' }) | null {
   const effect: Effect & { t: 'queue.agent' } = { t: 'queue.agent', id: queueId };
   if (ids.codexThreadId !== undefined) effect.codexThreadId = ids.codexThreadId;
@@ -89,13 +82,6 @@ function tail(text: string | undefined, max: number): string | null {
   if (text === undefined) return null;
   if (text.length <= max) return text;
   return `[… ${text.length - max} earlier characters cut]\n` + text.slice(text.length - max);
-}
-
-function jsonText(value: unknown, max: number, what: string): string | null {
-  if (value === undefined) return null;
-  const text = JSON.stringify(value);
-  if (text.length > max) throw new SparkqError('invalid-input', `${what} is ${text.length} bytes as JSON; the limit is ${max}. Write large results to a file and put its path in ${what}.`);
-  return text;
 }
 
 /** How a journal record that starts with an enqueue begins (effects are written with `t` first). */
@@ -599,15 +585,11 @@ export class QueueService {
     what = 'task',
     extra: { planId?: string; planKey?: string } = {},
   ): (seq: number, pending: ReadonlyMap<string, string> | null, id?: string) => Effect & { t: 'task.enqueue' } {
-    const e = parse(EnqueueInput, input, what);
-    if (e.prompt === undefined && e.payload === undefined) {
-      throw new SparkqError('invalid-input', 'a task needs a prompt or a payload (or both)');
-    }
+    const { input: e, payload } = checkEnqueue(input, what);
     const tool = this.config.tools[e.tool];
     if (!tool) {
       throw new SparkqError('not-found', `unknown tool ${JSON.stringify(e.tool)}; tools in sparkq.yml: ${Object.keys(this.config.tools).sort().join(', ')}`);
     }
-    const payload = jsonText(e.payload, LIMITS.payload, 'payload');
     const afterIds = e.after ? [...new Set(e.after)] : [];
     return (seq, pending, id = newId('tsk')) => {
       const q = this.activeQueue(e.queue, 'new tasks');
@@ -770,9 +752,7 @@ export class QueueService {
   }
 
   private prepareComplete(input: CompleteInput, what = 'completion'): () => { effect: Effect & { t: 'task.finish' }; row: Row } {
-    const c = parse(CompleteInput, input, what);
-    const data = jsonText(c.data, LIMITS.data, 'data');
-    const usage = jsonText(c.usage, 4096, 'usage');
+    const { input: c, data, usage } = checkOutcome(CompleteInput, input, what);
     return () => {
       const row = this.runningTask(c.task, c.lease, 'completed');
       return {
@@ -805,9 +785,7 @@ export class QueueService {
   }
 
   async fail(input: FailInput): Promise<Task> {
-    const f = parse(FailInput, input, 'failure');
-    const data = jsonText(f.data, LIMITS.data, 'data');
-    const usage = jsonText(f.usage, 4096, 'usage');
+    const { input: f, data, usage } = checkOutcome(FailInput, input, 'failure');
     return this.commit(() => {
       const row = this.runningTask(f.task, f.lease, 'failed');
       const effect = this.failOrRetry(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) });
@@ -856,9 +834,7 @@ export class QueueService {
    * until the limit resets (as the agent said) or for the configured delay. The queue resumes by itself.
    */
   async release(input: ReleaseInput): Promise<Task> {
-    const r = parse(ReleaseInput, input, 'release');
-    const data = jsonText(r.data, LIMITS.data, 'data');
-    const usage = jsonText(r.usage, 4096, 'usage');
+    const { input: r, data, usage } = checkOutcome(ReleaseInput, input, 'release');
     return this.commit(() => {
       const row = this.runningTask(r.task, r.lease, 'handed back');
       const now = this.clock.now();

@@ -1,0 +1,47 @@
+import type { z } from 'zod';
+import { SparkqError } from './errors';
+import { EnqueueInput, type JsonValue, LIMITS, type Usage } from './model';
+
+/*
+ * The checks of a request that need nothing but the request: its schema and its size limits. The queue runs them
+ * first; a client of a live owner runs the same ones before it sends, so a value over a limit gets the same answer
+ * whoever owns the queue (a 10 MB prompt is "longer than 262144 bytes", never a frame too large for the socket).
+ */
+
+/** Usage as JSON is at most this long. */
+const USAGE_JSON_BYTES = 4096;
+
+/** `input` as `schema` reads it; otherwise invalid-input naming each field that is wrong. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message));
+  throw new SparkqError('invalid-input', `invalid ${what}: ${issues.join('; ')}`);
+}
+
+/** A value as the JSON text it is stored as; invalid-input if that is longer than `max`. Null for no value. */
+export function jsonText(value: unknown, max: number, what: string): string | null {
+  if (value === undefined) return null;
+  const text = JSON.stringify(value);
+  if (text.length > max) throw new SparkqError('invalid-input', `${what} is ${text.length} bytes as JSON; the limit is ${max}. Write large results to a file and put its path in ${what}.`);
+  return text;
+}
+
+/** An enqueue's own checks: its fields, a prompt or a payload, and the payload's size. */
+export function checkEnqueue(input: unknown, what = 'task'): { input: z.output<typeof EnqueueInput>; payload: string | null } {
+  const e = parseInput(EnqueueInput, input, what);
+  if (e.prompt === undefined && e.payload === undefined) {
+    throw new SparkqError('invalid-input', 'a task needs a prompt or a payload (or both)');
+  }
+  return { input: e, payload: jsonText(e.payload, LIMITS.payload, 'payload') };
+}
+
+/** The own checks of an end of a running task (complete, fail, hand back): its fields and the size of data and usage. */
+export function checkOutcome<T extends { data?: JsonValue | undefined; usage?: Usage | undefined }>(
+  schema: z.ZodType<T>,
+  input: unknown,
+  what: string,
+): { input: T; data: string | null; usage: string | null } {
+  const c: T = parseInput(schema, input, what);
+  return { input: c, data: jsonText(c.data, LIMITS.data, 'data'), usage: jsonText(c.usage, USAGE_JSON_BYTES, 'usage') };
+}

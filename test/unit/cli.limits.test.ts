@@ -1,0 +1,69 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ClaimJson, TaskJson } from '../../src/cli/json';
+import { assertError, bundleCli, Cli, type RunOptions, type Serving } from '../support/cli';
+import { tempDir } from '../support/tmp';
+
+/*
+ * A value over a limit gets the same answer whoever owns the queue: the command itself (no owner around) or a live
+ * `sparkq serve`, where the client checks it before sending rather than failing on a frame too large for the socket.
+ */
+describe('sparkq CLI: the same limits with or without a live owner', function () {
+  this.timeout(90_000);
+  const tmp = tempDir('sparkq-cli-limits-');
+  let cli: Cli;
+  const servers: Serving[] = [];
+
+  before(function () {
+    cli = new Cli(bundleCli(path.join(tmp.dir, 'bundle')));
+  });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.stop('SIGTERM')));
+  });
+  after(() => {
+    for (const s of servers) s.kill();
+    tmp.cleanup();
+  });
+
+  async function workspace(name: string): Promise<RunOptions & { dir: string }> {
+    const dir = path.join(tmp.dir, name);
+    fs.mkdirSync(dir);
+    const o = { cwd: dir, dir };
+    await cli.ok(['init', '--project', 'demo'], o);
+    await cli.ok(['session', 'create', 'api-v2'], o);
+    await cli.ok(['queue', 'create', 'Back End', '--session', 'api-v2'], o);
+    return o;
+  }
+
+  /** Runs the same failing command without an owner, then with `sparkq serve` owning; returns both stderrs. */
+  async function withAndWithoutOwner(o: RunOptions, args: string[]): Promise<[string, string]> {
+    const alone = await cli.run(args, o);
+    assertError(alone, 1, /^error: /, 'without an owner');
+    servers.push(await cli.serve(o));
+    const served = await cli.run(args, o);
+    assertError(served, 1, /^error: /, 'with sparkq serve');
+    return [alone.stderr, served.stderr];
+  }
+
+  it('a 10 MB --prompt-file says the prompt is too long, the same with sparkq serve running as without, and enqueues nothing', async () => {
+    const o = await workspace('prompt');
+    fs.writeFileSync(path.join(o.dir, 'big.txt'), 'a'.repeat(10_000_000));
+    const [alone, served] = await withAndWithoutOwner(o, ['enqueue', 'llm-codex', '--queue', 'Back End', '--prompt-file', 'big.txt']);
+    assert.equal(alone, 'error: invalid task: prompt: prompt is longer than 262144 bytes\n');
+    assert.equal(served, alone, 'the same error with a live owner');
+    assert.deepEqual(await cli.json<TaskJson[]>(['tasks'], o), [], 'nothing was enqueued');
+  });
+
+  it('result data over the limit from --data-file says so, the same with sparkq serve running as without, and the task keeps running', async () => {
+    const o = await workspace('data');
+    const id = (await cli.ok(['enqueue', 'llm-codex', '--queue', 'Back End', '--prompt', 'p'], o)).trim();
+    const claim = await cli.json<ClaimJson>(['claim', '--queue', 'Back End'], o);
+    assert.equal(claim.task.id, id);
+    fs.writeFileSync(path.join(o.dir, 'data.json'), JSON.stringify({ text: 'd'.repeat(9_000_000) }));
+    const [alone, served] = await withAndWithoutOwner(o, ['complete', id, 'did it', '--data-file', 'data.json', '--lease', claim.lease]);
+    assert.match(alone, /^error: data is 9000011 bytes as JSON; the limit is 1048576\. Write large results to a file and put its path in data\.\n$/);
+    assert.equal(served, alone, 'the same error with a live owner');
+    assert.equal((await cli.json<TaskJson>(['task', id], o)).status, 'running');
+  });
+});
