@@ -36,30 +36,11 @@ import { newIpcToken } from '../ipc/protocol';
 import { socketPathFor } from '../ipc/socketPath';
 import { IpcServer } from './ipcServer';
 import type { OwnerLock } from './lock';
+import { OWNER_RECORD, type OwnerRecord, readOwnerRecord } from './record';
 
-/** `.sparkq/owner.json`: how clients reach the owner. 0600, because the token in it is the key to the queue. */
-export interface OwnerRecord {
-  version: 1;
-  pid: number;
-  generation: number;
-  role: string;
-  socketPath: string;
-  token: string;
-  since: string;
-}
-
-export const OWNER_RECORD = 'owner.json';
+// owner.json lives in its own module (record.ts), so that a client reads it without loading the owner's code.
+export { OWNER_RECORD, type OwnerRecord, readOwnerRecord } from './record';
 export const DB_DIR = 'db';
-
-export function readOwnerRecord(sparkqDir: string): OwnerRecord | null {
-  try {
-    const r = JSON.parse(fs.readFileSync(path.join(sparkqDir, OWNER_RECORD), 'utf8')) as Partial<OwnerRecord>;
-    if (r.version !== 1 || typeof r.generation !== 'number' || typeof r.socketPath !== 'string' || typeof r.token !== 'string') return null;
-    return r as OwnerRecord;
-  } catch {
-    return null;
-  }
-}
 
 export interface StartOwnerOptions {
   workspaceDir: string;
