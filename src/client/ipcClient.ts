@@ -4,6 +4,7 @@ import type { ChangeEvent } from '../core/queue/service';
 import {
   FrameDecoder,
   FrameError,
+  FrameTooLargeError,
   MAX_FRAME_BYTES,
   type ServerMessage,
   type WireError,
@@ -144,7 +145,8 @@ export class IpcClient {
     try {
       frame = encodeFrame({ t: 'req', id, method, params: args });
     } catch (e) {
-      return Promise.reject(new SparkqError('invalid-input', `cannot send ${method} to the queue owner: ${errorMessage(e)}`));
+      const size = e instanceof FrameTooLargeError ? { frameBytes: e.bytes, frameLimit: e.limit } : undefined;
+      return Promise.reject(new SparkqError('invalid-input', `cannot send ${method} to the queue owner: ${errorMessage(e)}`, size));
     }
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { method, resolve, reject });

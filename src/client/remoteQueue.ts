@@ -1,28 +1,30 @@
-import { checkEnqueue, checkOutcome, parseInput } from '../core/inputs';
-import {
-  type ApplyPlanInput,
-  type Claim,
-  type ClaimInput,
+import { isSparkqError } from '../core/errors';
+import type * as Inputs from '../core/inputs';
+import type * as Model from '../core/model';
+import type { ScriptEntry } from '../core/scriptIndex';
+import type {
+  ApplyPlanInput,
+  Claim,
+  ClaimInput,
   CompleteInput,
   CreateQueueInput,
   CreateSessionInput,
-  type EnqueueInput,
+  EnqueueInput,
   FailInput,
-  type HeartbeatInput,
-  type ListTasksInput,
+  HeartbeatInput,
+  ListTasksInput,
   PauseQueueInput,
-  type PlanApplyResult,
-  type Queue,
+  PlanApplyResult,
+  Queue,
   ReleaseInput,
-  type Report,
-  type ReportInput,
-  type RequeueFailedInput,
-  type Session,
-  type Task,
-  type TaskDetail,
-  type TaskPage,
+  Report,
+  ReportInput,
+  RequeueFailedInput,
+  Session,
+  Task,
+  TaskDetail,
+  TaskPage,
 } from '../core/model';
-import type { ScriptEntry } from '../core/scriptIndex';
 import type { ChangeEvent, SweepResult } from '../core/queue/service';
 import type { ApiMethod, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from '../owner/api';
 import type { IpcClient } from './ipcClient';
@@ -30,22 +32,22 @@ import type { IpcClient } from './ipcClient';
 /**
  * The queue as seen from a process that is not the owner: every method is one request over the owner's socket.
  * Results are trusted as the owner's QueueService produced them (the owner validated the inputs); errors arrive as
- * SparkqErrors with the owner's code and message. Inputs that carry text of a caller's choosing (prompts, payloads,
- * summaries, data, instructions) first get the queue's own checks that need no state (core/inputs), so that a value
- * over a limit is refused here with the queue's words, not sent, and never mistaken for a frame too large to send.
+ * SparkqErrors with the owner's code and message.
  */
 export class RemoteQueue implements QueueApi {
   constructor(readonly client: IpcClient) {}
 
   private call<T>(method: ApiMethod, ...params: unknown[]): Promise<T> {
-    return this.client.call(method, params) as Promise<T>;
+    return this.client.call(method, params).catch((e: unknown) => {
+      if (isSparkqError(e, 'invalid-input') && e.details?.['frameBytes'] !== undefined) checkTooLarge(method, params[0]);
+      throw e;
+    }) as Promise<T>;
   }
 
   status(): Promise<StatusReport> {
     return this.call('status');
   }
-  async createSession(input: CreateSessionInput): Promise<Session> {
-    parseInput(CreateSessionInput, input, 'session');
+  createSession(input: CreateSessionInput): Promise<Session> {
     return this.call('createSession', input);
   }
   listSessions(options?: { includeEnded?: boolean }): Promise<Session[]> {
@@ -57,8 +59,7 @@ export class RemoteQueue implements QueueApi {
   endSession(ref: string): Promise<Session> {
     return this.call('endSession', ref);
   }
-  async createQueue(input: CreateQueueInput): Promise<Queue> {
-    parseInput(CreateQueueInput, input, 'queue');
+  createQueue(input: CreateQueueInput): Promise<Queue> {
     return this.call('createQueue', input);
   }
   listQueues(options?: { session?: string; includeEnded?: boolean }): Promise<Queue[]> {
@@ -70,8 +71,7 @@ export class RemoteQueue implements QueueApi {
   endQueue(ref: string): Promise<Queue> {
     return this.call('endQueue', ref);
   }
-  async enqueue(input: EnqueueInput): Promise<Task> {
-    checkEnqueue(input);
+  enqueue(input: EnqueueInput): Promise<Task> {
     return this.call('enqueue', input);
   }
   peek(queue: string): Promise<Task | null> {
@@ -83,12 +83,10 @@ export class RemoteQueue implements QueueApi {
   async heartbeat(input: HeartbeatInput): Promise<void> {
     await this.call('heartbeat', input);
   }
-  async complete(input: CompleteInput): Promise<Task> {
-    checkOutcome(CompleteInput, input, 'completion');
+  complete(input: CompleteInput): Promise<Task> {
     return this.call('complete', input);
   }
-  async fail(input: FailInput): Promise<Task> {
-    checkOutcome(FailInput, input, 'failure');
+  fail(input: FailInput): Promise<Task> {
     return this.call('fail', input);
   }
   requeue(task: string): Promise<Task> {
@@ -97,12 +95,10 @@ export class RemoteQueue implements QueueApi {
   requeueFailed(input: RequeueFailedInput): Promise<Task[]> {
     return this.call('requeueFailed', input);
   }
-  async release(input: ReleaseInput): Promise<Task> {
-    checkOutcome(ReleaseInput, input, 'release');
+  release(input: ReleaseInput): Promise<Task> {
     return this.call('release', input);
   }
-  async pauseQueue(input: PauseQueueInput): Promise<Queue> {
-    parseInput(PauseQueueInput, input, 'pause');
+  pauseQueue(input: PauseQueueInput): Promise<Queue> {
     return this.call('pauseQueue', input);
   }
   resumeQueue(ref: string): Promise<Queue> {
@@ -140,5 +136,46 @@ export class RemoteQueue implements QueueApi {
   /** Subscribes the connection once (on the first listener) and fans each batch out to every listener. */
   onChange(listener: (events: ChangeEvent[]) => void): () => void {
     return this.client.subscribe(listener);
+  }
+}
+
+/**
+ * A request too large for one frame was not sent. If its input breaks one of the queue's own limits (a 10 MB prompt),
+ * this throws the queue's answer, the one the owner gives below the frame limit and a command gives when it owns the
+ * queue itself: the same error whoever owns the queue. Otherwise the caller gets the frame's error. The checks (zod
+ * schemas) are loaded only here, so a client that sends what fits never loads them.
+ */
+function checkTooLarge(method: ApiMethod, input: unknown): void {
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded only for a request too large to send */
+  const { checkEnqueue, checkOutcome, parseInput } = require('../core/inputs') as typeof Inputs;
+  const model = require('../core/model') as typeof Model;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  switch (method) {
+    case 'enqueue':
+      checkEnqueue(input);
+      break;
+    case 'complete':
+      checkOutcome(model.CompleteInput, input, 'completion');
+      break;
+    case 'fail':
+      checkOutcome(model.FailInput, input, 'failure');
+      break;
+    case 'release':
+      checkOutcome(model.ReleaseInput, input, 'release');
+      break;
+    case 'createSession':
+      parseInput(model.CreateSessionInput, input, 'session');
+      break;
+    case 'createQueue':
+      parseInput(model.CreateQueueInput, input, 'queue');
+      break;
+    case 'pauseQueue':
+      parseInput(model.PauseQueueInput, input, 'pause');
+      break;
+    case 'applyPlan':
+      parseInput(model.ApplyPlanInput, input, 'plan');
+      break;
+    default:
+      break;
   }
 }

@@ -275,12 +275,23 @@ export class FrameError extends Error {
   }
 }
 
-/** Serialises `message` into one frame; throws FrameError if it does not fit in `maxBytes`. */
+/** A message that does not fit in one frame: nothing of it was sent. */
+export class FrameTooLargeError extends FrameError {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`the message is ${bytes} bytes as JSON; the limit per frame is ${limit}`);
+    this.name = 'FrameTooLargeError';
+  }
+}
+
+/** Serialises `message` into one frame; throws FrameError if it has no JSON form, FrameTooLargeError if too long. */
 export function encodeFrame(message: unknown, maxBytes = MAX_FRAME_BYTES): Buffer {
   const json = JSON.stringify(message);
   if (json === undefined) throw new FrameError('the message has no JSON form');
   const length = Buffer.byteLength(json, 'utf8');
-  if (length > maxBytes) throw new FrameError(`the message is ${length} bytes as JSON; the limit per frame is ${maxBytes}`);
+  if (length > maxBytes) throw new FrameTooLargeError(length, maxBytes);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
   frame.writeUInt32BE(length, 0);
   frame.write(json, FRAME_HEADER_BYTES, 'utf8');

@@ -8,6 +8,7 @@ import type { ChangeEvent } from '../core/queue/service';
 import {
   type ClientMessage,
   FrameDecoder,
+  FrameTooLargeError,
   IPC_TOKEN_PATTERN,
   MAX_FRAME_BYTES,
   type RequestMessage,
@@ -317,12 +318,10 @@ export class IpcServer {
       frame = encodeFrame(message);
     } catch (e) {
       this.log(`[IPC] cannot send the answer to ${req.method} (#${c.n}): ${errorMessage(e)}`);
-      frame = encodeFrame({
-        t: 'res',
-        id: req.id,
-        ok: false,
-        error: { code: 'internal', message: `the owner could not send the answer to ${req.method}: ${errorMessage(e)}` },
-      });
+      const error: WireError = { code: 'internal', message: `the owner could not send the answer to ${req.method}: ${errorMessage(e)}` };
+      // The sizes let a client that can ask for less (a smaller page of tasks) ask again.
+      if (e instanceof FrameTooLargeError) error.details = { frameBytes: e.bytes, frameLimit: e.limit };
+      frame = encodeFrame({ t: 'res', id: req.id, ok: false, error });
     }
     this.write(c, frame);
   }

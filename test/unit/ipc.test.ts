@@ -318,7 +318,7 @@ describe('IPC', function () {
       assert.equal((await api.getQueue('q')).counts.queued, 1);
     });
 
-    it('refuses an input over a limit before sending it, with the queue’s own message, however large it is', async () => {
+    it('refuses an input over a limit with the queue’s own message, however large: one too large to send is checked here', async () => {
       const t = await api.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
       const claim = await api.claim({ queue: 'q', worker: 'w' });
       assert.equal(claim?.task.id, t.id);
@@ -357,6 +357,19 @@ describe('IPC', function () {
       assert.equal((await api.getTask(t.id)).status, 'running');
       assert.deepEqual((await api.listQueues()).map((x) => x.name), ['q']);
       assert.equal((await api.getQueue('q')).paused, false);
+    });
+
+    it('says how large an answer too large to send was, so that a client can ask for less', async () => {
+      await o.q.enqueueMany(Array.from({ length: 40 }, () => ({ queue: 'q', tool: 'run-bash', prompt: 'p'.repeat(250_000) })));
+      await assert.rejects(api.listTasks({ limit: 1000 }), (e: unknown) => {
+        assert.ok(isSparkqError(e, 'internal'), String(e));
+        assert.match(e.message, /^the owner could not send the answer to listTasks: the message is \d+ bytes as JSON; the limit per frame is 8388608$/);
+        const { frameBytes, frameLimit } = e.details as { frameBytes: number; frameLimit: number };
+        assert.equal(frameLimit, MAX_FRAME_BYTES);
+        assert.ok(frameBytes > 10_000_000, String(frameBytes));
+        return true;
+      });
+      assert.equal((await api.listTasks({ limit: 20 })).tasks.length, 20, 'a smaller page fits');
     });
 
     it('delivers change events to subscribers, and only to them', async () => {
