@@ -221,6 +221,14 @@ export interface SnapshotPoint {
   queued: number;
   imageBytes: number;
   snapshot: Summary;
+  /** Each snapshot's time, in the order taken (ms). */
+  runs: number[];
+  /**
+   * The snapshots taken before the timed ones (ms), not in `snapshot`: the first two after opening write a new file and
+   * remove an old one; from the third on the store writes each snapshot in the file the one before last was in (see
+   * StoreOptions.spareAboveBytes), as a long-running owner does.
+   */
+  warmup: number[];
   /** `db.export()` alone, timed separately right after each snapshot. */
   exportOnly: Summary;
 }
@@ -246,11 +254,12 @@ export async function measureSnapshotAtCap(dir: string, queued: number, rounds: 
   const cycles = Math.max(1, Math.ceil(writesPerRound / 3));
   const q = await openQueue(dir, 'full');
   try {
-    const measure = async (n: number): Promise<SnapshotPoint> => {
+    const measure = async (n: number, warm: number): Promise<SnapshotPoint> => {
       const snap: number[] = [];
       const exp: number[] = [];
+      const warmup: number[] = [];
       let imageBytes = 0;
-      for (let r = 0; r < n; r++) {
+      for (let r = -warm; r < n; r++) {
         // Each cycle enqueues one task and finishes one, so the queued count stays put and finished grows slowly.
         for (let w = 0; w < cycles; w++) {
           await q.enqueue({ queue: QUEUE, tool: TOOL, prompt: PROMPT });
@@ -259,15 +268,18 @@ export async function measureSnapshotAtCap(dir: string, queued: number, rounds: 
         gc();
         const t0 = now();
         await q.store.snapshot();
-        snap.push(now() - t0);
+        (r < 0 ? warmup : snap).push(now() - t0);
+        if (r < 0) continue;
         const t1 = now();
         imageBytes = q.store.db.export().length;
         exp.push(now() - t1);
       }
       const counts = q.counts();
-      return { finished: counts.succeeded + counts.failed, queued: counts.queued, imageBytes, snapshot: summarize(snap), exportOnly: summarize(exp) };
+      return { finished: counts.succeeded + counts.failed, queued: counts.queued, imageBytes, snapshot: summarize(snap), runs: snap, warmup, exportOnly: summarize(exp) };
     };
-    const atCap = await measure(rounds);
+    // Two snapshots first: the store's steady state (a spare file to write the next snapshot in) begins at the third.
+    const warm = 2;
+    const atCap = await measure(rounds, warm);
     // Grow to one task short of what triggers archiving (archive batch: the service's default, cap / 4).
     const archiveAt = cap + Math.max(100, Math.floor(cap / 4));
     const beforeRounds = 3;
@@ -277,7 +289,7 @@ export async function measureSnapshotAtCap(dir: string, queued: number, rounds: 
       await enqueueBulk(q, grow);
       await finishBulk(q, grow);
     }
-    const beforeArchive = await measure(beforeRounds);
+    const beforeArchive = await measure(beforeRounds, 0);
     return { liveCap: cap, atCap, beforeArchive, writesPerRound: cycles * 3 };
   } finally {
     await q.close();

@@ -57,10 +57,12 @@ export type Part = Uint8Array | { bytes: Uint8Array; written: (chunk: Uint8Array
 /** Parts are written in chunks of this size; a durable write starts the disk writing each chunk (see EarlyWriteback). */
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
-function writeAll(fd: number, file: string, parts: readonly Part[], durable: boolean): void {
+/** Writes the parts at the descriptor's position, one after the other; returns how many bytes that was. */
+function writeAll(fd: number, file: string, parts: readonly Part[], durable: boolean): number {
   // Parts are written one after the other (no concatenated copy: a snapshot image is tens of megabytes).
   const total = parts.reduce((n, p) => n + (typeof p === 'function' ? 0 : p instanceof Uint8Array ? p.length : p.bytes.length), 0);
   const early = durable && total > CHUNK_BYTES ? EarlyWriteback.open(file) : null;
+  let bytes = 0;
   try {
     for (const part of parts) {
       const buf = typeof part === 'function' ? part() : part instanceof Uint8Array ? part : part.bytes;
@@ -73,10 +75,12 @@ function writeAll(fd: number, file: string, parts: readonly Part[], durable: boo
         written?.(buf.subarray(at, end));
         at = end;
       }
+      bytes += buf.length;
     }
   } finally {
     early?.close();
   }
+  return bytes;
 }
 
 /**
@@ -141,6 +145,44 @@ export function writeNewFile(file: string, parts: readonly Part[], options: { du
   try {
     writeAll(fd, file, parts, options.durable);
     if (options.durable) fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  return true;
+}
+
+/**
+ * Writes `parts` into `file` in the blocks of `spare`, an old file that nothing names any more (a dropped snapshot kept
+ * for this): `spare` is renamed to `file`, overwritten from its first byte, cut to the new length and synced (data and
+ * length: fdatasync). Like writeNewFile, for a file that nothing names until a later atomic step, whose caller syncs the
+ * directory before that step; a crash before it leaves an unnamed file that the next open sweeps. What it saves over a
+ * new file, for tens of megabytes: the file system allocating the new blocks (and zeroing pages for them) now, and
+ * freeing the old file's blocks when it is removed (an unlink of a 17 MB file takes ~3.5 ms here). An existing `file`
+ * is replaced (it can only be a leftover that nothing names either). Returns false, having done nothing, when `spare`
+ * is not there; on a failure the renamed file is removed.
+ */
+export function writeOverSpare(spare: string, file: string, parts: readonly Part[], options: { durable: boolean }): boolean {
+  try {
+    fs.renameSync(spare, file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r+');
+  } catch (e) {
+    fs.rmSync(file, { force: true });
+    throw e;
+  }
+  try {
+    const before = fs.fstatSync(fd).size;
+    const bytes = writeAll(fd, file, parts, options.durable);
+    if (before > bytes) fs.ftruncateSync(fd, bytes);
+    if (options.durable) fs.fdatasyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(file, { force: true });

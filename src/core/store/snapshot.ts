@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { SparkqError } from '../errors';
-import { type Part, crc32, writeFileAtomic, writeNewFile } from './fileio';
+import { type Part, crc32, writeFileAtomic, writeNewFile, writeOverSpare } from './fileio';
 
 /*
  * A snapshot file is the SQLite image followed by a trailer that makes it self-verifying, so a damaged file is caught
@@ -26,8 +26,16 @@ export const DATA_FILE_PATTERN = /^(snapshot|journal)-(\d{12})\.(sqlite|log)$/;
  * `fresh`: the file is new and nothing names it until the caller's next atomic step (see writeNewFile), so it is
  * created in place and the caller syncs the directory; otherwise (or when a leftover of that name exists) it is
  * replaced atomically (temp file, fsync, rename, directory fsync).
+ * `spare` (with `fresh`): an old file that nothing names, to write the snapshot in instead of a new one (see
+ * writeOverSpare); when it is gone, the snapshot is written as a fresh file.
  */
-export function writeSnapshot(file: string, image: Uint8Array, seq: number, durable: boolean, options: { fresh?: boolean } = {}): { bytes: number; crc: number } {
+export function writeSnapshot(
+  file: string,
+  image: Uint8Array,
+  seq: number,
+  durable: boolean,
+  options: { fresh?: boolean; spare?: string } = {},
+): { bytes: number; crc: number } {
   let crc = 0;
   let summed = 0;
   const parts: Part[] = [
@@ -50,7 +58,8 @@ export function writeSnapshot(file: string, image: Uint8Array, seq: number, dura
     summed = 0;
     return parts;
   };
-  if (!(options.fresh && writeNewFile(file, again(), { durable }))) writeFileAtomic(file, again(), { durable });
+  const done = options.fresh && ((options.spare !== undefined && writeOverSpare(options.spare, file, again(), { durable })) || writeNewFile(file, again(), { durable }));
+  if (!done) writeFileAtomic(file, again(), { durable });
   return { bytes: image.length + TRAILER_BYTES, crc };
 }
 

@@ -49,6 +49,12 @@ export interface StoreOptions {
   snapshotAfterRecords?: number;
   snapshotAfterBytes?: number;
   /**
+   * A dropped generation's snapshot file of at least this many bytes (default 4 MiB) is not removed but kept as a
+   * spare, unnamed file that the next snapshot is written in (see writeOverSpare): the file system neither frees its
+   * blocks nor allocates new ones. Removed at close; swept at open like any temp file. Infinity: always remove.
+   */
+  spareAboveBytes?: number;
+  /**
    * Open a damaged store with what can be recovered: the journal up to its first damaged record, or the previous
    * generation when the current snapshot is damaged. Damaged files are always copied aside first.
    */
@@ -85,6 +91,8 @@ type StoreOpts = Required<Omit<StoreOptions, 'repair' | 'fence' | 'replayBatch' 
 
 const MANIFEST = 'manifest.json';
 const ASIDE = 'aside';
+/** The spare snapshot file (see StoreOptions.spareAboveBytes): per process, a temp file to the sweep at open. */
+const spareFileName = () => `snapshot-spare.${process.pid}.tmp`;
 
 /**
  * A durable SQLite database in memory. Every mutation runs as one synchronous transaction and appends a record of
@@ -101,6 +109,8 @@ export class Store {
   private removing: Promise<void> = Promise.resolve();
   /** Set by close: its snapshot removes the dropped files at once (nothing else runs meanwhile, as before). */
   private closing = false;
+  /** The spare file the next snapshot is written in, when there is one (see StoreOptions.spareAboveBytes). */
+  private spare: string | null = null;
 
   private constructor(
     readonly db: SqlDatabase,
@@ -136,6 +146,7 @@ export class Store {
       clock: systemClock,
       snapshotAfterRecords: 50_000,
       snapshotAfterBytes: 64 * 1024 * 1024,
+      spareAboveBytes: 4 * 1024 * 1024,
       ...options,
     };
     const { dir } = opts;
@@ -284,7 +295,10 @@ export class Store {
     this.opts.fence?.('acknowledge');
     const seq = this.journal.lastSeq;
     if (seq === this.manifest.current.snapshot.seq) return;
-    const { gen, writer } = writeGeneration(this.opts.dir, this.db, seq, this.opts, this.manifest.current);
+    // The spare is used up by this attempt, whatever happens to it (close removes a leftover by its name).
+    const spare = this.spare ?? undefined;
+    this.spare = null;
+    const { gen, writer } = writeGeneration(this.opts.dir, this.db, seq, this.opts, this.manifest.current, spare);
     // Writing the files takes a while (tens of milliseconds for a large queue): look again right before the manifest
     // names them, so that a successor that took over meanwhile never finds its generation replaced by ours. Files
     // that no manifest names are swept at the next open.
@@ -304,7 +318,18 @@ export class Store {
     // tens of megabytes takes milliseconds): no manifest names them any more, so a crash before they are gone leaves
     // files that the next open sweeps. Their names are below every later generation's: nothing new is made under them.
     if (dropped) {
-      for (const f of [dropped.snapshot.file, dropped.journal.file]) {
+      const remove = [dropped.journal.file];
+      if (!this.closing && dropped.snapshot.bytes >= this.opts.spareAboveBytes) {
+        // Kept for the next snapshot to be written in: a rename, not an unlink of tens of megabytes.
+        const spare = path.join(this.opts.dir, spareFileName());
+        try {
+          fs.renameSync(path.join(this.opts.dir, dropped.snapshot.file), spare);
+          this.spare = spare;
+        } catch {
+          remove.push(dropped.snapshot.file);
+        }
+      } else remove.push(dropped.snapshot.file);
+      for (const f of remove) {
         if (this.closing) {
           fs.rmSync(path.join(this.opts.dir, f), { force: true });
           continue;
@@ -325,6 +350,8 @@ export class Store {
     this.closed = true;
     this.journal.close();
     this.db.close();
+    this.spare = null;
+    fs.rmSync(path.join(this.opts.dir, spareFileName()), { force: true });
     await this.removing;
   }
 
@@ -373,6 +400,7 @@ function writeGeneration(
   seq: number,
   opts: StoreOpts,
   current?: Generation,
+  spare?: string,
 ): { gen: Generation; writer: JournalWriter } {
   const snapFile = snapshotFileName(seq);
   const journalFile = journalFileName(seq);
@@ -380,10 +408,14 @@ function writeGeneration(
     throw new Error(`internal: a new generation at sequence ${seq} would reuse the current journal`);
   }
   // Both files are new and unnamed until the manifest names them, so they are created in place (no temp file and
-  // rename) and one directory fsync makes both entries durable before the manifest is written. The image is a view
-  // of the buffer the database keeps for its exports (see export): written out here and not kept.
+  // rename) and one directory fsync makes both entries durable before the manifest is written (the snapshot may be
+  // written in a spare file renamed to its name: the same fsync covers the rename). The image is a view of the buffer
+  // the database keeps for its exports (see export): written out here and not kept.
   const { durability } = opts;
-  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export({ reuse: true }), seq, durability === 'full', { fresh: true });
+  const { bytes, crc } = writeSnapshot(path.join(dir, snapFile), db.export({ reuse: true }), seq, durability === 'full', {
+    fresh: true,
+    ...(spare !== undefined ? { spare } : {}),
+  });
   // A journal of this name can only be a leftover of a crash before its manifest was written: it holds no records.
   fs.rmSync(path.join(dir, journalFile), { force: true });
   const writer = JournalWriter.create(path.join(dir, journalFile), seq, durability, { syncDir: false, ...writerOptions(opts) });
