@@ -5,7 +5,15 @@ import * as fs from 'node:fs';
  * `process` themselves, so the whole program could run in-process with captured streams.
  */
 export interface CliIo {
-  stdout: { write(s: string): unknown; isTTY?: boolean };
+  stdout: {
+    write(s: string): unknown;
+    isTTY?: boolean;
+    /**
+     * Resolves once what was written has gone to the reader, so a command that prints a lot in parts (`tasks --all`)
+     * holds one part at a time; false when the reader has gone (`sparkq tasks --all | head`), so it can stop early.
+     */
+    drain?(): Promise<boolean>;
+  };
   stderr: { write(s: string): unknown };
   env: NodeJS.ProcessEnv;
   cwd: string;
@@ -34,6 +42,16 @@ export function processIo(): CliIo {
       write: (s: string) => readerGone || process.stdout.write(s),
       get isTTY() {
         return process.stdout.isTTY;
+      },
+      drain: () => {
+        if (readerGone || !process.stdout.writableNeedDrain) return Promise.resolve(!readerGone);
+        return new Promise<boolean>((resolve) => {
+          const done = () => {
+            process.stdout.off('drain', done).off('close', done).off('error', done);
+            resolve(!readerGone);
+          };
+          process.stdout.on('drain', done).on('close', done).on('error', done);
+        });
       },
     },
     stderr: { write: (s: string) => stderrGone || process.stderr.write(s) },

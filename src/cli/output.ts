@@ -37,6 +37,35 @@ export class Output {
     this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 
+  /**
+   * A `--json` array written an item at a time, byte for byte what printJson writes for the whole array, so that a
+   * long result is never held whole. Call end() once, after the last item.
+   */
+  jsonArray(): { push(values: readonly unknown[]): void; end(): void } {
+    let count = 0;
+    return {
+      push: (values) => {
+        if (values.length === 0) return;
+        const items = values.map((v) => `  ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')}`);
+        this.io.stdout.write(`${count === 0 ? '[\n' : ',\n'}${items.join(',\n')}`);
+        count += values.length;
+      },
+      end: () => {
+        this.io.stdout.write(count === 0 ? '[]\n' : '\n]\n');
+      },
+    };
+  }
+
+  /** JSON Lines: each value as compact JSON on a line of its own. */
+  jsonLines(values: readonly unknown[]): void {
+    if (values.length > 0) this.io.stdout.write(values.map((v) => `${JSON.stringify(v)}\n`).join(''));
+  }
+
+  /** Resolves once the output written so far has gone to the reader; false when the reader has gone. */
+  async drained(): Promise<boolean> {
+    return (await this.io.stdout.drain?.()) ?? true;
+  }
+
   line(text = ''): void {
     this.io.stdout.write(`${text}\n`);
   }
@@ -59,8 +88,17 @@ export class Output {
 
   /** Columns padded to their widest cell, two spaces apart, header in bold; the last column is not padded. */
   table(header: string[], rows: Cell[][]): void {
+    this.tableInParts(header).rows(rows);
+  }
+
+  /**
+   * A table written a batch of rows at a time (a page of a long listing), the header once, before the first batch.
+   * The first batch sets the column widths; a wider cell in a later batch widens its column from that batch on.
+   */
+  tableInParts(header: string[]): { rows(rows: Cell[][]): void } {
     const text = (c: Cell) => (typeof c === 'string' ? c : c.text);
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => text(r[i] ?? '').length)));
+    const widths = header.map((h) => h.length);
+    let started = false;
     const render = (cells: Cell[], headerRow: boolean) =>
       cells
         .map((c, i) => {
@@ -70,8 +108,15 @@ export class Output {
         })
         .join('  ')
         .trimEnd();
-    this.line(render(header, true));
-    for (const r of rows) this.line(render(r, false));
+    return {
+      rows: (rows) => {
+        for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, text(c).length)));
+        const lines = started ? [] : [render(header, true)];
+        started = true;
+        for (const r of rows) lines.push(render(r, false));
+        if (lines.length > 0) this.io.stdout.write(lines.map((l) => `${l}\n`).join(''));
+      },
+    };
   }
 }
 

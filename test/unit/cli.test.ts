@@ -444,7 +444,7 @@ describe('sparkq CLI (end to end, real processes)', function () {
     assert.match(limitedHuman, /… more tasks; raise --limit \(now 2\)/);
     assert.equal(bySession.length, 4);
     assertError(badStatus, 1, /--status must be one of queued, running, succeeded, failed/);
-    assertError(badLimit, 1, /--limit must be a whole number from 1 to 1000/);
+    assertError(badLimit, 1, /--limit must be a whole number of at least 1 \(or --all for every task\)/);
     const rows = table.trimEnd().split('\n');
     assert.match(rows[0]!, /^TASK +QUEUE +TOOL +STATUS +PRI +TRY +CREATED +SUMMARY \/ ERROR \/ PROMPT$/);
     assert.equal(rows.length, 5);

@@ -1,8 +1,10 @@
 import { Option } from 'commander';
-import { type JsonValue, LIMITS, type ListTasksInput, type TaskStatus } from '../../core/model';
+import { isSparkqError } from '../../core/errors';
+import { type JsonValue, LIMITS, type ListTasksInput, type Task, type TaskPage, type TaskStatus } from '../../core/model';
+import type { QueueApi } from '../../owner/api';
 import { intOption, parseJsonText, readTextArg, statusOption } from '../args';
-import { action } from '../context';
-import { CliError } from '../errors';
+import { action, type CommandContext } from '../context';
+import { CliError, EXIT_USAGE } from '../errors';
 import { taskDetailJson, taskJson } from '../json';
 import type { CommandGroup } from '../registry';
 import { printTaskBrief, printTaskDetail, TASK_HEADER, taskRows } from '../taskView';
@@ -33,11 +35,22 @@ interface ListOptions {
   tool?: string;
   plan?: string;
   limit: number;
+  all?: boolean;
+  jsonl?: boolean;
+}
+
+/** --limit of `tasks`: any whole number from 1 up (longer listings are fetched a page at a time). */
+function limitOption(value: string): number {
+  const n = /^\+?\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--limit must be a whole number of at least 1 (or --all for every task), not ${JSON.stringify(value)}`);
+  return n;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const DEFAULT_LIMIT = 50;
+/** Tasks asked of the queue per request when a listing is longer (the queue's own maximum per page). */
+const PAGE_SIZE = 1000;
 
 /** Putting tasks on a queue and reading them: enqueue, peek, tasks, task, requeue. */
 export const taskCommands: CommandGroup = {
@@ -93,39 +106,35 @@ export const taskCommands: CommandGroup = {
 
     program
       .command('tasks')
-      .description('list tasks, newest first')
+      .description('list tasks, newest first; long listings are fetched a page at a time and printed as they come')
       .option('--session <session>', 'only this session (name or id)')
       .option('--queue <queue>', 'only this queue (name or id)')
       .option('--status <status>', 'queued, running, succeeded or failed (several: comma-separated)', statusOption)
       .option('--stale', 'only running tasks past their timeout')
       .option('--tool <tool>', 'only tasks for this tool')
       .option('--plan <plan>', 'only tasks of this plan (its id)')
-      .option('--limit <n>', `at most this many (default ${DEFAULT_LIMIT})`, intOption('--limit', 1, 1000), DEFAULT_LIMIT)
+      .option('--limit <n>', 'at most this many, any number', limitOption, DEFAULT_LIMIT)
+      .addOption(new Option('--all', 'every task that matches (to export a queue\'s history)').conflicts('limit'))
+      .option('--jsonl', 'JSON Lines: one task per line, as --json shows each task')
       .action(
-        action<ListOptions>(io, (ctx, _args, opts) =>
-          ctx.withQueue(async (q) => {
-            const filter: ListTasksInput = {
-              limit: opts.limit,
-              ...(opts.session !== undefined ? { session: opts.session } : {}),
-              ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
-              ...(opts.status !== undefined ? { status: opts.status } : {}),
-              ...(opts.stale === true ? { stale: true } : {}),
-              ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
-              ...(opts.plan !== undefined ? { plan: opts.plan } : {}),
-            };
-            const page = await q.listTasks(filter);
-            if (ctx.json) {
-              ctx.out.printJson(page.tasks.map(taskJson));
-              return;
-            }
-            if (page.tasks.length === 0) {
-              ctx.out.line('No tasks match.');
-              return;
-            }
-            ctx.out.table(TASK_HEADER, taskRows(page.tasks));
-            if (page.next !== null) ctx.out.line(ctx.out.style(`… more tasks; raise --limit (now ${opts.limit}) or narrow the filters`, 'dim'));
-          }),
-        ),
+        action<ListOptions>(io, (ctx, _args, opts) => {
+          if (opts.jsonl === true && ctx.json) {
+            ctx.command.error('give --json (one JSON array) or --jsonl (one task per line), not both', { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
+          }
+          const filter: ListTasksInput = {
+            ...(opts.session !== undefined ? { session: opts.session } : {}),
+            ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
+            ...(opts.status !== undefined ? { status: opts.status } : {}),
+            ...(opts.stale === true ? { stale: true } : {}),
+            ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
+            ...(opts.plan !== undefined ? { plan: opts.plan } : {}),
+          };
+          return ctx.withQueue(async (q) => {
+            const print = taskPrinter(ctx, opts.jsonl === true);
+            const { shown, more } = await eachTaskPage(q, filter, opts.all === true ? Infinity : opts.limit, (tasks) => print.page(tasks), () => ctx.out.drained());
+            print.end(shown, more, opts.limit);
+          });
+        }),
       );
 
     program
@@ -182,3 +191,68 @@ export const taskCommands: CommandGroup = {
       );
   },
 };
+
+/**
+ * Lists the tasks that match `filter`, newest first, up to `limit` (Infinity: all), a page of at most PAGE_SIZE at a
+ * time: each page goes to `onPage` and is let go before the next is asked for, so a listing of any length holds one
+ * page. `drained` says when the reader took a page (false: it has gone, and the rest is not fetched). The cursor is
+ * the last task of a page, so tasks enqueued meanwhile (newer) neither shift nor repeat the older ones. A page whose
+ * answer is too large for the owner to send (tasks with long prompts and output) is asked for again, smaller.
+ */
+async function eachTaskPage(
+  q: Pick<QueueApi, 'listTasks'>,
+  filter: ListTasksInput,
+  limit: number,
+  onPage: (tasks: Task[]) => void,
+  drained: () => Promise<boolean>,
+): Promise<{ shown: number; more: boolean }> {
+  let shown = 0;
+  let before: string | undefined;
+  let pageSize = PAGE_SIZE;
+  for (;;) {
+    const want = Math.min(pageSize, limit - shown);
+    let page: TaskPage;
+    try {
+      page = await q.listTasks({ ...filter, limit: want, ...(before !== undefined ? { before } : {}) });
+    } catch (e) {
+      const fits = want > 1 ? fittingPageSize(e, want) : null;
+      if (fits === null) throw e;
+      pageSize = fits;
+      continue;
+    }
+    onPage(page.tasks);
+    shown += page.tasks.length;
+    if (page.next === null) return { shown, more: false };
+    if (shown >= limit) return { shown, more: true };
+    if (!(await drained())) return { shown, more: true };
+    before = page.next;
+  }
+}
+
+/** When the owner could not send a page of `size` tasks in one frame: a smaller size that should fit; else null. */
+function fittingPageSize(e: unknown, size: number): number | null {
+  if (!isSparkqError(e)) return null;
+  const bytes = e.details?.['frameBytes'];
+  const limit = e.details?.['frameLimit'];
+  if (typeof bytes !== 'number' || typeof limit !== 'number' || bytes <= limit) return null;
+  return Math.max(1, Math.min(size - 1, Math.floor((size * limit * 0.8) / bytes)));
+}
+
+/** How `tasks` prints pages as they come: one JSON array (--json), JSON Lines (--jsonl), or one table. */
+function taskPrinter(ctx: CommandContext, jsonl: boolean): { page(tasks: Task[]): void; end(shown: number, more: boolean, limit: number): void } {
+  if (jsonl) return { page: (tasks) => ctx.out.jsonLines(tasks.map(taskJson)), end: () => undefined };
+  if (ctx.json) {
+    const array = ctx.out.jsonArray();
+    return { page: (tasks) => array.push(tasks.map(taskJson)), end: () => array.end() };
+  }
+  const table = ctx.out.tableInParts(TASK_HEADER);
+  return {
+    page: (tasks) => {
+      if (tasks.length > 0) table.rows(taskRows(tasks));
+    },
+    end: (shown, more, limit) => {
+      if (shown === 0) ctx.out.line('No tasks match.');
+      else if (more) ctx.out.line(ctx.out.style(`… more tasks; raise --limit (now ${limit}), list them all with --all, or narrow the filters`, 'dim'));
+    },
+  };
+}
