@@ -1,12 +1,14 @@
-import type { DashboardUiState, TaskPageView } from '../src/shared/dashboardProtocol';
+import type { DashboardParams, DashboardUiState, TaskPageView } from '../src/shared/dashboardProtocol';
 import { SORT_KEYS } from '../src/shared/dashboardProtocol';
-import { loadUiState, request, sendReady } from './bridge';
+import { adoptEarlyPage, loadUiState, request, sendReady } from './bridge';
 import css from './dashboard.css';
 
 /**
- * The first module the bundle evaluates: it asks the host for the first page of tasks before any DOM is built or any
- * component is defined, so the host answers while the rest of the bundle starts up. The stylesheet travels inside the bundle and is adopted here as a
- * constructed stylesheet (as vscode-elements does for its components): no render-blocking <link> to fetch first.
+ * The first module the bundle evaluates. The first page of tasks was asked for by the HTML's own first script, while the
+ * bundle was still being fetched (bridge: adoptEarlyPage); failing that it is asked for here, before any DOM is built or
+ * any component is defined, so the host answers while the rest of the bundle starts up. The stylesheet travels inside
+ * the bundle and is adopted here as a constructed stylesheet (as vscode-elements does for its components): no
+ * render-blocking <link> to fetch first.
  */
 
 const sheet = new CSSStyleSheet();
@@ -26,17 +28,22 @@ export const ui: DashboardUiState = {
 };
 export { TABS };
 
-/** The page of tasks `ui` says to show, as asked of the host. */
-export function requestPage(): Promise<TaskPageView> {
+/** The parameters of the page of tasks `ui` says to show (the HTML's first script computes the same; see bridge). */
+function pageParams(): DashboardParams<'listTasks'> {
   const before = ui.cursors.length > 0 ? ui.cursors[ui.cursors.length - 1] : undefined;
   const { before: _old, ...rest } = ui.query;
-  return request('listTasks', { ...rest, ...(before ? { before } : {}) });
+  return { ...rest, ...(before ? { before } : {}) };
 }
 
-// The first page goes out first, so the host works on it while the page starts up. `ready` (to which the host answers
+/** The page of tasks `ui` says to show, as asked of the host. */
+export function requestPage(): Promise<TaskPageView> {
+  return request('listTasks', pageParams());
+}
+
+// The first page goes out first (from the HTML, or now), so the host works on it while the page starts up. `ready` (to which the host answers
 // with `init`: the pickers' sessions and queues, which cost it more than a page of tasks) follows once that page is
 // here, so that work does not hold up the answer; at the latest after READY_AT_LATEST_MS, should the host be slow.
-export const firstPage = requestPage();
+export const firstPage = adoptEarlyPage(pageParams()) ?? requestPage();
 const READY_AT_LATEST_MS = 250;
 let readySent = false;
 const ready = () => {

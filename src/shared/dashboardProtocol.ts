@@ -119,8 +119,58 @@ export interface Overview {
   truncated: boolean;
 }
 
+/**
+ * A task as a row of the Tasks table: what the table shows and sorts by, no more. A page of whole tasks carried every
+ * prompt, payload, result, error and output tail (up to megabytes for 50 tasks) to a table that shows one line of each;
+ * the detail asks for the whole task (getTask). `prompt` is its first line that is not blank (at most
+ * ROW_PROMPT_CHARS characters), and `payload` only a script tool's script and arguments: what the row's label is made of.
+ */
+export type TaskRow = Pick<
+  Task,
+  'id' | 'status' | 'stale' | 'queue' | 'tool' | 'priority' | 'createdAt' | 'startedAt' | 'finishedAt' | 'waitingOn' | 'blockedBy' | 'notBefore' | 'prompt' | 'payload'
+>;
+export const ROW_PROMPT_CHARS = 200;
+/** A script tool's arguments in a row, up to about this many characters in all. */
+const ROW_ARGS_CHARS = 500;
+
+export function toTaskRow(t: Task): TaskRow {
+  const line = t.prompt === null ? null : (t.prompt.split(/\r?\n/).find((l) => l.trim() !== '') ?? '').trim().slice(0, ROW_PROMPT_CHARS);
+  let payload: TaskRow['payload'] = null;
+  const p = t.payload;
+  if (p !== null && typeof p === 'object' && !Array.isArray(p) && typeof p['script'] === 'string') {
+    const args: string[] = [];
+    let chars = 0;
+    for (const a of Array.isArray(p['args']) ? p['args'] : []) {
+      if (typeof a !== 'string') continue;
+      if (chars + a.length > ROW_ARGS_CHARS) {
+        args.push(`${a.slice(0, Math.max(0, ROW_ARGS_CHARS - chars))}…`);
+        break;
+      }
+      args.push(a);
+      chars += a.length + 1;
+    }
+    payload = { script: p['script'], args };
+  }
+  return {
+    id: t.id,
+    status: t.status,
+    stale: t.stale,
+    queue: t.queue,
+    tool: t.tool,
+    priority: t.priority,
+    createdAt: t.createdAt,
+    startedAt: t.startedAt,
+    finishedAt: t.finishedAt,
+    waitingOn: t.waitingOn,
+    blockedBy: t.blockedBy,
+    notBefore: t.notBefore,
+    prompt: line,
+    payload,
+  };
+}
+
 export interface TaskPageView {
-  tasks: Task[];
+  tasks: TaskRow[];
   next: string | null;
 }
 

@@ -5,6 +5,7 @@ import { dashboardHtml } from '../../src/extension/dashboard/dashboardHtml';
 import type { QueueApi } from '../../src/owner/api';
 import { CHANGE_BATCH_MS, type DashboardInit, type HostMessage, type Overview, type UsageReport, parseAfter, stripAnsi } from '../../src/shared/dashboardProtocol';
 import { throughputBasisText } from '../../src/shared/format';
+import { formatCount, formatDateTime } from '../../webview/format';
 import { testQueue } from '../support/queue';
 import { depsFor, script, serviceApi } from '../webview/queueApi';
 
@@ -305,5 +306,60 @@ describe('dashboard host (protocol handling without vscode)', () => {
     assert.match(html, /default-src 'none'; script-src 'nonce-abc'/);
     assert.match(html, /<script type="module" nonce="abc" src="https:\/\/x\/d.js">/);
     assert.equal(stripAnsi('\u001b[31mred\u001b[0m \u001b]0;title\u0007ok \u001b[2K'), 'red ok ');
+  });
+
+  it('asks for the first page from the HTML itself, before the bundle, with the id the bundle never uses', () => {
+    const html = dashboardHtml({ cspSource: 'https://x', scriptUri: 'https://x/d.js', nonce: 'abc' });
+    const inline = /<script nonce="abc">([\s\S]*?)<\/script>/.exec(html);
+    assert.ok(inline, 'an inline script with the nonce');
+    assert.ok(html.indexOf(inline[0]) < html.indexOf('<script type="module"'), 'before the bundle');
+    // Run it against a fake webview API: it sends listTasks with id 0 and the parameters boot.ts derives from the state.
+    const sent: unknown[] = [];
+    const listeners: ((e: { data: unknown }) => void)[] = [];
+    const win: Record<string, unknown> = {};
+    const run = (state: unknown) => {
+      sent.length = 0;
+      new Function('acquireVsCodeApi', 'addEventListener', 'removeEventListener', 'window', inline[1]!)(
+        () => ({ postMessage: (m: unknown) => sent.push(m), getState: () => state, setState: () => undefined }),
+        (_: string, l: (e: { data: unknown }) => void) => listeners.push(l),
+        () => undefined,
+        win,
+      );
+      return sent[0] as { type: string; id: number; method: string; params: unknown };
+    };
+    assert.deepEqual(run(undefined), { type: 'request', id: 0, method: 'listTasks', params: { limit: 50 } });
+    assert.deepEqual(run({ query: { limit: 100, status: 'failed', before: 'tsk_old' }, cursors: ['tsk_a', 'tsk_b'] }).params, { limit: 100, status: 'failed', before: 'tsk_b' });
+    const early = win['sparkqEarly'] as { held: unknown[] };
+    listeners.at(-1)!({ data: { type: 'response', id: 0, ok: true, result: { tasks: [], next: null } } });
+    listeners.at(-1)!({ data: { type: 'response', id: 3, ok: true, result: null } });
+    assert.equal(early.held.length, 1, 'it holds the answer to its own request only');
+  });
+
+  it('sends rows, not whole tasks: the first line of the prompt, a script tool\'s script and arguments', async () => {
+    await setup();
+    const long = `\n\n  ${'x'.repeat(300)}  \nsecond line\n${'y'.repeat(100_000)}`;
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: long });
+    await q.enqueue({ queue: 'q', tool: 'run-bash', payload: { script: 'build.sh', args: ['--fast', 'z'.repeat(2_000)], extra: 'w'.repeat(50_000) } });
+    const page = ok<{ tasks: Record<string, unknown>[] }>(await req('listTasks', { limit: 10 }));
+    const [script, prompt] = page.tasks;
+    assert.deepEqual(Object.keys(prompt!).sort(), ['blockedBy', 'createdAt', 'finishedAt', 'id', 'notBefore', 'payload', 'priority', 'prompt', 'queue', 'stale', 'startedAt', 'status', 'tool', 'waitingOn']);
+    assert.equal(prompt!['prompt'], 'x'.repeat(200));
+    assert.equal(prompt!['payload'], null);
+    const p = script!['payload'] as { script: string; args: string[] };
+    assert.equal(p.script, 'build.sh');
+    assert.equal(p.args[0], '--fast');
+    assert.ok(p.args[1]!.length < 600 && p.args[1]!.endsWith('…'));
+    assert.ok(JSON.stringify(page).length < 3_000, `the page is small: ${JSON.stringify(page).length} bytes`);
+  });
+});
+
+describe('dashboard text without Intl', () => {
+  it('groups counts like en-US and writes local dates as YYYY-MM-DD HH:MM:SS', () => {
+    for (const n of [0, 7, 999, 1_000, -1_234, 12_345, 1_234_567, 9_007_199_254_740_991, 1.5]) assert.equal(formatCount(n), n.toLocaleString('en-US'));
+    const d = new Date(2026, 0, 2, 3, 4, 5);
+    assert.equal(formatDateTime(d.getTime()), '2026-01-02 03:04:05');
+    assert.equal(formatDateTime(d.toISOString()), '2026-01-02 03:04:05');
+    assert.equal(formatDateTime(new Date(2026, 11, 31, 23, 59, 9).getTime()), '2026-12-31 23:59:09');
+    assert.equal(formatDateTime('not a date'), 'Invalid Date');
   });
 });

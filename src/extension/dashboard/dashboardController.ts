@@ -18,6 +18,7 @@ import {
   WebviewMessageSchema,
   afterProblem,
   parseAfter,
+  toTaskRow,
 } from '../../shared/dashboardProtocol';
 import { splitShellWords } from '../../worker/shellWords';
 import type { QueueReader } from '../queueReader';
@@ -177,7 +178,7 @@ export class DashboardController {
   private async listTasks(q: TaskQuery): Promise<DashboardResults['listTasks']> {
     const reader = await this.deps.reader();
     const page = await reader.listTasks(toListInput(q));
-    return { tasks: page.tasks, next: page.next };
+    return { tasks: page.tasks.map(toTaskRow), next: page.next };
   }
 
   private async overview(): Promise<Overview> {
