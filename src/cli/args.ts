@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JsonValue, TaskStatus } from '../core/model';
-import { TASK_STATUSES } from '../core/model';
+import { TASK_STATUSES } from '../core/constants';
 import { CliError } from './errors';
 import type { CliIo } from './io';
 

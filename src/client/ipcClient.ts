@@ -1,18 +1,8 @@
 import * as net from 'node:net';
 import { SparkqError, errorMessage } from '../core/errors';
 import type { ChangeEvent } from '../core/queue/service';
-import {
-  FrameDecoder,
-  FrameError,
-  FrameTooLargeError,
-  MAX_FRAME_BYTES,
-  type ServerMessage,
-  type WireError,
-  checkServerMessage,
-  decodeJson,
-  encodeFrame,
-  isErrorCode,
-} from '../ipc/protocol';
+import { FrameDecoder, FrameError, FrameTooLargeError, MAX_FRAME_BYTES, checkServerMessage, decodeJson, encodeFrame, isErrorCode } from '../ipc/frames';
+import type { ServerMessage, WireError } from '../ipc/protocol';
 import type { ApiMethod, OwnerInfo } from '../owner/api';
 
 export interface IpcClientOptions {

@@ -29,7 +29,9 @@ import type { ScriptEntry } from '../core/scriptIndex';
 import type { Durability, SyncOn } from '../core/store/journal';
 import type { ApiMethod, OwnerInfo, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from '../owner/api';
 import { type LockHolder, readOwner, tryAcquireOwnerLock } from '../owner/lock';
-import { QueueOwner, readOwnerRecord } from '../owner/owner';
+import type * as OwnerModule from '../owner/owner';
+import type { QueueOwner } from '../owner/owner';
+import { readOwnerRecord } from '../owner/record';
 import { ensureSparkqDir } from '../owner/workspace';
 import { IpcClient } from './ipcClient';
 import { RemoteQueue } from './remoteQueue';
@@ -106,6 +108,15 @@ function samePath(a: string, b: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The owner's module (store, sql.js glue, config parser, IPC server), for the process that takes the lock. A require,
+ * not an import: the bundle then evaluates that code on this call only, and a client never pays for it.
+ */
+function loadOwnerModule(): typeof OwnerModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('../owner/owner') as typeof OwnerModule;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -197,6 +208,8 @@ class WorkspaceQueue implements QueueHandle {
         pingTimeoutMs: PING_TIMEOUT_MS,
       });
       if ('lock' in r) {
+        // Loaded only now: a client of a live owner never evaluates the store, sql.js or the config parser.
+        const { QueueOwner } = loadOwnerModule();
         const owner = await QueueOwner.start({
           workspaceDir: this.workspaceDir,
           lock: r.lock,

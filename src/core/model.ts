@@ -1,34 +1,13 @@
 import { z } from 'zod';
+import { LIMITS, type LifecycleStatus, REPORT_GROUPS, type ReportGroup, TASK_STATUSES, type TaskStatus } from './constants';
 
 /**
  * The domain as callers see it. Timestamps are ISO-8601 UTC strings at this boundary (the store keeps milliseconds).
  * Input schemas are zod and strict: a misspelt option is an error, never silently ignored.
  */
 
-export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
+export { FINISHED_STATUSES, LIMITS, type LifecycleStatus, REPORT_GROUPS, type ReportGroup, TASK_STATUSES, type TaskStatus } from './constants';
 export const TaskStatusSchema = z.enum(TASK_STATUSES);
-
-export const FINISHED_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed'];
-
-export type LifecycleStatus = 'active' | 'ended';
-
-/** Limits that keep one task from bloating the store. Output beyond its limit keeps the tail, which says how it ended. */
-export const LIMITS = {
-  name: 100,
-  description: 2_000,
-  instructions: 64 * 1024,
-  prompt: 256 * 1024,
-  payload: 256 * 1024,
-  summary: 4_000,
-  error: 16 * 1024,
-  data: 1024 * 1024,
-  output: 64 * 1024,
-  worker: 200,
-  maxTimeoutSeconds: 7 * 24 * 3600,
-  maxPriority: 1_000_000,
-  maxAfter: 1_000,
-} as const;
 
 export const UsageSchema = z
   .object({
@@ -300,8 +279,6 @@ export const RequeueFailedInput = z
   .strict();
 export type RequeueFailedInput = z.input<typeof RequeueFailedInput>;
 
-export const REPORT_GROUPS = ['tool', 'model', 'queue', 'day'] as const;
-export type ReportGroup = (typeof REPORT_GROUPS)[number];
 export const ReportInput = z.object({ session: z.string().min(1).optional(), by: z.enum(REPORT_GROUPS).optional() }).strict();
 export type ReportInput = z.input<typeof ReportInput>;
 

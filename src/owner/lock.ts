@@ -15,7 +15,7 @@
  *    deletion (link succeeds on the freed name). Such a contender looks for a higher generation right after its link,
  *    finds it (it existed before the link, see above) and backs off, removing its file again.
  */
-import { randomBytes } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -247,6 +247,10 @@ export function readOwner(sparkqDir: string): LockHolder | null {
 // Writing
 
 function writeTemp(sparkqDir: string, content: string): string {
+  // node:crypto on demand: a client of a live owner reads the lock but never writes it, and loading crypto would
+  // cost it a few milliseconds.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { randomBytes } = require('node:crypto') as typeof Crypto;
   const tmp = path.join(sparkqDir, `.owner-lock.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = fs.openSync(tmp, 'wx', 0o600);
   try {

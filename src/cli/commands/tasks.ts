@@ -1,6 +1,7 @@
 import { Option } from 'commander';
 import { isSparkqError } from '../../core/errors';
-import { type JsonValue, LIMITS, type ListTasksInput, type Task, type TaskPage, type TaskStatus } from '../../core/model';
+import { LIMITS } from '../../core/constants';
+import type { JsonValue, ListTasksInput, Task, TaskPage, TaskStatus } from '../../core/model';
 import type { QueueApi } from '../../owner/api';
 import { intOption, parseJsonText, readTextArg, statusOption } from '../args';
 import { action, type CommandContext } from '../context';
