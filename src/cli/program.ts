@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { version } from '../../package.json';
-import { COMMAND_GROUPS } from './commands';
+import { COMMAND_GROUPS, type LazyCommandGroup } from './commands';
 import { describeError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ExitWith } from './errors';
 import type { CliIo } from './io';
 
@@ -9,7 +9,7 @@ import type { CliIo } from './io';
  * required option, conflicting options, no command at all) becomes exit 2 with the usage of the command concerned.
  * Everything else that goes wrong is one `error: …` line and exit 1.
  */
-export function buildProgram(io: CliIo, writeErr: (s: string) => void = (s) => io.stderr.write(s)): Command {
+export function buildProgram(io: CliIo, writeErr: (s: string) => void = (s) => io.stderr.write(s), argv?: readonly string[]): Command {
   const program = new Command('sparkq');
   // Settings made before .command() are inherited by every subcommand.
   program
@@ -28,17 +28,57 @@ export function buildProgram(io: CliIo, writeErr: (s: string) => void = (s) => i
     .helpCommand('help [command]', 'show help for a command')
     .option('--json', 'print the result as JSON on stdout')
     .option('--workspace <dir>', 'the workspace folder (default: $SPARKQ_WORKSPACE, else the nearest folder upward with sparkq.yml or .sparkq/)');
-  for (const group of COMMAND_GROUPS) group.register(program, io);
+  for (const group of groupsFor(argv)) group.load().register(program, io);
   return program;
 }
 
-/** Runs one command line; resolves to the exit code. Never throws. */
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
+/**
+ * The command groups a command line needs: the one that adds the command it names (`sparkq --json peek …`,
+ * `sparkq help peek`), or all of them — for `sparkq --help`, an unknown command (its error suggests the nearest
+ * names) and anything this quick look does not recognise. Commander gives the same answer either way; loading one
+ * group spares a command the modules of all the others (see commands/index.ts).
+ */
+export function groupsFor(argv: readonly string[] | undefined): readonly LazyCommandGroup[] {
+  const name = argv && commandWord(argv);
+  const group = name === undefined ? undefined : COMMAND_GROUPS.find((g) => g.names.includes(name));
+  return group ? [group] : COMMAND_GROUPS;
+}
+
+/** The first word of `argv` after the program's own options, and after `help`; undefined when there is none. */
+function commandWord(argv: readonly string[]): string | undefined {
+  let afterHelp = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json' || a.startsWith('--workspace=')) continue;
+    if (a === '--workspace') {
+      i++;
+      continue;
+    }
+    // Any other option before the command (-h, -v, a typo): leave it all to commander.
+    if (a.startsWith('-')) return undefined;
+    if (a === 'help' && !afterHelp) {
+      afterHelp = true;
+      continue;
+    }
+    return a;
+  }
+  return undefined;
+}
+
+/**
+ * Runs one command line; resolves to the exit code. Never throws. `loadAll`: with every command group loaded, as
+ * before groups were loaded on demand (tests hold the two to the same answers).
+ */
+export async function runCli(argv: string[], io: CliIo, { loadAll = false }: { loadAll?: boolean } = {}): Promise<number> {
   // Commander's own messages are held until parsing ends, so that a missing command can get its `error:` line first.
   let usage = '';
-  const program = buildProgram(io, (s) => {
-    usage += s;
-  });
+  const program = buildProgram(
+    io,
+    (s) => {
+      usage += s;
+    },
+    loadAll ? undefined : argv,
+  );
   const flushUsage = () => {
     if (usage !== '') io.stderr.write(usage);
     usage = '';
