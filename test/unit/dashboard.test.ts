@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import * as vm from 'node:vm';
 import type { QueueService } from '../../src/core/queue/service';
 import { DashboardController, throughputOf } from '../../src/extension/dashboard/dashboardController';
 import { dashboardHtml } from '../../src/extension/dashboard/dashboardHtml';
@@ -319,13 +320,15 @@ describe('dashboard host (protocol handling without vscode)', () => {
     const win: Record<string, unknown> = {};
     const run = (state: unknown) => {
       sent.length = 0;
-      new Function('acquireVsCodeApi', 'addEventListener', 'removeEventListener', 'window', inline[1]!)(
-        () => ({ postMessage: (m: unknown) => sent.push(m), getState: () => state, setState: () => undefined }),
-        (_: string, l: (e: { data: unknown }) => void) => listeners.push(l),
-        () => undefined,
-        win,
-      );
-      return sent[0] as { type: string; id: number; method: string; params: unknown };
+      Object.assign(win, {
+        acquireVsCodeApi: () => ({ postMessage: (m: unknown) => sent.push(m), getState: () => state, setState: () => undefined }),
+        addEventListener: (_: string, l: (e: { data: unknown }) => void) => listeners.push(l),
+        removeEventListener: () => undefined,
+        window: win,
+      });
+      vm.runInNewContext(inline[1]!, win);
+      // Through JSON: the objects were made in the script's own realm.
+      return JSON.parse(JSON.stringify(sent[0])) as { type: string; id: number; method: string; params: unknown };
     };
     assert.deepEqual(run(undefined), { type: 'request', id: 0, method: 'listTasks', params: { limit: 50 } });
     assert.deepEqual(run({ query: { limit: 100, status: 'failed', before: 'tsk_old' }, cursors: ['tsk_a', 'tsk_b'] }).params, { limit: 100, status: 'failed', before: 'tsk_b' });
