@@ -1,9 +1,11 @@
-// One esbuild script, three bundles: the extension host (cjs, `vscode` external), the `sparkq` CLI/worker (node),
-// and the dashboard webview (browser). sql.js's WebAssembly binary ships beside the node bundles.
+// One esbuild script, three bundles: the extension host (cjs, `vscode` external), the `sparkq` CLI/worker (node: a small
+// entry, dist/cli.js, and the program, dist/cli-app.js; see scripts/lib/cli-bundle.js), and the dashboard webview
+// (browser). sql.js's WebAssembly binary ships beside the node bundles.
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, chmodSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import cliBundle from './lib/cli-bundle.js';
 
 const require = createRequire(import.meta.url);
 const production = process.argv.includes('--production');
@@ -45,15 +47,6 @@ const builds = [
   },
   {
     ...common,
-    entryPoints: { cli: 'src/cli/main.ts' },
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outdir,
-    banner: { js: '#!/usr/bin/env node' },
-  },
-  {
-    ...common,
     // dist/webview/ is the panel's only localResourceRoot: dashboard.js, which carries its stylesheet as text (adopted as
     // a constructed stylesheet, so the page has no render-blocking <link> to fetch before the bundle can run).
     entryPoints: { dashboard: 'webview/index.js' },
@@ -89,10 +82,14 @@ async function writeConfigSchema() {
 }
 await writeConfigSchema();
 
+// The CLI: the program, then (once it is built) the entry with its table of answers known by heart.
+const cli = { outdir, production };
+const cliApp = cliBundle.appBuildOptions(cli);
+
 if (watch) {
-  const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));
+  const rebuildEntry = { name: 'cli-entry', setup: (b) => b.onEnd((r) => void (r.errors.length === 0 && cliBundle.finishCli(cli))) };
+  const contexts = await Promise.all([...builds, { ...cliApp, plugins: [...cliApp.plugins, rebuildEntry] }].map((b) => esbuild.context(b)));
   await Promise.all(contexts.map((c) => c.watch()));
 } else {
-  await Promise.all(builds.map((b) => esbuild.build(b)));
-  chmodSync(join(outdir, 'cli.js'), 0o755);
+  await Promise.all([...builds.map((b) => esbuild.build(b)), esbuild.build(cliApp).then(() => cliBundle.finishCli(cli))]);
 }

@@ -1,21 +1,106 @@
-/** The `sparkq` command line (bundled to dist/cli.js). See program.ts for the contract and commands/ for each command. */
-import { setFlagsFromString } from 'node:v8';
-import { processIo } from './io';
-import { runCli } from './program';
+/**
+ * The `sparkq` command line's entry point, bundled to dist/cli.js: small on purpose, because every command an agent
+ * runs starts here. It answers `--version` and help from a table made at build time (fastPaths.ts) without loading
+ * the program; anything else loads the program (dist/cli-app.js, app.ts) through V8's code cache (codeCache.ts),
+ * and the program loads only the command group it runs (commands/index.ts).
+ */
+/* eslint-disable @typescript-eslint/no-require-imports -- modules this file needs on some paths only */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as V8 from 'node:v8';
+import type * as App from './app';
+import type * as CodeCache from './codeCache';
+import type { FastPathTable } from './fastPaths';
+
+/** What scripts/lib/cli-bundle.js puts here when it builds dist/cli.js; undefined when this file runs from source. */
+declare const SPARKQ_CLI_BUILD: { app: string; build: string; ascii: boolean; fastPaths: string } | undefined;
 
 const argv = process.argv.slice(2);
-
-// A short command lives for a fraction of a second: too short for optimised WebAssembly (sql.js) to pay back its
-// compile time, so baseline code only (about a third less CPU per command). Long-running commands keep the default.
-if (!argv.some((a) => a === 'serve' || a === 'run')) setFlagsFromString('--liftoff-only');
+const built = (() => {
+  try {
+    return SPARKQ_CLI_BUILD;
+  } catch {
+    return undefined; // not defined: running from source
+  }
+})();
 
 function flush(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => stream.write('', () => resolve()));
 }
 
-void runCli(argv, processIo()).then(async (code) => {
-  // Exit explicitly once output is flushed: a command is over when it has answered, whatever timers or sockets a
-  // library may still hold open.
-  await Promise.all([flush(process.stdout), flush(process.stderr)]);
-  process.exit(code);
-});
+/**
+ * Commander wraps help to a terminal's width; the table holds what it prints when output is not a terminal. Asked of
+ * the file descriptor first: a pipe or a file is settled without setting up process.stdout.
+ */
+function widthAsBuilt(fd: 1 | 2): boolean {
+  try {
+    if (!fs.fstatSync(fd).isCharacterDevice()) return true;
+  } catch {
+    return true; // closed: nothing will be read either way
+  }
+  const stream = fd === 1 ? process.stdout : process.stderr;
+  return !stream.isTTY || stream.columns === 80;
+}
+
+/** Answers from the table (JSON text: a string costs nothing to compile), for a command line that may be in it. */
+function answerFromTable(json: string): boolean {
+  const maybe = argv.length <= 1 || argv.some((a) => a === '--help' || a === '-h' || a === 'help');
+  if (!maybe) return false;
+  const table = JSON.parse(json) as FastPathTable;
+  const answer = table.answers[argv.join('\u0000')];
+  if (!answer || !widthAsBuilt(1) || !widthAsBuilt(2)) return false;
+  const [code, out, err] = answer;
+  if (out >= 0) writeAll(1, table.texts[out]!);
+  if (err >= 0) writeAll(2, table.texts[err]!);
+  process.exitCode = code;
+  return true;
+}
+
+/**
+ * Writes straight to the file descriptor: setting up process.stdout (a stream over a pipe) would cost more than the
+ * rest of the answer. A reader that left (`sparkq --help | head -1`) is not an error of ours; a non-blocking pipe
+ * that is full gets the rest through the stream, which waits for it.
+ */
+function writeAll(fd: 1 | 2, text: string): void {
+  const buf = Buffer.from(text, 'utf8');
+  let off = 0;
+  try {
+    while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+    (fd === 1 ? process.stdout : process.stderr).on('error', () => undefined).write(buf.subarray(off));
+  }
+}
+
+function run(): void {
+  // A short command lives for a fraction of a second: too short for optimised WebAssembly (sql.js) to pay back its
+  // compile time, so baseline code only (about a third less CPU per command). Long-running commands keep the default.
+  // Set before the program is compiled: V8 takes a code cache only under the flags it was made with.
+  const longRunning = argv.some((a) => a === 'serve' || a === 'run');
+  if (!longRunning) (require('node:v8') as typeof V8).setFlagsFromString('--liftoff-only');
+  let app: typeof App;
+  let save: () => void = () => undefined;
+  if (built) {
+    const { loadWithCodeCache } = require('./codeCache') as typeof CodeCache;
+    const loaded = loadWithCodeCache<typeof App>(path.join(__dirname, built.app), {
+      build: built.build,
+      ascii: built.ascii,
+      require,
+      flavour: longRunning ? 'default' : 'liftoff',
+    });
+    app = loaded.exports;
+    save = loaded.save;
+  } else {
+    // From source (tsx): the program beside this file. A computed path, so that a bundler never inlines it here.
+    app = require(path.join(__dirname, 'app')) as typeof App;
+  }
+  void app.main(argv).then(async (code) => {
+    // Exit explicitly once output is flushed: a command is over when it has answered, whatever timers or sockets a
+    // library may still hold open.
+    await Promise.all([flush(process.stdout), flush(process.stderr)]);
+    save();
+    process.exit(code);
+  });
+}
+
+if (!built || !answerFromTable(built.fastPaths)) run();

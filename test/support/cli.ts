@@ -1,33 +1,19 @@
 import { strict as assert } from 'node:assert';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { buildSync } from 'esbuild';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { bundleCliSync } from '../../scripts/lib/cli-bundle';
 
 /*
  * Runs the real `sparkq` CLI as child processes. The CLI is bundled from the sources once per test run, the way
- * `npm run build` ships it (one file with sql.js's WebAssembly beside it, a #!/usr/bin/env node banner), into a temp
- * folder, so `npm test` alone never runs a stale dist/ and never writes over the dist/ another build is using.
+ * scripts/build.mjs ships it (scripts/lib/cli-bundle.js: cli.js, the program beside it in cli-app.js, sql.js's
+ * WebAssembly, a #!/usr/bin/env node banner), into a temp folder, so `npm test` alone never runs a stale dist/ and
+ * never writes over the dist/ another build is using.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..');
-
-export function bundleCli(outDir: string): string {
+/** Bundles the CLI into `outDir`; returns cli.js's path. Production (minified) unless told otherwise: what users run. */
+export function bundleCli(outDir: string, opts: { production?: boolean } = {}): string {
   fs.mkdirSync(outDir, { recursive: true });
-  const outfile = path.join(outDir, 'cli.js');
-  buildSync({
-    entryPoints: [path.join(ROOT, 'src', 'cli', 'main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile,
-    banner: { js: '#!/usr/bin/env node' },
-    logLevel: 'error',
-  });
-  fs.chmodSync(outfile, 0o755);
-  fs.copyFileSync(path.join(path.dirname(require.resolve('sql.js')), 'sql-wasm.wasm'), path.join(outDir, 'sql-wasm.wasm'));
-  return outfile;
+  return bundleCliSync({ outdir: outDir, production: opts.production ?? true, logLevel: 'error' });
 }
 
 export interface CliResult {
