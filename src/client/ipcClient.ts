@@ -40,6 +40,8 @@ export class IpcClient {
   private closeError: Error | undefined;
   /** The owner said bye: no new calls; close once the written ones are answered. */
   private leaving = false;
+  /** Requests made in one turn leave in one write (see send). */
+  private corked = false;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -141,8 +143,24 @@ export class IpcClient {
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { method, resolve, reject });
       if (this.pending.size - this.waiting.length > MAX_IN_FLIGHT) this.waiting.push({ id, frame });
-      else this.socket.write(frame);
+      else this.send(frame);
     });
+  }
+
+  /**
+   * Requests made in the same turn go out in one write, so the owner reads them together and answers them with one
+   * journal flush: a worker sends a task's outcome and its next claim back to back, one fdatasync for both.
+   */
+  private send(frame: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(frame);
   }
 
   /** Change events from the owner. The first listener subscribes the connection; returns an unsubscribe function. */
@@ -263,7 +281,7 @@ export class IpcClient {
   private sendWaiting(): void {
     while (this.waiting.length > 0 && this.pending.size - this.waiting.length < MAX_IN_FLIGHT) {
       const next = this.waiting.shift()!;
-      if (this.pending.has(next.id)) this.socket.write(next.frame);
+      if (this.pending.has(next.id)) this.send(next.frame);
     }
   }
 

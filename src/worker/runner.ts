@@ -107,19 +107,33 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   // `.sparkq/bin/sparkq`, so tool processes find `sparkq` on PATH and can finish their own task.
   const shim = writeSparkqLauncher(path.join(sparkqDirOf(opts.workspaceDir), 'bin'), opts.sparkqCommand ?? defaultSparkqCommand());
   let wake: (() => void) | null = null;
+  // Change notifications are listened to only once the worker has to wait (the first time a claim finds nothing to
+  // run now): while tasks keep coming, each claim finds the next one, and an owner would otherwise send this worker
+  // an event for every claim and outcome of the drain.
+  let off: (() => void) | null = null;
   // A task that becomes claimable (new, released by its dependencies, back for a retry) or the queue resuming.
-  const off = opts.mode !== 'once' ? q.onChange((events) => {
-    if (events.some((e) => (e.kind === 'task' && e.queueId === queue.id && e.status === 'queued') || (e.kind === 'queue' && e.id === queue.id))) wake?.();
-  }) : () => undefined;
+  const listen = () =>
+    q.onChange((events) => {
+      if (events.some((e) => (e.kind === 'task' && e.queueId === queue.id && e.status === 'queued') || (e.kind === 'queue' && e.id === queue.id))) wake?.();
+    });
+  // The next claim, sent in the same turn as the previous task's outcome (see runOne).
+  let prefetched: Promise<Claim | null> | null = null;
+  const claimNext = opts.mode === 'once' ? null : () => (opts.signal.aborted ? null : q.claim({ queue: queue.id, worker }));
   let lastWait = '';
   try {
     for (;;) {
-      if (opts.signal.aborted) {
+      // A claim already made is run even after Ctrl+C: runOne then fails it as interrupted without starting it.
+      if (opts.signal.aborted && !prefetched) {
         summary.interrupted = true;
         break;
       }
-      const claim = await q.claim({ queue: queue.id, worker });
+      const claim = await (prefetched ?? q.claim({ queue: queue.id, worker }));
+      prefetched = null;
       if (!claim) {
+        if (opts.signal.aborted) {
+          summary.interrupted = true;
+          break;
+        }
         // Nothing claimable now. Say why once (paused, waiting on other tasks, retry delays); a drain stops only
         // when nothing left in the queue can become claimable by itself.
         const why = await whyNothingToClaim(q, queue.id);
@@ -127,6 +141,11 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
           const ran = summary.ran === 0 ? 'nothing to run' : `ran ${summary.ran} task(s): ${summary.succeeded} succeeded, ${summary.failed} failed${summary.released ? `, ${summary.released} handed back` : ''}`;
           write(`${why.text === 'empty' ? `queue ${queue.name} is empty` : `queue ${queue.name}: ${why.text}`}; ${ran}\n`);
           break;
+        }
+        if (off === null) {
+          // From now on a change wakes this worker; look once more first, for one that came before listening.
+          off = listen();
+          continue;
         }
         if (why.text !== lastWait && why.text !== 'empty') write(paint('2', `… queue ${queue.name}: ${why.text}\n`));
         lastWait = why.text;
@@ -139,21 +158,25 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
         continue;
       }
       summary.ran++;
-      // Fresh each time: the previous task may have recorded the queue's agent thread/session.
-      const current = await q.getQueue(queue.id);
+      // Agents continue the queue's thread/session, which the previous task may have recorded: read it fresh for them.
+      // Nothing else a task needs of its queue changes after the queue is created (its working dir included), and the
+      // claim brings the instructions.
+      const kind = config.tools[claim.task.tool]?.knownKind;
+      const current = kind === 'codex' || kind === 'claude' ? await q.getQueue(queue.id) : queue;
       lastWait = '';
-      const outcome = await runOne(opts, config, current, claim, shim, paint);
-      if (outcome === 'succeeded') summary.succeeded++;
-      else if (outcome === 'released') summary.released++;
+      const { status, next } = await runOne(opts, config, current, claim, shim, paint, claimNext);
+      prefetched = next;
+      if (status === 'succeeded') summary.succeeded++;
+      else if (status === 'released') summary.released++;
       else summary.failed++;
-      if (opts.signal.aborted) {
+      if (opts.signal.aborted && !prefetched) {
         summary.interrupted = true;
         break;
       }
       if (opts.mode === 'once') break;
     }
   } finally {
-    off();
+    off?.();
     clearInterval(renew);
     await q.leaveQueue({ queue: queue.id, worker }).catch(() => undefined);
   }
@@ -167,7 +190,8 @@ async function runOne(
   claim: Claim,
   shimDir: string,
   paint: (code: string, s: string) => string,
-): Promise<'succeeded' | 'failed' | 'released'> {
+  claimNext: (() => Promise<Claim | null> | null) | null,
+): Promise<{ status: 'succeeded' | 'failed' | 'released'; next: Promise<Claim | null> | null }> {
   const { q, write } = opts;
   const task = claim.task;
   const started = Date.now();
@@ -207,9 +231,11 @@ async function runOne(
       if (isSparkqError(e, 'lease-mismatch') || isSparkqError(e, 'conflict') || isSparkqError(e, 'not-found')) stopWith({ kind: 'lease-lost', why: errorMessage(e) });
     });
   };
-  // A first heartbeat right away marks the task as worked by a live worker: if this process dies, the owner fails
-  // the task as "worker lost" once worker.leaseSeconds pass without another one.
-  const firstBeat = setTimeout(heartbeat, 20);
+  // A first heartbeat soon marks the task as worked by a live worker: if this process dies, the owner fails the task
+  // as "worker lost" once worker.leaseSeconds pass without another one. Not at once: a heartbeat is a journal record
+  // and an fdatasync of its own, and most script tasks are over within 100 ms (a worker killed before then leaves
+  // its task to the time budget, as one killed between claim and first heartbeat always did).
+  const firstBeat = setTimeout(heartbeat, 100);
   const beat = setInterval(heartbeat, beatMs);
   const staleTimer = setTimeout(() => write(paint('33', `⚠ ${task.id} is stale: running past its ${task.timeoutSeconds} s timeout; it is stopped at ${task.timeoutSeconds * 2} s\n`)), timeoutMs);
   const killTimer = setTimeout(() => stopWith({ kind: 'timeout', seconds: task.timeoutSeconds }), 2 * timeoutMs);
@@ -226,6 +252,9 @@ async function runOne(
       const executor = kind === 'script' ? (opts.executors?.script ?? scriptExecutor) : opts.executors?.[kind];
       if (!executor) {
         outcome = { status: 'failed', error: `no executor for tool kind ${kind} in this worker` };
+      } else if (stop.signal.aborted) {
+        // Interrupted before it started (a claim that was on its way when Ctrl+C came): nothing is run.
+        outcome = { status: 'failed', error: 'stopped' };
       } else {
         const cwd = queue.workdir ? path.resolve(opts.workspaceDir, queue.workdir) : opts.workspaceDir;
         outcome = await executor.run({
@@ -260,12 +289,12 @@ async function runOne(
     const now = await q.getTask(task.id).catch(() => null);
     const st = now?.status ?? 'unknown';
     write((st === 'succeeded' ? paint('32', `✔ ${task.id} succeeded`) : paint('31', `✖ ${task.id} ${st}`)) + ` in ${took} (finished at the terminal)\n\n`);
-    return st === 'succeeded' ? 'succeeded' : 'failed';
+    return { status: st === 'succeeded' ? 'succeeded' : 'failed', next: null };
   }
   const reason = stopReason as StopReason | null;
   if (reason?.kind === 'lease-lost') {
     write(paint('31', `✖ ${task.id} was taken away from this worker (${reason.why}); its outcome is not recorded\n\n`));
-    return 'failed';
+    return { status: 'failed', next: null };
   }
   if (reason && outcome.status === 'rate-limited') {
     // Stopped by us (Ctrl+C, 2× timeout) while the agent was reporting a limit: what stopped it was us.
@@ -277,6 +306,7 @@ async function runOne(
       error: reason.kind === 'interrupted' ? 'interrupted by the worker' : `auto-failed: ran longer than 2× its timeout (${reason.seconds} s); stopped by the worker`,
     };
   }
+  let next: Promise<Claim | null> | null = null;
   try {
     const common = {
       task: task.id,
@@ -288,14 +318,24 @@ async function runOne(
       // The Codex thread / Claude session the task ran in: recorded on the queue, so its next task continues it.
       ...(outcome.agentSession ? { agentSession: outcome.agentSession } : {}),
     };
-    if (outcome.status === 'succeeded') await q.complete({ ...common, summary: outcome.summary });
+    let recorded: Promise<unknown>;
+    if (outcome.status === 'succeeded') recorded = q.complete({ ...common, summary: outcome.summary });
     else if (outcome.status === 'rate-limited') {
       // Not the task's fault: it goes back to the queue unfailed, and the queue pauses until the limit resets.
-      await q.release({ ...common, reason: outcome.error.slice(0, LIMITS.error), ...(outcome.resetAt !== undefined ? { resetAt: outcome.resetAt } : {}) });
-    } else await q.fail({ ...common, error: outcome.error.slice(0, LIMITS.error) });
+      recorded = q.release({ ...common, reason: outcome.error.slice(0, LIMITS.error), ...(outcome.resetAt !== undefined ? { resetAt: outcome.resetAt } : {}) });
+    } else recorded = q.fail({ ...common, error: outcome.error.slice(0, LIMITS.error) });
+    // The next claim goes out in the same turn, right behind the outcome: the owner applies the two in this order
+    // (so the claim sees what the outcome released), and one journal flush makes both durable before either is
+    // answered: one fdatasync per task instead of two, and no round trip of its own. Not after a hand-back, which
+    // pauses the queue.
+    if (outcome.status !== 'rate-limited' && claimNext) {
+      next = claimNext();
+      next?.catch(() => undefined); // awaited by the loop; not an unhandled rejection meanwhile
+    }
+    await recorded;
   } catch (e) {
     write(paint('31', `✖ ${task.id}: the outcome could not be recorded: ${errorMessage(e)}\n\n`));
-    return 'failed';
+    return { status: 'failed', next };
   }
   for (const n of outcome.notes ?? []) write(paint('33', `note: ${n}\n`));
   if (outcome.status === 'succeeded') write(paint('32', `✔ ${task.id} succeeded`) + ` in ${took}: ${oneLine(outcome.summary)}\n\n`);
@@ -303,9 +343,9 @@ async function runOne(
     const q2 = await q.getQueue(task.queueId).catch(() => null);
     const until = q2?.pausedUntil ? `until ${q2.pausedUntil}` : 'for now';
     write(paint('33', `⏸ ${task.id} handed back`) + ` after ${took}: ${oneLine(outcome.error, 400)}; queue ${task.queue} paused ${until}, the task stays queued\n\n`);
-    return 'released';
+    return { status: 'released', next };
   } else write(paint('31', `✖ ${task.id} failed`) + ` in ${took}: ${oneLine(outcome.error, 400)}\n\n`);
-  return outcome.status;
+  return { status: outcome.status, next };
 }
 
 /**
