@@ -9,6 +9,7 @@ import { loadWorkspaceConfig } from '../owner/owner';
 import { sparkqDirOf } from '../owner/workspace';
 import { scriptExecutor } from './executors/script';
 import { writeSparkqLauncher } from './launcher';
+import { RunLog } from './runLog';
 import type { ExecOutcome, Executor, OutputStream } from './types';
 
 export type WorkerMode = 'drain' | 'watch' | 'once';
@@ -116,6 +117,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     q.onChange((events) => {
       if (events.some((e) => (e.kind === 'task' && e.queueId === queue.id && e.status === 'queued') || (e.kind === 'queue' && e.id === queue.id))) wake?.();
     });
+  // Whole-output logs still being written (off the critical path); waited for before returning.
+  const logs = new Set<Promise<void>>();
   // The next claim, sent in the same turn as the previous task's outcome (see runOne).
   let prefetched: Promise<Claim | null> | null = null;
   const claimNext = opts.mode === 'once' ? null : () => (opts.signal.aborted ? null : q.claim({ queue: queue.id, worker }));
@@ -164,7 +167,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       const kind = config.tools[claim.task.tool]?.knownKind;
       const current = kind === 'codex' || kind === 'claude' ? await q.getQueue(queue.id) : queue;
       lastWait = '';
-      const { status, next } = await runOne(opts, config, current, claim, shim, paint, claimNext);
+      const { status, next } = await runOne(opts, config, current, claim, shim, paint, logs, claimNext);
       prefetched = next;
       if (status === 'succeeded') summary.succeeded++;
       else if (status === 'released') summary.released++;
@@ -179,6 +182,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     off?.();
     clearInterval(renew);
     await q.leaveQueue({ queue: queue.id, worker }).catch(() => undefined);
+    await Promise.all(logs);
   }
   return summary;
 }
@@ -190,6 +194,7 @@ async function runOne(
   claim: Claim,
   shimDir: string,
   paint: (code: string, s: string) => string,
+  logs: Set<Promise<void>>,
   claimNext: (() => Promise<Claim | null> | null) | null,
 ): Promise<{ status: 'succeeded' | 'failed' | 'released'; next: Promise<Claim | null> | null }> {
   const { q, write } = opts;
@@ -201,15 +206,12 @@ async function runOne(
   if (task.payload !== null) write(`  payload: ${oneLine(JSON.stringify(task.payload), 400)}\n`);
 
   const runDir = path.join(sparkqDirOf(opts.workspaceDir), 'runs', task.id);
-  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const logFd = fs.openSync(path.join(runDir, 'output.log'), 'a', 0o600);
+  // The whole output goes to <runDir>/output.log through the thread pool (see RunLog): creating a directory and a
+  // file per task cost about a millisecond of the event loop's time, more on a busy disk.
+  const log = new RunLog(runDir);
   const output = (text: string, stream: OutputStream) => {
     write(stream === 'info' ? paint('2', text) : text);
-    try {
-      fs.writeSync(logFd, text);
-    } catch {
-      // the terminal still has it; a full disk must not fail the task
-    }
+    log.write(text);
   };
 
   const stop = new AbortController();
@@ -256,6 +258,8 @@ async function runOne(
         // Interrupted before it started (a claim that was on its way when Ctrl+C came): nothing is run.
         outcome = { status: 'failed', error: 'stopped' };
       } else {
+        // Executors may put files in runDir (a prompt, codex's -o file); the built-in script executor puts none.
+        if (executor !== scriptExecutor) fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
         const cwd = queue.workdir ? path.resolve(opts.workspaceDir, queue.workdir) : opts.workspaceDir;
         outcome = await executor.run({
           task,
@@ -281,7 +285,9 @@ async function runOne(
     clearTimeout(staleTimer);
     clearTimeout(killTimer);
     opts.signal.removeEventListener('abort', onInterrupt);
-    fs.closeSync(logFd);
+    const closed = log.close();
+    logs.add(closed);
+    void closed.then(() => logs.delete(closed));
   }
 
   const took = seconds(Date.now() - started);

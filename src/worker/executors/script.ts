@@ -38,14 +38,31 @@ function isInside(root: string, p: string): boolean {
 }
 
 /**
+ * One index per set of script dirs, kept for the life of the process (a worker runs many tasks): every lookup still
+ * rebuilds it, so it is exact, but a rebuild re-reads only the files whose mtime or size changed, not every header.
+ */
+const indexes = new Map<string, ScriptIndex>();
+
+function scriptIndexOf(scriptDirs: readonly string[]): ScriptIndex {
+  const key = scriptDirs.join('\0');
+  let index = indexes.get(key);
+  if (!index) {
+    if (indexes.size >= 8) indexes.clear();
+    index = new ScriptIndex([...scriptDirs]);
+    indexes.set(key, index);
+  }
+  index.rebuild();
+  return index;
+}
+
+/**
  * The script's real path, which must lie inside one of the script dirs (after resolving symlinks): a name from the
  * index, or a path relative to a script dir. Absolute paths and `..` are refused outright.
  */
 export function resolveScript(name: string, scriptDirs: readonly string[]): string {
   if (path.isAbsolute(name) || /^[A-Za-z]:/.test(name)) throw new Error(`script ${name}: absolute paths are not allowed; name a script inside the script dirs (${scriptDirs.join(', ')})`);
   if (name.split(/[\\/]/).includes('..')) throw new Error(`script ${name}: ".." is not allowed; name a script inside the script dirs (${scriptDirs.join(', ')})`);
-  const index = new ScriptIndex([...scriptDirs]);
-  index.rebuild();
+  const index = scriptIndexOf(scriptDirs);
   const candidates: string[] = [];
   const entry = index.get(name);
   if (entry) candidates.push(entry.path);
