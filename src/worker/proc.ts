@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import type { Spawner } from './spawner';
 
 /**
  * Runs a tool process in its own process group — argv only, never a shell — and stops the whole group (grandchildren
@@ -21,6 +22,8 @@ export interface RunOptions {
   onChunk?: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** The most characters of each stream kept in the result (the tail). Default 64 KiB. */
   tailChars?: number;
+  /** Start the process through this worker's spawn helper (see spawner.ts) instead of forking this process. */
+  spawner?: Spawner;
 }
 
 export interface RunResult {
@@ -102,24 +105,13 @@ export function runProcess(opts: RunOptions): Promise<RunResult> {
   const err = new Tail(max);
   const graceMs = opts.graceMs ?? 3_000;
   return new Promise<RunResult>((resolve) => {
-    let child: ChildProcess;
-    try {
-      child = spawn(opts.command, [...opts.args], {
-        cwd: opts.cwd,
-        env: opts.env,
-        stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-        detached: process.platform !== 'win32', // its own process group, so that stopping it reaches grandchildren
-        shell: false,
-        windowsHide: true,
-      });
-    } catch (e) {
-      resolve({ exitCode: null, signal: null, stopped: false, stdoutTail: '', stderrTail: '', spawnError: spawnMessage(opts.command, e), groupGone: true });
-      return;
-    }
     let stopped = false;
     let spawnError: string | null = null;
     let groupGone = true;
-    const pgid = child.pid;
+    // The process group: the child's pid (detached). Through the helper it is known once the helper says so; a stop
+    // asked for before then happens then.
+    let pgid: number | undefined;
+    let stopAsked = false;
     const partial = { stdout: '', stderr: '' };
     const feed = (stream: 'stdout' | 'stderr', chunk: string) => {
       (stream === 'stdout' ? out : err).push(chunk);
@@ -133,31 +125,32 @@ export function runProcess(opts: RunOptions): Promise<RunResult> {
       }
       partial[stream] = buf;
     };
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => feed('stdout', c));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => feed('stderr', c));
-    if (opts.stdin !== undefined && child.stdin) {
-      child.stdin.on('error', () => undefined); // a tool that exits without reading its stdin is not an error
-      child.stdin.end(opts.stdin);
-    }
     let stopping: Promise<void> | null = null;
     const stop = () => {
-      if (stopping || pgid === undefined) return;
+      if (stopping) return;
+      if (pgid === undefined) {
+        stopAsked = true;
+        return;
+      }
       stopped = true;
+      const group = pgid;
       stopping = (async () => {
-        killGroup(pgid, 'SIGTERM');
-        if (!(await waitGroupGone(pgid, graceMs))) {
-          killGroup(pgid, 'SIGKILL');
-          groupGone = await waitGroupGone(pgid, 5_000);
+        killGroup(group, 'SIGTERM');
+        if (!(await waitGroupGone(group, graceMs))) {
+          killGroup(group, 'SIGKILL');
+          groupGone = await waitGroupGone(group, 5_000);
         }
       })();
     };
     const onAbort = () => stop();
-    if (opts.signal?.aborted) stop();
-    else opts.signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('error', (e) => {
+    const onSpawn = (pid: number | undefined) => {
+      pgid = pid;
+      if (stopAsked && pid !== undefined) stop();
+    };
+    const onError = (e: unknown) => {
       spawnError = spawnMessage(opts.command, e);
-    });
-    child.on('close', (code, sig) => {
+    };
+    const onClose = (code: number | null, sig: NodeJS.Signals | null) => {
       opts.signal?.removeEventListener('abort', onAbort);
       void (async () => {
         if (stopping) await stopping;
@@ -175,7 +168,42 @@ export function runProcess(opts: RunOptions): Promise<RunResult> {
         }
         resolve({ exitCode: code, signal: sig, stopped, stdoutTail: out.value, stderrTail: err.value, spawnError, groupGone });
       })();
-    });
+    };
+
+    const request = { command: opts.command, args: opts.args, cwd: opts.cwd, env: opts.env, ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) };
+    const remote = opts.spawner?.spawn(request) ?? null;
+    if (remote) {
+      remote.onSpawn = onSpawn;
+      remote.onData = (chunk, stream) => feed(stream, chunk);
+      remote.onError = onError;
+      remote.onClose = onClose;
+    } else {
+      let child: ChildProcess;
+      try {
+        child = spawn(opts.command, [...opts.args], {
+          cwd: opts.cwd,
+          env: opts.env,
+          stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+          detached: process.platform !== 'win32', // its own process group, so that stopping it reaches grandchildren
+          shell: false,
+          windowsHide: true,
+        });
+      } catch (e) {
+        resolve({ exitCode: null, signal: null, stopped: false, stdoutTail: '', stderrTail: '', spawnError: spawnMessage(opts.command, e), groupGone: true });
+        return;
+      }
+      onSpawn(child.pid);
+      child.stdout!.setEncoding('utf8').on('data', (c: string) => feed('stdout', c));
+      child.stderr!.setEncoding('utf8').on('data', (c: string) => feed('stderr', c));
+      if (opts.stdin !== undefined && child.stdin) {
+        child.stdin.on('error', () => undefined); // a tool that exits without reading its stdin is not an error
+        child.stdin.end(opts.stdin);
+      }
+      child.on('error', onError);
+      child.on('close', onClose);
+    }
+    if (opts.signal?.aborted) stop();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -183,5 +211,6 @@ function spawnMessage(command: string, e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return `cannot run ${command}: no such command (is it installed and on PATH? set the tool's command in sparkq.yml)`;
   if (code === 'EACCES') return `cannot run ${command}: permission denied (is it executable?)`;
-  return `cannot run ${command}: ${e instanceof Error ? e.message : String(e)}`;
+  const message = e instanceof Error ? e.message : typeof (e as { message?: unknown }).message === 'string' ? (e as { message: string }).message : String(e);
+  return `cannot run ${command}: ${message}`;
 }

@@ -10,6 +10,7 @@ import { sparkqDirOf } from '../owner/workspace';
 import { scriptExecutor } from './executors/script';
 import { writeSparkqLauncher } from './launcher';
 import { RunLog } from './runLog';
+import { Spawner } from './spawner';
 import type { ExecOutcome, Executor, OutputStream } from './types';
 
 export type WorkerMode = 'drain' | 'watch' | 'once';
@@ -107,6 +108,11 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   }, Math.max(500, (leaseSeconds * 1000) / 3));
   // `.sparkq/bin/sparkq`, so tool processes find `sparkq` on PATH and can finish their own task.
   const shim = writeSparkqLauncher(path.join(sparkqDirOf(opts.workspaceDir), 'bin'), opts.sparkqCommand ?? defaultSparkqCommand());
+  // While this process owns the queue (and so holds the database in memory), script tools start through a small
+  // helper process rather than a fork of this one (see spawner.ts); started now, so that its own start-up overlaps the
+  // first claim. A worker that is a client of another owner is small enough to fork directly.
+  const spawner = new Spawner();
+  if (q.isOwner && Object.values(config.tools).some((t) => t.knownKind === 'script')) spawner.start();
   let wake: (() => void) | null = null;
   // Change notifications are listened to only once the worker has to wait (the first time a claim finds nothing to
   // run now): while tasks keep coming, each claim finds the next one, and an owner would otherwise send this worker
@@ -167,7 +173,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       const kind = config.tools[claim.task.tool]?.knownKind;
       const current = kind === 'codex' || kind === 'claude' ? await q.getQueue(queue.id) : queue;
       lastWait = '';
-      const { status, next } = await runOne(opts, config, current, claim, shim, paint, logs, claimNext);
+      const { status, next } = await runOne(opts, config, current, claim, shim, paint, logs, claimNext, spawner);
       prefetched = next;
       if (status === 'succeeded') summary.succeeded++;
       else if (status === 'released') summary.released++;
@@ -181,6 +187,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   } finally {
     off?.();
     clearInterval(renew);
+    spawner.close();
     await q.leaveQueue({ queue: queue.id, worker }).catch(() => undefined);
     await Promise.all(logs);
   }
@@ -196,6 +203,7 @@ async function runOne(
   paint: (code: string, s: string) => string,
   logs: Set<Promise<void>>,
   claimNext: (() => Promise<Claim | null> | null) | null,
+  spawner: Spawner,
 ): Promise<{ status: 'succeeded' | 'failed' | 'released'; next: Promise<Claim | null> | null }> {
   const { q, write } = opts;
   const task = claim.task;
@@ -274,6 +282,7 @@ async function runOne(
           signal: stop.signal,
           output,
           userSettings: opts.userSettings ?? { allowBypass: false },
+          ...(q.isOwner ? { spawner } : {}),
         });
       }
     }

@@ -1,5 +1,6 @@
 import type { SparkqConfig, ToolConfig } from '../core/config';
 import type { JsonValue, Queue, Task, Usage } from '../core/model';
+import type { Spawner } from './spawner';
 
 /** Where an executor's output line goes: the terminal (live) and the capture (bounded tail + whole log file). */
 export type OutputStream = 'stdout' | 'stderr' | 'info';
@@ -25,6 +26,8 @@ export interface ExecContext {
   output: (text: string, stream: OutputStream) => void;
   /** User-level or CLI-flag settings that may loosen safety (never from sparkq.yml). */
   userSettings: { allowBypass: boolean };
+  /** The worker's spawn helper (see spawner.ts), for executors that start many short processes; absent: spawn directly. */
+  spawner?: Spawner;
 }
 
 export interface ExecOutcomeBase {

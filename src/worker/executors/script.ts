@@ -121,6 +121,7 @@ export const scriptExecutor: Executor = {
       signal: ctx.signal,
       onChunk: (chunk, stream) => ctx.output(chunk, stream),
       tailChars: LIMITS.output,
+      ...(ctx.spawner ? { spawner: ctx.spawner } : {}),
     });
     const base = { stdout: r.stdoutTail, stderr: r.stderrTail };
     if (r.spawnError) return { status: 'failed', error: r.spawnError, ...base };
