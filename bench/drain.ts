@@ -14,6 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Target } from './lib/results';
 import { openQueue } from '../src/client/open';
 import { bundleCli, cliEnv } from '../test/support/cli';
 
@@ -187,6 +188,17 @@ export async function measureDrain(opts: DrainOptions): Promise<DrainResult> {
     }
     if (!process.env['SPARKQ_KEEP_TMP']) fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** The target lines for `npm run bench`'s table: the no-owner drain against 1.3× (headline), and the served drain. */
+export function drainTargets(r: DrainResult): Target[] {
+  const one = (label: string, c: DrainCase): Target => ({
+    name: `drain ${r.tasks} trivial script tasks vs bare bash loop, ${label}`,
+    measured: `${median(c.drainMs).toFixed(0)} vs ${median(c.bareMs).toFixed(0)} ms = ${c.ratio.toFixed(2)}× (+${c.overheadPerTaskMs.toFixed(2)} ms/task, median of ${c.drainMs.length})`,
+    target: `≤ ${DRAIN_TARGET_RATIO}×`,
+    result: c.ratio <= DRAIN_TARGET_RATIO ? 'PASS' : 'FAIL',
+  });
+  return [one('no owner (worker owns)', r.noOwner), ...(r.withServe ? [one('sparkq serve owns', r.withServe)] : [])];
 }
 
 /** One line per case, as `npm run bench` and the standalone run print it. */
