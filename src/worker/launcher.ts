@@ -18,7 +18,18 @@ export function writeSparkqLauncher(binDir: string, command: readonly string[], 
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     const exports = Object.entries(env).map(([k, v]) => `${k}=${q(v)}`).join(' ');
     const file = path.join(binDir, 'sparkq');
-    writeFileAtomic(file, `#!/bin/sh\n${exports ? `export ${exports}\n` : ''}exec ${command.map(q).join(' ')} "$@"\n`, { mode: 0o755, durable: false });
+    const text = `#!/bin/sh\n${exports ? `export ${exports}\n` : ''}exec ${command.map(q).join(' ')} "$@"\n`;
+    // Every worker start and every SparkQ terminal writes it; almost always it is already there, word for word.
+    if (!isAlready(file, text)) writeFileAtomic(file, text, { mode: 0o755, durable: false });
   }
   return binDir;
+}
+
+/** The file holds exactly `text` and is executable by its owner (a read and a stat instead of a new file and a rename). */
+function isAlready(file: string, text: string): boolean {
+  try {
+    return (fs.statSync(file).mode & 0o100) !== 0 && fs.readFileSync(file, 'utf8') === text;
+  } catch {
+    return false;
+  }
 }

@@ -19,6 +19,22 @@ describe('the sparkq launcher', () => {
     assert.equal(fs.statSync(path.join(bin, 'sparkq')).mode & 0o777, 0o755 & ~process.umask());
   });
 
+  it('is left alone when it already says the same, and replaced when the command changes', function () {
+    if (process.platform === 'win32') this.skip();
+    const bin = path.join(t.dir, 'bin');
+    const file = path.join(bin, 'sparkq');
+    writeSparkqLauncher(bin, [process.execPath, '-e', 'console.log("one")']);
+    const first = fs.statSync(file).ino;
+    writeSparkqLauncher(bin, [process.execPath, '-e', 'console.log("one")']);
+    assert.equal(fs.statSync(file).ino, first, 'rewritten although nothing changed');
+    writeSparkqLauncher(bin, [process.execPath, '-e', 'console.log("two")']);
+    assert.notEqual(fs.statSync(file).ino, first);
+    assert.equal(spawnSync(file, { encoding: 'utf8' }).stdout, 'two\n');
+    fs.chmodSync(file, 0o644); // not executable any more: written again
+    writeSparkqLauncher(bin, [process.execPath, '-e', 'console.log("two")']);
+    assert.equal(spawnSync(file, { encoding: 'utf8' }).stdout, 'two\n');
+  });
+
   it('workers starting together all write it: none fails, and the launcher is whole', async function () {
     if (process.platform === 'win32') this.skip();
     this.timeout(60_000);
