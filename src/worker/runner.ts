@@ -108,6 +108,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   }, Math.max(500, (leaseSeconds * 1000) / 3));
   // `.sparkq/bin/sparkq`, so tool processes find `sparkq` on PATH and can finish their own task.
   const shim = writeSparkqLauncher(path.join(sparkqDirOf(opts.workspaceDir), 'bin'), opts.sparkqCommand ?? defaultSparkqCommand());
+  // The environment tools start from, read once: every read of process.env is a call into the C library's environ.
+  const baseEnv: NodeJS.ProcessEnv = { ...process.env, PATH: `${shim}${path.delimiter}${process.env['PATH'] ?? ''}` };
   // While this process owns the queue (and so holds the database in memory), script tools start through a small
   // helper process rather than a fork of this one (see spawner.ts); started now, so that its own start-up overlaps the
   // first claim. A worker that is a client of another owner is small enough to fork directly.
@@ -173,7 +175,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       const kind = config.tools[claim.task.tool]?.knownKind;
       const current = kind === 'codex' || kind === 'claude' ? await q.getQueue(queue.id) : queue;
       lastWait = '';
-      const { status, next } = await runOne(opts, config, current, claim, shim, paint, logs, claimNext, spawner);
+      const { status, next } = await runOne(opts, config, current, claim, baseEnv, paint, logs, claimNext, spawner);
       prefetched = next;
       if (status === 'succeeded') summary.succeeded++;
       else if (status === 'released') summary.released++;
@@ -199,7 +201,7 @@ async function runOne(
   config: SparkqConfig,
   queue: Queue,
   claim: Claim,
-  shimDir: string,
+  baseEnv: NodeJS.ProcessEnv,
   paint: (code: string, s: string) => string,
   logs: Set<Promise<void>>,
   claimNext: (() => Promise<Claim | null> | null) | null,
@@ -277,7 +279,7 @@ async function runOne(
           config,
           workspaceDir: opts.workspaceDir,
           cwd,
-          env: toolEnv(tool, task, claim.lease, opts.workspaceDir, shimDir),
+          env: toolEnv(baseEnv, tool, task, claim.lease, opts.workspaceDir),
           runDir,
           signal: stop.signal,
           output,
@@ -457,13 +459,14 @@ function defaultSparkqCommand(): string[] {
   return script ? [process.execPath, path.resolve(script)] : [process.execPath];
 }
 
-function toolEnv(tool: ToolConfig, task: Task, lease: string, workspaceDir: string, shimDir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...tool.env };
+/** `baseEnv` (the worker's environment with the launcher's dir first on PATH), the tool's env, and the task's. */
+function toolEnv(baseEnv: NodeJS.ProcessEnv, tool: ToolConfig, task: Task, lease: string, workspaceDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...baseEnv, ...tool.env };
   env['SPARKQ_TASK_ID'] = task.id;
   env['SPARKQ_QUEUE'] = task.queue;
   env['SPARKQ_LEASE'] = lease;
   env['SPARKQ_WORKSPACE'] = workspaceDir;
-  env['PATH'] = `${shimDir}${path.delimiter}${process.env['PATH'] ?? ''}`;
+  env['PATH'] = baseEnv['PATH'];
   return env;
 }
 
