@@ -429,8 +429,8 @@ async function whyNothingToClaim(q: WorkerOptions['q'], queueId: string): Promis
 async function runManual(opts: WorkerOptions, task: Task, claim: Claim, signal: AbortSignal, write: (s: string) => void): Promise<ExecOutcome | 'external'> {
   write('\n' + (task.prompt ?? JSON.stringify(task.payload, null, 2)) + '\n\n');
   write('This is a manual task: do the work, then finish it from this terminal (SPARKQ_LEASE is not needed here, the lease is given):\n');
-  write(`  sparkq complete ${task.id} --lease ${claim.lease} --summary "what was done, where, counts" [--data '{"…": …}']\n`);
-  write(`  sparkq fail ${task.id} --lease ${claim.lease} --error "what went wrong" [--data '{"partial": …}']\n`);
+  write(`  sparkq complete ${task.id} "what was done, where, counts" [--data "details, as text or JSON"] --lease ${claim.lease}\n`);
+  write(`  sparkq fail ${task.id} "what went wrong and what would fix it" [--data "partial results"] --lease ${claim.lease}\n`);
   write('  (`sparkq guide` explains how to work a queue by hand)\n');
   write('waiting for the task to be finished…\n');
   const { q } = opts;

@@ -212,7 +212,9 @@ describe('worker: sparkq run with script tools', function () {
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.match(out, /Review the API diff/);
-    assert.match(out, new RegExp(`sparkq complete ${t.id} --lease`));
+    // The agent form: the summary as the second word, the lease given.
+    assert.match(out, new RegExp(`sparkq complete ${t.id} "what was done, where, counts" \\[--data "details, as text or JSON"\\] --lease ${lease}\n`));
+    assert.match(out, new RegExp(`sparkq fail ${t.id} "what went wrong and what would fix it" \\[--data "partial results"\\] --lease ${lease}\n`));
     assert.match(out, /sparkq guide/);
     await q.complete({ task: t.id, lease, summary: 'found 2 breaking changes' });
     const r = await running;
