@@ -2,7 +2,8 @@
  * `npm run bench` (node --expose-gc --import tsx bench/run.ts [--quick] [--full-history])
  *
  * Measures SparkQ's queue (sql.js + our journal and snapshots) against its targets and against better-sqlite3 doing
- * the same SQL, prints a table and writes bench/results/latest.json. It reports; it is not a test: it exits 0 when a
+ * the same SQL, then what an agent's workflow pays (a worker draining trivial tasks against a bare bash loop, the
+ * dashboard's first page), prints a table and writes bench/results/latest.json. It reports; it is not a test: it exits 0 when a
  * target fails, and non-zero only when it could not measure.
  */
 import { spawnSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import { NativeSubject, type Synchronous, probeNative } from './lib/native';
 import { evaluateTargets, renderReport } from './lib/report';
 import type { BenchPlan, BenchResults, SizeResult } from './lib/results';
 import { PROMPT, SUMMARY } from './lib/shape';
+import { measureWorkflow } from './lib/workflow';
 import { SparkqSubject, buildLatencyState, buildUnsnapshottedJournal, interleave, measureSnapshotAtCap } from './lib/sparkq';
 import type { Durability } from '../src/core/store/journal';
 import { gc, hasGc, sleep, summarize } from './lib/stats';
@@ -47,6 +49,9 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         coldStartRuns: 1,
         rssTasks: 50_000,
         rssBudgetSeconds: 120,
+        drainTasks: 100,
+        drainRuns: 3,
+        dashboardRuns: 3,
       }
     : {
         quick,
@@ -71,6 +76,9 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         rssTasks: 1_000_000,
         // The brief's limit for building the history; past it the child stops and the rate is reported.
         rssBudgetSeconds: 360,
+        drainTasks: 300,
+        drainRuns: 5,
+        dashboardRuns: 7,
       };
   // --full-history: build all of it however long it takes (to get the RSS figure at 1M when the rate is low).
   if (fullHistory) p.rssBudgetSeconds = 0;
@@ -190,6 +198,9 @@ async function main(): Promise<void> {
       ipc = { error: e instanceof Error ? e.message : String(e) };
     }
 
+    await settle();
+    const workflow = await measureWorkflow(p, progress);
+
     const results: Omit<BenchResults, 'targets'> = {
       startedAt: new Date(started).toISOString(),
       seconds: (Date.now() - started) / 1000,
@@ -214,6 +225,7 @@ async function main(): Promise<void> {
       coldStart: { records: journalRecords, runs, openMs: summarize(runs.map((r) => r.openMs)) },
       rss,
       ipc,
+      workflow,
     };
     const full: BenchResults = { ...results, targets: evaluateTargets(results) };
     process.stdout.write(renderReport(full));

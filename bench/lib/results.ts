@@ -4,10 +4,11 @@ import type { IpcResult } from './ipc';
 import type { NativeLatencies, NativeProbe } from './native';
 import type { OpMeasurement, SnapshotMeasurement } from './sparkq';
 import type { Summary } from './stats';
+import type { WorkflowPlan, WorkflowResults } from './workflow';
 
 /** The shape of bench/results/latest.json. */
 
-export interface BenchPlan {
+export interface BenchPlan extends WorkflowPlan {
   quick: boolean;
   sizes: number[];
   /** Share of the N tasks claimed and completed when building the state; the rest stay queued. */
@@ -57,6 +58,8 @@ export interface BenchResults {
   rss: RssResult | { error: string };
   /** The IPC layer: a durable claim over the owner's socket, and mutations/s with 1, 4 and 16 client processes. */
   ipc: IpcResult | { error: string };
+  /** What an agent's workflow pays: a worker's drain against a bare loop, the dashboard's first page (issue 14). */
+  workflow: WorkflowResults;
   targets: Target[];
 }
 
