@@ -1,4 +1,3 @@
-import { isSparkqError } from '../core/errors';
 import type * as Inputs from '../core/inputs';
 import type * as Model from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
@@ -38,10 +37,7 @@ export class RemoteQueue implements QueueApi {
   constructor(readonly client: IpcClient) {}
 
   private call<T>(method: ApiMethod, ...params: unknown[]): Promise<T> {
-    return this.client.call(method, params).catch((e: unknown) => {
-      if (isSparkqError(e, 'invalid-input') && e.details?.['frameBytes'] !== undefined) checkTooLarge(method, params[0]);
-      throw e;
-    }) as Promise<T>;
+    return this.client.call(method, params, () => checkTooLarge(method, params[0])) as Promise<T>;
   }
 
   status(): Promise<StatusReport> {
