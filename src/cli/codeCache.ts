@@ -39,8 +39,13 @@ export interface CodeCacheOptions {
 
 export interface LoadedBundle<T> {
   exports: T;
-  /** Writes the cache if there was none usable; call once the command has run. Never throws. */
-  save: () => void;
+  /**
+   * Call once the command has run, with the parts of the program it ran (e.g. command groups): writes the cache when
+   * there was none usable, or when this command ran parts the cache was made without. V8 then includes what came
+   * from the cache and what this command compiled, so a cache grows to what the commands run here need, and stops
+   * being rewritten. Never throws.
+   */
+  save: (parts: readonly string[]) => void;
 }
 
 interface Header {
@@ -51,6 +56,8 @@ interface Header {
   /** The bundle file as it was when the cache was made: a copy edited in place is not the build any more. */
   size: number;
   mtimeMs: number;
+  /** The parts of the program whose code the cache holds (see save). */
+  parts: string[];
   bytes: number;
   crc32: number;
 }
@@ -61,7 +68,7 @@ export function loadWithCodeCache<T>(file: string, opts: CodeCacheOptions): Load
   const checkable = typeof zlib.crc32 === 'function';
   const fd = fs.openSync(file, 'r');
   let source: string;
-  let want: Omit<Header, 'bytes' | 'crc32'>;
+  let want: Omit<Header, 'bytes' | 'crc32' | 'parts'>;
   try {
     const st = fs.fstatSync(fd);
     source = fs.readFileSync(fd, opts.ascii ? 'latin1' : 'utf8');
@@ -69,7 +76,7 @@ export function loadWithCodeCache<T>(file: string, opts: CodeCacheOptions): Load
   } finally {
     fs.closeSync(fd);
   }
-  const found = checkable ? readCache(file, want) : { data: null, dir: null };
+  const found = checkable ? readCache(file, want) : { data: null, dir: null, parts: [] };
   const script = new vm.Script(wrap(source), { filename: file, ...(found.data ? { cachedData: found.data } : {}) });
   const usable = found.data !== null && !script.cachedDataRejected;
   const mod = { exports: {} as T };
@@ -77,10 +84,10 @@ export function loadWithCodeCache<T>(file: string, opts: CodeCacheOptions): Load
   fn.call(mod.exports, mod.exports, opts.require, mod, file, path.dirname(file));
   return {
     exports: mod.exports,
-    save: () => {
-      if (usable || !checkable) return;
+    save: (parts) => {
+      if (!checkable || (usable && parts.every((p) => found.parts.includes(p)))) return;
       try {
-        writeCache(file, want, script.createCachedData(), found.dir);
+        writeCache(file, want, usable ? [...new Set([...found.parts, ...parts])] : [...parts], script.createCachedData(), found.dir);
       } catch {
         // no cache this time; the next command tries again
       }
@@ -94,7 +101,7 @@ function wrap(source: string): string {
   return `(function (exports, require, module, __filename, __dirname) { ${body}\n});`;
 }
 
-function cacheName(file: string, h: Omit<Header, 'bytes' | 'crc32'>): string {
+function cacheName(file: string, h: Omit<Header, 'bytes' | 'crc32' | 'parts'>): string {
   return `${path.basename(file)}.${h.flavour}.${h.node}-${h.arch}.v8cache`;
 }
 
@@ -127,7 +134,7 @@ function isPrivateDir(dir: string): boolean {
 }
 
 /** The cached code for this build, if a private cache folder has it; `dir` is where a stale one was found. */
-function readCache(file: string, want: Omit<Header, 'bytes' | 'crc32'>): { data: Buffer | null; dir: string | null } {
+function readCache(file: string, want: Omit<Header, 'bytes' | 'crc32' | 'parts'>): { data: Buffer | null; dir: string | null; parts: string[] } {
   for (const dir of cacheDirs(file)) {
     if (!isPrivateDir(dir)) continue;
     let raw: Buffer;
@@ -138,7 +145,7 @@ function readCache(file: string, want: Omit<Header, 'bytes' | 'crc32'>): { data:
     }
     try {
       const nl = raw.indexOf(10, MAGIC.length);
-      if (nl < 0 || raw.toString('latin1', 0, MAGIC.length) !== MAGIC) return { data: null, dir };
+      if (nl < 0 || raw.toString('latin1', 0, MAGIC.length) !== MAGIC) return { data: null, dir, parts: [] };
       const h = JSON.parse(raw.toString('utf8', MAGIC.length, nl)) as Header;
       const data = raw.subarray(nl + 1);
       const same =
@@ -150,15 +157,15 @@ function readCache(file: string, want: Omit<Header, 'bytes' | 'crc32'>): { data:
         h.mtimeMs === want.mtimeMs &&
         h.bytes === data.length &&
         h.crc32 === zlib.crc32(data);
-      return { data: same ? data : null, dir };
+      return same && Array.isArray(h.parts) ? { data, dir, parts: h.parts } : { data: null, dir, parts: [] };
     } catch {
-      return { data: null, dir };
+      return { data: null, dir, parts: [] };
     }
   }
-  return { data: null, dir: null };
+  return { data: null, dir: null, parts: [] };
 }
 
-function writeCache(file: string, want: Omit<Header, 'bytes' | 'crc32'>, data: Buffer, staleIn: string | null): void {
+function writeCache(file: string, want: Omit<Header, 'bytes' | 'crc32' | 'parts'>, parts: string[], data: Buffer, staleIn: string | null): void {
   for (const dir of staleIn ? [staleIn] : cacheDirs(file)) {
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -169,7 +176,7 @@ function writeCache(file: string, want: Omit<Header, 'bytes' | 'crc32'>, data: B
     const final = path.join(dir, cacheName(file, want));
     const tmp = `${final}.${process.pid}.tmp`;
     try {
-      const header: Header = { ...want, bytes: data.length, crc32: zlib.crc32(data) };
+      const header: Header = { ...want, parts, bytes: data.length, crc32: zlib.crc32(data) };
       const fd = fs.openSync(tmp, 'w', 0o600);
       try {
         fs.writeSync(fd, MAGIC + JSON.stringify(header) + '\n');

@@ -50,7 +50,13 @@ export class CommandContext {
     const workspace = this.workspace();
     // The CLI's event loop serves the queue: its fdatasync runs there, without the thread hand-offs (see SyncOn).
     const clock = clockOf(this.io.env);
-    const q = await openQueue(workspace, { role, client: `sparkq ${this.commandName}`, syncOn: 'event-loop', ...(clock ? { clock } : {}) });
+    const q = await openQueue(workspace, {
+      role,
+      client: `sparkq ${this.commandName}`,
+      syncOn: 'event-loop',
+      ...(clock ? { clock } : {}),
+      ...(this.io.prepareToOwn ? { beforeOwning: this.io.prepareToOwn } : {}),
+    });
     try {
       return await fn(q, workspace);
     } finally {

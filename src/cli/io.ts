@@ -21,6 +21,11 @@ export interface CliIo {
   readStdin(): string;
   /** Calls `cb` on SIGINT, SIGTERM or SIGHUP (serve, run) instead of the default exit; returns an unsubscribe. */
   onStopSignal(cb: (signal: NodeJS.Signals) => void): () => void;
+  /**
+   * Called once, right before this process becomes the queue's owner (loads the owner's code, compiles sql.js): the
+   * entry file (main.ts) tunes V8 for a short life there when it expected to be a client.
+   */
+  prepareToOwn?: () => void;
 }
 
 export function processIo(): CliIo {

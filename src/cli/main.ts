@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as V8 from 'node:v8';
+import type * as Workspace from '../owner/workspace';
 import type * as App from './app';
 import type * as CodeCache from './codeCache';
 import type { FastPathTable } from './fastPaths';
@@ -72,33 +73,60 @@ function writeAll(fd: 1 | 2, text: string): void {
   }
 }
 
+/**
+ * What this command will most likely be: the owner of its queue (no live owner around) or a client of one. Each gets
+ * its own code cache (the owner's code is most of the program; a client deserialising it would pay for nothing) and
+ * its own V8 flags. A guess from owner.json, which a live owner keeps: a wrong one costs time, never correctness.
+ */
+function expectedRole(): 'client' | 'owner' {
+  if (process.env['SPARKQ_SOCKET'] && process.env['SPARKQ_TOKEN']) return 'client';
+  try {
+    const { findWorkspace, sparkqDirOf } = require('../owner/workspace') as typeof Workspace;
+    const i = argv.findIndex((a) => a === '--workspace' || a.startsWith('--workspace='));
+    const given = i < 0 ? undefined : argv[i] === '--workspace' ? argv[i + 1] : argv[i]!.slice('--workspace='.length);
+    return fs.existsSync(path.join(sparkqDirOf(findWorkspace(process.cwd(), given)), 'owner.json')) ? 'client' : 'owner';
+  } catch {
+    return 'client';
+  }
+}
+
+/**
+ * A command that owns the queue lives a fraction of a second: too short for optimised WebAssembly (sql.js) to pay
+ * back its compile time, so baseline code only (about a third less CPU per command). Set before the program is
+ * compiled when this command expects to own (V8 takes a code cache only under the flags it was made with), else only
+ * if it comes to own after all. Long-running commands (serve, run) keep the default.
+ */
+function shortLivedWasm(): void {
+  (require('node:v8') as typeof V8).setFlagsFromString('--liftoff-only');
+}
+
 function run(): void {
-  // A short command lives for a fraction of a second: too short for optimised WebAssembly (sql.js) to pay back its
-  // compile time, so baseline code only (about a third less CPU per command). Long-running commands keep the default.
-  // Set before the program is compiled: V8 takes a code cache only under the flags it was made with.
   const longRunning = argv.some((a) => a === 'serve' || a === 'run');
-  if (!longRunning) (require('node:v8') as typeof V8).setFlagsFromString('--liftoff-only');
+  const role = longRunning ? 'long' : expectedRole();
+  if (role === 'owner') shortLivedWasm();
+  let flagsChanged = false;
+  const prepareToOwn = () => {
+    if (role !== 'client') return;
+    shortLivedWasm();
+    flagsChanged = true;
+  };
   let app: typeof App;
-  let save: () => void = () => undefined;
+  let save: (parts: readonly string[]) => void = () => undefined;
   if (built) {
     const { loadWithCodeCache } = require('./codeCache') as typeof CodeCache;
-    const loaded = loadWithCodeCache<typeof App>(path.join(__dirname, built.app), {
-      build: built.build,
-      ascii: built.ascii,
-      require,
-      flavour: longRunning ? 'default' : 'liftoff',
-    });
+    const loaded = loadWithCodeCache<typeof App>(path.join(__dirname, built.app), { build: built.build, ascii: built.ascii, require, flavour: role });
     app = loaded.exports;
     save = loaded.save;
   } else {
     // From source (tsx): the program beside this file. A computed path, so that a bundler never inlines it here.
     app = require(path.join(__dirname, 'app')) as typeof App;
   }
-  void app.main(argv).then(async (code) => {
+  void app.main(argv, { prepareToOwn }).then(async (code) => {
     // Exit explicitly once output is flushed: a command is over when it has answered, whatever timers or sockets a
     // library may still hold open.
     await Promise.all([flush(process.stdout), flush(process.stderr)]);
-    save();
+    // Not under flags other than those it was loaded with: V8 would refuse that cache next time.
+    if (!flagsChanged) save(app.partsLoaded());
     process.exit(code);
   });
 }

@@ -28,8 +28,18 @@ export function buildProgram(io: CliIo, writeErr: (s: string) => void = (s) => i
     .helpCommand('help [command]', 'show help for a command')
     .option('--json', 'print the result as JSON on stdout')
     .option('--workspace <dir>', 'the workspace folder (default: $SPARKQ_WORKSPACE, else the nearest folder upward with sparkq.yml or .sparkq/)');
-  for (const group of groupsFor(argv)) group.load().register(program, io);
+  for (const group of groupsFor(argv)) {
+    group.load().register(program, io);
+    loadedGroups.add(group.names[0]!);
+  }
   return program;
+}
+
+const loadedGroups = new Set<string>();
+
+/** The command groups this process has loaded (by their first command's name): the CLI's code cache asks. */
+export function groupsLoaded(): string[] {
+  return [...loadedGroups];
 }
 
 /**

@@ -54,6 +54,8 @@ export interface OpenOptions {
   log?: (line: string) => void;
   sweepIntervalMs?: number;
   watchConfig?: boolean;
+  /** Called once, right before this process takes the lock's owner part on (loads the owner's code, sql.js). */
+  beforeOwning?: () => void;
   /**
    * Where SPARKQ_SOCKET and SPARKQ_TOKEN may name the owner directly (a worker terminal opened by VS Code gets them,
    * with SPARKQ_WORKSPACE). Tried first when SPARKQ_WORKSPACE is this workspace; when that owner has gone, the lock
@@ -115,8 +117,15 @@ function samePath(a: string, b: string): boolean {
  * not an import: the bundle then evaluates that code on this call only, and a client never pays for it.
  */
 function loadOwnerModule(): typeof OwnerModule {
+  ownerLoaded = true;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('../owner/owner') as typeof OwnerModule;
+}
+let ownerLoaded = false;
+
+/** Whether this process loaded the owner's code (it owned the queue at some point): the CLI's code cache asks. */
+export function ownerCodeLoaded(): boolean {
+  return ownerLoaded;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -209,6 +218,7 @@ class WorkspaceQueue implements QueueHandle {
       });
       if ('lock' in r) {
         // Loaded only now: a client of a live owner never evaluates the store, sql.js or the config parser.
+        if (!ownerLoaded) this.opts.beforeOwning?.();
         const { QueueOwner } = loadOwnerModule();
         const owner = await QueueOwner.start({
           workspaceDir: this.workspaceDir,

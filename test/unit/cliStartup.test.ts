@@ -94,7 +94,12 @@ describe('cli start-up: the entry file (dist/cli.js)', function () {
   let bundle = '';
   let dir = '';
   const cacheDir = () => path.join(dir, '.cache');
-  const cacheFile = (flavour = 'liftoff') => path.join(cacheDir(), `cli-app.js.${flavour}.${process.version}-${process.arch}.v8cache`);
+  const cacheFile = (flavour: 'client' | 'owner' | 'long' = 'owner') => path.join(cacheDir(), `cli-app.js.${flavour}.${process.version}-${process.arch}.v8cache`);
+  const cacheHeader = (flavour: 'client' | 'owner' = 'owner') => {
+    const raw = fs.readFileSync(cacheFile(flavour));
+    const first = raw.indexOf(10);
+    return JSON.parse(raw.subarray(first + 1, raw.indexOf(10, first + 1)).toString()) as { parts: string[]; bytes: number };
+  };
 
   before(() => {
     bundle = bundleCli(path.join(tmp.dir, 'bundle'));
@@ -143,19 +148,39 @@ describe('cli start-up: the entry file (dist/cli.js)', function () {
     assert.match(r.stderr, /cli-app\.js/);
   });
 
-  it('compiles the program once: the first command writes the code cache, later ones use it unchanged', async () => {
+  it('compiles the program once: a cache per role, grown to the parts commands run, then reused unchanged', async () => {
     fs.rmSync(cacheDir(), { recursive: true, force: true });
     const ws = path.join(tmp.dir, 'ws');
     fs.mkdirSync(ws, { recursive: true });
     const cli = new Cli(bundle);
     await cli.ok(['init'], { cwd: ws });
-    const st = fs.statSync(cacheFile());
+    assert.deepEqual(cacheHeader('client').parts, ['init'], 'no workspace yet: init expected to be a client');
     assert.equal(fs.statSync(cacheDir()).mode & 0o777, 0o700);
-    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(fs.statSync(cacheFile('client')).mode & 0o777, 0o600);
+    // No owner running: status owns the queue for its own duration, with the owner's cache.
     await cli.ok(['status'], { cwd: ws });
-    await cli.ok(['session', 'create', 's1'], { cwd: ws });
+    assert.deepEqual(cacheHeader().parts.sort(), ['owner', 'status']);
+    const st = fs.statSync(cacheFile());
+    await cli.ok(['status'], { cwd: ws });
     const again = fs.statSync(cacheFile());
     assert.deepEqual([again.ino, again.mtimeMs], [st.ino, st.mtimeMs], 'a usable cache is not rewritten');
+    // A command group the cache lacks: rewritten once, with what was cached and what this command compiled.
+    await cli.ok(['session', 'create', 's1'], { cwd: ws });
+    const grown = cacheHeader();
+    assert.deepEqual(grown.parts.sort(), ['owner', 'session', 'status']);
+    const before = fs.statSync(cacheFile());
+    await cli.ok(['session', 'list'], { cwd: ws });
+    await cli.ok(['status'], { cwd: ws });
+    const after = fs.statSync(cacheFile());
+    assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'nothing new: not rewritten');
+    // A live owner: the command expects to be its client and has a cache of its own.
+    const serving = await cli.serve({ cwd: ws });
+    try {
+      await cli.ok(['session', 'list'], { cwd: ws });
+      assert.deepEqual(cacheHeader('client').parts.sort(), ['init', 'session']);
+    } finally {
+      await serving.stop();
+    }
   });
 
   it('a damaged, foreign or stale cache is never used: the command runs from source and replaces it', async () => {
