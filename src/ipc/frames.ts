@@ -171,6 +171,24 @@ export class FrameDecoder {
    */
   push(chunk: Buffer, options: { borrowed?: boolean } = {}): Buffer[] {
     if (this.failed) throw new FrameError('the stream already broke the protocol');
+    const frames: Buffer[] = [];
+    if (this.buffered === 0 && this.expected === null) {
+      // Nothing held (the usual case: a read holds whole frames): frames at the start of the chunk are cut out of it
+      // directly, without staging them in the slab; a partial frame at its end goes the general way below.
+      let off = 0;
+      while (chunk.length - off >= FRAME_HEADER_BYTES) {
+        const length = chunk.readUInt32BE(off);
+        if (length === 0 || length > this.maxBytes) this.refuse(length);
+        const end = off + FRAME_HEADER_BYTES + length;
+        if (end > chunk.length) break;
+        const body = chunk.subarray(off + FRAME_HEADER_BYTES, end);
+        // Copied when the chunk is reused after this call, or when a view would pin much more than the frame.
+        frames.push(options.borrowed || chunk.length - length > SMALL_CHUNK_BYTES ? Buffer.from(body) : body);
+        off = end;
+      }
+      if (off === chunk.length) return frames;
+      if (off > 0) chunk = chunk.subarray(off);
+    }
     if (chunk.length >= SMALL_CHUNK_BYTES) {
       this.sealSlab();
       this.chunks.push(options.borrowed ? Buffer.from(chunk) : chunk);
@@ -186,19 +204,12 @@ export class FrameDecoder {
       this.slabEnd += chunk.length;
     }
     this.buffered += chunk.length;
-    const frames: Buffer[] = [];
     for (;;) {
       if (this.expected === null) {
         if (this.buffered < FRAME_HEADER_BYTES) break;
         this.sealSlab();
         const length = this.take(FRAME_HEADER_BYTES).readUInt32BE(0);
-        if (length === 0 || length > this.maxBytes) {
-          this.failed = true;
-          this.chunks = [];
-          this.slab = null;
-          this.buffered = 0;
-          throw new FrameError(length === 0 ? 'empty frame' : `frame of ${length} bytes is over the ${this.maxBytes}-byte limit`);
-        }
+        if (length === 0 || length > this.maxBytes) this.refuse(length);
         this.expected = length;
       }
       if (this.buffered < this.expected) break;
@@ -207,6 +218,15 @@ export class FrameDecoder {
       this.expected = null;
     }
     return frames;
+  }
+
+  /** A declared length of 0 or over the limit: the decoder fails for good, holding nothing. */
+  private refuse(length: number): never {
+    this.failed = true;
+    this.chunks = [];
+    this.slab = null;
+    this.buffered = 0;
+    throw new FrameError(length === 0 ? 'empty frame' : `frame of ${length} bytes is over the ${this.maxBytes}-byte limit`);
   }
 
   /** Moves the slab's unsealed bytes to the end of `chunks`, keeping its spare room for the next small chunks. */
