@@ -57,6 +57,13 @@ export interface OpenOptions {
   /** Called once, right before this process takes the lock's owner part on (loads the owner's code, sql.js). */
   beforeOwning?: () => void;
   /**
+   * When this process owns the queue at close: first keep serving the other processes that came to it — while any
+   * is connected, and for `graceMs` after the last one left, `maxMs` at most — if any came at all. For a short CLI
+   * command: with several agents and no long-lived owner, the commands that arrive while one owns are its clients,
+   * instead of each taking the queue over in turn (loading the owner's code, sql.js and the store every time).
+   */
+  linger?: { graceMs: number; maxMs: number };
+  /**
    * Where SPARKQ_SOCKET and SPARKQ_TOKEN may name the owner directly (a worker terminal opened by VS Code gets them,
    * with SPARKQ_WORKSPACE). Tried first when SPARKQ_WORKSPACE is this workspace; when that owner has gone, the lock
    * and owner.json say who owns the queue now.
@@ -476,9 +483,23 @@ class WorkspaceQueue implements QueueHandle {
     const pending = this.connecting;
     if (pending) await pending.catch(() => undefined);
     const b = this.backend;
+    if (b?.kind === 'owner' && this.opts.linger) await lingerWhileWanted(b.owner, this.opts.linger);
     this.backend = null;
     this.unsubscribeBackend?.();
     this.unsubscribeBackend = null;
     if (b) await this.releaseBackend(b);
+  }
+}
+
+/** See OpenOptions.linger. Returns at once when no other process has connected to `owner`. */
+async function lingerWhileWanted(owner: QueueOwner, { graceMs, maxMs }: { graceMs: number; maxMs: number }): Promise<void> {
+  const start = Date.now();
+  let idleSince = start;
+  while (!owner.isLost && owner.clients.ever > 0) {
+    const now = Date.now();
+    if (owner.clients.now > 0) idleSince = now;
+    else if (now - idleSince >= graceMs) return;
+    if (now - start >= maxMs) return;
+    await sleep(5);
   }
 }

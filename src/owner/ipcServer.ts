@@ -146,6 +146,11 @@ export class IpcServer {
     return this.conns.size;
   }
 
+  /** Connections accepted since the server started (pings included). */
+  get accepted(): number {
+    return this.nextConn - 1;
+  }
+
   get socketPath(): string {
     return this.opts.socketPath;
   }

@@ -286,6 +286,11 @@ export class QueueOwner implements QueueApi {
     else this.lostListeners.push(cb);
   }
 
+  /** Other processes connected to this owner now, and how many connected since it started serving (pings included). */
+  get clients(): { now: number; ever: number } {
+    return { now: this.server?.connections ?? 0, ever: this.server?.accepted ?? 0 };
+  }
+
   get isLost(): boolean {
     return this.lost;
   }
