@@ -1,11 +1,12 @@
 /**
  * A child for the IPC benchmark (bundled by bench/lib/ipc.ts, run on plain Node):
  *   serve WS             own the queue as `sparkq serve` does (durable, fdatasync on the event loop) until stdin
- *                        closes; prints READY. SPARKQ_BENCH_DURABILITY=none shows the ceiling without fdatasync;
+ *                        closes; prints READY, then `CPU <line> <µs>` for each line on stdin: its CPU time since the
+ *                        previous line. SPARKQ_BENCH_DURABILITY=none shows the ceiling without fdatasync;
  *                        SPARKQ_BENCH_SYNC_ON=thread-pool syncs as the extension host does.
  *   load WS QUEUE SECS [WARMUP]
  *                        a client: makes WARMUP enqueues, prints READY, waits for a line on stdin, then enqueues one
- *                        call at a time for SECS seconds and prints RESULT {"count":n,"latencies":[…ms]}
+ *                        call at a time for SECS seconds and prints RESULT {"count":n,"latencies":[…ms],"cpuUs":n}
  */
 import * as fs from 'node:fs';
 import { openQueue } from '../src/client/open';
@@ -42,6 +43,9 @@ async function main(): Promise<void> {
     process.stdin.setEncoding('utf8').on('data', (text: string) => {
       for (const what of text.split('\n').filter(Boolean)) {
         stat(`serve ${what}`, mark, {});
+        // The owner's CPU time since the previous mark, for the bench's CPU per call (see measureIpc).
+        const used = process.cpuUsage(mark);
+        line(`CPU ${what} ${used.user + used.system}`);
         mark = process.cpuUsage();
       }
     });
@@ -67,7 +71,8 @@ async function main(): Promise<void> {
     latencies.push(performance.now() - t0);
   }
   stat('load', cpu, { calls: latencies.length });
-  line('RESULT ' + JSON.stringify({ count: latencies.length, latencies }));
+  const used = process.cpuUsage(cpu);
+  line('RESULT ' + JSON.stringify({ count: latencies.length, latencies, cpuUs: used.user + used.system }));
   await q.close();
 }
 

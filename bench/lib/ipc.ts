@@ -13,7 +13,11 @@ import { type Summary, now, summarize } from './stats';
  */
 export interface IpcResult {
   roundTrip: { claim: Summary; fdatasyncDuring: Summary };
-  throughput: { clients: number; seconds: number; mutations: number; perSecond: number; latency: Summary }[];
+  /**
+   * `cpu`: CPU time (user + system) per acknowledged call over the measured seconds, in µs: the client processes'
+   * summed, and the owner's. With C cores, C / (clients + owner) bounds the calls per second.
+   */
+  throughput: { clients: number; seconds: number; mutations: number; perSecond: number; latency: Summary; cpu: { clientsUs: number; ownerUs: number } }[];
 }
 
 function bundle(root: string, outDir: string): string {
@@ -28,6 +32,8 @@ interface Kid {
   proc: ChildProcess;
   ready: Promise<void>;
   result: Promise<string>;
+  /** The rest of the first line the child prints after `prefix` from now on (e.g. `CPU window 16 `). */
+  nextLine: (prefix: string) => Promise<string>;
 }
 
 function start(script: string, args: string[]): Kid {
@@ -39,10 +45,18 @@ function start(script: string, args: string[]): Kid {
   let err = '';
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const lineWaiters: { prefix: string; from: number; resolve: (rest: string) => void }[] = [];
   const result = new Promise<string>((resolve, reject) => {
     proc.stdout.setEncoding('utf8').on('data', (c: string) => {
       out += c;
       if (out.includes('READY\n')) onReady();
+      for (const w of [...lineWaiters]) {
+        const at = out.indexOf('\n' + w.prefix, w.from - 1);
+        const end = at < 0 ? -1 : out.indexOf('\n', at + 1);
+        if (end < 0) continue;
+        lineWaiters.splice(lineWaiters.indexOf(w), 1);
+        w.resolve(out.slice(at + 1 + w.prefix.length, end));
+      }
     });
     proc.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
     proc.on('exit', (code) => {
@@ -52,7 +66,9 @@ function start(script: string, args: string[]): Kid {
     });
   });
   void result.catch(() => onReady());
-  return { proc, ready: Promise.race([ready, result.then(() => undefined)]), result };
+  const nextLine = (prefix: string) =>
+    Promise.race([new Promise<string>((resolve) => lineWaiters.push({ prefix, from: out.length, resolve })), result.then(() => Promise.reject(new Error(`bench child ended before printing ${prefix}`)))]);
+  return { proc, ready: Promise.race([ready, result.then(() => undefined)]), result, nextLine };
 }
 
 export async function measureIpc(
@@ -97,10 +113,20 @@ export async function measureIpc(
       await Promise.all(kids.map((k) => k.ready));
       server.proc.stdin!.write(`before ${n}\n`);
       for (const k of kids) k.proc.stdin!.write('go\n');
-      const results = (await Promise.all(kids.map((k) => k.result))).map((r) => JSON.parse(r) as { count: number; latencies: number[] });
+      const results = (await Promise.all(kids.map((k) => k.result))).map((r) => JSON.parse(r) as { count: number; latencies: number[]; cpuUs: number });
+      const ownerCpu = server.nextLine(`CPU window ${n} `);
       server.proc.stdin!.write(`window ${n}\n`);
+      const ownerUs = Number(await ownerCpu);
       const mutations = results.reduce((s, r) => s + r.count, 0);
-      throughput.push({ clients: n, seconds: plan.seconds, mutations, perSecond: mutations / plan.seconds, latency: summarize(results.flatMap((r) => r.latencies)) });
+      const clientsUs = results.reduce((s, r) => s + r.cpuUs, 0);
+      throughput.push({
+        clients: n,
+        seconds: plan.seconds,
+        mutations,
+        perSecond: mutations / plan.seconds,
+        latency: summarize(results.flatMap((r) => r.latencies)),
+        cpu: { clientsUs: clientsUs / Math.max(1, mutations), ownerUs: ownerUs / Math.max(1, mutations) },
+      });
     }
     return { roundTrip: { claim: summarize(claims), fdatasyncDuring: summarize(fsyncs) }, throughput };
   } finally {
