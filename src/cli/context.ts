@@ -14,12 +14,13 @@ export interface GlobalOptions {
 
 /**
  * How long a command that owned the queue keeps serving the commands that came to it before handing over (see
- * OpenOptions.linger): while any is connected, and 250 ms after the last left (a command's next command, in an
- * agent's loop, starts within that), 1 s at most. With 8 agents enqueueing at once and no long-lived owner, ownership
- * then changed hands about 10 times in 80 commands instead of 80, and the 80 took 4.8-9.8 s instead of 8.7-20 s
- * (against 3.8-9.8 s with a live `sparkq serve`, rounds alternating on a loaded machine). A command alone never waits.
+ * OpenOptions.linger): while any is connected, and 500 ms after the last left (an agent's next command reaches the
+ * socket within that, on a busy machine too), 1 s at most. A command that no other process came to hands over at
+ * once. 8 agents x 10 enqueues at once with no long-lived owner, 4 alternating rounds at load 3-8: 6-10 owners instead
+ * of 80, median 9.7 s instead of 15.5 s, against 7.4 s with a live `sparkq serve` (1 s or 2 s at most, and 250 ms of
+ * grace, measured the same within the noise).
  */
-const LINGER = { graceMs: 250, maxMs: 1_000 };
+const LINGER = { graceMs: 500, maxMs: 1_000 };
 
 /** What one command invocation works with: its streams, the global options, the workspace and the queue. */
 export class CommandContext {

@@ -242,8 +242,9 @@ class WorkspaceQueue implements QueueHandle {
       }
       lastHolder = r.holder;
       if (Date.now() >= deadline) break;
-      // The holder is alive and still starting (no socket yet), or its socket refused us a moment ago.
-      await sleep(Math.min(25 * (round + 1), 200));
+      // The holder is alive and still starting (no socket yet), or its socket refused us a moment ago. Looked at again
+      // soon: it serves once it has opened the store, and this command is then its client (see OpenOptions.linger).
+      await sleep(Math.min(10 * (round + 1), 50));
     }
     const who = `process ${lastHolder.pid} (${lastHolder.role}, owner since ${lastHolder.acquiredAt})`;
     throw new SparkqError(
