@@ -49,6 +49,8 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         coldStartRuns: 1,
         rssTasks: 50_000,
         rssBudgetSeconds: 120,
+        cliRuns: 5,
+        cliRounds: 1,
         drainTasks: 100,
         drainRuns: 3,
         dashboardRuns: 3,
@@ -76,6 +78,8 @@ function plan(quick: boolean, fullHistory: boolean): BenchPlan {
         rssTasks: 1_000_000,
         // The brief's limit for building the history; past it the child stops and the rate is reported.
         rssBudgetSeconds: 360,
+        cliRuns: 15,
+        cliRounds: 3,
         drainTasks: 300,
         drainRuns: 5,
         dashboardRuns: 7,

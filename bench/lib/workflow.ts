@@ -1,13 +1,17 @@
 /*
- * What an agent's workflow pays (issue 14 §4), as one phase of `npm run bench`: a worker draining trivial script
- * tasks against a bare bash loop, and the dashboard's first page of a 100k-task queue. Each part is measured by its own
+ * What an agent's workflow pays (issue 14 §4), as one phase of `npm run bench`: what one CLI call costs against a bare
+ * `node -e 0` (and 8 agents at once with no owner against a live one), a worker draining trivial script tasks against
+ * a bare bash loop, and the dashboard's first page of a 100k-task queue. Each part is measured by its own
  * module (which also runs alone); a part that cannot run (no Chromium) is reported, not fatal.
  */
+import { type CliCostResult, cliCostTargets, measureCliCost, renderCliCost } from '../cli';
 import { type DashboardBenchResult, describeDashboard, measureDashboardFirstPage } from '../dashboard';
 import { type DrainResult, drainTargets, measureDrain, renderDrain } from '../drain';
 import type { Target } from './results';
 
 export interface WorkflowPlan {
+  cliRuns: number;
+  cliRounds: number;
   drainTasks: number;
   drainRuns: number;
   dashboardRuns: number;
@@ -16,6 +20,7 @@ export interface WorkflowPlan {
 export type Measured<T> = T | { error: string };
 
 export interface WorkflowResults {
+  cli: Measured<CliCostResult>;
   drain: Measured<DrainResult>;
   dashboard: Measured<DashboardBenchResult>;
 }
@@ -33,15 +38,19 @@ async function attempt<T>(fn: () => Promise<T>): Promise<Measured<T>> {
 }
 
 export async function measureWorkflow(plan: WorkflowPlan, progress: (line: string) => void): Promise<WorkflowResults> {
+  progress(`workflow: what one CLI call costs (${plan.cliRuns} runs each), and 8 agents enqueueing at once (${plan.cliRounds} rounds)`);
+  const cli = await attempt(() => measureCliCost({ runs: plan.cliRuns, rounds: plan.cliRounds }));
   progress(`workflow: a worker draining ${plan.drainTasks} trivial script tasks against a bare bash loop (${plan.drainRuns} runs each, alternating)`);
   const drain = await attempt(() => measureDrain({ tasks: plan.drainTasks, runs: plan.drainRuns, progress }));
   progress(`workflow: the dashboard's first page of a 100,000-task queue in Chromium (${plan.dashboardRuns} page loads)`);
   const dashboard = await attempt(() => measureDashboardFirstPage({ runs: plan.dashboardRuns, log: progress }));
-  return { drain, dashboard };
+  return { cli, drain, dashboard };
 }
 
 export function workflowTargets(w: WorkflowResults): Target[] {
   const targets: Target[] = [];
+  if (failed(w.cli)) targets.push({ name: 'one CLI call vs node -e 0', measured: 'not measured', target: '≤ 1.2× / 1.5×', result: 'INCOMPLETE', note: w.cli.error });
+  else targets.push(...cliCostTargets(w.cli));
   if (failed(w.drain)) targets.push({ name: 'drain vs bare bash loop', measured: 'not measured', target: '≤ 1.3×', result: 'INCOMPLETE', note: w.drain.error });
   else targets.push(...drainTargets(w.drain));
   const d = w.dashboard;
@@ -60,6 +69,7 @@ export function workflowTargets(w: WorkflowResults): Target[] {
 
 export function renderWorkflow(w: WorkflowResults): string {
   const out: string[] = [];
+  out.push(failed(w.cli) ? `CLI calls: not measured (${w.cli.error})` : renderCliCost(w.cli).trimEnd());
   out.push(failed(w.drain) ? `Drain: not measured (${w.drain.error})` : renderDrain(w.drain).trimEnd());
   out.push(failed(w.dashboard) ? `Dashboard: not measured (${w.dashboard.error})` : describeDashboard(w.dashboard));
   return out.join('\n');
