@@ -1,7 +1,6 @@
 /*
  * The dashboard's first page of a 100,000-task queue in headless Chromium, as a function bench/run.ts can call
- * (measureDashboardFirstPage) and as its own entry: `node --import tsx bench/dashboard.ts [--runs N] [--tasks N]`
- * (`npm run bench:dashboard` runs test/webview/bench.dashboard.ts, which calls the same function).
+ * (measureDashboardFirstPage) and as its own entry, `npm run bench:dashboard -- [--runs N] [--tasks N]`.
  *
  * Timed in the page: from the navigation that loads the webview's HTML (what VS Code does when the panel opens) to the
  * DOM mutation that puts the first page's rows in the table, through the real HTML/CSP, bundle, protocol and queue

@@ -142,16 +142,23 @@ export function writeNewFile(file: string, parts: readonly Part[], options: { du
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   }
-  try {
+  finishFile(fd, file, () => {
     writeAll(fd, file, parts, options.durable);
     if (options.durable) fs.fsyncSync(fd);
+  });
+  return true;
+}
+
+/** Runs `write` on `fd`, an open descriptor of `file`, and closes it; on a failure `file` is removed too. */
+function finishFile(fd: number, file: string, write: () => void): void {
+  try {
+    write();
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(file, { force: true });
     throw e;
   }
   fs.closeSync(fd);
-  return true;
 }
 
 /**
@@ -178,17 +185,12 @@ export function writeOverSpare(spare: string, file: string, parts: readonly Part
     fs.rmSync(file, { force: true });
     throw e;
   }
-  try {
+  finishFile(fd, file, () => {
     const before = fs.fstatSync(fd).size;
     const bytes = writeAll(fd, file, parts, options.durable);
     if (before > bytes) fs.ftruncateSync(fd, bytes);
     if (options.durable) fs.fdatasyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(file, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
+  });
   return true;
 }
 
