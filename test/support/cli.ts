@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { bundleCliSync } from '../../scripts/lib/cli-bundle';
+import { tempDir } from './tmp';
 
 /*
  * Runs the real `sparkq` CLI as child processes. The CLI is bundled from the sources once per test run, the way
@@ -169,3 +171,36 @@ export function assertError(r: CliResult, code: 1 | 2, pattern: RegExp, what = '
 /** ANSI escape codes anywhere in the text. */
 // eslint-disable-next-line no-control-regex
 export const ESCAPE = /\u001b\[/;
+
+/**
+ * What a CLI test file sets up around its tests (call it in the `describe` body): the CLI bundled once into a temp
+ * folder, `sparkq serve` processes started through `serve` stopped after each test (SIGTERM, a clean hand-over) or
+ * killed if one will not stop, and the temp folder removed at the end.
+ */
+export function cliSandbox(prefix: string): { readonly cli: Cli; readonly dir: string; serve(o: RunOptions): Promise<Serving> } {
+  const tmp = tempDir(prefix);
+  const servers: Serving[] = [];
+  let cli: Cli | null = null;
+  before(() => {
+    cli = new Cli(bundleCli(path.join(tmp.dir, 'bundle')));
+  });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.stop('SIGTERM')));
+  });
+  after(() => {
+    for (const s of servers) s.kill();
+    tmp.cleanup();
+  });
+  return {
+    get cli(): Cli {
+      if (!cli) throw new Error('cliSandbox: the CLI is bundled in a before hook; use it inside tests');
+      return cli;
+    },
+    dir: tmp.dir,
+    async serve(o: RunOptions): Promise<Serving> {
+      const s = await this.cli.serve(o);
+      servers.push(s);
+      return s;
+    },
+  };
+}

@@ -2,8 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ClaimJson, QueueJson, StatusJson, TaskDetailJson, TaskJson } from '../../src/cli/json';
-import { assertError, bundleCli, Cli, type RunOptions, type Serving } from '../support/cli';
-import { tempDir } from '../support/tmp';
+import { assertError, type Cli, cliSandbox, type RunOptions } from '../support/cli';
 
 /*
  * The worker contract as chat agents type it, and the time budget of a task when no process stays up to own the
@@ -13,25 +12,17 @@ import { tempDir } from '../support/tmp';
 
 describe('sparkq CLI: what a chat agent types, and timeouts with no long-lived owner', function () {
   this.timeout(90_000);
-  const tmp = tempDir('sparkq-cli-agent-');
+  const sandbox = cliSandbox('sparkq-cli-agent-');
   let cli: Cli;
-  const servers: Serving[] = [];
-
-  before(function () {
-    cli = new Cli(bundleCli(path.join(tmp.dir, 'bundle')));
-  });
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop('SIGTERM')));
-  });
-  after(() => tmp.cleanup());
+  before(() => (cli = sandbox.cli));
 
   let n = 0;
   async function workspace(opts: { serve: boolean }): Promise<RunOptions & { dir: string }> {
-    const dir = path.join(tmp.dir, `ws${++n}`);
+    const dir = path.join(sandbox.dir, `ws${++n}`);
     fs.mkdirSync(dir);
     const o = { cwd: dir, dir };
     await cli.ok(['init', '--project', 'demo'], o);
-    if (opts.serve) servers.push(await cli.serve(o));
+    if (opts.serve) await sandbox.serve(o);
     await cli.ok(['session', 'create', 'api-v2'], o);
     await cli.ok(['queue', 'create', 'Back End', '--session', 'api-v2'], o);
     return o;

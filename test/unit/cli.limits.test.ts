@@ -2,8 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ClaimJson, TaskJson } from '../../src/cli/json';
-import { assertError, bundleCli, Cli, type RunOptions, type Serving } from '../support/cli';
-import { tempDir } from '../support/tmp';
+import { assertError, type Cli, cliSandbox, type RunOptions } from '../support/cli';
 
 /*
  * A value over a limit gets the same answer whoever owns the queue: the command itself (no owner around) or a live
@@ -11,23 +10,12 @@ import { tempDir } from '../support/tmp';
  */
 describe('sparkq CLI: the same limits with or without a live owner', function () {
   this.timeout(90_000);
-  const tmp = tempDir('sparkq-cli-limits-');
+  const sandbox = cliSandbox('sparkq-cli-limits-');
   let cli: Cli;
-  const servers: Serving[] = [];
-
-  before(function () {
-    cli = new Cli(bundleCli(path.join(tmp.dir, 'bundle')));
-  });
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop('SIGTERM')));
-  });
-  after(() => {
-    for (const s of servers) s.kill();
-    tmp.cleanup();
-  });
+  before(() => (cli = sandbox.cli));
 
   async function workspace(name: string): Promise<RunOptions & { dir: string }> {
-    const dir = path.join(tmp.dir, name);
+    const dir = path.join(sandbox.dir, name);
     fs.mkdirSync(dir);
     const o = { cwd: dir, dir };
     await cli.ok(['init', '--project', 'demo'], o);
@@ -40,7 +28,7 @@ describe('sparkq CLI: the same limits with or without a live owner', function ()
   async function withAndWithoutOwner(o: RunOptions, args: string[]): Promise<[string, string]> {
     const alone = await cli.run(args, o);
     assertError(alone, 1, /^error: /, 'without an owner');
-    servers.push(await cli.serve(o));
+    await sandbox.serve(o);
     const served = await cli.run(args, o);
     assertError(served, 1, /^error: /, 'with sparkq serve');
     return [alone.stderr, served.stderr];
