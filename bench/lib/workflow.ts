@@ -12,6 +12,8 @@ import type { Target } from './results';
 export interface WorkflowPlan {
   cliRuns: number;
   cliRounds: number;
+  /** One agent making all 80 enqueues in a row with no owner, for comparison (0: skipped). */
+  cliSerialRounds: number;
   drainTasks: number;
   drainRuns: number;
   dashboardRuns: number;
@@ -39,7 +41,7 @@ async function attempt<T>(fn: () => Promise<T>): Promise<Measured<T>> {
 
 export async function measureWorkflow(plan: WorkflowPlan, progress: (line: string) => void): Promise<WorkflowResults> {
   progress(`workflow: what one CLI call costs (${plan.cliRuns} runs each), and 8 agents enqueueing at once (${plan.cliRounds} rounds)`);
-  const cli = await attempt(() => measureCliCost({ runs: plan.cliRuns, rounds: plan.cliRounds }));
+  const cli = await attempt(() => measureCliCost({ runs: plan.cliRuns, rounds: plan.cliRounds, serialRounds: plan.cliSerialRounds }));
   progress(`workflow: a worker draining ${plan.drainTasks} trivial script tasks against a bare bash loop (${plan.drainRuns} runs each, alternating)`);
   const drain = await attempt(() => measureDrain({ tasks: plan.drainTasks, runs: plan.drainRuns, progress }));
   progress(`workflow: the dashboard's first page of a 100,000-task queue in Chromium (${plan.dashboardRuns} page loads)`);
