@@ -21,6 +21,7 @@ import { RequestError, onHostMessage, request, saveUiState } from './bridge';
 import { definitions } from './components.js';
 import { append, byId, h, replaceChildren, svg } from './dom';
 import { formatCount, formatDateTime } from './format';
+import { plural } from '../src/core/text';
 
 /**
  * The SparkQ dashboard: Overview, Tasks (with the selected task's detail) and the Enqueue form. It keeps only UI
@@ -232,7 +233,7 @@ function queueAction(action: string, label: string, run: () => Promise<unknown>)
     run().then(
       (r) => {
         const n = (r as { requeued?: number }).requeued;
-        queueMessage.textContent = n === undefined ? `${label}: done.` : `${label}: ${n} task(s) requeued.`;
+        queueMessage.textContent = n === undefined ? `${label}: done.` : `${label}: ${plural(n, 'task')} requeued.`;
         void loadOverview();
       },
       (e: unknown) => {
@@ -436,7 +437,7 @@ function dependencyBadges(t: Pick<TaskRow, 'status' | 'waitingOn' | 'blockedBy' 
     t.blockedBy.length > 0
       ? h(
           'span',
-          { class: 'blocked', title: `Blocked by failed task(s): ${t.blockedBy.join(', ')}. Requeue them to release this task.` },
+          { class: 'blocked', title: `Blocked by ${t.blockedBy.length === 1 ? 'a failed task' : 'failed tasks'}: ${t.blockedBy.join(', ')}. Requeue ${t.blockedBy.length === 1 ? 'it' : 'them'} to release this task.` },
           h('vscode-badge', { class: 'blocked-badge' }, 'blocked'),
           h('span', { class: 'blocked-ids mono' }, ` ${t.blockedBy.slice(0, 3).join(', ')}${t.blockedBy.length > 3 ? ` +${t.blockedBy.length - 3}` : ''}`),
         )
@@ -477,7 +478,7 @@ function renderRows(): void {
   });
   if (trs.length === 0) trs.push(h('tr', { class: 'empty' }, h('td', { colspan: '8', class: 'muted' }, init.problem ?? 'No task matches these filters.')));
   replaceChildren(tableBody, ...trs);
-  pageLabel.textContent = `Page ${ui.cursors.length + 1} · ${page.tasks.length} task(s)`;
+  pageLabel.textContent = `Page ${ui.cursors.length + 1} · ${plural(page.tasks.length, 'task')}`;
   prevBtn.disabled = ui.cursors.length === 0;
   nextBtn.disabled = page.next === null;
 }

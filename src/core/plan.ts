@@ -6,6 +6,7 @@ import { checkPlainKeys, checkYamlErrors, describe, editDistance, expected, loca
 import { SparkqError } from './errors';
 import { looksLikeId } from './ids';
 import { type JsonValue, LIMITS, type PlanInput, type PlanTaskInput } from './model';
+import { plural } from './text';
 
 /**
  * Plan files (`sparkq plan apply PLAN.yml`): a YAML list of tasks with dependencies, in flat `tasks` and/or named
@@ -746,9 +747,6 @@ export function analyzePlan(plan: Plan): PlanAnalysis {
   return { levels, widths, parallelShare: total ? parallel / total : 0, criticalPath };
 }
 
-function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
 
 /** The human text of `sparkq plan apply --dry-run`: the graph by levels, its parallelism and its critical path. */
 export function formatPlanGraph(plan: Plan, a: PlanAnalysis): string {

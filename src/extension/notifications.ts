@@ -7,6 +7,7 @@ import { Disposable } from './lifecycle';
 import type { Log } from './log';
 import type { QueueConnection } from './queueConnection';
 import { taskLabel } from './views/taskPresentation';
+import { plural } from '../core/text';
 
 export const NOTIFICATIONS_SETTING = 'sparkq.notifications.enabled';
 /** More than this many in one burst are summed up in one message rather than shown one by one. */
@@ -51,7 +52,7 @@ export class TaskNotifications extends Disposable {
     }
     if (found.length > BURST) {
       const failed = found.filter((f) => f.kind === 'failed').length;
-      const message = `SparkQ: ${failed} task(s) failed and ${found.length - failed} went stale.`;
+      const message = `SparkQ: ${plural(failed, 'task')} failed and ${found.length - failed} went stale.`;
       this.shown.push({ taskId: '*', kind: 'failed', message });
       void vscode.window.showWarningMessage(message, 'Show Tasks').then((c) => c && vscode.commands.executeCommand(CommandId.ShowTasks));
       return;

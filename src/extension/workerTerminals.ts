@@ -11,6 +11,7 @@ import { Disposable } from './lifecycle';
 import type { Log } from './log';
 import type { QueueConnection } from './queueConnection';
 import { ALLOW_BYPASS_SETTING, workerShellArgs } from './workerCommand';
+import { plural } from '../core/text';
 
 /** A worker terminal this window opened: which queue it works and the worker name it runs under. */
 export interface WorkerRecord {
@@ -246,7 +247,7 @@ export class WorkerTerminals extends Disposable {
         }
       }
       const n = await this.settle(r, 'the window was reloaded');
-      this.log.info(`reconciled worker ${r.worker} on ${r.queueName} from before the reload${n > 0 ? `: failed ${n} task(s) it left running` : ''}`);
+      this.log.info(`reconciled worker ${r.worker} on ${r.queueName} from before the reload${n > 0 ? `: failed ${plural(n, 'task')} it left running` : ''}`);
     }
     await this.saveRecords();
   }

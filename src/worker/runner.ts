@@ -12,6 +12,7 @@ import { writeSparkqLauncher } from './launcher';
 import { RunLog } from './runLog';
 import { Spawner } from './spawner';
 import type { ExecOutcome, Executor, OutputStream } from './types';
+import { plural } from '../core/text';
 
 export type WorkerMode = 'drain' | 'watch' | 'once';
 
@@ -149,7 +150,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
         // when nothing left in the queue can become claimable by itself.
         const why = await whyNothingToClaim(q, queue.id);
         if (opts.mode === 'once' || (opts.mode === 'drain' && !why.later)) {
-          const ran = summary.ran === 0 ? 'nothing to run' : `ran ${summary.ran} task(s): ${summary.succeeded} succeeded, ${summary.failed} failed${summary.released ? `, ${summary.released} handed back` : ''}`;
+          const ran = summary.ran === 0 ? 'nothing to run' : `ran ${plural(summary.ran, 'task')}: ${summary.succeeded} succeeded, ${summary.failed} failed${summary.released ? `, ${summary.released} handed back` : ''}`;
           write(`${why.text === 'empty' ? `queue ${queue.name} is empty` : `queue ${queue.name}: ${why.text}`}; ${ran}\n`);
           break;
         }

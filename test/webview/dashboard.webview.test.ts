@@ -393,7 +393,7 @@ describe('dashboard webview in Chromium', function () {
     assert.equal(q.getQueue('q').paused, false);
 
     await click(page, `${qRow} vscode-button[data-action="requeue-failed"]`);
-    await page.waitForFunction(() => /Requeue failed: 1 task\(s\) requeued/.test(document.querySelector('#queue-message')?.textContent ?? ''), undefined, { timeout: 3_000 }).catch(async (e: unknown) => {
+    await page.waitForFunction(() => /Requeue failed: 1 task requeued\./.test(document.querySelector('#queue-message')?.textContent ?? ''), undefined, { timeout: 3_000 }).catch(async (e: unknown) => {
       throw new Error(`${String(e)}; message: ${await page.textContent('#queue-message')}`);
     });
     assert.equal(q.counts().queued, 1);
@@ -401,7 +401,7 @@ describe('dashboard webview in Chromium', function () {
     await page.waitForFunction(() => (document.querySelector('#queue-message')?.textContent ?? '').endsWith('requeued.'));
     await page.waitForSelector(`${qRow} vscode-button[data-action="requeue-failed"]:not([disabled])`);
     await click(page, `${qRow} vscode-button[data-action="requeue-failed"]`);
-    await page.waitForFunction(() => /Requeue failed: 0 task\(s\) requeued/.test(document.querySelector('#queue-message')?.textContent ?? ''), undefined, { timeout: 3_000 });
+    await page.waitForFunction(() => /Requeue failed: 0 tasks requeued\./.test(document.querySelector('#queue-message')?.textContent ?? ''), undefined, { timeout: 3_000 });
     assert.equal(q.counts().queued, 1);
     assert.deepEqual(pageErrors, []);
   });

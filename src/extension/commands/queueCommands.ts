@@ -6,6 +6,7 @@ import { ArgSchemas, readArgs } from './args';
 import { CommandId } from './commandIds';
 import { type CommandFactory, withProgress } from './commandContext';
 import { type RequeueScope, askText, pickPauseDuration, pickQueue, pickRequeueScope } from './pickers';
+import { plural } from '../../core/text';
 
 /** Pausing and resuming a queue, and requeueing the failed tasks of a queue, plan or session at once. */
 
@@ -70,7 +71,7 @@ export const requeueFailed: CommandFactory = (ctx) => async (raw) => {
   else if (args.session !== undefined) label = (await api.getSession(args.session)).name;
   else label = args.plan !== undefined ? `plan ${args.plan}` : 'every queue';
   const requeued = await withProgress('Requeueing failed tasks…', () => api.requeueFailed(scope));
-  ctx.log.info(`requeued ${requeued.length} failed task(s) of ${label}`);
+  ctx.log.info(`requeued ${plural(requeued.length, 'failed task')} of ${label}`);
   await ctx.views.refreshNow();
   if (interactive) {
     void vscode.window.showInformationMessage(

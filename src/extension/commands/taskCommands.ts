@@ -7,6 +7,7 @@ import { ArgSchemas, readArgs } from './args';
 import { CommandId } from './commandIds';
 import { type CommandContext, type CommandFactory, withProgress } from './commandContext';
 import { askText, confirm, pickDependencies, pickQueue, pickScript, pickTask, pickTool } from './pickers';
+import { plural } from '../../core/text';
 
 /** Tasks: enqueue, claim, complete, fail, requeue, show, purge. */
 
@@ -130,11 +131,11 @@ export const purge: CommandFactory = (ctx) => async (raw) => {
     });
     days = Number(text.trim());
   }
-  if (interactive) await confirm(`Delete every finished task older than ${days} day(s)? This cannot be undone.`, 'Purge');
+  if (interactive) await confirm(`Delete every finished task older than ${plural(days, 'day')}? This cannot be undone.`, 'Purge');
   const olderThanDays = days;
-  const result = await withProgress(`Purging tasks older than ${olderThanDays} day(s)…`, () => api.purge({ olderThanDays }), true);
-  ctx.log.info(`purged ${result.purged} finished task(s) older than ${olderThanDays} day(s)`);
-  if (interactive) void vscode.window.showInformationMessage(`Purged ${result.purged} finished task(s).`);
+  const result = await withProgress(`Purging tasks older than ${plural(olderThanDays, 'day')}…`, () => api.purge({ olderThanDays }), true);
+  ctx.log.info(`purged ${plural(result.purged, 'finished task')} older than ${plural(olderThanDays, 'day')}`);
+  if (interactive) void vscode.window.showInformationMessage(`Purged ${plural(result.purged, 'finished task')}.`);
   await ctx.views.refreshNow();
   return result;
 };
