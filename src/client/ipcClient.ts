@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { SparkqError, errorMessage } from '../core/errors';
+import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
 import type { ChangeEvent } from '../core/queue/service';
 import { FrameDecoder, FrameError, FrameTooLargeError, MAX_FRAME_BYTES, checkServerMessage, decodeJson, encodeFrame, isErrorCode } from '../ipc/frames';
 import type { ServerMessage, WireError } from '../ipc/protocol';
@@ -30,6 +30,18 @@ interface Pending {
  * SparkqError the owner raised (same code and message). If the connection drops, every pending call rejects with
  * code 'unavailable' and the onClose listeners run with the reason.
  */
+/**
+ * A handshake that failed after the process behind the socket acted (it closed the connection, or sent what this side
+ * cannot read: another version of SparkQ, a token that does not match) carries `answered: true`. That process is
+ * alive and serving, so it is never to be mistaken for a hung owner and replaced.
+ */
+const ANSWERED = { answered: true } as const;
+
+/** Whether a failed connect means the owner answered (it lives, but this client cannot use it); see ANSWERED. */
+export function ownerAnswered(e: unknown): boolean {
+  return isSparkqError(e) && e.details?.['answered'] === true;
+}
+
 export class IpcClient {
   private readonly pending = new Map<number, Pending>();
   /** Calls beyond MAX_IN_FLIGHT, sent as answers come back. */
@@ -83,17 +95,18 @@ export class IpcClient {
             e.code === 'EPIPE' || e.code === 'ECONNRESET'
               ? `the queue owner at ${where} closed the connection during the handshake (a wrong or stale token, or too many connections?)`
               : `cannot talk to the queue owner at ${where}: ${e.message}`;
-          fail(new SparkqError('unavailable', why, { path: where, ...(e.code ? { errno: e.code } : {}) }));
+          const peerClosed = e.code === 'EPIPE' || e.code === 'ECONNRESET';
+          fail(new SparkqError('unavailable', why, { path: where, ...(e.code ? { errno: e.code } : {}), ...(peerClosed ? ANSWERED : {}) }));
         },
         onClose: () =>
-          fail(new SparkqError('unavailable', `the queue owner at ${where} closed the connection during the handshake (a wrong or stale token, or too many connections?)`, { path: where })),
+          fail(new SparkqError('unavailable', `the queue owner at ${where} closed the connection during the handshake (a wrong or stale token, or too many connections?)`, { path: where, ...ANSWERED })),
         onData: (chunk: Buffer) => {
           let frames: Buffer[];
           try {
             frames = decoder.push(chunk, { borrowed: true });
           } catch (e) {
             if (early !== null) earlyError = e as Error;
-            else fail(new SparkqError('unavailable', `the queue owner at ${where} broke the protocol: ${errorMessage(e)}`, { path: where }));
+            else fail(new SparkqError('unavailable', `the queue owner at ${where} broke the protocol: ${errorMessage(e)}`, { path: where, ...ANSWERED }));
             return;
           }
           if (early !== null) {
@@ -109,7 +122,7 @@ export class IpcClient {
             early = frames.slice(1);
             resolve(first.owner);
           } catch (e) {
-            fail(new SparkqError('unavailable', `the queue owner at ${where} broke the protocol: ${errorMessage(e)}`, { path: where }));
+            fail(new SparkqError('unavailable', `the queue owner at ${where} broke the protocol: ${errorMessage(e)}`, { path: where, ...ANSWERED }));
           }
         },
       };

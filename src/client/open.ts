@@ -33,7 +33,7 @@ import type * as OwnerModule from '../owner/owner';
 import type { QueueOwner } from '../owner/owner';
 import { readOwnerRecord } from '../owner/record';
 import { ensureSparkqDir } from '../owner/workspace';
-import { IpcClient } from './ipcClient';
+import { IpcClient, ownerAnswered } from './ipcClient';
 import { RemoteQueue } from './remoteQueue';
 
 export interface OpenOptions {
@@ -210,6 +210,7 @@ class WorkspaceQueue implements QueueHandle {
     const timeoutMs = this.opts.timeoutMs ?? 15_000;
     const deadline = Date.now() + timeoutMs;
     let lastProblem = '';
+    let lastAnswered = false;
     let lastHolder: LockHolder;
     for (let round = 0; ; round++) {
       const holder = readOwner(this.sparkqDir);
@@ -217,6 +218,7 @@ class WorkspaceQueue implements QueueHandle {
         const remote = await this.tryConnect(holder, Math.min(2_000, Math.max(200, deadline - Date.now())));
         if (remote.ok) return this.attach(remote.backend);
         lastProblem = remote.problem;
+        lastAnswered = remote.answered;
       }
       const r = await tryAcquireOwnerLock(this.sparkqDir, {
         role: this.opts.role,
@@ -249,23 +251,26 @@ class WorkspaceQueue implements QueueHandle {
     const who = `process ${lastHolder.pid} (${lastHolder.role}, owner since ${lastHolder.acquiredAt})`;
     throw new SparkqError(
       'unavailable',
-      `cannot reach the queue owner: ${who} holds the lock in ${this.sparkqDir} but did not answer within ${timeoutMs} ms` +
-        (lastProblem ? ` (${lastProblem})` : '') +
-        '. If that process is hung, end it; the next command takes over.',
+      lastAnswered
+        ? `cannot use the queue owner: ${who} holds the lock in ${this.sparkqDir} and answers, but not in a way this sparkq understands (${lastProblem}). ` +
+            'Is it another version of SparkQ? Stop it (or update one side); the next command takes over.'
+        : `cannot reach the queue owner: ${who} holds the lock in ${this.sparkqDir} but did not answer within ${timeoutMs} ms` +
+            (lastProblem ? ` (${lastProblem})` : '') +
+            '. If that process is hung, end it; the next command takes over.',
       { pid: lastHolder.pid, role: lastHolder.role },
     );
   }
 
-  private async tryConnect(holder: LockHolder, timeoutMs: number): Promise<{ ok: true; backend: Backend } | { ok: false; problem: string }> {
+  private async tryConnect(holder: LockHolder, timeoutMs: number): Promise<{ ok: true; backend: Backend } | { ok: false; problem: string; answered: boolean }> {
     const rec = readOwnerRecord(this.sparkqDir);
     if (!rec || rec.generation !== holder.generation || rec.socketPath !== holder.socketPath) {
-      return { ok: false, problem: 'its owner.json does not match its lock yet' };
+      return { ok: false, problem: 'its owner.json does not match its lock yet', answered: false };
     }
     try {
       const client = await IpcClient.connect({ socketPath: rec.socketPath, token: rec.token, timeoutMs, client: this.opts.client ?? this.opts.role });
       return { ok: true, backend: { kind: 'remote', client, remote: new RemoteQueue(client) } };
     } catch (e) {
-      return { ok: false, problem: errorMessage(e) };
+      return { ok: false, problem: errorMessage(e), answered: ownerAnswered(e) };
     }
   }
 
@@ -274,9 +279,16 @@ class WorkspaceQueue implements QueueHandle {
     if (!holder.socketPath) return true; // alive and still opening the store: not stale
     const rec = readOwnerRecord(this.sparkqDir);
     if (!rec || rec.generation !== holder.generation) return false;
-    const client = await IpcClient.connect({ socketPath: rec.socketPath, token: rec.token, timeoutMs: PING_TIMEOUT_MS, client: 'ping' });
-    client.close();
-    return true;
+    try {
+      const client = await IpcClient.connect({ socketPath: rec.socketPath, token: rec.token, timeoutMs: PING_TIMEOUT_MS, client: 'ping' });
+      client.close();
+      return true;
+    } catch (e) {
+      // It answered, in a way this build cannot use (another version, a token mismatch): alive, not hung. Taking over
+      // from it would only let one broken client steal the queue from every working one.
+      if (ownerAnswered(e)) return true;
+      throw e;
+    }
   }
 
   private attach(b: Backend): Backend {

@@ -1,11 +1,13 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { openQueue, type QueueHandle } from '../../src/client/open';
 import { FakeClock } from '../../src/core/clock';
 import { defaultConfigYaml } from '../../src/core/config';
 import { isSparkqError } from '../../src/core/errors';
+import { encodeFrame } from '../../src/ipc/frames';
 import { processStartTime, readOwner, tryAcquireOwnerLock } from '../../src/owner/lock';
 import { OWNER_RECORD, QueueOwner, readOwnerRecord } from '../../src/owner/owner';
 import { bundleChild, startChild } from '../support/children';
@@ -190,6 +192,43 @@ describe('owner and openQueue', function () {
       await r.close();
     } finally {
       sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('never takes over from a holder that answers in a way it cannot read (another version): it says so instead', async () => {
+    const sparkq = path.join(tmp.dir, '.sparkq');
+    fs.mkdirSync(sparkq, { recursive: true, mode: 0o700 });
+    // A live process holds the lock, acquired long ago (so it is pinged), and its socket answers every hello with a
+    // frame this build does not know: what an owner of another SparkQ version looks like to this one.
+    const socketPath = path.join(tmp.dir, 'v99.sock');
+    const server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.write(encodeFrame({ t: 'welcome-v99', owner: 'elsewhere' })));
+    });
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      await until(() => processStartTime(sleeper.pid!) !== null, 2_000, 'sleep to start');
+      const holder = {
+        pid: sleeper.pid!,
+        startTime: processStartTime(sleeper.pid!),
+        generation: 30,
+        role: 'serve',
+        socketPath,
+        acquiredAt: new Date(Date.now() - 60_000).toISOString(),
+      };
+      fs.writeFileSync(path.join(sparkq, 'owner-0000000030.lock'), JSON.stringify(holder), { mode: 0o600 });
+      const record = { version: 1, pid: sleeper.pid!, generation: 30, role: 'serve', socketPath, token: 'a'.repeat(64), since: holder.acquiredAt };
+      fs.writeFileSync(path.join(sparkq, OWNER_RECORD), JSON.stringify(record), { mode: 0o600 });
+      await assert.rejects(openQueue(tmp.dir, { role: 'new-build', timeoutMs: 1_500 }), (e: unknown) => {
+        assert.ok(isSparkqError(e, 'unavailable'));
+        assert.match(e.message, /holds the lock .* and answers, but not in a way this sparkq understands \(.*broke the protocol.*\)\. Is it another version of SparkQ\?/);
+        return true;
+      });
+      assert.equal(readOwner(sparkq)?.generation, 30, 'the holder still holds the queue');
+    } finally {
+      sleeper.kill('SIGKILL');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 
