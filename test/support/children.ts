@@ -74,3 +74,13 @@ export function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Child {
     });
   return { proc, lines, stderr: () => err, exited, waitFor };
 }
+
+/** Alive and not a zombie (a killed orphan stays a zombie until its new parent reaps it; it runs nothing). Linux only. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

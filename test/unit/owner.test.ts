@@ -21,6 +21,17 @@ async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 5_000, 
   }
 }
 
+/**
+ * Writes the lock of generation `generation` as held by `pid` (a live process that is not an owner) since a minute
+ * ago, so that a contender pings it rather than waiting for it to start. Returns what it wrote.
+ */
+async function forgeOldLock(sparkq: string, pid: number, generation: number, role: string, socketPath: string): Promise<{ acquiredAt: string }> {
+  await until(() => processStartTime(pid) !== null, 2_000, 'the holder process to start');
+  const holder = { pid, startTime: processStartTime(pid), generation, role, socketPath, acquiredAt: new Date(Date.now() - 60_000).toISOString() };
+  fs.writeFileSync(path.join(sparkq, `owner-${String(generation).padStart(10, '0')}.lock`), JSON.stringify(holder), { mode: 0o600 });
+  return holder;
+}
+
 describe('owner and openQueue', function () {
   this.timeout(120_000);
   let tmp: { dir: string; cleanup: () => void };
@@ -171,16 +182,7 @@ describe('owner and openQueue', function () {
     // A live process (sleep) that holds the lock but never serves, acquired long ago: pinged, found silent, replaced.
     const sleeper = spawn('sleep', ['30']);
     try {
-      await until(() => processStartTime(sleeper.pid!) !== null, 2_000, 'sleep to start');
-      const hung = {
-        pid: sleeper.pid!,
-        startTime: processStartTime(sleeper.pid!),
-        generation: 20,
-        role: 'hung',
-        socketPath: path.join(tmp.dir, 'nobody.sock'),
-        acquiredAt: new Date(Date.now() - 60_000).toISOString(),
-      };
-      fs.writeFileSync(path.join(sparkq, 'owner-0000000020.lock'), JSON.stringify(hung), { mode: 0o600 });
+      await forgeOldLock(sparkq, sleeper.pid!, 20, 'hung', path.join(tmp.dir, 'nobody.sock'));
       const r = await openHere('heir2');
       assert.equal(r.isOwner, true);
       assert.equal(r.ownerInfo.generation, 21);
@@ -208,16 +210,7 @@ describe('owner and openQueue', function () {
     await new Promise<void>((resolve) => server.listen(socketPath, resolve));
     const sleeper = spawn('sleep', ['30']);
     try {
-      await until(() => processStartTime(sleeper.pid!) !== null, 2_000, 'sleep to start');
-      const holder = {
-        pid: sleeper.pid!,
-        startTime: processStartTime(sleeper.pid!),
-        generation: 30,
-        role: 'serve',
-        socketPath,
-        acquiredAt: new Date(Date.now() - 60_000).toISOString(),
-      };
-      fs.writeFileSync(path.join(sparkq, 'owner-0000000030.lock'), JSON.stringify(holder), { mode: 0o600 });
+      const holder = await forgeOldLock(sparkq, sleeper.pid!, 30, 'serve', socketPath);
       const record = { version: 1, pid: sleeper.pid!, generation: 30, role: 'serve', socketPath, token: 'a'.repeat(64), since: holder.acquiredAt };
       fs.writeFileSync(path.join(sparkq, OWNER_RECORD), JSON.stringify(record), { mode: 0o600 });
       await assert.rejects(openQueue(tmp.dir, { role: 'new-build', timeoutMs: 1_500 }), (e: unknown) => {

@@ -8,6 +8,7 @@ import { EXECUTORS } from '../../src/worker/executors';
 import { splitShellWords } from '../../src/worker/shellWords';
 import { MockModelServer } from '../support/mockModel';
 import { tempDir } from '../support/tmp';
+import { isRunning } from '../support/children';
 
 const ECHO_ARGS = `#!/usr/bin/env bash
 # name: echo-args
@@ -15,16 +16,6 @@ const ECHO_ARGS = `#!/usr/bin/env bash
 for a in "$@"; do printf '<%s>\\n' "$a"; done
 echo "done with $# args"
 `;
-
-/** Alive and not a zombie (a killed orphan stays a zombie until its new parent reaps it; it runs nothing). */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('worker: sparkq run with script tools', function () {
   this.timeout(60_000);

@@ -6,16 +6,7 @@ import { runProcess } from '../../src/worker/proc';
 import { RunLog } from '../../src/worker/runLog';
 import { Spawner } from '../../src/worker/spawner';
 import { tempDir } from '../support/tmp';
-
-/** Alive and not a zombie. */
-function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+import { isRunning } from '../support/children';
 
 /* The whole output of a task, written off the worker's event loop, is whole and in order; scripts resolve exactly. */
 describe('worker: output log and script lookup', function () {
