@@ -416,9 +416,13 @@ const INT_PATHS: readonly (readonly string[])[] = [
 ];
 const INT_SOURCE = /^[-+]?(?:0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)$/;
 
-// Flags that switch an agent's sandbox or permission checks off. Passing them through args would undo the refusal
-// of danger-full-access and bypassPermissions above.
-const BYPASS_ARG = /dangerous|bypass|yolo|danger-full-access|skip-permissions/i;
+/**
+ * Arguments that switch an agent's sandbox or permission checks off (danger-full-access, --dangerously-*,
+ * bypassPermissions, --yolo …). sparkq.yml refuses them in a codex or claude tool's args, because passing them there
+ * would undo the refusal of danger-full-access and bypassPermissions above; a worker honours them only when bypass is
+ * allowed by a user setting or a CLI flag.
+ */
+export const BYPASS_ARG = /dangerous|bypass|yolo|danger-full-access|skip-permissions/i;
 
 // ---- locating things in the YAML text -------------------------------------------------------------------------
 

@@ -1,17 +1,12 @@
 import * as fs from 'node:fs';
+import { BYPASS_ARG } from '../../core/config';
 import { LIMITS, type JsonValue, type Task, type Usage } from '../../core/model';
 import { type RunResult, runProcess } from '../proc';
 import type { ExecContext, ExecOutcome, ExecOutcomeBase } from '../types';
 
 /** Shared by the Codex and Claude executors: prompts, bypass checks, bounded text, parsing JSON lines. */
 
-/**
- * Arguments that switch off an agent's sandbox or permission checks. The same families sparkq.yml refuses
- * (danger-full-access, --dangerously-*, bypassPermissions, --yolo …); a worker honours them only with allowBypass.
- */
-export const BYPASS_ARG = /dangerous|bypass|yolo|danger-full-access|skip-permissions/i;
-
-/** The first argument that would loosen the agent's safety, or undefined. */
+/** The first argument that would loosen the agent's safety (BYPASS_ARG, the families sparkq.yml refuses), or undefined. */
 export function findBypassArg(args: readonly string[]): string | undefined {
   return args.find((a) => BYPASS_ARG.test(a));
 }
