@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { SparkqError } from './errors';
+import { isRecord } from './guards';
 import { LIMITS } from './model';
 
 /**
@@ -692,10 +693,6 @@ export function parseConfig(text: string, file: string, opts: { defaultProject?:
 
   if (issues.length || !result.success) throw fail();
   return { config: build(result.data, opts.defaultProject, warnings), warnings };
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function build(f: FileConfig, defaultProject: string | undefined, warnings: string[]): SparkqConfig {

@@ -4,6 +4,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { checkPlainKeys, checkYamlErrors, describe, editDistance, expected, locate, offsetOf, pathString, type Seg, unknownKeyMessage } from './config';
 import { SparkqError } from './errors';
+import { isRecord } from './guards';
 import { looksLikeId } from './ids';
 import { type JsonValue, LIMITS, type PlanInput, type PlanTaskInput } from './model';
 import { plural } from './text';
@@ -225,10 +226,6 @@ function nearNames(s: string, names: Iterable<string>): string[] {
 function didYouMean(s: string, names: Iterable<string>): string {
   const near = nearNames(s, names);
   return near.length ? ` (did you mean ${near.map((n) => JSON.stringify(n)).join(' or ')}?)` : '';
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function defaultReadFile(absPath: string): string {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { BYPASS_ARG } from '../../core/config';
+import { isRecord } from '../../core/guards';
 import { LIMITS, type JsonValue, type Task, type Usage } from '../../core/model';
 import { type RunResult, runProcess } from '../proc';
 import type { ExecContext, ExecOutcome, ExecOutcomeBase } from '../types';
@@ -64,10 +65,6 @@ export function parseJsonLine(line: string): Record<string, unknown> | undefined
   } catch {
     return undefined;
   }
-}
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function str(v: unknown): string | undefined {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
+import { isRecord } from '../../core/guards';
 import type { Usage } from '../../core/model';
 import type { RunResult } from '../proc';
 import type { ExecContext, ExecOutcome, Executor } from '../types';
@@ -12,7 +13,6 @@ import {
   findBypassArg,
   howItEnded,
   indentTail,
-  isRecord,
   messageForData,
   num,
   runJsonlAgent,

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isRecord } from '../../core/guards';
 import type { Usage } from '../../core/model';
 import type { RunResult } from '../proc';
 import type { ExecContext, ExecOutcome, Executor } from '../types';
@@ -13,7 +14,6 @@ import {
   findBypassArg,
   howItEnded,
   indentTail,
-  isRecord,
   messageForData,
   parseJsonLine,
   runJsonlAgent,

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveScriptDirs } from '../../core/config';
+import { isRecord } from '../../core/guards';
 import { LIMITS } from '../../core/model';
 import { ScriptIndex } from '../../core/scriptIndex';
 import { runProcess } from '../proc';
@@ -18,14 +19,15 @@ export interface ScriptRequest {
  * Throws an Error whose message says what is wrong with the request.
  */
 export function scriptRequest(prompt: string | null, payload: unknown): ScriptRequest {
-  if (payload !== null && typeof payload === 'object' && !Array.isArray(payload) && 'script' in payload) {
-    const p = payload as { script: unknown; args?: unknown };
-    if (typeof p.script !== 'string' || p.script.trim() === '') throw new Error('payload.script must be the name or relative path of a script');
+  if (isRecord(payload) && 'script' in payload) {
+    const script = payload['script'];
+    const given = payload['args'];
+    if (typeof script !== 'string' || script.trim() === '') throw new Error('payload.script must be the name or relative path of a script');
     let args: string[] = [];
-    if (typeof p.args === 'string') args = splitShellWords(p.args);
-    else if (Array.isArray(p.args) && p.args.every((a) => typeof a === 'string')) args = p.args;
-    else if (p.args !== undefined) throw new Error('payload.args must be an array of strings or one string of shell words');
-    return { script: p.script, args };
+    if (typeof given === 'string') args = splitShellWords(given);
+    else if (Array.isArray(given) && given.every((a) => typeof a === 'string')) args = given;
+    else if (given !== undefined) throw new Error('payload.args must be an array of strings or one string of shell words');
+    return { script, args };
   }
   const words = splitShellWords(prompt ?? '');
   if (words.length === 0) throw new Error('the task names no script: put the script name and its arguments in the prompt, or {"script": …, "args": […]} in the payload');
