@@ -25,6 +25,11 @@ export const LIMITS = {
   maxTimeoutSeconds: 7 * 24 * 3600,
   maxPriority: 1_000_000,
   maxAfter: 1_000,
+  /**
+   * Arrays and objects nested in one field of a request (a payload, result data, a plan), `[]` being level 1. Deeper
+   * values overflow the stack of recursive readers (schemas, JSON.stringify) long before a size limit is reached.
+   */
+  jsonDepth: 64,
 } as const;
 
 export const REPORT_GROUPS = ['tool', 'model', 'queue', 'day'] as const;

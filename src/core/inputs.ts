@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { SparkqError } from './errors';
 import { EnqueueInput, type JsonValue, LIMITS, type Usage } from './model';
+import { wellFormedProblem } from './wellFormed';
 
 /*
  * The checks of a request that need nothing but the request: its schema and its size limits. The queue runs them
@@ -11,8 +12,26 @@ import { EnqueueInput, type JsonValue, LIMITS, type Usage } from './model';
 /** Usage as JSON is at most this long. */
 const USAGE_JSON_BYTES = 4096;
 
+/**
+ * Null when every text of `input` (keys included) is well-formed Unicode and none of its fields nests deeper than
+ * LIMITS.jsonDepth; otherwise what is wrong, naming the field. Depth counts from each field of an input object, so that
+ * a payload may nest exactly as deep as the limit says. Runs before any schema: zod's JSON schema is recursive.
+ */
+export function inputProblem(input: unknown, what: string): string | null {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return wellFormedProblem(input, what, LIMITS.jsonDepth);
+  const fields = input as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    // A bad key is reported escaped by the walker (one level holding just that key), never echoed raw.
+    const problem = wellFormedProblem(key, '', 0) === null ? wellFormedProblem(fields[key], key, LIMITS.jsonDepth) : wellFormedProblem({ [key]: null }, what, 1);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
 /** `input` as `schema` reads it; otherwise invalid-input naming each field that is wrong. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const problem = inputProblem(input, what);
+  if (problem !== null) throw new SparkqError('invalid-input', `invalid ${what}: ${problem}`);
   const r = schema.safeParse(input);
   if (r.success) return r.data;
   const issues = r.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message));

@@ -1,5 +1,21 @@
 import { strict as assert } from 'node:assert';
+import { LIMITS } from '../../src/core/constants';
+import { type ErrorCode, isSparkqError } from '../../src/core/errors';
+import type { QueueService } from '../../src/core/queue/service';
 import { wellFormedProblem } from '../../src/core/wellFormed';
+import { type IpcOwner, frame, rawConnect, startIpcOwner } from '../support/ipcHarness';
+import { testQueue } from '../support/queue';
+
+async function rejectsWith(p: () => unknown, code: ErrorCode, pattern: RegExp): Promise<void> {
+  await assert.rejects(
+    Promise.resolve().then(p),
+    (e: unknown) => {
+      assert.ok(isSparkqError(e, code), `expected a ${code} error, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      assert.match(e.message, pattern);
+      return true;
+    },
+  );
+}
 
 /** `[[[…]]]` `depth` levels deep, built without recursion so that a test can go far beyond the stack. */
 function nestedArrays(depth: number, inner: unknown = 1): unknown {
@@ -81,5 +97,94 @@ describe('wellFormedProblem: malformed Unicode and deep nesting, found without r
   it('finds the first problem in document order', () => {
     assert.match(wellFormedProblem({ a: ['ok', nestedArrays(10)], b: '\ud800' }, 'p', 5)!, /^p nests .* \(at p\.a\[1\]/);
     assert.match(wellFormedProblem({ a: '\ud800', b: nestedArrays(10) }, 'p', 5)!, /^p\.a is not well-formed/);
+  });
+});
+
+describe('the queue refuses malformed Unicode and over-deep JSON as invalid input, changing nothing', () => {
+  let env: Awaited<ReturnType<typeof testQueue>>;
+  let q: QueueService;
+  beforeEach(async () => {
+    env = await testQueue();
+    q = env.q;
+  });
+  afterEach(async () => {
+    await q.close().catch(() => undefined);
+    env.cleanup();
+  });
+
+  it('refuses a lone surrogate in any text field, naming it, instead of storing U+FFFD', async () => {
+    await rejectsWith(() => q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'a\ud800b' }), 'invalid-input', /^invalid task: prompt is not well-formed Unicode: a lone UTF-16 surrogate \\ud800 at character 1/);
+    await rejectsWith(() => q.enqueue({ queue: 'q', tool: 'run-bash', payload: { note: ['x\udfff'] } }), 'invalid-input', /^invalid task: payload\.note\[0\] is not well-formed/);
+    await rejectsWith(() => q.enqueue({ queue: 'q', tool: 'run-bash', payload: { ['k\ud800']: 1 } }), 'invalid-input', /^invalid task: payload\["k\\ud800"\] \(a key\)/);
+    await rejectsWith(() => q.createQueue({ name: 'b', session: 's', instructions: 'go \udbff' }), 'invalid-input', /^invalid queue: instructions is not well-formed/);
+    assert.equal(q.listTasks().tasks.length, 0, 'nothing was enqueued');
+  });
+
+  it('refuses two session names that differ only in a lone surrogate, rather than calling the second a conflict', async () => {
+    await rejectsWith(() => q.createSession({ name: 'x\udbff' }), 'invalid-input', /^invalid session: name is not well-formed/);
+    await rejectsWith(() => q.createSession({ name: 'x\ud800' }), 'invalid-input', /^invalid session: name is not well-formed/);
+    assert.deepEqual(q.listSessions().map((s) => s.name), ['s']);
+  });
+
+  it('refuses result data with a lone surrogate and leaves the task running', async () => {
+    await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'p' });
+    const claim = (await q.claim({ queue: 'q' }))!;
+    await rejectsWith(() => q.complete({ task: claim.task.id, lease: claim.lease, summary: 'done', data: { files: ['a', '\ud800'] } }), 'invalid-input', /^invalid completion: data\.files\[1\]/);
+    await rejectsWith(() => q.complete({ task: claim.task.id, lease: claim.lease, summary: 'done \udc00' }), 'invalid-input', /^invalid completion: summary is not well-formed/);
+    await rejectsWith(() => q.fail({ task: claim.task.id, lease: claim.lease, error: 'bad \udc00' }), 'invalid-input', /^invalid failure: error is not well-formed/);
+    assert.equal(q.getTask(claim.task.id).status, 'running');
+  });
+
+  it(`refuses payload and data nested deeper than ${LIMITS.jsonDepth} levels, naming the limit, and stores exactly ${LIMITS.jsonDepth}`, async () => {
+    for (const deep of [nestedArrays(3_000), nestedObjects(3_000), nestedArrays(LIMITS.jsonDepth + 1)]) {
+      await rejectsWith(() => q.enqueue({ queue: 'q', tool: 'run-bash', payload: deep }), 'invalid-input', new RegExp(`^invalid task: payload nests arrays and objects more than ${LIMITS.jsonDepth} levels deep`));
+    }
+    const atLimit = nestedObjects(LIMITS.jsonDepth, 'leaf');
+    const t = await q.enqueue({ queue: 'q', tool: 'run-bash', payload: atLimit });
+    assert.deepEqual(q.getTask(t.id).payload, atLimit);
+    const claim = (await q.claim({ queue: 'q' }))!;
+    await rejectsWith(() => q.complete({ task: claim.task.id, lease: claim.lease, summary: 'done', data: nestedArrays(100_000) }), 'invalid-input', /^invalid completion: data nests arrays and objects more than 64 levels deep/);
+    await rejectsWith(() => q.fail({ task: claim.task.id, lease: claim.lease, error: 'e', data: nestedObjects(3_000) }), 'invalid-input', /^invalid failure: data nests/);
+    const done = await q.complete({ task: claim.task.id, lease: claim.lease, summary: 'done', data: nestedArrays(LIMITS.jsonDepth) });
+    assert.deepEqual(q.getTask(done.id).result?.data, nestedArrays(LIMITS.jsonDepth));
+  });
+});
+
+describe('through IPC: raw frames with lone surrogates and deep JSON get invalid-input, never internal', function () {
+  this.timeout(60_000);
+  let o: IpcOwner;
+  beforeEach(async () => (o = await startIpcOwner()));
+  afterEach(() => o.stop());
+
+  async function ask(json: string): Promise<Record<string, unknown>> {
+    const c = await rawConnect(o.socketPath);
+    try {
+      c.write(frame(JSON.stringify({ t: 'hello', token: o.token, client: 'hostile' })));
+      assert.equal((await c.next())['t'], 'welcome');
+      c.write(frame(json));
+      return await c.next();
+    } finally {
+      c.socket.destroy();
+    }
+  }
+
+  it('refuses "a\\ud800b" as a prompt (a JSON escape, as a hostile client writes it) and stores nothing', async () => {
+    const res = await ask(String.raw`{"t":"req","id":1,"method":"enqueue","params":[{"queue":"q","tool":"run-bash","prompt":"a\ud800b"}]}`);
+    assert.equal(res['ok'], false);
+    const error = res['error'] as { code: string; message: string };
+    assert.equal(error.code, 'invalid-input', error.message);
+    assert.match(error.message, /prompt is not well-formed Unicode/);
+    assert.equal(o.q.listTasks().tasks.length, 0);
+  });
+
+  it('refuses 3,000 nested arrays or objects in a payload as invalid-input naming the limit', async () => {
+    for (const [open, close] of [['[', ']'], ['{"a":', '}']] as const) {
+      const payload = `${open.repeat(3_000)}1${close.repeat(3_000)}`;
+      const res = await ask(`{"t":"req","id":2,"method":"enqueue","params":[{"queue":"q","tool":"run-bash","payload":${payload}}]}`);
+      const error = res['error'] as { code: string; message: string };
+      assert.equal(error.code, 'invalid-input', error.message);
+      assert.match(error.message, /more than 64 levels deep/);
+    }
+    assert.equal(o.q.listTasks().tasks.length, 0);
   });
 });
