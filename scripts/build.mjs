@@ -21,16 +21,13 @@ const common = {
   legalComments: 'linked',
 };
 
-// The webview imports the shared protocol for its types and constants; the protocol's zod schemas are for the host,
-// which validates what the webview sends. In the browser bundle zod is an inert stub, so the schemas cost nothing
-// (zod with its locales would be three quarters of the bundle and most of its start-up time).
-const zodStubForWebview = {
-  name: 'zod-stub-for-webview',
+// The page's bundle carries no zod: the host validates what the page sends (src/extension/dashboard/dashboardSchemas.ts),
+// and zod with its locales would be three quarters of the bundle and most of its start-up time.
+const noZodInWebview = {
+  name: 'no-zod-in-webview',
   setup(b) {
-    b.onResolve({ filter: /^zod$/ }, () => ({ path: 'zod', namespace: 'zod-stub' }));
-    b.onLoad({ filter: /.*/, namespace: 'zod-stub' }, () => ({
-      contents: 'const inert = new Proxy(function () {}, { get: () => inert, apply: () => inert }); export const z = inert;',
-      loader: 'js',
+    b.onResolve({ filter: /^zod(\/|$)/ }, (args) => ({
+      errors: [{ text: `${args.importer} imports zod into the webview bundle; its schemas belong to the host (src/extension/dashboard/)` }],
     }));
   },
 };
@@ -57,7 +54,7 @@ const builds = [
     // Minified even in development: parse time is part of how fast the panel shows its first page.
     minify: true,
     loader: { '.css': 'text' },
-    plugins: [zodStubForWebview],
+    plugins: [noZodInWebview],
   },
 ];
 

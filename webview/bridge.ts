@@ -47,8 +47,8 @@ window.addEventListener('message', (e: MessageEvent) => {
 });
 
 /** Same keys and values, whatever their order. */
-function sameParams(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const canon = (o: Record<string, unknown>) => JSON.stringify(Object.keys(o).sort().map((k) => [k, o[k]]));
+function sameParams(a: object, b: object): boolean {
+  const canon = (o: object) => JSON.stringify(Object.entries(o).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
   return canon(a) === canon(b);
 }
 

@@ -34,6 +34,8 @@ let init: DashboardInit = { readOnly: true, problem: null, tools: [], queues: []
 let page: TaskPageView = { tasks: [], next: null };
 let detail: TaskDetail | null = null;
 let pageRequest = 0;
+/** Why the last page of tasks could not be listed, or null. */
+let pageError: string | null = null;
 
 function persist(): void {
   saveUiState(ui);
@@ -501,14 +503,17 @@ async function loadPage(asked: Promise<TaskPageView> = requestPage()): Promise<v
     const result = await asked;
     if (n !== pageRequest) return;
     page = result;
+    pageError = null;
     renderRows();
-    void Promise.all([componentsReady, initShown]).then(() => (app.dataset['state'] = 'ready'));
   } catch (e) {
     if (n !== pageRequest) return;
     page = { tasks: [], next: null };
+    pageError = `The tasks cannot be listed: ${errorText(e)}`;
     renderRows();
-    showBanner(`The tasks cannot be listed: ${errorText(e)}`);
   }
+  showBanner(init.problem ?? pageError);
+  // Answered either way: the page is ready once the pickers are drawn too.
+  void Promise.all([componentsReady, initShown]).then(() => (app.dataset['state'] = 'ready'));
 }
 
 function filtersChanged(): void {
@@ -827,7 +832,7 @@ function handleHostMessage(m: Exclude<HostMessage, { type: 'response' }>): void 
   if (m.type === 'init') {
     init = m.init;
     readOnlyBadge.hidden = !init.readOnly;
-    showBanner(init.problem);
+    showBanner(init.problem ?? pageError);
     renderFilters();
     renderEnqueueChoices();
     void loadOverview();

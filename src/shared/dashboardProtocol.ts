@@ -1,53 +1,44 @@
-import { z } from 'zod';
 import type { ReportRow, Task, TaskDetail, TaskStatus } from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
 
 /**
- * The one protocol between the dashboard webview and the extension host, imported by both bundles (so no `vscode`
- * here, and only `import type` from the core). The webview speaks first (`ready`); the host answers with `init` and
- * from then on pushes `changed` (batched) and answers each `request` with one `response` carrying the same id.
- * Everything the webview sends is parsed with `WebviewMessageSchema` at the host: anything else is ignored.
+ * The one protocol between the dashboard webview and the extension host, imported by both bundles: types, constants
+ * and small pure functions only (no `vscode`, no zod, only `import type` from the core), so the page's bundle carries
+ * nothing it does not run. The host's zod schemas for what the page sends are in src/extension/dashboard/
+ * dashboardSchemas.ts, checked at compile time against the types here.
+ *
+ * The webview speaks first (`ready`); the host answers with `init` and from then on pushes `changed` (batched) and
+ * answers each `request` with exactly one `response` carrying the same id, an error response when the request is bad.
  */
 
-export const DASHBOARD_VIEW_TYPE = 'sparkq.dashboard';
-/** The host batches change events for at most this long before telling the webview. */
-export const CHANGE_BATCH_MS = 100;
 export const PAGE_SIZES = [25, 50, 100, 200] as const;
 export const STATUS_FILTERS = ['queued', 'running', 'stale', 'succeeded', 'failed'] as const;
 export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
-const id = z.string().trim().min(1).max(200);
-const optionalRef = z.string().trim().max(200).optional();
-
-export const TaskQuerySchema = z
-  .object({
-    session: optionalRef,
-    queue: optionalRef,
-    status: z.enum(STATUS_FILTERS).optional(),
-    tool: optionalRef,
-    text: z.string().max(500).optional(),
-    limit: z.number().int().min(1).max(200),
-    /** The last task of the previous page (the owner pages newest first). */
-    before: id.optional(),
-  })
-  .strict();
-export type TaskQuery = z.input<typeof TaskQuerySchema>;
+/** The Tasks table's filters and page. */
+export interface TaskQuery {
+  session?: string | undefined;
+  queue?: string | undefined;
+  status?: StatusFilter | undefined;
+  tool?: string | undefined;
+  text?: string | undefined;
+  limit: number;
+  /** The last task of the previous page (the owner pages newest first). */
+  before?: string | undefined;
+}
 
 /** The enqueue form as typed: numbers still as text, so that the host can say which field is wrong. */
-export const EnqueueFormSchema = z
-  .object({
-    queue: z.string().max(200),
-    tool: z.string().max(200),
-    script: z.string().max(500).optional(),
-    args: z.string().max(10_000).optional(),
-    prompt: z.string().max(256 * 1024).optional(),
-    timeoutSeconds: z.string().max(20).optional(),
-    priority: z.string().max(20).optional(),
-    /** Ids of tasks the new one waits on, comma or space separated (`parseAfter`). */
-    after: z.string().max(20_000).optional(),
-  })
-  .strict();
-export type EnqueueForm = z.input<typeof EnqueueFormSchema>;
+export interface EnqueueForm {
+  queue: string;
+  tool: string;
+  script?: string | undefined;
+  args?: string | undefined;
+  prompt?: string | undefined;
+  timeoutSeconds?: string | undefined;
+  priority?: string | undefined;
+  /** Ids of tasks the new one waits on, comma or space separated (`parseAfter`). */
+  after?: string | undefined;
+}
 export type EnqueueField = keyof EnqueueForm;
 
 /** A task id as the queue hands them out (src/core/ids.ts); the form checks `after` with it before asking the host. */
@@ -71,23 +62,25 @@ export function afterProblem(text: string | undefined): string | null {
 export const TASK_ACTIONS = ['requeue', 'complete', 'fail', 'openLog'] as const;
 export type TaskAction = (typeof TASK_ACTIONS)[number];
 
-/** Each request's parameters, validated at the host. The result types are in `DashboardResults`. */
-export const RequestParamSchemas = {
-  overview: z.object({}).strict(),
-  listTasks: TaskQuerySchema,
-  getTask: z.object({ task: id }).strict(),
-  scripts: z.object({ query: z.string().max(200) }).strict(),
-  enqueue: EnqueueFormSchema,
-  taskAction: z.object({ task: id, action: z.enum(TASK_ACTIONS), text: z.string().max(16 * 1024).optional() }).strict(),
-  startWorker: z.object({ queue: id }).strict(),
+type NoParams = Record<string, never>;
+
+/** Each request's parameters (validated at the host). The result types are in `DashboardResults`. */
+export interface DashboardRequests {
+  overview: NoParams;
+  listTasks: TaskQuery;
+  getTask: { task: string };
+  scripts: { query: string };
+  enqueue: EnqueueForm;
+  taskAction: { task: string; action: TaskAction; text?: string | undefined };
+  startWorker: { queue: string };
   /** Token usage and cost from the queue's report: by tool, by model and by day. */
-  usage: z.object({}).strict(),
-  pauseQueue: z.object({ queue: id }).strict(),
-  resumeQueue: z.object({ queue: id }).strict(),
-  requeueFailed: z.object({ queue: id }).strict(),
-} as const;
-export type DashboardMethod = keyof typeof RequestParamSchemas;
-export type DashboardParams<M extends DashboardMethod> = z.input<(typeof RequestParamSchemas)[M]>;
+  usage: NoParams;
+  pauseQueue: { queue: string };
+  resumeQueue: { queue: string };
+  requeueFailed: { queue: string };
+}
+export type DashboardMethod = keyof DashboardRequests;
+export type DashboardParams<M extends DashboardMethod> = DashboardRequests[M];
 
 /** The queue's report three ways (`QueueApi.report`), over every task, live and archived. */
 export interface UsageReport {
@@ -122,53 +115,13 @@ export interface Overview {
 /**
  * A task as a row of the Tasks table: what the table shows and sorts by, no more. A page of whole tasks carried every
  * prompt, payload, result, error and output tail (up to megabytes for 50 tasks) to a table that shows one line of each;
- * the detail asks for the whole task (getTask). `prompt` is its first line that is not blank (at most
- * ROW_PROMPT_CHARS characters), and `payload` only a script tool's script and arguments: what the row's label is made of.
+ * the detail asks for the whole task (getTask). `prompt` is its first line that is not blank (the host cuts it short),
+ * and `payload` only a script tool's script and arguments: what the row's label is made of.
  */
 export type TaskRow = Pick<
   Task,
   'id' | 'status' | 'stale' | 'queue' | 'tool' | 'priority' | 'createdAt' | 'startedAt' | 'finishedAt' | 'waitingOn' | 'blockedBy' | 'notBefore' | 'prompt' | 'payload'
 >;
-export const ROW_PROMPT_CHARS = 200;
-/** A script tool's arguments in a row, up to about this many characters in all. */
-const ROW_ARGS_CHARS = 500;
-
-export function toTaskRow(t: Task): TaskRow {
-  const line = t.prompt === null ? null : (t.prompt.split(/\r?\n/).find((l) => l.trim() !== '') ?? '').trim().slice(0, ROW_PROMPT_CHARS);
-  let payload: TaskRow['payload'] = null;
-  const p = t.payload;
-  if (p !== null && typeof p === 'object' && !Array.isArray(p) && typeof p['script'] === 'string') {
-    const args: string[] = [];
-    let chars = 0;
-    for (const a of Array.isArray(p['args']) ? p['args'] : []) {
-      if (typeof a !== 'string') continue;
-      if (chars + a.length > ROW_ARGS_CHARS) {
-        args.push(`${a.slice(0, Math.max(0, ROW_ARGS_CHARS - chars))}…`);
-        break;
-      }
-      args.push(a);
-      chars += a.length + 1;
-    }
-    payload = { script: p['script'], args };
-  }
-  return {
-    id: t.id,
-    status: t.status,
-    stale: t.stale,
-    queue: t.queue,
-    tool: t.tool,
-    priority: t.priority,
-    createdAt: t.createdAt,
-    startedAt: t.startedAt,
-    finishedAt: t.finishedAt,
-    waitingOn: t.waitingOn,
-    blockedBy: t.blockedBy,
-    notBefore: t.notBefore,
-    prompt: line,
-    payload,
-  };
-}
-
 export interface TaskPageView {
   tasks: TaskRow[];
   next: string | null;
@@ -192,18 +145,6 @@ export interface DashboardResults {
 export type DashboardRequest = { [M in DashboardMethod]: { type: 'request'; id: number; method: M; params: DashboardParams<M> } }[DashboardMethod];
 
 export type WebviewMessage = { type: 'ready' } | DashboardRequest;
-
-export const WebviewMessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('ready') }).strict(),
-  z
-    .object({
-      type: z.literal('request'),
-      id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-      method: z.enum(Object.keys(RequestParamSchemas) as [DashboardMethod, ...DashboardMethod[]]),
-      params: z.unknown(),
-    })
-    .strict(),
-]);
 
 export interface ToolInfo {
   name: string;

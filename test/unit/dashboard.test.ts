@@ -1,10 +1,10 @@
 import * as assert from 'node:assert/strict';
 import * as vm from 'node:vm';
 import type { QueueService } from '../../src/core/queue/service';
-import { DashboardController, throughputOf } from '../../src/extension/dashboard/dashboardController';
+import { CHANGE_BATCH_MS, DashboardController, throughputOf } from '../../src/extension/dashboard/dashboardController';
 import { dashboardHtml } from '../../src/extension/dashboard/dashboardHtml';
-import type { QueueApi } from '../../src/owner/api';
-import { CHANGE_BATCH_MS, type DashboardInit, type HostMessage, type Overview, type UsageReport, parseAfter, stripAnsi } from '../../src/shared/dashboardProtocol';
+import type { QueueApi } from '../../src/api/contract';
+import { type DashboardInit, type HostMessage, type Overview, type UsageReport, parseAfter, stripAnsi } from '../../src/shared/dashboardProtocol';
 import { throughputBasisText } from '../../src/shared/format';
 import { formatCount, formatDateTime } from '../../webview/format';
 import { testQueue } from '../support/queue';
@@ -112,7 +112,7 @@ describe('dashboard host (protocol handling without vscode)', () => {
     assert.equal(q.counts().queued, 2);
   });
 
-  it('ignores malformed messages: no response, nothing changes', async () => {
+  it('ignores messages that carry no request id: no response, nothing changes', async () => {
     await setup();
     await ctl.handleMessage({ type: 'ready' });
     const before = posted.length;
@@ -127,27 +127,47 @@ describe('dashboard host (protocol handling without vscode)', () => {
       { type: 'request' },
       { type: 'request', id: -1, method: 'overview', params: {} },
       { type: 'request', id: 1.5, method: 'overview', params: {} },
-      { type: 'request', id: 1, method: 'dropTables', params: {} },
-      { type: 'request', id: 1, method: 'enqueue', params: { queue: 'q', tool: 'llm-codex', prompt: 'x', evil: true } },
-      { type: 'request', id: 1, method: 'enqueue', params: { queue: 'q', tool: 'llm-codex', prompt: 42 } },
-      { type: 'request', id: 1, method: 'enqueue' },
-      { type: 'request', id: 1, method: 'taskAction', params: { task: 'x', action: 'delete' } },
-      { type: 'request', id: 1, method: 'listTasks', params: { limit: 100_000 } },
-      { type: 'request', id: 1, method: 'getTask', params: { task: '' } },
-      { type: 'request', id: 1, method: 'overview', params: {}, __proto__: { x: 1 } },
-      { type: 'request', id: 1, method: 'pauseQueue', params: {} },
-      { type: 'request', id: 1, method: 'pauseQueue', params: { queue: '' } },
-      { type: 'request', id: 1, method: 'pauseQueue', params: { queue: 'q', forSeconds: 10 } },
-      { type: 'request', id: 1, method: 'pauseQueue', params: { queue: 42 } },
-      { type: 'request', id: 1, method: 'resumeQueue', params: { queue: ['q'] } },
-      { type: 'request', id: 1, method: 'requeueFailed', params: { session: 's' } },
-      { type: 'request', id: 1, method: 'requeueFailed', params: {} },
-      { type: 'request', id: 1, method: 'usage', params: { by: 'day' } },
-      { type: 'request', id: 1, method: 'usage' },
-      { type: 'request', id: 1, method: 'enqueue', params: { queue: 'q', tool: 'llm-codex', prompt: 'x', after: ['tsk_000000000000'] } },
+      { type: 'request', id: '7', method: 'enqueue', params: { queue: 'q', tool: 'llm-codex', prompt: 'x' } },
     ];
     for (const g of garbage) await ctl.handleMessage(g);
-    assert.equal(posted.length, before, `responses to malformed messages: ${JSON.stringify(posted.slice(before))}`);
+    assert.deepEqual(posted.slice(before), []);
+    assert.equal(q.counts().queued, 0);
+  });
+
+  it('answers every bad request with an error that says what is wrong, and changes nothing', async () => {
+    await setup();
+    await ctl.handleMessage({ type: 'ready' });
+    const bad: [method: unknown, params: unknown, why: RegExp][] = [
+      ['dropTables', {}, /"dropTables", which the extension does not answer/],
+      [42, {}, /malformed request \(method: /],
+      ['enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x', evil: true }, /bad enqueue request \(Unrecognized key: "evil"\)/],
+      ['enqueue', { queue: 'q', tool: 'llm-codex', prompt: 42 }, /bad enqueue request \(prompt: /],
+      ['enqueue', undefined, /malformed request \(params: /],
+      ['taskAction', { task: 'x', action: 'delete' }, /bad taskAction request \(action: /],
+      ['listTasks', { limit: 100_000 }, /bad listTasks request \(limit: Too big/],
+      ['getTask', { task: '' }, /bad getTask request \(task: /],
+      ['pauseQueue', {}, /bad pauseQueue request \(queue: /],
+      ['pauseQueue', { queue: '' }, /bad pauseQueue request/],
+      ['pauseQueue', { queue: 'q', forSeconds: 10 }, /Unrecognized key: "forSeconds"/],
+      ['pauseQueue', { queue: 42 }, /bad pauseQueue request/],
+      ['resumeQueue', { queue: ['q'] }, /bad resumeQueue request/],
+      ['requeueFailed', { session: 's' }, /bad requeueFailed request/],
+      ['requeueFailed', {}, /bad requeueFailed request/],
+      ['usage', { by: 'day' }, /bad usage request/],
+      ['usage', undefined, /malformed request \(params: /],
+      ['enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x', after: ['tsk_000000000000'] }, /bad enqueue request \(after: /],
+    ];
+    for (const [method, params, why] of bad) {
+      const id = ++seq;
+      const message: Record<string, unknown> = { type: 'request', id, method };
+      if (params !== undefined) message['params'] = params;
+      await ctl.handleMessage(message);
+      const answers = posted.filter((m) => m.type === 'response' && m.id === id);
+      assert.equal(answers.length, 1, `one answer to ${JSON.stringify(message)}`);
+      const answer = answers[0] as Response;
+      assert.equal(answer.ok, false, `${JSON.stringify(message)} was refused`);
+      assert.match(answer.ok ? '' : answer.error, why);
+    }
     assert.equal(q.counts().queued, 0);
     assert.equal(q.getQueue('q').paused, false);
   });

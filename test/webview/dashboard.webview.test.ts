@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import type { FakeClock } from '../../src/core/clock';
 import type { QueueService } from '../../src/core/queue/service';
-import type { QueueApi } from '../../src/owner/api';
+import type { QueueApi } from '../../src/api/contract';
 import { testQueue } from '../support/queue';
 import { type DashboardPage, click, launchBrowser, openDashboard, rowIds, setControl } from './harness';
 import { depsFor, script, serviceApi } from './queueApi';
@@ -250,6 +250,17 @@ describe('dashboard webview in Chromium', function () {
     await setControl(page, '#enq-prompt', 'too late', 'input');
     await click(page, '#enq-submit');
     await page.waitForFunction(() => /Enqueue failed: .*has ended/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('shows the error of a request the host refuses, instead of waiting for its answer for ever', async () => {
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'seeded' });
+    // A page size no version of the page offers, as a saved state from elsewhere could hold: the host refuses it.
+    await open({ tab: 'tasks', query: { limit: 100_000 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null });
+    const { page } = dash;
+    await page.waitForFunction(() => !(document.querySelector('#banner') as HTMLElement).hidden);
+    assert.match((await page.textContent('#banner')) ?? '', /^The tasks cannot be listed: The dashboard sent a bad listTasks request \(limit: Too big/);
+    assert.deepEqual(await rowIds(page), []);
     assert.deepEqual(pageErrors, []);
   });
 

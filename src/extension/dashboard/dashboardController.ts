@@ -1,9 +1,8 @@
 import { errorMessage } from '../../core/errors';
 import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskStatus } from '../../core/model';
 import type { ChangeEvent } from '../../core/queue/service';
-import type { QueueApi } from '../../owner/api';
+import type { QueueApi } from '../../api/contract';
 import {
-  CHANGE_BATCH_MS,
   type DashboardInit,
   type DashboardMethod,
   type DashboardParams,
@@ -11,15 +10,13 @@ import {
   type EnqueueField,
   type HostMessage,
   type Overview,
-  RequestParamSchemas,
   type TaskQuery,
   type ToolInfo,
   type UsageReport,
-  WebviewMessageSchema,
   afterProblem,
   parseAfter,
-  toTaskRow,
 } from '../../shared/dashboardProtocol';
+import { checkWebviewMessage, toTaskRow } from './dashboardSchemas';
 import { splitShellWords } from '../../worker/shellWords';
 import type { QueueReader } from '../queueReader';
 
@@ -45,6 +42,9 @@ export interface DashboardDeps {
   now?(): number;
 }
 
+/** The host batches change events for at most this long before telling the webview. */
+export const CHANGE_BATCH_MS = 100;
+
 /** Finished tasks scanned (newest first) for throughput: bounded, so 100k tasks cost the same as 2k. */
 export const OVERVIEW_SCAN_LIMIT = 2_000;
 const THROUGHPUT_BUCKETS = 24;
@@ -59,8 +59,8 @@ class FieldErrors extends Error {
 }
 
 /**
- * The host side of the dashboard protocol, free of `vscode`: validates what the webview sends (anything malformed is
- * ignored), answers requests from the queue, and batches the queue's change events into one `changed` message.
+ * The host side of the dashboard protocol, free of `vscode`: validates what the webview sends, answers each request
+ * from the queue (a malformed one with an error), and batches the queue's change events into one `changed` message.
  */
 export class DashboardController {
   private ready = false;
@@ -94,33 +94,36 @@ export class DashboardController {
     return this.ready;
   }
 
-  /** One message from the webview. Never throws: malformed input is ignored, failures become error responses. */
+  /**
+   * One message from the webview. Never throws, and every request gets exactly one response: its result, or an error
+   * the page shows (a bad method or bad parameters included). Only messages that carry no request id are ignored.
+   */
   async handleMessage(raw: unknown): Promise<void> {
     if (this.disposed) return;
-    const parsed = WebviewMessageSchema.safeParse(raw);
-    if (!parsed.success) {
-      this.deps.log?.(`ignored a malformed dashboard message`);
+    const checked = checkWebviewMessage(raw);
+    if (checked.kind === 'ignored') {
+      this.deps.log?.('ignored a dashboard message that is neither ready nor a request with an id');
       return;
     }
-    const message = parsed.data;
-    if (message.type === 'ready') {
+    if (checked.kind === 'ready') {
       this.ready = true;
       this.markReady();
       await this.sendInit();
       return;
     }
-    const params = RequestParamSchemas[message.method].safeParse(message.params);
-    if (!params.success) {
-      this.deps.log?.(`ignored a dashboard request ${message.method} with malformed parameters`);
+    if (checked.kind === 'bad-request') {
+      this.deps.log?.(`refused dashboard request ${checked.id} (${checked.method}): ${checked.error}`);
+      this.post({ type: 'response', id: checked.id, ok: false, error: checked.error });
       return;
     }
-    const handler = this.handlers[message.method] as (p: unknown) => Promise<unknown>;
+    const { id, method, params } = checked.request;
+    const handler = this.handlers[method] as (p: unknown) => Promise<unknown>;
     try {
-      const result = await handler(params.data);
-      this.post({ type: 'response', id: message.id, ok: true, result });
+      const result = await handler(params);
+      this.post({ type: 'response', id, ok: true, result });
     } catch (e) {
-      if (e instanceof FieldErrors) this.post({ type: 'response', id: message.id, ok: false, error: e.message, fields: e.fields });
-      else this.post({ type: 'response', id: message.id, ok: false, error: errorMessage(e) });
+      if (e instanceof FieldErrors) this.post({ type: 'response', id, ok: false, error: e.message, fields: e.fields });
+      else this.post({ type: 'response', id, ok: false, error: errorMessage(e) });
     }
   }
 

@@ -3,15 +3,17 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { resolveTimeoutSeconds } from '../../core/config';
 import { errorMessage } from '../../core/errors';
-import { loadWorkspaceConfig } from '../../owner/owner';
+import { loadWorkspaceConfig } from '../../owner/configWatcher';
 import { sparkqDirOf } from '../../owner/workspace';
-import { DASHBOARD_VIEW_TYPE, type ToolInfo } from '../../shared/dashboardProtocol';
+import type { ToolInfo } from '../../shared/dashboardProtocol';
 import { UserFacingError } from '../errors';
 import { Disposable } from '../lifecycle';
 import type { Log } from '../log';
 import type { QueueConnection } from '../queueConnection';
 import { DashboardController, type DashboardCommand } from './dashboardController';
 import { WEBVIEW_ASSET_DIR, createNonce, dashboardHtml } from './dashboardHtml';
+
+export const DASHBOARD_VIEW_TYPE = 'sparkq.dashboard';
 
 /**
  * `SparkQ: Open Dashboard`: one webview panel per window, restored after a reload by its serializer. The panel is
