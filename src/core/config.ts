@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { isMap, isSeq } from 'yaml';
 import { z } from 'zod';
 import { SparkqError } from './errors';
 import { isRecord } from './guards';
 import { LIMITS } from './model';
+import { describe, expected, floatSource, locate, offsetOf, pathString, SourceError, type SourceIssue, walkScalars, YamlSource } from './yamlSource';
 
 /**
  * `sparkq.yml`: parsed with YAML 1.2 core schema and validated strictly. Nothing is coerced (the string "30" is not a
@@ -59,28 +60,14 @@ export interface SparkqConfig {
   retry: { backoffSeconds: number; maxBackoffSeconds: number; rateLimitPauseSeconds: number };
 }
 
-export interface ConfigIssue {
-  /** Dotted path of the offending key, e.g. "tools.run-bash.taskClass"; "" for the file as a whole. */
-  path: string;
-  /** 1-based; null when the issue has no place in the text (e.g. the file is missing). */
-  line: number | null;
-  column: number | null;
-  message: string;
-}
+/** An issue in sparkq.yml, with the path and the line and column it was written at. */
+export type ConfigIssue = SourceIssue;
 
-export class ConfigError extends SparkqError {
-  constructor(
-    readonly file: string,
-    readonly issues: ConfigIssue[],
-  ) {
-    super('config', issues.map((i) => formatIssue(file, i)).join('\n'), { file, issues });
+export class ConfigError extends SourceError {
+  constructor(file: string, issues: ConfigIssue[]) {
+    super('config', file, issues);
     this.name = 'ConfigError';
   }
-}
-
-function formatIssue(file: string, i: ConfigIssue): string {
-  const where = i.line === null ? file : `${file}:${i.line}:${i.column ?? 1}`;
-  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
 }
 
 // ---- defaults -----------------------------------------------------------------------------------------------
@@ -214,26 +201,6 @@ const MAX_FILE_BYTES = 1024 * 1024;
 const REFUSED_ELSEWHERE = "is only honoured from a user-level setting or a CLI flag, never from the workspace's sparkq.yml";
 
 /** How a value reads in a message: its type and, for scalars, the value itself. */
-export function describe(v: unknown): string {
-  if (v === null) return 'an empty value (null)';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
-  if (typeof v === 'number') return `the number ${v}`;
-  if (typeof v === 'boolean') return `the boolean ${v}`;
-  if (Array.isArray(v)) return 'a list';
-  if (v instanceof Uint8Array) return 'binary data';
-  if (v instanceof Date) return 'a timestamp';
-  if (v instanceof Set) return 'a set';
-  if (typeof v === 'object') return 'a mapping';
-  return typeof v;
-}
-
-/** zod error option that says what was expected and what was found instead. */
-export function expected(what: string) {
-  return {
-    error: (iss: { input?: unknown }) => (iss.input === undefined ? `missing; expected ${what}` : `expected ${what}, got ${describe(iss.input)}`),
-  };
-}
-
 function posInt(what: string, max: number = Number.MAX_SAFE_INTEGER) {
   const e = expected(what);
   return z.number(e).int(e).positive(e).max(max, e);
@@ -396,16 +363,6 @@ const FileSchema = z
 type FileConfig = z.infer<typeof FileSchema>;
 type FileTool = z.infer<typeof ToolSchema>;
 
-/** Keys an object accepts at a path, for "did you mean" hints on unknown keys. */
-function keysAt(p: readonly PropertyKey[]): string[] {
-  if (p.length === 0) return Object.keys(FileSchema.shape);
-  if (p[0] === 'tools' && p.length === 2) return Object.keys(ToolSchema.shape);
-  if (p[0] === 'taskClasses' && p.length === 2) return Object.keys(TaskClassSchema.shape);
-  if (p[0] === 'worker' && p.length === 1) return ['pollSeconds', 'leaseSeconds'];
-  if (p[0] === 'store' && p.length === 1) return ['liveCap'];
-  return [];
-}
-
 // Integer settings. A YAML float such as 30.0 loads as the JS number 30, so these are checked against the source text.
 const INT_PATHS: readonly (readonly string[])[] = [
   ['version'],
@@ -415,7 +372,6 @@ const INT_PATHS: readonly (readonly string[])[] = [
   ['tools', '*', 'timeoutSeconds'],
   ['tools', '*', 'maxAttempts'],
 ];
-const INT_SOURCE = /^[-+]?(?:0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)$/;
 
 /**
  * Arguments that switch an agent's sandbox or permission checks off (danger-full-access, --dangerously-*,
@@ -425,197 +381,18 @@ const INT_SOURCE = /^[-+]?(?:0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)$/;
  */
 export const BYPASS_ARG = /dangerous|bypass|yolo|danger-full-access|skip-permissions/i;
 
-// ---- locating things in the YAML text -------------------------------------------------------------------------
-
-export type Seg = string | number;
-
-export function pathString(p: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of p) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else {
-      const s = String(seg);
-      out += /^[A-Za-z0-9_-]+$/.test(s) ? (out ? `.${s}` : s) : `[${JSON.stringify(s)}]`;
-    }
-  }
-  return out;
-}
-
-export function keyText(key: unknown): string | undefined {
-  if (isScalar(key)) return String(key.value);
-  return undefined;
-}
-
-export interface Located {
-  node: Node | null;
-  keyNode: Node | null;
-  /** How many path segments were found; less than the path's length means the deepest existing parent. */
-  depth: number;
-}
-
-export function locate(doc: Document, p: readonly PropertyKey[]): Located {
-  let node: unknown = doc.contents;
-  let keyNode: Node | null = null;
-  let depth = 0;
-  for (const seg of p) {
-    if (isAlias(node)) node = node.resolve(doc);
-    let next: unknown;
-    let nextKey: Node | null = null;
-    if (isMap(node)) {
-      const pair = node.items.find((it) => keyText(it.key) === String(seg));
-      if (pair) {
-        next = pair.value;
-        nextKey = (pair.key as Node | null) ?? null;
-      }
-    } else if (isSeq(node) && typeof seg === 'number') {
-      next = node.items[seg];
-    }
-    if (next === undefined && nextKey === null) break;
-    node = next;
-    keyNode = nextKey;
-    depth++;
-  }
-  return { node: (node as Node | null) ?? null, keyNode, depth };
-}
-
-export function offsetOf(n: Node | null | undefined): number | undefined {
-  return n?.range?.[0];
-}
-
-function walkScalars(doc: Document, node: unknown, p: Seg[], visit: (p: Seg[], n: Node) => void, seen = new Set<unknown>()): void {
-  if (isAlias(node)) node = node.resolve(doc);
-  if (!node || seen.has(node)) return; // aliases may make cycles
-  seen.add(node);
-  if (isMap(node)) {
-    for (const it of node.items) {
-      const k = keyText(it.key);
-      if (k !== undefined) walkScalars(doc, it.value, [...p, k], visit, seen);
-    }
-  } else if (isSeq(node)) {
-    node.items.forEach((it, i) => walkScalars(doc, it, [...p, i], visit, seen));
-  } else if (isScalar(node)) visit(p, node);
-}
-
-/**
- * The path of the deepest key whose pair spans `offset`: a best guess at where a syntax error sits. A pair's range
- * runs to the next key (it includes trailing comments and line breaks), so the pair that holds `offset` is the last
- * one that starts at or before it, never an earlier one that merely ends there: a duplicate key is named itself.
- */
-export function pathAtOffset(doc: Document, offset: number): string {
-  const p: Seg[] = [];
-  const startOf = (n: unknown) => (n as Node | null)?.range?.[0] ?? Infinity;
-  const endOf = (n: unknown) => (n as Node | null)?.range?.[2] ?? -Infinity;
-  let node: unknown = doc.contents;
-  for (;;) {
-    if (isMap(node)) {
-      const i = lastStartingBy(node.items.map((it) => startOf(it.key)), offset);
-      const pair = node.items[i];
-      const k = pair ? keyText(pair.key) : undefined;
-      if (!pair || k === undefined || offset > Math.max(endOf(pair.value), endOf(pair.key))) break;
-      p.push(k);
-      node = pair.value;
-    } else if (isSeq(node)) {
-      const i = lastStartingBy(node.items.map(startOf), offset);
-      if (i < 0 || offset > endOf(node.items[i])) break;
-      p.push(i);
-      node = node.items[i];
-    } else break;
-  }
-  return pathString(p);
-}
-
-/** The index of the last start at or before `offset` (starts are in file order); -1 if none is. */
-function lastStartingBy(starts: readonly number[], offset: number): number {
-  let i = starts.length - 1;
-  while (i >= 0 && starts[i]! > offset) i--;
-  return i;
-}
-
-/**
- * Reports what the YAML parser found (syntax errors, duplicate keys, a second document) with the path it sits at.
- * Shared by sparkq.yml and plan files.
- */
-export function checkYamlErrors(doc: Document, push: (p: string, offset: number | undefined, message: string) => void): void {
-  for (const e of doc.errors) {
-    const message =
-      e.code === 'DUPLICATE_KEY'
-        ? 'duplicate key: each key may appear only once in a mapping'
-        : e.code === 'MULTIPLE_DOCS'
-          ? 'expected a single YAML document, found more than one (a second "---")'
-          : `YAML syntax error: ${e.message}`;
-    push(e.code === 'MULTIPLE_DOCS' ? '' : pathAtOffset(doc, e.pos[0]), e.pos[0], message);
-  }
-}
-
-export function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return d[b.length]!;
-}
-
-export function unknownKeyMessage(key: string, allowed: string[]): string {
-  if (key === '<<') return 'unknown key "<<": YAML merge keys are not supported in sparkq.yml; write the settings out';
-  const near = allowed
-    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
-    .filter((x) => x.d <= Math.max(2, Math.floor(x.k.length / 3)))
-    .sort((a, b) => a.d - b.d)[0];
-  const hint = near ? ` (did you mean "${near.k}"?)` : '';
-  return `unknown key ${JSON.stringify(key)}${hint}; expected one of: ${allowed.join(', ')}`;
-}
-
 // ---- parsing ---------------------------------------------------------------------------------------------------
 
-/**
- * Reports every key that is a list or a mapping (toJS would stringify it into nonsense), with where it is. Shared by
- * sparkq.yml and plan files.
- */
-export function checkPlainKeys(doc: Document, root: unknown, push: (p: Seg[], offset: number | undefined, message: string) => void): void {
-  const walk = (node: unknown, p: Seg[], seen: Set<unknown>): void => {
-    if (isAlias(node)) node = node.resolve(doc);
-    if (!node || seen.has(node)) return;
-    seen.add(node);
-    if (isMap(node)) {
-      for (const it of node.items) {
-        const k = keyText(it.key);
-        if (k === undefined) push(p, offsetOf(it.key as Node | null) ?? offsetOf(node), 'expected a plain key, got a list or mapping used as a key');
-        else walk(it.value, [...p, k], seen);
-      }
-    } else if (isSeq(node)) node.items.forEach((it, i) => walk(it, [...p, i], seen));
-  };
-  walk(root, [], new Set());
-}
-
 export function parseConfig(text: string, file: string, opts: { defaultProject?: string } = {}): { config: SparkqConfig; warnings: string[] } {
-  const lineCounter = new LineCounter();
-  // logLevel 'error': the core prints nothing; what yaml would warn about is collected below instead.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, version: '1.2', schema: 'core', uniqueKeys: true, logLevel: 'error' });
-  const issues: ConfigIssue[] = [];
+  const src = new YamlSource(text);
+  const { doc, push } = src;
   const warnings: string[] = [];
+  const fail = () => new ConfigError(file, src.sortedIssues());
 
-  const at = (offset: number | undefined) => {
-    if (offset === undefined) return { line: null, column: null };
-    const { line, col } = lineCounter.linePos(offset);
-    return { line, column: col };
-  };
-  const push = (p: readonly PropertyKey[] | string, offset: number | undefined, message: string) =>
-    issues.push({ path: typeof p === 'string' ? p : pathString(p), ...at(offset), message });
-  const fail = () => {
-    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
-    return new ConfigError(file, issues);
-  };
-
-  checkYamlErrors(doc, push);
-  if (issues.length) throw fail();
+  src.checkYamlErrors();
+  if (src.issues.length) throw fail();
   for (const w of doc.warnings) {
-    const { line, column } = at(w.pos[0]);
+    const { line, column } = src.at(w.pos[0]);
     warnings.push(`${file}:${line}:${column}: ${w.message}`);
   }
 
@@ -625,48 +402,23 @@ export function parseConfig(text: string, file: string, opts: { defaultProject?:
     throw fail();
   }
 
-  checkPlainKeys(doc, root, push);
-  if (issues.length) throw fail();
+  src.checkPlainKeys(root);
+  if (src.issues.length) throw fail();
 
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  } catch (e) {
-    // Only an alias bomb gets here: everything else was reported as a parse error.
-    push([], 0, `cannot load the YAML: ${e instanceof Error ? e.message : String(e)}`);
-    throw fail();
-  }
+  const raw = src.load();
+  if (raw === undefined) throw fail();
 
   const result = FileSchema.safeParse(raw);
-  if (!result.success) {
-    for (const iss of result.error.issues) {
-      const p = iss.path as Seg[];
-      if (iss.code === 'unrecognized_keys') {
-        for (const key of iss.keys) {
-          const l = locate(doc, [...p, key]);
-          push([...p, key], offsetOf(l.keyNode), unknownKeyMessage(key, keysAt(p)));
-        }
-      } else if (iss.code === 'invalid_key') {
-        const l = locate(doc, p);
-        push(p, offsetOf(l.keyNode), iss.issues[0]?.message ?? iss.message);
-      } else {
-        const l = locate(doc, p);
-        // A missing key has no node: point at the mapping that lacks it.
-        // An empty value (`x:`) has no text of its own: point at its key.
-        const empty = !l.node || (isScalar(l.node) && l.node.value === null && !l.node.source);
-        push(p, (empty ? undefined : offsetOf(l.node)) ?? offsetOf(l.keyNode) ?? offsetOf(l.node) ?? 0, iss.message);
-      }
-    }
-  }
+  if (!result.success) src.reportSchemaIssues(FileSchema, result.error.issues);
 
   // Integers written as floats (1.0, 3e2) load as whole numbers; the source text shows they were floats.
   walkScalars(doc, root, [], (p, n) => {
-    if (!isScalar(n) || typeof n.value !== 'number' || !Number.isInteger(n.value) || typeof n.source !== 'string') return;
-    if (INT_SOURCE.test(n.source)) return;
+    const float = floatSource(n);
+    if (float === undefined) return;
     if (!INT_PATHS.some((pat) => pat.length === p.length && pat.every((s, i) => s === '*' || s === p[i]))) return;
     const ps = pathString(p);
-    if (issues.some((i) => i.path === ps)) return;
-    push(p, offsetOf(n), `expected an integer, got the float ${n.source}`);
+    if (src.issues.some((i) => i.path === ps)) return;
+    push(p, offsetOf(n), `expected an integer, got the float ${float}`);
   });
 
   // Cross-checks on what was written, whether or not the rest validated, so that one run reports everything.
@@ -691,7 +443,7 @@ export function parseConfig(text: string, file: string, opts: { defaultProject?:
     }
   }
 
-  if (issues.length || !result.success) throw fail();
+  if (src.issues.length || !result.success) throw fail();
   return { config: build(result.data, opts.defaultProject, warnings), warnings };
 }
 

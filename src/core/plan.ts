@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq } from 'yaml';
 import { z } from 'zod';
-import { checkPlainKeys, checkYamlErrors, describe, editDistance, expected, locate, offsetOf, pathString, type Seg, unknownKeyMessage } from './config';
 import { SparkqError } from './errors';
 import { isRecord } from './guards';
 import { looksLikeId } from './ids';
 import { type JsonValue, LIMITS, type PlanInput, type PlanTaskInput } from './model';
 import { plural } from './text';
+import { describe, editDistance, expected, floatSource, keyOffset, locate, offsetOf, pathString, type Seg, SourceError, type SourceIssue, unknownKeyMessage, valueOffset, YamlSource } from './yamlSource';
 
 /**
  * Plan files (`sparkq plan apply PLAN.yml`): a YAML list of tasks with dependencies, in flat `tasks` and/or named
@@ -32,28 +32,14 @@ export interface Plan extends PlanInput {
   tasks: PlanTask[];
 }
 
-export interface PlanIssue {
-  /** Dotted path of the offending key, e.g. "batches[0].tasks[2].after[1]"; "" for the file as a whole. */
-  path: string;
-  /** 1-based; null when the issue has no place in the text (e.g. the file is missing). */
-  line: number | null;
-  column: number | null;
-  message: string;
-}
+/** An issue in a plan file, with the path and the line and column it was written at. */
+export type PlanIssue = SourceIssue;
 
-export class PlanError extends SparkqError {
-  constructor(
-    readonly file: string,
-    readonly issues: PlanIssue[],
-  ) {
-    super('invalid-input', issues.map((i) => formatPlanIssue(file, i)).join('\n'), { file, issues });
+export class PlanError extends SourceError {
+  constructor(file: string, issues: PlanIssue[]) {
+    super('invalid-input', file, issues);
     this.name = 'PlanError';
   }
-}
-
-export function formatPlanIssue(file: string, i: PlanIssue): string {
-  const where = i.line === null ? file : `${file}:${i.line}:${i.column ?? 1}`;
-  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
 }
 
 export interface PlanChecks {
@@ -79,7 +65,6 @@ export const PLAN_LIMITS = {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const ID_PREFIX = /^(ses|que|tsk)_/;
-const INT_SOURCE = /^[-+]?(?:0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)$/;
 
 /** Why a name is not valid, or null when it is. */
 function nameProblem(s: string, noun: string): string | null {
@@ -198,15 +183,6 @@ const PlanFileSchema = z
   )
   .strict();
 
-/** Keys a mapping accepts at a path, for "did you mean" hints on unknown keys. */
-function keysAt(p: readonly PropertyKey[]): string[] {
-  if (p.length === 0) return Object.keys(PlanFileSchema.shape);
-  if (p.length === 1 && p[0] === 'defaults') return Object.keys(DefaultsSchema.shape);
-  if ((p.length === 2 && p[0] === 'tasks') || (p.length === 4 && p[0] === 'batches' && p[2] === 'tasks')) return Object.keys(TaskSchema.shape);
-  if (p.length === 2 && p[0] === 'batches') return Object.keys(BatchSchema.shape);
-  return [];
-}
-
 function unknownKey(key: string, allowed: string[]): string {
   if (key === '<<') return `unknown key "<<": YAML merge keys are not supported in plan files; use defaults or write the settings out; expected one of: ${allowed.join(', ')}`;
   return unknownKeyMessage(key, allowed);
@@ -248,31 +224,14 @@ interface Entry {
 }
 
 export function parsePlan(text: string, file: string, checks: PlanChecks, opts: ParsePlanOptions = {}): Plan {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, version: '1.2', schema: 'core', uniqueKeys: true, logLevel: 'error' });
-  const issues: PlanIssue[] = [];
-
-  const at = (offset: number | undefined) => {
-    if (offset === undefined) return { line: null, column: null };
-    const { line, col } = lineCounter.linePos(offset);
-    return { line, column: col };
-  };
-  const push = (p: readonly PropertyKey[] | string, offset: number | undefined, message: string) =>
-    issues.push({ path: typeof p === 'string' ? p : pathString(p), ...at(offset), message });
-  const fail = () => {
-    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
-    return new PlanError(file, issues);
-  };
-  /** Offset of the value at a path, or of its key, or of the nearest existing parent. */
-  const offsetAt = (p: readonly Seg[]): number => {
-    const l = locate(doc, p);
-    const empty = !l.node || (isScalar(l.node) && l.node.value === null && !l.node.source);
-    return (l.depth === p.length && !empty ? offsetOf(l.node) : undefined) ?? offsetOf(l.keyNode) ?? offsetOf(l.node) ?? 0;
-  };
-  const keyOffsetAt = (p: readonly Seg[]): number => offsetOf(locate(doc, p).keyNode) ?? offsetAt(p);
+  const src = new YamlSource(text);
+  const { doc, push, issues } = src;
+  const at = (offset: number | undefined) => src.at(offset);
+  const fail = () => new PlanError(file, src.sortedIssues());
+  const offsetAt = (p: readonly Seg[]): number => valueOffset(doc, p);
 
   // 1. YAML syntax.
-  checkYamlErrors(doc, push);
+  src.checkYamlErrors();
   if (issues.length) throw fail();
 
   const root = doc.contents;
@@ -285,29 +244,15 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
     throw fail();
   }
 
-  checkPlainKeys(doc, root, push);
+  src.checkPlainKeys(root);
   if (issues.length) throw fail();
 
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  } catch (e) {
-    push([], 0, `cannot load the YAML: ${e instanceof Error ? e.message : String(e)}`);
-    throw fail();
-  }
+  const raw = src.load();
+  if (raw === undefined) throw fail();
 
   // 2. Shape, types and limits.
   const result = PlanFileSchema.safeParse(raw);
-  if (!result.success) {
-    for (const iss of result.error.issues) {
-      const p = iss.path as Seg[];
-      if (iss.code === 'unrecognized_keys') {
-        for (const key of iss.keys) push([...p, key], keyOffsetAt([...p, key]), unknownKey(key, keysAt(p)));
-      } else {
-        push(p, offsetAt(p), iss.message);
-      }
-    }
-  }
+  if (!result.success) src.reportSchemaIssues(PlanFileSchema, result.error.issues, unknownKey);
 
   // 3. Everything that needs more than one key at a time, on what was written, so that one run reports everything.
   const rawObj = isRecord(raw) ? raw : {};
@@ -320,11 +265,9 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
   const checkInts = (p: Seg[]) => {
     for (const k of ['timeoutSeconds', 'priority']) {
       const n = locate(doc, [...p, k]);
-      if (n.depth !== p.length + 1 || !isScalar(n.node)) continue;
-      const v = n.node.value;
-      if (typeof v !== 'number' || !Number.isInteger(v) || typeof n.node.source !== 'string' || INT_SOURCE.test(n.node.source)) continue;
-      if (pathHasIssue([...p, k])) continue;
-      push([...p, k], offsetOf(n.node), `expected an integer, got the float ${n.node.source}`);
+      const float = n.depth === p.length + 1 ? floatSource(n.node) : undefined;
+      if (float === undefined || pathHasIssue([...p, k])) continue;
+      push([...p, k], offsetOf(n.node), `expected an integer, got the float ${float}`);
     }
   };
   checkInts(['defaults']);
@@ -425,7 +368,7 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
       push(e.path, e.offset, `${what} has nothing to do: set prompt, promptFile or payload`);
     }
     if (t['prompt'] !== undefined && t['promptFile'] !== undefined) {
-      push([...e.path, 'promptFile'], keyOffsetAt([...e.path, 'promptFile']), 'set either prompt or promptFile, not both');
+      push([...e.path, 'promptFile'], keyOffset(doc, [...e.path, 'promptFile']), 'set either prompt or promptFile, not both');
     } else if (typeof t['promptFile'] === 'string' && t['promptFile']) {
       const pf = t['promptFile'];
       const p = [...e.path, 'promptFile'];

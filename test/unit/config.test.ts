@@ -237,6 +237,11 @@ describe('config', () => {
       oneIssue('worker:\n  pollSecs: 3\n', { path: 'worker.pollSecs', line: 2, column: 3 }, /did you mean "pollSeconds"/);
     });
 
+    it('every section lists the keys it accepts, read from the schema', () => {
+      oneIssue('retry:\n  backoff: 3\n', { path: 'retry.backoff', line: 2, column: 3 }, /expected one of: backoffSeconds, maxBackoffSeconds, rateLimitPauseSeconds$/);
+      oneIssue('store:\n  cap: 300\n', { path: 'store.cap', line: 2, column: 3 }, /expected one of: liveCap$/);
+    });
+
     it('a value of the wrong type', () => {
       oneIssue('scriptDirs: scripts\n', { path: 'scriptDirs', line: 1, column: 13 }, /expected a list of folders .*, got the string "scripts"/);
       const args = 'tools:\n  x: { kind: script, taskClass: FAST_SCRIPT, args: [-n, 3] }\n';
