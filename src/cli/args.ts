@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { JsonValue, TaskStatus } from '../core/model';
-import { TASK_STATUSES } from '../core/constants';
+import { LIMITS, TASK_STATUSES } from '../core/constants';
+import { wellFormedProblem } from '../core/wellFormed';
 import { CliError } from './errors';
 import type { CliIo } from './io';
 
@@ -46,12 +47,25 @@ export function statusOption(value: string): TaskStatus[] {
 
 /** A JSON value given on the command line. */
 export function parseJsonText(what: string, text: string): JsonValue {
+  let value: JsonValue;
   try {
-    return JSON.parse(text) as JsonValue;
+    value = JSON.parse(text) as JsonValue;
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     throw new CliError(`${what} is not valid JSON (${why}); pass a JSON value, e.g. ${what} '{"file":"src/a.ts"}' or ${what} '"plain text"'`);
   }
+  return checkedJson(what, value);
+}
+
+/**
+ * `value` if its text is well-formed Unicode and it nests at most LIMITS.jsonDepth levels; otherwise a CliError naming
+ * the option. JSON.parse reads any depth, but everything after it (the schemas, JSON.stringify of the request frame)
+ * recurses, so this runs first.
+ */
+export function checkedJson(what: string, value: JsonValue): JsonValue {
+  const problem = wellFormedProblem(value, what, LIMITS.jsonDepth);
+  if (problem !== null) throw new CliError(problem);
+  return value;
 }
 
 /** A file's text, `-` meaning standard input. */

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { openQueue, type QueueHandle } from '../client/open';
 import type { Clock } from '../core/clock';
@@ -49,7 +51,27 @@ export class CommandContext {
 
   /** The workspace: --workspace, else SPARKQ_WORKSPACE, else the nearest folder upward with sparkq.yml or .sparkq/. */
   workspace(): string {
+    this.givenWorkspace();
     return findWorkspace(this.io.cwd, this.globals.workspace, this.io.env);
+  }
+
+  /**
+   * The folder --workspace (else SPARKQ_WORKSPACE) names, resolved, or undefined when neither is given. A CliError
+   * when it names something that exists but is not a folder, rather than calling it missing.
+   */
+  givenWorkspace(): string | undefined {
+    const from = this.globals.workspace !== undefined ? '--workspace' : 'SPARKQ_WORKSPACE';
+    const given = this.globals.workspace ?? this.io.env['SPARKQ_WORKSPACE'];
+    if (given === undefined || given === '') return undefined;
+    const dir = path.resolve(this.io.cwd, given);
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(dir);
+    } catch {
+      return dir; // missing: findWorkspace says so, and init creates it
+    }
+    if (!st.isDirectory()) throw new CliError(`${dir} (from ${from}) is a file, not a folder; point ${from} at the workspace folder (the one that holds sparkq.yml or .sparkq/)`);
+    return dir;
   }
 
   /**

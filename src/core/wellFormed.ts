@@ -107,9 +107,17 @@ function pathOf(path: string, keyLists: (string[] | null)[], next: number[]): st
   return clip(out);
 }
 
+/** `path`, or its start and end around an ellipsis when too long, cut between steps (`[0]`, `.key`) where possible. */
 function clip(path: string): string {
   if (path === '') return 'the value';
-  return path.length <= PATH_CHARS ? path : `${path.slice(0, PATH_CHARS / 2)}…${path.slice(-PATH_CHARS / 2)}`;
+  if (path.length <= PATH_CHARS) return path;
+  let head = path.slice(0, PATH_CHARS / 2);
+  let tail = path.slice(-PATH_CHARS / 2);
+  const headCut = Math.max(head.lastIndexOf('['), head.lastIndexOf('.'));
+  if (headCut > 0) head = head.slice(0, headCut);
+  const tailCut = tail.search(/[[.]/);
+  if (tailCut > 0) tail = tail.slice(tailCut);
+  return `${head}…${tail}`;
 }
 
 function textProblem(where: string, text: string, what: 'text' | 'a key'): string {

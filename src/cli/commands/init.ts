@@ -26,8 +26,7 @@ export const initCommand: CommandGroup = {
       .action(
         action<InitOptions>(io, (ctx, _args, opts) => {
           // init creates a workspace, so it does not search upward for one: it is here, or where you point it.
-          const given = ctx.globals.workspace ?? io.env['SPARKQ_WORKSPACE'];
-          const workspace = path.resolve(io.cwd, given !== undefined && given !== '' ? given : '.');
+          const workspace = ctx.givenWorkspace() ?? path.resolve(io.cwd);
           const project = opts.project ?? path.basename(workspace);
           if (opts.project !== undefined) checkProjectName(opts.project);
           const file = configFileOf(workspace);

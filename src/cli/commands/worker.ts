@@ -1,6 +1,6 @@
 import { Option } from 'commander';
 import type { JsonValue, Usage } from '../../core/model';
-import { parseJsonText, readTextArg } from '../args';
+import { checkedJson, parseJsonText, readTextArg } from '../args';
 import { action, type CommandContext } from '../context';
 import { CliError, EXIT_USAGE } from '../errors';
 import { claimJson, taskJson } from '../json';
@@ -62,12 +62,14 @@ function textOf(ctx: CommandContext, positional: string | undefined, option: str
 function freeData(ctx: CommandContext, text: string): JsonValue {
   const t = text.trim();
   if (t.startsWith('{') || t.startsWith('[')) {
+    let parsed: JsonValue | undefined;
     try {
-      return JSON.parse(t) as JsonValue;
+      parsed = JSON.parse(t) as JsonValue;
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       ctx.io.stderr.write(`note: --data is not valid JSON (${why}); it was stored as text. Use --data-json to have bad JSON refused.\n`);
     }
+    if (parsed !== undefined) return checkedJson('--data', parsed);
   }
   return text;
 }
