@@ -18,6 +18,7 @@
 import type * as Crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fsyncDir, writeFileAtomic, writeNewFile } from '../core/store/fileio';
 
 export interface LockHolder {
   pid: number;
@@ -68,17 +69,6 @@ function lockName(generation: number): string {
 
 function errCode(e: unknown): string | undefined {
   return e instanceof Error && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
-}
-
-function fsyncDir(dir: string): void {
-  // Windows cannot open a directory for fsync; the link is as durable as NTFS makes it there.
-  if (process.platform === 'win32') return;
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -246,25 +236,21 @@ export function readOwner(sparkqDir: string): LockHolder | null {
 // ---------------------------------------------------------------------------------------------------------------------
 // Writing
 
-function writeTemp(sparkqDir: string, content: string): string {
+/** A fresh temp file name in `.sparkq/` (TEMP_NAME: cleanUp removes those whose process is dead). */
+function tempName(sparkqDir: string): string {
   // node:crypto on demand: a client of a live owner reads the lock but never writes it, and loading crypto would
   // cost it a few milliseconds.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { randomBytes } = require('node:crypto') as typeof Crypto;
-  const tmp = path.join(sparkqDir, `.owner-lock.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, 'wx', 0o600);
-  try {
-    const buf = Buffer.from(content, 'utf8');
-    let off = 0;
-    while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
+  return path.join(sparkqDir, `.owner-lock.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** A new temp file holding `content`, fsynced (removed again if writing it fails); returns its path. */
+function writeTemp(sparkqDir: string, content: string): string {
+  for (;;) {
+    const tmp = tempName(sparkqDir);
+    if (writeNewFile(tmp, [Buffer.from(content, 'utf8')], { durable: true })) return tmp;
   }
-  fs.closeSync(fd);
-  return tmp;
 }
 
 /** Codes with which link() says "this file system has no hard links" rather than "that name is taken". */
@@ -313,16 +299,12 @@ function createInPlace(file: string, content: string): boolean {
   return true;
 }
 
-/** temp + fsync + rename over `file` (only ever our own generation's file). */
+/**
+ * temp + fsync + rename over `file` + fsync `.sparkq/` (only ever our own generation's file, which must never be
+ * missing: a rename replaces it without a moment in between).
+ */
 function replaceFile(sparkqDir: string, file: string, content: string): void {
-  const tmp = writeTemp(sparkqDir, content);
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsyncDir(sparkqDir);
+  writeFileAtomic(file, content, { temp: tempName(sparkqDir) });
 }
 
 function tryUnlink(file: string): void {

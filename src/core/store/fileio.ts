@@ -7,7 +7,10 @@ export function crc32(data: Uint8Array, previous = 0): number {
   return zlibCrc32(data, previous) >>> 0;
 }
 
+/** Makes a rename, create or removal in `dir` durable. */
 export function fsyncDir(dir: string): void {
+  // Windows cannot open a directory for fsync; the entry is as durable as NTFS makes it there.
+  if (process.platform === 'win32') return;
   // Directories cannot be opened for writing; O_RDONLY + fsync is how a rename or create is made durable.
   const fd = fs.openSync(dir, 'r');
   try {
@@ -22,11 +25,12 @@ let tempCounter = 0;
 /**
  * Replaces `file` with `data` so that a crash at any moment leaves either the old or the new content, never a mix:
  * temp file → fsync → rename over → fsync the directory. In-place writes destroyed the file in 44 of 200 kill -9
- * cycles on these machines; this sequence in none.
+ * cycles on these machines; this sequence in none. `temp` names the temp file, for a caller that sweeps its own
+ * leftovers by name (the owner lock); by default it is `file` with `.<pid>.<n>.tmp` appended.
  */
-export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Part[], options: { durable?: boolean; mode?: number } = {}): void {
+export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Part[], options: { durable?: boolean; mode?: number; temp?: string } = {}): void {
   const durable = options.durable ?? true;
-  const tmp = `${file}.${process.pid}.${++tempCounter}.tmp`;
+  const tmp = options.temp ?? `${file}.${process.pid}.${++tempCounter}.tmp`;
   const fd = fs.openSync(tmp, 'w', options.mode ?? 0o600);
   try {
     writeAll(fd, tmp, typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data, durable);
