@@ -2,6 +2,30 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * One no-restricted-imports block per layer: `vscode` only in src/extension, and none of the named later layers.
+ * Matched on the import path, so a relative import that climbs into a later layer's folder is refused.
+ */
+function layerRules(layers) {
+  return layers.map(([files, later]) => ({
+    files: [files],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'only src/extension may import vscode (see DESIGN.md, Layers).' }],
+          patterns: [
+            {
+              regex: `^(\\.\\./)+(src/)?(${later.join('|')})(/|$)`,
+              message: `${files.split('/**')[0]} must not import a later layer (${later.join(', ')}); see DESIGN.md, Layers.`,
+            },
+          ],
+        },
+      ],
+    },
+  }));
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'out/**', 'node_modules/**', '.vscode-host/**', 'bench/results/**', '**/*.mjs', '**/*.js'] },
   js.configs.recommended,
@@ -18,13 +42,19 @@ export default tseslint.config(
       'no-restricted-imports': 'off',
     },
   },
-  {
-    // The core is the queue itself: it must run in plain Node, so it may never import the VS Code API.
-    files: ['src/core/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'src/core must not import vscode (see DESIGN.md layers).' }] }],
-    },
-  },
+  // The layers of DESIGN.md, one direction of imports: core ← api ← ipc ← owner/client ← cli/worker ← extension, and
+  // the webview beside the extension. A file may import its own layer and the layers before it, never a later one.
+  ...layerRules([
+    ['src/core/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'extension', 'shared']],
+    ['src/api/**/*.ts', ['ipc', 'owner', 'client', 'cli', 'worker', 'extension', 'shared']],
+    ['src/ipc/**/*.ts', ['owner', 'client', 'cli', 'worker', 'extension', 'shared']],
+    ['src/owner/**/*.ts', ['client', 'cli', 'worker', 'extension', 'shared']],
+    ['src/client/**/*.ts', ['cli', 'worker', 'extension', 'shared']],
+    ['src/cli/**/*.ts', ['extension', 'shared']],
+    ['src/worker/**/*.ts', ['cli', 'extension', 'shared']],
+    ['src/shared/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'extension']],
+    ['webview/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'extension']],
+  ]),
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {

@@ -1,6 +1,6 @@
 import type { Attempt, Claim, JsonValue, Queue, Session, StatusCounts, Task, TaskDetail, Usage } from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
-import type { OwnerInfo, StatusReport } from '../owner/api';
+import type { OwnerInfo, StatusReport } from '../api/contract';
 
 /*
  * The `--json` shapes. Scripts and agents parse these, so each is written out field by field: a field added to a core

@@ -1,9 +1,8 @@
 import * as net from 'node:net';
 import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
-import type { ChangeEvent } from '../core/queue/service';
+import type { ApiMethod, ChangeEvent, OwnerInfo } from '../api/contract';
 import { FrameDecoder, FrameError, FrameTooLargeError, MAX_FRAME_BYTES, checkServerMessage, decodeJson, encodeFrame, isErrorCode } from '../ipc/frames';
 import type { ServerMessage, WireError } from '../ipc/protocol';
-import type { ApiMethod, OwnerInfo } from '../owner/api';
 
 export interface IpcClientOptions {
   socketPath: string;

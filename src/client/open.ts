@@ -1,33 +1,8 @@
 import * as fs from 'node:fs';
+import { type ApiMethod, type ChangeEvent, ForwardingQueue, type OwnerInfo, type QueueApi, SAFE_TO_REPEAT, invoke } from '../api/contract';
 import type { Clock } from '../core/clock';
 import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
-import type {
-  ApplyPlanInput,
-  Claim,
-  ClaimInput,
-  CompleteInput,
-  CreateQueueInput,
-  CreateSessionInput,
-  EnqueueInput,
-  FailInput,
-  HeartbeatInput,
-  ListTasksInput,
-  PauseQueueInput,
-  PlanApplyResult,
-  Queue,
-  ReleaseInput,
-  Report,
-  ReportInput,
-  RequeueFailedInput,
-  Session,
-  Task,
-  TaskDetail,
-  TaskPage,
-} from '../core/model';
-import type { ChangeEvent, SweepResult } from '../core/queue/service';
-import type { ScriptEntry } from '../core/scriptIndex';
 import type { Durability, SyncOn } from '../core/store/journal';
-import type { ApiMethod, OwnerInfo, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from '../owner/api';
 import { type LockHolder, readOwner, tryAcquireOwnerLock } from '../owner/lock';
 import type * as OwnerModule from '../owner/owner';
 import type { QueueOwner } from '../owner/owner';
@@ -86,22 +61,6 @@ export interface QueueHandle extends QueueApi {
   close(): Promise<void>;
 }
 
-/** Read-only methods: running them twice is harmless, so they are retried across a change of owner. */
-const SAFE_TO_REPEAT: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
-  'status',
-  'listSessions',
-  'getSession',
-  'listQueues',
-  'getQueue',
-  'peek',
-  'listTasks',
-  'getTask',
-  'report',
-  'scripts',
-  'sweep',
-  'joinQueue',
-  'leaveQueue',
-]);
 /**
  * A live holder that does not complete a handshake within this long is taken to be hung and is replaced. Generous,
  * because replacing an owner that is merely slow (a busy machine) costs far more than waiting: the handshake needs
@@ -151,7 +110,7 @@ export async function openQueue(workspaceDir: string, options: OpenOptions): Pro
   return handle;
 }
 
-class WorkspaceQueue implements QueueHandle {
+class WorkspaceQueue extends ForwardingQueue implements QueueHandle {
   private backend: Backend | null = null;
   private connecting: Promise<Backend> | null = null;
   private readonly sparkqDir: string;
@@ -166,6 +125,7 @@ class WorkspaceQueue implements QueueHandle {
     readonly workspaceDir: string,
     private readonly opts: OpenOptions,
   ) {
+    super();
     this.sparkqDir = ensureSparkqDir(workspaceDir);
   }
 
@@ -374,93 +334,8 @@ class WorkspaceQueue implements QueueHandle {
     }
   }
 
-  status(): Promise<StatusReport> {
-    return this.run('status', (a) => a.status());
-  }
-  createSession(input: CreateSessionInput): Promise<Session> {
-    return this.run('createSession', (a) => a.createSession(input));
-  }
-  listSessions(options?: { includeEnded?: boolean }): Promise<Session[]> {
-    return this.run('listSessions', (a) => a.listSessions(options));
-  }
-  getSession(ref: string): Promise<Session> {
-    return this.run('getSession', (a) => a.getSession(ref));
-  }
-  endSession(ref: string): Promise<Session> {
-    return this.run('endSession', (a) => a.endSession(ref));
-  }
-  createQueue(input: CreateQueueInput): Promise<Queue> {
-    return this.run('createQueue', (a) => a.createQueue(input));
-  }
-  listQueues(options?: { session?: string; includeEnded?: boolean }): Promise<Queue[]> {
-    return this.run('listQueues', (a) => a.listQueues(options));
-  }
-  getQueue(ref: string): Promise<Queue> {
-    return this.run('getQueue', (a) => a.getQueue(ref));
-  }
-  endQueue(ref: string): Promise<Queue> {
-    return this.run('endQueue', (a) => a.endQueue(ref));
-  }
-  enqueue(input: EnqueueInput): Promise<Task> {
-    return this.run('enqueue', (a) => a.enqueue(input));
-  }
-  peek(queue: string): Promise<Task | null> {
-    return this.run('peek', (a) => a.peek(queue));
-  }
-  claim(input: ClaimInput): Promise<Claim | null> {
-    return this.run('claim', (a) => a.claim(input));
-  }
-  heartbeat(input: HeartbeatInput): Promise<void> {
-    return this.run('heartbeat', (a) => a.heartbeat(input));
-  }
-  complete(input: CompleteInput): Promise<Task> {
-    return this.run('complete', (a) => a.complete(input));
-  }
-  fail(input: FailInput): Promise<Task> {
-    return this.run('fail', (a) => a.fail(input));
-  }
-  requeue(task: string): Promise<Task> {
-    return this.run('requeue', (a) => a.requeue(task));
-  }
-  requeueFailed(input: RequeueFailedInput): Promise<Task[]> {
-    return this.run('requeueFailed', (a) => a.requeueFailed(input));
-  }
-  release(input: ReleaseInput): Promise<Task> {
-    return this.run('release', (a) => a.release(input));
-  }
-  pauseQueue(input: PauseQueueInput): Promise<Queue> {
-    return this.run('pauseQueue', (a) => a.pauseQueue(input));
-  }
-  resumeQueue(ref: string): Promise<Queue> {
-    return this.run('resumeQueue', (a) => a.resumeQueue(ref));
-  }
-  applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult> {
-    return this.run('applyPlan', (a) => a.applyPlan(input));
-  }
-  report(input?: ReportInput): Promise<Report> {
-    return this.run('report', (a) => a.report(input));
-  }
-  listTasks(input?: ListTasksInput): Promise<TaskPage> {
-    return this.run('listTasks', (a) => a.listTasks(input));
-  }
-  getTask(task: string): Promise<TaskDetail> {
-    return this.run('getTask', (a) => a.getTask(task));
-  }
-  sweep(): Promise<SweepResult> {
-    return this.run('sweep', (a) => a.sweep());
-  }
-  purge(options: { olderThanDays: number }): Promise<{ purged: number }> {
-    return this.run('purge', (a) => a.purge(options));
-  }
-  scripts(query?: string): Promise<ScriptEntry[]> {
-    return this.run('scripts', (a) => a.scripts(query));
-  }
-
-  joinQueue(input: WorkerJoin): Promise<WorkerPlace> {
-    return this.run('joinQueue', (a) => a.joinQueue(input));
-  }
-  leaveQueue(input: { queue: string; worker: string }): Promise<void> {
-    return this.run('leaveQueue', (a) => a.leaveQueue(input));
+  protected forward(method: ApiMethod, params: unknown[]): Promise<unknown> {
+    return this.run(method, (api) => invoke(api, method, params));
   }
 
   onChange(listener: (events: ChangeEvent[]) => void): () => void {

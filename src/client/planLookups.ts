@@ -1,6 +1,6 @@
 import type { Plan, PlanChecks } from '../core/plan';
-import type { QueueApi } from '../owner/api';
-import { loadWorkspaceConfig } from '../owner/owner';
+import type { QueueApi } from '../api/contract';
+import { loadWorkspaceConfig } from '../owner/configWatcher';
 
 /*
  * What applying a plan file needs to know from the queue before it sends anything, shared by `sparkq plan apply` and

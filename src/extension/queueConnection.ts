@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { openQueue, type QueueHandle } from '../client/open';
 import { errorMessage } from '../core/errors';
 import type { ChangeEvent } from '../core/queue/service';
-import type { QueueApi } from '../owner/api';
+import type { QueueApi } from '../api/contract';
 import { configFileOf } from '../owner/workspace';
 import { UserFacingError } from './errors';
 import { Disposable, DisposableStore, toDisposable } from './lifecycle';

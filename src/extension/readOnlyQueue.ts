@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { defaultConfig } from '../core/config';
 import type { ListTasksInput, Queue, Report, ReportInput, Session, TaskDetail, TaskPage } from '../core/model';
 import { QueueService } from '../core/queue/service';
-import type { StatusReport } from '../owner/api';
+import type { StatusReport } from '../api/contract';
 import { DB_DIR } from '../owner/owner';
 import { sparkqDirOf } from '../owner/workspace';
 import type { QueueReader } from './queueReader';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { API_METHODS, type ApiMethod, type OwnerInfo } from '../owner/api';
+import { API_METHODS, type ApiMethod, type ChangeEvent, type OwnerInfo, checkParams, isApiMethod } from '../api/contract';
 import { TASK_STATUSES } from '../core/constants';
-import type { ChangeEvent } from '../core/queue/service';
+import { isSparkqError } from '../core/errors';
 import { FrameError } from './frames';
 
 export {
@@ -29,7 +29,7 @@ export {
  * `res` frames with the same id in any order, and optionally one `sub`, after which the owner pushes `event` frames.
  */
 
-/** Arguments per request: no QueueApi method takes more than one; the slack is for future optional arguments. */
+/** Arguments per request, at most: the contract says how many each method takes; this bounds a frame before that. */
 export const MAX_PARAMS = 4;
 
 /** 32 random bytes as 64 lowercase hex characters: what `hello.token` must look like. */
@@ -54,79 +54,24 @@ export const RequestMessage = z
   .object({
     t: z.literal('req'),
     id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    method: z.enum(API_METHODS),
+    method: z.enum(API_METHODS as [ApiMethod, ...ApiMethod[]]),
     params: z.array(z.unknown()).max(MAX_PARAMS),
   })
   .strict();
 
 /**
- * The shape of each method's arguments: which are strings (names or ids) and which are input objects. Only the shape:
- * the QueueService validates the contents with its own schemas. Checked by the owner before a request reaches the
- * queue, so that `getTask(5)` is an 'invalid-input' answer rather than an internal failure deep in a query.
+ * Null if `params` fit `method` as the contract says (their number, each field of each); otherwise the invalid-input
+ * message naming the field. Runs before a request reaches the queue, so that no well-formed request of the wrong shape
+ * fails deep inside a query as 'internal'.
  */
-const inputObject = z.record(z.string(), z.unknown());
-const none = z.tuple([]);
-const oneString = z.tuple([z.string()]);
-const oneObject = z.tuple([inputObject]);
-const optionalObject = z.union([none, oneObject]);
-export const METHOD_PARAMS = {
-  status: none,
-  createSession: oneObject,
-  listSessions: optionalObject,
-  getSession: oneString,
-  endSession: oneString,
-  createQueue: oneObject,
-  listQueues: optionalObject,
-  getQueue: oneString,
-  endQueue: oneString,
-  enqueue: oneObject,
-  peek: oneString,
-  claim: oneObject,
-  heartbeat: oneObject,
-  complete: oneObject,
-  fail: oneObject,
-  requeue: oneString,
-  requeueFailed: oneObject,
-  release: oneObject,
-  pauseQueue: oneObject,
-  resumeQueue: oneString,
-  applyPlan: oneObject,
-  report: optionalObject,
-  listTasks: optionalObject,
-  getTask: oneString,
-  sweep: none,
-  purge: oneObject,
-  scripts: z.union([none, oneString]),
-  joinQueue: oneObject,
-  leaveQueue: oneObject,
-} as const satisfies Record<ApiMethod, z.ZodType<unknown[]>>;
-
-const PARAM_SHAPES = new Map<z.ZodType, string>([
-  [none, 'no arguments'],
-  [oneString, 'one string (a name or id)'],
-  [oneObject, 'one input object'],
-  [optionalObject, 'nothing or one options object'],
-]);
-
-/**
- * What METHOD_PARAMS says, as a test per schema: runs on every request after the message itself passed zod, so it is
- * written out rather than parsed a second time. A test in ipc.test.ts checks it against the schemas.
- */
-const isInputObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
-const PARAM_TESTS = new Map<z.ZodType, (p: unknown[]) => boolean>([
-  [none, (p) => p.length === 0],
-  [oneString, (p) => p.length === 1 && typeof p[0] === 'string'],
-  [oneObject, (p) => p.length === 1 && isInputObject(p[0])],
-  [optionalObject, (p) => p.length === 0 || (p.length === 1 && isInputObject(p[0]))],
-]);
-
-/** Null if `params` fit `method`; otherwise what was expected, for an 'invalid-input' answer. */
 export function paramsProblem(method: ApiMethod, params: unknown[]): string | null {
-  const schema: z.ZodType = METHOD_PARAMS[method];
-  const test = PARAM_TESTS.get(schema);
-  if (test ? test(params) : schema.safeParse(params).success) return null;
-  const expected = PARAM_SHAPES.get(schema) ?? (method === 'scripts' ? 'nothing or one query string' : 'other arguments');
-  return `invalid arguments for ${method}: it takes ${expected}`;
+  try {
+    checkParams(method, params);
+    return null;
+  } catch (e) {
+    if (isSparkqError(e, 'invalid-input')) return e.message;
+    throw e;
+  }
 }
 
 export const SubscribeMessage = z.object({ t: z.literal('sub') }).strict();
@@ -135,8 +80,6 @@ export const ClientMessage = z.discriminatedUnion('t', [HelloMessage, RequestMes
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type HelloMessage = z.infer<typeof HelloMessage>;
 export type RequestMessage = z.infer<typeof RequestMessage>;
-
-const API_METHOD_SET: ReadonlySet<unknown> = new Set(API_METHODS);
 
 /**
  * The owner's check of a message from a client: exactly what the ClientMessage schema accepts. A request, the
@@ -162,7 +105,7 @@ function isRequest(v: unknown): v is RequestMessage {
     typeof id === 'number' &&
     Number.isSafeInteger(id) &&
     id >= 0 &&
-    API_METHOD_SET.has(m['method']) &&
+    isApiMethod(m['method']) &&
     Array.isArray(params) &&
     params.length <= MAX_PARAMS
   );

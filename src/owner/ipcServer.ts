@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { ApiMethod, OwnerInfo } from './api';
+import type { ApiMethod, OwnerInfo } from '../api/contract';
 import { SparkqError, errorMessage } from '../core/errors';
 import type { ChangeEvent } from '../core/queue/service';
 import {

@@ -1,42 +1,23 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ApiMethod, OwnerInfo, QueueApi, StatusReport, WorkerJoin, WorkerPlace } from './api';
-import { configFileOf, ensureSparkqDir, sparkqDirOf } from './workspace';
+import { type ApiMethod, type ChangeEvent, ForwardingQueue, type OwnerInfo, type QueueApi } from '../api/contract';
+import { ensureSparkqDir, sparkqDirOf } from './workspace';
 import { systemClock, type Clock } from '../core/clock';
-import { defaultConfig, loadConfigFile, resolveScriptDirs, type SparkqConfig } from '../core/config';
+import { resolveScriptDirs } from '../core/config';
 import { SparkqError, errorMessage } from '../core/errors';
-import type {
-  ApplyPlanInput,
-  Claim,
-  ClaimInput,
-  CompleteInput,
-  CreateQueueInput,
-  CreateSessionInput,
-  EnqueueInput,
-  FailInput,
-  HeartbeatInput,
-  ListTasksInput,
-  PauseQueueInput,
-  PlanApplyResult,
-  Queue,
-  ReleaseInput,
-  Report,
-  ReportInput,
-  RequeueFailedInput,
-  Session,
-  Task,
-  TaskDetail,
-  TaskPage,
-} from '../core/model';
-import { type ChangeEvent, QueueService, type SweepResult } from '../core/queue/service';
-import { ScriptIndex, type ScriptEntry } from '../core/scriptIndex';
+import { QueueService } from '../core/queue/service';
+import { ScriptIndex } from '../core/scriptIndex';
 import { writeFileAtomic } from '../core/store/fileio';
 import type { Durability, SyncOn } from '../core/store/journal';
 import { newIpcToken } from '../ipc/protocol';
 import { socketPathFor } from '../ipc/socketPath';
+import { ConfigWatcher, loadWorkspaceConfig } from './configWatcher';
+import { Housekeeping } from './housekeeping';
 import { IpcServer } from './ipcServer';
 import type { OwnerLock } from './lock';
+import { ownerDispatch } from './ownerApi';
 import { OWNER_RECORD, type OwnerRecord, readOwnerRecord } from './record';
+import { WorkerPlaces } from './workerPlaces';
 
 // owner.json lives in its own module (record.ts), so that a client reads it without loading the owner's code.
 export { OWNER_RECORD, type OwnerRecord, readOwnerRecord } from './record';
@@ -61,7 +42,6 @@ export interface StartOwnerOptions {
   serve?: boolean;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 const LOG_MAX_BYTES = 1024 * 1024;
 /** A graceful hand-over waits this long for requests that are running to be answered. */
 const DRAIN_MS = 5_000;
@@ -87,20 +67,19 @@ export function fileLogger(sparkqDir: string): (line: string) => void {
 
 /**
  * Being the owner of a workspace's queue: the QueueService (fenced by the lock's generation), the IPC server other
- * processes reach it through, the timeout sweeper, the automatic purge, and the reload of sparkq.yml. Implements the
- * same QueueApi as a remote client, so callers in the owning process use it directly.
+ * processes reach it through, and its parts: housekeeping (timeouts, lost workers, purge), worker places and the
+ * watch on sparkq.yml. Implements the same QueueApi as a remote client (the contract's methods, dispatched to the part
+ * that holds each), so callers in the owning process use it directly.
  */
-export class QueueOwner implements QueueApi {
+export class QueueOwner extends ForwardingQueue implements QueueApi {
   readonly info: OwnerInfo;
-  private readonly timers: NodeJS.Timeout[] = [];
-  private watcher: fs.FSWatcher | null = null;
-  private reloadTimer: NodeJS.Timeout | null = null;
   private readonly scriptIndex: ScriptIndex;
+  private readonly housekeeping: Housekeeping;
+  private readonly config: ConfigWatcher;
+  private readonly dispatch: (method: ApiMethod, params: readonly unknown[]) => Promise<unknown>;
   private server: IpcServer | null = null;
   private closing: Promise<void> | null = null;
   private lostListeners: (() => void)[] = [];
-  /** Queue id → worker name → when its place expires (ms, this owner's clock). */
-  private readonly places = new Map<string, Map<string, number>>();
   private lost = false;
 
   private constructor(
@@ -109,10 +88,17 @@ export class QueueOwner implements QueueApi {
     private readonly lock: OwnerLock,
     private readonly log: (line: string) => void,
     role: string,
-    private readonly clock: Clock,
+    clock: Clock,
   ) {
+    super();
     this.info = { pid: process.pid, generation: lock.generation, role, since: new Date().toISOString() };
     this.scriptIndex = new ScriptIndex(resolveScriptDirs(service.getConfig(), workspaceDir));
+    this.housekeeping = new Housekeeping(service, clock, log, () => !this.closing && !this.lost);
+    this.config = new ConfigWatcher(workspaceDir, log, (config) => {
+      service.setConfig(config);
+      this.scriptIndex.setDirs(resolveScriptDirs(config, workspaceDir));
+    });
+    this.dispatch = ownerDispatch({ info: this.info, service, housekeeping: this.housekeeping, places: new WorkerPlaces(), scriptIndex: this.scriptIndex });
   }
 
   /** Loads sparkq.yml (defaults when there is none), opens the store, starts serving. Releases the lock on failure. */
@@ -144,10 +130,10 @@ export class QueueOwner implements QueueApi {
       owner = new QueueOwner(opts.workspaceDir, service, lock, log, opts.role, opts.clock ?? systemClock);
       // Whoever becomes the owner, a one-command CLI included, applies the time budget before its first answer: with
       // no long-lived owner no timer would ever fail a task past 2× its timeout, or one whose worker died.
-      await owner.housekeep();
+      await owner.housekeeping.round();
       if (opts.serve ?? true) await owner.listen(sparkqDir);
-      owner.startHousekeeping(opts.sweepIntervalMs ?? 5_000);
-      if (opts.watchConfig ?? true) owner.watchConfig();
+      owner.housekeeping.start(opts.sweepIntervalMs ?? 5_000);
+      if (opts.watchConfig ?? true) owner.config.watch();
       log(`owner generation ${lock.generation} started (${opts.role}); ${service.recovery.replayed} journal records replayed${service.recovery.tornTail ? `, a torn last record (never acknowledged) discarded` : ""}`);
       return owner;
     } catch (e) {
@@ -167,7 +153,7 @@ export class QueueOwner implements QueueApi {
       socketPath,
       token,
       owner: this.info,
-      handle: (method, params) => this.handle(method, params),
+      handle: this.dispatch,
       subscribe: (cb) => this.service.onChange(cb),
       log: this.log,
     });
@@ -177,99 +163,22 @@ export class QueueOwner implements QueueApi {
     this.lock.setSocketPath(socketPath);
   }
 
-  /** One round of the time-driven work: timeouts (stale at 1×, failed at 2×) and tasks of lost workers. Never throws. */
-  private async housekeep(): Promise<void> {
-    await this.sweep().catch((e: unknown) => this.log(`sweep failed: ${errorMessage(e)}`));
-    await this.reapLostWorkers().catch((e: unknown) => this.log(`looking for lost workers failed: ${errorMessage(e)}`));
+  protected forward(method: ApiMethod, params: unknown[]): Promise<unknown> {
+    return this.dispatch(method, params);
   }
 
-  private startHousekeeping(sweepIntervalMs: number): void {
-    const sweep = setInterval(() => void this.housekeep(), sweepIntervalMs);
-    sweep.unref();
-    this.timers.push(sweep);
-    const purge = () => {
-      const days = this.service.getConfig().purgeAfterDays;
-      if (days === null || this.closing) return;
-      this.service.purge({ olderThanDays: days }).then(
-        (r) => {
-          if (r.purged > 0) this.log(`automatic purge: ${r.purged} finished tasks older than ${days} days removed`);
-        },
-        (e: unknown) => this.log(`automatic purge failed: ${errorMessage(e)}`),
-      );
-    };
-    const first = setTimeout(purge, 0);
-    first.unref();
-    const daily = setInterval(purge, DAY_MS);
-    daily.unref();
-    this.timers.push(first, daily);
+  onChange(listener: (events: ChangeEvent[]) => void): () => void {
+    return this.service.onChange(listener);
   }
 
-  private watchConfig(): void {
-    try {
-      this.watcher = fs.watch(this.workspaceDir, { persistent: false }, (_event, name) => {
-        if (name !== null && name.toString() !== path.basename(configFileOf(this.workspaceDir))) return;
-        if (this.reloadTimer) clearTimeout(this.reloadTimer);
-        this.reloadTimer = setTimeout(() => this.reloadConfig(), 150);
-        this.reloadTimer.unref();
-      });
-      this.watcher.on('error', (e) => this.log(`watching sparkq.yml stopped: ${errorMessage(e)}`));
-    } catch (e) {
-      this.log(`cannot watch sparkq.yml (changes need a restart of the owner): ${errorMessage(e)}`);
-    }
-  }
-
-  /**
-   * Liveness, apart from the time budget: a running task whose worker heartbeated at least once (so it is worked by
-   * `sparkq run`, not claimed by hand) and then fell silent for longer than worker.leaseSeconds has lost its worker
-   * (process killed, terminal closed, machine asleep): it is failed as "worker lost", in seconds rather than at 2× its
-   * timeout. Tasks claimed with a bare `sparkq claim` never heartbeat and stay bounded only by their timeout. The
-   * evidence is the durable heartbeat time, so this works across restarts and hand-overs of the owner.
-   */
-  async reapLostWorkers(): Promise<Task[]> {
-    if (this.closing || this.lost) return [];
-    const leaseMs = this.service.getConfig().worker.leaseSeconds * 1000;
-    const now = this.clock.now();
-    const failed: Task[] = [];
-    for (let before: string | undefined; ; ) {
-      const page = this.service.listTasks({ status: 'running', limit: 1000, ...(before ? { before } : {}) });
-      for (const t of page.tasks) {
-        if (!t.heartbeatAt || !t.startedAt) continue;
-        const beat = Date.parse(t.heartbeatAt);
-        if (beat <= Date.parse(t.startedAt) || now - beat <= leaseMs) continue;
-        const silent = Math.round((now - beat) / 1000);
-        try {
-          failed.push(
-            await this.service.fail({
-              task: t.id,
-              error: `worker lost: ${t.worker ?? 'its worker'} sent no heartbeat for ${silent} s (its process or terminal ended); requeue the task to run it again`,
-            }),
-          );
-          this.log(`task ${t.id}: worker ${t.worker ?? '?'} lost (no heartbeat for ${silent} s); failed`);
-        } catch (e) {
-          // It finished or was failed meanwhile: nothing to do.
-          this.log(`task ${t.id}: could not fail it as worker lost: ${errorMessage(e)}`);
-        }
-      }
-      if (page.tasks.length < 1000) break;
-      before = page.tasks[page.tasks.length - 1]!.id;
-    }
-    return failed;
+  /** See Housekeeping.reapLostWorkers. */
+  reapLostWorkers(): ReturnType<Housekeeping['reapLostWorkers']> {
+    return this.housekeeping.reapLostWorkers();
   }
 
   /** Re-reads sparkq.yml. A file with errors is logged and the config in force stays. Returns the problem, if any. */
   reloadConfig(): string | null {
-    if (this.closing) return null;
-    try {
-      const config = loadWorkspaceConfig(this.workspaceDir, this.log);
-      this.service.setConfig(config);
-      this.scriptIndex.setDirs(resolveScriptDirs(config, this.workspaceDir));
-      this.log('sparkq.yml reloaded');
-      return null;
-    } catch (e) {
-      const problem = errorMessage(e);
-      this.log(`sparkq.yml not reloaded, the previous configuration stays in force: ${problem}`);
-      return problem;
-    }
+    return this.closing ? null : this.config.reload();
   }
 
   private noticeLost(): void {
@@ -299,152 +208,14 @@ export class QueueOwner implements QueueApi {
     return this.server?.socketPath ?? null;
   }
 
-  /** The IPC dispatcher: one QueueApi method by name, with params the server already validated. */
-  handle(method: ApiMethod, params: unknown[]): Promise<unknown> {
-    const api = this as unknown as Record<ApiMethod, (...args: unknown[]) => Promise<unknown>>;
-    return api[method](...params);
-  }
-
-  // ---- QueueApi --------------------------------------------------------------------------------------------------
-
-  status(): Promise<StatusReport> {
-    return Promise.resolve().then(() => ({
-      owner: { ...this.info },
-      project: this.service.getConfig().project,
-      counts: this.service.counts(),
-      queues: this.service.listQueues({ includeEnded: false }),
-    }));
-  }
-  createSession(input: CreateSessionInput): Promise<Session> {
-    return this.service.createSession(input);
-  }
-  listSessions(options?: { includeEnded?: boolean }): Promise<Session[]> {
-    return Promise.resolve().then(() => this.service.listSessions(options));
-  }
-  getSession(ref: string): Promise<Session> {
-    return Promise.resolve().then(() => this.service.getSession(ref));
-  }
-  endSession(ref: string): Promise<Session> {
-    return this.service.endSession(ref);
-  }
-  createQueue(input: CreateQueueInput): Promise<Queue> {
-    return this.service.createQueue(input);
-  }
-  listQueues(options?: { session?: string; includeEnded?: boolean }): Promise<Queue[]> {
-    return Promise.resolve().then(() => this.service.listQueues(options));
-  }
-  getQueue(ref: string): Promise<Queue> {
-    return Promise.resolve().then(() => this.service.getQueue(ref));
-  }
-  endQueue(ref: string): Promise<Queue> {
-    return this.service.endQueue(ref);
-  }
-  enqueue(input: EnqueueInput): Promise<Task> {
-    return this.service.enqueue(input);
-  }
-  peek(queue: string): Promise<Task | null> {
-    return Promise.resolve().then(() => this.service.peek(queue));
-  }
-  claim(input: ClaimInput): Promise<Claim | null> {
-    return this.service.claim(input);
-  }
-  heartbeat(input: HeartbeatInput): Promise<void> {
-    return this.service.heartbeat(input);
-  }
-  complete(input: CompleteInput): Promise<Task> {
-    return this.service.complete(input);
-  }
-  fail(input: FailInput): Promise<Task> {
-    return this.service.fail(input);
-  }
-  requeue(task: string): Promise<Task> {
-    return this.service.requeue(task);
-  }
-  requeueFailed(input: RequeueFailedInput): Promise<Task[]> {
-    return this.service.requeueFailed(input);
-  }
-  release(input: ReleaseInput): Promise<Task> {
-    return this.service.release(input);
-  }
-  pauseQueue(input: PauseQueueInput): Promise<Queue> {
-    return this.service.pauseQueue(input);
-  }
-  resumeQueue(ref: string): Promise<Queue> {
-    return this.service.resumeQueue(ref);
-  }
-  applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult> {
-    return this.service.applyPlan(input);
-  }
-  report(input?: ReportInput): Promise<Report> {
-    return this.service.report(input);
-  }
-  listTasks(input?: ListTasksInput): Promise<TaskPage> {
-    return Promise.resolve().then(() => this.service.listTasks(input));
-  }
-  getTask(task: string): Promise<TaskDetail> {
-    return Promise.resolve().then(() => this.service.getTask(task));
-  }
-  async sweep(): Promise<SweepResult> {
-    const r = await this.service.sweep();
-    for (const t of r.staled) this.log(`task ${t.id} is stale: running past its ${t.timeoutSeconds} s timeout`);
-    for (const t of r.failed) this.log(`task ${t.id} auto-failed: ${t.error ?? ''}`);
-    return r;
-  }
-  purge(options: { olderThanDays: number }): Promise<{ purged: number }> {
-    return this.service.purge(options);
-  }
-  scripts(query?: string): Promise<ScriptEntry[]> {
-    return Promise.resolve().then(() => {
-      // Incremental (stat-based): edits, new and removed scripts show up on the next call without a watcher.
-      this.scriptIndex.rebuild();
-      return query !== undefined && query.trim() !== '' ? this.scriptIndex.search(query) : this.scriptIndex.list();
-    });
-  }
-  joinQueue(input: WorkerJoin): Promise<WorkerPlace> {
-    return Promise.resolve().then(() => {
-      if (typeof input.worker !== 'string' || input.worker.trim() === '') throw new SparkqError('invalid-input', 'joinQueue: say which worker (a name)');
-      if (typeof input.leaseSeconds !== 'number' || !(input.leaseSeconds > 0) || input.leaseSeconds > 3600) {
-        throw new SparkqError('invalid-input', 'joinQueue: leaseSeconds must be a number of seconds from 1 to 3600');
-      }
-      const queue = this.service.getQueue(input.queue);
-      if (queue.status !== 'active') throw new SparkqError('conflict', `queue ${queue.name} has ended; workers can only work active queues`);
-      const now = Date.now();
-      let places = this.places.get(queue.id);
-      if (!places) this.places.set(queue.id, (places = new Map<string, number>()));
-      for (const [w, until] of places) if (until <= now) places.delete(w);
-      if (!places.has(input.worker) && places.size >= queue.maxWorkers) {
-        const others = [...places.keys()].join(', ');
-        throw new SparkqError(
-          'conflict',
-          `queue ${queue.name} already has ${places.size} worker${places.size === 1 ? '' : 's'} (${others}) and allows ${queue.maxWorkers}; ` +
-            'stop that worker first, or create the queue with a higher --max-workers',
-          { queue: queue.id, workers: [...places.keys()], maxWorkers: queue.maxWorkers },
-        );
-      }
-      places.set(input.worker, now + input.leaseSeconds * 1000);
-      return { queueId: queue.id, workers: [...places.keys()], maxWorkers: queue.maxWorkers };
-    });
-  }
-  leaveQueue(input: { queue: string; worker: string }): Promise<void> {
-    return Promise.resolve().then(() => {
-      const queue = this.service.getQueue(input.queue);
-      this.places.get(queue.id)?.delete(input.worker);
-    });
-  }
-
-  onChange(listener: (events: ChangeEvent[]) => void): () => void {
-    return this.service.onChange(listener);
-  }
-
   /**
    * Hands over: stops taking requests (those running are answered first), stops the timers, snapshots and closes the
    * store, removes owner.json and releases the lock, so the next process that needs the queue takes over at once.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const t of this.timers) clearInterval(t);
-      if (this.reloadTimer) clearTimeout(this.reloadTimer);
-      this.watcher?.close();
+      this.housekeeping.stop();
+      this.config.stop();
       // A demoted owner drains too: its writes are refused by the fence as not run, so its clients retry elsewhere.
       if (this.server) await this.server.drain(DRAIN_MS);
       await this.service.close({ snapshot: !this.lost }).catch((e: unknown) => this.log(`closing the store failed: ${errorMessage(e)}`));
@@ -459,14 +230,3 @@ export class QueueOwner implements QueueApi {
     return this.closing;
   }
 }
-
-/** sparkq.yml of the workspace, or the defaults (project = folder name) when there is none. Throws ConfigError. */
-export function loadWorkspaceConfig(workspaceDir: string, log?: (line: string) => void): SparkqConfig {
-  const file = configFileOf(workspaceDir);
-  const project = path.basename(workspaceDir);
-  if (!fs.existsSync(file)) return defaultConfig(project);
-  const { config, warnings } = loadConfigFile(file, { defaultProject: project });
-  for (const w of warnings) log?.(`sparkq.yml: ${w}`);
-  return config;
-}
-

@@ -5,7 +5,7 @@ import type { QueueHandle } from '../client/open';
 import { type SparkqConfig, type ToolConfig, type ToolKind } from '../core/config';
 import { errorMessage, isSparkqError } from '../core/errors';
 import { type Claim, LIMITS, type Queue, type Task } from '../core/model';
-import { loadWorkspaceConfig } from '../owner/owner';
+import { loadWorkspaceConfig } from '../owner/configWatcher';
 import { sparkqDirOf } from '../owner/workspace';
 import { scriptExecutor } from './executors/script';
 import { writeSparkqLauncher } from './launcher';

@@ -1,22 +1,20 @@
 import * as net from 'node:net';
-import type { ApiMethod, OwnerInfo, StatusReport } from '../../src/owner/api';
+import type { ApiMethod, OwnerInfo } from '../../src/api/contract';
+import { systemClock } from '../../src/core/clock';
+import { ScriptIndex } from '../../src/core/scriptIndex';
+import { Housekeeping } from '../../src/owner/housekeeping';
+import { ownerDispatch } from '../../src/owner/ownerApi';
+import { WorkerPlaces } from '../../src/owner/workerPlaces';
 import type { QueueService } from '../../src/core/queue/service';
 import { FRAME_HEADER_BYTES, FrameDecoder, newIpcToken } from '../../src/ipc/protocol';
 import { socketPathFor } from '../../src/ipc/socketPath';
 import { IpcServer, type IpcServerOptions } from '../../src/owner/ipcServer';
 import { testQueue } from './queue';
 
-/** A dispatcher from API method names to a QueueService, standing in for the owner's real one. */
+/** The owner's own dispatcher over a bare QueueService: what the real owner serves, without its lock and timers. */
 export function serviceHandler(q: QueueService, owner: OwnerInfo): (method: ApiMethod, params: unknown[]) => Promise<unknown> {
-  const status = (): StatusReport => ({ owner, project: q.getConfig().project, counts: q.counts(), queues: q.listQueues({ includeEnded: false }) });
-  const extra: Partial<Record<ApiMethod, (...args: unknown[]) => unknown>> = { status, scripts: () => [] };
-  return (method, params) =>
-    Promise.resolve().then(() => {
-      const own = extra[method];
-      if (own) return own(...params);
-      const fn = (q as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!;
-      return fn.apply(q, params);
-    });
+  const housekeeping = new Housekeeping(q, systemClock, () => undefined, () => true);
+  return ownerDispatch({ info: owner, service: q, housekeeping, places: new WorkerPlaces(), scriptIndex: new ScriptIndex([]) });
 }
 
 export interface IpcOwner {

@@ -6,14 +6,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import type { ApiMethod, OwnerInfo } from '../../src/owner/api';
+import type { ApiMethod, OwnerInfo } from '../../src/api/contract';
 import { IpcClient } from '../../src/client/ipcClient';
 import { RemoteQueue } from '../../src/client/remoteQueue';
 import { type ErrorCode, isSparkqError } from '../../src/core/errors';
 import { LIMITS } from '../../src/core/model';
 import type { ChangeEvent } from '../../src/core/queue/service';
 import { ClientMessage, FrameDecoder, FrameError, MAX_FRAME_BYTES, encodeFrame, newIpcToken, parseClientMessage } from '../../src/ipc/protocol';
-import { API_METHODS } from '../../src/owner/api';
+import { API_METHODS } from '../../src/api/contract';
 import { MAX_SOCKET_PATH_BYTES, ensurePrivateDir, socketPathFor } from '../../src/ipc/socketPath';
 import { IpcServer } from '../../src/owner/ipcServer';
 import { type IpcOwner, frame, rawConnect, startIpcOwner, within } from '../support/ipcHarness';
@@ -309,10 +309,17 @@ describe('IPC', function () {
       await rejectsWith(client.call('createSession', [{ name: '' }]), 'invalid-input', /must not be empty/);
       const t = await api.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
       await assert.rejects(api.requeue(t.id), (e: unknown) => isSparkqError(e, 'conflict') && (e.details as { status?: string }).status === 'queued');
-      // Arguments of the wrong shape are answered before they reach the queue.
-      await rejectsWith(client.call('listQueues', [null]), 'invalid-input', /invalid arguments for listQueues: it takes nothing or one options object/);
-      await rejectsWith(client.call('getTask', [5]), 'invalid-input', /getTask: it takes one string/);
-      await rejectsWith(client.call('sweep', ['x']), 'invalid-input', /sweep: it takes no arguments/);
+      // Arguments of the wrong shape are answered before they reach the queue, naming the field, never as 'internal'.
+      await rejectsWith(client.call('listQueues', [null]), 'invalid-input', /^invalid options: .*expected object, received null/);
+      await rejectsWith(client.call('listQueues', [{}, {}]), 'invalid-input', /^invalid arguments for listQueues: it takes \(\[options\]\), not 2/);
+      await rejectsWith(client.call('getTask', [5]), 'invalid-input', /^invalid task: .*expected string, received number/);
+      await rejectsWith(client.call('sweep', ['x']), 'invalid-input', /^invalid arguments for sweep: it takes no arguments, not 1/);
+      await rejectsWith(client.call('listQueues', [{ session: true }]), 'invalid-input', /^invalid options: session: .*expected string, received boolean/);
+      for (const queue of [[], {}, true]) {
+        await rejectsWith(client.call('joinQueue', [{ queue, worker: 'w', leaseSeconds: 30 }]), 'invalid-input', /^invalid worker: queue: .*expected string/);
+        await rejectsWith(client.call('leaveQueue', [{ queue, worker: 'w' }]), 'invalid-input', /^invalid worker: queue: .*expected string/);
+      }
+      await rejectsWith(client.call('joinQueue', [{ queue: 'q', worker: 'w', leaseSeconds: 30, extra: 1 }]), 'invalid-input', /^invalid worker: .*extra/);
       // A request too large to send fails locally; the connection stays usable.
       await rejectsWith(client.call('enqueue', [{ queue: 'q', tool: 'run-bash', prompt: 'x'.repeat(MAX_FRAME_BYTES) }]), 'invalid-input', /limit per frame/);
       assert.equal((await api.getQueue('q')).counts.queued, 1);

@@ -2,7 +2,7 @@ import type { Task } from '../../src/core/model';
 import type { QueueService } from '../../src/core/queue/service';
 import type { ScriptEntry } from '../../src/core/scriptIndex';
 import type { DashboardDeps } from '../../src/extension/dashboard/dashboardController';
-import type { QueueApi } from '../../src/owner/api';
+import type { QueueApi } from '../../src/api/contract';
 import type { HostMessage, ToolInfo } from '../../src/shared/dashboardProtocol';
 
 /** The QueueApi the dashboard uses, over an in-process QueueService (what the owner does, without IPC). */

@@ -1,4 +1,4 @@
-import { loadWorkspaceConfig } from '../../owner/owner';
+import { loadWorkspaceConfig } from '../../owner/configWatcher';
 import { daysOption } from '../args';
 import { action } from '../context';
 import { CliError } from '../errors';

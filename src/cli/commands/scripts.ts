@@ -1,5 +1,5 @@
 import { resolveScriptDirs } from '../../core/config';
-import { loadWorkspaceConfig } from '../../owner/owner';
+import { loadWorkspaceConfig } from '../../owner/configWatcher';
 import { action } from '../context';
 import { scriptJson } from '../json';
 import { clip } from '../output';

@@ -2,7 +2,7 @@ import { Option } from 'commander';
 import { isSparkqError } from '../../core/errors';
 import { LIMITS } from '../../core/constants';
 import type { JsonValue, ListTasksInput, Task, TaskPage, TaskStatus } from '../../core/model';
-import type { QueueApi } from '../../owner/api';
+import type { QueueApi } from '../../api/contract';
 import { intOption, parseJsonText, readTextArg, statusOption } from '../args';
 import { action, type CommandContext } from '../context';
 import { CliError, EXIT_USAGE } from '../errors';

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { enqueuedPlanKeys, missingTaskIds, planChecks } from '../../client/planLookups';
 import { type Plan, PlanError, analyzePlan, formatPlanGraph, loadPlanFile, parsePlan } from '../../core/plan';
-import type { QueueApi } from '../../owner/api';
+import type { QueueApi } from '../../api/contract';
 import { Cancelled, UserFacingError } from '../errors';
 import { ArgSchemas, readArgs } from './args';
 import { CommandId } from './commandIds';

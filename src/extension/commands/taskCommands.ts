@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { splitShellWords } from '../../worker/shellWords';
 import type { JsonValue, Task } from '../../core/model';
-import { loadWorkspaceConfig } from '../../owner/owner';
+import { loadWorkspaceConfig } from '../../owner/configWatcher';
 import { UserFacingError } from '../errors';
 import { ArgSchemas, readArgs } from './args';
 import { CommandId } from './commandIds';
