@@ -144,13 +144,21 @@ function copyInto(SQL: SqlJsStatic, m: MemoryDb, raw: Database, dest: number, im
 /**
  * Runs sql.js's export() with `target` as the buffer it writes the image into. sql.js's export() backs the database up
  * into a private file whose contents are a `new Uint8Array(page_count * page_size)` it makes after the backup's first
- * step, writes every page into it, and returns a view of it; it offers no way to pass a buffer in (nor does this build
- * export sqlite3_serialize or its file system). So for the duration of the call the global Uint8Array constructor
- * is a proxy that answers the first construction of exactly `size` bytes with `target` (any other construction, and
- * everything else, go to Uint8Array itself). The backup writes every page of the image in full (SQLite copies whole
- * pages), so stale bytes in a reused target never reach the image: the unit tests compare the result with a fresh
- * export byte for byte, over a target filled with junk first. When sql.js makes no array of that size (another
- * version), the result is simply its own fresh buffer.
+ * step, writes every page into it, and returns a view of it. A fresh array of the image's size (16 MB at the live cap)
+ * costs a page fault per 4 KiB page as the backup first touches it: npm run bench:snapshot with a fresh array per
+ * export gave a p50 of 111-123 ms (export alone 31-38 ms) against 58-87 ms (export alone 16-28 ms) with the kept
+ * buffer, three alternating runs each on a loaded 2-core machine (2026-12-07; unloaded, with the kept buffer, 29 ms
+ * and 9 ms).
+ *
+ * There is no way to hand sql.js the bytes without touching a global: export() takes no buffer; this build exports
+ * neither sqlite3_serialize nor its file system, and has no sqlite_dbpage table (checked: the module's exports and
+ * PRAGMA compile_options); a Database made from bytes copies them into a fresh array of its own. So for the duration
+ * of this one synchronous call the global Uint8Array constructor is a proxy that answers the first construction of
+ * exactly `size` bytes with `target`; any other construction, and everything else, go to Uint8Array itself, and the
+ * original is back before any other JavaScript can run (finally, also when export() throws). The backup writes every
+ * page of the image in full (SQLite copies whole pages), so stale bytes in a reused target never reach the image: the
+ * unit tests compare the result with a fresh export byte for byte, over a target filled with junk first. When sql.js
+ * makes no array of that size (another version), the result is simply its own fresh buffer.
  */
 function exportInto(raw: Database, size: number, target: Uint8Array): Uint8Array {
   const g = globalThis as { Uint8Array: Uint8ArrayConstructor };
@@ -188,9 +196,9 @@ interface Cached {
 /**
  * The SQLite C functions the sql.js module exports (its public `_sqlite3_*` exports and string helpers). sql.js's own
  * Statement methods call these through `cwrap`, which converts every argument and result; binding a dozen values and
- * reading a 26-column row that way was a large part of each queue operation. Calling the exports directly does the
+ * reading a 26-column row that way is a large part of each queue operation. Calling the exports directly does the
  * same work without that layer. Checked at load: if any is missing (another sql.js build), the Statement methods are
- * used as before.
+ * used instead.
  */
 interface Direct {
   _sqlite3_step(stmt: number): number;
