@@ -5,7 +5,7 @@ import * as path from 'node:path';
  * A task's whole output, in `<runDir>/output.log`, written off the worker's critical path: the directory, the file and
  * every write go through the thread pool, so a tool's next line, the task's outcome and the next claim never wait on
  * the disk. Chunks that arrive while a write is in flight go out together in the next one, in order. Nothing here is
- * fsynced (it never was): the log is a convenience; the database keeps the bounded tails durably. A failure (a full
+ * fsynced: the log is a convenience; the database keeps the bounded tails durably. A failure (a full
  * disk) drops the rest of the log and never fails the task. `close()` resolves once everything is written and the file
  * is closed; the runner waits for every log before it returns.
  */

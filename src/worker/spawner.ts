@@ -3,8 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 /*
  * Starting a tool process from the worker costs a fork of the worker: with the queue's database in memory that is a
  * ~100 MB process, and the fork (copying its page tables), the child's exec (tearing them down again) and the
- * copy-on-write faults after it took about 3 ms of CPU per task here, with the worker's event loop blocked in
- * uv_spawn until the child had exec'd — more than the whole run of a trivial script. So a worker starts its tools
+ * copy-on-write faults after it take about 3 ms of CPU per task (measured here), with the worker's event loop blocked
+ * in uv_spawn until the child has exec'd — more than the whole run of a trivial script. So a worker starts its tools
  * through a small helper process of its own ("sparkq-spawner": this Node with a few lines of script, a fraction of the
  * memory), which forks cheaply and relays each tool's output, exit and pid; everything else stays in the worker:
  * the process group is still the tool's own (detached), and stopping it is still the worker signalling that group.
@@ -14,7 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
  * {id, t:'spawn', pid|null}, then {id, t:'data', s:1|2, d} (stdout/stderr, UTF-8 decoded per stream),
  * {id, t:'error', code, message}, and last {id, t:'close', code, signal} — the same events, in the same order, as a
  * ChildProcess gives. The helper exits when its stdin ends (the worker finished or died); tools it started are in
- * their own sessions and are not touched by that, as they were not when a worker died before.
+ * their own sessions and are not touched by that, just as a worker's own death does not touch them.
  */
 const HELPER_SOURCE = `'use strict';
 process.title = 'sparkq-spawner';

@@ -107,7 +107,10 @@ export class Store {
   private fencedThrough = 0;
   /** Removals of dropped generations' files still under way (see snapshotSync); close waits for them. */
   private removing: Promise<void> = Promise.resolve();
-  /** Set by close: its snapshot removes the dropped files at once (nothing else runs meanwhile, as before). */
+  /**
+   * Set by close: its snapshot removes the dropped files synchronously, so that nothing of this store still changes
+   * the folder once close has returned (the next owner may be opening it).
+   */
   private closing = false;
   /** The spare file the next snapshot is written in, when there is one (see StoreOptions.spareAboveBytes). */
   private spare: string | null = null;
@@ -286,8 +289,8 @@ export class Store {
   private async flushThenSnapshot(): Promise<void> {
     while (this.journal.hasPending) await this.journal.flush();
     this.snapshotSync();
-    // Resolves once the dropped generation's files are gone (the event loop is free meanwhile): callers see two
-    // generations on disk after a snapshot, as before.
+    // Resolves once the dropped generation's files are gone (the event loop is free meanwhile), so that a caller of
+    // snapshot() finds exactly two generations on disk.
     await this.removing;
   }
 
