@@ -11,6 +11,11 @@ import type { ServerMessage } from './protocol';
 /** Large enough for a 256 KiB prompt or 1 MiB of result data as JSON (escaping can multiply it), small enough to cap. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 export const FRAME_HEADER_BYTES = 4;
+/**
+ * The first frame of a connection must be its hello (under 300 bytes: a 64-character token and a client name of at
+ * most 200 characters), so the owner reads no more than this from a peer that has not shown the token yet.
+ */
+export const MAX_HELLO_FRAME_BYTES = 4 * 1024;
 
 /** Every ErrorCode, so that a code arriving over the wire can be checked; `satisfies` keeps it exhaustive. */
 const ERROR_CODES = {
@@ -152,8 +157,16 @@ export class FrameDecoder {
   private slab: Buffer | null = null;
   private slabStart = 0;
   private slabEnd = 0;
+  /** The limit for the next frame's declared length: `firstFrameMaxBytes` until a first header was accepted. */
+  private limit: number;
 
-  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {}
+  /** `firstFrameMaxBytes`: a lower limit for the first frame only (the owner's hello, read before the peer is known). */
+  constructor(
+    private readonly maxBytes = MAX_FRAME_BYTES,
+    firstFrameMaxBytes = maxBytes,
+  ) {
+    this.limit = firstFrameMaxBytes;
+  }
 
   /** Bytes held that do not yet form a whole frame. */
   get pendingBytes(): number {
@@ -178,7 +191,8 @@ export class FrameDecoder {
       let off = 0;
       while (chunk.length - off >= FRAME_HEADER_BYTES) {
         const length = chunk.readUInt32BE(off);
-        if (length === 0 || length > this.maxBytes) this.refuse(length);
+        if (length === 0 || length > this.limit) this.refuse(length);
+        this.limit = this.maxBytes;
         const end = off + FRAME_HEADER_BYTES + length;
         if (end > chunk.length) break;
         const body = chunk.subarray(off + FRAME_HEADER_BYTES, end);
@@ -209,7 +223,8 @@ export class FrameDecoder {
         if (this.buffered < FRAME_HEADER_BYTES) break;
         this.sealSlab();
         const length = this.take(FRAME_HEADER_BYTES).readUInt32BE(0);
-        if (length === 0 || length > this.maxBytes) this.refuse(length);
+        if (length === 0 || length > this.limit) this.refuse(length);
+        this.limit = this.maxBytes;
         this.expected = length;
       }
       if (this.buffered < this.expected) break;
@@ -226,7 +241,9 @@ export class FrameDecoder {
     this.chunks = [];
     this.slab = null;
     this.buffered = 0;
-    throw new FrameError(length === 0 ? 'empty frame' : `frame of ${length} bytes is over the ${this.maxBytes}-byte limit`);
+    if (length === 0) throw new FrameError('empty frame');
+    if (length > this.maxBytes) throw new FrameError(`frame of ${length} bytes is over the ${this.maxBytes}-byte limit`);
+    throw new FrameError(`frame of ${length} bytes is over the ${this.limit}-byte limit for the first frame (the hello)`);
   }
 
   /** Moves the slab's unsealed bytes to the end of `chunks`, keeping its spare room for the next small chunks. */

@@ -18,6 +18,7 @@ import {
   paramsProblem,
   parseClientMessage,
 } from '../ipc/protocol';
+import { MAX_HELLO_FRAME_BYTES } from '../ipc/frames';
 import { ensurePrivateDir } from '../ipc/socketPath';
 
 export interface IpcServerOptions {
@@ -31,16 +32,20 @@ export interface IpcServerOptions {
   owner: OwnerInfo;
   /** One line per refused connection or internal failure, for the owner's log. */
   log?: (msg: string) => void;
-  /** Defaults: 5 s, 256 connections, 64 requests in flight per connection, 10,000 undelivered events per subscriber. */
+  /**
+   * Defaults: 5 s, 256 connections of which 32 not yet authenticated, 64 requests in flight per connection, 10,000
+   * undelivered events per subscriber.
+   */
   helloTimeoutMs?: number;
   maxConnections?: number;
+  maxUnauthenticated?: number;
   maxInFlight?: number;
   maxPendingEvents?: number;
 }
 
 // eslint-disable-next-line no-control-regex -- masking control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f\u2028\u2029]/g;
-const DEFAULTS = { helloTimeoutMs: 5_000, maxConnections: 256, maxInFlight: 64, maxPendingEvents: 10_000 };
+const DEFAULTS = { helloTimeoutMs: 5_000, maxConnections: 256, maxUnauthenticated: 32, maxInFlight: 64, maxPendingEvents: 10_000 };
 /** Events per `event` frame, so that a purge of many tasks never builds a frame near the size limit. */
 const EVENTS_PER_FRAME = 2_000;
 /** A client that stops reading its answers is cut off once this much is waiting to be written to it. */
@@ -65,6 +70,11 @@ interface Connection {
  * through `handle` and pushes change events to subscribers. A connection that breaks the protocol in any way is
  * destroyed, with one log line, and nothing else is affected.
  *
+ * Peers that have not shown the token get a tiny budget: their first frame (which must be the hello) may declare at
+ * most MAX_HELLO_FRAME_BYTES, so a connection reads no more than that before it is authenticated or closed, and at most
+ * `maxUnauthenticated` such connections are open at once (more are closed on arrival). Without it, 32 connections
+ * each sending one 8 MiB frame of nested brackets before their hello took the owner's memory past 600 MB.
+ *
  * Slow subscribers: events are batched per tick; while a subscriber's socket is congested its events wait in memory,
  * and past `maxPendingEvents` the connection is closed rather than events dropped. A client never silently misses a
  * change: either it gets every event or it sees its connection close and must re-read the state.
@@ -75,6 +85,8 @@ export class IpcServer {
   private readonly limits: typeof DEFAULTS;
   private readonly log: (msg: string) => void;
   private nextConn = 1;
+  /** Open connections that have not presented the token yet. */
+  private unauthenticated = 0;
   private unsubscribe: (() => void) | null = null;
   private batch: ChangeEvent[] = [];
   private batchScheduled = false;
@@ -91,6 +103,7 @@ export class IpcServer {
     this.limits = {
       helloTimeoutMs: opts.helloTimeoutMs ?? DEFAULTS.helloTimeoutMs,
       maxConnections: opts.maxConnections ?? DEFAULTS.maxConnections,
+      maxUnauthenticated: opts.maxUnauthenticated ?? DEFAULTS.maxUnauthenticated,
       maxInFlight: opts.maxInFlight ?? DEFAULTS.maxInFlight,
       maxPendingEvents: opts.maxPendingEvents ?? DEFAULTS.maxPendingEvents,
     };
@@ -191,15 +204,22 @@ export class IpcServer {
 
   private accept(socket: net.Socket): void {
     const n = this.nextConn++;
-    if (this.closing || this.conns.size >= this.limits.maxConnections) {
-      this.log(`[IPC] connection #${n} refused: ${this.closing ? 'the server is closing' : `already ${this.conns.size} connections (the limit)`}`);
+    const refused = this.closing
+      ? 'the server is closing'
+      : this.conns.size >= this.limits.maxConnections
+        ? `already ${this.conns.size} connections (the limit)`
+        : this.unauthenticated >= this.limits.maxUnauthenticated
+          ? `already ${this.unauthenticated} connections waiting for their hello (the limit)`
+          : null;
+    if (refused !== null) {
+      this.log(`[IPC] connection #${n} refused: ${refused}`);
       socket.destroy();
       return;
     }
     const c: Connection = {
       n,
       socket,
-      decoder: new FrameDecoder(MAX_FRAME_BYTES),
+      decoder: new FrameDecoder(MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES),
       client: '?',
       authed: false,
       helloTimer: null,
@@ -209,6 +229,7 @@ export class IpcServer {
       closed: false,
     };
     this.conns.add(c);
+    this.unauthenticated++;
     c.helloTimer = setTimeout(() => this.drop(c, `no hello within ${this.limits.helloTimeoutMs} ms`), this.limits.helloTimeoutMs);
     c.helloTimer.unref();
     socket.on('data', (chunk: Buffer) => this.onData(c, chunk));
@@ -249,6 +270,7 @@ export class IpcServer {
       const presented = Buffer.from(m.token, 'utf8');
       if (presented.length !== this.token.length || !timingSafeEqual(presented, this.token)) return this.drop(c, 'wrong token');
       c.authed = true;
+      this.unauthenticated--;
       c.client = m.client ?? '?';
       if (c.helloTimer) clearTimeout(c.helloTimer);
       c.helloTimer = null;
@@ -369,6 +391,7 @@ export class IpcServer {
   private forget(c: Connection): void {
     if (c.closed) return;
     c.closed = true;
+    if (!c.authed) this.unauthenticated--;
     if (c.helloTimer) clearTimeout(c.helloTimer);
     c.helloTimer = null;
     c.pendingEvents = [];

@@ -3,7 +3,7 @@ import { LIMITS } from '../../src/core/constants';
 import { type ErrorCode, isSparkqError } from '../../src/core/errors';
 import type { QueueService } from '../../src/core/queue/service';
 import { wellFormedProblem } from '../../src/core/wellFormed';
-import { type IpcOwner, frame, rawConnect, startIpcOwner } from '../support/ipcHarness';
+import { type IpcOwner, type RawConnection, frame, rawConnect, startIpcOwner, within } from '../support/ipcHarness';
 import { testQueue } from '../support/queue';
 
 async function rejectsWith(p: () => unknown, code: ErrorCode, pattern: RegExp): Promise<void> {
@@ -186,5 +186,89 @@ describe('through IPC: raw frames with lone surrogates and deep JSON get invalid
       assert.match(error.message, /more than 64 levels deep/);
     }
     assert.equal(o.q.listTasks().tasks.length, 0);
+  });
+});
+
+async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('through IPC: a peer without the token gets a tiny budget', function () {
+  this.timeout(60_000);
+  let o: IpcOwner;
+  afterEach(() => o.stop());
+
+  const hello = (token: string) => frame(JSON.stringify({ t: 'hello', token, client: 'hostile' }));
+  const header = (length: number) => {
+    const h = Buffer.alloc(4);
+    h.writeUInt32BE(length, 0);
+    return h;
+  };
+
+  it('closes a connection whose first frame declares more than 4 KiB, before reading its body', async () => {
+    o = await startIpcOwner();
+    const c = await rawConnect(o.socketPath);
+    c.write(header(8 * 1024 * 1024));
+    c.write(Buffer.alloc(64 * 1024, '['));
+    assert.ok(await within(c.closed, 5_000), 'closed at once, not after the hello timeout');
+    assert.ok(o.logs.some((l) => /over the 4096-byte limit for the first frame \(the hello\)/.test(l)), o.logs.join('\n'));
+    assert.equal(o.server.connections, 0);
+  });
+
+  it('accepts a hello followed at once by a large request in the same write', async () => {
+    o = await startIpcOwner();
+    const c = await rawConnect(o.socketPath);
+    const prompt = 'p'.repeat(200 * 1024);
+    c.write(Buffer.concat([hello(o.token), frame(JSON.stringify({ t: 'req', id: 1, method: 'enqueue', params: [{ queue: 'q', tool: 'run-bash', prompt }] }))]));
+    assert.equal((await c.next())['t'], 'welcome');
+    const res = await c.next();
+    assert.equal(res['ok'], true, JSON.stringify(res).slice(0, 300));
+    assert.equal(o.q.listTasks().tasks[0]?.prompt, prompt);
+    c.socket.destroy();
+  });
+
+  it('keeps at most 32 connections waiting for their hello; the next is closed on arrival, and room comes back', async () => {
+    o = await startIpcOwner({ helloTimeoutMs: 60_000 });
+    const waiting: RawConnection[] = [];
+    for (let i = 0; i < 32; i++) waiting.push(await rawConnect(o.socketPath));
+    await waitFor(() => o.server.connections === 32, '32 connections');
+    const extra = await rawConnect(o.socketPath);
+    assert.ok(await within(extra.closed, 5_000), 'the 33rd is closed');
+    assert.ok(o.logs.some((l) => /already 32 connections waiting for their hello \(the limit\)/.test(l)), o.logs.join('\n'));
+    // One of them authenticates: it stays, and makes room for one more newcomer.
+    waiting[0]!.write(hello(o.token));
+    assert.equal((await waiting[0]!.next())['t'], 'welcome');
+    const next = await rawConnect(o.socketPath);
+    next.write(hello(o.token));
+    assert.equal((await next.next())['t'], 'welcome');
+    // Those that leave give their place back too.
+    for (const c of waiting.slice(1, 11)) c.socket.destroy();
+    await waitFor(() => o.server.connections === 32 - 10 + 1, 'the closed ones forgotten');
+    const more = await Promise.all(Array.from({ length: 10 }, () => rawConnect(o.socketPath)));
+    await waitFor(() => o.server.connections === 33, 'ten more waiting');
+    assert.ok(more.every((c) => !c.isClosed()));
+    for (const c of [...waiting, next, ...more]) c.socket.destroy();
+  });
+
+  it('survives 32 connections that each send 8 MiB of nested brackets before any hello, and keeps serving', async () => {
+    o = await startIpcOwner();
+    const body = Buffer.alloc(8 * 1024 * 1024, '[');
+    const conns = await Promise.all(Array.from({ length: 32 }, () => rawConnect(o.socketPath)));
+    for (const c of conns) {
+      c.write(header(body.length));
+      c.write(body);
+    }
+    for (const c of conns) assert.ok(await within(c.closed, 10_000), 'each is closed');
+    // Each was refused on its 4-byte header, so none of the 8 MiB was kept or parsed (parsing it cost the owner
+    // 15-20 MB of memory per connection). The owner's RSS, measured with a real `sparkq serve`, is in issue 22.
+    assert.equal(o.logs.filter((l) => /over the 4096-byte limit for the first frame/.test(l)).length, 32, o.logs.join('\n'));
+    const c = await rawConnect(o.socketPath);
+    c.write(hello(o.token));
+    assert.equal((await c.next())['t'], 'welcome');
+    c.socket.destroy();
   });
 });
