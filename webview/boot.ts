@@ -18,7 +18,7 @@ document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 const TABS: DashboardUiState['tab'][] = ['overview', 'tasks', 'enqueue'];
 const saved = loadUiState();
 
-/** The UI state (tab, filters, page cursors, sort, selection), restored from setState. */
+/** The UI state (tab, filters, page cursors, sort, selection) restored from setState: the store's first. */
 export const ui: DashboardUiState = {
   tab: saved.tab && TABS.includes(saved.tab) ? saved.tab : 'overview',
   query: { limit: 50, ...(saved.query ?? {}) },
@@ -28,22 +28,22 @@ export const ui: DashboardUiState = {
 };
 export { TABS };
 
-/** The parameters of the page of tasks `ui` says to show (the HTML's first script computes the same; see bridge). */
-function pageParams(): DashboardParams<'listTasks'> {
-  const before = ui.cursors.length > 0 ? ui.cursors[ui.cursors.length - 1] : undefined;
-  const { before: _old, ...rest } = ui.query;
+/** The parameters of the page of tasks a UI state says to show (the HTML's first script computes the same; see bridge). */
+function pageParams(state: DashboardUiState): DashboardParams<'listTasks'> {
+  const before = state.cursors.length > 0 ? state.cursors[state.cursors.length - 1] : undefined;
+  const { before: _old, ...rest } = state.query;
   return { ...rest, ...(before ? { before } : {}) };
 }
 
-/** The page of tasks `ui` says to show, as asked of the host. */
-export function requestPage(): Promise<TaskPageView> {
-  return request('listTasks', pageParams());
+/** The page of tasks a UI state says to show, as asked of the host. */
+export function requestPage(state: DashboardUiState): Promise<TaskPageView> {
+  return request('listTasks', pageParams(state));
 }
 
 // The first page goes out first (from the HTML, or now), so the host works on it while the page starts up. `ready` (to which the host answers
 // with `init`: the pickers' sessions and queues, which cost it more than a page of tasks) follows once that page is
 // here, so that work does not hold up the answer; at the latest after READY_AT_LATEST_MS, should the host be slow.
-export const firstPage = adoptEarlyPage(pageParams()) ?? requestPage();
+export const firstPage = adoptEarlyPage(pageParams(ui)) ?? requestPage(ui);
 const READY_AT_LATEST_MS = 250;
 let readySent = false;
 const ready = () => {
