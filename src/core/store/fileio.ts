@@ -50,6 +50,12 @@ export function writeFileAtomic(file: string, data: Uint8Array | string | readon
   if (durable) fsyncDir(path.dirname(file));
 }
 
+/** Writes all of `data` at the descriptor's position (one writeSync may write less than it was given). */
+export function writeFully(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+}
+
 /**
  * A part of a file's content: bytes; bytes with a function that sees each chunk of them right after it is written
  * (while it is still in the CPU's cache: the snapshot's checksum is computed that way, not in a pass of its own over
@@ -73,8 +79,7 @@ function writeAll(fd: number, file: string, parts: readonly Part[], durable: boo
       const written = typeof part === 'function' || part instanceof Uint8Array ? null : part.written;
       for (let at = 0; at < buf.length; ) {
         const end = Math.min(buf.length, at + CHUNK_BYTES);
-        let off = at;
-        while (off < end) off += fs.writeSync(fd, buf, off, end - off);
+        writeFully(fd, buf.subarray(at, end));
         early?.start();
         written?.(buf.subarray(at, end));
         at = end;

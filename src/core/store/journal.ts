@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { SparkqError, errorMessage } from '../errors';
-import { crc32, fsyncDir } from './fileio';
+import { crc32, fsyncDir, writeFully } from './fileio';
 import * as path from 'node:path';
 
 /*
@@ -377,14 +377,9 @@ export class JournalWriter {
       return;
     }
     if (!this.mayWrite(waiters)) return;
-    const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    // Every record appended so far is in this batch.
-    const through = this.seq;
-    this.pending = [];
-    this.pendingBytes = 0;
+    const { batch, through } = this.takePending();
     try {
-      let off = 0;
-      while (off < batch.length) off += fs.writeSync(this.fd, batch, off, batch.length - off);
+      writeFully(this.fd, batch);
     } catch (e) {
       this.fail(e, waiters);
       return;
@@ -407,6 +402,15 @@ export class JournalWriter {
       // Records that arrived during the sync have waited long enough: their batch starts now.
       if (this.waiters.length > 0 && !this.closed) this.flushAsync();
     });
+  }
+
+  /** The pending records as one batch to write, and the last sequence in it: every record appended so far. */
+  private takePending(): { batch: Buffer; through: number } {
+    const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const through = this.seq;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return { batch, through };
   }
 
   /** Runs beforeWrite; when it throws, the pending records are failed with its error and nothing more is written. */
@@ -445,14 +449,9 @@ export class JournalWriter {
     }
     if (!this.mayWrite(waiters)) return;
     // With a sync in flight and nothing new, a sync here still makes what that one covers durable before we answer.
-    const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    // Every record appended so far is in this batch.
-    const through = this.seq;
-    this.pending = [];
-    this.pendingBytes = 0;
+    const { batch, through } = this.takePending();
     try {
-      let off = 0;
-      while (off < batch.length) off += fs.writeSync(this.fd, batch, off, batch.length - off);
+      writeFully(this.fd, batch);
       if (this.durability === 'full') {
         fs.fdatasyncSync(this.fd);
         this.synced = Math.max(this.synced, through);
