@@ -1,0 +1,123 @@
+import type { EnqueueField } from '../../src/shared/dashboardProtocol';
+import { type TemplateResult, html, nothing } from '../lit';
+import { type DashboardState, store } from '../store';
+import { StoreElement, select, valueOf } from './base';
+
+type Control = HTMLElement & { value: string };
+
+/** The Enqueue tab: a form for one task, checked field by field by the host (and the After field as it is typed). */
+export class EnqueueView extends StoreElement {
+  protected override watches(s: DashboardState): readonly unknown[] {
+    return [s.init, s.enqueueErrors, s.enqueueNote, s.suggestions];
+  }
+
+  private scriptTimer: ReturnType<typeof setTimeout> | undefined;
+  private afterTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The tool chosen in the form (the form's fields depend on whether it runs a script). */
+  private toolName = '';
+
+  override render(): TemplateResult {
+    const { init, enqueueErrors: errors, enqueueNote, suggestions } = this.state;
+    const ro = init.readOnly;
+    const active = init.queues.filter((q) => q.active);
+    const tools = init.tools.map((t): [string, string] => [t.name, `${t.name} (${t.kind})`]);
+    const toolName = tools.some(([v]) => v === this.toolName) ? this.toolName : (tools[0]?.[0] ?? '');
+    const tool = init.tools.find((t) => t.name === toolName);
+    const note = enqueueNote ?? (ro ? { text: 'Restricted Mode: the dashboard is read-only. Trust this workspace to enqueue tasks.', kind: 'error' } : null);
+    const field = (label: string, control: TemplateResult, name: EnqueueField, hint: TemplateResult | typeof nothing = nothing) =>
+      html`<div class="field"><label>${label}</label>${control}${hint}<div class="field-error" data-for=${name} role="alert">${errors[name] ?? ''}</div></div>`;
+    const text = (id: string, name: EnqueueField, label: string, placeholder: string, extra: Partial<Record<'input' | 'focus' | 'blur' | 'change', () => void>> = {}) =>
+      html`<vscode-textfield
+        id=${id}
+        aria-label=${label}
+        placeholder=${placeholder}
+        ?disabled=${ro}
+        ?invalid=${errors[name] !== undefined}
+        @input=${extra.input ?? nothing}
+        @focus=${extra.focus ?? nothing}
+        @blur=${extra.blur ?? nothing}
+        @change=${extra.change ?? nothing}
+      ></vscode-textfield>`;
+    return html`<form id="enqueue" class="enqueue" @submit=${(e: Event) => (e.preventDefault(), void this.submit())}>
+      ${field('Queue', select('enq-queue', 'Queue', active.map((q): [string, string] => [q.id, `${q.session} / ${q.name}`]), valueOf(this, 'enq-queue'), () => undefined, ro), 'queue')}
+      ${field('Tool', select('enq-tool', 'Tool', tools, toolName, (v) => ((this.toolName = v), this.requestUpdate()), ro), 'tool')}
+      <div id="script-fields" ?hidden=${!tool?.script}>
+        ${field(
+          'Script',
+          html`<div class="autocomplete">
+            ${text('enq-script', 'script', 'Script', 'start typing a script name', {
+              input: () => {
+                clearTimeout(this.scriptTimer);
+                this.scriptTimer = setTimeout(() => void store.suggestScripts(valueOf(this, 'enq-script')), 150);
+              },
+              focus: () => void store.suggestScripts(valueOf(this, 'enq-script')),
+              blur: () => setTimeout(() => store.hideSuggestions(), 150),
+            })}
+            <ul id="enq-suggestions" class="suggestions" role="listbox" ?hidden=${suggestions.length === 0}>
+              ${suggestions.map(
+                (s) =>
+                  html`<li role="option" data-script=${s.name} @mousedown=${(e: Event) => (e.preventDefault(), this.chooseScript(s.name, s.inputs))}>
+                    <span>${s.name}</span><span class="muted">${` ${s.description}`}</span>
+                  </li>`,
+              )}
+            </ul>
+          </div>`,
+          'script',
+        )}
+        ${field('Arguments', text('enq-args', 'args', 'Arguments', 'arguments (shell words)'), 'args')}
+      </div>
+      <div ?hidden=${!!tool?.script}>
+        ${field(
+          'Prompt',
+          html`<vscode-textarea id="enq-prompt" aria-label="Prompt" rows="6" placeholder="What should the task do?" ?disabled=${ro} ?invalid=${errors.prompt !== undefined}></vscode-textarea>`,
+          'prompt',
+        )}
+      </div>
+      <div class="row">
+        ${field('Timeout override (s)', html`<vscode-textfield id="enq-timeout" aria-label="Timeout (seconds)" placeholder=${tool ? `default ${tool.timeoutSeconds}` : ''} ?disabled=${ro} ?invalid=${errors.timeoutSeconds !== undefined}></vscode-textfield>`, 'timeoutSeconds')}
+        ${field('Priority', text('enq-priority', 'priority', 'Priority', '0'), 'priority')}
+      </div>
+      ${field(
+        'After',
+        text('enq-after', 'after', 'After (task ids)', 'tsk_… tsk_… (optional)', {
+          input: () => {
+            clearTimeout(this.afterTimer);
+            this.afterTimer = setTimeout(() => store.checkAfter(valueOf(this, 'enq-after')), 150);
+          },
+          change: () => store.checkAfter(valueOf(this, 'enq-after')),
+        }),
+        'after',
+        html`<div class="muted hint">Runs only once these tasks have succeeded: task ids, comma or space separated.</div>`,
+      )}
+      <div class="row"><vscode-button id="enq-submit" ?disabled=${ro} @click=${() => void this.submit()}>Enqueue</vscode-button></div>
+      <div id="enq-message" role="status" class=${note?.kind ?? ''}>${note?.text ?? ''}</div>
+    </form>`;
+  }
+
+  private chooseScript(name: string, inputs: string): void {
+    const script = this.querySelector<Control>('#enq-script');
+    if (script) script.value = name;
+    if (inputs) this.querySelector('#enq-args')?.setAttribute('placeholder', inputs);
+    store.hideSuggestions();
+  }
+
+  private async submit(): Promise<void> {
+    if (this.state.init.readOnly) return;
+    const v = (id: string) => valueOf(this, id);
+    const tool = this.state.init.tools.find((t) => t.name === v('enq-tool'));
+    const enqueued = await store.enqueue({
+      queue: v('enq-queue'),
+      tool: v('enq-tool'),
+      ...(tool?.script ? { script: v('enq-script'), args: v('enq-args') } : { prompt: v('enq-prompt') }),
+      timeoutSeconds: v('enq-timeout'),
+      priority: v('enq-priority'),
+      after: v('enq-after'),
+    });
+    if (!enqueued) return;
+    for (const id of ['enq-prompt', 'enq-after']) {
+      const el = this.querySelector<Control>(`#${id}`);
+      if (el) el.value = '';
+    }
+  }
+}
+customElements.define('sparkq-enqueue', EnqueueView);

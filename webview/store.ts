@@ -1,0 +1,299 @@
+import type { ScriptEntry } from '../src/core/scriptIndex';
+import type { TaskDetail } from '../src/core/model';
+import {
+  type DashboardInit,
+  type DashboardMethod,
+  type DashboardParams,
+  type DashboardResults,
+  type DashboardUiState,
+  type EnqueueField,
+  type EnqueueForm,
+  type HostMessage,
+  type Overview,
+  type SortKey,
+  type TaskPageView,
+  type TaskQuery,
+  type UsageReport,
+  afterProblem,
+} from '../src/shared/dashboardProtocol';
+import { plural } from '../src/core/text';
+import { TABS, requestPage, ui } from './boot';
+import { RequestError, request, saveUiState } from './bridge';
+import { errorText } from './view';
+
+/** A line that says how something went: in progress, done, or failed. */
+export interface Note {
+  text: string;
+  kind: '' | 'ok' | 'error';
+}
+
+/**
+ * Everything the dashboard shows: the UI state the page keeps with setState, and what the host answered and pushed.
+ * Components read it and call its actions; nothing else holds dashboard state.
+ */
+export interface DashboardState {
+  ui: DashboardUiState;
+  init: DashboardInit;
+  /** The first `init` came (the pickers can be drawn). */
+  initShown: boolean;
+  page: TaskPageView;
+  /** The current page's request was answered (rows or an error). */
+  pageAnswered: boolean;
+  /** Why the page of tasks cannot be shown, or null. */
+  pageError: string | null;
+  overview: Overview | null;
+  overviewError: string | null;
+  usage: UsageReport | null;
+  usageError: string | null;
+  detail: TaskDetail | null;
+  /** Why the selected task cannot be shown, or null. */
+  detailError: string | null;
+  /** What became of the last queue action (pause, resume, requeue failed) of the overview. */
+  queueNote: Note | null;
+  /** What became of the last action on the task in detail. */
+  taskNote: Note | null;
+  /** Buttons whose request is under way, by key (see `busyKey`). */
+  busy: ReadonlySet<string>;
+  enqueueNote: Note | null;
+  enqueueErrors: Partial<Record<EnqueueField, string>>;
+  /** Scripts suggested for the enqueue form's Script field; empty when none is to be shown. */
+  suggestions: ScriptEntry[];
+}
+
+type Listener = () => void;
+
+/** The usage report reads every task: while changes keep coming it is asked for at most every USAGE_EVERY_MS. */
+const USAGE_EVERY_MS = 2_000;
+
+export class DashboardStore {
+  private readonly listeners = new Set<Listener>();
+  private pageRequest = 0;
+  private detailRequest = 0;
+  private usageAskedAt = -Infinity;
+  private usageLater: ReturnType<typeof setTimeout> | null = null;
+  state: DashboardState;
+
+  constructor(uiState: DashboardUiState) {
+    this.state = {
+      ui: uiState,
+      init: { readOnly: true, problem: null, tools: [], queues: [], sessions: [] },
+      initShown: false,
+      page: { tasks: [], next: null },
+      pageAnswered: false,
+      pageError: null,
+      overview: null,
+      overviewError: null,
+      usage: null,
+      usageError: null,
+      detail: null,
+      detailError: null,
+      queueNote: null,
+      taskNote: null,
+      busy: new Set(),
+      enqueueNote: null,
+      enqueueErrors: {},
+      suggestions: [],
+    };
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private set(patch: Partial<DashboardState>): void {
+    this.state = { ...this.state, ...patch };
+    for (const l of this.listeners) l();
+  }
+
+  private setUi(patch: Partial<DashboardUiState>): void {
+    const next = { ...this.state.ui, ...patch };
+    saveUiState(next);
+    this.set({ ui: next });
+  }
+
+  // ---- host messages ----------------------------------------------------------------------------------------
+
+  hostMessage(m: Exclude<HostMessage, { type: 'response' }>): void {
+    if (m.type === 'init') {
+      this.set({ init: m.init, initShown: true });
+      void this.loadOverview();
+      return;
+    }
+    // changed: refresh what is on screen; the host already batched the events.
+    void this.loadPage();
+    if (this.state.ui.tab === 'overview') void this.loadOverview();
+    const shown = this.state.detail;
+    if (shown && (m.all || m.tasks.includes(shown.id))) void this.loadDetail();
+  }
+
+  // ---- tasks --------------------------------------------------------------------------------------------------
+
+  /** Shows the page the UI state says (asked now, or the one already asked for); a later call wins over an earlier one. */
+  async loadPage(asked: Promise<TaskPageView> = requestPage(this.state.ui)): Promise<void> {
+    const n = ++this.pageRequest;
+    try {
+      const page = await asked;
+      if (n === this.pageRequest) this.set({ page, pageError: null, pageAnswered: true });
+    } catch (e) {
+      if (n === this.pageRequest) this.set({ page: { tasks: [], next: null }, pageError: `The tasks cannot be listed: ${errorText(e)}`, pageAnswered: true });
+    }
+  }
+
+  setQuery(query: TaskQuery): void {
+    this.setUi({ query, cursors: [] });
+    void this.loadPage();
+  }
+
+  nextPage(): void {
+    const next = this.state.page.next;
+    if (next === null) return;
+    this.setUi({ cursors: [...this.state.ui.cursors, next] });
+    void this.loadPage();
+  }
+
+  previousPage(): void {
+    if (this.state.ui.cursors.length === 0) return;
+    this.setUi({ cursors: this.state.ui.cursors.slice(0, -1) });
+    void this.loadPage();
+  }
+
+  sortBy(key: SortKey): void {
+    const { sort } = this.state.ui;
+    this.setUi({ sort: { key, dir: sort.key === key ? (sort.dir === 1 ? -1 : 1) : 1 } });
+  }
+
+  setTab(index: number): void {
+    const tab = TABS[index] ?? 'overview';
+    this.setUi({ tab });
+    if (tab === 'overview') void this.loadOverview();
+  }
+
+  // ---- task detail ----------------------------------------------------------------------------------------------
+
+  selectTask(id: string): void {
+    this.setUi({ selected: id });
+    this.set({ taskNote: null });
+    void this.loadDetail();
+  }
+
+  async loadDetail(): Promise<void> {
+    const id = this.state.ui.selected;
+    if (!id) return;
+    const n = ++this.detailRequest;
+    try {
+      const detail = await request('getTask', { task: id });
+      if (n === this.detailRequest) this.set({ detail, detailError: null });
+    } catch (e) {
+      if (n === this.detailRequest) this.set({ detail: null, detailError: `Task ${id} cannot be shown: ${errorText(e)}` });
+    }
+  }
+
+  /** An action on the task in detail (its button's id is the busy key); says how it went under the buttons. */
+  taskAction<M extends 'taskAction' | 'startWorker'>(button: string, label: string, method: M, params: DashboardParams<M>): void {
+    void this.run(button, label, 'taskNote', method, params, () => `${label}: done.`);
+  }
+
+  // ---- overview -------------------------------------------------------------------------------------------------
+
+  /** Asks for the overview and the usage report together; each is shown when it comes (the report reads every task). */
+  loadOverview(): Promise<void> {
+    const overview = request('overview', {}).then(
+      (o) => this.set({ overview: o, overviewError: null }),
+      (e: unknown) => this.set({ overviewError: `The overview cannot be shown: ${errorText(e)}` }),
+    );
+    return Promise.all([overview, this.loadUsage()]).then(() => undefined);
+  }
+
+  private loadUsage(): Promise<void> {
+    const wait = this.usageAskedAt + USAGE_EVERY_MS - Date.now();
+    if (wait > 0) {
+      this.usageLater ??= setTimeout(() => {
+        this.usageLater = null;
+        if (this.state.ui.tab === 'overview') void this.loadUsage();
+      }, wait);
+      return Promise.resolve();
+    }
+    this.usageAskedAt = Date.now();
+    return request('usage', {}).then(
+      (usage) => this.set({ usage, usageError: null }),
+      (e: unknown) => this.set({ usageError: `Usage and cost cannot be shown: ${errorText(e)}` }),
+    );
+  }
+
+  /** A queue's button (pause, resume, requeue failed): says how it went under the table, and redraws the overview. */
+  queueAction(button: string, label: string, method: 'pauseQueue' | 'resumeQueue' | 'requeueFailed', queue: string): void {
+    void this.run(button, label, 'queueNote', method, { queue }, (r) => {
+      const n = (r as { requeued?: number }).requeued;
+      void this.loadOverview();
+      return n === undefined ? `${label}: done.` : `${label}: ${plural(n, 'task')} requeued.`;
+    });
+  }
+
+  private async run<M extends DashboardMethod>(
+    button: string,
+    label: string,
+    note: 'queueNote' | 'taskNote',
+    method: M,
+    params: DashboardParams<M>,
+    done: (r: DashboardResults[M]) => string,
+  ): Promise<void> {
+    if (this.state.busy.has(button)) return;
+    this.set({ busy: new Set([...this.state.busy, button]), [note]: { text: `${label}…`, kind: '' } });
+    let outcome: Note;
+    try {
+      outcome = { text: done(await request(method, params)), kind: '' };
+    } catch (e) {
+      outcome = { text: `${label} failed: ${errorText(e)}`, kind: 'error' };
+    }
+    const busy = new Set(this.state.busy);
+    busy.delete(button);
+    this.set({ busy, [note]: outcome });
+  }
+
+  // ---- enqueue --------------------------------------------------------------------------------------------------
+
+  /** Checks the After field as it is typed: each word must be a task id. Whether the tasks exist, the owner says. */
+  checkAfter(text: string): boolean {
+    const problem = afterProblem(text);
+    const { after: _old, ...others } = this.state.enqueueErrors;
+    this.set({ enqueueErrors: problem === null ? others : { ...others, after: problem } });
+    return problem === null;
+  }
+
+  /** Sends the form; resolves true when the task was enqueued (the form then clears its prompt and After fields). */
+  async enqueue(form: EnqueueForm): Promise<boolean> {
+    this.set({ enqueueErrors: {} });
+    if (!this.checkAfter(form.after ?? '')) {
+      this.set({ enqueueNote: { text: 'Fix the marked fields.', kind: 'error' } });
+      return false;
+    }
+    this.set({ enqueueNote: { text: 'Enqueueing…', kind: '' } });
+    try {
+      const task = await request('enqueue', form);
+      this.set({ enqueueNote: { text: `Enqueued ${task.id} on ${task.queue}${task.after.length > 0 ? `, after ${task.after.join(', ')}` : ''}.`, kind: 'ok' } });
+      return true;
+    } catch (e) {
+      if (e instanceof RequestError && Object.keys(e.fields).length > 0) this.set({ enqueueErrors: e.fields, enqueueNote: { text: 'Fix the marked fields.', kind: 'error' } });
+      else this.set({ enqueueNote: { text: `Enqueue failed: ${errorText(e)}`, kind: 'error' } });
+      return false;
+    }
+  }
+
+  async suggestScripts(query: string): Promise<void> {
+    try {
+      const suggestions = await request('scripts', { query });
+      const { script: _old, ...others } = this.state.enqueueErrors;
+      this.set({ suggestions, enqueueErrors: others });
+    } catch (e) {
+      this.set({ suggestions: [], enqueueErrors: { ...this.state.enqueueErrors, script: `Scripts cannot be listed: ${errorText(e)}` } });
+    }
+  }
+
+  hideSuggestions(): void {
+    if (this.state.suggestions.length > 0) this.set({ suggestions: [] });
+  }
+}
+
+/** The dashboard's one store, over the UI state boot restored. */
+export const store = new DashboardStore(ui);
