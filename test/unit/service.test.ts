@@ -1,6 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { type ErrorCode, isSparkqError } from '../../src/core/errors';
+import type { ChangeEvent } from '../../src/core/events';
+import { type Effect, EffectBatch, applyEffects, effectEvents } from '../../src/core/queue/effects';
+import { MIGRATIONS } from '../../src/core/queue/schema';
 import type { QueueService } from '../../src/core/queue/service';
+import { SqlDatabase } from '../../src/core/store/sqlite';
 import { testQueue } from '../support/queue';
 
 async function rejectsWith(p: Promise<unknown> | (() => unknown), code: ErrorCode, pattern: RegExp): Promise<void> {
@@ -336,6 +340,40 @@ describe('queue operations', () => {
       await q.fail({ task: t.id, lease: c!.lease, error: 'e' });
       assert.deepEqual(seen, ['task:queued', 'task:running', 'task:failed']);
     });
+
+    it('tells listeners what each kind of change did', async () => {
+      const seen: ChangeEvent[] = [];
+      q.onChange((events) => seen.push(...events));
+      const took = () => seen.splice(0);
+      const qid = q.getQueue('q').id;
+      const s2 = await q.createSession({ name: 's2' });
+      assert.deepEqual(took(), [{ kind: 'session', id: s2.id }]);
+      const q2 = await q.createQueue({ name: 'q2', session: 's2' });
+      await q.pauseQueue({ queue: 'q2' });
+      await q.resumeQueue('q2');
+      await q.setAgentSession('q2', { codexThreadId: 'thread-1' });
+      assert.deepEqual(took(), Array<ChangeEvent>(4).fill({ kind: 'queue', id: q2.id }));
+      const a = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'a', timeoutSeconds: 10 });
+      const b = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'b', after: [a.id] });
+      const ca = (await q.claim({ queue: 'q' }))!;
+      await q.heartbeat({ task: a.id, lease: ca.lease });
+      env.clock.advance(11_000);
+      await q.sweep();
+      const task = (id: string, status: ChangeEvent & { kind: 'task' } extends { status: infer S } ? S : never, queueId = qid): ChangeEvent => ({ kind: 'task', id, queueId, status });
+      assert.deepEqual(took(), [task(a.id, 'queued'), task(b.id, 'queued'), task(a.id, 'running'), task(a.id, 'running'), task(a.id, 'running')]);
+      await q.complete({ task: a.id, lease: ca.lease, summary: 'ok' });
+      assert.deepEqual(took(), [task(a.id, 'succeeded'), task(b.id, 'queued')], 'the task its success released is claimable now');
+      const cb = (await q.claim({ queue: 'q' }))!;
+      await q.release({ task: b.id, lease: cb.lease, reason: 'usage limit' });
+      assert.deepEqual(took(), [task(b.id, 'running'), task(b.id, 'queued'), { kind: 'queue', id: qid }]);
+      const plan = await q.applyPlan({ plan: { id: 'p', description: null, tasks: [{ key: 'x', queue: 'q', tool: 'run-bash', prompt: 'x', after: [] }] } });
+      assert.deepEqual(took(), [task(plan.created[0]!.task.id, 'queued')]);
+      env.clock.advance(2 * 86_400_000);
+      await q.purge({ olderThanDays: 1 });
+      assert.deepEqual(took(), [task(a.id, 'removed', '')]);
+      await q.endSession('s2');
+      assert.deepEqual(took(), [{ kind: 'queue', id: q2.id }, { kind: 'session', id: s2.id }]);
+    });
   });
 
   describe('archive and purge', () => {
@@ -423,5 +461,96 @@ describe('queue operations', () => {
       assert.deepEqual(q.getQueue('q').counts, { queued: 1, running: 0, succeeded: 30, failed: 0 });
       assert.equal(q.listTasks({ limit: 1000 }).tasks.length, 31);
     });
+  });
+});
+
+describe('effects as a journal holds them', () => {
+  // One record (a JSON array of effects) per line, in the format journals on disk have: a journal written by an
+  // earlier version must replay to the same state, so these lines are never to be changed, only added to.
+  const S = 'ses_aaaaaaaaaaaa';
+  const Q = 'que_aaaaaaaaaaaa';
+  const T1 = 'tsk_aaaaaaaaaaa1';
+  const T2 = 'tsk_aaaaaaaaaaa2';
+  const T3 = 'tsk_aaaaaaaaaaa3';
+  const task = `"sessionId":"${S}","queueId":"${Q}","tool":"run-bash","taskClass":"FAST_SCRIPT","payload":null,"priority":0,"timeoutS":30`;
+  const JOURNAL = [
+    `[{"t":"session.create","id":"${S}","name":"s","description":"","at":1000}]`,
+    `[{"t":"queue.create","id":"${Q}","sessionId":"${S}","name":"q","instructions":"Be brief.","workdir":null,"maxWorkers":1,"maxAttempts":2,"at":1001}]`,
+    `[{"t":"queue.pause","id":"${Q}","at":1002,"until":5000,"reason":"limit"}]`,
+    `[{"t":"queue.resume","id":"${Q}","at":1003}]`,
+    `[{"t":"queue.agent","id":"${Q}","codexThreadId":"thread-1"}]`,
+    `[{"t":"task.enqueue","seq":1,"id":"${T1}",${task},"prompt":"a","at":1004,"retryOf":null}]`,
+    `[{"t":"plan.apply","id":"p","description":"","file":null,"at":1005,"tasks":1},{"t":"task.enqueue","seq":2,"id":"${T2}",${task},"prompt":"b","at":1005,"retryOf":null,"planId":"p","planKey":"b","after":["${T1}"],"waiting":1}]`,
+    `[{"t":"task.claim","id":"${T1}","queueId":"${Q}","lease":"l1","worker":"w","attempt":1,"at":1006}]`,
+    `[{"t":"task.heartbeat","id":"${T1}","at":1007}]`,
+    `[{"t":"task.stale","id":"${T1}","at":1008}]`,
+    `[{"t":"task.return","id":"${T1}","queueId":"${Q}","attempt":1,"outcome":"failed","at":1009,"notBefore":1010,"error":"e (attempt 1 of 2; retrying)","data":null,"stdout":null,"stderr":"x","usage":null}]`,
+    `[{"t":"task.claim","id":"${T1}","queueId":"${Q}","lease":"l2","worker":"w","attempt":2,"at":1011}]`,
+    `[{"t":"task.finish","id":"${T1}","queueId":"${Q}","attempt":2,"status":"succeeded","at":1012,"summary":"ok","data":"{\\"n\\":1}","error":null,"stdout":"out","stderr":null,"usage":null,"release":["${T2}"]}]`,
+    `[{"t":"task.claim","id":"${T2}","queueId":"${Q}","lease":"l3","worker":null,"attempt":1,"at":1013}]`,
+    `[{"t":"task.finish","id":"${T2}","queueId":"${Q}","attempt":1,"status":"failed","at":1014,"summary":null,"data":null,"error":"boom","stdout":null,"stderr":null,"usage":null}]`,
+    `[{"t":"task.enqueue","seq":3,"id":"${T3}",${task},"prompt":"b","at":1015,"retryOf":"${T2}","planId":"p","planKey":"b","after":["${T1}"],"waiting":0}]`,
+    `[{"t":"archive.add","chunk":{"id":1,"file":"chunk-000001.db","count":1,"minSeq":1,"maxSeq":1,"minFinishedAt":1012,"maxFinishedAt":1012,"bytes":100,"crc":7,"bloom":"AAAA","at":1016},"ids":["${T1}"]}]`,
+    `[{"t":"purge","ids":["${T2}"],"dropChunks":[1],"replaceChunks":[],"counts":[["${Q}","succeeded",1],["${Q}","failed",1]]}]`,
+    `[{"t":"queue.end","id":"${Q}","at":1017},{"t":"session.end","id":"${S}","at":1017}]`,
+  ];
+  const records = JOURNAL.map((line) => JSON.parse(line) as Effect[]);
+
+  function fresh(): SqlDatabase {
+    const db = SqlDatabase.openSync();
+    for (const m of MIGRATIONS) m(db);
+    return db;
+  }
+  const TABLES = ['sessions', 'queues', 'tasks', 'attempts', 'queue_counts', 'requeues', 'meta', 'archive_chunks', 'task_deps', 'plans'];
+  const dump = (db: SqlDatabase) => Object.fromEntries(TABLES.map((t) => [t, db.all(`SELECT * FROM ${t}`).map((r) => JSON.stringify(r)).sort()]));
+
+  it('replays record by record and in a batch (from any point) to the same state, and says what changed', () => {
+    const one = fresh();
+    const events: ChangeEvent[] = [];
+    for (const r of records) {
+      one.transaction(() => applyEffects(one, r));
+      events.push(...effectEvents(r, (id) => one.value('SELECT queue_id FROM tasks WHERE id = ?', [id]) as string | undefined));
+    }
+    const want = dump(one);
+    assert.deepEqual(want['tasks']!.map((r) => JSON.parse(r) as Record<string, unknown>).map((r) => [r['id'], r['status'], r['retry_of'], r['deps'], r['waiting']]), [[T3, 'queued', T2, 1, 0]]);
+    assert.deepEqual(want['queue_counts'], ['{"queue_id":"que_aaaaaaaaaaaa","status":"failed","n":0}', '{"queue_id":"que_aaaaaaaaaaaa","status":"queued","n":1}', '{"queue_id":"que_aaaaaaaaaaaa","status":"running","n":0}', '{"queue_id":"que_aaaaaaaaaaaa","status":"succeeded","n":0}']);
+    assert.deepEqual(want['task_deps'], [`{"task_id":"${T3}","after_id":"${T1}"}`]);
+    assert.deepEqual(want['meta'], ['{"key":"chunk_id_high","value":1}', '{"key":"task_seq_high","value":3}']);
+    assert.match(String(want['queues']), /"status":"ended".*"codex_thread_id":"thread-1"/);
+    const running = (id: string): ChangeEvent => ({ kind: 'task', id, queueId: Q, status: 'running' });
+    const queued = (id: string): ChangeEvent => ({ kind: 'task', id, queueId: Q, status: 'queued' });
+    assert.deepEqual(events, [
+      { kind: 'session', id: S },
+      ...Array<ChangeEvent>(4).fill({ kind: 'queue', id: Q }),
+      queued(T1),
+      queued(T2),
+      running(T1),
+      running(T1),
+      running(T1),
+      queued(T1),
+      running(T1),
+      { kind: 'task', id: T1, queueId: Q, status: 'succeeded' },
+      queued(T2),
+      running(T2),
+      { kind: 'task', id: T2, queueId: Q, status: 'failed' },
+      queued(T3),
+      { kind: 'task', id: T2, queueId: '', status: 'removed' },
+      { kind: 'queue', id: Q },
+      { kind: 'session', id: S },
+    ]);
+    one.close();
+    // The batch holds the tasks enqueued within it in memory and changes the others with SQL: start it at every
+    // point, so that each kind goes both ways.
+    for (let from = 0; from <= records.length; from++) {
+      const db = fresh();
+      for (const r of records.slice(0, from)) db.transaction(() => applyEffects(db, r));
+      db.transaction(() => {
+        const batch = new EffectBatch(db);
+        for (const r of records.slice(from)) for (const e of r) batch.apply(e);
+        batch.finish();
+      });
+      assert.deepEqual(dump(db), want, `batch from record ${from}`);
+      db.close();
+    }
   });
 });

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { type Clock, iso, systemClock } from '../clock';
 import { type SparkqConfig, resolveTimeoutSeconds } from '../config';
 import { SparkqError } from '../errors';
+import type { ChangeEvent, SweepResult } from '../events';
 import { looksLikeId, newId, newLeaseToken } from '../ids';
 import { checkEnqueue, checkOutcome, parseInput as parse } from '../inputs';
 import {
@@ -38,7 +39,7 @@ import type { Durability } from '../store/journal';
 import type { Row, SqlValue } from '../store/sqlite';
 import { type RecoveryReport, Store, type StoreOptions } from '../store/store';
 import { ARCHIVE_DIR, Archive, type ChunkRow } from './archive';
-import { type ChunkMeta, type Effect, EffectBatch, applyEffects, rowAfter } from './effects';
+import { type ChunkMeta, type Effect, EffectBatch, applyEffects, effectEvents, rowAfter, tallyEffects } from './effects';
 import { type Names, rowToAttempt, rowToTask } from './rows';
 import { MIGRATIONS } from './schema';
 
@@ -60,16 +61,7 @@ export interface OpenQueueOptions {
   fence?: StoreOptions['fence'];
 }
 
-/** What changed, sent to listeners once the change is durable. */
-export type ChangeEvent =
-  | { kind: 'session'; id: string }
-  | { kind: 'queue'; id: string }
-  | { kind: 'task'; id: string; queueId: string; status: TaskStatus | 'removed' };
-
-export interface SweepResult {
-  staled: Task[];
-  failed: Task[];
-}
+export type { ChangeEvent, SweepResult } from '../events';
 
 function agentEffect(queueId: string, ids: AgentSession): (Effect & { t: 'queue.agent' }) | null {
   const effect: Effect & { t: 'queue.agent' } = { t: 'queue.agent', id: queueId };
@@ -228,15 +220,10 @@ export class QueueService {
       written = this.store.write(() => {
         const { effects, result: read } = build();
         applyEffects(this.store.db, effects);
-        let namesChanged = false;
-        for (const e of effects) {
-          if (e.t === 'task.finish') this.liveFinished++;
-          else if (e.t === 'archive.add') this.liveFinished -= e.ids.length;
-          else if (e.t === 'purge') this.liveFinished -= e.ids.length;
-          else if (e.t === 'task.enqueue') this.taskSeqHigh = Math.max(this.taskSeqHigh ?? 0, e.seq);
-          else if (e.t !== 'task.claim' && e.t !== 'task.heartbeat' && e.t !== 'task.stale' && e.t !== 'task.return' && e.t !== 'plan.apply') namesChanged = true;
-        }
-        if (namesChanged) this.dropCaches();
+        const tally = tallyEffects(effects);
+        this.liveFinished += tally.finished;
+        if (tally.seqHigh > 0) this.taskSeqHigh = Math.max(this.taskSeqHigh ?? 0, tally.seqHigh);
+        if (tally.names) this.dropCaches();
         // The result is read inside the transaction, so it is exactly the state this mutation produced.
         return { result: { value: read(), effects }, record: effects.length > 0 ? effects : null };
       });
@@ -261,52 +248,8 @@ export class QueueService {
 
   private emit(effects: Effect[]): void {
     if (this.listeners.size === 0 || effects.length === 0) return;
-    const events: ChangeEvent[] = [];
-    for (const e of effects) {
-      switch (e.t) {
-        case 'session.create':
-        case 'session.end':
-          events.push({ kind: 'session', id: e.id });
-          break;
-        case 'queue.create':
-        case 'queue.end':
-        case 'queue.agent':
-        case 'queue.pause':
-        case 'queue.resume':
-          events.push({ kind: 'queue', id: e.id });
-          break;
-        case 'plan.apply':
-          break; // its tasks have their own events
-        case 'task.return':
-          events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'queued' });
-          break;
-        case 'task.enqueue':
-          events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'queued' });
-          break;
-        case 'task.claim':
-          events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'running' });
-          break;
-        case 'task.finish':
-          events.push({ kind: 'task', id: e.id, queueId: e.queueId, status: e.status });
-          for (const id of e.release ?? []) {
-            // A released task may now be claimable: tell its queue's workers.
-            const q = this.store.db.value('SELECT queue_id FROM tasks WHERE id = ?', [id]) as string | undefined;
-            if (q) events.push({ kind: 'task', id, queueId: q, status: 'queued' });
-          }
-          break;
-        case 'task.heartbeat':
-        case 'task.stale': {
-          const q = this.store.db.value('SELECT queue_id FROM tasks WHERE id = ?', [e.id]) as string | undefined;
-          if (q) events.push({ kind: 'task', id: e.id, queueId: q, status: 'running' });
-          break;
-        }
-        case 'archive.add':
-          break; // tasks moved, nothing a watcher sees changed
-        case 'purge':
-          for (const id of e.ids) events.push({ kind: 'task', id, queueId: '', status: 'removed' });
-          break;
-      }
-    }
+    const db = this.store.db;
+    const events = effectEvents(effects, (id) => db.value('SELECT queue_id FROM tasks WHERE id = ?', [id]) as string | undefined);
     for (const l of this.listeners) {
       try {
         l(events);
