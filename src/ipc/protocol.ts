@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { API_METHODS, type ApiMethod, type ChangeEvent, type OwnerInfo, checkParams, isApiMethod } from '../api/contract';
 import { TASK_STATUSES } from '../core/constants';
 import { isSparkqError } from '../core/errors';
+import { checkedForRun } from '../core/inputs';
 import { FrameError } from './frames';
 
 export {
@@ -66,7 +67,8 @@ export const RequestMessage = z
  */
 export function paramsProblem(method: ApiMethod, params: unknown[]): string | null {
   try {
-    checkParams(method, params);
+    // The request runs right after this check, in this turn: the queue takes what the check read (see checkedForRun).
+    checkedForRun(() => checkParams(method, params));
     return null;
   } catch (e) {
     if (isSparkqError(e, 'invalid-input')) return e.message;

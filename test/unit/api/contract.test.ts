@@ -4,6 +4,9 @@ import { IpcClient } from '../../../src/client/ipcClient';
 import { openQueue, type QueueHandle } from '../../../src/client/open';
 import { RemoteQueue } from '../../../src/client/remoteQueue';
 import { isSparkqError } from '../../../src/core/errors';
+import { checkEnqueue } from '../../../src/core/inputs';
+import * as Model from '../../../src/core/model';
+import { paramsProblem } from '../../../src/ipc/protocol';
 import { readOwnerRecord } from '../../../src/owner/record';
 import { sparkqDirOf } from '../../../src/owner/workspace';
 import { tempDir } from '../../support/tmp';
@@ -99,6 +102,29 @@ describe('the queue API contract', function () {
     assert.throws(() => checkParams('purge', [{ olderThanDays: -1 }]), /--older-than must be a number of days ≥ 0/);
     assert.doesNotThrow(() => checkParams('listTasks', []));
     assert.doesNotThrow(() => checkParams('listTasks', [{ status: ['queued', 'failed'] }]));
+  });
+
+  it('parses a request once: the queue takes what the IPC boundary read in the same turn, and nothing else', () => {
+    const schema = Model.EnqueueInput;
+    const real = schema.safeParse.bind(schema);
+    let parses = 0;
+    schema.safeParse = (v: unknown) => (parses++, real(v));
+    try {
+      const input = { queue: 'q', tool: 'run-bash', prompt: 'x' };
+      assert.equal(paramsProblem('enqueue', [input]), null);
+      assert.equal(checkEnqueue(input).input.prompt, 'x');
+      assert.equal(parses, 1, 'the boundary parsed it; the queue took that reading');
+      // Taken once: a second check of the same object (mutated meanwhile) reads it again.
+      input.prompt = 'y';
+      assert.equal(checkEnqueue(input).input.prompt, 'y');
+      assert.equal(parses, 2);
+      // Outside the boundary nothing is kept.
+      checkEnqueue(input);
+      checkEnqueue(input);
+      assert.equal(parses, 4);
+    } finally {
+      schema.safeParse = real;
+    }
   });
 
   describe('is served by every implementation', () => {
