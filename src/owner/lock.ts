@@ -281,6 +281,10 @@ function createExclusive(sparkqDir: string, file: string, content: string): bool
   throw new Error(`owner lock in ${sparkqDir}: could not create ${path.basename(file)}`);
 }
 
+/**
+ * The exclusive create written in place, for file systems without hard links. Not fileio's writeNewFile: that removes
+ * the file when writing fails, and this file may already be the highest generation, which is never deleted.
+ */
 function createInPlace(file: string, content: string): boolean {
   let fd: number;
   try {

@@ -1,9 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { crc32 as zlibCrc32 } from 'node:zlib';
+import type * as Zlib from 'node:zlib';
+
+let zlibCrc32: typeof Zlib.crc32 | undefined;
 
 /** CRC-32 of bytes. Our own checksum, because `PRAGMA quick_check` misses most single-byte flips. */
 export function crc32(data: Uint8Array, previous = 0): number {
+  // node:zlib on demand: every client loads this module with the owner lock, and only an owner computes checksums;
+  // loading zlib costs a few milliseconds.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  zlibCrc32 ??= (require('node:zlib') as typeof Zlib).crc32;
   return zlibCrc32(data, previous) >>> 0;
 }
 
