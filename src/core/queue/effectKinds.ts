@@ -55,7 +55,7 @@ export interface EffectKind<E extends Effect> {
 
 type KindOf<T extends Effect['t']> = EffectKind<Extract<Effect, { t: T }>>;
 
-// ---- SQL shared by several kinds ---------------------------------------------------------------------------------
+// ---- SQL shared by several kinds -------------------------------------------------------------------------------
 
 export function bump(db: SqlDatabase, queueId: string, status: string, delta: number): void {
   db.run('INSERT INTO queue_counts(queue_id, status, n) VALUES (?, ?, ?) ON CONFLICT(queue_id, status) DO UPDATE SET n = n + excluded.n', [
@@ -142,7 +142,7 @@ function need(row: Row | undefined, e: Effect): Row {
   return row;
 }
 
-// ---- rows, events and bookkeeping shared by several kinds ------------------------------------------------------------
+// ---- rows, events and bookkeeping shared by several kinds ------------------------------------------------------
 
 function enqueuedRow(e: TaskRowInsert): Row {
   return {
@@ -253,7 +253,7 @@ function runningTime(column: 'heartbeat_at' | 'stale_at'): KindOf<'task.heartbea
   };
 }
 
-// ---- the kinds -------------------------------------------------------------------------------------------------------
+// ---- the kinds -------------------------------------------------------------------------------------------------
 
 const CLAIM_SQL = "UPDATE tasks SET status = 'running', attempt = ?, worker = ?, lease = ?, started_at = ?, heartbeat_at = ?, stale_at = NULL WHERE id = ? AND status = 'queued'";
 const FINISH_SQL = `UPDATE tasks SET status = ?, finished_at = ?, lease = NULL, summary = ?, data = ?, error = ?, stdout = ?, stderr = ?, usage = ?

@@ -1,0 +1,257 @@
+import { SparkqError } from '../errors';
+import { newLeaseToken } from '../ids';
+import { checkOutcome, parseInput as parse } from '../inputs';
+import { type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, ReleaseInput, type Task, type TaskStatus } from '../model';
+import type { Row } from '../store/sqlite';
+import { agentEffect } from './commands';
+import { type Effect, rowAfter } from './effects';
+import type { QueueHandle } from './handle';
+import { rowToTask } from './rows';
+
+/** The end of a worker's output, as much as the database keeps, saying how much was cut before it. */
+function tail(text: string | undefined, max: number): string | null {
+  if (text === undefined) return null;
+  if (text.length <= max) return text;
+  return `[… ${text.length - max} earlier characters cut]\n` + text.slice(text.length - max);
+}
+
+/**
+ * A task's attempts: claims and what ends or continues them (heartbeat, complete, fail, retry, hand back). Every
+ * outcome must present the lease of the claim it belongs to.
+ */
+export class AttemptCommands {
+  constructor(private readonly h: QueueHandle) {}
+
+  /** Takes the oldest claimable task of the queue (highest priority first); null when there is none. */
+  async claim(input: ClaimInput): Promise<Claim | null> {
+    const c = parse(ClaimInput, input, 'claim');
+    return this.h.commit(() => {
+      const q = this.h.activeQueue(c.queue, 'claims');
+      const row = this.h.claimable(q, 1)[0];
+      if (!row) return { effects: [], result: () => null };
+      const { effect, result } = this.claimOf(q, row, c.worker);
+      return { effects: [effect], result };
+    });
+  }
+
+  /**
+   * Claims up to `count` tasks of one queue for one worker as one change (one transaction, one journal record): the
+   * same tasks, in the same order, that `count` claims one after the other would take. Fewer when the queue runs dry.
+   */
+  async claimMany(input: ClaimInput, count: number): Promise<Claim[]> {
+    const c = parse(ClaimInput, input, 'claim');
+    if (!Number.isInteger(count) || count < 0) throw new SparkqError('invalid-input', `count must be a whole number ≥ 0, not ${String(count)}`);
+    return this.h.commit(() => {
+      const q = this.h.activeQueue(c.queue, 'claims');
+      if (count === 0) return { effects: [], result: () => [] };
+      // Nothing else changes in between, so successive claims would take exactly these rows, in this order.
+      const rows = this.h.claimable(q, count);
+      const claims = rows.map((row) => this.claimOf(q, row, c.worker));
+      return { effects: claims.map((x) => x.effect), result: () => claims.map((x) => x.result()) };
+    });
+  }
+
+  private claimOf(q: Row, row: Row, worker: string | undefined): { effect: Effect & { t: 'task.claim' }; result: () => Claim } {
+    const lease = newLeaseToken();
+    const effect: Effect & { t: 'task.claim' } = {
+      t: 'task.claim',
+      id: row['id'] as string,
+      queueId: q['id'] as string,
+      lease,
+      worker: worker ?? null,
+      attempt: (row['attempt'] as number) + 1,
+      at: this.h.clock.now(),
+    };
+    // The row read to choose the task, with the claim's changes: what a re-read would return.
+    return { effect, result: () => ({ task: rowToTask(rowAfter(effect, row), this.h.names), instructions: q['instructions'] as string, lease }) };
+  }
+
+  private runningTask(id: string, lease: string | undefined, verb: string): Row {
+    const { row } = this.h.anyTaskRow(id);
+    const status = row['status'] as TaskStatus;
+    if (status !== 'running') {
+      const hint = status === 'queued' ? 'claim it first' : status === 'failed' ? 'requeue it to run it again' : 'it is finished';
+      throw new SparkqError('conflict', `task ${id} is ${status}; only a running task can be ${verb} (${hint})`, { status });
+    }
+    if (lease !== undefined && lease !== row['lease']) {
+      throw new SparkqError(
+        'lease-mismatch',
+        `the lease given for task ${id} is not the lease of its current attempt (attempt ${String(row['attempt'])}): it was mistyped, or it belongs to an ` +
+          'earlier attempt of a task that has been claimed again since. Nothing was recorded; use the lease from the claim that is running it ($SPARKQ_LEASE in a worker)',
+      );
+    }
+    return row;
+  }
+
+  async heartbeat(input: HeartbeatInput): Promise<void> {
+    const h = parse(HeartbeatInput, input, 'heartbeat');
+    return this.h.commit(() => {
+      this.runningTask(h.task, h.lease, 'sent a heartbeat');
+      return { effects: [{ t: 'task.heartbeat', id: h.task, at: this.h.clock.now() }], result: () => undefined };
+    });
+  }
+
+  async complete(input: CompleteInput): Promise<Task> {
+    const prepare = this.prepareComplete(input);
+    return this.h.commit(() => {
+      const { effect, row } = prepare();
+      // The agent conversation the task ran in goes onto its queue in the same change: the next task continues it.
+      const agent = input.agentSession ? agentEffect(effect.queueId, input.agentSession) : null;
+      return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.h.names) };
+    });
+  }
+
+  /** Completes many running tasks as one change (one transaction, one journal record): all or none. */
+  async completeMany(inputs: readonly CompleteInput[]): Promise<Task[]> {
+    const prepared = inputs.map((input, i) => this.prepareComplete(input, inputs.length > 1 ? `completion ${i + 1}` : 'completion'));
+    const seen = new Set<string>();
+    for (const input of inputs) {
+      if (seen.has(input.task)) throw new SparkqError('invalid-input', `task ${input.task} appears twice in one completeMany`);
+      seen.add(input.task);
+    }
+    return this.h.commit(() => {
+      const done = prepared.map((prepare) => prepare());
+      return { effects: done.map((d) => d.effect), result: () => done.map((d) => rowToTask(rowAfter(d.effect, d.row), this.h.names)) };
+    });
+  }
+
+  private prepareComplete(input: CompleteInput, what = 'completion'): () => { effect: Effect & { t: 'task.finish' }; row: Row } {
+    const { input: c, data, usage } = checkOutcome(CompleteInput, input, what);
+    return () => {
+      const row = this.runningTask(c.task, c.lease, 'completed');
+      return {
+        row,
+        effect: {
+          t: 'task.finish',
+          id: c.task,
+          queueId: row['queue_id'] as string,
+          attempt: row['attempt'] as number,
+          status: 'succeeded',
+          at: this.h.clock.now(),
+          summary: c.summary.trim(),
+          data,
+          error: null,
+          stdout: tail(c.stdout, LIMITS.output),
+          stderr: tail(c.stderr, LIMITS.output),
+          usage,
+          ...this.waitersOf(c.task),
+        },
+      };
+    };
+  }
+
+  /** The queued tasks waiting on `id`, which its success releases (one fewer task to wait for). */
+  private waitersOf(id: string): { release?: string[] } {
+    const ids = this.h.db
+      .all<{ id: string }>("SELECT t.id FROM task_deps d JOIN tasks t ON t.id = d.task_id WHERE d.after_id = ? AND t.status = 'queued' AND t.waiting > 0", [id])
+      .map((r) => r.id);
+    return ids.length > 0 ? { release: ids } : {};
+  }
+
+  async fail(input: FailInput): Promise<Task> {
+    const { input: f, data, usage } = checkOutcome(FailInput, input, 'failure');
+    return this.h.commit(() => {
+      const row = this.runningTask(f.task, f.lease, 'failed');
+      const effect = this.failOrRetry(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) });
+      const agent = f.agentSession ? agentEffect(effect.queueId, f.agentSession) : null;
+      return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.h.names) };
+    });
+  }
+
+  /**
+   * A failed attempt: the task fails, unless its queue (or else its tool) allows more attempts; then it goes back to
+   * the queue for a retry after an exponential backoff with jitter. Every attempt's error stays in its attempt.
+   */
+  failOrRetry(
+    row: Row,
+    error: string,
+    extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null } = {},
+  ): Effect & { t: 'task.finish' | 'task.return' } {
+    const failed = this.finishFailed(row, error, extra);
+    const q = this.h.db.get('SELECT max_attempts FROM queues WHERE id = ?', [row['queue_id'] as string]);
+    const max = (q?.['max_attempts'] as number | null | undefined) ?? this.h.config.tools[row['tool'] as string]?.maxAttempts ?? 1;
+    const failedBefore = Number(this.h.db.value("SELECT count(*) FROM attempts WHERE task_id = ? AND outcome = 'failed'", [row['id'] as string]) ?? 0);
+    const n = failedBefore + 1;
+    if (n >= max) return failed;
+    const { backoffSeconds, maxBackoffSeconds } = this.h.config.retry;
+    const full = Math.min(maxBackoffSeconds, backoffSeconds * 2 ** (n - 1)) * 1000;
+    // "Equal jitter": half the delay fixed, half random, so that tasks that failed together do not retry together.
+    const delay = Math.round(full / 2 + Math.random() * (full / 2));
+    return {
+      t: 'task.return',
+      id: failed.id,
+      queueId: failed.queueId,
+      attempt: failed.attempt,
+      outcome: 'failed',
+      at: failed.at,
+      notBefore: failed.at + delay,
+      error: `${failed.error!} (attempt ${n} of ${max}; retrying)`,
+      data: failed.data,
+      stdout: failed.stdout,
+      stderr: failed.stderr,
+      usage: failed.usage,
+    };
+  }
+
+  /**
+   * Hands a running task back to its queue unfailed because its agent hit a usage or rate limit, and pauses the queue
+   * until the limit resets (as the agent said) or for the configured delay. The queue resumes by itself.
+   */
+  async release(input: ReleaseInput): Promise<Task> {
+    const { input: r, data, usage } = checkOutcome(ReleaseInput, input, 'release');
+    return this.h.commit(() => {
+      const row = this.runningTask(r.task, r.lease, 'handed back');
+      const now = this.h.clock.now();
+      const reason = r.reason.trim().slice(0, LIMITS.error);
+      const back: Effect & { t: 'task.return' } = {
+        t: 'task.return',
+        id: row['id'] as string,
+        queueId: row['queue_id'] as string,
+        attempt: row['attempt'] as number,
+        outcome: 'released',
+        at: now,
+        notBefore: null,
+        error: reason,
+        data,
+        stdout: tail(r.stdout, LIMITS.output),
+        stderr: tail(r.stderr, LIMITS.output),
+        usage,
+      };
+      const effects: Effect[] = [back];
+      const resetAt = r.resetAt === undefined ? undefined : typeof r.resetAt === 'number' ? r.resetAt : Date.parse(r.resetAt);
+      const until = resetAt !== undefined && resetAt > now ? resetAt : now + this.h.config.retry.rateLimitPauseSeconds * 1000;
+      const q = this.h.db.get('SELECT paused_at, paused_until FROM queues WHERE id = ?', [back.queueId])!;
+      const pausedForGood = q['paused_at'] !== null && q['paused_until'] === null;
+      // A pause already in force that lasts longer (or until resumed by hand) stays as it is.
+      if (!pausedForGood && !(q['paused_at'] !== null && (q['paused_until'] as number) >= until)) {
+        effects.push({ t: 'queue.pause', id: back.queueId, at: now, until, reason });
+      }
+      const agent = r.agentSession ? agentEffect(back.queueId, r.agentSession) : null;
+      if (agent) effects.push(agent);
+      return { effects, result: () => rowToTask(rowAfter(back, row), this.h.names) };
+    });
+  }
+
+  private finishFailed(
+    row: Row,
+    error: string,
+    extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null } = {},
+  ): Effect & { t: 'task.finish' } {
+    const text = error.trim();
+    return {
+      t: 'task.finish',
+      id: row['id'] as string,
+      queueId: row['queue_id'] as string,
+      attempt: row['attempt'] as number,
+      status: 'failed',
+      at: this.h.clock.now(),
+      summary: null,
+      data: extra.data ?? null,
+      error: text.length > LIMITS.error ? text.slice(0, LIMITS.error) + ' […]' : text,
+      stdout: extra.stdout ?? null,
+      stderr: extra.stderr ?? null,
+      usage: extra.usage ?? null,
+    };
+  }
+
+}
