@@ -206,6 +206,12 @@ export interface WriterOptions {
   beforeWrite?: () => void;
 }
 
+/** The promise of an appended record: settled once the batch holding it is synced, or the journal failed. */
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * Appends records with group commit: every record appended while a flush is pending shares one write and one
  * fdatasync. `append` is synchronous (so a caller's transaction and its journal record stay in one turn of the event
@@ -220,10 +226,10 @@ export interface WriterOptions {
 export class JournalWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private waiters: Waiter[] = [];
   private scheduled = false;
   /** An fdatasync is running on the thread pool; the waiters of the batch it covers. */
-  private syncing: { resolve: () => void; reject: (e: unknown) => void }[] | null = null;
+  private syncing: Waiter[] | null = null;
   /** close() was called while a sync was in flight: the file is closed when it completes. */
   private closeAfterSync = false;
   private failure: unknown = null;
@@ -369,15 +375,10 @@ export class JournalWriter {
       this.flushNow();
       return;
     }
-    const waiters = this.waiters;
-    this.waiters = [];
-    if (this.pending.length === 0) {
-      // Everything appended before these waiters is already synced: no sync is in flight.
-      for (const w of waiters) w.resolve();
-      return;
-    }
-    if (!this.mayWrite(waiters)) return;
-    const { batch, through } = this.takePending();
+    // With nothing pending, everything appended before these waiters is already synced: no sync is in flight.
+    const taken = this.takeBatch(this.pending.length === 0);
+    if (taken === null) return;
+    const { waiters, batch, through } = taken;
     try {
       writeFully(this.fd, batch);
     } catch (e) {
@@ -404,13 +405,24 @@ export class JournalWriter {
     });
   }
 
-  /** The pending records as one batch to write, and the last sequence in it: every record appended so far. */
-  private takePending(): { batch: Buffer; through: number } {
+  /**
+   * Starts a batch: takes the waiting records' promises, the pending records as one buffer, and the last sequence in
+   * it (every record appended so far). Null when there is `nothingToWrite` (the waiters are resolved) or when this
+   * process may not write (they are failed, see mayWrite).
+   */
+  private takeBatch(nothingToWrite: boolean): { waiters: Waiter[]; batch: Buffer; through: number } | null {
+    const waiters = this.waiters;
+    this.waiters = [];
+    if (nothingToWrite) {
+      for (const w of waiters) w.resolve();
+      return null;
+    }
+    if (!this.mayWrite(waiters)) return null;
     const batch = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     const through = this.seq;
     this.pending = [];
     this.pendingBytes = 0;
-    return { batch, through };
+    return { waiters, batch, through };
   }
 
   /** Runs beforeWrite; when it throws, the pending records are failed with its error and nothing more is written. */
@@ -441,15 +453,10 @@ export class JournalWriter {
   /** Writes and syncs the pending batch now, synchronously. */
   flushNow(): void {
     this.scheduled = false;
-    const waiters = this.waiters;
-    this.waiters = [];
-    if (this.pending.length === 0 && this.syncing === null) {
-      for (const w of waiters) w.resolve();
-      return;
-    }
-    if (!this.mayWrite(waiters)) return;
     // With a sync in flight and nothing new, a sync here still makes what that one covers durable before we answer.
-    const { batch, through } = this.takePending();
+    const taken = this.takeBatch(this.pending.length === 0 && this.syncing === null);
+    if (taken === null) return;
+    const { waiters, batch, through } = taken;
     try {
       writeFully(this.fd, batch);
       if (this.durability === 'full') {
@@ -460,8 +467,7 @@ export class JournalWriter {
     } catch (e) {
       // Memory is now ahead of the disk and we cannot tell how far: refuse all further writes. Reopening the store
       // rebuilds memory from what is on disk, which holds every change that was acknowledged.
-      this.failure = e;
-      for (const w of waiters) w.reject(new SparkqError('store-failed', `could not write the journal: ${String(e)}`));
+      this.fail(e, waiters);
       return;
     }
     for (const w of waiters) w.resolve();
