@@ -4,8 +4,9 @@ import type { ChunkMeta, Effect, TaskRowInsert } from './effects';
 
 /*
  * Each kind of effect, defined once: how it changes the database (live, and replay record by record), the task row
- * it produces (so a mutation answers without reading the row back), a replay batch, the service's in-memory
- * bookkeeping, and which change events it causes. A new kind, or a change of a task's shape, is one entry here.
+ * it produces (so a mutation answers without reading the row back), a replay batch, the queue's in-memory
+ * bookkeeping (handle.ts), and which change events it causes. A new kind, or a change of a task's shape, is its type
+ * in effects.ts and its entry here.
  */
 
 /** What a replay batch (EffectBatch) offers an effect: the tasks enqueued within the replay, held in memory. */
@@ -27,7 +28,7 @@ export interface ReplayRows {
   forget(ids: readonly string[], purge?: boolean): void;
 }
 
-/** What a change does to the service's in-memory bookkeeping, summed over its effects. */
+/** What a change does to the queue's in-memory bookkeeping, summed over its effects. */
 export interface Tally {
   /** Change in the number of finished tasks that are live (not archived). */
   finished: number;
@@ -47,7 +48,7 @@ export interface EffectKind<E extends Effect> {
   batch?(b: ReplayRows, e: E): void;
   /** The task row after the effect: changes `row` (the row before; a copy the caller owns) in place, or makes it. */
   row?(e: E, row: Row | undefined): Row;
-  /** What it changes of the service's bookkeeping; nothing when absent. */
+  /** What it changes of the queue's in-memory bookkeeping; nothing when absent. */
   tally?(e: E, t: Tally): void;
   /** The change events it causes, once durable. */
   events(e: E, out: ChangeEvent[], queueOf: QueueOf): void;

@@ -140,7 +140,7 @@ export function rowAfter(e: Effect & { t: 'task.enqueue' | 'task.claim' | 'task.
   return kindOf(e).row!(e, before === undefined ? undefined : { ...before });
 }
 
-/** What a change of these effects does to the service's in-memory bookkeeping. */
+/** What a change of these effects does to the queue's in-memory bookkeeping. */
 export function tallyEffects(effects: readonly Effect[]): Tally {
   const t: Tally = { finished: 0, seqHigh: 0, names: false };
   for (const e of effects) kindOf(e).tally?.(e, t);
