@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { SparkqError } from '../core/errors';
 import type * as Model from '../core/model';
@@ -23,6 +24,7 @@ import type {
   Report,
   ReportInput,
   RequeueFailedInput,
+  RequeueOptions,
   Session,
   StatusCounts,
   Task,
@@ -112,6 +114,12 @@ interface MethodSpec<P extends unknown[], R> {
   changesState: boolean;
   /** Whether running it twice is harmless, so a client may repeat it after a lost connection. */
   safeToRepeat: boolean;
+  /**
+   * For a method that makes something (enqueue, requeue): the argument, an options object, whose `idempotencyKey`
+   * makes a repeat return what the first call made. A client that may repeat a call fills a key in when none is given
+   * (see withIdempotencyKey), so an answer lost with a dying owner is neither lost nor doubled.
+   */
+  keyedArg?: number;
   /** The arguments' checks, given the loaded schemas. */
   params: (s: Schemas) => { [I in keyof P]-?: Param };
   /** Types only: never read at run time. */
@@ -189,9 +197,10 @@ export const QUEUE_API = {
     params: ref('queue'),
   }),
   enqueue: method<[input: EnqueueInput], Task>({
-    doc: 'Adds a task to a queue, optionally waiting on other tasks (after).',
+    doc: 'Adds a task to a queue, optionally waiting on other tasks (after); a repeat with the same idempotencyKey returns the first task.',
     changesState: true,
     safeToRepeat: false,
+    keyedArg: 0,
     params: (s) => [checked('input', s.EnqueueInput, (v) => void s.checkEnqueue(v))],
   }),
   peek: method<[queue: string], Task | null>({
@@ -224,11 +233,12 @@ export const QUEUE_API = {
     safeToRepeat: false,
     params: (s) => [checked('input', s.FailInput, (v) => void s.checkOutcome(s.FailInput, v, 'failure'))],
   }),
-  requeue: method<[task: string], Task>({
-    doc: 'Runs a failed task again as a new attempt.',
+  requeue: method<[task: string, options?: RequeueOptions], Task>({
+    doc: 'Puts a failed task back on its queue as a new task; a repeat with the same idempotencyKey returns that task.',
     changesState: true,
     safeToRepeat: false,
-    params: ref('task'),
+    keyedArg: 1,
+    params: (s) => [arg('task', s.Ref, 'task', s), arg('options', s.RequeueOptions, 'requeue options', s, true)],
   }),
   requeueFailed: method<[input: RequeueFailedInput], Task[]>({
     doc: 'Requeues every failed task of a queue, plan or session (all when none given) that was not requeued yet.',
@@ -395,6 +405,23 @@ for (const name of API_METHODS) {
     writable: true,
     configurable: true,
   });
+}
+
+/**
+ * `params` of a call that makes something, with an idempotency key filled in when the caller gave none (see
+ * MethodSpec.keyedArg); null for any other method, and for a call whose keyed argument is not an object.
+ */
+export function withIdempotencyKey(method: ApiMethod, params: readonly unknown[]): unknown[] | null {
+  const at = (QUEUE_API[method] as { keyedArg?: number }).keyedArg;
+  if (at === undefined) return null;
+  const given = params[at];
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) return null;
+  const options = (given ?? {}) as { idempotencyKey?: unknown };
+  if (options.idempotencyKey !== undefined) return [...params];
+  const out = [...params];
+  while (out.length < at) out.push(undefined);
+  out[at] = { ...options, idempotencyKey: `auto-${randomUUID()}` };
+  return out;
 }
 
 /** Calls `method` of `api` with arguments as they came (over IPC, or through another forwarder). */

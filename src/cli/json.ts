@@ -91,6 +91,8 @@ export interface TaskJson {
   stderr: string | null;
   usage: Usage | null;
   retryOf: string | null;
+  /** The idempotency key of the enqueue or requeue that made the task (clients make one when none is given). */
+  idempotencyKey: string | null;
   /** Tasks this one waits on; of those, the ones not succeeded yet, and the failed ones that block it. */
   after: string[];
   waitingOn: string[];
@@ -130,6 +132,7 @@ export function taskJson(t: Task): TaskJson {
     stderr: t.stderr,
     usage: t.usage === null ? null : { ...t.usage },
     retryOf: t.retryOf,
+    idempotencyKey: t.idempotencyKey,
     after: [...t.after],
     waitingOn: [...t.waitingOn],
     blockedBy: [...t.blockedBy],

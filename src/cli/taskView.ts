@@ -56,6 +56,7 @@ function taskFields(t: Task): [string, Cell | undefined][] {
     ['attempt', String(t.attempt)],
     ['worker', orUndefined(t.worker)],
     ['retry of', orUndefined(t.retryOf)],
+    ['key', orUndefined(t.idempotencyKey)],
     ['plan', t.plan === null ? undefined : `${t.plan} / ${t.planKey ?? ''}`],
     ['waits on', t.after.length === 0 ? undefined : t.after.map((id) => (t.waitingOn.includes(id) ? id : `${id} ✔`)).join(', ')],
     ['blocked by', t.blockedBy.length === 0 ? undefined : { text: `${t.blockedBy.join(', ')} (failed: requeue to release this task)`, style: 'red' }],

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { type ApiMethod, type ChangeEvent, ForwardingQueue, type OwnerInfo, type QueueApi, SAFE_TO_REPEAT, invoke } from '../api/contract';
+import { type ApiMethod, type ChangeEvent, ForwardingQueue, type OwnerInfo, type QueueApi, SAFE_TO_REPEAT, invoke, withIdempotencyKey } from '../api/contract';
 import type { Clock } from '../core/clock';
 import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
 import type { Durability, SyncOn } from '../core/store/journal';
@@ -303,7 +303,7 @@ class WorkspaceQueue extends ForwardingQueue implements QueueHandle {
     }
   }
 
-  private async run<T>(method: ApiMethod, call: (api: QueueApi) => Promise<T>): Promise<T> {
+  private async run<T>(method: ApiMethod, call: (api: QueueApi) => Promise<T>, repeatable = SAFE_TO_REPEAT.has(method)): Promise<T> {
     // A hand-over takes as long as the leaving owner's last snapshot; calls that did not run wait that out.
     const deadline = Date.now() + (this.opts.timeoutMs ?? 15_000);
     for (let switches = 1; ; switches++) {
@@ -321,7 +321,7 @@ class WorkspaceQueue extends ForwardingQueue implements QueueHandle {
         // A connection the owner is winding down closes itself once its other calls are answered.
         this.lose(b);
         if (Date.now() > deadline) throw e;
-        if (!didNotRun && !SAFE_TO_REPEAT.has(method)) {
+        if (!didNotRun && !repeatable) {
           throw new SparkqError(
             'unavailable',
             `the queue owner went away while ${method} was in flight, so it may or may not have taken effect; ` +
@@ -335,6 +335,10 @@ class WorkspaceQueue extends ForwardingQueue implements QueueHandle {
   }
 
   protected forward(method: ApiMethod, params: unknown[]): Promise<unknown> {
+    // A call that makes something carries an idempotency key (one is made when the caller gave none), so that it can
+    // be repeated on the next owner when its answer was lost: the repeat returns what the first call made.
+    const keyed = withIdempotencyKey(method, params);
+    if (keyed) return this.run(method, (api) => invoke(api, method, keyed), true);
     return this.run(method, (api) => invoke(api, method, params));
   }
 

@@ -22,6 +22,7 @@ export const LIMITS = {
   data: 1024 * 1024,
   output: 64 * 1024,
   worker: 200,
+  idempotencyKey: 200,
   maxTimeoutSeconds: 7 * 24 * 3600,
   maxPriority: 1_000_000,
   maxAfter: 1_000,

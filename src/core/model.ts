@@ -95,6 +95,8 @@ export interface Task {
   stderr: string | null;
   usage: Usage | null;
   retryOf: string | null;
+  /** The key of the enqueue or requeue that made this task, if it was given one (see IdempotencyKey). */
+  idempotencyKey: string | null;
   /** Tasks this one waits on: it is claimable only once all of them have succeeded. */
   after: string[];
   /** Of those, the ones that have not succeeded yet (a queued task with any is not claimable). */
@@ -164,6 +166,19 @@ export const CreateQueueInput = z
   .strict();
 export type CreateQueueInput = z.input<typeof CreateQueueInput>;
 
+/**
+ * Names one enqueue (or requeue) so that repeating it returns the task it made instead of making a second one: unique
+ * per queue, kept with the task. A client that lost an answer repeats the call with the same key.
+ */
+export const IdempotencyKey = z
+  .string()
+  .min(1, 'an idempotency key must not be empty')
+  .max(LIMITS.idempotencyKey, `an idempotency key is at most ${LIMITS.idempotencyKey} characters`)
+  .refine((s) => !/\p{Cc}/u.test(s), 'an idempotency key must not contain control characters');
+
+export const RequeueOptions = z.object({ idempotencyKey: IdempotencyKey.optional() }).strict();
+export type RequeueOptions = z.input<typeof RequeueOptions>;
+
 export const EnqueueInput = z
   .object({
     queue: z.string().min(1, 'say which queue (its name or id)'),
@@ -174,6 +189,7 @@ export const EnqueueInput = z
     priority: z.number().int().min(-LIMITS.maxPriority).max(LIMITS.maxPriority).optional(),
     /** Ids of existing tasks this one waits on: it runs only after all of them have succeeded. */
     after: z.array(z.string().min(1)).max(LIMITS.maxAfter, `a task can wait on at most ${LIMITS.maxAfter} tasks`).optional(),
+    idempotencyKey: IdempotencyKey.optional(),
   })
   .strict();
 export type EnqueueInput = z.input<typeof EnqueueInput>;

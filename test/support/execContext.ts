@@ -91,6 +91,7 @@ export function makeExecContext(o: ExecContextOptions): { ctx: ExecContext; outp
     stderr: null,
     usage: null,
     retryOf: null,
+    idempotencyKey: null,
     archived: false,
   };
   const runDir = path.join(o.workspaceDir, '.sparkq', 'runs', taskId);

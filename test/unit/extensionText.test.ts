@@ -33,6 +33,7 @@ function task(over: Partial<Task> = {}): Task {
     stderr: null,
     usage: null,
     retryOf: null,
+    idempotencyKey: null,
     after: [],
     waitingOn: [],
     blockedBy: [],

@@ -18,9 +18,11 @@ interface EnqueueOptions {
   timeout?: number;
   priority?: number;
   after?: string[];
+  idempotencyKey?: string;
 }
 interface RequeueOptions {
   failed?: boolean;
+  idempotencyKey?: string;
   queue?: string;
   plan?: string;
   session?: string;
@@ -67,6 +69,7 @@ export const taskCommands: CommandGroup = {
       .option('--timeout <seconds>', 'timeout for this task (default: its task class)', intOption('--timeout', 1, LIMITS.maxTimeoutSeconds))
       .option('--priority <n>', 'higher runs first (default 0)', intOption('--priority', -LIMITS.maxPriority, LIMITS.maxPriority))
       .option('--after <task>', 'run only after this task has succeeded (repeatable)', collect)
+      .option('--idempotency-key <key>', 'name this enqueue: repeating it with the same key (on this queue) prints the first task instead of adding one')
       .action(
         action<EnqueueOptions>(io, (ctx, [tool], opts) => {
           // Everything is read and checked before the queue is opened: a bad value enqueues nothing.
@@ -84,6 +87,7 @@ export const taskCommands: CommandGroup = {
               ...(opts.timeout !== undefined ? { timeoutSeconds: opts.timeout } : {}),
               ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
               ...(opts.after !== undefined ? { after: opts.after } : {}),
+              ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
             });
             if (ctx.json) ctx.out.printJson(taskJson(task));
             else ctx.out.line(task.id);
@@ -160,18 +164,21 @@ export const taskCommands: CommandGroup = {
       .option('--queue <queue>', 'with --failed: only this queue')
       .option('--plan <plan>', 'with --failed: only this plan')
       .option('--session <session>', 'with --failed: only this session')
+      .option('--idempotency-key <key>', 'name this requeue: repeating it with the same key prints the task it made instead of failing')
       .action(
         action<RequeueOptions>(io, (ctx, [id], opts) => {
           const scoped = opts.queue !== undefined || opts.plan !== undefined || opts.session !== undefined;
           if (opts.failed !== true) {
             if (id === undefined) throw new CliError('say which failed task to requeue (sparkq requeue TASK), or requeue them all with --failed');
             if (scoped) throw new CliError('--queue, --plan and --session go with --failed; to requeue one task, give only its id');
+          } else if (opts.idempotencyKey !== undefined) {
+            throw new CliError('--idempotency-key names the requeue of one task (sparkq requeue TASK --idempotency-key KEY); --failed requeues each failed task once anyway');
           } else if (id !== undefined) {
             throw new CliError(`give a task id or --failed, not both (sparkq requeue ${id}, or sparkq requeue --failed)`);
           }
           return ctx.withQueue(async (q) => {
             if (opts.failed !== true) {
-              const task = await q.requeue(id!);
+              const task = await q.requeue(id!, opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : undefined);
               if (ctx.json) ctx.out.printJson(taskJson(task));
               else ctx.out.line(task.id);
               return;

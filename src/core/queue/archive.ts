@@ -5,7 +5,7 @@ import { fsyncDir } from '../store/fileio';
 import { readSnapshot, writeSnapshot } from '../store/snapshot';
 import { type Row, SqlDatabase } from '../store/sqlite';
 import type { ChunkMeta } from './effects';
-import { ATTEMPTS_TABLE, TASKS_TABLE, addTaskColumnsV2 } from './schema';
+import { ATTEMPTS_TABLE, TASKS_TABLE, completeTaskColumns } from './schema';
 
 /*
  * Finished tasks beyond the live cap move to archive chunks: small SQLite files of their own, written atomically and
@@ -99,7 +99,7 @@ export class Archive {
     const chunk = SqlDatabase.openSync();
     try {
       chunk.exec(TASKS_TABLE + ATTEMPTS_TABLE);
-      addTaskColumnsV2(chunk);
+      completeTaskColumns(chunk);
       chunk.transaction(() => {
         insertRows(chunk, 'tasks', taskRows);
         insertRows(chunk, 'attempts', attemptRows);
@@ -151,8 +151,7 @@ export class Archive {
     }
     const { image } = readSnapshot(path.join(this.dir, chunk.file), { seq: chunk.id, crc: chunk.crc, bytes: chunk.bytes });
     const db = SqlDatabase.openSync(image);
-    // A chunk written before migration 2 lacks its columns: add them here (in memory; the file stays as written).
-    if (db.value("SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'plan_id'") === 0) addTaskColumnsV2(db);
+    completeTaskColumns(db);
     this.cache.set(chunk.id, db);
     while (this.cache.size > Archive.CACHE_SIZE) {
       const [oldest, odb] = this.cache.entries().next().value as [number, SqlDatabase];

@@ -1,5 +1,5 @@
 import { resolveTimeoutSeconds } from '../config';
-import { SparkqError } from '../errors';
+import { SparkqError, isSparkqError } from '../errors';
 import { looksLikeId, newId } from '../ids';
 import { checkEnqueue, parseInput as parse } from '../inputs';
 import {
@@ -14,6 +14,7 @@ import {
   type PlanInput,
   type Queue,
   RequeueFailedInput,
+  RequeueOptions,
   type Session,
   type Task,
   type TaskStatus,
@@ -152,9 +153,29 @@ export class QueueCommands {
     const prepare = this.prepareEnqueue(input);
     return this.h.commit(() => {
       const effect = prepare(this.h.nextTaskSeq(), null);
+      // A repeat of an enqueue with the same key: the task the first one made, whatever became of it.
+      const made = this.keyed(effect.queueId, effect.key);
+      if (made !== null) return { effects: [], result: () => this.h.task(made) };
       // The new row is exactly what the effect inserted; no need to read it back.
       return { effects: [effect], result: () => rowToTask(rowAfter(effect), this.h.names) };
     });
+  }
+
+  /**
+   * The task an enqueue or requeue with this idempotency key made on this queue, if it still exists. A purge of live
+   * tasks forgets their keys; one of archived tasks leaves them, so a key whose task is gone counts as free.
+   */
+  private keyed(queueId: string, key: string | undefined): string | null {
+    if (key === undefined) return null;
+    const id = this.h.db.value('SELECT task_id FROM task_keys WHERE queue_id = ? AND key = ?', [queueId, key]) as string | undefined;
+    if (id === undefined) return null;
+    try {
+      this.h.anyTaskRow(id);
+      return id;
+    } catch (e) {
+      if (isSparkqError(e, 'not-found')) return null;
+      throw e;
+    }
   }
 
   /**
@@ -164,9 +185,26 @@ export class QueueCommands {
   async enqueueMany(inputs: readonly EnqueueInput[]): Promise<Task[]> {
     const prepared = inputs.map((input, i) => this.prepareEnqueue(input, inputs.length > 1 ? `task ${i + 1}` : 'task'));
     return this.h.commit(() => {
-      const first = this.h.nextTaskSeq();
-      const effects = prepared.map((prepare, i) => prepare(first + i, null));
-      return { effects, result: () => effects.map((e) => rowToTask(rowAfter(e), this.h.names)) };
+      let seq = this.h.nextTaskSeq();
+      const effects: (Effect & { t: 'task.enqueue' })[] = [];
+      // Each input's task: a new one, or the one an earlier enqueue with its key made (in the queue or in this batch).
+      const ids: string[] = [];
+      const batchKeys = new Map<string, string>();
+      for (const prepare of prepared) {
+        const effect = prepare(seq, null);
+        const slot = effect.key !== undefined ? `${effect.queueId}\u0000${effect.key}` : null;
+        const made = (slot !== null ? batchKeys.get(slot) : undefined) ?? this.keyed(effect.queueId, effect.key);
+        if (made !== null) {
+          ids.push(made);
+          continue;
+        }
+        if (slot !== null) batchKeys.set(slot, effect.id);
+        effects.push(effect);
+        ids.push(effect.id);
+        seq++;
+      }
+      const rows = new Map(effects.map((e) => [e.id, e]));
+      return { effects, result: () => ids.map((id) => (rows.has(id) ? rowToTask(rowAfter(rows.get(id)!), this.h.names) : this.h.task(id))) };
     });
   }
 
@@ -202,6 +240,7 @@ export class QueueCommands {
         timeoutS: e.timeoutSeconds ?? resolveTimeoutSeconds(this.h.config, tool),
         at: this.h.clock.now(),
         retryOf: null,
+        ...(e.idempotencyKey !== undefined ? { key: e.idempotencyKey } : {}),
         ...(extra.planId !== undefined ? { planId: extra.planId, planKey: extra.planKey ?? '' } : {}),
         ...(deps ? { after: afterIds, waiting: deps.waiting } : {}),
       };
@@ -234,21 +273,30 @@ export class QueueCommands {
    * Puts a failed task back as a new task (new id, same work), linked to the original by `retryOf`. Tasks that waited
    * on the failed one now wait on the copy, so its success releases them.
    */
-  async requeue(taskId: string): Promise<Task> {
+  async requeue(taskId: string, options: RequeueOptions = {}): Promise<Task> {
+    const { idempotencyKey: key } = parse(RequeueOptions, options, 'requeue options');
     return this.h.commit(() => {
       const { row } = this.h.anyTaskRow(taskId);
+      // A repeat of a requeue with the same key: the task the first one made, whatever became of either since.
+      const made = this.keyed(row['queue_id'] as string, key);
+      if (made !== null && this.h.db.value('SELECT 1 FROM requeues WHERE original_id = ? AND new_id = ?', [taskId, made]) !== undefined) {
+        return { effects: [], result: () => this.h.task(made) };
+      }
       const status = row['status'] as TaskStatus;
       if (status !== 'failed') {
         throw new SparkqError('conflict', `task ${taskId} is ${status}; only a failed task can be requeued`, { status });
       }
       const again = this.h.db.value('SELECT new_id FROM requeues WHERE original_id = ?', [taskId]);
       if (again) throw new SparkqError('conflict', `task ${taskId} was already requeued as ${String(again)}; requeue that one if it failed too`);
-      const effect = this.requeueOf(row, this.h.nextTaskSeq());
+      if (made !== null) {
+        throw new SparkqError('conflict', `idempotency key ${JSON.stringify(key)} already made task ${made} on this queue; use a new key for another requeue`);
+      }
+      const effect = this.requeueOf(row, this.h.nextTaskSeq(), key);
       return { effects: [effect], result: () => this.h.task(effect.id) };
     });
   }
 
-  private requeueOf(row: Row, seq: number): Effect & { t: 'task.enqueue' } {
+  private requeueOf(row: Row, seq: number, key?: string): Effect & { t: 'task.enqueue' } {
     const q = this.h.activeQueue(row['queue_id'] as string, 'requeued tasks');
     const originalId = row['id'] as string;
     const after =
@@ -270,6 +318,7 @@ export class QueueCommands {
       timeoutS: row['timeout_s'] as number,
       at: this.h.clock.now(),
       retryOf: originalId,
+      ...(key !== undefined ? { key } : {}),
       ...(planId ? { planId, planKey: (row['plan_key'] as string | null) ?? '' } : {}),
       ...(after.length > 0 ? { after, waiting: this.dependencies(after, null, `task ${originalId}`).waiting } : {}),
     };

@@ -182,6 +182,7 @@ const TASK_COLUMNS = [
   'deps',
   'waiting',
   'not_before',
+  'idem_key',
 ] as const;
 
 /** Columns whose default is 0 (NOT NULL DEFAULT 0): a row leaves them out at 0, as it leaves out its NULLs. */

@@ -102,12 +102,17 @@ export function deleteTasks(db: SqlDatabase, ids: readonly string[], purge = fal
     db.run('DELETE FROM tasks WHERE id = ?', [id]);
     db.run('DELETE FROM attempts WHERE task_id = ?', [id]);
     // An archived task keeps its edges (its detail still lists what it waited on); a purged one is gone.
-    if (purge) db.run('DELETE FROM task_deps WHERE task_id = ?', [id]);
+    if (purge) {
+      db.run('DELETE FROM task_deps WHERE task_id = ?', [id]);
+      db.run('DELETE FROM task_keys WHERE task_id = ?', [id]);
+    }
   }
 }
 
 /** The dependency edges an enqueue adds, and, for a requeue, the move of the failed task's waiters to the copy. */
 function enqueueEdges(db: SqlDatabase, e: TaskRowInsert): void {
+  // OR REPLACE: a key left behind by a purged archived task is free again (see QueueCommands.keyed).
+  if (e.key !== undefined) db.run('INSERT OR REPLACE INTO task_keys(queue_id, key, task_id) VALUES (?, ?, ?)', [e.queueId, e.key, e.id]);
   for (const a of e.after ?? []) db.run('INSERT INTO task_deps(task_id, after_id) VALUES (?, ?)', [e.id, a]);
   if (e.retryOf !== null) {
     db.run('INSERT INTO requeues(original_id, new_id) VALUES (?, ?)', [e.retryOf, e.id]);
@@ -178,6 +183,7 @@ function enqueuedRow(e: TaskRowInsert): Row {
     deps: e.after?.length ?? 0,
     waiting: e.waiting ?? 0,
     not_before: null,
+    idem_key: e.key ?? null,
   };
 }
 
@@ -357,7 +363,7 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
   },
   'task.enqueue': {
     apply(db, e) {
-      if (e.after === undefined && e.planId === undefined) {
+      if (e.after === undefined && e.planId === undefined && e.key === undefined) {
         db.run(
           `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
@@ -365,11 +371,11 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
         );
       } else {
         db.run(
-          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting, idem_key)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             e.seq, e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf,
-            e.planId ?? null, e.planKey ?? null, e.after?.length ?? 0, e.waiting ?? 0,
+            e.planId ?? null, e.planKey ?? null, e.after?.length ?? 0, e.waiting ?? 0, e.key ?? null,
           ],
         );
       }

@@ -32,6 +32,8 @@ export interface TaskRowInsert {
   /** Tasks it waits on, and how many of them had not succeeded when it was enqueued. */
   after?: string[];
   waiting?: number;
+  /** The enqueue's (or requeue's) idempotency key: a repeat with it on this queue returns this task. */
+  key?: string;
 }
 
 export interface ChunkMeta {

@@ -57,6 +57,7 @@ export function rowToTask(r: Row, names: Names, archived = false): Task {
     stderr: str(r['stderr']),
     usage: parseJson<Usage>(r['usage']),
     retryOf: str(r['retry_of']),
+    idempotencyKey: str(r['idem_key']),
     after: [...deps.after],
     waitingOn: [...deps.waitingOn],
     blockedBy: [...deps.blockedBy],

@@ -61,6 +61,19 @@ export function addTaskColumnsV2(db: { exec(sql: string): void }): void {
   db.exec(TASK_COLUMNS_V2.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n'));
 }
 
+/** Migration 3's task column: the idempotency key of the enqueue or requeue that made the task. */
+const TASK_COLUMN_V3 = 'idem_key TEXT';
+
+/**
+ * Gives a tasks table every column the latest schema has, for an archive chunk: a new one (made from TASKS_TABLE), or
+ * one written before a migration (in memory; the file stays as written).
+ */
+export function completeTaskColumns(db: { exec(sql: string): void; value(sql: string): unknown }): void {
+  const has = (c: string) => db.value(`SELECT count(*) FROM pragma_table_info('tasks') WHERE name = '${c}'`) !== 0;
+  if (!has('plan_id')) addTaskColumnsV2(db);
+  if (!has('idem_key')) db.exec(`ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V3};`);
+}
+
 /**
  * Numbered migrations; entry i brings the schema from version i to i + 1 (PRAGMA user_version). Never edit a
  * migration that has shipped: add the next one.
@@ -160,5 +173,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `);
   },
+  // 3: idempotency keys. The key is kept on its task (to show) and in task_keys (to look up), which outlives the
+  // archiving of the task, so a repeat finds it whatever became of the task; a purge forgets both.
+  (db) =>
+    db.exec(`
+      ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V3};
+      CREATE TABLE task_keys (queue_id TEXT NOT NULL, key TEXT NOT NULL, task_id TEXT NOT NULL, PRIMARY KEY (queue_id, key)) WITHOUT ROWID;
+      CREATE INDEX task_keys_task ON task_keys(task_id);
+    `),
 ];
 

@@ -21,6 +21,7 @@ import type {
   Report,
   ReportInput,
   RequeueFailedInput,
+  RequeueOptions,
   Session,
   StatusCounts,
   Task,
@@ -211,8 +212,8 @@ export class QueueService {
   release(input: ReleaseInput): Promise<Task> {
     return this.attempts.release(input);
   }
-  requeue(taskId: string): Promise<Task> {
-    return this.commands.requeue(taskId);
+  requeue(taskId: string, options?: RequeueOptions): Promise<Task> {
+    return this.commands.requeue(taskId, options);
   }
   requeueFailed(input: RequeueFailedInput = {}): Promise<Task[]> {
     return this.commands.requeueFailed(input);
