@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openQueue } from '../src/client/open';
+import { isProcessAlive } from '../src/owner/lock';
 import { readOwnerRecord } from '../src/owner/record';
 import { sparkqDirOf } from '../src/owner/workspace';
 
@@ -22,15 +23,6 @@ const child = path.join(__dirname, 'soakChild.ts');
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function main(): Promise<void> {
@@ -58,7 +50,7 @@ async function main(): Promise<void> {
   while (done < cycles) {
     // Some process owns the queue, and not the one killed last.
     const rec = readOwnerRecord(sparkqDir);
-    if (!rec || rec.generation === lastGeneration || !isAlive(rec.pid)) {
+    if (!rec || rec.generation === lastGeneration || !isProcessAlive(rec.pid, null)) {
       await sleep(5);
       continue;
     }

@@ -1,36 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { SparkqError } from '../core/errors';
-import type * as Model from '../core/model';
 import type * as Inputs from '../core/inputs';
 import type { ChangeEvent, SweepResult } from '../core/queue/service';
 import type { ScriptEntry } from '../core/scriptIndex';
 import type * as ApiSchemas from './schemas';
-import type {
-  ApplyPlanInput,
-  Claim,
-  ClaimInput,
-  CompleteInput,
-  CreateQueueInput,
-  CreateSessionInput,
-  EnqueueInput,
-  FailInput,
-  HeartbeatInput,
-  ListTasksInput,
-  PauseQueueInput,
-  PlanApplyResult,
-  Queue,
-  ReleaseInput,
-  Report,
-  ReportInput,
-  RequeueFailedInput,
-  RequeueOptions,
-  Session,
-  StatusCounts,
-  Task,
-  TaskDetail,
-  TaskPage,
-} from '../core/model';
+import type * as M from '../core/model';
 
 /*
  * The queue API, once. Every method is one entry of QUEUE_API below: its arguments with the schema that checks each,
@@ -77,8 +52,8 @@ export interface WorkerPlace {
 export interface StatusReport {
   owner: OwnerInfo;
   project: string;
-  counts: StatusCounts & { stale: number };
-  queues: Queue[];
+  counts: M.StatusCounts & { stale: number };
+  queues: M.Queue[];
 }
 
 export interface ListSessionsOptions {
@@ -93,7 +68,7 @@ export interface PurgeOptions {
 }
 
 /** What the argument checks are made of: the core's schemas and input checks, and the API's own option schemas. */
-export type Schemas = typeof Model & typeof Inputs & typeof ApiSchemas;
+export type Schemas = typeof M & typeof Inputs & typeof ApiSchemas;
 
 /** One argument of a method: its name (for messages and generated tool schemas), its schema, and how it is checked. */
 export interface Param {
@@ -148,141 +123,141 @@ export const QUEUE_API = {
     safeToRepeat: true,
     params: () => [],
   }),
-  createSession: method<[input: CreateSessionInput], Session>({
+  createSession: method<[input: M.CreateSessionInput], M.Session>({
     doc: 'Creates a work session: a named group of queues.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [arg('input', s.CreateSessionInput, 'session', s)],
   }),
-  listSessions: method<[options?: ListSessionsOptions], Session[]>({
+  listSessions: method<[options?: ListSessionsOptions], M.Session[]>({
     doc: 'Lists the sessions, active ones only unless includeEnded.',
     changesState: false,
     safeToRepeat: true,
     params: (s) => [arg('options', s.ListSessionsOptions, 'options', s, true)],
   }),
-  getSession: method<[ref: string], Session>({
+  getSession: method<[ref: string], M.Session>({
     doc: 'One session by name or id.',
     changesState: false,
     safeToRepeat: true,
     params: ref('session'),
   }),
-  endSession: method<[ref: string], Session>({
+  endSession: method<[ref: string], M.Session>({
     doc: 'Ends a session and its queues; their tasks stay readable.',
     changesState: true,
     safeToRepeat: false,
     params: ref('session'),
   }),
-  createQueue: method<[input: CreateQueueInput], Queue>({
+  createQueue: method<[input: M.CreateQueueInput], M.Queue>({
     doc: 'Creates a queue in a session, with its standing instructions and worker limit.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [arg('input', s.CreateQueueInput, 'queue', s)],
   }),
-  listQueues: method<[options?: ListQueuesOptions], Queue[]>({
+  listQueues: method<[options?: ListQueuesOptions], M.Queue[]>({
     doc: 'Lists the queues, of one session or all, active ones only unless includeEnded.',
     changesState: false,
     safeToRepeat: true,
     params: (s) => [arg('options', s.ListQueuesOptions, 'options', s, true)],
   }),
-  getQueue: method<[ref: string], Queue>({
+  getQueue: method<[ref: string], M.Queue>({
     doc: 'One queue by name or id.',
     changesState: false,
     safeToRepeat: true,
     params: ref('queue'),
   }),
-  endQueue: method<[ref: string], Queue>({
+  endQueue: method<[ref: string], M.Queue>({
     doc: 'Ends a queue: no new tasks; its tasks stay readable.',
     changesState: true,
     safeToRepeat: false,
     params: ref('queue'),
   }),
-  enqueue: method<[input: EnqueueInput], Task>({
+  enqueue: method<[input: M.EnqueueInput], M.Task>({
     doc: 'Adds a task to a queue, optionally waiting on other tasks (after); a repeat with the same idempotencyKey returns the first task.',
     changesState: true,
     safeToRepeat: false,
     keyedArg: 0,
     params: (s) => [checked('input', s.EnqueueInput, (v) => void s.checkEnqueue(v))],
   }),
-  peek: method<[queue: string], Task | null>({
+  peek: method<[queue: string], M.Task | null>({
     doc: 'The task a claim on the queue would get next, without claiming it.',
     changesState: false,
     safeToRepeat: true,
     params: ref('queue'),
   }),
-  claim: method<[input: ClaimInput], Claim | null>({
+  claim: method<[input: M.ClaimInput], M.Claim | null>({
     doc: 'Takes the oldest claimable task of a queue and starts it; null when there is none.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [arg('input', s.ClaimInput, 'claim', s)],
   }),
-  heartbeat: method<[input: HeartbeatInput], void>({
+  heartbeat: method<[input: M.HeartbeatInput], void>({
     doc: 'Tells the queue the worker of a running task is alive.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [arg('input', s.HeartbeatInput, 'heartbeat', s)],
   }),
-  complete: method<[input: CompleteInput], Task>({
+  complete: method<[input: M.CompleteInput], M.Task>({
     doc: 'Finishes a running task as succeeded, with its summary and result data.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [checked('input', s.CompleteInput, (v) => void s.checkOutcome(s.CompleteInput, v, 'completion'))],
   }),
-  fail: method<[input: FailInput], Task>({
+  fail: method<[input: M.FailInput], M.Task>({
     doc: 'Finishes a running task as failed, with what went wrong.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [checked('input', s.FailInput, (v) => void s.checkOutcome(s.FailInput, v, 'failure'))],
   }),
-  requeue: method<[task: string, options?: RequeueOptions], Task>({
+  requeue: method<[task: string, options?: M.RequeueOptions], M.Task>({
     doc: 'Puts a failed task back on its queue as a new task; a repeat with the same idempotencyKey returns that task.',
     changesState: true,
     safeToRepeat: false,
     keyedArg: 1,
     params: (s) => [arg('task', s.Ref, 'task', s), arg('options', s.RequeueOptions, 'requeue options', s, true)],
   }),
-  requeueFailed: method<[input: RequeueFailedInput], Task[]>({
+  requeueFailed: method<[input: M.RequeueFailedInput], M.Task[]>({
     doc: 'Requeues every failed task of a queue, plan or session (all when none given) that was not requeued yet.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [arg('input', s.RequeueFailedInput, 'requeue', s)],
   }),
-  release: method<[input: ReleaseInput], Task>({
+  release: method<[input: M.ReleaseInput], M.Task>({
     doc: 'Hands a running task back unfailed (its agent hit a usage limit) and pauses its queue until the reset.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [checked('input', s.ReleaseInput, (v) => void s.checkOutcome(s.ReleaseInput, v, 'release'))],
   }),
-  pauseQueue: method<[input: PauseQueueInput], Queue>({
+  pauseQueue: method<[input: M.PauseQueueInput], M.Queue>({
     doc: 'Stops claims on a queue, until resumed or for a number of seconds.',
     changesState: true,
     safeToRepeat: false,
     params: (s) => [arg('input', s.PauseQueueInput, 'pause', s)],
   }),
-  resumeQueue: method<[ref: string], Queue>({
+  resumeQueue: method<[ref: string], M.Queue>({
     doc: 'Lets claims on a paused queue go on.',
     changesState: true,
     safeToRepeat: false,
     params: ref('queue'),
   }),
-  applyPlan: method<[input: ApplyPlanInput], PlanApplyResult>({
+  applyPlan: method<[input: M.ApplyPlanInput], M.PlanApplyResult>({
     doc: "Enqueues a parsed plan's tasks that are not enqueued yet (by plan id and task name).",
     changesState: true,
     safeToRepeat: false,
     params: (s) => [arg('input', s.ApplyPlanInput, 'plan', s)],
   }),
-  report: method<[input?: ReportInput], Report>({
+  report: method<[input?: M.ReportInput], M.Report>({
     doc: 'Tasks, run time, tokens and cost per tool, model, queue or day.',
     changesState: false,
     safeToRepeat: true,
     params: (s) => [arg('input', s.ReportInput, 'report', s, true)],
   }),
-  listTasks: method<[input?: ListTasksInput], TaskPage>({
+  listTasks: method<[input?: M.ListTasksInput], M.TaskPage>({
     doc: 'A page of tasks, newest first, by session, queue, status, tool, plan or text.',
     changesState: false,
     safeToRepeat: true,
     params: (s) => [arg('input', s.ListTasksInput, 'task filter', s, true)],
   }),
-  getTask: method<[task: string], TaskDetail>({
+  getTask: method<[task: string], M.TaskDetail>({
     doc: 'One task with its attempts, summary and result data.',
     changesState: false,
     safeToRepeat: true,
@@ -353,7 +328,7 @@ let loaded: Schemas | null = null;
 function schemas(): Schemas {
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded on the first check only, see above */
   loaded ??= {
-    ...(require('../core/model') as typeof Model),
+    ...(require('../core/model') as typeof M),
     ...(require('../core/inputs') as typeof Inputs),
     ...(require('./schemas') as typeof ApiSchemas),
   };

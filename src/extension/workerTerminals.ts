@@ -1,4 +1,5 @@
-import { readOwnerRecord } from '../owner/owner';
+import { isProcessAlive } from '../owner/lock';
+import { readOwnerRecord } from '../owner/record';
 import { sparkqDirOf } from '../owner/workspace';
 import { writeSparkqLauncher } from '../worker/launcher';
 import * as crypto from 'node:crypto';
@@ -238,7 +239,7 @@ export class WorkerTerminals extends Disposable {
     if (recorded.length === 0) return;
     for (const r of recorded) {
       if (this.byWorker.has(r.worker)) continue;
-      if (r.pid !== undefined && isAlive(r.pid)) {
+      if (r.pid !== undefined && isProcessAlive(r.pid, null)) {
         // A worker without its terminal: stop it the way Ctrl+C would, so it fails its own task as interrupted.
         try {
           process.kill(r.pid, 'SIGTERM');
@@ -263,14 +264,5 @@ export class WorkerTerminals extends Disposable {
     for (const w of this.byWorker.values()) w.terminal.dispose();
     this.byWorker.clear();
     super.dispose();
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
