@@ -248,7 +248,9 @@ function stillRunning(e: { id: string }, out: ChangeEvent[], queueOf: QueueOf): 
 
 /** Heartbeat and stale: one time column of a running task. */
 function runningTime(column: 'heartbeat_at' | 'stale_at'): KindOf<'task.heartbeat' | 'task.stale'> {
-  const apply = (db: SqlDatabase, e: Effect & { t: 'task.heartbeat' | 'task.stale' }) => updateOne(db, e, `UPDATE tasks SET ${column} = ? WHERE id = ? AND status = 'running'`, [e.at, e.id]);
+  // Built once: the statement cache is keyed by the SQL text, and a heartbeat is a hot path.
+  const sql = `UPDATE tasks SET ${column} = ? WHERE id = ? AND status = 'running'`;
+  const apply = (db: SqlDatabase, e: Effect & { t: 'task.heartbeat' | 'task.stale' }) => updateOne(db, e, sql, [e.at, e.id]);
   return {
     apply,
     batch(b, e) {
