@@ -6,7 +6,8 @@ import type { ChunkMeta, Effect, TaskRowInsert } from './effects';
  * Each kind of effect, defined once: how it changes the database (live, and replay record by record), the task row
  * it produces (so a mutation answers without reading the row back), a replay batch, the queue's in-memory
  * bookkeeping (handle.ts), and which change events it causes. A new kind, or a change of a task's shape, is its type
- * in effects.ts and its entry here.
+ * in effects.ts and its entry here. The file is long on purpose: every kind, and the SQL and row changes the kinds
+ * share, stay together so that each kind is read and changed in one place.
  */
 
 /** What a replay batch (EffectBatch) offers an effect: the tasks enqueued within the replay, held in memory. */
