@@ -1,4 +1,4 @@
-import type { Attempt, Claim, JsonValue, Queue, Session, StatusCounts, Task, TaskDetail, Usage } from '../core/model';
+import type { Attempt, Claim, Queue, Session, StatusCounts, Task, TaskDetail } from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
 import type { OwnerInfo, StatusReport } from '../api/contract';
 
@@ -61,48 +61,11 @@ export function queueJson(q: Queue): QueueJson {
   };
 }
 
-export interface TaskJson {
-  id: string;
-  /** Session and queue by name (what people type), with their ids beside them. */
-  session: string;
-  sessionId: string;
-  queue: string;
-  queueId: string;
-  tool: string;
-  taskClass: string;
-  prompt: string | null;
-  payload: JsonValue | null;
-  status: Task['status'];
-  priority: number;
-  timeoutSeconds: number;
-  attempt: number;
-  worker: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  heartbeatAt: string | null;
-  finishedAt: string | null;
-  stale: boolean;
-  staleAt: string | null;
-  /** Null until the task has succeeded. */
-  /** summary is null for a failed task that reported (partial) data. */
-  result: { summary: string | null; data: JsonValue | null } | null;
-  error: string | null;
-  stdout: string | null;
-  stderr: string | null;
-  usage: Usage | null;
-  retryOf: string | null;
-  /** The idempotency key of the enqueue or requeue that made the task (clients make one when none is given). */
-  idempotencyKey: string | null;
-  /** Tasks this one waits on; of those, the ones not succeeded yet, and the failed ones that block it. */
-  after: string[];
-  waitingOn: string[];
-  blockedBy: string[];
-  /** A retry waits until then. */
-  notBefore: string | null;
-  plan: string | null;
-  planKey: string | null;
-  archived: boolean;
-}
+/**
+ * A task as `--json` prints it: every field of the queue's Task, in a fixed order (taskJson), copied so that what is
+ * printed never shares an object with the queue.
+ */
+export type TaskJson = Task;
 
 export function taskJson(t: Task): TaskJson {
   return {
@@ -209,16 +172,8 @@ export function statusJson(workspace: string, s: StatusReport, isThisCommand: bo
   };
 }
 
-export interface ScriptJson {
-  name: string;
-  path: string;
-  relativePath: string;
-  dir: string;
-  description: string;
-  inputs: string;
-  outputs: string;
-  tags: string[];
-}
+/** A script as `--json` prints it: the index's entry without its change-detection fields. */
+export type ScriptJson = Omit<ScriptEntry, 'mtimeMs' | 'size'>;
 
 export function scriptJson(s: ScriptEntry): ScriptJson {
   return { name: s.name, path: s.path, relativePath: s.relativePath, dir: s.dir, description: s.description, inputs: s.inputs, outputs: s.outputs, tags: [...s.tags] };

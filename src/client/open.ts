@@ -1,34 +1,25 @@
 import * as fs from 'node:fs';
 import { type ApiMethod, type ChangeEvent, ForwardingQueue, type OwnerInfo, type QueueApi, SAFE_TO_REPEAT, invoke, withIdempotencyKey } from '../api/contract';
-import type { Clock } from '../core/clock';
 import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
-import type { Durability, SyncOn } from '../core/store/journal';
 import { type LockHolder, readOwner, tryAcquireOwnerLock } from '../owner/lock';
 import type * as OwnerModule from '../owner/owner';
-import type { QueueOwner } from '../owner/owner';
+import type { OwnerTuning, QueueOwner } from '../owner/owner';
 import { readOwnerRecord } from '../owner/record';
 import { ensureSparkqDir } from '../owner/workspace';
 import { IpcClient, ownerAnswered } from './ipcClient';
 import { RemoteQueue } from './remoteQueue';
 
-export interface OpenOptions {
+/**
+ * How to reach the queue; the OwnerTuning fields are passed to the owner this process may become. The CLI's syncOn is
+ * 'event-loop'; the extension host keeps the default ('thread-pool'), so that a slow disk never stalls other extensions.
+ */
+export interface OpenOptions extends OwnerTuning {
   /** What this process is, as the owner record and logs show it: `cli`, `serve`, `worker`, `extension`, … */
   role: string;
   /** Shown in the owner's log for connections from this process (default: the role). */
   client?: string;
   /** How long to keep trying to reach or become the owner before giving up (default 15 s). */
   timeoutMs?: number;
-  /** Passed to the owner this process may become. */
-  clock?: Clock;
-  durability?: Durability;
-  /**
-   * Where the journal's fdatasync runs if this process becomes the owner (see SyncOn; default 'thread-pool'). The
-   * CLI says 'event-loop'; the extension host keeps the default, so that a slow disk never stalls other extensions.
-   */
-  syncOn?: SyncOn;
-  log?: (line: string) => void;
-  sweepIntervalMs?: number;
-  watchConfig?: boolean;
   /** Called once, right before this process takes the lock's owner part on (loads the owner's code, sql.js). */
   beforeOwning?: () => void;
   /**
@@ -69,6 +60,14 @@ export interface QueueHandle extends QueueApi {
 const PING_TIMEOUT_MS = 5_000;
 
 type Backend = { kind: 'owner'; owner: QueueOwner } | { kind: 'remote'; client: IpcClient; remote: RemoteQueue };
+
+const TUNING: readonly (keyof OwnerTuning)[] = ['clock', 'durability', 'syncOn', 'log', 'sweepIntervalMs', 'watchConfig'];
+/** The OwnerTuning fields of `o` that are set (an absent option is absent, not undefined). */
+function tuningOf(o: OwnerTuning): OwnerTuning {
+  const out: Record<string, unknown> = {};
+  for (const k of TUNING) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
 
 function samePath(a: string, b: string): boolean {
   try {
@@ -193,12 +192,7 @@ class WorkspaceQueue extends ForwardingQueue implements QueueHandle {
           workspaceDir: this.workspaceDir,
           lock: r.lock,
           role: this.opts.role,
-          ...(this.opts.clock ? { clock: this.opts.clock } : {}),
-          ...(this.opts.durability ? { durability: this.opts.durability } : {}),
-          ...(this.opts.syncOn ? { syncOn: this.opts.syncOn } : {}),
-          ...(this.opts.log ? { log: this.opts.log } : {}),
-          ...(this.opts.sweepIntervalMs !== undefined ? { sweepIntervalMs: this.opts.sweepIntervalMs } : {}),
-          ...(this.opts.watchConfig !== undefined ? { watchConfig: this.opts.watchConfig } : {}),
+          ...tuningOf(this.opts),
         });
         return this.attach({ kind: 'owner', owner });
       }

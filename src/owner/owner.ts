@@ -23,11 +23,8 @@ import { WorkerPlaces } from './workerPlaces';
 export { OWNER_RECORD, type OwnerRecord, readOwnerRecord } from './record';
 export const DB_DIR = 'db';
 
-export interface StartOwnerOptions {
-  workspaceDir: string;
-  /** A lock this process just acquired; the owner releases it on close. */
-  lock: OwnerLock;
-  role: string;
+/** How an owner runs: what a process that may become the owner passes on (OpenOptions takes the same). */
+export interface OwnerTuning {
   clock?: Clock;
   durability?: Durability;
   /** Where the journal's fdatasync runs (see SyncOn): 'event-loop' for processes whose loop serves the queue. */
@@ -38,6 +35,13 @@ export interface StartOwnerOptions {
   sweepIntervalMs?: number;
   /** Watch sparkq.yml and reload it on change. Default true. */
   watchConfig?: boolean;
+}
+
+export interface StartOwnerOptions extends OwnerTuning {
+  workspaceDir: string;
+  /** A lock this process just acquired; the owner releases it on close. */
+  lock: OwnerLock;
+  role: string;
   /** Serve other processes over IPC while owning. Default true. */
   serve?: boolean;
 }
