@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { isSparkqError } from '../../src/core/errors';
-import { analyzePlan, formatPlanGraph, loadPlanFile, type Plan, type PlanChecks, PlanError, type PlanIssue, type PlanTask, parsePlan } from '../../src/core/plan';
+import { loadPlanFile, type Plan, type PlanChecks, PlanError, type PlanIssue, type PlanTask, parsePlan } from '../../src/core/plan';
+import { analyzePlan, formatPlanGraph } from '../../src/core/planGraph';
 import { tempDir } from '../support/tmp';
 
 const FILE = '/ws/plans/feature.yml';

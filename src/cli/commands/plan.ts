@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { enqueuedPlanKeys, missingTaskIds, planChecks } from '../../client/planLookups';
-import { analyzePlan, formatPlanGraph, loadPlanFile } from '../../core/plan';
+import { loadPlanFile } from '../../core/plan';
+import { analyzePlan, formatPlanGraph } from '../../core/planGraph';
 import { action } from '../context';
 import { CliError } from '../errors';
 import type { CommandGroup } from '../registry';
