@@ -11,6 +11,9 @@ import { describe, expected, floatSource, locate, offsetOf, pathString, SourceEr
  * `sparkq.yml`: parsed with YAML 1.2 core schema and validated strictly. Nothing is coerced (the string "30" is not a
  * number, 1.0 is not the integer 1) and an unknown key is an error, because a typo that is dropped silently turns
  * into a setting that mysteriously does not apply. Every issue carries the line and column it came from.
+ *
+ * About 570 lines, on purpose: the whole of sparkq.yml (its schema, defaults, the rules between fields and how tools
+ * resolve) in one place; the generic reading of YAML with positions is in yamlSource.ts.
  */
 
 export type ToolKind = 'script' | 'codex' | 'claude' | 'manual';

@@ -14,6 +14,9 @@
  *  - A lower generation that a winner deleted can be re-created by a slow contender that read the directory before the
  *    deletion (link succeeds on the freed name). Such a contender looks for a higher generation right after its link,
  *    finds it (it existed before the link, see above) and backs off, removing its file again.
+ *
+ * About 570 lines, on purpose: taking, proving stale, fencing and releasing are one protocol with the invariants
+ * above, and each step is only right together with the others.
  */
 import type * as Crypto from 'node:crypto';
 import * as fs from 'node:fs';

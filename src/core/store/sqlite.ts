@@ -1,3 +1,9 @@
+/*
+ * SQLite for the store: sql.js (SQLite compiled to WebAssembly) behind a small synchronous wrapper with cached
+ * statements, transactions and a fast export. About 600 lines, on purpose: it is the one place that knows sql.js's
+ * internals (its module and memory, its statement API, how export copies the image), and split those details would
+ * leak into several files.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import initSqlJs, { type Database, type SqlJsStatic, type Statement, type SqlValue } from 'sql.js';

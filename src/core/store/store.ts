@@ -1,3 +1,9 @@
+/*
+ * The durable store of DESIGN.md ("Durability"): open and recover (last good snapshot, then the journal), write (apply,
+ * journal, sync, then answer), snapshot, repair and hand-over. About 570 lines, on purpose: these steps share the
+ * invariants that make an acknowledged change survive a crash, and are checked best read together. The file formats
+ * are in journal.ts, snapshot.ts and fileio.ts.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Clock, systemClock } from '../clock';
