@@ -42,18 +42,20 @@ export default tseslint.config(
       'no-restricted-imports': 'off',
     },
   },
-  // The layers of DESIGN.md, one direction of imports: core ← api ← ipc ← owner/client ← cli/worker ← extension, and
+  // The layers of DESIGN.md, one direction of imports: core ← api ← ipc ← owner/client ← cli/worker/mcp ← extension, and
   // the webview beside the extension. A file may import its own layer and the layers before it, never a later one.
   ...layerRules([
-    ['src/core/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'extension', 'shared']],
-    ['src/api/**/*.ts', ['ipc', 'owner', 'client', 'cli', 'worker', 'extension', 'shared']],
-    ['src/ipc/**/*.ts', ['owner', 'client', 'cli', 'worker', 'extension', 'shared']],
-    ['src/owner/**/*.ts', ['client', 'cli', 'worker', 'extension', 'shared']],
-    ['src/client/**/*.ts', ['cli', 'worker', 'extension', 'shared']],
+    ['src/core/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'mcp', 'extension', 'shared']],
+    ['src/api/**/*.ts', ['ipc', 'owner', 'client', 'cli', 'worker', 'mcp', 'extension', 'shared']],
+    ['src/ipc/**/*.ts', ['owner', 'client', 'cli', 'worker', 'mcp', 'extension', 'shared']],
+    ['src/owner/**/*.ts', ['client', 'cli', 'worker', 'mcp', 'extension', 'shared']],
+    ['src/client/**/*.ts', ['cli', 'worker', 'mcp', 'extension', 'shared']],
     ['src/cli/**/*.ts', ['extension', 'shared']],
     ['src/worker/**/*.ts', ['cli', 'extension', 'shared']],
-    ['src/shared/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'extension']],
-    ['webview/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'extension']],
+    // The MCP server beside the CLI and the worker: `sparkq mcp` (in cli) starts it; it needs neither of them.
+    ['src/mcp/**/*.ts', ['cli', 'worker', 'extension', 'shared']],
+    ['src/shared/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'mcp', 'extension']],
+    ['webview/**/*.ts', ['api', 'ipc', 'owner', 'client', 'cli', 'worker', 'mcp', 'extension']],
   ]),
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- each command group is required when it is used (see below) */
 import type { CommandGroup } from '../registry';
 import type * as init from './init';
+import type * as mcp from './mcp';
 import type * as plan from './plan';
 import type * as purge from './purge';
 import type * as queue from './queue';
@@ -37,4 +38,5 @@ export const COMMAND_GROUPS: readonly LazyCommandGroup[] = [
   { names: ['report'], load: () => (require('./report') as typeof report).reportCommand },
   { names: ['purge'], load: () => (require('./purge') as typeof purge).purgeCommand },
   { names: ['serve'], load: () => (require('./serve') as typeof serve).serveCommand },
+  { names: ['mcp'], load: () => (require('./mcp') as typeof mcp).mcpCommand },
 ];

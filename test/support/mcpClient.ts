@@ -1,0 +1,61 @@
+import { strict as assert } from 'node:assert';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { type Cli, cliEnv } from './cli';
+
+/*
+ * `sparkq mcp` driven by the SDK's own client over stdio, the way agent hosts start it: a child process of the bundled
+ * CLI, the protocol on its stdin/stdout, its log on stderr.
+ */
+
+export interface McpSession {
+  client: Client;
+  /** What the server wrote to stderr so far. */
+  stderr(): string;
+  /** The server process's pid. */
+  pid: number;
+  close(): Promise<void>;
+}
+
+/** Starts `command args…` (as a host would from its registration) and connects the SDK client to it. */
+export async function connectMcp(command: string, args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<McpSession> {
+  const env = Object.fromEntries(Object.entries(cliEnv(opts.env)).filter((e): e is [string, string] => e[1] !== undefined));
+  const transport = new StdioClientTransport({ command, args, cwd: opts.cwd, env, stderr: 'pipe' });
+  let stderr = '';
+  transport.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+  const client = new Client({ name: 'sparkq-test', version: '0.0.0' });
+  await client.connect(transport);
+  const pid = transport.pid;
+  assert.ok(pid !== null, 'the server process started');
+  return { client, stderr: () => stderr, pid, close: () => client.close() };
+}
+
+/** `sparkq mcp` of the sandbox's bundled CLI, in `cwd`. */
+export function connectSparkqMcp(cli: Cli, opts: { cwd: string; env?: Record<string, string>; args?: string[] }): Promise<McpSession> {
+  return connectMcp(process.execPath, [cli.bundle, 'mcp', ...(opts.args ?? [])], opts);
+}
+
+export interface ToolResult {
+  isError: boolean;
+  text: string;
+  structured: Record<string, unknown>;
+}
+
+/** Calls a tool; its text content joined, its structured content, and whether it is an error result. */
+export async function callTool(s: McpSession, name: string, args: Record<string, unknown> = {}, options: { signal?: AbortSignal; timeout?: number } = {}): Promise<ToolResult> {
+  const r = await s.client.callTool({ name, arguments: args }, options);
+  const content = (r.content ?? []) as { type: string; text?: string }[];
+  return {
+    isError: r.isError === true,
+    text: content.map((c) => c.text ?? '').join('\n'),
+    structured: (r.structuredContent ?? {}) as Record<string, unknown>,
+  };
+}
+
+/** Calls a tool that must succeed; its structured content. */
+export async function callOk<T = Record<string, unknown>>(s: McpSession, name: string, args: Record<string, unknown> = {}): Promise<T> {
+  const r = await callTool(s, name, args);
+  assert.equal(r.isError, false, `${name} ${JSON.stringify(args)} failed: ${r.text}`);
+  assert.notEqual(r.text.trim(), '', `${name} has a text form`);
+  return r.structured as T;
+}
