@@ -1,5 +1,5 @@
 /**
- * The child of the kill -9 test (test/unit/crash.test.ts): opens the queue at argv[2] with full durability and
+ * The child of the kill -9 test (test/unit/core/crash.test.ts): opens the queue at argv[2] with full durability and
  * automatic maintenance, then mutates it from a few concurrent loops until it is killed. After each mutation's promise
  * resolves it writes one JSON line to stdout saying what was acknowledged. Writes to a pipe are synchronous on Linux,
  * so a line that was written is in the pipe even if SIGKILL arrives on the next instruction.

@@ -1,5 +1,5 @@
 /**
- * One contender of the owner-lock race (test/unit/lock.test.ts). Long-lived: it loads and warms up once, says
+ * One contender of the owner-lock race (test/unit/owner/lock.test.ts). Long-lived: it loads and warms up once, says
  * {"op":"ready"}, then for every line on stdin answers with one line on stdout:
  *  - {"op":"go","round":n}     → tryAcquireOwnerLock once; {"op":"result", round, before, won, generation, holderPid, links}
  *    where `before` is whether the lock it won in an earlier round still counted as current just before this attempt,

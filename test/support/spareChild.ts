@@ -1,5 +1,5 @@
 /*
- * A child for the kill -9 test of snapshots written in a spare file (test/unit/snapshotSpare.test.ts): it opens a store
+ * A child for the kill -9 test of snapshots written in a spare file (test/unit/core/snapshotSpare.test.ts): it opens a store
  * whose every dropped snapshot becomes the spare (spareAboveBytes 0), then puts keys with values of a few kilobytes
  * and snapshots every few puts, printing each key once its put is acknowledged, until it is killed.
  */

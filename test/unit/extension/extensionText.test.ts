@@ -1,0 +1,118 @@
+import * as assert from 'node:assert/strict';
+import type { Queue, Report, Task } from '../../../src/core/model';
+import { renderReport } from '../../../src/extension/reportText';
+import { formatClock, holdOf, holdText, queueContextValue, queueDescription, queuePauseText, taskContextValue, taskDescription } from '../../../src/extension/views/taskText';
+
+const NOW = Date.parse('2026-11-21T12:00:00Z');
+
+function task(over: Partial<Task> = {}): Task {
+  return {
+    id: 'tsk_a',
+    sessionId: 'ses_1',
+    session: 's',
+    queueId: 'que_1',
+    queue: 'Q',
+    tool: 'llm-codex',
+    taskClass: 'LLM_HEAVY',
+    prompt: 'p',
+    payload: null,
+    status: 'queued',
+    priority: 0,
+    timeoutSeconds: 900,
+    attempt: 1,
+    worker: null,
+    createdAt: new Date(NOW - 65_000).toISOString(),
+    startedAt: null,
+    heartbeatAt: null,
+    finishedAt: null,
+    stale: false,
+    staleAt: null,
+    result: null,
+    error: null,
+    stdout: null,
+    stderr: null,
+    usage: null,
+    retryOf: null,
+    idempotencyKey: null,
+    after: [],
+    waitingOn: [],
+    blockedBy: [],
+    notBefore: null,
+    plan: null,
+    planKey: null,
+    archived: false,
+    ...over,
+  };
+}
+
+function queue(over: Partial<Queue> = {}): Queue {
+  return {
+    id: 'que_1',
+    name: 'Q',
+    sessionId: 'ses_1',
+    session: 's',
+    instructions: '',
+    workdir: null,
+    status: 'active',
+    maxWorkers: 1,
+    maxAttempts: null,
+    paused: false,
+    pausedUntil: null,
+    pauseReason: null,
+    codexThreadId: null,
+    claudeSessionId: null,
+    createdAt: new Date(NOW).toISOString(),
+    endedAt: null,
+    counts: { queued: 2, running: 0, succeeded: 0, failed: 0 },
+    stale: 0,
+    ...over,
+  };
+}
+
+describe('extension text (tree rows without vscode)', () => {
+  it('says what holds a queued task back: failed dependencies first, then unfinished ones, then a retry delay', () => {
+    assert.equal(holdOf(task(), NOW), null);
+    assert.equal(holdOf(task({ waitingOn: ['tsk_b', 'tsk_c'] }), NOW), 'waiting');
+    assert.equal(holdOf(task({ waitingOn: ['tsk_b', 'tsk_c'], blockedBy: ['tsk_c'] }), NOW), 'blocked');
+    assert.equal(holdOf(task({ notBefore: new Date(NOW + 60_000).toISOString() }), NOW), 'retry-later');
+    assert.equal(holdOf(task({ notBefore: new Date(NOW - 1).toISOString() }), NOW), null);
+    assert.equal(holdOf(task({ status: 'running', waitingOn: ['tsk_b'] }), NOW), null);
+    assert.equal(holdText(task({ waitingOn: ['tsk_b', 'tsk_c'] }), NOW), 'waiting on 2');
+    assert.equal(holdText(task({ waitingOn: ['tsk_b', 'tsk_c'], blockedBy: ['tsk_b', 'tsk_c'] }), NOW), 'blocked by tsk_b (+1)');
+  });
+
+  it('puts the hold between the tool and the timing, and flags it in the context value', () => {
+    assert.equal(taskDescription(task({ waitingOn: ['tsk_b'] }), NOW), 'llm-codex · waiting on 1 · queued 1m 5s ago');
+    assert.equal(taskDescription(task(), NOW), 'llm-codex · queued 1m 5s ago');
+    assert.equal(taskContextValue(task({ blockedBy: ['tsk_b'], waitingOn: ['tsk_b'] })), 'sparkq:task+queued+blocked');
+    assert.equal(taskContextValue(task({ status: 'running', stale: true })), 'sparkq:task+running+stale');
+    assert.equal(taskContextValue(task({ status: 'failed' })), 'sparkq:task+failed');
+  });
+
+  it('shows a paused queue in its description and context value', () => {
+    const until = new Date(NOW + 3_600_000).toISOString();
+    assert.equal(queuePauseText(queue({ paused: true, pausedUntil: until }), NOW), `paused until ${formatClock(until, NOW)}`);
+    assert.match(formatClock(until, NOW), /^\d\d:\d\d$/);
+    assert.match(formatClock(new Date(NOW + 3 * 86_400_000).toISOString(), NOW), /^[A-Z][a-z]{2} \d{1,2} \d\d:\d\d$/);
+    assert.equal(queueDescription(queue({ paused: true }), NOW), 'paused · 2 queued');
+    assert.equal(queueDescription(queue(), NOW), '2 queued');
+    assert.equal(queueContextValue(queue({ paused: true }), true), 'sparkq:queue+active+paused+worker');
+    assert.equal(queueContextValue(queue({ paused: true, status: 'ended' }), false), 'sparkq:queue+ended');
+    assert.equal(queueContextValue(queue(), false), 'sparkq:queue+active');
+  });
+
+  it('renders the usage report as one Markdown table per grouping with a total row', () => {
+    const row = { tasks: 3, succeeded: 2, failed: 1, runMs: 65_000, inputTokens: 12_345, cachedInputTokens: 0, outputTokens: 678, reasoningTokens: 0, costUsd: 0.01234 };
+    const reports: Report[] = [
+      { by: 'tool', session: 'api', rows: [{ key: 'llm-codex', ...row }], total: row },
+      { by: 'day', session: 'api', rows: [{ key: '2026-11-21', ...row }], total: row },
+    ];
+    const md = renderReport(reports, '2026-11-21T12:00:00.000Z');
+    assert.match(md, /^# SparkQ usage report — session api/);
+    assert.match(md, /## By tool\n\n\| TOOL \| TASKS/);
+    assert.match(md, /\| llm-codex \| 3 \| 2 \| 1 \| 1m 5s \| 12,345 \| 0 \| 678 \| \$0\.0123 \|/);
+    assert.match(md, /## By day \(UTC, of finishing\)/);
+    assert.match(md, /\| \*\*total\*\* \|/);
+    assert.match(renderReport([{ by: 'tool', session: null, rows: [], total: { ...row, tasks: 0 } }], 'now'), /No tasks yet\./);
+  });
+});
