@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { QUEUE_API, paramsOf } from '../../src/api/contract';
-import type { Claim, Queue, Task, TaskPage } from '../../src/core/model';
-import { TOOLS } from '../../src/mcp/tools';
-import { cliSandbox } from '../support/cli';
-import { type McpSession, callOk, callTool, connectMcp, connectSparkqMcp } from '../support/mcpClient';
+import { QUEUE_API, paramsOf } from '../../../src/api/contract';
+import type { Claim, Queue, Task, TaskPage } from '../../../src/core/model';
+import { TOOLS } from '../../../src/mcp/tools';
+import { cliSandbox } from '../../support/cli';
+import { type McpSession, callOk, callTool, connectMcp, connectSparkqMcp } from '../../support/mcpClient';
 
 /*
  * `sparkq mcp` as agents reach it: the bundled CLI started over stdio and driven by the MCP SDK's own client. Other
