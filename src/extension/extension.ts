@@ -6,6 +6,7 @@ import { type CommandContext, type CommandFailure, registerCommands } from './co
 import { ConfigDiagnostics } from './configDiagnostics';
 import { DashboardPanels } from './dashboard/dashboardPanel';
 import { createLog } from './log';
+import { mcpApiOf, registerMcpProvider } from './mcpProvider';
 import { TaskNotifications } from './notifications';
 import { PlanDiagnostics } from './planDiagnostics';
 import { QueueConnection, hasConfigFile } from './queueConnection';
@@ -56,6 +57,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
     const notifications = new TaskNotifications(connection, log.area('Notify'));
     const dashboard = new DashboardPanels(context.extensionUri, connection, isTrusted, log.area('Dashboard'));
     context.subscriptions.push(dashboard, workers, views, taskDocuments, reportDocuments, planDiagnostics, configDiagnostics, statusBar, notifications, connection);
+    context.subscriptions.push(
+      registerMcpProvider(mcpApiOf(vscode), {
+        runtime,
+        folder: () => connection.workspaceDir,
+        isTrusted,
+        changes: [connection.onDidChangeState, vscode.workspace.onDidGrantWorkspaceTrust],
+        version: (context.extension.packageJSON as { version: string }).version,
+        log: log.area('MCP'),
+      }),
+    );
 
     let lastFailure: CommandFailure | undefined;
     const ctx: CommandContext = { connection, views, workers, taskDocuments, reportDocuments, planDiagnostics, configDiagnostics, dashboard, log, channel, isTrusted };
