@@ -5,7 +5,7 @@ import { QUEUE_API, paramsOf } from '../../../src/api/contract';
 import type { Claim, Queue, Task, TaskPage } from '../../../src/core/model';
 import { TOOLS } from '../../../src/mcp/tools';
 import { cliSandbox } from '../../support/cli';
-import { type McpSession, callOk, callTool, connectMcp, connectSparkqMcp } from '../../support/mcpClient';
+import { type McpSession, type ToolResult, callOk, callTool, connectMcp, connectSparkqMcp } from '../../support/mcpClient';
 
 /*
  * `sparkq mcp` as agents reach it: the bundled CLI started over stdio and driven by the MCP SDK's own client. Other
@@ -278,26 +278,38 @@ describe('sparkq mcp: the MCP server', function () {
     assert.equal(next.task.id, later);
   });
 
-  it('a killed owner mid-call: each enqueue fails clearly or succeeds once, never twice', async () => {
+  it('a killed owner mid-call: each call fails clearly or succeeds once, never twice', async () => {
     const ws = await workspace();
     const serving = await sb.serve({ cwd: ws });
     const s = await connect(ws);
     assert.equal((await callOk<{ owner: { pid: number } }>(s, 'status')).owner.pid, serving.child.pid, 'the server is a client of serve');
+    // Claims (not repeatable: no key) in flight beside the enqueues, on a queue of their own.
+    await callOk(s, 'create_queue', { name: 'q2', session: 's1' });
+    for (let i = 0; i < 20; i++) await callOk(s, 'enqueue', { queue: 'q2', tool: 'run-bash', prompt: `w${i}` });
     const keys = Array.from({ length: 60 }, (_, i) => `key-${i}`);
     let answered = 0;
     let killed = false;
-    const calls = keys.map(async (key, i) => {
-      const r = await callTool(s, 'enqueue', { queue: 'q1', tool: 'run-bash', prompt: `p${i}`, idempotencyKey: key });
-      answered++;
+    const answer = (r: ToolResult) => {
       // Killed while most calls are still in flight.
-      if (answered === 5 && !killed) {
+      if (++answered === 5 && !killed) {
         killed = true;
         serving.child.kill('SIGKILL');
       }
       return r;
+    };
+    const claims: Promise<ToolResult>[] = [];
+    const calls = keys.map(async (key, i) => {
+      if (i % 3 === 0) claims.push(callTool(s, 'claim', { queue: 'q2', worker: 'w' }).then(answer));
+      return answer(await callTool(s, 'enqueue', { queue: 'q1', tool: 'run-bash', prompt: `p${i}`, idempotencyKey: key }));
     });
     const results = await Promise.all(calls);
     assert.ok(killed);
+    const claimed = await Promise.all(claims);
+    for (const r of claimed.filter((x) => x.isError)) {
+      assert.match(r.text, /went away while claim was in flight, so it may or may not have taken effect/, `a clear failure: ${r.text}`);
+    }
+    const claimedIds = claimed.filter((r) => !r.isError && r.structured['claimed'] === true).map((r) => (r.structured as unknown as Claim).task.id);
+    assert.equal(new Set(claimedIds).size, claimedIds.length, 'no task was handed to two claims');
     const ok = results.filter((r) => !r.isError);
     for (const r of results.filter((x) => x.isError)) {
       assert.match(r.text, /owner|went away|unavailable|reach/i, `a clear failure: ${r.text}`);
@@ -313,6 +325,11 @@ describe('sparkq mcp: the MCP server', function () {
     const page = await callOk<TaskPage>(s, 'list_tasks', { queue: 'q1', limit: 1000 });
     assert.equal(page.tasks.length, keys.length, 'one task per key: none doubled, none lost');
     assert.deepEqual(new Set(page.tasks.map((t) => t.idempotencyKey)), new Set(keys));
-    console.log(`      owner killed after 5 answers: ${ok.length} of ${keys.length} calls succeeded, ${keys.length - ok.length} failed clearly`);
+    const running = (await callOk<TaskPage>(s, 'list_tasks', { queue: 'q2', status: 'running', limit: 100 })).tasks.map((t) => t.id);
+    for (const id of claimedIds) assert.ok(running.includes(id), `${id}, claimed, is running`);
+    console.log(
+      `      owner killed after 5 answers: enqueues ${ok.length}/${keys.length} succeeded, claims ${claimedIds.length}/${claims.length} succeeded, ` +
+        `${claimed.filter((r) => r.isError).length} failed clearly (may have run)`,
+    );
   });
 });
