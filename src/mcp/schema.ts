@@ -41,7 +41,25 @@ export function jsonSchemaOf(schema: z.ZodType): JsonSchema {
       (ctx.jsonSchema as JsonSchema)['description'] = 'any JSON value';
     },
   }) as JsonSchema;
-  return compact(json) as JsonSchema;
+  const { $defs, ...root } = json;
+  return compact(inlineRefs(root, ($defs ?? {}) as Record<string, JsonSchema>, [])) as JsonSchema;
+}
+
+/**
+ * Each local `$ref` replaced by its definition: a tool's schema is its arguments laid flat, and a definition left at the
+ * root of one argument's schema would not be found from the tool's. A definition that refers to itself (none does
+ * once JSON values are "any") becomes "any".
+ */
+function inlineRefs(value: unknown, defs: Record<string, JsonSchema>, seen: readonly string[]): unknown {
+  if (Array.isArray(value)) return value.map((v) => inlineRefs(v, defs, seen));
+  if (typeof value !== 'object' || value === null) return value;
+  const ref = (value as JsonSchema)['$ref'];
+  if (typeof ref === 'string' && ref.startsWith('#/$defs/')) {
+    const name = ref.slice('#/$defs/'.length);
+    const def = defs[name];
+    return def === undefined || seen.includes(name) ? {} : inlineRefs(def, defs, [...seen, name]);
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, inlineRefs(v, defs, seen)]));
 }
 
 /** Drops what carries no meaning for an agent: the dialect, and integer bounds that only restate "safe integer". */

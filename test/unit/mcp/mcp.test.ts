@@ -115,6 +115,12 @@ describe('sparkq mcp: the MCP server', function () {
     assert.deepEqual(props('claim'), ['queue', 'waitSeconds', 'worker']);
     assert.deepEqual(props('complete'), ['data', 'lease', 'summary', 'task'], 'what the worker runner reports is not offered to agents');
     assert.deepEqual(tools.filter((t) => t.annotations?.destructiveHint).map((t) => t.name), ['requeue_failed', 'pause_queue']);
+    // The whole surface as agents see it, so that any change of a name, description, schema or hint is a visible diff.
+    const snapshot = path.join(__dirname, 'tools.snapshot.json');
+    const surface = `${JSON.stringify(tools, null, 2)}\n`;
+    if (process.env['SPARKQ_UPDATE_SNAPSHOTS'] === '1') fs.writeFileSync(snapshot, surface);
+    assert.equal(surface, fs.readFileSync(snapshot, 'utf8'), 'tools/list differs from tools.snapshot.json: review, then rerun with SPARKQ_UPDATE_SNAPSHOTS=1');
+    assert.doesNotMatch(surface, /"\$ref"|"\$defs"|"\$schema"/, 'self-contained schemas: hosts resolve no references');
     const bytes = Buffer.byteLength(JSON.stringify({ tools }), 'utf8');
     const tokens = Math.ceil(bytes / 4);
     console.log(`      tools/list: ${tools.length} tools, ${bytes} bytes, ~${tokens} tokens (bytes/4)`);
