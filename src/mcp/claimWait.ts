@@ -11,12 +11,15 @@ export const MAX_WAIT_SECONDS = 300;
  */
 const RECHECK_MS = 5_000;
 
+/** The error of a task whose claim was answered after the MCP client had cancelled it. */
+export const CANCELLED = 'the MCP client cancelled its claim before it got the answer; the task was never started';
+
 /**
  * Claims the oldest claimable task of the queue, waiting up to `waitSeconds` for one: tried again as soon as the queue
  * reports a change, never in a tight loop. Null when none came in time, or once `signal` aborted (the client cancelled
- * the call); no claim is attempted after that.
+ * the call); no claim is attempted after that, and one that was in flight is failed (see CANCELLED).
  */
-export async function claimWaiting(q: Pick<QueueApi, 'claim' | 'onChange'>, input: ClaimInput, waitSeconds: number, signal: AbortSignal): Promise<Claim | null> {
+export async function claimWaiting(q: Pick<QueueApi, 'claim' | 'fail' | 'onChange'>, input: ClaimInput, waitSeconds: number, signal: AbortSignal): Promise<Claim | null> {
   const deadline = Date.now() + waitSeconds * 1000;
   let changed: boolean;
   let wake: () => void = () => undefined;
@@ -27,6 +30,12 @@ export async function claimWaiting(q: Pick<QueueApi, 'claim' | 'onChange'>, inpu
       if (signal.aborted) return null;
       changed = false;
       const claim = await q.claim(input);
+      if (claim !== null && signal.aborted) {
+        // Cancelled while this claim was on its way: nobody will get its lease. Failing it says so at once (and lets
+        // the retry policy run it again), where a silent claim would hold the task until its time budget ran out.
+        await q.fail({ task: claim.task.id, lease: claim.lease, error: CANCELLED }).catch(() => undefined);
+        return null;
+      }
       if (claim !== null) return claim;
       const left = deadline - Date.now();
       if (left <= 0 || signal.aborted) return null;
