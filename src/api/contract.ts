@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { SparkqError } from '../core/errors';
 import type * as Inputs from '../core/inputs';
-import type { ChangeEvent, SweepResult } from '../core/queue/service';
+import type { ChangeEvent, SweepResult } from '../core/events';
 import type { ScriptEntry } from '../core/scriptIndex';
 import type * as ApiSchemas from './schemas';
 import type * as M from '../core/model';
@@ -18,7 +18,7 @@ import type * as M from '../core/model';
  * they are read through `schemas()` on the first check only.
  */
 
-export type { ChangeEvent, SweepResult } from '../core/queue/service';
+export type { ChangeEvent, SweepResult } from '../core/events';
 
 /** Who owns the queue right now, as clients are told. */
 export interface OwnerInfo {

@@ -3,6 +3,7 @@ export * from './model';
 export * from './errors';
 export * from './clock';
 export { newId, looksLikeId } from './ids';
-export { QueueService, type OpenQueueOptions, type ChangeEvent, type SweepResult } from './queue/service';
+export { QueueService, type OpenQueueOptions } from './queue/service';
+export type { ChangeEvent, SweepResult } from './events';
 export type { RecoveryReport } from './store/store';
 export type { Durability } from './store/journal';

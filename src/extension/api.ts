@@ -1,6 +1,6 @@
 import type * as vscode from 'vscode';
 import type { Claim, ClaimInput, CompleteInput, EnqueueInput, FailInput, ListTasksInput, Task, TaskDetail, TaskPage } from '../core/model';
-import type { ChangeEvent } from '../core/queue/service';
+import type { ChangeEvent } from '../api/contract';
 import type { QueueConnection } from './queueConnection';
 
 /**

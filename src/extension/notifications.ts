@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { errorMessage } from '../core/errors';
 import type { Task } from '../core/model';
-import type { ChangeEvent } from '../core/queue/service';
+import type { ChangeEvent } from '../api/contract';
 import { CommandId } from './commands/commandIds';
 import { Disposable } from './lifecycle';
 import type { Log } from './log';

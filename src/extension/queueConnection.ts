@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { openQueue, type QueueHandle } from '../client/open';
 import { errorMessage } from '../core/errors';
-import type { ChangeEvent } from '../core/queue/service';
+import type { ChangeEvent } from '../api/contract';
 import type { QueueApi } from '../api/contract';
 import { configFileOf } from '../owner/workspace';
 import { UserFacingError } from './errors';

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { ApiMethod, OwnerInfo } from '../api/contract';
 import { SparkqError, errorMessage } from '../core/errors';
-import type { ChangeEvent } from '../core/queue/service';
+import type { ChangeEvent } from '../api/contract';
 import {
   type ClientMessage,
   FrameDecoder,

@@ -40,8 +40,6 @@ import { QueueReports } from './reports';
 import { MIGRATIONS } from './schema';
 import { type MaintenanceOptions, Timekeeping } from './timekeeping';
 
-export type { ChangeEvent, SweepResult } from '../events';
-
 export interface OpenQueueOptions extends MaintenanceOptions {
   /** The store's folder, normally `<workspace>/.sparkq/db`. */
   dir: string;

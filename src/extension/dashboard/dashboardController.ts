@@ -1,6 +1,6 @@
 import { errorMessage } from '../../core/errors';
 import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskStatus } from '../../core/model';
-import type { ChangeEvent } from '../../core/queue/service';
+import type { ChangeEvent } from '../../api/contract';
 import type { QueueApi } from '../../api/contract';
 import {
   type DashboardInit,

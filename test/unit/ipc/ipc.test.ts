@@ -11,7 +11,7 @@ import { IpcClient } from '../../../src/client/ipcClient';
 import { RemoteQueue } from '../../../src/client/remoteQueue';
 import { type ErrorCode, isSparkqError } from '../../../src/core/errors';
 import { LIMITS } from '../../../src/core/model';
-import type { ChangeEvent } from '../../../src/core/queue/service';
+import type { ChangeEvent } from '../../../src/api/contract';
 import { ClientMessage, FrameDecoder, FrameError, MAX_FRAME_BYTES, encodeFrame, newIpcToken, parseClientMessage } from '../../../src/ipc/protocol';
 import { API_METHODS } from '../../../src/api/contract';
 import { MAX_SOCKET_PATH_BYTES, ensurePrivateDir, socketPathFor } from '../../../src/ipc/socketPath';
