@@ -85,8 +85,8 @@ const cliApp = cliBundle.appBuildOptions(cli);
 
 if (watch) {
   const rebuildEntry = { name: 'cli-entry', setup: (b) => b.onEnd((r) => void (r.errors.length === 0 && cliBundle.finishCli(cli))) };
-  const contexts = await Promise.all([...builds, { ...cliApp, plugins: [...cliApp.plugins, rebuildEntry] }].map((b) => esbuild.context(b)));
+  const contexts = await Promise.all([...builds, cliBundle.mcpSdkBuildOptions(cli), { ...cliApp, plugins: [...cliApp.plugins, rebuildEntry] }].map((b) => esbuild.context(b)));
   await Promise.all(contexts.map((c) => c.watch()));
 } else {
-  await Promise.all([...builds.map((b) => esbuild.build(b)), esbuild.build(cliApp).then(() => cliBundle.finishCli(cli))]);
+  await Promise.all([...builds.map((b) => esbuild.build(b)), esbuild.build(cliBundle.mcpSdkBuildOptions(cli)), esbuild.build(cliApp).then(() => cliBundle.finishCli(cli))]);
 }

@@ -7,6 +7,8 @@
  *                     evaluated only when a command needs them (commands/index.ts, client/open.ts)
  *   dist/cli.js       the entry (src/cli/main.ts), a few KiB: answers --version and help from a table made here by
  *                     running the real program, else loads cli-app.js through V8's code cache (src/cli/codeCache.ts)
+ *   dist/cli-mcp-sdk.js  the MCP SDK (src/mcp/sdk.ts), loaded by `sparkq mcp` only: bundled apart so that the
+ *                     program every other command loads stays as small as it was
  *   dist/sql-wasm.wasm  sql.js's WebAssembly, beside them
  */
 const { build: esbuild, buildSync } = require('esbuild');
@@ -44,9 +46,26 @@ const zodEnglishOnly = {
   },
 };
 
+const MCP_SDK = 'cli-mcp-sdk.js';
+
+/** In the program, src/mcp/sdk.ts is the separate bundle beside it, required at run time (see MCP_SDK). */
+const mcpSdkApart = {
+  name: 'mcp-sdk-apart',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/sdk$/ }, (args) =>
+      path.dirname(args.importer) === path.join(ROOT, 'src', 'mcp') ? { path: `./${MCP_SDK}`, external: true } : undefined,
+    );
+  },
+};
+
 /** esbuild options for dist/cli-app.js. */
 function appBuildOptions(opts) {
-  return { ...common(opts), entryPoints: { 'cli-app': path.join(ROOT, 'src', 'cli', 'app.ts') }, outdir: opts.outdir, plugins: [zodEnglishOnly] };
+  return { ...common(opts), entryPoints: { 'cli-app': path.join(ROOT, 'src', 'cli', 'app.ts') }, outdir: opts.outdir, plugins: [zodEnglishOnly, mcpSdkApart] };
+}
+
+/** esbuild options for dist/cli-mcp-sdk.js. */
+function mcpSdkBuildOptions(opts) {
+  return { ...common(opts), entryPoints: { 'cli-mcp-sdk': path.join(ROOT, 'src', 'mcp', 'sdk.ts') }, outdir: opts.outdir, plugins: [zodEnglishOnly] };
 }
 
 /**
@@ -78,7 +97,7 @@ function finishCli(opts) {
 /** The whole CLI build. */
 async function bundleCli(opts) {
   fs.mkdirSync(opts.outdir, { recursive: true });
-  await esbuild(appBuildOptions(opts));
+  await Promise.all([esbuild(appBuildOptions(opts)), esbuild(mcpSdkBuildOptions(opts))]);
   return finishCli(opts);
 }
 
@@ -88,7 +107,7 @@ function bundleCliSync(opts) {
   return path.join(opts.outdir, 'cli.js');
 }
 
-module.exports = { APP, appBuildOptions, finishCli, bundleCli, bundleCliSync };
+module.exports = { APP, MCP_SDK, appBuildOptions, mcpSdkBuildOptions, finishCli, bundleCli, bundleCliSync };
 
 if (require.main === module) {
   bundleCli(JSON.parse(process.argv[2])).catch((e) => {

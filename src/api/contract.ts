@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { SparkqError } from '../core/errors';
 import type * as Inputs from '../core/inputs';
@@ -395,7 +394,8 @@ export function withIdempotencyKey(method: ApiMethod, params: readonly unknown[]
   if (options.idempotencyKey !== undefined) return [...params];
   const out = [...params];
   while (out.length < at) out.push(undefined);
-  out[at] = { ...options, idempotencyKey: `auto-${randomUUID()}` };
+  // The global Web Crypto, not node:crypto: a client that makes no key never loads it (one CLI call is measured).
+  out[at] = { ...options, idempotencyKey: `auto-${globalThis.crypto.randomUUID()}` };
   return out;
 }
 

@@ -94,14 +94,14 @@ function expectedRole(): 'client' | 'owner' {
  * A command that owns the queue lives a fraction of a second: too short for optimised WebAssembly (sql.js) to pay
  * back its compile time, so baseline code only (about a third less CPU per command). Set before the program is
  * compiled when this command expects to own (V8 takes a code cache only under the flags it was made with), else only
- * if it comes to own after all. Long-running commands (serve, run) keep the default.
+ * if it comes to own after all. Long-running commands (serve, run, mcp) keep the default.
  */
 function shortLivedWasm(): void {
   (require('node:v8') as typeof V8).setFlagsFromString('--liftoff-only');
 }
 
 function run(): void {
-  const longRunning = argv.some((a) => a === 'serve' || a === 'run');
+  const longRunning = argv.some((a) => a === 'serve' || a === 'run' || a === 'mcp');
   const role = longRunning ? 'long' : expectedRole();
   if (role === 'owner') shortLivedWasm();
   let flagsChanged = false;

@@ -1,5 +1,4 @@
-import { McpServer, type StandardSchemaWithJSON } from '@modelcontextprotocol/server';
-import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
+import { McpServer, type StandardSchemaWithJSON, StdioServerTransport } from './sdk';
 import type { QueueApi } from '../api/contract';
 import { isSparkqError } from '../core/errors';
 import { TOOLS, type SparkqTool, annotationsOf, describeTool } from './tools';
