@@ -242,7 +242,7 @@ export const QUEUE_API = {
     doc: "Enqueues a parsed plan's tasks that are not enqueued yet (by plan id and task name).",
     changesState: true,
     safeToRepeat: false,
-    params: (s) => [arg('input', s.ApplyPlanInput, 'plan', s)],
+    params: (s) => [checked('input', s.ApplyPlanInput, (v) => void s.checkPlanApply(v))],
   }),
   report: method<[input?: M.ReportInput], M.Report>({
     doc: 'Tasks, run time, tokens and cost per tool, model, queue or day.',

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { SparkqError } from './errors';
-import { EnqueueInput, type JsonValue, LIMITS, type Usage } from './model';
+import { ApplyPlanInput, EnqueueInput, type JsonValue, LIMITS, type Usage } from './model';
+import { isRecord } from './guards';
 import { wellFormedProblem } from './wellFormed';
 
 /*
@@ -17,12 +18,12 @@ const USAGE_JSON_BYTES = 4096;
  * LIMITS.jsonDepth; otherwise what is wrong, naming the field. Depth counts from each field of an input object, so that
  * a payload may nest exactly as deep as the limit says. Runs before any schema: zod's JSON schema is recursive.
  */
-export function inputProblem(input: unknown, what: string): string | null {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return wellFormedProblem(input, what, LIMITS.jsonDepth);
+export function inputProblem(input: unknown, what: string, at = ''): string | null {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return wellFormedProblem(input, at === '' ? what : at.replace(/\.$/, ''), LIMITS.jsonDepth);
   const fields = input as Record<string, unknown>;
   for (const key of Object.keys(fields)) {
     // A bad key is reported escaped by the walker (one level holding just that key), never echoed raw.
-    const problem = wellFormedProblem(key, '', 0) === null ? wellFormedProblem(fields[key], key, LIMITS.jsonDepth) : wellFormedProblem({ [key]: null }, what, 1);
+    const problem = wellFormedProblem(key, '', 0) === null ? wellFormedProblem(fields[key], at + key, LIMITS.jsonDepth) : wellFormedProblem({ [key]: null }, what, 1);
     if (problem !== null) return problem;
   }
   return null;
@@ -46,8 +47,11 @@ export function checkedForRun(check: () => void): void {
   }
 }
 
-/** `input` as `schema` reads it; otherwise invalid-input naming each field that is wrong. */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+/**
+ * `input` as `schema` reads it; otherwise invalid-input naming each field that is wrong. `problemOf` finds what the
+ * schema must not see first (inputProblem; a plan's own for applyPlan, see checkPlanApply).
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string, problemOf = inputProblem): z.output<S> {
   const isObject = typeof input === 'object' && input !== null;
   if (isObject) {
     const known = vouched.get(input);
@@ -56,7 +60,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
       return known.output as z.output<S>;
     }
   }
-  const problem = inputProblem(input, what);
+  const problem = problemOf(input, what);
   if (problem !== null) throw new SparkqError('invalid-input', `invalid ${what}: ${problem}`);
   const r = schema.safeParse(input);
   if (r.success) {
@@ -92,4 +96,25 @@ export function checkOutcome<T extends { data?: JsonValue | undefined; usage?: U
 ): { input: T; data: string | null; usage: string | null } {
   const c: T = parseInput(schema, input, what);
   return { input: c, data: jsonText(c.data, LIMITS.data, 'data'), usage: jsonText(c.usage, USAGE_JSON_BYTES, 'usage') };
+}
+
+/**
+ * An applyPlan's own checks: each of its tasks is checked as the enqueue it becomes, so a payload in a plan nests
+ * exactly as deep as one enqueued alone (LIMITS.jsonDepth from the task's own field, not from the plan's).
+ */
+export function checkPlanApply(input: unknown): z.output<typeof ApplyPlanInput> {
+  return parseInput(ApplyPlanInput, input, 'plan', planProblem);
+}
+
+function planProblem(input: unknown, what: string): string | null {
+  if (!isRecord(input) || !isRecord(input['plan']) || !Array.isArray(input['plan']['tasks'])) return inputProblem(input, what);
+  const { plan, ...rest } = input;
+  const { tasks, ...head } = plan as Record<string, unknown> & { tasks: unknown[] };
+  const problem = inputProblem(rest, what) ?? inputProblem(head, what, 'plan.');
+  if (problem !== null) return problem;
+  for (let i = 0; i < tasks.length; i++) {
+    const p = inputProblem(tasks[i], what, `plan.tasks[${i}].`);
+    if (p !== null) return p;
+  }
+  return null;
 }

@@ -99,7 +99,8 @@ const toolRefSchema = () => z.string(expected('a tool name from sparkq.yml')).mi
 
 /** Why a value is not JSON data, or null when it is. */
 function jsonProblem(v: unknown, depth = 0): string | null {
-  if (depth > 100) return 'nested more than 100 levels deep';
+  // Levels are counted as the queue counts them: each list or mapping is one ([] is one level).
+  if (typeof v === 'object' && v !== null && depth >= LIMITS.jsonDepth) return `nested more than ${LIMITS.jsonDepth} levels deep (the limit of a payload)`;
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return null;
   if (typeof v === 'number') return Number.isFinite(v) ? null : `expected JSON data, got the number ${v} (JSON has no infinities or NaN)`;
   if (Array.isArray(v)) {

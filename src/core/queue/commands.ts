@@ -1,11 +1,11 @@
 import { resolveTimeoutSeconds } from '../config';
 import { SparkqError, isSparkqError } from '../errors';
 import { looksLikeId, newId } from '../ids';
-import { checkEnqueue, parseInput as parse } from '../inputs';
+import { checkEnqueue, checkPlanApply, parseInput as parse } from '../inputs';
 import {
   type AgentSession,
   AgentSessionSchema,
-  ApplyPlanInput,
+  type ApplyPlanInput,
   CreateQueueInput,
   CreateSessionInput,
   type EnqueueInput,
@@ -365,7 +365,7 @@ export class QueueCommands {
    * what exists.
    */
   async applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult> {
-    const { plan, file } = parse(ApplyPlanInput, input, 'plan') as { plan: PlanInput; file?: string };
+    const { plan, file } = checkPlanApply(input) as { plan: PlanInput; file?: string };
     const keys = new Set<string>();
     for (const t of plan.tasks) {
       for (const a of t.after) {

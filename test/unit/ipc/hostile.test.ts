@@ -2,7 +2,10 @@ import { strict as assert } from 'node:assert';
 import { LIMITS } from '../../../src/core/constants';
 import { type ErrorCode, isSparkqError } from '../../../src/core/errors';
 import type { QueueService } from '../../../src/core/queue/service';
+import type { JsonValue } from '../../../src/core/model';
+import { parsePlan } from '../../../src/core/plan';
 import { wellFormedProblem } from '../../../src/core/wellFormed';
+import { paramsProblem } from '../../../src/ipc/protocol';
 import { type IpcOwner, type RawConnection, frame, rawConnect, startIpcOwner, within } from '../../support/ipcHarness';
 import { testQueue } from '../../support/queue';
 
@@ -18,8 +21,8 @@ async function rejectsWith(p: () => unknown, code: ErrorCode, pattern: RegExp): 
 }
 
 /** `[[[…]]]` `depth` levels deep, built without recursion so that a test can go far beyond the stack. */
-function nestedArrays(depth: number, inner: unknown = 1): unknown {
-  let v: unknown = inner;
+function nestedArrays(depth: number, inner: JsonValue = 1): JsonValue {
+  let v: JsonValue = inner;
   for (let i = 0; i < depth; i++) v = [v];
   return v;
 }
@@ -147,6 +150,20 @@ describe('the queue refuses malformed Unicode and over-deep JSON as invalid inpu
     await rejectsWith(() => q.fail({ task: claim.task.id, lease: claim.lease, error: 'e', data: nestedObjects(3_000) }), 'invalid-input', /^invalid failure: data nests/);
     const done = await q.complete({ task: claim.task.id, lease: claim.lease, summary: 'done', data: nestedArrays(LIMITS.jsonDepth) });
     assert.deepEqual(q.getTask(done.id).result?.data, nestedArrays(LIMITS.jsonDepth));
+  });
+
+  it(`lets a plan's payloads nest exactly as deep as an enqueue's (${LIMITS.jsonDepth} levels), at the boundary and in the queue`, async () => {
+    const plan = (depth: number) => ({
+      plan: { id: `deep-${depth}`, description: null, tasks: [{ key: 'a', queue: 'q', tool: 'run-bash', payload: nestedArrays(depth), after: [] }] },
+    });
+    assert.equal(paramsProblem('applyPlan', [plan(LIMITS.jsonDepth)]), null);
+    assert.match(paramsProblem('applyPlan', [plan(LIMITS.jsonDepth + 1)]) ?? '', new RegExp(`more than ${LIMITS.jsonDepth} levels deep`));
+    assert.equal((await q.applyPlan(plan(LIMITS.jsonDepth))).created.length, 1);
+    await rejectsWith(() => q.applyPlan(plan(LIMITS.jsonDepth + 1)), 'invalid-input', new RegExp(`more than ${LIMITS.jsonDepth} levels deep`));
+    // A plan file says the same before anything is sent.
+    const yaml = `id: f\ntasks:\n  - { name: a, queue: q, tool: run-bash, payload: ${JSON.stringify(nestedArrays(LIMITS.jsonDepth + 1))} }\n`;
+    assert.throws(() => parsePlan(yaml, 'plan.yml', { tools: ['run-bash'] }), new RegExp(`nested more than ${LIMITS.jsonDepth} levels deep`));
+    assert.doesNotThrow(() => parsePlan(yaml.replace(JSON.stringify(nestedArrays(LIMITS.jsonDepth + 1)), JSON.stringify(nestedArrays(LIMITS.jsonDepth))), 'plan.yml', { tools: ['run-bash'] }));
   });
 });
 
