@@ -1,6 +1,7 @@
 import { McpServer, type StandardSchemaWithJSON, StdioServerTransport } from './sdk';
 import type { QueueApi } from '../api/contract';
 import { isSparkqError } from '../core/errors';
+import { registerResources } from './resources';
 import { TOOLS, type SparkqTool, annotationsOf, describeTool } from './tools';
 
 /*
@@ -18,6 +19,8 @@ export interface McpServerOptions {
   describeError: (e: unknown) => string;
   /** Called with an error that was not the caller's (a bug, a broken owner): for the server's log on stderr. */
   onUnexpected?: (tool: string, e: unknown) => void;
+  /** For tests: how long change events gather before resource update notices go out (default NOTIFY_DELAY_MS). */
+  notifyDelayMs?: number;
 }
 
 /**
@@ -44,7 +47,9 @@ export function createMcpServer(opts: McpServerOptions): McpServer {
   const server = new McpServer(
     { name: 'sparkq', title: 'SparkQ', version: opts.version },
     {
-      capabilities: { tools: {} },
+      // Resources: queues and tasks to read and subscribe to (src/mcp/resources.ts). The list of queues is not
+      // announced when it changes (listChanged false): the subscriptions are what an orchestrator waits on.
+      capabilities: { tools: {}, resources: { subscribe: true, listChanged: false } },
       instructions:
         'SparkQ is the durable task queue of this workspace: sessions hold queues, queues hold tasks that workers claim and finish. ' +
         'Enqueue work (or apply a plan), then read results with list_tasks/get_task; a worker claims, then completes or fails with the lease it got.',
@@ -71,6 +76,12 @@ export function createMcpServer(opts: McpServerOptions): McpServer {
       },
     );
   }
+  const subscriptions = registerResources(server, opts.queue, {
+    describeError: opts.describeError,
+    ...(opts.onUnexpected !== undefined ? { onUnexpected: opts.onUnexpected } : {}),
+    ...(opts.notifyDelayMs !== undefined ? { notifyDelayMs: opts.notifyDelayMs } : {}),
+  });
+  server.server.onclose = () => subscriptions.close();
   return server;
 }
 
@@ -79,7 +90,13 @@ export function createMcpServer(opts: McpServerOptions): McpServer {
  * The protocol needs the process's own streams, not the CLI's line writer.
  */
 export async function serveStdio(server: McpServer, stop: Promise<void>): Promise<void> {
-  const closed = new Promise<void>((resolve) => (server.server.onclose = resolve));
+  const closed = new Promise<void>((resolve) => {
+    const before = server.server.onclose;
+    server.server.onclose = () => {
+      before?.();
+      resolve();
+    };
+  });
   try {
     await server.connect(new StdioServerTransport(process.stdin, process.stdout));
     await Promise.race([closed, stop]);

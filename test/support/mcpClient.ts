@@ -59,3 +59,48 @@ export async function callOk<T = Record<string, unknown>>(s: McpSession, name: s
   assert.notEqual(r.text.trim(), '', `${name} has a text form`);
   return r.structured as T;
 }
+
+export interface ResourceUpdates {
+  /** Every URI the server said was updated, in the order the notices came. */
+  readonly uris: string[];
+  /** Resolves once `uri` has been notified `count` times in all; rejects after `timeoutMs`, naming what did come. */
+  until(uri: string, count?: number, timeoutMs?: number): Promise<void>;
+}
+
+/** Records the session's notifications/resources/updated from now on. */
+export function resourceUpdates(s: McpSession): ResourceUpdates {
+  const uris: string[] = [];
+  const waiters = new Set<() => void>();
+  s.client.setNotificationHandler('notifications/resources/updated', (n) => {
+    uris.push(n.params.uri);
+    for (const w of [...waiters]) w();
+  });
+  return {
+    uris,
+    until: (uri, count = 1, timeoutMs = 30_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (uris.filter((u) => u === uri).length < count) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no update #${count} for ${uri} within ${timeoutMs} ms; updates so far: ${JSON.stringify(uris)}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+  };
+}
+
+/** Reads a resource that must be JSON; its parsed content. */
+export async function readJson<T = Record<string, unknown>>(s: McpSession, uri: string): Promise<T> {
+  const r = await s.client.readResource({ uri });
+  assert.equal(r.contents.length, 1, `${uri}: one content`);
+  const c = r.contents[0]!;
+  assert.equal(c.mimeType, 'application/json');
+  assert.ok('text' in c, `${uri}: a text content`);
+  return JSON.parse(c.text) as T;
+}
