@@ -170,7 +170,11 @@ export function runProcess(opts: RunOptions): Promise<RunResult> {
       })();
     };
 
-    const request = { command: opts.command, args: opts.args, cwd: opts.cwd, env: opts.env, ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) };
+    // Node gives a child's stdin as a socket, and a bash whose stdin is a socket reads ~/.bashrc, as if started by
+    // rshd, when SHLVL is unset (a worker started by a service manager, a CI job): SHLVL=1 keeps the tool's bash
+    // non-interactive and quiet, as it is under any shell.
+    const env = opts.stdin !== undefined && opts.env['SHLVL'] === undefined ? { ...opts.env, SHLVL: '1' } : opts.env;
+    const request = { command: opts.command, args: opts.args, cwd: opts.cwd, env, ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) };
     const remote = opts.spawner?.spawn(request) ?? null;
     if (remote) {
       remote.onSpawn = onSpawn;
@@ -182,7 +186,7 @@ export function runProcess(opts: RunOptions): Promise<RunResult> {
       try {
         child = spawn(opts.command, [...opts.args], {
           cwd: opts.cwd,
-          env: opts.env,
+          env,
           stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
           detached: process.platform !== 'win32', // its own process group, so that stopping it reaches grandchildren
           shell: false,

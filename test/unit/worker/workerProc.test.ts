@@ -65,6 +65,8 @@ describe('worker: the spawn helper', function () {
     const script = 'read -r line; echo "in=$line"; echo "x=${SPARKQ_X-unset} home=${HOME-unset}"; echo oops >&2; exit 3';
     const noHome = env({ SPARKQ_X: "it's" });
     delete noHome['HOME'];
+    // Unset, as for a worker started by a service manager: bash must still not read ~/.bashrc (its stdin is a socket).
+    delete noHome['SHLVL'];
     for (const via of [spawner, undefined]) {
       const lines: string[] = [];
       const r = await runProcess({ command: 'bash', args: ['-c', script], cwd: t.dir, env: noHome, stdin: 'hello\n', onLine: (l, s) => lines.push(`${s}:${l}`), ...(via ? { spawner: via } : {}) });
