@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { SparkqError } from './errors';
 import { isRecord } from './guards';
 import { LIMITS } from './model';
+import { DEFAULT_PRICING, type ModelPrice } from './pricing';
 import { describe, expected, floatSource, locate, offsetOf, pathString, SourceError, type SourceIssue, walkScalars, YamlSource } from './yamlSource';
 
 /**
@@ -61,6 +62,8 @@ export interface SparkqConfig {
    * after an agent hit a usage/rate limit without saying when it resets.
    */
   retry: { backoffSeconds: number; maxBackoffSeconds: number; rateLimitPauseSeconds: number };
+  /** USD per million tokens by model name: the built-in defaults (core/pricing.ts) with sparkq.yml's entries over them. */
+  pricing: Record<string, ModelPrice>;
 }
 
 /** An issue in sparkq.yml, with the path and the line and column it was written at. */
@@ -176,6 +179,7 @@ export function defaultConfig(project?: string): SparkqConfig {
     worker: { ...DEFAULT_WORKER },
     store: { liveCap: DEFAULT_LIVE_CAP },
     retry: { ...DEFAULT_RETRY },
+    pricing: structuredClone(DEFAULT_PRICING),
   };
 }
 
@@ -291,6 +295,27 @@ const toolNameSchema = z
   .string()
   .max(TOOL_NAME_MAX, `a tool name must be at most ${TOOL_NAME_MAX} characters`)
   .regex(TOOL_NAME, 'a tool name must start with a letter or digit and hold only letters, digits, ".", "_" and "-"');
+// A model name as usage records it (gpt-5, claude-sonnet-4-5): printable, no blanks around it.
+const MODEL_NAME = /^[^\s\p{Cc}](?:[^\p{Cc}]*[^\s\p{Cc}])?$/u;
+const modelNameSchema = z.string().max(200, 'a model name must be at most 200 characters').regex(MODEL_NAME, 'a model name must not be empty, have blanks around it or control characters');
+
+const usdPerMillion = (what: string) => {
+  const e = expected(`a number of US dollars per million ${what} tokens, 0 or more`);
+  return z.number(e).nonnegative(e).max(1_000_000, e);
+};
+
+const PriceSchema = z
+  .object(
+    {
+      input: usdPerMillion('input').meta({ description: 'USD per million input tokens not read from the cache.' }),
+      cachedInput: usdPerMillion('cached input').meta({ description: 'USD per million input tokens read from the cache. Default: the input price.' }).optional(),
+      output: usdPerMillion('output').meta({ description: 'USD per million output tokens (reasoning included).' }),
+    },
+    expected('a mapping with input, output and optionally cachedInput, e.g. { input: 1.25, cachedInput: 0.125, output: 10 }'),
+  )
+  .strict()
+  .meta({ title: 'Model price', description: 'What a model bills, in US dollars per million tokens.' });
+
 const classNameSchema = z.string().regex(CLASS_NAME, 'a task class name must be UPPER_CASE: a capital letter, then capitals, digits and "_"');
 
 const FileSchema = z
@@ -353,6 +378,13 @@ const FileSchema = z
         .partial()
         .strict()
         .nullable(),
+      pricing: z
+        .record(modelNameSchema, PriceSchema, expected('a mapping of model name → { input, cachedInput, output }'))
+        .nullable()
+        .meta({
+          description:
+            'Prices per model in USD per million tokens, for `sparkq report --plan` ("what the Codex tokens would have cost at model M"). Merged over built-in defaults (2025 list prices of gpt-5, gpt-5-codex, gpt-5-mini, claude-opus-4-5, claude-sonnet-4-5, claude-haiku-4-5); an entry here replaces the default of that name.',
+        }),
     },
     expected('a mapping of settings at the top level (e.g. version: 1)'),
   )
@@ -467,6 +499,7 @@ function build(f: FileConfig, defaultProject: string | undefined, warnings: stri
       rateLimitPauseSeconds: f.retry.rateLimitPauseSeconds ?? DEFAULT_RETRY.rateLimitPauseSeconds,
     };
   }
+  for (const [model, p] of Object.entries(f.pricing ?? {})) config.pricing[model] = { input: p.input, cachedInput: p.cachedInput ?? p.input, output: p.output };
   return config;
 }
 
@@ -566,6 +599,12 @@ export function defaultConfigYaml(project: string): string {
     `  backoffSeconds: ${c.retry.backoffSeconds}`,
     `  maxBackoffSeconds: ${c.retry.maxBackoffSeconds}`,
     `  rateLimitPauseSeconds: ${c.retry.rateLimitPauseSeconds}  # queue pause after an agent's usage/rate limit with no reset time`,
+    '',
+    '# Prices per model, US dollars per million tokens, for `sparkq report --plan` (what the Codex tokens would have',
+    `# cost at each model). Built in: 2025 API list prices of ${Object.keys(c.pricing).join(', ')}.`,
+    '# Entries here are merged over them by model name (cachedInput defaults to input). For example:',
+    '# pricing:',
+    '#   gpt-5: { input: 1.25, cachedInput: 0.125, output: 10 }',
     '',
   );
   return lines.join('\n');

@@ -295,7 +295,14 @@ export const RequeueFailedInput = z
   .strict();
 export type RequeueFailedInput = z.input<typeof RequeueFailedInput>;
 
-export const ReportInput = z.object({ session: z.string().min(1).optional(), by: z.enum(REPORT_GROUPS).optional() }).strict();
+export const ReportInput = z
+  .object({
+    session: z.string().min(1).optional(),
+    by: z.enum(REPORT_GROUPS).optional(),
+    /** Only the tasks of this plan (its id), with the plan's figures: wall clock, speed-up, critical path, repricing. */
+    plan: z.string().min(1).optional(),
+  })
+  .strict();
 export type ReportInput = z.input<typeof ReportInput>;
 
 export interface ReportRow {
@@ -317,6 +324,47 @@ export interface Report {
   session: string | null;
   rows: ReportRow[];
   total: Omit<ReportRow, 'key'>;
+  /** Only with `plan` in the input: what running the plan's tasks in parallel bought. */
+  plan?: PlanReport;
+}
+
+/** A task of a plan's critical path: the newest task of that plan name, with the run time of all its attempts. */
+export interface PlanPathTask {
+  key: string;
+  id: string;
+  runMs: number;
+}
+
+/** What the plan's Codex tokens would have cost at one priced model (sparkq.yml `pricing:`). */
+export interface RepricedCost {
+  model: string;
+  costUsd: number;
+}
+
+/**
+ * A plan as it ran. Run times are those of attempts: every attempt of every task of the plan counts, the failed and
+ * the handed-back ones and requeued copies included, because each kept a worker busy for that long and the wall clock
+ * contains them too.
+ */
+export interface PlanReport {
+  id: string;
+  /** Tasks of the plan (a requeued copy is a task of its own), and how many of them are not finished. */
+  tasks: number;
+  unfinished: number;
+  /** The start of the first attempt and the end of the last one; null before any attempt ended. */
+  firstStartAt: string | null;
+  lastFinishAt: string | null;
+  wallClockMs: number;
+  /** The summed run time of every ended attempt: how long one worker would have taken doing the same work in turn. */
+  serialMs: number;
+  /** serialMs / wallClockMs, rounded to 3 decimals; null while the wall clock is 0. */
+  speedup: number | null;
+  /** Share of serialMs during which at least one other attempt of the plan was running too, 0..1, 3 decimals. */
+  parallelShare: number | null;
+  /** The chain of `after` waits between plan tasks with the largest summed run time, first to last. */
+  criticalPath: { runMs: number; tasks: PlanPathTask[] };
+  /** The tokens of the plan's tasks run by Codex tools (kind codex), their recorded cost, and their cost at each priced model. */
+  codex: { tasks: number; inputTokens: number; cachedInputTokens: number; outputTokens: number; costUsd: number; pricedAt: RepricedCost[] };
 }
 
 /** A plan as the queue applies it (src/core/plan.ts parses and checks the YAML file into one). */

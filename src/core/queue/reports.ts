@@ -1,5 +1,7 @@
+import { iso } from '../clock';
 import { parseInput as parse } from '../inputs';
-import { type Report, ReportInput, type ReportRow } from '../model';
+import { type PlanPathTask, type PlanReport, type Report, ReportInput, type ReportRow } from '../model';
+import { costAt } from '../pricing';
 import type { Row, SqlValue } from '../store/sqlite';
 import type { QueueHandle } from './handle';
 
@@ -22,6 +24,11 @@ export class QueueReports {
       sessionName = row['name'] as string;
       where.push('session_id = ?');
       params.push(row['id'] as string);
+    }
+    const planId = r.plan !== undefined ? this.h.planId(r.plan) : null;
+    if (planId !== null) {
+      where.push('plan_id = ?');
+      params.push(planId);
     }
     const keyExpr =
       by === 'tool'
@@ -60,7 +67,7 @@ export class QueueReports {
     // Archive chunks never change (a purge replaces a chunk with a new id): their sums are kept, so a report (the
     // dashboard asks for one after every batch of changes) opens each chunk once, not every time.
     for (const chunk of this.h.archive.chunks()) {
-      const key = `${chunk.id}\u0000${by}\u0000${String(params[0] ?? '')}`;
+      const key = [chunk.id, by, ...params].join('\u0000');
       let rows = this.chunkReports.get(key);
       if (rows === undefined) {
         // Opening a chunk takes tens of milliseconds: let other requests in between (a first report over a long
@@ -82,6 +89,155 @@ export class QueueReports {
     const total = { tasks: 0, succeeded: 0, failed: 0, runMs: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0 };
     for (const g of rows) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += g[k];
     for (const g of [...rows, total]) g.costUsd = Math.round(g.costUsd * 1e6) / 1e6;
-    return { by, session: sessionName, rows, total };
+    const report: Report = { by, session: sessionName, rows, total };
+    if (planId !== null) report.plan = await this.planReport(planId, where, params);
+    return report;
   }
+
+  /**
+   * The plan's figures over its tasks (those `where` selects, live and archived): wall clock, serial sum, speed-up,
+   * parallel share, the critical path as it ran, and what its Codex tokens would have cost at each priced model.
+   */
+  private async planReport(planId: string, where: string[], params: SqlValue[]): Promise<PlanReport> {
+    const tasksSql = `SELECT id, seq, plan_key, tool, status, usage FROM tasks WHERE ${where.join(' AND ')}`;
+    const attemptsSql = `SELECT task_id, started_at, ended_at FROM attempts WHERE task_id IN (SELECT id FROM tasks WHERE ${where.join(' AND ')})`;
+    const tasks = this.h.db.all(tasksSql, params);
+    const attempts = this.h.db.all(attemptsSql, params);
+    // A plan's tasks were all made after its first apply: chunks of tasks that finished before it hold none of them.
+    const appliedFirst = Number(this.h.db.value('SELECT created_at FROM plans WHERE id = ?', [planId]) ?? 0);
+    for (const chunk of this.h.archive.chunks()) {
+      if (chunk.max_finished_at < appliedFirst) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.h.throwIfClosed();
+      if (!this.h.archive.chunks().some((c) => c.id === chunk.id)) continue;
+      const db = this.h.archive.open(chunk);
+      tasks.push(...db.all(tasksSql, params));
+      attempts.push(...db.all(attemptsSql, params));
+    }
+
+    // Run time per task over its ended attempts; the span and the overlap of all of them.
+    const runMsOf = new Map<string, number>();
+    const ended: [number, number][] = [];
+    let firstStart = Infinity;
+    for (const a of attempts) {
+      const start = a['started_at'] as number;
+      firstStart = Math.min(firstStart, start);
+      const end = a['ended_at'] as number | null;
+      if (end === null) continue;
+      ended.push([start, end]);
+      const id = a['task_id'] as string;
+      runMsOf.set(id, (runMsOf.get(id) ?? 0) + (end - start));
+    }
+    const serialMs = ended.reduce((sum, [s, e]) => sum + (e - s), 0);
+    const lastFinish = ended.length > 0 ? Math.max(...ended.map(([, e]) => e)) : null;
+    const wallClockMs = lastFinish !== null ? lastFinish - firstStart : 0;
+    const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+    const codexTools = new Set(Object.values(this.h.config.tools).filter((t) => t.knownKind === 'codex').map((t) => t.name));
+    const codex = { tasks: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
+    for (const t of tasks) {
+      if (!codexTools.has(t['tool'] as string)) continue;
+      const u = typeof t['usage'] === 'string' ? (JSON.parse(t['usage']) as Record<string, number | undefined>) : {};
+      codex.tasks++;
+      codex.inputTokens += u['inputTokens'] ?? 0;
+      codex.cachedInputTokens += u['cachedInputTokens'] ?? 0;
+      codex.outputTokens += u['outputTokens'] ?? 0;
+      codex.costUsd += u['costUsd'] ?? 0;
+    }
+    codex.costUsd = Math.round(codex.costUsd * 1e6) / 1e6;
+
+    return {
+      id: planId,
+      tasks: tasks.length,
+      unfinished: tasks.filter((t) => t['status'] === 'queued' || t['status'] === 'running').length,
+      firstStartAt: lastFinish !== null ? iso(firstStart) : null,
+      lastFinishAt: lastFinish !== null ? iso(lastFinish) : null,
+      wallClockMs,
+      serialMs,
+      speedup: wallClockMs > 0 ? round3(serialMs / wallClockMs) : null,
+      parallelShare: serialMs > 0 ? round3(overlappedMs(ended) / serialMs) : null,
+      criticalPath: this.criticalPath(tasks, runMsOf),
+      codex: { ...codex, pricedAt: Object.entries(this.h.config.pricing).map(([model, price]) => ({ model, costUsd: costAt(price, codex) })) },
+    };
+  }
+
+  /**
+   * The chain of waits between the plan's names with the largest summed run time. A name stands for all its tasks (a
+   * requeued copy takes over the failed task's place in the graph, and both ran), shown by its newest task.
+   */
+  private criticalPath(tasks: Row[], runMsOf: Map<string, number>): { runMs: number; tasks: PlanPathTask[] } {
+    const ordered = [...tasks].sort((a, b) => (a['seq'] as number) - (b['seq'] as number));
+    const keyOf = new Map<string, string>();
+    const node = new Map<string, { id: string; runMs: number; after: Set<string> }>();
+    for (const t of ordered) {
+      const id = t['id'] as string;
+      const key = (t['plan_key'] as string | null) ?? id;
+      keyOf.set(id, key);
+      const n = node.get(key) ?? { id, runMs: 0, after: new Set<string>() };
+      n.id = id;
+      n.runMs += runMsOf.get(id) ?? 0;
+      node.set(key, n);
+    }
+    const ids = [...keyOf.keys()];
+    for (let i = 0; i < ids.length; i += 500) {
+      const batch = ids.slice(i, i + 500);
+      const deps = this.h.db.all<{ task_id: string; after_id: string }>(`SELECT task_id, after_id FROM task_deps WHERE task_id IN (${batch.map(() => '?').join(',')})`, batch);
+      for (const d of deps) {
+        const from = keyOf.get(d.after_id);
+        const to = keyOf.get(d.task_id)!;
+        // Waits on tasks outside the plan are not part of its graph.
+        if (from !== undefined && from !== to) node.get(to)!.after.add(from);
+      }
+    }
+    // Longest path by run time, in dependency order (Kahn); ties go to the name enqueued first.
+    const keys = [...node.keys()];
+    const pos = new Map(keys.map((k, i) => [k, i]));
+    const waiting = new Map(keys.map((k) => [k, node.get(k)!.after.size]));
+    const next = new Map<string, string[]>(keys.map((k) => [k, []]));
+    for (const k of keys) for (const a of node.get(k)!.after) next.get(a)!.push(k);
+    const best = new Map<string, { ms: number; via: string | null }>();
+    const ready = keys.filter((k) => waiting.get(k) === 0);
+    for (let i = 0; i < ready.length; i++) {
+      const k = ready[i]!;
+      let via: string | null = null;
+      let before = 0;
+      for (const a of [...node.get(k)!.after].sort((x, y) => pos.get(x)! - pos.get(y)!)) {
+        const b = best.get(a)!.ms;
+        if (via === null || b > before) {
+          via = a;
+          before = b;
+        }
+      }
+      best.set(k, { ms: before + node.get(k)!.runMs, via });
+      for (const n of next.get(k)!) {
+        waiting.set(n, waiting.get(n)! - 1);
+        if (waiting.get(n) === 0) ready.push(n);
+      }
+    }
+    let end: string | null = null;
+    for (const k of keys) if (best.has(k) && (end === null || best.get(k)!.ms > best.get(end)!.ms)) end = k;
+    const path: PlanPathTask[] = [];
+    for (let k = end; k !== null; k = best.get(k)!.via) path.push({ key: k, id: node.get(k)!.id, runMs: node.get(k)!.runMs });
+    path.reverse();
+    return { runMs: end !== null ? best.get(end)!.ms : 0, tasks: path };
+  }
+}
+
+/** How much of the intervals' summed length ran while at least one other interval was running too. */
+function overlappedMs(intervals: readonly [number, number][]): number {
+  // An end sorts before a start at the same moment: one task finishing as the next starts is not overlap.
+  const events = intervals.flatMap(([s, e]): [number, number][] => [
+    [s, 1],
+    [e, -1],
+  ]);
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let active = 0;
+  let last = 0;
+  let overlapped = 0;
+  for (const [at, change] of events) {
+    if (active >= 2) overlapped += active * (at - last);
+    active += change;
+    last = at;
+  }
+  return overlapped;
 }

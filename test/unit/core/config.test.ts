@@ -205,6 +205,51 @@ describe('config', () => {
     });
   });
 
+  describe('pricing', () => {
+    it('has built-in defaults per model, documented as 2025 list prices', () => {
+      const { pricing } = defaultConfig();
+      assert.deepEqual(pricing['gpt-5'], { input: 1.25, cachedInput: 0.125, output: 10 });
+      assert.deepEqual(pricing['claude-sonnet-4-5'], { input: 3, cachedInput: 0.3, output: 15 });
+      assert.deepEqual(Object.keys(pricing), ['gpt-5', 'gpt-5-codex', 'gpt-5-mini', 'claude-opus-4-5', 'claude-sonnet-4-5', 'claude-haiku-4-5']);
+      assert.match(defaultConfigYaml('p'), /^# pricing:\n# {3}gpt-5: \{ input: 1\.25, cachedInput: 0\.125, output: 10 \}$/m);
+      const gpt5 = pricing['gpt-5'];
+      assert.ok(gpt5);
+      gpt5.input = 99;
+      assert.equal(defaultConfig().pricing['gpt-5']!.input, 1.25, 'the defaults are copied, never shared');
+    });
+
+    it('merges the file over the defaults by model name; cachedInput defaults to the input price', () => {
+      const text = 'pricing:\n  gpt-5: { input: 2, cachedInput: 0.5, output: 8 }\n  my-model: { input: 0.4, output: 1.6 }\n';
+      const { pricing } = parseConfig(text, FILE).config;
+      assert.deepEqual(pricing['gpt-5'], { input: 2, cachedInput: 0.5, output: 8 });
+      assert.deepEqual(pricing['my-model'], { input: 0.4, cachedInput: 0.4, output: 1.6 });
+      assert.deepEqual(pricing['claude-haiku-4-5'], { input: 1, cachedInput: 0.1, output: 5 });
+      assert.deepEqual(parseConfig('pricing:\n', FILE).config.pricing, defaultConfig().pricing);
+    });
+
+    it('names the file, line and column of a bad key or value', () => {
+      const typo = 'pricing:\n  gpt-5: { input: 1, output: 2, cached: 0.1 }\n';
+      oneIssue(typo, { path: 'pricing.gpt-5.cached', ...at(typo, 'cached') }, /expected one of: input, cachedInput, output$/);
+      const text = 'pricing:\n  gpt-5: { input: "1.25", output: 10 }\n';
+      const issue = oneIssue(text, { path: 'pricing.gpt-5.input', ...at(text, '"1.25"') }, /expected a number of US dollars per million input tokens, 0 or more, got the string "1.25"/);
+      assert.equal(issue.line, 2);
+      const negative = 'pricing:\n  m: { input: 1, output: -3 }\n';
+      oneIssue(negative, { path: 'pricing.m.output', ...at(negative, '-3') }, /per million output tokens, 0 or more, got the number -3/);
+      const missing = 'pricing:\n  m: { input: 1 }\n';
+      oneIssue(missing, { path: 'pricing.m.output', ...at(missing, '{') }, /output/);
+      const list = 'pricing: [gpt-5]\n';
+      oneIssue(list, { path: 'pricing', ...at(list, '[') }, /expected a mapping of model name → \{ input, cachedInput, output \}, got a list/);
+      try {
+        parseConfig(negative, FILE);
+        assert.fail('refused');
+      } catch (e) {
+        assert.ok(e instanceof ConfigError);
+        const { line, column } = at(negative, '-3');
+        assert.ok(e.message.startsWith(`${FILE}:${line}:${column}: pricing.m.output: `), e.message);
+      }
+    });
+  });
+
   describe('unknown tool kinds', () => {
     it('are accepted with a warning and run as manual', () => {
       const { config, warnings } = parseConfig('tools:\n  robo: { kind: robot, taskClass: LLM_LITE }\n', FILE);
@@ -428,7 +473,7 @@ describe('config', () => {
       assert.equal(typeof schema['title'], 'string');
       assert.equal(typeof schema['description'], 'string');
       const props = schema['properties'] as Record<string, unknown>;
-      assert.deepEqual(Object.keys(props).sort(), ['project', 'purgeAfterDays', 'retry', 'scriptDirs', 'store', 'taskClasses', 'tools', 'version', 'worker']);
+      assert.deepEqual(Object.keys(props).sort(), ['pricing', 'project', 'purgeAfterDays', 'retry', 'scriptDirs', 'store', 'taskClasses', 'tools', 'version', 'worker']);
       assert.ok(!('required' in schema) || (schema['required'] as unknown[]).length === 0, 'no top-level key is required');
     });
 
