@@ -1,23 +1,62 @@
-import { REPORT_GROUPS, type ReportGroup, type ReportRow } from '../../core/model';
+import { type PlanReport, REPORT_GROUPS, type ReportGroup, type ReportRow } from '../../core/model';
 import { action } from '../context';
 import { CliError } from '../errors';
-import { duration } from '../output';
+import { duration, type Output, shortTime } from '../output';
 import type { CommandGroup } from '../registry';
 
 interface ReportOptions {
   session?: string;
+  plan?: string;
   by: string;
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
+const usd = (n: number) => `$${n.toFixed(4)}`;
+
+/** What the plan's parallel run bought: time first, then what its Codex tokens would have cost at each priced model. */
+function printPlan(out: Output, p: PlanReport): void {
+  out.line();
+  out.line(out.style(`Plan ${p.id}`, 'bold'));
+  const span = p.firstStartAt !== null && p.lastFinishAt !== null ? `  (${shortTime(p.firstStartAt)} → ${shortTime(p.lastFinishAt)})` : '';
+  const path = p.criticalPath.tasks.map((t) => `${t.key} ${duration(t.runMs) ?? ''}`).join(' → ');
+  out.fields([
+    ['tasks', `${int(p.tasks)}${p.unfinished > 0 ? `, ${int(p.unfinished)} not finished yet (the figures so far)` : ''}`],
+    ['wall clock', `${duration(p.wallClockMs) ?? ''}${span}`],
+    ['serial sum', `${duration(p.serialMs) ?? ''}  (every attempt's run time, one after another)`],
+    ['speed-up', p.speedup !== null ? { text: `${p.speedup.toFixed(2)}×`, style: p.speedup > 1 ? 'green' : undefined } : '-'],
+    ['parallel share', p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}% of the run time ran alongside other tasks` : '-'],
+    ['critical path', p.criticalPath.tasks.length > 0 ? `${duration(p.criticalPath.runMs) ?? ''}: ${path}` : '-'],
+  ]);
+  const c = p.codex;
+  out.line();
+  if (c.tasks === 0) {
+    out.line('No Codex tasks in this plan: nothing to reprice.');
+    return;
+  }
+  out.line(
+    `Codex tokens: ${int(c.tasks)} task${c.tasks === 1 ? '' : 's'}, input ${int(c.inputTokens)} (cached ${int(c.cachedInputTokens)}), output ${int(c.outputTokens)}, recorded cost ${usd(c.costUsd)}`,
+  );
+  if (c.pricedAt.length === 0) {
+    out.line('No model is priced (pricing: in sparkq.yml).');
+    return;
+  }
+  out.table(
+    ['IF BILLED AT', 'COST', 'SAVED'],
+    c.pricedAt.map((m) => [m.model, usd(m.costUsd), usd(Math.round((m.costUsd - c.costUsd) * 1e6) / 1e6)]),
+  );
+  out.line(out.style('saved: that cost minus the recorded one. Prices per million tokens: pricing: in sparkq.yml, over built-in 2025 list prices', 'dim'));
+}
 
 /** `sparkq report`: tasks, run time, tokens and cost per tool, model, queue or day. */
 export const reportCommand: CommandGroup = {
   register(program, io) {
     program
       .command('report')
-      .description('token usage and cost: tasks, run time, input/cached/output tokens and cost per tool, model, queue or day')
+      .description(
+        "token usage and cost: tasks, run time, input/cached/output tokens and cost per tool, model, queue or day; with --plan, also what the plan's parallel run bought (speed-up, critical path, Codex tokens priced per model)",
+      )
       .option('--session <session>', 'only this session (name or id)')
+      .option('--plan <plan>', "only this plan's tasks (its id), with its wall clock, speed-up, critical path and repricing")
       .option('--by <group>', `group by ${REPORT_GROUPS.join(', ')} (default tool)`, 'tool')
       .action(
         action<ReportOptions>(io, (ctx, _args, opts) => {
@@ -25,13 +64,17 @@ export const reportCommand: CommandGroup = {
             throw new CliError(`--by must be one of ${REPORT_GROUPS.join(', ')}, not ${JSON.stringify(opts.by)}`);
           }
           return ctx.withQueue(async (q) => {
-            const report = await q.report({ by: opts.by as ReportGroup, ...(opts.session !== undefined ? { session: opts.session } : {}) });
+            const report = await q.report({
+              by: opts.by as ReportGroup,
+              ...(opts.session !== undefined ? { session: opts.session } : {}),
+              ...(opts.plan !== undefined ? { plan: opts.plan } : {}),
+            });
             if (ctx.json) {
               ctx.out.printJson(report);
               return;
             }
             if (report.rows.length === 0) {
-              ctx.out.line('No tasks yet.');
+              ctx.out.line(report.plan !== undefined ? `Plan ${report.plan.id} has no tasks.` : 'No tasks yet.');
               return;
             }
             const row = (key: string, r: Omit<ReportRow, 'key'>) => [
@@ -43,13 +86,14 @@ export const reportCommand: CommandGroup = {
               int(r.inputTokens),
               int(r.cachedInputTokens),
               int(r.outputTokens),
-              `$${r.costUsd.toFixed(4)}`,
+              usd(r.costUsd),
             ];
             ctx.out.table(
               [report.by.toUpperCase(), 'TASKS', 'SUCCEEDED', 'FAILED', 'RUN TIME', 'INPUT', 'CACHED', 'OUTPUT', 'COST'],
               [...report.rows.map((r) => row(r.key, r)), row('total', report.total)],
             );
             if (report.session !== null) ctx.out.line(ctx.out.style(`session ${report.session}`, 'dim'));
+            if (report.plan !== undefined) printPlan(ctx.out, report.plan);
           });
         }),
       );
