@@ -110,6 +110,22 @@ describe('sparkq mcp: queues and tasks as resources', function () {
     assert.deepEqual(updates.uris, [taskUri(mine), queueUri('q2')]);
   });
 
+  it('hears of changes the same way when another process owns the queue (events over IPC)', async () => {
+    const ws = await workspace();
+    const serving = await sb.serve({ cwd: ws });
+    const s = await connect(ws);
+    assert.equal((await callOk<{ owner: { pid: number } }>(s, 'status')).owner.pid, serving.child.pid, 'the server is a client of serve');
+    const updates = resourceUpdates(s);
+    const id = await enqueue(ws, 'q1', 'watched');
+    await s.client.subscribeResource({ uri: taskUri(id) });
+    const c = await claim(ws, 'q1');
+    await updates.until(taskUri(id));
+    await sb.cli.ok(['complete', id, 'done', '--lease', c.lease], { cwd: ws });
+    await updates.until(taskUri(id), 2);
+    assert.deepEqual(updates.uris, [taskUri(id), taskUri(id)], 'claimed, then completed');
+    assert.equal((await readJson<Task>(s, taskUri(id))).status, 'succeeded');
+  });
+
   it('tells a queue subscriber when a task is enqueued on it, once for a burst, and nothing about other queues', async () => {
     const ws = await workspace();
     const s = await connect(ws);
