@@ -1,5 +1,5 @@
 import type { StatusReport } from '../api/contract';
-import type { Claim, PlanApplyResult, Queue, Report, Session, Task, TaskDetail, TaskPage } from '../core/model';
+import type { Claim, PlanApplyResult, PlanReport, Queue, Report, Session, Task, TaskDetail, TaskPage } from '../core/model';
 import type { PlanDryRun } from './planTool';
 
 /*
@@ -30,6 +30,19 @@ export function queueLine(q: Queue): string {
 
 export function sessionLine(s: Session): string {
   return `${s.name} (${s.id}) ${s.status}${s.description ? ` — ${clip(s.description, 80)}` : ''}`;
+}
+
+/** A plan's figures in three lines: time bought, the chain that bounded it, and what its Codex tokens would have cost. */
+function planLines(p: PlanReport): string[] {
+  const sec = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  const c = p.codex;
+  return [
+    `plan ${p.id}: ${p.tasks} tasks${p.unfinished > 0 ? ` (${p.unfinished} unfinished)` : ''}, wall clock ${sec(p.wallClockMs)}, serial ${sec(p.serialMs)}, speed-up ${p.speedup ?? '-'}x, parallel share ${p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}%` : '-'}`,
+    `critical path ${sec(p.criticalPath.runMs)}: ${p.criticalPath.tasks.map((t) => `${t.key} (${t.id}) ${sec(t.runMs)}`).join(' -> ') || '-'}`,
+    c.tasks === 0
+      ? 'no Codex tasks to reprice'
+      : `codex tokens in ${c.inputTokens} (cached ${c.cachedInputTokens}) out ${c.outputTokens}, recorded $${c.costUsd.toFixed(4)}; if billed at: ${c.pricedAt.map((m) => `${m.model} $${m.costUsd.toFixed(4)}`).join(', ') || 'no priced model'}`,
+  ];
 }
 
 export const text = {
@@ -84,6 +97,8 @@ export const text = {
   report: (r: Report): string => {
     const row = (key: string, x: Report['total']) =>
       `${key}: ${x.tasks} tasks (${x.succeeded} ok, ${x.failed} failed), run ${Math.round(x.runMs / 1000)} s, tokens in ${x.inputTokens} (cached ${x.cachedInputTokens}) out ${x.outputTokens}, $${x.costUsd.toFixed(4)}`;
-    return [`by ${r.by}${r.session !== null ? `, session ${r.session}` : ''}`, ...r.rows.map((x) => row(x.key, x)), row('total', r.total)].join('\n');
+    const lines = [`by ${r.by}${r.session !== null ? `, session ${r.session}` : ''}${r.plan ? `, plan ${r.plan.id}` : ''}`, ...r.rows.map((x) => row(x.key, x)), row('total', r.total)];
+    if (r.plan) lines.push(...planLines(r.plan));
+    return lines.join('\n');
   },
 };

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { QueueService } from '../../../src/core/queue/service';
+import { text } from '../../../src/mcp/text';
 import { testQueue } from '../../support/queue';
 import { runPlanScenario, S } from './reports.scenario';
 
@@ -102,6 +103,16 @@ describe('report --plan: the pattern, measured', () => {
     await q.maintain();
     assert.ok(q.getTask(ids.get('a')!).archived, 'the plan tasks were archived');
     assert.deepEqual(await q.report({ plan: 'batch' }), live);
+  });
+
+  it("the MCP report tool's short text carries the plan's figures", async () => {
+    const lines = text.report(await q.report({ plan: 'batch' })).split('\n');
+    assert.equal(lines[0], 'by tool, plan batch');
+    assert.deepEqual(lines.slice(-3), [
+      'plan batch: 7 tasks, wall clock 50 s, serial 100 s, speed-up 2x, parallel share 85%',
+      `critical path 50 s: c (${ids.get('c')!}) 30 s -> e (${ids.get('e')!}) 7 s -> f (${ids.get('f')!}) 13 s`,
+      'codex tokens in 2000000 (cached 1000000) out 200000, recorded $0.0000; if billed at: gpt-5 $3.3750, gpt-5-codex $3.3750, gpt-5-mini $0.6750, claude-opus-4-5 $10.5000, claude-sonnet-4-5 $6.3000, claude-haiku-4-5 $2.1000',
+    ]);
   });
 
   it('without a plan there are no plan figures; an unknown plan is not found, naming the plans', async () => {
