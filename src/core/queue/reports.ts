@@ -129,7 +129,7 @@ export class QueueReports {
       runMsOf.set(id, (runMsOf.get(id) ?? 0) + (end - start));
     }
     const serialMs = ended.reduce((sum, [s, e]) => sum + (e - s), 0);
-    const lastFinish = ended.length > 0 ? Math.max(...ended.map(([, e]) => e)) : null;
+    const lastFinish = ended.length > 0 ? ended.reduce((m, [, e]) => Math.max(m, e), -Infinity) : null;
     const wallClockMs = lastFinish !== null ? lastFinish - firstStart : 0;
     const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
