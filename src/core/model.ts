@@ -359,9 +359,9 @@ export interface PlanReport {
   serialMs: number;
   /** serialMs / wallClockMs, rounded to 3 decimals; null while the wall clock is 0. */
   speedup: number | null;
-  /** Share of serialMs during which at least one other attempt of the plan was running too, 0..1, 3 decimals. */
+  /** Share of serialMs during which at least one other ended attempt of the plan ran too, 0..1, 3 decimals. */
   parallelShare: number | null;
-  /** The chain of `after` waits between plan tasks with the largest summed run time, first to last. */
+  /** The chain of `after` waits between plan tasks with the largest summed run time, first to last; empty before any ran. */
   criticalPath: { runMs: number; tasks: PlanPathTask[] };
   /** The tokens of the plan's tasks run by Codex tools (kind codex), their recorded cost, and their cost at each priced model. */
   codex: { tasks: number; inputTokens: number; cachedInputTokens: number; outputTokens: number; costUsd: number; pricedAt: RepricedCost[] };

@@ -214,8 +214,9 @@ export class QueueReports {
         if (waiting.get(n) === 0) ready.push(n);
       }
     }
+    // Nothing ran yet: no chain has taken any time.
     let end: string | null = null;
-    for (const k of keys) if (best.has(k) && (end === null || best.get(k)!.ms > best.get(end)!.ms)) end = k;
+    for (const k of keys) if (best.has(k) && best.get(k)!.ms > (end === null ? 0 : best.get(end)!.ms)) end = k;
     const path: PlanPathTask[] = [];
     for (let k = end; k !== null; k = best.get(k)!.via) path.push({ key: k, id: node.get(k)!.id, runMs: node.get(k)!.runMs });
     path.reverse();

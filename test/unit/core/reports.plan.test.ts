@@ -120,3 +120,34 @@ describe('report --plan: the pattern, measured', () => {
     await assert.rejects(q.report({ plan: 'nope' }), /no plan "nope"; plans: batch/);
   });
 });
+
+describe('report --plan while the plan runs', () => {
+  it('counts what ended so far and says how many tasks are unfinished', async () => {
+    const env = await testQueue();
+    const q = env.q;
+    try {
+      const step = (key: string, after: string[] = []) => ({ key, queue: 'q', tool: 'run-bash', prompt: key, after });
+      await q.applyPlan({ plan: { id: 'p', description: null, tasks: [step('a'), step('b'), step('c', ['a', 'b'])] } });
+      const fresh = (await q.report({ plan: 'p' })).plan!;
+      assert.deepEqual(
+        [fresh.tasks, fresh.unfinished, fresh.firstStartAt, fresh.wallClockMs, fresh.serialMs, fresh.speedup, fresh.parallelShare, fresh.criticalPath],
+        [3, 3, null, 0, 0, null, null, { runMs: 0, tasks: [] }],
+      );
+      const a = (await q.claim({ queue: 'q' }))!;
+      env.clock.advance(4 * S);
+      const b = (await q.claim({ queue: 'q' }))!;
+      env.clock.advance(6 * S);
+      await q.complete({ task: a.task.id, lease: a.lease, summary: 'a' });
+      const partial = (await q.report({ plan: 'p' })).plan!;
+      // a ran 0–10 s and ended; b (running since 4 s) and c (queued) have not.
+      assert.deepEqual(
+        [partial.unfinished, partial.wallClockMs, partial.serialMs, partial.speedup, partial.parallelShare, partial.criticalPath.tasks.map((t) => t.key)],
+        [2, 10 * S, 10 * S, 1, 0, ['a']],
+      );
+      assert.equal(b.task.planKey, 'b');
+    } finally {
+      await q.close();
+      env.cleanup();
+    }
+  });
+});
