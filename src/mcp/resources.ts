@@ -1,4 +1,5 @@
 import type { ChangeEvent, QueueApi } from '../api/contract';
+import type { QueueHandle } from '../client/open';
 import { isSparkqError } from '../core/errors';
 import type { Queue, TaskDetail } from '../core/model';
 import { type McpServer, ProtocolError, ProtocolErrorCode, type ReadResourceResult, ResourceNotFoundError, ResourceTemplate } from './sdk';
@@ -14,7 +15,8 @@ import { type McpServer, ProtocolError, ProtocolErrorCode, type ReadResourceResu
  * queues; tasks are many, so they are a template only. A subscribed URI gets notifications/resources/updated when the
  * queue's change events touch it: a task by its own events, a queue by its own, its tasks' and its session's. The
  * notice says "read it again", nothing more; a burst of events (a plan applied, a batch finishing) is one notice per
- * URI per NOTIFY_DELAY_MS. A queue name is resolved to its queue when read, and once when subscribed.
+ * URI per NOTIFY_DELAY_MS. A queue name is resolved to its queue when read, and once when subscribed. When the handle
+ * moves to another owner, the events of the gap are lost: every subscribed URI is then told to read again.
  */
 
 export const QUEUE_URI_TEMPLATE = 'sparkq://queue/{queue}';
@@ -74,6 +76,9 @@ async function lookUp(q: QueueApi, uri: string, opts: ResourceOptions): Promise<
   }
 }
 
+/** The queue as watched here: the workspace's handle also says when it switched owners (a bare QueueApi never does). */
+export type WatchedQueue = QueueApi & Partial<Pick<QueueHandle, 'onReconnect'>>;
+
 type Watched = { kind: 'queue'; queueId: string; sessionId: string } | { kind: 'task'; taskId: string };
 
 function touches(w: Watched, e: ChangeEvent): boolean {
@@ -99,7 +104,7 @@ export class ResourceSubscriptions {
   private stopListening: (() => void) | undefined;
 
   constructor(
-    private readonly q: QueueApi,
+    private readonly q: WatchedQueue,
     private readonly notify: (uri: string) => Promise<void>,
     private readonly delayMs: number,
   ) {}
@@ -107,7 +112,7 @@ export class ResourceSubscriptions {
   /** Watches what `uri` names from now on; throws (as `resources/read` would) when it names nothing. */
   async subscribe(uri: string, opts: ResourceOptions): Promise<void> {
     // Listening before the look-up: a change between the look-up and the answer is not lost.
-    this.stopListening ??= this.q.onChange((events) => this.onEvents(events));
+    this.stopListening ??= this.listen();
     try {
       const found = await lookUp(this.q, uri, opts);
       this.watched.set(uri, found.kind === 'queue' ? { kind: 'queue', queueId: found.value.id, sessionId: found.value.sessionId } : { kind: 'task', taskId: found.value.id });
@@ -122,11 +127,26 @@ export class ResourceSubscriptions {
     if (this.watched.size === 0) this.stop();
   }
 
+  /** Tells every subscriber to read again: changes may have happened that no event reported. */
+  private changedUnseen(): void {
+    for (const uri of this.watched.keys()) this.dirty.add(uri);
+    this.schedule();
+  }
+
   /** Forgets every subscription (the client went away). */
   close(): void {
     this.watched.clear();
     this.dirty.clear();
     this.stop();
+  }
+
+  private listen(): () => void {
+    const stopEvents = this.q.onChange((events) => this.onEvents(events));
+    const stopReconnect = this.q.onReconnect?.(() => this.changedUnseen());
+    return () => {
+      stopEvents();
+      stopReconnect?.();
+    };
   }
 
   private stop(): void {
@@ -140,6 +160,10 @@ export class ResourceSubscriptions {
     for (const [uri, w] of this.watched) {
       if (events.some((e) => touches(w, e))) this.dirty.add(uri);
     }
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.dirty.size === 0 || this.timer !== undefined) return;
     // Not reset by later events: a steady stream of changes still gets its notices every delayMs.
     this.timer = setTimeout(() => this.flush(), this.delayMs);
@@ -160,7 +184,7 @@ export class ResourceSubscriptions {
  * The server must have been created with `capabilities.resources` set (see createMcpServer). Returns the
  * subscriptions, to be closed with the connection.
  */
-export function registerResources(server: McpServer, q: QueueApi, opts: ResourceOptions): ResourceSubscriptions {
+export function registerResources(server: McpServer, q: WatchedQueue, opts: ResourceOptions): ResourceSubscriptions {
   const read = async (uri: URL): Promise<ReadResourceResult> => {
     const href = uri.toString();
     const { value } = await lookUp(q, href, opts);

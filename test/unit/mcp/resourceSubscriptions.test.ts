@@ -3,7 +3,7 @@ import { mock } from 'node:test';
 import type { ChangeEvent, QueueApi } from '../../../src/api/contract';
 import { SparkqError } from '../../../src/core/errors';
 import type { Queue, TaskDetail } from '../../../src/core/model';
-import { ResourceSubscriptions, parseResourceUri, queueUri, taskUri } from '../../../src/mcp/resources';
+import { ResourceSubscriptions, type WatchedQueue, parseResourceUri, queueUri, taskUri } from '../../../src/mcp/resources';
 
 /*
  * Which change events reach which subscribed URI, and how they are gathered, against a queue whose events the test
@@ -14,6 +14,7 @@ const QUEUE = { id: 'que_1', name: 'Back End', sessionId: 'ses_1' } as Queue;
 
 function fakeQueue() {
   const listeners = new Set<(e: ChangeEvent[]) => void>();
+  const reconnects = new Set<() => void>();
   const q = {
     getQueue: (ref: string) => (ref === QUEUE.name || ref === QUEUE.id ? Promise.resolve(QUEUE) : Promise.reject(new SparkqError('not-found', `no queue ${ref}`))),
     getTask: (id: string) => (id.startsWith('tsk_') ? Promise.resolve({ id, queueId: QUEUE.id } as TaskDetail) : Promise.reject(new SparkqError('not-found', `no task ${id}`))),
@@ -21,8 +22,12 @@ function fakeQueue() {
       listeners.add(l);
       return () => listeners.delete(l);
     },
-  } as unknown as QueueApi;
-  return { q, listeners, emit: (...events: ChangeEvent[]) => [...listeners].forEach((l) => l(events)) };
+    onReconnect: (cb: () => void) => {
+      reconnects.add(cb);
+      return () => reconnects.delete(cb);
+    },
+  } as unknown as WatchedQueue;
+  return { q, listeners, reconnects, emit: (...events: ChangeEvent[]) => [...listeners].forEach((l) => l(events)), reconnect: () => [...reconnects].forEach((cb) => cb()) };
 }
 
 /** Subscriptions whose notices are recorded; `until(n)` resolves once n notices came (rejects after 5 s). */
@@ -72,14 +77,24 @@ describe('resource subscriptions', () => {
     assert.equal(f.listeners.size, 0, 'a failed subscription leaves nothing listening');
     await subs.subscribe(taskUri('tsk_1'), opts);
     await subs.subscribe(queueUri('Back End'), opts);
-    assert.equal(f.listeners.size, 1);
+    assert.deepEqual([f.listeners.size, f.reconnects.size], [1, 1]);
     subs.unsubscribe(taskUri('tsk_1'));
     assert.equal(f.listeners.size, 1);
     subs.unsubscribe(queueUri('Back End'));
     assert.equal(f.listeners.size, 0);
     await subs.subscribe(queueUri('Back End'), opts);
     subs.close();
-    assert.equal(f.listeners.size, 0);
+    assert.deepEqual([f.listeners.size, f.reconnects.size], [0, 0]);
+  });
+
+  it('tells every subscriber to read again when the handle moved to another owner (the events of the gap are lost)', async () => {
+    const f = fakeQueue();
+    const { subs, sent, until } = recorded(f.q);
+    await subs.subscribe(taskUri('tsk_1'), opts);
+    await subs.subscribe(queueUri('Back End'), opts);
+    f.reconnect();
+    await until(2);
+    assert.deepEqual([...sent].sort(), [queueUri('Back End'), taskUri('tsk_1')]);
   });
 
   it('touches a task by its own events, a queue by its own, its tasks and its session', async () => {

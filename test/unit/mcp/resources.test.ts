@@ -110,7 +110,7 @@ describe('sparkq mcp: queues and tasks as resources', function () {
     assert.deepEqual(updates.uris, [taskUri(mine), queueUri('q2')]);
   });
 
-  it('hears of changes the same way when another process owns the queue (events over IPC)', async () => {
+  it('hears of changes the same way when another process owns the queue, and says "read again" when that owner dies', async () => {
     const ws = await workspace();
     const serving = await sb.serve({ cwd: ws });
     const s = await connect(ws);
@@ -124,6 +124,11 @@ describe('sparkq mcp: queues and tasks as resources', function () {
     await updates.until(taskUri(id), 2);
     assert.deepEqual(updates.uris, [taskUri(id), taskUri(id)], 'claimed, then completed');
     assert.equal((await readJson<Task>(s, taskUri(id))).status, 'succeeded');
+
+    // What changed between the owner's death and the next owner reached no event: subscribers are told to read again.
+    serving.child.kill('SIGKILL');
+    await updates.until(taskUri(id), 3);
+    assert.notEqual((await callOk<{ owner: { pid: number } }>(s, 'status')).owner.pid, serving.child.pid);
   });
 
   it('tells a queue subscriber when a task is enqueued on it, once for a burst, and nothing about other queues', async () => {
