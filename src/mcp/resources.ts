@@ -51,8 +51,6 @@ export function parseResourceUri(uri: string): ResourceRef | null {
 export interface ResourceOptions {
   describeError: (e: unknown) => string;
   onUnexpected?: (what: string, e: unknown) => void;
-  /** For tests: how long events gather before the notices go out. */
-  notifyDelayMs?: number;
 }
 
 /** A queue error as the protocol error a client can act on: a missing queue or task is a resource not found. */
@@ -213,7 +211,7 @@ export function registerResources(server: McpServer, q: WatchedQueue, opts: Reso
     { title: 'Task', description: 'A task with its attempts, summary and result data; subscribe to hear when it changes.', mimeType: JSON_TYPE },
     read,
   );
-  const subscriptions = new ResourceSubscriptions(q, (uri) => server.server.sendResourceUpdated({ uri }), opts.notifyDelayMs ?? NOTIFY_DELAY_MS);
+  const subscriptions = new ResourceSubscriptions(q, (uri) => server.server.sendResourceUpdated({ uri }), NOTIFY_DELAY_MS);
   server.server.setRequestHandler('resources/subscribe', async (request) => {
     await subscriptions.subscribe(request.params.uri, opts);
     return {};

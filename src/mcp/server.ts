@@ -19,8 +19,6 @@ export interface McpServerOptions {
   describeError: (e: unknown) => string;
   /** Called with an error that was not the caller's (a bug, a broken owner): for the server's log on stderr. */
   onUnexpected?: (tool: string, e: unknown) => void;
-  /** For tests: how long change events gather before resource update notices go out (default NOTIFY_DELAY_MS). */
-  notifyDelayMs?: number;
 }
 
 /**
@@ -79,7 +77,6 @@ export function createMcpServer(opts: McpServerOptions): McpServer {
   const subscriptions = registerResources(server, opts.queue, {
     describeError: opts.describeError,
     ...(opts.onUnexpected !== undefined ? { onUnexpected: opts.onUnexpected } : {}),
-    ...(opts.notifyDelayMs !== undefined ? { notifyDelayMs: opts.notifyDelayMs } : {}),
   });
   server.server.onclose = () => subscriptions.close();
   return server;
