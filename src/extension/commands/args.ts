@@ -80,7 +80,7 @@ export const ArgSchemas = {
   pauseQueue: z.object({ queue: ref, forSeconds: z.number().positive().optional(), reason: z.string().optional() }).strict(),
   resumeQueue: z.object({ queue: ref }).strict(),
   requeueFailed: z.object({ queue: ref.optional(), plan: ref.optional(), session: ref.optional() }).strict(),
-  report: z.object({ session: ref.optional(), by: z.enum(REPORT_GROUPS).optional() }).strict(),
+  report: z.object({ session: ref.optional(), plan: ref.optional(), by: z.enum(REPORT_GROUPS).optional() }).strict(),
   stopWorker: z.object({ queue: ref }).strict(),
   purge: z.object({ olderThanDays: z.number().min(0) }).strict(),
   filterTasks: z.object({ status: z.array(z.enum(['queued', 'running', 'succeeded', 'failed', 'stale'])) }).strict(),

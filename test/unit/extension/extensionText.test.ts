@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import type { Queue, Report, Task } from '../../../src/core/model';
+import type { PlanReport, Queue, Report, Task } from '../../../src/core/model';
 import { renderReport } from '../../../src/extension/reportText';
 import { formatClock, holdOf, holdText, queueContextValue, queueDescription, queuePauseText, taskContextValue, taskDescription } from '../../../src/extension/views/taskText';
 
@@ -114,5 +114,30 @@ describe('extension text (tree rows without vscode)', () => {
     assert.match(md, /## By day \(UTC, of finishing\)/);
     assert.match(md, /\| \*\*total\*\* \|/);
     assert.match(renderReport([{ by: 'tool', session: null, rows: [], total: { ...row, tasks: 0 } }], 'now'), /No tasks yet\./);
+  });
+
+  it('renders what a plan bought above its tables: speed-up, critical path as it ran, Codex tokens at API prices', () => {
+    const row = { tasks: 4, succeeded: 4, failed: 0, runMs: 100_000, inputTokens: 1_000_000, cachedInputTokens: 500_000, outputTokens: 100_000, reasoningTokens: 0, costUsd: 0 };
+    const plan: PlanReport = {
+      id: 'login',
+      tasks: 4,
+      unfinished: 0,
+      firstStartAt: '2026-11-21T12:00:00.000Z',
+      lastFinishAt: '2026-11-21T12:00:50.000Z',
+      wallClockMs: 50_000,
+      serialMs: 100_000,
+      speedup: 2,
+      parallelShare: 0.85,
+      criticalPath: { runMs: 50_000, tasks: [{ key: 'schema', id: 'tsk_a', runMs: 20_000 }, { key: 'api', id: 'tsk_b', runMs: 30_000 }] },
+      codex: { tasks: 2, inputTokens: 1_000_000, cachedInputTokens: 500_000, outputTokens: 100_000, costUsd: 0, pricedAt: [{ model: 'gpt-5', costUsd: 1.6875 }] },
+    };
+    const md = renderReport([{ by: 'tool', session: null, rows: [{ key: 'llm-codex', ...row }], total: row, plan }], 'now');
+    assert.match(md, /^# SparkQ usage report — plan login/);
+    assert.match(md, /`sparkq report --plan login --by …`/);
+    assert.match(md, /\| 50 s \| 1m 40s \| 2× \| 85% \| 4 \| 0 \|/);
+    assert.match(md, /Critical path as it ran \(50 s\): schema \(20 s\) → api \(30 s\)/);
+    assert.match(md, /- gpt-5: \$1\.6875/);
+    assert.ok(md.indexOf('## Plan login') < md.indexOf('## By tool'), 'the plan first, then its tables');
+    assert.match(renderReport([{ by: 'tool', session: null, rows: [], total: { ...row, tasks: 0 }, plan: { ...plan, firstStartAt: null } }], 'now'), /None of its 4 tasks has run yet\./);
   });
 });
