@@ -32,6 +32,12 @@ export const WORKER_GUIDE = `SparkQ — working a queue by hand
      sparkq task <task>        everything about one task: result, timings, attempts
      sparkq tasks --queue "<queue>" --status failed
 
+6. Put work on a queue (an orchestrator)
+     sparkq enqueue <tool> --queue "<queue>" --prompt "<what to do>" [--after <task>] [--idempotency-key <name>]
+   With a key, repeating the command (after a timeout or an error) prints the task the first one made
+   instead of adding a second. A plan of many tasks: sparkq plan apply PLAN.yml [--dry-run].
+
 Workers (sparkq run --queue "<queue>" [--watch]) do all of this by themselves for script and agent tools;
 for manual tools they print the prompt and the exact complete/fail commands, and wait for you.
+Agent hosts can use all of this as MCP tools: sparkq mcp --print-config claude|codex|vscode.
 `;

@@ -112,5 +112,7 @@ describe('sparkq run (end to end, real processes)', function () {
     assert.ok(guide.indexOf('complete <task> "') < guide.indexOf('--summary'), 'the positional form before --summary');
     assert.match(guide, /--data-json/);
     assert.match(guide, /2×/);
+    assert.match(guide, /--idempotency-key <name>/);
+    assert.match(guide, /sparkq mcp --print-config/);
   });
 });
