@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { type Cli, cliEnv } from './cli';
+import { type Cli, cliEnv, cliSandbox } from './cli';
 
 /*
  * `sparkq mcp` driven by the SDK's own client over stdio, the way agent hosts start it: a child process of the bundled
@@ -103,4 +105,39 @@ export async function readJson<T = Record<string, unknown>>(s: McpSession, uri: 
   assert.equal(c.mimeType, 'application/json');
   assert.ok('text' in c, `${uri}: a text content`);
   return JSON.parse(c.text) as T;
+}
+
+/**
+ * For a describe block: the bundled CLI (cliSandbox), fresh workspaces with session s1 and the given queues, and MCP
+ * sessions to them that are closed after each test.
+ */
+export function mcpSandbox(prefix: string, queues: readonly string[]) {
+  const sb = cliSandbox(prefix);
+  const sessions: McpSession[] = [];
+  let n = 0;
+  afterEach(async () => {
+    await Promise.all(sessions.splice(0).map((s) => s.close().catch(() => undefined)));
+  });
+  return {
+    sb,
+    /** A fresh workspace with session s1 and the sandbox's queues in it. */
+    workspace: async (): Promise<string> => {
+      const ws = path.join(sb.dir, `ws${++n}`);
+      fs.mkdirSync(ws);
+      await sb.cli.ok(['init'], { cwd: ws });
+      await sb.cli.ok(['session', 'create', 's1'], { cwd: ws });
+      for (const q of queues) await sb.cli.ok(['queue', 'create', q, '--session', 's1'], { cwd: ws });
+      return ws;
+    },
+    connect: async (ws: string): Promise<McpSession> => {
+      const s = await connectSparkqMcp(sb.cli, { cwd: ws });
+      sessions.push(s);
+      return s;
+    },
+    /** A session the test connected itself, closed after the test like the others. */
+    track: (s: McpSession): McpSession => {
+      sessions.push(s);
+      return s;
+    },
+  };
 }

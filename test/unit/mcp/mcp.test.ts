@@ -4,8 +4,7 @@ import * as path from 'node:path';
 import { QUEUE_API, paramsOf } from '../../../src/api/contract';
 import type { Claim, Queue, Task, TaskPage } from '../../../src/core/model';
 import { TOOLS } from '../../../src/mcp/tools';
-import { cliSandbox } from '../../support/cli';
-import { type McpSession, type ToolResult, callOk, callTool, connectMcp, connectSparkqMcp } from '../../support/mcpClient';
+import { type ToolResult, callOk, callTool, connectMcp, mcpSandbox } from '../../support/mcpClient';
 
 /*
  * `sparkq mcp` as agents reach it: the bundled CLI started over stdio and driven by the MCP SDK's own client. Other
@@ -35,29 +34,7 @@ const EXPECTED_TOOLS = [
 
 describe('sparkq mcp: the MCP server', function () {
   this.timeout(120_000);
-  const sb = cliSandbox('sparkq-mcp-');
-  const sessions: McpSession[] = [];
-  let n = 0;
-
-  afterEach(async () => {
-    await Promise.all(sessions.splice(0).map((s) => s.close().catch(() => undefined)));
-  });
-
-  /** A fresh workspace with session s1 and queue q1. */
-  async function workspace(): Promise<string> {
-    const ws = path.join(sb.dir, `ws${++n}`);
-    fs.mkdirSync(ws);
-    await sb.cli.ok(['init'], { cwd: ws });
-    await sb.cli.ok(['session', 'create', 's1'], { cwd: ws });
-    await sb.cli.ok(['queue', 'create', 'q1', '--session', 's1'], { cwd: ws });
-    return ws;
-  }
-
-  async function connect(ws: string): Promise<McpSession> {
-    const s = await connectSparkqMcp(sb.cli, { cwd: ws });
-    sessions.push(s);
-    return s;
-  }
+  const { sb, workspace, connect, track } = mcpSandbox('sparkq-mcp-', ['q1']);
 
   it('registers itself exactly as --print-config says, for claude, codex and vscode', async () => {
     const ws = await workspace();
@@ -72,7 +49,7 @@ describe('sparkq mcp: the MCP server', function () {
     assert.equal(entry.args[0], fs.realpathSync(sb.cli.bundle));
     // Started from another folder with nothing in its environment, as a host does: it serves this workspace.
     const s = await connectMcp(entry.command, entry.args, { cwd: elsewhere });
-    sessions.push(s);
+    track(s);
     const status = await callOk<{ project: string }>(s, 'status');
     assert.equal(status.project, path.basename(ws));
 

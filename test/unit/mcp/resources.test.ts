@@ -1,11 +1,8 @@
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { ClaimJson } from '../../../src/cli/json';
 import type { Queue, Task } from '../../../src/core/model';
 import { queueUri, taskUri } from '../../../src/mcp/resources';
-import { cliSandbox } from '../../support/cli';
-import { type McpSession, callOk, connectSparkqMcp, readJson, resourceUpdates } from '../../support/mcpClient';
+import { callOk, mcpSandbox, readJson, resourceUpdates } from '../../support/mcpClient';
 
 /*
  * Queues and tasks as MCP resources, through the SDK's own client over stdio: read as the tools give them, and
@@ -16,30 +13,7 @@ import { type McpSession, callOk, connectSparkqMcp, readJson, resourceUpdates } 
 
 describe('sparkq mcp: queues and tasks as resources', function () {
   this.timeout(120_000);
-  const sb = cliSandbox('sparkq-mcp-res-');
-  const sessions: McpSession[] = [];
-  let n = 0;
-
-  afterEach(async () => {
-    await Promise.all(sessions.splice(0).map((s) => s.close().catch(() => undefined)));
-  });
-
-  /** A fresh workspace with session s1 and queues q1 and q2. */
-  async function workspace(): Promise<string> {
-    const ws = path.join(sb.dir, `ws${++n}`);
-    fs.mkdirSync(ws);
-    await sb.cli.ok(['init'], { cwd: ws });
-    await sb.cli.ok(['session', 'create', 's1'], { cwd: ws });
-    await sb.cli.ok(['queue', 'create', 'q1', '--session', 's1'], { cwd: ws });
-    await sb.cli.ok(['queue', 'create', 'q2', '--session', 's1'], { cwd: ws });
-    return ws;
-  }
-
-  async function connect(ws: string): Promise<McpSession> {
-    const s = await connectSparkqMcp(sb.cli, { cwd: ws });
-    sessions.push(s);
-    return s;
-  }
+  const { sb, workspace, connect } = mcpSandbox('sparkq-mcp-res-', ['q1', 'q2']);
 
   const enqueue = async (ws: string, queue: string, prompt: string) => (await sb.cli.ok(['enqueue', 'run-bash', '--queue', queue, '--prompt', prompt], { cwd: ws })).trim();
   const claim = (ws: string, queue: string) => sb.cli.json<ClaimJson>(['claim', '--queue', queue], { cwd: ws });
