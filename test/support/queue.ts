@@ -15,3 +15,21 @@ export async function testQueue(extra: Partial<OpenQueueOptions> = {}) {
   await q.createQueue({ name: 'q', session: 's', instructions: 'Be brief.' });
   return { q, clock, dir: t.dir, config, open, cleanup: t.cleanup };
 }
+
+export type TestQueue = Awaited<ReturnType<typeof testQueue>>;
+
+/**
+ * For a describe block: a fresh testQueue before each test, handed to `set`, and after it the queue `current` gives
+ * (a test may have reopened it) closed and the folder removed.
+ */
+export function eachTestQueue(set: (env: TestQueue) => void, current: () => QueueService): void {
+  let env: TestQueue;
+  beforeEach(async () => {
+    env = await testQueue();
+    set(env);
+  });
+  afterEach(async () => {
+    await current().close().catch(() => undefined);
+    env.cleanup();
+  });
+}

@@ -6,7 +6,7 @@ import { openQueue, type QueueHandle } from '../../../src/client/open';
 import { isSparkqError } from '../../../src/core/errors';
 import type { QueueService } from '../../../src/core/queue/service';
 import { type Cli, cliSandbox } from '../../support/cli';
-import { testQueue } from '../../support/queue';
+import { eachTestQueue, type TestQueue } from '../../support/queue';
 import { tempDir } from '../../support/tmp';
 
 /*
@@ -17,16 +17,12 @@ describe('idempotency keys: a repeated enqueue or requeue returns what the first
   this.timeout(60_000);
 
   describe('in the queue', () => {
-    let env: Awaited<ReturnType<typeof testQueue>>;
+    let env: TestQueue;
     let q: QueueService;
-    beforeEach(async () => {
-      env = await testQueue();
-      q = env.q;
-    });
-    afterEach(async () => {
-      await q.close().catch(() => undefined);
-      env.cleanup();
-    });
+    eachTestQueue(
+      (e) => ((env = e), (q = e.q)),
+      () => q,
+    );
 
     it('returns the first task for the same key on the same queue, whatever its status; another queue is another key space', async () => {
       const first = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'one', idempotencyKey: 'k1' });

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { isSparkqError } from '../../../src/core/errors';
 import type { PlanInput as Plan } from '../../../src/core/model';
 import type { QueueService } from '../../../src/core/queue/service';
-import { testQueue } from '../../support/queue';
+import { eachTestQueue, type TestQueue } from '../../support/queue';
 
 /** Claims the next task of `queue` and finishes it: succeeded, or failed with `fail` as the error. */
 async function run(q: QueueService, queue: string, fail?: string): Promise<string | null> {
@@ -22,16 +22,12 @@ function plan(id: string, tasks: { key: string; after?: string[]; queue?: string
 }
 
 describe('plans: dependencies, retries, pause, release, requeue --failed, report', () => {
-  let env: Awaited<ReturnType<typeof testQueue>>;
+  let env: TestQueue;
   let q: QueueService;
-  beforeEach(async () => {
-    env = await testQueue();
-    q = env.q;
-  });
-  afterEach(async () => {
-    await q.close().catch(() => undefined);
-    env.cleanup();
-  });
+  eachTestQueue(
+    (e) => ((env = e), (q = e.q)),
+    () => q,
+  );
 
   describe('dependencies', () => {
     it('a task is claimable only once every task it waits on has succeeded', async () => {

@@ -5,7 +5,7 @@ import { type Effect, EffectBatch, applyEffects, effectEvents } from '../../../s
 import { MIGRATIONS } from '../../../src/core/queue/schema';
 import type { QueueService } from '../../../src/core/queue/service';
 import { SqlDatabase } from '../../../src/core/store/sqlite';
-import { testQueue } from '../../support/queue';
+import { eachTestQueue, type TestQueue } from '../../support/queue';
 
 async function rejectsWith(p: Promise<unknown> | (() => unknown), code: ErrorCode, pattern: RegExp): Promise<void> {
   const run = typeof p === 'function' ? Promise.resolve().then(p) : p;
@@ -17,16 +17,12 @@ async function rejectsWith(p: Promise<unknown> | (() => unknown), code: ErrorCod
 }
 
 describe('queue operations', () => {
-  let env: Awaited<ReturnType<typeof testQueue>>;
+  let env: TestQueue;
   let q: QueueService;
-  beforeEach(async () => {
-    env = await testQueue();
-    q = env.q;
-  });
-  afterEach(async () => {
-    await q.close().catch(() => undefined);
-    env.cleanup();
-  });
+  eachTestQueue(
+    (e) => ((env = e), (q = e.q)),
+    () => q,
+  );
 
   describe('sessions and queues', () => {
     it('creates, lists and ends sessions; names are unique among active ones', async () => {

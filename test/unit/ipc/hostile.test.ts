@@ -7,7 +7,7 @@ import { parsePlan } from '../../../src/core/plan';
 import { wellFormedProblem } from '../../../src/core/wellFormed';
 import { paramsProblem } from '../../../src/ipc/protocol';
 import { type IpcOwner, type RawConnection, frame, rawConnect, startIpcOwner, within } from '../../support/ipcHarness';
-import { testQueue } from '../../support/queue';
+import { eachTestQueue } from '../../support/queue';
 
 async function rejectsWith(p: () => unknown, code: ErrorCode, pattern: RegExp): Promise<void> {
   await assert.rejects(
@@ -104,16 +104,11 @@ describe('wellFormedProblem: malformed Unicode and deep nesting, found without r
 });
 
 describe('the queue refuses malformed Unicode and over-deep JSON as invalid input, changing nothing', () => {
-  let env: Awaited<ReturnType<typeof testQueue>>;
   let q: QueueService;
-  beforeEach(async () => {
-    env = await testQueue();
-    q = env.q;
-  });
-  afterEach(async () => {
-    await q.close().catch(() => undefined);
-    env.cleanup();
-  });
+  eachTestQueue(
+    (e) => (q = e.q),
+    () => q,
+  );
 
   it('refuses a lone surrogate in any text field, naming it, instead of storing U+FFFD', async () => {
     await rejectsWith(() => q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'a\ud800b' }), 'invalid-input', /^invalid task: prompt is not well-formed Unicode: a lone UTF-16 surrogate \\ud800 at character 1/);
