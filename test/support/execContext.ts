@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { defaultConfig, type ToolConfig } from '../../src/core/config';
 import type { JsonValue, Queue, Task } from '../../src/core/model';
 import type { ExecContext, OutputStream } from '../../src/worker/types';
+import { fakeQueue, fakeTask } from './model';
 
 /**
  * A hand-built ExecContext for calling an executor directly, without a queue or a runner: what the runner would
@@ -37,28 +38,17 @@ export function makeExecContext(o: ExecContextOptions): { ctx: ExecContext; outp
   const now = new Date().toISOString();
   const taskId = o.taskId ?? `tsk_test${String(++taskSeq).padStart(4, '0')}`;
   const instructions = o.instructions ?? '';
-  const queue: Queue = {
+  const queue: Queue = fakeQueue({
     id: 'que_test',
     name: 'q',
     sessionId: 'ses_test',
-    session: 's',
     instructions,
     workdir: o.cwd ?? null,
-    status: 'active',
-    maxWorkers: 1,
-    maxAttempts: null,
-    paused: false,
-    pausedUntil: null,
-    pauseReason: null,
-    codexThreadId: null,
-    claudeSessionId: null,
     createdAt: now,
-    endedAt: null,
     counts: { queued: 0, running: 1, succeeded: 0, failed: 0 },
-    stale: 0,
     ...o.queue,
-  };
-  const task: Task = {
+  });
+  const task: Task = fakeTask({
     id: taskId,
     sessionId: queue.sessionId,
     session: queue.session,
@@ -69,31 +59,12 @@ export function makeExecContext(o: ExecContextOptions): { ctx: ExecContext; outp
     prompt: o.prompt === undefined ? 'Say hello.' : o.prompt,
     payload: o.payload ?? null,
     status: 'running',
-    priority: 0,
-    timeoutSeconds: 900,
     attempt: 1,
-    after: [],
-    waitingOn: [],
-    blockedBy: [],
-    notBefore: null,
-    plan: null,
-    planKey: null,
     worker: 'test-worker',
     createdAt: now,
     startedAt: now,
     heartbeatAt: now,
-    finishedAt: null,
-    stale: false,
-    staleAt: null,
-    result: null,
-    error: null,
-    stdout: null,
-    stderr: null,
-    usage: null,
-    retryOf: null,
-    idempotencyKey: null,
-    archived: false,
-  };
+  });
   const runDir = path.join(o.workspaceDir, '.sparkq', 'runs', taskId);
   fs.mkdirSync(runDir, { recursive: true });
   const config = defaultConfig('test');

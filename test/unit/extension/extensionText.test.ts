@@ -1,73 +1,14 @@
 import * as assert from 'node:assert/strict';
 import type { PlanReport, Queue, Report, Task } from '../../../src/core/model';
 import { renderReport } from '../../../src/extension/reportText';
+import { fakeQueue, fakeTask } from '../../support/model';
 import { formatClock, holdOf, holdText, queueContextValue, queueDescription, queuePauseText, taskContextValue, taskDescription } from '../../../src/extension/views/taskText';
 
 const NOW = Date.parse('2026-11-21T12:00:00Z');
 
-function task(over: Partial<Task> = {}): Task {
-  return {
-    id: 'tsk_a',
-    sessionId: 'ses_1',
-    session: 's',
-    queueId: 'que_1',
-    queue: 'Q',
-    tool: 'llm-codex',
-    taskClass: 'LLM_HEAVY',
-    prompt: 'p',
-    payload: null,
-    status: 'queued',
-    priority: 0,
-    timeoutSeconds: 900,
-    attempt: 1,
-    worker: null,
-    createdAt: new Date(NOW - 65_000).toISOString(),
-    startedAt: null,
-    heartbeatAt: null,
-    finishedAt: null,
-    stale: false,
-    staleAt: null,
-    result: null,
-    error: null,
-    stdout: null,
-    stderr: null,
-    usage: null,
-    retryOf: null,
-    idempotencyKey: null,
-    after: [],
-    waitingOn: [],
-    blockedBy: [],
-    notBefore: null,
-    plan: null,
-    planKey: null,
-    archived: false,
-    ...over,
-  };
-}
-
-function queue(over: Partial<Queue> = {}): Queue {
-  return {
-    id: 'que_1',
-    name: 'Q',
-    sessionId: 'ses_1',
-    session: 's',
-    instructions: '',
-    workdir: null,
-    status: 'active',
-    maxWorkers: 1,
-    maxAttempts: null,
-    paused: false,
-    pausedUntil: null,
-    pauseReason: null,
-    codexThreadId: null,
-    claudeSessionId: null,
-    createdAt: new Date(NOW).toISOString(),
-    endedAt: null,
-    counts: { queued: 2, running: 0, succeeded: 0, failed: 0 },
-    stale: 0,
-    ...over,
-  };
-}
+const task = (over: Partial<Task> = {}): Task => fakeTask({ attempt: 1, createdAt: new Date(NOW - 65_000).toISOString(), ...over });
+const queue = (over: Partial<Queue> = {}): Queue =>
+  fakeQueue({ createdAt: new Date(NOW).toISOString(), counts: { queued: 2, running: 0, succeeded: 0, failed: 0 }, ...over });
 
 describe('extension text (tree rows without vscode)', () => {
   it('says what holds a queued task back: failed dependencies first, then unfinished ones, then a retry delay', () => {
