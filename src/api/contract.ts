@@ -349,7 +349,9 @@ export function paramsOf(method: ApiMethod): readonly Param[] {
  */
 export function checkParams(method: ApiMethod, params: readonly unknown[]): void {
   const spec = paramsOf(method);
-  const required = spec.filter((p) => !p.optional).length;
+  // Optional arguments come last (the contract test holds every entry to that): the rest are required.
+  const firstOptional = spec.findIndex((p) => p.optional);
+  const required = firstOptional === -1 ? spec.length : firstOptional;
   if (params.length < required || params.length > spec.length) {
     const names = spec.map((p) => (p.optional ? `[${p.name}]` : p.name)).join(', ');
     throw new SparkqError('invalid-input', `invalid arguments for ${method}: it takes ${names === '' ? 'no arguments' : `(${names})`}, not ${params.length}`);
