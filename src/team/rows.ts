@@ -84,12 +84,13 @@ export async function readTask(c: Sql, id: string, now: number): Promise<Task> {
  * A session or queue row by id, or by name (the active one first, else the newest ended one). Not found says which
  * names exist, so the caller can fix a typo. `lock` takes the row's lock for the rest of the transaction.
  */
-export async function rowByRef(c: Sql, table: 'sessions' | 'queues', ref: string, lock = false): Promise<Row> {
+export async function rowByRef(c: Sql, table: 'sessions' | 'queues', ref: string, lock: Lock = false): Promise<Row> {
+  const forLock = lock === 'share' ? ' FOR SHARE' : lock === 'update' ? ' FOR UPDATE' : '';
   const byId = looksLikeId(ref, table === 'sessions' ? 'ses' : 'que');
   const r = await c.query<Row>(
     byId
-      ? `SELECT * FROM ${table} WHERE id = $1${lock ? ' FOR UPDATE' : ''}`
-      : `SELECT * FROM ${table} WHERE name = $1 ORDER BY status = 'active' DESC, created_at DESC, n DESC LIMIT 1${lock ? ' FOR UPDATE' : ''}`,
+      ? `SELECT * FROM ${table} WHERE id = $1${forLock}`
+      : `SELECT * FROM ${table} WHERE name = $1 ORDER BY status = 'active' DESC, created_at DESC, n DESC LIMIT 1${forLock}`,
     [ref],
   );
   const row = r.rows[0];
@@ -102,7 +103,10 @@ export async function rowByRef(c: Sql, table: 'sessions' | 'queues', ref: string
   );
 }
 
-export async function activeQueueRow(c: Sql, ref: string, forWhat: string, lock = false): Promise<Row> {
+/** A row lock held until the transaction ends: shared (it cannot change meanwhile) or exclusive (we change it). */
+export type Lock = false | 'share' | 'update';
+
+export async function activeQueueRow(c: Sql, ref: string, forWhat: string, lock: Lock = false): Promise<Row> {
   const row = await rowByRef(c, 'queues', ref, lock);
   if (row['status'] !== 'active') {
     throw new SparkqError('conflict', `queue ${String(row['name'])} (${String(row['id'])}) has ended, so it takes no ${forWhat}; use an active queue`);

@@ -9,6 +9,9 @@ import * as Model from '../../../src/core/model';
 import { paramsProblem } from '../../../src/ipc/protocol';
 import { readOwnerRecord } from '../../../src/owner/record';
 import { sparkqDirOf } from '../../../src/owner/workspace';
+import { defaultConfig } from '../../../src/core/config';
+import { TeamQueue } from '../../../src/team/teamQueue';
+import { postgresOrSkip } from '../../support/postgres';
 import { tempDir } from '../../support/tmp';
 
 /** What one run of the samples shares: its own names, so that the implementations do not meet each other's state. */
@@ -180,5 +183,40 @@ describe('the queue API contract', function () {
         assert.equal(done.status, 'succeeded');
       });
     }
+  });
+
+  describe('is served by the team database too', () => {
+    let team: TeamQueue | undefined;
+    before(async function () {
+      const pg = await postgresOrSkip(this);
+      team = await TeamQueue.open({ url: await pg.createDatabase('contract'), config: defaultConfig('contract') });
+      await team.createSession({ name: 'main' });
+    });
+    after(async () => {
+      await team?.close();
+    });
+
+    it('the team queue on PostgreSQL (TeamQueue)', async () => {
+      // Typed as the contract: a method missing or with another signature does not compile.
+      const api: QueueApi = team!;
+      const run: Run = { n: 'team', queue: 'work-team', task: '', lease: '', failed: '' };
+      await api.createQueue({ name: run.queue, session: 'main', maxWorkers: 4 });
+      for (const m of API_METHODS) {
+        const params = await SAMPLES[m](api, run);
+        let result: unknown;
+        try {
+          result = await invoke(api, m, params);
+        } catch (e) {
+          assert.fail(`team: ${m}(${JSON.stringify(params)}) failed: ${String(e)}`);
+        }
+        if (m === 'enqueue') run.task = (result as { id: string }).id;
+        if (m === 'claim') {
+          const c = result as { task: { id: string }; lease: string };
+          assert.equal(c.task.id, run.task, 'claims the task just enqueued');
+          run.lease = c.lease;
+        }
+      }
+      assert.equal((await api.getTask(run.task)).status, 'succeeded');
+    });
   });
 });

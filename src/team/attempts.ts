@@ -1,0 +1,241 @@
+import { SparkqError } from '../core/errors';
+import type { ChangeEvent, SweepResult } from '../core/events';
+import { newLeaseToken } from '../core/ids';
+import { checkOutcome, parseInput as parse } from '../core/inputs';
+import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, ReleaseInput, type Task, type TaskStatus } from '../core/model';
+import { type TeamContext, notify } from './context';
+import type { Sql } from './db';
+import { type Row, TASK_SELECT, activeQueueRow, readTask, taskRow, tasksOf } from './rows';
+
+/*
+ * A task's attempts on the team queue: the claim (one statement, exactly once under any number of claimers on any
+ * number of machines), and what ends or continues an attempt (heartbeat, complete, fail or retry, hand back), each
+ * fenced by the lease of the claim it belongs to. And the sweep, which whoever holds the sweep lock runs.
+ */
+
+/**
+ * The claim: the oldest claimable task of an active, unpaused queue (highest priority first) becomes running with a
+ * new attempt, in one statement. SKIP LOCKED lets concurrent claimers pass a row another claimer holds instead of
+ * waiting for it, so each takes a different task; the update re-checks nothing because the row is locked.
+ */
+const CLAIM_SQL = `
+  WITH next AS (
+    SELECT t.seq FROM tasks t
+     WHERE t.queue_id = $1 AND t.status = 'queued' AND t.waiting = 0 AND (t.not_before IS NULL OR t.not_before <= $2)
+       AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.id = $1 AND q.paused_at IS NOT NULL AND (q.paused_until IS NULL OR q.paused_until > $2))
+     ORDER BY t.priority DESC, t.seq
+     LIMIT 1
+     FOR UPDATE SKIP LOCKED
+  ), claimed AS (
+    UPDATE tasks t SET status = 'running', attempt = t.attempt + 1, worker = $3, lease = $4, started_at = $2, heartbeat_at = $2, stale_at = NULL
+      FROM next WHERE t.seq = next.seq
+    RETURNING t.*
+  ), attempt AS (
+    INSERT INTO attempts(task_id, n, lease, worker, started_at) SELECT id, attempt, lease, worker, started_at FROM claimed
+  ), told AS (
+    SELECT pg_notify($5, json_build_array(json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'running'))::text) FROM claimed
+  )
+  SELECT claimed.*, (SELECT count(*) FROM told) AS told FROM claimed`;
+
+export async function claim(ctx: TeamContext, input: ClaimInput): Promise<Claim | null> {
+  const c = parse(ClaimInput, input, 'claim');
+  const q = await activeQueueRow(ctx.db.pool, c.queue, 'claims');
+  const lease = newLeaseToken();
+  const rows = await ctx.db.query<Row>(CLAIM_SQL, [q['id'], ctx.clock.now(), c.worker ?? null, lease, ctx.channel], 'sparkq-claim');
+  const row = rows[0];
+  if (!row) return null;
+  delete row['told'];
+  const sessionName = await ctx.db.query<{ name: string }>('SELECT name FROM sessions WHERE id = $1', [q['session_id']]);
+  row['q_name'] = q['name'];
+  row['s_name'] = sessionName[0]?.name ?? q['session_id'];
+  const [task] = await tasksOf(ctx.db.pool, [row], ctx.clock.now());
+  return { task: task!, instructions: q['instructions'] as string, lease };
+}
+
+/** A running task's row, locked, after checking that `lease` is its current attempt's. Throws what the embedded store throws. */
+async function runningTask(c: Sql, id: string, lease: string | undefined, verb: string): Promise<Row> {
+  const row = await taskRow(c, id, 'FOR UPDATE');
+  const status = row['status'] as TaskStatus;
+  if (status !== 'running') {
+    const hint = status === 'queued' ? 'claim it first' : status === 'failed' ? 'requeue it to run it again' : 'it is finished';
+    throw new SparkqError('conflict', `task ${id} is ${status}; only a running task can be ${verb} (${hint})`, { status });
+  }
+  if (lease !== undefined && lease !== row['lease']) {
+    throw new SparkqError(
+      'lease-mismatch',
+      `the lease given for task ${id} is not the lease of its current attempt (attempt ${String(row['attempt'])}): it was mistyped, or it belongs to an ` +
+        'earlier attempt of a task that has been claimed again since. Nothing was recorded; use the lease from the claim that is running it ($SPARKQ_LEASE in a worker)',
+    );
+  }
+  return row;
+}
+
+export async function heartbeat(ctx: TeamContext, input: HeartbeatInput): Promise<void> {
+  const h = parse(HeartbeatInput, input, 'heartbeat');
+  // The common case in one statement; only a refused heartbeat reads the row to say why.
+  const done = await ctx.db.query("UPDATE tasks SET heartbeat_at = $1 WHERE id = $2 AND status = 'running' AND lease = $3 RETURNING 1", [ctx.clock.now(), h.task, h.lease], 'sparkq-heartbeat');
+  if (done.length === 1) return;
+  await ctx.db.tx(async (c) => {
+    await runningTask(c, h.task, h.lease, 'sent a heartbeat');
+    // Running with this lease after all (it was claimed in between): record the heartbeat now.
+    await c.query("UPDATE tasks SET heartbeat_at = $1 WHERE id = $2 AND status = 'running'", [ctx.clock.now(), h.task]);
+  });
+}
+
+/** The end of a worker's output, as much as the database keeps, saying how much was cut before it. */
+function tail(text: string | undefined, max: number): string | null {
+  if (text === undefined) return null;
+  if (text.length <= max) return text;
+  return `[… ${text.length - max} earlier characters cut]\n` + text.slice(text.length - max);
+}
+
+interface Outcome {
+  data: string | null;
+  usage: string | null;
+  stdout: string | null;
+  stderr: string | null;
+}
+
+async function endAttempt(c: Sql, row: Row, at: number, outcome: string, error: string | null): Promise<void> {
+  await c.query('UPDATE attempts SET ended_at = $1, outcome = $2, error = $3 WHERE task_id = $4 AND n = $5', [at, outcome, error, row['id'], row['attempt']]);
+}
+
+/** Records the agent conversation the task ran in on its queue, so that the queue's next task continues it. */
+async function recordAgent(c: Sql, queueId: string, ids: AgentSession | undefined, events: ChangeEvent[]): Promise<void> {
+  if (!ids) return;
+  if (ids.codexThreadId !== undefined) await c.query('UPDATE queues SET codex_thread_id = $1 WHERE id = $2', [ids.codexThreadId, queueId]);
+  if (ids.claudeSessionId !== undefined) await c.query('UPDATE queues SET claude_session_id = $1 WHERE id = $2', [ids.claudeSessionId, queueId]);
+  if (ids.codexThreadId !== undefined || ids.claudeSessionId !== undefined) events.push({ kind: 'queue', id: queueId });
+}
+
+/** Finishes a running task (succeeded or failed) and, on success, releases the queued tasks that waited on it. */
+async function finish(c: Sql, row: Row, status: 'succeeded' | 'failed', at: number, summary: string | null, error: string | null, o: Outcome, events: ChangeEvent[]): Promise<void> {
+  await c.query(
+    'UPDATE tasks SET status = $1, finished_at = $2, lease = NULL, summary = $3, data = $4, error = $5, stdout = $6, stderr = $7, usage = $8 WHERE id = $9',
+    [status, at, summary, o.data, error, o.stdout, o.stderr, o.usage, row['id']],
+  );
+  await endAttempt(c, row, at, status, error);
+  events.push({ kind: 'task', id: row['id'] as string, queueId: row['queue_id'] as string, status });
+  if (status !== 'succeeded') return;
+  const released = await c.query<{ id: string; queue_id: string }>(
+    "UPDATE tasks SET waiting = waiting - 1 WHERE id IN (SELECT task_id FROM task_deps WHERE after_id = $1) AND status = 'queued' AND waiting > 0 RETURNING id, queue_id",
+    [row['id']],
+  );
+  for (const r of released.rows) events.push({ kind: 'task', id: r.id, queueId: r.queue_id, status: 'queued' });
+}
+
+export async function complete(ctx: TeamContext, input: CompleteInput): Promise<Task> {
+  const { input: x, data, usage } = checkOutcome(CompleteInput, input, 'completion');
+  return ctx.db.tx(async (c) => {
+    const row = await runningTask(c, x.task, x.lease, 'completed');
+    const events: ChangeEvent[] = [];
+    const at = ctx.clock.now();
+    await finish(c, row, 'succeeded', at, x.summary.trim(), null, { data, usage, stdout: tail(x.stdout, LIMITS.output), stderr: tail(x.stderr, LIMITS.output) }, events);
+    await recordAgent(c, row['queue_id'] as string, x.agentSession, events);
+    await notify(c, ctx.channel, events);
+    return readTask(c, x.task, at);
+  });
+}
+
+/**
+ * A failed attempt: the task fails, unless its queue (or else its tool) allows more attempts; then it goes back to
+ * the queue for a retry after an exponential backoff with equal jitter. Every attempt's error stays in its attempt.
+ */
+export async function failOrRetry(ctx: TeamContext, c: Sql, row: Row, error: string, o: Outcome, events: ChangeEvent[]): Promise<void> {
+  const at = ctx.clock.now();
+  const text = error.trim();
+  const err = text.length > LIMITS.error ? text.slice(0, LIMITS.error) + ' […]' : text;
+  const q = await c.query<{ max_attempts: number | null }>('SELECT max_attempts FROM queues WHERE id = $1', [row['queue_id']]);
+  const max = q.rows[0]?.max_attempts ?? ctx.config.tools[row['tool'] as string]?.maxAttempts ?? 1;
+  const before = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM attempts WHERE task_id = $1 AND outcome = 'failed'", [row['id']]);
+  const n = before.rows[0]!.n + 1;
+  if (n >= max) {
+    await finish(c, row, 'failed', at, null, err, o, events);
+    return;
+  }
+  const { backoffSeconds, maxBackoffSeconds } = ctx.config.retry;
+  const full = Math.min(maxBackoffSeconds, backoffSeconds * 2 ** (n - 1)) * 1000;
+  const delay = Math.round(full / 2 + Math.random() * (full / 2));
+  await returnTask(c, row, at, at + delay, `${err} (attempt ${n} of ${max}; retrying)`, 'failed', o, events);
+}
+
+/** A running task back on its queue (a retry, or handed back), with what its attempt reported. */
+async function returnTask(c: Sql, row: Row, at: number, notBefore: number | null, error: string, outcome: string, o: Outcome, events: ChangeEvent[]): Promise<void> {
+  await c.query(
+    `UPDATE tasks SET status = 'queued', lease = NULL, worker = NULL, started_at = NULL, heartbeat_at = NULL, stale_at = NULL,
+       not_before = $1, error = $2, data = $3, stdout = $4, stderr = $5, usage = $6 WHERE id = $7`,
+    [notBefore, error, o.data, o.stdout, o.stderr, o.usage, row['id']],
+  );
+  await endAttempt(c, row, at, outcome, error);
+  events.push({ kind: 'task', id: row['id'] as string, queueId: row['queue_id'] as string, status: 'queued' });
+}
+
+export async function fail(ctx: TeamContext, input: FailInput): Promise<Task> {
+  const { input: f, data, usage } = checkOutcome(FailInput, input, 'failure');
+  return ctx.db.tx(async (c) => {
+    const row = await runningTask(c, f.task, f.lease, 'failed');
+    const events: ChangeEvent[] = [];
+    await failOrRetry(ctx, c, row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) }, events);
+    await recordAgent(c, row['queue_id'] as string, f.agentSession, events);
+    await notify(c, ctx.channel, events);
+    return readTask(c, f.task, ctx.clock.now());
+  });
+}
+
+/**
+ * Hands a running task back unfailed because its agent hit a usage or rate limit, and pauses the queue until the
+ * limit resets (as the agent said) or for the configured delay; a longer pause already in force stays.
+ */
+export async function release(ctx: TeamContext, input: ReleaseInput): Promise<Task> {
+  const { input: r, data, usage } = checkOutcome(ReleaseInput, input, 'release');
+  return ctx.db.tx(async (c) => {
+    const row = await runningTask(c, r.task, r.lease, 'handed back');
+    const now = ctx.clock.now();
+    const reason = r.reason.trim().slice(0, LIMITS.error);
+    const events: ChangeEvent[] = [];
+    await returnTask(c, row, now, null, reason, 'released', { data, usage, stdout: tail(r.stdout, LIMITS.output), stderr: tail(r.stderr, LIMITS.output) }, events);
+    const resetAt = r.resetAt === undefined ? undefined : typeof r.resetAt === 'number' ? r.resetAt : Date.parse(r.resetAt);
+    const until = resetAt !== undefined && resetAt > now ? resetAt : now + ctx.config.retry.rateLimitPauseSeconds * 1000;
+    const queueId = row['queue_id'] as string;
+    const q = (await c.query<{ paused_at: number | null; paused_until: number | null }>('SELECT paused_at, paused_until FROM queues WHERE id = $1 FOR UPDATE', [queueId])).rows[0]!;
+    const pausedForGood = q.paused_at !== null && q.paused_until === null;
+    if (!pausedForGood && !(q.paused_at !== null && q.paused_until! >= until)) {
+      await c.query('UPDATE queues SET paused_at = $1, paused_until = $2, pause_reason = $3 WHERE id = $4', [now, until, reason, queueId]);
+      events.push({ kind: 'queue', id: queueId });
+    }
+    await recordAgent(c, queueId, r.agentSession, events);
+    await notify(c, ctx.channel, events);
+    return readTask(c, r.task, now);
+  });
+}
+
+/**
+ * Flags running tasks past 1× their timeout as stale, fails (or retries) those past 2×, and ends pauses whose time
+ * is up. One sweeper at a time across every machine: whoever takes the sweep lock; the others return at once with
+ * nothing done (null), since that sweep covers them.
+ */
+export async function sweep(ctx: TeamContext, lockKey: string): Promise<SweepResult | null> {
+  return ctx.db.tx(async (c) => {
+    const got = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [lockKey]);
+    if (!got.rows[0]!.ok) return null;
+    const now = ctx.clock.now();
+    const events: ChangeEvent[] = [];
+    const failedRows = (await c.query<Row>("SELECT * FROM tasks WHERE status = 'running' AND started_at + 2 * timeout_s * 1000 < $1 ORDER BY seq FOR UPDATE SKIP LOCKED", [now])).rows;
+    for (const row of failedRows) {
+      const ran = now - (row['started_at'] as number);
+      await failOrRetry(ctx, c, row, `auto-failed: ran longer than 2× its timeout (timeout ${row['timeout_s'] as number} s, ran ${Math.round(ran / 1000)} s)`, { data: null, usage: null, stdout: null, stderr: null }, events);
+    }
+    const staled = (
+      await c.query<{ id: string; queue_id: string }>(
+        "UPDATE tasks SET stale_at = $1 WHERE status = 'running' AND stale_at IS NULL AND started_at + timeout_s * 1000 < $1 RETURNING id, queue_id",
+        [now],
+      )
+    ).rows;
+    for (const s of staled) events.push({ kind: 'task', id: s.id, queueId: s.queue_id, status: 'running' });
+    const resumed = (await c.query<{ id: string }>('UPDATE queues SET paused_at = NULL, paused_until = NULL, pause_reason = NULL WHERE paused_until IS NOT NULL AND paused_until <= $1 RETURNING id', [now])).rows;
+    for (const q of resumed) events.push({ kind: 'queue', id: q.id });
+    await notify(c, ctx.channel, events);
+    const read = async (ids: string[]) => (ids.length === 0 ? [] : tasksOf(c, (await c.query<Row>(`${TASK_SELECT} WHERE t.id = ANY($1::text[]) ORDER BY t.seq`, [ids])).rows, now));
+    return { staled: await read(staled.map((s) => s.id)), failed: await read(failedRows.map((r) => r['id'] as string)) };
+  });
+}
