@@ -19,6 +19,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 const HELPER_SOURCE = `'use strict';
 process.title = 'sparkq-spawner';
 const { spawn } = require('child_process');
+// The worker went away (a drain that found nothing exits before this helper says ready): there is no one to tell.
+process.stdout.on('error', () => process.exit(0));
 const kids = new Map();
 let paused = false;
 function send(m) {
