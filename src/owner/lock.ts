@@ -307,11 +307,15 @@ function createInPlace(file: string, content: string): boolean {
 }
 
 /**
- * temp + fsync + rename over `file` + fsync `.sparkq/` (only ever our own generation's file, which must never be
- * missing: a rename replaces it without a moment in between).
+ * temp + rename over `file` (only ever our own generation's file, which must never be missing: a rename replaces it
+ * without a moment in between). Not synced: what it records (our socket, our release) is about a live process, and
+ * every process dies with the machine. The generation's name itself was made durable when it was taken
+ * (createExclusive); after a crash of the machine the file holds the old record, the new one, or nothing readable,
+ * and each of those is stale (a dead pid, or an unparsable file past PARTIAL_GRACE_MS). Two fsyncs less for every
+ * process that becomes the owner and every one that lets go (a short CLI command does both).
  */
 function replaceFile(sparkqDir: string, file: string, content: string): void {
-  writeFileAtomic(file, content, { temp: tempName(sparkqDir) });
+  writeFileAtomic(file, content, { temp: tempName(sparkqDir), durable: false });
 }
 
 function tryUnlink(file: string): void {
