@@ -50,6 +50,9 @@ export interface OpenQueueOptions extends MaintenanceOptions {
   rehomeJournal?: boolean;
   repair?: boolean;
   snapshotAfterRecords?: number;
+  /** See StoreOptions.closeSnapshotMinRecords and closeSnapshotMinBytes. */
+  closeSnapshotMinRecords?: number;
+  closeSnapshotMinBytes?: number;
   /** See StoreOptions.fence: throws when this process is no longer the queue's owner. */
   fence?: StoreOptions['fence'];
 }
@@ -113,6 +116,8 @@ export class QueueService {
       ...(opts.rehomeJournal ? { rehomeJournal: true } : {}),
       ...(opts.repair ? { repair: true } : {}),
       ...(opts.snapshotAfterRecords ? { snapshotAfterRecords: opts.snapshotAfterRecords } : {}),
+      ...(opts.closeSnapshotMinRecords ? { closeSnapshotMinRecords: opts.closeSnapshotMinRecords } : {}),
+      ...(opts.closeSnapshotMinBytes ? { closeSnapshotMinBytes: opts.closeSnapshotMinBytes } : {}),
       ...(opts.fence ? { fence: opts.fence } : {}),
     });
     const archive = new Archive(store.db, path.join(opts.dir, ARCHIVE_DIR), (opts.durability ?? 'full') === 'full');

@@ -55,6 +55,14 @@ export interface StoreOptions {
   snapshotAfterRecords?: number;
   snapshotAfterBytes?: number;
   /**
+   * close() snapshots only a journal of at least this many records or bytes (default 0 and 0: any record). Below
+   * that, the next open replays the journal instead: a few milliseconds at the most, where the snapshot would cost
+   * an export of the whole database and five fsyncs in the process that is leaving (each short CLI command that owned
+   * the queue for a moment). Nothing acknowledged depends on it: every record was synced before its answer.
+   */
+  closeSnapshotMinRecords?: number;
+  closeSnapshotMinBytes?: number;
+  /**
    * A dropped generation's snapshot file of at least this many bytes (default 4 MiB) is not removed but kept as a
    * spare, unnamed file that the next snapshot is written in (see writeOverSpare): the file system neither frees its
    * blocks nor allocates new ones. Removed at close; swept at open like any temp file. Infinity: always remove.
@@ -155,6 +163,8 @@ export class Store {
       clock: systemClock,
       snapshotAfterRecords: 50_000,
       snapshotAfterBytes: 64 * 1024 * 1024,
+      closeSnapshotMinRecords: 0,
+      closeSnapshotMinBytes: 0,
       spareAboveBytes: 4 * 1024 * 1024,
       ...options,
     };
@@ -354,7 +364,8 @@ export class Store {
     this.closing = true;
     if (this.snapshotting) await this.snapshotting;
     if (options.snapshot ?? true) {
-      if (this.journal.failed === null) await this.snapshot();
+      const short = this.journal.records < this.opts.closeSnapshotMinRecords && this.journal.bytes < this.opts.closeSnapshotMinBytes;
+      if (this.journal.failed === null && !short) await this.snapshot();
     }
     this.closed = true;
     this.journal.close();

@@ -115,6 +115,27 @@ describe('store', () => {
     await r.close();
   });
 
+  it('leaves a journal shorter than closeSnapshotMinRecords and closeSnapshotMinBytes to the next open, and snapshots one that reaches either', async () => {
+    const s = await open(t.dir, { closeSnapshotMinRecords: 3, closeSnapshotMinBytes: 1024 });
+    await put(s, 'a', '1');
+    await put(s, 'b', '2');
+    await s.close();
+    const r = await open(t.dir, { closeSnapshotMinRecords: 3, closeSnapshotMinBytes: 1024 });
+    assert.equal(r.recovery.replayed, 2);
+    assert.equal(r.recovery.snapshotSeq, 0);
+    await put(r, 'c', '3');
+    await r.close(); // three records: the journal is snapshotted
+    const big = await open(t.dir, { closeSnapshotMinRecords: 3, closeSnapshotMinBytes: 1024 });
+    assert.equal(big.recovery.replayed, 0);
+    assert.equal(big.recovery.snapshotSeq, 3);
+    await put(big, 'd', 'x'.repeat(2000));
+    await big.close(); // one record, but over the byte limit
+    const last = await open(t.dir);
+    assert.equal(last.recovery.replayed, 0);
+    assert.deepEqual(all(last), { a: '1', b: '2', c: '3', d: 'x'.repeat(2000) });
+    await last.close();
+  });
+
   it('keeps exactly two generations and continues sequence numbers across snapshots', async () => {
     const s = await open(t.dir);
     for (let g = 0; g < 4; g++) {
