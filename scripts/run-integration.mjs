@@ -25,6 +25,8 @@ export async function buildTests() {
 }
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
+/** A test-only extension installed beside SparkQ: it reads VS Code's own list of MCP servers (test/integration/mcpProvider.tests.ts). */
+const MCP_PROBE = path.join(ROOT, 'test', 'integration', 'mcpProbe');
 function sparkq(cwd, ...args) {
   return execFileSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
 }
@@ -82,7 +84,7 @@ async function main() {
   let trusted;
   let untrusted;
   try {
-    trusted = await startCodeServer({ dataDir: path.join(root, 'cs-trusted') });
+    trusted = await startCodeServer({ dataDir: path.join(root, 'cs-trusted'), extensions: [MCP_PROBE] });
     console.log(`== code-server (trusted) at ${trusted.url}; workspaces in ${root}`);
     const page = (folder, suite, tag) =>
       runTestsInPage(chromium.browser, workbenchUrl(trusted.url, folder, { tests: TESTS_BUNDLE, env: { SPARKQ_TEST_SUITE: suite } }), { onLog: prefixed(tag, root) });
@@ -103,12 +105,12 @@ async function main() {
     }
     await trusted.stop();
     if (wanted('restricted')) {
-      untrusted = await startCodeServer({ dataDir: path.join(root, 'cs-untrusted'), trust: false });
+      untrusted = await startCodeServer({ dataDir: path.join(root, 'cs-untrusted'), trust: false, extensions: [MCP_PROBE] });
       console.log(`== suite restricted (code-server with workspace trust on, at ${untrusted.url})`);
       const r = await runTestsInPage(
         chromium.browser,
         workbenchUrl(untrusted.url, ws.restricted, { tests: TESTS_BUNDLE, env: { SPARKQ_TEST_SUITE: 'restricted' } }),
-        { onLog: prefixed('restricted', root) },
+        { onLog: prefixed('restricted', root), onPage: (p) => void grantTrustInEditor(p) },
       );
       results.push(['restricted', r]);
     }
@@ -118,6 +120,19 @@ async function main() {
     await untrusted?.stop();
   }
   finish(results, root, started);
+}
+
+/**
+ * Presses Trust in the Workspace Trust editor once the restricted suite's last test opens it, as a person would (the
+ * smoke-test driver refuses modal dialogs, so an extension's trust request cannot be answered).
+ */
+async function grantTrustInEditor(page) {
+  const trust = page.locator('.workspace-trust-editor .workspace-trust-buttons .monaco-button').filter({ hasText: /^Trust/ }).first();
+  try {
+    await trust.click({ timeout: 10 * 60_000 });
+  } catch {
+    // The suite ended without opening it (a test failed before, or it was not run): nothing to press.
+  }
 }
 
 /** SPARKQ_SUITES=main,two-hosts,restricted picks suites (default: all). */

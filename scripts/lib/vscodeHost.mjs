@@ -66,11 +66,21 @@ export function installExtensionCopy(extensionsDir) {
   return target;
 }
 
+/** Copies an extension folder (package.json and its files) into an extensions folder, installed as VS Code would. */
+function installFolder(folder, extensionsDir) {
+  const pkg = JSON.parse(fs.readFileSync(path.join(folder, 'package.json'), 'utf8'));
+  const target = path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
+  fs.rmSync(target, { recursive: true, force: true });
+  fs.cpSync(folder, target, { recursive: true });
+}
+
 /**
  * Starts code-server on 127.0.0.1 in its own process group. `trust: false` keeps workspace trust on, so folders open
- * in Restricted Mode. Returns { url, port, stop(), logFile }.
+ * in Restricted Mode. `extensions`: more extension folders to install beside (e.g. a test probe); a second extension
+ * under development cannot be given in the URL's payload, which keeps one value per key. Returns { url, port, stop(),
+ * logFile }.
  */
-export async function startCodeServer({ dataDir, trust = true, smokeTestDriver = true, port, settings = {}, installExtension = false, env = {} }) {
+export async function startCodeServer({ dataDir, trust = true, smokeTestDriver = true, port, settings = {}, installExtension = false, extensions = [], env = {} }) {
   ensureVscodeHost();
   port ??= await freePort();
   const userDataDir = path.join(dataDir, 'user-data');
@@ -79,6 +89,7 @@ export async function startCodeServer({ dataDir, trust = true, smokeTestDriver =
   fs.mkdirSync(extensionsDir, { recursive: true });
   fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...USER_SETTINGS, ...settings }, null, 2));
   if (installExtension) installExtensionCopy(extensionsDir);
+  for (const folder of extensions) installFolder(folder, extensionsDir);
   const args = [
     CODE_SERVER,
     '--auth', 'none',

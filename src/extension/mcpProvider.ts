@@ -5,9 +5,12 @@ import type { CliRuntime } from './workerTerminals';
 /*
  * VS Code's agent mode gets the workspace's `sparkq mcp` with no setup: an MCP server definition provider (VS Code
  * 1.101+) that starts the bundled CLI with the editor's own runtime, as the worker terminals do. Only in a trusted
- * workspace: in Restricted Mode the provider offers nothing, and offers the server once trust is granted. Where the
- * running VS Code lacks the API, SparkQ works as before and says so once in its log. No `vscode` import here (the API
- * is passed in), so the logic is tested in plain Node.
+ * workspace: the contribution's `when: isWorkspaceTrusted` keeps VS Code from taking in the collection at all in
+ * Restricted Mode, and the provider itself offers nothing there (for hosts that ignore `when`); both let the server in
+ * once trust is granted, with no reload. VS Code activates SparkQ for the collection by itself (`onMcpCollection:`,
+ * generated from the contribution). Where the running VS Code lacks the API, SparkQ works as before and says so once
+ * in its log. No `vscode` import here (the API is passed in), so the logic is tested in plain Node; the real host is
+ * test/integration/mcpProvider.tests.ts.
  */
 
 /** The id of `contributes.mcpServerDefinitionProviders` in package.json. */

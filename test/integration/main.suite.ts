@@ -6,6 +6,7 @@ import type { Claim, Queue, Session, Task, TaskDetail } from '../../src/core/mod
 import { COMMANDS } from '../../src/extension/commands';
 import type { SparkqExports } from '../../src/extension/extension';
 import { activateSparkq, exec, rowsOf, waitFor, workspaceDir, EXTENSION_ID } from './helpers';
+import { activateProbe, definitionsAfterSparkq, expectedDefinition, sparkqDefinitions, startMcpDefinition } from './mcpProvider.tests';
 
 /**
  * The main suite runs in a window on an empty folder: SparkQ activates without a queue, `Set up SparkQ` writes
@@ -285,6 +286,28 @@ export function registerMainSuite(): void {
         await waitFor('the dashboard task in the tasks tree', async () => (await rowsOf(views.tasks)).find((r) => r.id === task.id && r.label === 'from the dashboard form'));
         await vscode.commands.executeCommand('workbench.action.closeAllEditors');
         await waitFor('the dashboard to close', () => sparkq.testHooks.dashboard.current === undefined);
+      });
+    });
+
+    describe('MCP server definition provider', () => {
+      it('VS Code lists SparkQ’s MCP server: stdio, `sparkq mcp` on this folder with the extension host’s own runtime', async () => {
+        const probe = await activateProbe();
+        const all = await definitionsAfterSparkq(probe);
+        assert.deepEqual(sparkqDefinitions(all), [expectedDefinition(dir)]);
+      });
+
+      it('the definition VS Code holds starts a working `sparkq mcp`: a client of this window’s queue, not a second owner', async () => {
+        const [def] = sparkqDefinitions(await definitionsAfterSparkq(await activateProbe()));
+        assert.ok(def?.command && def.args);
+        // Started as VS Code starts a stdio server: the definition's env over the extension host's, in the workspace folder.
+        const session = await startMcpDefinition(def, dir);
+        try {
+          const status = await session.call<{ project: string; owner: { pid: number } }>('status');
+          assert.equal(status.project, 'itest');
+          assert.equal(status.owner.pid, process.pid, 'the server reached the queue through this window, its owner');
+        } finally {
+          await session.close();
+        }
       });
     });
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SparkqExports } from '../../src/extension/extension';
 import { activateSparkq, exec, rowsOf, waitFor, workspaceDir } from './helpers';
+import { activateProbe, definitionsAfterSparkq, expectedDefinition, sparkqDefinitions } from './mcpProvider.tests';
 
 /**
  * Restricted Mode: a window on an untrusted folder that already has a queue (made by the CLI). SparkQ shows it
@@ -101,6 +102,27 @@ export function registerRestrictedSuite(): void {
       assert.equal(vscode.window.terminals.length, 0);
       assert.equal(fs.existsSync(path.join(dir, '.sparkq', 'owner.json')), false);
       assert.equal((await sparkq.listTasks({})).tasks.length, 2);
+    });
+
+    it('VS Code lists no SparkQ MCP server in Restricted Mode', async () => {
+      const all = await definitionsAfterSparkq(await activateProbe());
+      assert.deepEqual(sparkqDefinitions(all), []);
+    });
+
+    // Last: it trusts the folder, after which SparkQ is no longer in Restricted Mode.
+    it('once the folder is trusted, VS Code lists SparkQ’s MCP server with no reload', async () => {
+      const probe = await activateProbe();
+      const granted = new Promise<void>((resolve) => vscode.workspace.onDidGrantWorkspaceTrust(() => resolve()));
+      // The Workspace Trust editor, whose Trust button the test runner presses in the page as a person would
+      // (scripts/run-integration.mjs, grantTrustInEditor): the smoke-test driver refuses the modal trust request.
+      await vscode.commands.executeCommand('workbench.trust.manage');
+      await granted;
+      assert.equal(vscode.workspace.isTrusted, true);
+      const listed = await waitFor('SparkQ’s server in VS Code’s list', () => {
+        const ours = sparkqDefinitions(probe.definitions());
+        return ours.length > 0 ? ours : undefined;
+      });
+      assert.deepEqual(listed, [expectedDefinition(dir)]);
     });
   });
 }
