@@ -38,6 +38,8 @@ export interface ToolConfig {
   model?: string;
   sandbox?: Sandbox;
   permissionMode?: PermissionMode;
+  /** codex and claude tools: give the agent SparkQ's MCP server, limited to the task's queue. Off unless true. */
+  mcp?: boolean;
   maxAttempts?: number;
   timeoutSeconds?: number;
 }
@@ -283,6 +285,13 @@ const ToolSchema = z
       model: str('a model name').optional(),
       sandbox: sandboxSchema.optional(),
       permissionMode: permissionModeSchema.optional(),
+      mcp: z
+        .boolean(expected('true or false'))
+        .meta({
+          description:
+            "codex and claude tools: give the agent SparkQ's own MCP server, limited to the task's queue, so that it can enqueue follow-up tasks, heartbeat, and complete its task with structured data. Default false.",
+        })
+        .optional(),
       maxAttempts: posInt('a whole number from 1 to 100', 100).meta({ description: 'Attempts before a failing task stays failed.' }).optional(),
       timeoutSeconds: timeoutSchema().meta({ description: "Overrides the task class's timeout for this tool." }).optional(),
     },
@@ -511,6 +520,7 @@ function buildTool(name: string, t: FileTool, warnings: string[]): ToolConfig {
   if (known && t.sandbox !== undefined && knownKind !== 'codex') warnings.push(`tool ${name}: sandbox applies only to codex tools; it is ignored for kind ${t.kind}`);
   if (known && t.permissionMode !== undefined && knownKind !== 'claude') warnings.push(`tool ${name}: permissionMode applies only to claude tools; it is ignored for kind ${t.kind}`);
   if (known && t.interpreter !== undefined && knownKind !== 'script') warnings.push(`tool ${name}: interpreter applies only to script tools; it is ignored for kind ${t.kind}`);
+  if (known && t.mcp === true && knownKind !== 'codex' && knownKind !== 'claude') warnings.push(`tool ${name}: mcp applies only to codex and claude tools; it is ignored for kind ${t.kind}`);
 
   const tool: ToolConfig = { name, kind: t.kind, knownKind, taskClass: t.taskClass, args: [...(t.args ?? [])], env: { ...(t.env ?? {}) } };
   if (t.description !== undefined) tool.description = t.description;
@@ -520,6 +530,7 @@ function buildTool(name: string, t: FileTool, warnings: string[]): ToolConfig {
   const sandbox = t.sandbox ?? (knownKind === 'codex' ? 'workspace-write' : undefined);
   if (sandbox !== undefined) tool.sandbox = sandbox;
   if (t.permissionMode !== undefined) tool.permissionMode = t.permissionMode;
+  if (t.mcp !== undefined) tool.mcp = t.mcp;
   if (t.maxAttempts !== undefined) tool.maxAttempts = t.maxAttempts;
   if (t.timeoutSeconds !== undefined) tool.timeoutSeconds = t.timeoutSeconds;
   return tool;
@@ -570,6 +581,7 @@ export function defaultConfigYaml(project: string): string {
     '#   kind: script | codex | claude | manual          taskClass: one of the task classes above',
     '#   optional: description, command, interpreter (script), args (list), env (mapping), model,',
     '#   sandbox (codex: read-only | workspace-write), permissionMode (claude: default | acceptEdits | plan),',
+    "#   mcp (codex, claude: true gives the agent SparkQ's MCP server for its own queue; default false),",
     '#   maxAttempts (1..100), timeoutSeconds (overrides the task class).',
     '#   danger-full-access and bypassPermissions are refused here: they come only from a user setting or a CLI flag.',
     'tools:',
