@@ -2,7 +2,10 @@ import { McpServer, type StandardSchemaWithJSON, StdioServerTransport } from './
 import type { QueueApi } from '../api/contract';
 import { isSparkqError } from '../core/errors';
 import { registerResources } from './resources';
+import { type McpScope, scopedInstructions, scopedTools } from './scope';
 import { TOOLS, type SparkqTool, annotationsOf, describeTool } from './tools';
+
+export { resolveScope } from './scope';
 
 /*
  * `sparkq mcp`: the queue's tools over the Model Context Protocol, on the official SDK (@modelcontextprotocol/server).
@@ -19,6 +22,11 @@ export interface McpServerOptions {
   describeError: (e: unknown) => string;
   /** Called with an error that was not the caller's (a bug, a broken owner): for the server's log on stderr. */
   onUnexpected?: (tool: string, e: unknown) => void;
+  /**
+   * Limits the server to one queue (and an agent's own task): the smaller tool list of src/mcp/scope.ts, and no
+   * resources (they would read every queue). For agents that run inside tasks.
+   */
+  scope?: McpScope;
 }
 
 /**
@@ -42,18 +50,21 @@ function advertised(t: SparkqTool): StandardSchemaWithJSON<Record<string, unknow
 }
 
 export function createMcpServer(opts: McpServerOptions): McpServer {
+  const scope = opts.scope;
   const server = new McpServer(
     { name: 'sparkq', title: 'SparkQ', version: opts.version },
     {
       // Resources: queues and tasks to read and subscribe to (src/mcp/resources.ts). The list of queues is not
       // announced when it changes (listChanged false): the subscriptions are what an orchestrator waits on.
-      capabilities: { tools: {}, resources: { subscribe: true, listChanged: false } },
+      capabilities: scope === undefined ? { tools: {}, resources: { subscribe: true, listChanged: false } } : { tools: {} },
       instructions:
-        'SparkQ is the durable task queue of this workspace: sessions hold queues, queues hold tasks that workers claim and finish. ' +
-        'Enqueue work (or apply a plan), then read results with list_tasks/get_task; a worker claims, then completes or fails with the lease it got.',
+        scope !== undefined
+          ? scopedInstructions(scope)
+          : 'SparkQ is the durable task queue of this workspace: sessions hold queues, queues hold tasks that workers claim and finish. ' +
+            'Enqueue work (or apply a plan), then read results with list_tasks/get_task; a worker claims, then completes or fails with the lease it got.',
     },
   );
-  for (const tool of TOOLS) {
+  for (const tool of scope !== undefined ? scopedTools(scope) : TOOLS) {
     server.registerTool(
       tool.name,
       { title: tool.title, description: describeTool(tool), inputSchema: advertised(tool), annotations: annotationsOf(tool) },
@@ -74,11 +85,13 @@ export function createMcpServer(opts: McpServerOptions): McpServer {
       },
     );
   }
-  const subscriptions = registerResources(server, opts.queue, {
-    describeError: opts.describeError,
-    ...(opts.onUnexpected !== undefined ? { onUnexpected: opts.onUnexpected } : {}),
-  });
-  server.server.onclose = () => subscriptions.close();
+  if (scope === undefined) {
+    const subscriptions = registerResources(server, opts.queue, {
+      describeError: opts.describeError,
+      ...(opts.onUnexpected !== undefined ? { onUnexpected: opts.onUnexpected } : {}),
+    });
+    server.server.onclose = () => subscriptions.close();
+  }
   return server;
 }
 
