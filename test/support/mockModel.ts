@@ -16,6 +16,17 @@ export type MockReply =
   | { kind: 'shell'; command: string; usage?: MockUsage }
   /** The model creates a file with the agent's edit tool (codex: an apply_patch "Add File"; claude: Write). */
   | { kind: 'write-file'; path: string; content: string; usage?: MockUsage }
+  /**
+   * The model looks up MCP tools, which both agents hide behind a tool search until then: codex gets a client-side
+   * `tool_search_call` for `query` (whole words matched against the tools' names and descriptions); claude calls its
+   * ToolSearch tool with `select:mcp__SERVER__TOOL,…` for each of `tools`.
+   */
+  | { kind: 'tool-search'; server: string; tools: string[]; query: string; usage?: MockUsage }
+  /**
+   * The model calls tool `tool` of MCP server `server` with these arguments (codex: a function call in namespace
+   * mcp__SERVER; claude: the tool mcp__SERVER__TOOL). Both need the tool-search step first.
+   */
+  | { kind: 'mcp-call'; server: string; tool: string; arguments: Record<string, unknown>; usage?: MockUsage }
   /** An HTTP error status with an API error body. */
   | { kind: 'http-error'; status: number; message: string }
   /**
@@ -188,8 +199,21 @@ export class MockModelServer {
       const item = { type: 'custom_tool_call', id: this.id('ctc'), call_id: this.id('call'), name: 'apply_patch', input: patch, status: 'completed' };
       send('response.output_item.added', { output_index: 0, item: { ...item, input: '', status: 'in_progress' } });
       send('response.output_item.done', { output_index: 0, item });
+    } else if (reply.kind === 'tool-search') {
+      const item = { type: 'tool_search_call', id: this.id('tsc'), call_id: this.id('call'), execution: 'client', arguments: { query: reply.query, limit: 8 }, status: 'completed' };
+      send('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress' } });
+      send('response.output_item.done', { output_index: 0, item });
     } else {
-      const item = { type: 'function_call', id: this.id('fc'), call_id: this.id('call'), name: 'exec_command', arguments: JSON.stringify({ cmd: reply.command }), status: 'completed' };
+      const [namespace, name, args] = reply.kind === 'mcp-call' ? [`mcp__${reply.server}`, reply.tool, reply.arguments] : [undefined, 'exec_command', { cmd: reply.command }];
+      const item = {
+        type: 'function_call',
+        id: this.id('fc'),
+        call_id: this.id('call'),
+        ...(namespace !== undefined ? { namespace } : {}),
+        name,
+        arguments: JSON.stringify(args),
+        status: 'completed',
+      };
       send('response.output_item.added', { output_index: 0, item: { ...item, arguments: '', status: 'in_progress' } });
       send('response.output_item.done', { output_index: 0, item });
     }
@@ -246,8 +270,14 @@ export class MockModelServer {
       send('content_block_stop', { index: 0 });
       stopReason = 'end_turn';
     } else {
-      const [name, input] =
-        reply.kind === 'shell' ? ['Bash', { command: reply.command, description: 'Run the command' }] : ['Write', { file_path: reply.path, content: reply.content }];
+      const [name, input]: [string, Record<string, unknown>] =
+        reply.kind === 'shell'
+          ? ['Bash', { command: reply.command, description: 'Run the command' }]
+          : reply.kind === 'write-file'
+            ? ['Write', { file_path: reply.path, content: reply.content }]
+            : reply.kind === 'tool-search'
+              ? ['ToolSearch', { query: `select:${reply.tools.map((t) => `mcp__${reply.server}__${t}`).join(',')}` }]
+              : [`mcp__${reply.server}__${reply.tool}`, reply.arguments];
       send('content_block_start', { index: 0, content_block: { type: 'tool_use', id: this.id('toolu'), name, input: {} } });
       send('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(input) } });
       send('content_block_stop', { index: 0 });

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { BYPASS_ARG } from '../../core/config';
 import { isRecord } from '../../core/guards';
 import { LIMITS, type JsonValue, type Task, type Usage } from '../../core/model';
+import { SERVER_NAME } from '../../mcp/hostConfig';
 import { type RunResult, runProcess } from '../proc';
 import type { ExecContext, ExecOutcome, ExecOutcomeBase } from '../types';
 
@@ -33,6 +35,62 @@ export const PROMPT_SEPARATOR = '\n\n---\n\n';
 export function promptWithInstructions(instructions: string, task: Pick<Task, 'prompt' | 'payload'>): string {
   const text = taskText(task);
   return instructions.trim() === '' ? text : `${instructions.trim()}${PROMPT_SEPARATOR}${text}`;
+}
+
+// ---- SparkQ's MCP server for the agent (a tool with mcp: true) ----------------------------------------------------
+
+/** The MCP server's name in the agent: its tools are mcp__sparkq__NAME. */
+export const MCP_SERVER_NAME = SERVER_NAME;
+
+/** How the agent starts `sparkq mcp` for its task. */
+export interface McpServerLaunch {
+  /** The `sparkq` on the tool's PATH: the worker's launcher (.sparkq/bin/sparkq), which runs this very CLI. */
+  command: string;
+  /** `mcp --workspace W --queue Q --task T`: ids and a path, nothing from the task's text. */
+  args: string[];
+  /**
+   * The variables the server needs from the agent's environment (the lease of the task, the owner's socket and token,
+   * a team database URL, what makes the runtime behave as Node): names only, the values are never written anywhere.
+   */
+  envNames: string[];
+}
+
+/** Variables passed on to the MCP server besides SPARKQ_*: VS Code's runtime needs this one to run as Node. */
+const RUNTIME_ENV = ['ELECTRON_RUN_AS_NODE'];
+
+/** The first `sparkq` on `PATH` (absolute), or undefined. */
+export function sparkqOnPath(env: NodeJS.ProcessEnv): string | undefined {
+  const names = process.platform === 'win32' ? ['sparkq.cmd', 'sparkq.exe'] : ['sparkq'];
+  for (const dir of (env['PATH'] ?? '').split(path.delimiter)) {
+    if (dir === '' || !path.isAbsolute(dir)) continue;
+    for (const name of names) {
+      const file = path.join(dir, name);
+      try {
+        fs.accessSync(file, fs.constants.X_OK);
+        if (fs.statSync(file).isFile()) return file;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * SparkQ's MCP server for the agent of this task, limited to the task's queue and to the task itself, started the way
+ * the task's own shell would run `sparkq`: the worker's launcher first on the tool's PATH. A string says why there is
+ * none (the task then fails rather than run without the tools it was configured to have).
+ */
+export function sparkqMcpServer(ctx: ExecContext): McpServerLaunch | string {
+  const env = { ...ctx.env, ...ctx.tool.env };
+  const command = sparkqOnPath(env);
+  if (command === undefined) {
+    return `tool ${ctx.tool.name} has mcp: true, but there is no sparkq on the tool's PATH to start SparkQ's MCP server with (a worker started by \`sparkq run\` puts its own there)`;
+  }
+  const envNames = Object.keys(env)
+    .filter((k) => (k.startsWith('SPARKQ_') || RUNTIME_ENV.includes(k)) && env[k] !== undefined && env[k] !== '')
+    .sort();
+  return { command, args: ['mcp', '--workspace', ctx.workspaceDir, '--queue', ctx.queue.id, '--task', ctx.task.id], envNames };
 }
 
 /** At most `max` characters, cut with a marker that says how much was left out. */

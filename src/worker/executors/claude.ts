@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isRecord } from '../../core/guards';
 import type { Usage } from '../../core/model';
@@ -13,6 +14,8 @@ import {
   findBypassArg,
   howItEnded,
   indentTail,
+  MCP_SERVER_NAME,
+  type McpServerLaunch,
   messageForData,
   num,
   runJsonlAgent,
@@ -23,6 +26,7 @@ import {
   readableError,
   resetFromText,
   relativeTo,
+  sparkqMcpServer,
   stderrGist,
   str,
   summaryOf,
@@ -48,6 +52,16 @@ export interface ClaudeInvocation {
   appendSystemPrompt: string;
   model?: string | undefined;
   extraArgs: readonly string[];
+  /** A `--mcp-config` file with SparkQ's MCP server (a tool with mcp: true); its tools are then allowed. */
+  mcpConfigFile?: string | undefined;
+}
+
+/**
+ * The `--mcp-config` JSON for SparkQ's MCP server. claude passes its own environment on to its MCP servers, so the
+ * file holds no values from it: the lease and the owner's token stay out of files.
+ */
+export function claudeMcpConfig(server: McpServerLaunch): string {
+  return `${JSON.stringify({ mcpServers: { [MCP_SERVER_NAME]: { type: 'stdio', command: server.command, args: server.args, env: {} } } }, null, 2)}\n`;
 }
 
 /** The argv after the command. The prompt always comes on stdin. */
@@ -63,6 +77,8 @@ export function claudeArgs(inv: ClaudeInvocation): string[] {
     // One argument with `=`, so that instructions starting with "-" can never read as an option.
     ...(inv.appendSystemPrompt.trim() !== '' ? [`--append-system-prompt=${inv.appendSystemPrompt}`] : []),
     ...(inv.model !== undefined ? ['--model', inv.model] : []),
+    // Without --allowedTools a print-mode run is denied every MCP tool call.
+    ...(inv.mcpConfigFile !== undefined ? ['--mcp-config', inv.mcpConfigFile, '--allowedTools', `mcp__${MCP_SERVER_NAME}`] : []),
     ...inv.extraArgs,
   ];
 }
@@ -273,9 +289,16 @@ export const claudeExecutor: Executor = {
     }
     const stdin = taskText(ctx.task);
     if (stdin === '') return failed('the task has no prompt and no payload: there is nothing to ask claude');
+    let mcpConfigFile: string | undefined;
+    if (tool.mcp === true) {
+      const server = sparkqMcpServer(ctx);
+      if (typeof server === 'string') return failed(server);
+      mcpConfigFile = path.join(ctx.runDir, 'mcp-config.json');
+      fs.writeFileSync(mcpConfigFile, claudeMcpConfig(server), { mode: 0o600 });
+    }
     const out = transcriptOutput(ctx);
     const notes: string[] = [];
-    const base = { permissionMode, appendSystemPrompt: ctx.instructions, model: tool.model, extraArgs: tool.args };
+    const base = { permissionMode, appendSystemPrompt: ctx.instructions, model: tool.model, extraArgs: tool.args, mcpConfigFile };
 
     const previous = ctx.queue.claudeSessionId;
     let run = await runClaudeOnce(ctx, previous !== null ? { ...base, sessionId: previous, resume: true } : { ...base, sessionId: randomUUID(), resume: false }, stdin, out);

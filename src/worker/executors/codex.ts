@@ -14,6 +14,8 @@ import {
   findBypassArg,
   howItEnded,
   indentTail,
+  MCP_SERVER_NAME,
+  type McpServerLaunch,
   messageForData,
   parseJsonLine,
   runJsonlAgent,
@@ -25,6 +27,7 @@ import {
   readableError,
   resetFromText,
   relativeTo,
+  sparkqMcpServer,
   stderrGist,
   str,
   summaryOf,
@@ -59,17 +62,44 @@ export interface CodexInvocation {
    * codex print "Reconnecting..." forever, and the task would hang until its 2x timeout.
    */
   boundedRetries: boolean;
+  /** SparkQ's MCP server for the agent (a tool with mcp: true), as per-run `-c mcp_servers.sparkq.…` overrides. */
+  mcpServer?: McpServerLaunch | undefined;
 }
 
 /** The codex feature that retries a lost connection forever; off for workers unless the tool's args mention it. */
 export const UNBOUNDED_RETRIES_FEATURE = 'unbounded_connection_retries';
 
+/** A TOML string (JSON's escapes are TOML's, for the characters a path or an id holds). */
+const toml = (s: string) => JSON.stringify(s);
+
+/**
+ * `-c` overrides that give codex the MCP server for this run only. codex starts MCP servers with an environment of its
+ * own, not its caller's: the variables the server needs are passed on by name (env_vars), so that no value (the lease,
+ * the owner's token) is in the argv. Its tool calls must be pre-approved: `codex exec` runs with approval "never" and
+ * refuses a tool call that would need an approval.
+ */
+export function codexMcpArgs(server: McpServerLaunch): string[] {
+  const key = `mcp_servers.${MCP_SERVER_NAME}`;
+  const list = (xs: readonly string[]) => `[${xs.map(toml).join(',')}]`;
+  return [
+    '-c',
+    `${key}.command=${toml(server.command)}`,
+    '-c',
+    `${key}.args=${list(server.args)}`,
+    '-c',
+    `${key}.env_vars=${list(server.envNames)}`,
+    '-c',
+    `${key}.default_tools_approval_mode="approve"`,
+  ];
+}
+
 /** The argv after the command. The prompt always comes on stdin (`-`). */
 export function codexArgs(inv: CodexInvocation): string[] {
   const model = inv.model !== undefined ? ['-m', inv.model] : [];
   const retries = inv.boundedRetries ? ['--disable', UNBOUNDED_RETRIES_FEATURE] : [];
+  const mcp = inv.mcpServer !== undefined ? codexMcpArgs(inv.mcpServer) : [];
   if (inv.resumeThreadId === null) {
-    return ['exec', '--json', '--skip-git-repo-check', '-s', inv.sandbox, '-C', inv.cwd, ...model, '-o', inv.lastMessageFile, ...retries, ...inv.extraArgs, '-'];
+    return ['exec', '--json', '--skip-git-repo-check', '-s', inv.sandbox, '-C', inv.cwd, ...model, '-o', inv.lastMessageFile, ...retries, ...mcp, ...inv.extraArgs, '-'];
   }
   // `resume` takes no -s: the sandbox goes in as a config override, and every option must precede the subcommand.
   return [
@@ -84,6 +114,7 @@ export function codexArgs(inv: CodexInvocation): string[] {
     '-c',
     `sandbox_mode="${inv.sandbox}"`,
     ...retries,
+    ...mcp,
     ...inv.extraArgs,
     'resume',
     inv.resumeThreadId,
@@ -344,6 +375,8 @@ export const codexExecutor: Executor = {
       if (bad !== undefined) return failed(bypassRefusal(tool.name, bad));
     }
     if (taskText(ctx.task) === '') return failed('the task has no prompt and no payload: there is nothing to ask codex');
+    const mcpServer = tool.mcp === true ? sparkqMcpServer(ctx) : undefined;
+    if (typeof mcpServer === 'string') return failed(mcpServer);
     const stdin = promptWithInstructions(ctx.instructions, ctx.task);
     const out = transcriptOutput(ctx);
     const notes: string[] = [];
@@ -364,6 +397,7 @@ export const codexExecutor: Executor = {
       lastMessageFile: path.join(ctx.runDir, 'last-message.txt'),
       extraArgs: tool.args,
       boundedRetries: !tool.args.some((a) => a.includes(UNBOUNDED_RETRIES_FEATURE)),
+      mcpServer,
     };
     const totalBefore = resumeId !== null ? readThreadTotal(codexHome(env), resumeId) : undefined;
     let inv: CodexInvocation = { ...base, resumeThreadId: resumeId };
