@@ -1,10 +1,13 @@
 import { strict as assert } from 'node:assert';
+import { FakeClock } from '../../../src/core/clock';
+import { defaultConfig } from '../../../src/core/config';
 import type { QueueHandle } from '../../../src/core/queue/handle';
 import type { QueueService } from '../../../src/core/queue/service';
-import type { ReportInput } from '../../../src/core/model';
+import type { Report, ReportInput } from '../../../src/core/model';
 import { TeamDb } from '../../../src/team/db';
 import { teamReport } from '../../../src/team/reports';
 import { migrate } from '../../../src/team/schema';
+import { TeamQueue } from '../../../src/team/teamQueue';
 import { postgresOrSkip } from '../../support/postgres';
 import { type TestQueue, testQueue } from '../../support/queue';
 import { runPlanScenario, S, T0 } from '../core/reports.scenario';
@@ -12,7 +15,8 @@ import { runPlanScenario, S, T0 } from '../core/reports.scenario';
 /*
  * report on the team database against the embedded store's, over the same rows: the plan scenario of
  * reports.scenario.ts and more work around it are run on an embedded queue, every row is copied into a fresh
- * PostgreSQL schema, and each report (every grouping, with and without session and plan) must be deep-equal.
+ * PostgreSQL schema, and each report (every grouping, with and without session and plan) must be deep-equal. Then the
+ * same scenario run through TeamQueue itself, with its own task ids.
  */
 
 const DAY = 86_400_000;
@@ -157,5 +161,46 @@ describe('team report: the same figures as the embedded store over the same rows
       await assert.rejects(team(input), (e: Error & { code?: string }) => e.message === expected.message && e.code === (expected as { code?: string }).code);
     }
     await assert.rejects(team({ by: 'week' } as unknown as ReportInput), (e: { code?: string }) => e.code === 'invalid-input');
+  });
+});
+
+describe('team report: the plan scenario run through TeamQueue', () => {
+  let embedded: TestQueue | undefined;
+  let team: TeamQueue | undefined;
+  after(async () => {
+    await team?.close();
+    await embedded?.q.close().catch(() => undefined);
+    embedded?.cleanup();
+  });
+
+  it("gives the embedded store's reports, each plan name's newest task in place of its id", async function () {
+    const server = await postgresOrSkip(this);
+    embedded = await testQueue();
+    const clock = new FakeClock();
+    team = await TeamQueue.open({ url: await server.createDatabase('scenario'), config: defaultConfig('test'), clock, maxConnections: 4 });
+    await team.createSession({ name: 's' });
+    await team.createQueue({ name: 'q', session: 's', instructions: 'Be brief.' });
+    const embeddedIds = await runPlanScenario(embedded.q, embedded.clock);
+    // The scenario drives the queue API, which TeamQueue serves as the embedded QueueService does.
+    const teamIds = await runPlanScenario(team as unknown as QueueService, clock);
+    assert.notDeepEqual([...teamIds.values()], [...embeddedIds.values()], 'each store made its own ids');
+    const byKey = (r: Report, ids: Map<string, string>): Report => {
+      const keyOf = new Map([...ids].map(([k, id]) => [id, k]));
+      if (!r.plan) return r;
+      const tasks = r.plan.criticalPath.tasks.map((t) => ({ ...t, id: `newest of ${keyOf.get(t.id) ?? t.id}` }));
+      return { ...r, plan: { ...r.plan, criticalPath: { ...r.plan.criticalPath, tasks } } };
+    };
+    for (const by of ['tool', 'model', 'queue', 'day'] as const) {
+      for (const f of [{}, { session: 's' }, { plan: 'batch' }, { plan: 'batch', session: 's' }]) {
+        const input = { ...f, by };
+        assert.deepEqual(byKey(await team.report(input), teamIds), byKey(await embedded.q.report(input), embeddedIds), JSON.stringify(input));
+      }
+    }
+    const plan = (await team.report({ plan: 'batch' })).plan!;
+    assert.deepEqual([plan.wallClockMs, plan.serialMs, plan.speedup, plan.parallelShare, plan.criticalPath.runMs], [50 * S, 100 * S, 2, 0.85, 50 * S]);
+    assert.deepEqual(
+      plan.criticalPath.tasks.map((t) => t.id),
+      ['c', 'e', 'f'].map((k) => teamIds.get(k)),
+    );
   });
 });
