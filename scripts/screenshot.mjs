@@ -1,5 +1,6 @@
 // `npm run screenshot`: the real workbench (code-server) in headless Chromium with SparkQ installed on a demo
 // workspace; saves PNGs of the SparkQ views to out/screenshots/ and fails when the expected rows are not on screen.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,12 +9,55 @@ import { ROOT, build, launchChromium, startCodeServer, workbenchUrl } from './li
 
 const OUT = path.join(ROOT, 'out', 'screenshots');
 
+const PLAN = `id: users-api
+defaults: { queue: Batch, tool: llm-codex }
+tasks:
+  - { name: schema, prompt: "Add the users table" }
+  - { name: endpoint, prompt: "Add GET/POST /users" }
+  - { name: docs, tool: llm-haiku, prompt: "Document /users" }
+  - { name: tests, prompt: "Test /users", after: [schema, endpoint] }
+`;
+
+/**
+ * A plan run by three workers for the Plans tab, with the real CLI in real time (a few seconds): schema, endpoint and
+ * docs at once, then tests after the first two.
+ */
+async function seedDemoPlan(dir) {
+  const sparkq = (...args) => execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  sparkq('queue', 'create', 'Batch', '--session', 'api-v2');
+  fs.writeFileSync(path.join(dir, 'users-api.plan.yml'), PLAN);
+  sparkq('plan', 'apply', 'users-api.plan.yml');
+  const claims = new Map();
+  const claim = (worker) => {
+    const c = JSON.parse(sparkq('claim', '--queue', 'Batch', '--worker', worker, '--json'));
+    claims.set(c.task.planKey, c);
+  };
+  const complete = (key, usage) => {
+    const c = claims.get(key);
+    sparkq('complete', c.task.id, '--summary', `${key} done`, '--lease', c.lease, '--usage', JSON.stringify(usage));
+  };
+  claim('codex-1');
+  claim('codex-2');
+  claim('haiku-1');
+  await pause(1_500);
+  complete('docs', { inputTokens: 9200, cachedInputTokens: 4000, outputTokens: 1400, costUsd: 0.0148, model: 'claude-haiku-4-5' });
+  await pause(1_000);
+  complete('schema', { inputTokens: 61000, cachedInputTokens: 40000, outputTokens: 3100, model: 'gpt-5-codex' });
+  await pause(1_200);
+  complete('endpoint', { inputTokens: 88000, cachedInputTokens: 52000, outputTokens: 5200, model: 'gpt-5-codex' });
+  claim('codex-1');
+  await pause(1_800);
+  complete('tests', { inputTokens: 43000, cachedInputTokens: 30000, outputTokens: 2600, model: 'gpt-5-codex' });
+}
+
 async function main() {
   build();
   fs.mkdirSync(OUT, { recursive: true });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-shot-'));
   const ws = seedDemoWorkspace(path.join(root, 'demo'));
   const seededAt = Date.now();
+  await seedDemoPlan(ws);
   const server = await startCodeServer({ dataDir: path.join(root, 'cs'), smokeTestDriver: false, installExtension: true });
   const chromium = await launchChromium();
   const saved = [];
@@ -98,6 +142,14 @@ async function main() {
     await dash.locator('#counts').waitFor({ timeout: 30_000 });
     await page.waitForTimeout(500);
     await shoot('sparkq-dashboard-overview-light.png');
+    // The Plans tab: what the demo plan bought.
+    await dash.locator('vscode-tab-header[data-tab="plans"]').click();
+    await dash.locator('#plan-figures [data-figure="speedup"]').waitFor({ timeout: 30_000 }).catch(() => {
+      throw new Error('the Plans tab did not show the figures of the demo plan');
+    });
+    await dash.locator('#plan-critical-path tr[data-key="tests"]').waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    await shoot('sparkq-dashboard-plans-light.png');
     console.log(`saved:\n${saved.map((f) => `  ${path.relative(ROOT, f)}`).join('\n')}`);
   } finally {
     await chromium.close();

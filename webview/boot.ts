@@ -15,7 +15,7 @@ const sheet = new CSSStyleSheet();
 sheet.replaceSync(css);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
-const TABS: DashboardUiState['tab'][] = ['overview', 'tasks', 'enqueue'];
+const TABS: DashboardUiState['tab'][] = ['overview', 'tasks', 'enqueue', 'plans'];
 const saved = loadUiState();
 
 /** The UI state (tab, filters, page cursors, sort, selection) restored from setState: the store's first. */
@@ -25,6 +25,7 @@ export const ui: DashboardUiState = {
   cursors: Array.isArray(saved.cursors) ? saved.cursors : [],
   sort: saved.sort && SORT_KEYS.includes(saved.sort.key) ? saved.sort : { key: 'created', dir: -1 },
   selected: typeof saved.selected === 'string' ? saved.selected : null,
+  plan: typeof saved.plan === 'string' ? saved.plan : null,
 };
 export { TABS };
 

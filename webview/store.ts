@@ -10,6 +10,7 @@ import {
   type EnqueueForm,
   type HostMessage,
   type Overview,
+  type PlansOverview,
   type SortKey,
   type TaskPageView,
   type TaskQuery,
@@ -45,6 +46,9 @@ export interface DashboardState {
   overviewError: string | null;
   usage: UsageReport | null;
   usageError: string | null;
+  /** The Plans tab: the plans seen and the chosen one's report. */
+  plans: PlansOverview | null;
+  plansError: string | null;
   detail: TaskDetail | null;
   /** Why the selected task cannot be shown, or null. */
   detailError: string | null;
@@ -64,6 +68,8 @@ type Listener = () => void;
 
 /** The usage report reads every task: while changes keep coming it is asked for at most every USAGE_EVERY_MS. */
 const USAGE_EVERY_MS = 2_000;
+/** A plan's report reads every task of the plan and the newest tasks for the list of plans: likewise at most this often. */
+const PLANS_EVERY_MS = 2_000;
 
 export class DashboardStore {
   private readonly listeners = new Set<Listener>();
@@ -71,6 +77,9 @@ export class DashboardStore {
   private detailRequest = 0;
   private usageAskedAt = -Infinity;
   private usageLater: ReturnType<typeof setTimeout> | null = null;
+  private plansRequest = 0;
+  private plansAskedAt = -Infinity;
+  private plansLater: ReturnType<typeof setTimeout> | null = null;
   state: DashboardState;
 
   constructor(uiState: DashboardUiState) {
@@ -85,6 +94,8 @@ export class DashboardStore {
       overviewError: null,
       usage: null,
       usageError: null,
+      plans: null,
+      plansError: null,
       detail: null,
       detailError: null,
       queueNote: null,
@@ -118,11 +129,13 @@ export class DashboardStore {
     if (m.type === 'init') {
       this.set({ init: m.init, initShown: true });
       void this.loadOverview();
+      if (this.state.ui.tab === 'plans') void this.loadPlans();
       return;
     }
     // changed: refresh what is on screen; the host already batched the events.
     void this.loadPage();
     if (this.state.ui.tab === 'overview') void this.loadOverview();
+    if (this.state.ui.tab === 'plans') void this.loadPlans(false);
     const shown = this.state.detail;
     if (shown && (m.all || m.tasks.includes(shown.id))) void this.loadDetail();
   }
@@ -167,6 +180,7 @@ export class DashboardStore {
     const tab = TABS[index] ?? 'overview';
     this.setUi({ tab });
     if (tab === 'overview') void this.loadOverview();
+    if (tab === 'plans') void this.loadPlans();
   }
 
   // ---- task detail ----------------------------------------------------------------------------------------------
@@ -219,6 +233,40 @@ export class DashboardStore {
       (usage) => this.set({ usage, usageError: null }),
       (e: unknown) => this.set({ usageError: `Usage and cost cannot be shown: ${errorText(e)}` }),
     );
+  }
+
+  // ---- plans ----------------------------------------------------------------------------------------------------
+
+  /**
+   * Asks for the plans and the chosen plan's report. `now` (a person chose a plan or the tab) asks at once; a change
+   * of the queue asks at most every PLANS_EVERY_MS. A later answer wins over an earlier one.
+   */
+  loadPlans(now = true): Promise<void> {
+    const wait = this.plansAskedAt + PLANS_EVERY_MS - Date.now();
+    if (!now && wait > 0) {
+      this.plansLater ??= setTimeout(() => {
+        this.plansLater = null;
+        if (this.state.ui.tab === 'plans') void this.loadPlans();
+      }, wait);
+      return Promise.resolve();
+    }
+    this.plansAskedAt = Date.now();
+    const n = ++this.plansRequest;
+    const plan = this.state.ui.plan;
+    return request('plans', plan !== null ? { plan } : {}).then(
+      (plans) => {
+        if (n === this.plansRequest) this.set({ plans, plansError: null });
+      },
+      (e: unknown) => {
+        if (n === this.plansRequest) this.set({ plansError: `Plans cannot be shown: ${errorText(e)}` });
+      },
+    );
+  }
+
+  choosePlan(id: string): void {
+    if (id === (this.state.plans?.selected ?? null)) return;
+    this.setUi({ plan: id });
+    void this.loadPlans();
   }
 
   /** A queue's button (pause, resume, requeue failed): says how it went under the table, and redraws the overview. */

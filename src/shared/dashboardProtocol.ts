@@ -1,4 +1,4 @@
-import type { ReportRow, Task, TaskDetail, TaskStatus } from '../core/model';
+import type { PlanReport, ReportRow, Task, TaskDetail, TaskStatus } from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
 
 /**
@@ -78,6 +78,8 @@ export interface DashboardRequests {
   pauseQueue: { queue: string };
   resumeQueue: { queue: string };
   requeueFailed: { queue: string };
+  /** The plans seen among the newest tasks, and the report of one of them (the newest when none is named). */
+  plans: { plan?: string | undefined };
 }
 export type DashboardMethod = keyof DashboardRequests;
 export type DashboardParams<M extends DashboardMethod> = DashboardRequests[M];
@@ -89,6 +91,35 @@ export interface UsageReport {
   /** Oldest first; keys are UTC days (YYYY-MM-DD) of finishing. */
   byDay: ReportRow[];
   total: Omit<ReportRow, 'key'>;
+}
+
+/** A plan the Plans tab offers: one seen among the newest tasks. */
+export interface PlanChoice {
+  id: string;
+  /** Its tasks among those scanned, and when the newest of them was created. */
+  tasks: number;
+  newestAt: string;
+}
+
+/** One plan as `sparkq report --plan` gives it: what running it in parallel bought, and its tokens and cost by tool and model. */
+export interface PlanView {
+  plan: PlanReport;
+  byTool: ReportRow[];
+  byModel: ReportRow[];
+  total: Omit<ReportRow, 'key'>;
+}
+
+export interface PlansOverview {
+  /** Newest first. */
+  plans: PlanChoice[];
+  /** How many of the newest tasks were scanned for plans, and whether there were more. */
+  scanned: number;
+  truncated: boolean;
+  /** The plan reported: the one asked for, else the newest; null when there is none. */
+  selected: string | null;
+  report: PlanView | null;
+  /** Why the selected plan cannot be reported (no such plan any more, say), or null. */
+  problem: string | null;
 }
 
 export interface OverviewQueue {
@@ -140,6 +171,7 @@ export interface DashboardResults {
   pauseQueue: { paused: boolean };
   resumeQueue: { paused: boolean };
   requeueFailed: { requeued: number };
+  plans: PlansOverview;
 }
 
 export type DashboardRequest = { [M in DashboardMethod]: { type: 'request'; id: number; method: M; params: DashboardParams<M> } }[DashboardMethod];
@@ -170,12 +202,14 @@ export type HostMessage =
 
 /** What the webview keeps across reloads with `setState`: UI state only, never queue data. */
 export interface DashboardUiState {
-  tab: 'overview' | 'tasks' | 'enqueue';
+  tab: 'overview' | 'tasks' | 'enqueue' | 'plans';
   query: TaskQuery;
   /** Cursors of the pages before the current one, so "Previous" needs no offset scan. */
   cursors: (string | undefined)[];
   sort: { key: SortKey; dir: 1 | -1 };
   selected: string | null;
+  /** The plan chosen on the Plans tab; null for the newest. */
+  plan: string | null;
 }
 export const SORT_KEYS = ['id', 'status', 'queue', 'tool', 'created', 'duration', 'priority'] as const;
 export type SortKey = (typeof SORT_KEYS)[number];

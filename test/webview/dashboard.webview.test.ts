@@ -4,6 +4,7 @@ import type { FakeClock } from '../../src/core/clock';
 import type { QueueService } from '../../src/core/queue/service';
 import type { QueueApi } from '../../src/api/contract';
 import { testQueue } from '../support/queue';
+import { runPlanScenario } from '../unit/core/reports.scenario';
 import { type DashboardPage, click, launchBrowser, openDashboard, rowIds, setControl } from './harness';
 import { depsFor, script, serviceApi } from './queueApi';
 
@@ -445,6 +446,73 @@ describe('dashboard webview in Chromium', function () {
     await finish('llm-claude', { inputTokens: 1, outputTokens: 1, costUsd: 1, model: 'opus' });
     // The report is asked for at most every 2 s while changes come in.
     await page.waitForFunction(() => document.querySelector('#usage-by-model tr[data-key="opus"] td:last-child')?.textContent === '$1.2500', undefined, { timeout: 5_000 });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('shows what a plan bought on the Plans tab: exact figures, the critical path, tokens by tool and model, Codex repriced', async () => {
+    const ids = await runPlanScenario(q, clock);
+    await open({ tab: 'plans', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null, plan: null });
+    const { page } = dash;
+    await page.waitForSelector('#plan-figures');
+    assert.equal(await page.textContent('#plan-title'), 'Plan batch');
+    assert.equal(await page.$eval('#plan-picker', (e) => e.getAttribute('data-chosen')), 'batch');
+    const figures = await page.$$eval('#plan-figures [data-figure]', (cards) => cards.map((c) => [(c as HTMLElement).dataset['figure'], c.querySelector('.num')?.textContent]));
+    assert.deepEqual(figures, [
+      ['wall-clock', '50 s'],
+      ['serial', '1m 40s'],
+      ['speedup', '2×'],
+      ['parallel', '85%'],
+      ['tasks', '7'],
+    ]);
+    assert.match((await page.textContent('#plan-span')) ?? '', /^From the first claim at 2026-01-01 \d\d:00:00 to the last finish at 2026-01-01 \d\d:00:50\.$/);
+    assert.equal(await page.textContent('#plan-path-title'), 'Critical path as it ran: 50 s');
+    const path = await page.$$eval('#plan-critical-path tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 4).map((td) => td.textContent)));
+    assert.deepEqual(path, [
+      ['1', 'c', ids.get('c'), '30 s'],
+      ['2', 'e', ids.get('e'), '7.0 s'],
+      ['3', 'f', ids.get('f'), '13 s'],
+    ]);
+    const cells = (sel: string) => page.$$eval(`${sel} td`, (tds) => tds.map((td) => td.textContent));
+    // The plan's tasks only: the stray task on another queue (9,999,999 tokens, $99) is not counted.
+    assert.deepEqual(await cells('#plan-by-tool tr[data-key="llm-codex"]'), ['llm-codex', '4', '2,000,000', '1,000,000', '200,000', '0', '$0.0000']);
+    assert.deepEqual(await cells('#plan-by-tool tr[data-key="run-bash"]'), ['run-bash', '2', '0', '0', '0', '0', '$0.0000']);
+    assert.deepEqual(await cells('#plan-by-model tr[data-key="claude-sonnet-4-5"]'), ['claude-sonnet-4-5', '1', '300,000', '0', '10,000', '0', '$1.0500']);
+    assert.match((await page.textContent('#plan-usage-total')) ?? '', /^2,300,000 input \(1,000,000 cached\) · 210,000 output tokens · \$1\.0500$/);
+    assert.match((await page.textContent('#plan-codex')) ?? '', /^4 Codex tasks: 2,000,000 input \(1,000,000 cached\) · 200,000 output tokens, recorded cost \$0\.0000\.$/);
+    const repriced = await page.$$eval('#plan-repriced tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    assert.deepEqual(repriced, [
+      ['gpt-5', '$3.3750'],
+      ['gpt-5-codex', '$3.3750'],
+      ['gpt-5-mini', '$0.6750'],
+      ['claude-opus-4-5', '$10.5000'],
+      ['claude-sonnet-4-5', '$6.3000'],
+      ['claude-haiku-4-5', '$2.1000'],
+    ]);
+
+    // A newer plan shows up live and, as nothing was chosen, is the one reported; choosing the first brings it back.
+    await q.applyPlan({ plan: { id: 'later', description: null, tasks: [{ key: 'x', queue: 'q', tool: 'llm-codex', prompt: 'x', after: [] }] } });
+    await page.waitForSelector('#plan-not-run', { timeout: 5_000 });
+    assert.equal(await page.textContent('#plan-title'), 'Plan later');
+    assert.equal(await page.textContent('#plan-not-run'), 'Its one task has not finished a run yet: its figures come when one has.');
+    const options = await page.$$eval('#plan-picker vscode-option', (os) => os.map((o) => o.getAttribute('value')));
+    assert.deepEqual(options, ['later', 'batch']);
+    await setControl(page, '#plan-picker', 'batch');
+    await page.waitForFunction(() => document.querySelector('#plan-title')?.textContent === 'Plan batch');
+    assert.equal(await page.$eval('#plan-figures [data-figure="speedup"] .num', (e) => e.textContent), '2×');
+    // The choice is UI state the page keeps.
+    assert.equal(await page.evaluate(() => (window as unknown as { __state?: { plan?: string } }).__state?.plan), 'batch');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('says where there is no plan yet, and that a plan that is gone cannot be reported', async () => {
+    await open({ tab: 'plans', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null, plan: null });
+    const { page } = dash;
+    await page.waitForSelector('#plans-empty');
+    assert.match((await page.textContent('#plans-empty')) ?? '', /No plan has been applied yet\./);
+    await dash.close();
+    await open({ tab: 'plans', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null, plan: 'gone' });
+    await dash.page.waitForSelector('#plan-problem');
+    assert.match((await dash.page.textContent('#plan-problem')) ?? '', /^Plan gone cannot be reported: no plan "gone"/);
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -5,12 +5,13 @@ import { type DashboardState, store } from '../store';
 import { StoreElement } from './base';
 import './enqueue';
 import './overview';
+import './plans';
 import './tasks';
 
 /** The tab shown first: the panel the page shows while the tabs are not defined yet (dashboard.css). */
 const initialTab = store.state.ui.tab;
 
-/** The dashboard: its title, the banner that says why something cannot be shown, and the three tabs. */
+/** The dashboard: its title, the banner that says why something cannot be shown, and the tabs. */
 export class DashboardApp extends StoreElement {
   protected override watches(s: DashboardState): readonly unknown[] {
     return [s.init, s.pageError];
@@ -29,6 +30,8 @@ export class DashboardApp extends StoreElement {
         ${panel('tasks', html`<sparkq-tasks></sparkq-tasks>`)}
         <vscode-tab-header slot="header" data-tab="enqueue">Enqueue</vscode-tab-header>
         ${panel('enqueue', html`<sparkq-enqueue></sparkq-enqueue>`)}
+        <vscode-tab-header slot="header" data-tab="plans">Plans</vscode-tab-header>
+        ${panel('plans', html`<sparkq-plans></sparkq-plans>`)}
       </vscode-tabs>`;
   }
 }

@@ -44,7 +44,8 @@ const COLUMNS: [string, (x: ReportRow) => string][] = [
   ['Cost', (x) => fmtCost(x.costUsd)],
 ];
 
-function usageTable(id: string, keyLabel: string, rows: ReportRow[]): TemplateResult {
+/** Tokens and cost per key (tool, model): the usage report's table, also the Plans tab's. */
+export function usageTable(id: string, keyLabel: string, rows: ReportRow[]): TemplateResult {
   return html`<table id=${id} class="usage">
     <thead>
       <tr><th>${keyLabel}</th>${COLUMNS.map(([c]) => html`<th class="num">${c}</th>`)}</tr>

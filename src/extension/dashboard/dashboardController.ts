@@ -10,6 +10,8 @@ import {
   type EnqueueField,
   type HostMessage,
   type Overview,
+  type PlanChoice,
+  type PlansOverview,
   type TaskQuery,
   type ToolInfo,
   type UsageReport,
@@ -47,6 +49,8 @@ export const CHANGE_BATCH_MS = 100;
 
 /** Finished tasks scanned (newest first) for throughput: bounded, so 100k tasks cost the same as 2k. */
 export const OVERVIEW_SCAN_LIMIT = 2_000;
+/** Tasks scanned (newest first) for the plans the Plans tab offers. */
+export const PLAN_SCAN_LIMIT = 2_000;
 const THROUGHPUT_BUCKETS = 24;
 const BUCKET_SIZES_MS = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000];
 
@@ -87,6 +91,7 @@ export class DashboardController {
       pauseQueue: async (p) => ({ paused: (await (await this.changer('pause a queue')).pauseQueue({ queue: p.queue })).paused }),
       resumeQueue: async (p) => ({ paused: (await (await this.changer('resume a queue')).resumeQueue(p.queue)).paused }),
       requeueFailed: async (p) => ({ requeued: (await (await this.changer('requeue failed tasks')).requeueFailed({ queue: p.queue })).length }),
+      plans: (p) => this.plans(p.plan),
     };
   }
 
@@ -222,6 +227,46 @@ export class DashboardController {
     const reader = await this.deps.reader();
     const [byTool, byModel, byDay] = await Promise.all([reader.report({ by: 'tool' }), reader.report({ by: 'model' }), reader.report({ by: 'day' })]);
     return { byTool: byTool.rows, byModel: byModel.rows, byDay: byDay.rows, total: byTool.total };
+  }
+
+  /**
+   * The plans among the newest PLAN_SCAN_LIMIT tasks (the contract has no list of plans), and the report of the one
+   * asked for, else of the newest: the figures of `sparkq report --plan` and the plan's tokens and cost by tool and model.
+   */
+  private async plans(asked: string | undefined): Promise<PlansOverview> {
+    const reader = await this.deps.reader();
+    const found = new Map<string, PlanChoice>();
+    let scanned = 0;
+    let truncated = false;
+    let before: string | undefined;
+    for (;;) {
+      const page = await reader.listTasks({ limit: 1000, ...(before ? { before } : {}) });
+      for (const t of page.tasks) {
+        if (t.plan === null) continue;
+        const seen = found.get(t.plan);
+        if (seen) seen.tasks++;
+        else found.set(t.plan, { id: t.plan, tasks: 1, newestAt: t.createdAt });
+      }
+      scanned += page.tasks.length;
+      if (page.next === null) break;
+      if (scanned >= PLAN_SCAN_LIMIT) {
+        truncated = true;
+        break;
+      }
+      before = page.next;
+    }
+    const plans = [...found.values()];
+    const selected = asked ?? plans[0]?.id ?? null;
+    const result: PlansOverview = { plans, scanned, truncated, selected, report: null, problem: null };
+    if (selected === null) return result;
+    try {
+      const [byTool, byModel] = await Promise.all([reader.report({ by: 'tool', plan: selected }), reader.report({ by: 'model', plan: selected })]);
+      if (!byTool.plan) throw new Error(`the queue gave no figures for plan ${selected}`);
+      result.report = { plan: byTool.plan, byTool: byTool.rows, byModel: byModel.rows, total: byTool.total };
+    } catch (e) {
+      result.problem = `Plan ${selected} cannot be reported: ${errorMessage(e)}`;
+    }
+    return result;
   }
 
   /** The full queue for a change the dashboard makes itself; refused in Restricted Mode like the other actions. */

@@ -50,6 +50,7 @@ export const RequestParamSchemas = {
   pauseQueue: z.object({ queue: id }).strict(),
   resumeQueue: z.object({ queue: id }).strict(),
   requeueFailed: z.object({ queue: id }).strict(),
+  plans: z.object({ plan: id.optional() }).strict(),
 } as const;
 
 // The page is typed by the shared protocol and the host by these schemas: a schema that accepts or gives anything

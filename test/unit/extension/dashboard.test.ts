@@ -1,10 +1,10 @@
 import * as assert from 'node:assert/strict';
 import * as vm from 'node:vm';
 import type { QueueService } from '../../../src/core/queue/service';
-import { CHANGE_BATCH_MS, DashboardController, throughputOf } from '../../../src/extension/dashboard/dashboardController';
+import { CHANGE_BATCH_MS, DashboardController, PLAN_SCAN_LIMIT, throughputOf } from '../../../src/extension/dashboard/dashboardController';
 import { dashboardHtml } from '../../../src/extension/dashboard/dashboardHtml';
 import type { QueueApi } from '../../../src/api/contract';
-import { type DashboardInit, type HostMessage, type Overview, type UsageReport, parseAfter, stripAnsi } from '../../../src/shared/dashboardProtocol';
+import { type DashboardInit, type HostMessage, type Overview, type PlansOverview, type UsageReport, parseAfter, stripAnsi } from '../../../src/shared/dashboardProtocol';
 import { throughputBasisText } from '../../../src/shared/format';
 import { formatCount, formatDateTime } from '../../../webview/format';
 import { testQueue } from '../../support/queue';
@@ -305,6 +305,40 @@ describe('dashboard host (protocol handling without vscode)', () => {
     assert.equal(o.truncated, false);
     const total = o.throughput.succeeded.reduce((x, y) => x + y, 0) + o.throughput.failed.reduce((x, y) => x + y, 0);
     assert.equal(total, 3);
+  });
+
+  it('lists the plans of the newest tasks, newest first, and reports the one asked for, else the newest', async () => {
+    await setup();
+    const one = (id: string, keys: string[]) => ({ plan: { id, description: null, tasks: keys.map((key) => ({ key, queue: 'q', tool: 'llm-codex', prompt: key, after: [] })) } });
+    assert.deepEqual(ok<PlansOverview>(await req('plans', {})), { plans: [], scanned: 0, truncated: false, selected: null, report: null, problem: null });
+    await q.applyPlan(one('first', ['a', 'b']));
+    await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'no plan' });
+    await q.applyPlan(one('second', ['c']));
+    const newest = ok<PlansOverview>(await req('plans', {}));
+    assert.deepEqual(newest.plans.map((p) => [p.id, p.tasks]), [['second', 1], ['first', 2]]);
+    assert.equal(newest.scanned, 4);
+    assert.equal(newest.selected, 'second');
+    assert.equal(newest.report?.plan.id, 'second');
+    assert.equal(newest.report?.plan.tasks, 1);
+    const chosen = ok<PlansOverview>(await req('plans', { plan: 'first' }));
+    assert.equal(chosen.selected, 'first');
+    assert.deepEqual(chosen.report?.byTool.map((r) => [r.key, r.tasks]), [['llm-codex', 2]]);
+    // A plan that is not there: the list still comes, with why there is no report.
+    const gone = ok<PlansOverview>(await req('plans', { plan: 'gone' }));
+    assert.equal(gone.report, null);
+    assert.match(gone.problem ?? '', /^Plan gone cannot be reported: no plan "gone"; plans: /);
+    assert.equal(gone.plans.length, 2);
+    assert.equal((await req('plans', { plan: '' })).ok, false, 'an empty plan id is a bad request');
+  });
+
+  it('scans at most PLAN_SCAN_LIMIT of the newest tasks for plans, and says so', async () => {
+    await setup();
+    await q.applyPlan({ plan: { id: 'old', description: null, tasks: [{ key: 'a', queue: 'q', tool: 'llm-codex', prompt: 'a', after: [] }] } });
+    await q.enqueueMany(Array.from({ length: PLAN_SCAN_LIMIT }, (_, i) => ({ queue: 'q', tool: 'llm-codex', prompt: `t${i}` })));
+    const r = ok<PlansOverview>(await req('plans', {}));
+    assert.deepEqual([r.plans, r.scanned, r.truncated, r.selected], [[], PLAN_SCAN_LIMIT, true, null]);
+    // Named, it is still reported.
+    assert.equal(ok<PlansOverview>(await req('plans', { plan: 'old' })).report?.plan.tasks, 1);
   });
 
   it('says which finished tasks the throughput counts, in words, and plainly when none has finished', () => {
