@@ -22,6 +22,8 @@ const { spawn } = require('child_process');
 // The worker went away (a drain that found nothing exits before this helper says ready): there is no one to tell.
 process.stdout.on('error', () => process.exit(0));
 const kids = new Map();
+// process.env read once: each read of it is a call into the C library per variable, and it does not change here.
+const baseEnv = Object.assign({}, process.env);
 let paused = false;
 function send(m) {
   if (process.stdout.write(JSON.stringify(m) + '\\n') || paused) return;
@@ -35,7 +37,7 @@ function send(m) {
 function run(m) {
   let c;
   try {
-    const env = Object.assign({}, process.env, m.set);
+    const env = Object.assign({}, baseEnv, m.set);
     for (const k of m.unset) delete env[k];
     c = spawn(m.command, m.args, { cwd: m.cwd, env, stdio: [m.stdin === null ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: true, shell: false, windowsHide: true });
   } catch (e) {
