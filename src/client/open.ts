@@ -8,6 +8,8 @@ import { readOwnerRecord } from '../owner/record';
 import { ensureSparkqDir } from '../owner/workspace';
 import { IpcClient, ownerAnswered } from './ipcClient';
 import { RemoteQueue } from './remoteQueue';
+import type * as TeamHandleModule from './teamHandle';
+import { teamStoreOf } from './teamStore';
 
 /**
  * How to reach the queue; the OwnerTuning fields are passed to the owner this process may become. The CLI's syncOn is
@@ -104,6 +106,13 @@ function sleep(ms: number): Promise<void> {
  * that was in flight when the connection broke is reported as 'unavailable' with a note that it may have taken effect.
  */
 export async function openQueue(workspaceDir: string, options: OpenOptions): Promise<QueueHandle> {
+  // Team mode (sparkq.yml: store.kind postgres): a client of the team database, with no owner, lock or socket.
+  const team = teamStoreOf(workspaceDir, options.env ?? process.env);
+  if (team) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads pg only for a team workspace
+    const { openTeamQueue } = require('./teamHandle') as typeof TeamHandleModule;
+    return openTeamQueue(workspaceDir, team, options);
+  }
   const handle = new WorkspaceQueue(workspaceDir, options);
   await handle.connect();
   return handle;

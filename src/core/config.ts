@@ -57,7 +57,7 @@ export interface SparkqConfig {
   tools: Record<string, ToolConfig>;
   purgeAfterDays: number | null;
   worker: { pollSeconds: number; leaseSeconds: number };
-  store: { liveCap: number };
+  store: StoreConfig;
   /**
    * Retries of failing tasks (when a tool or queue sets maxAttempts): the first retry waits about backoffSeconds,
    * each next one twice as long, up to maxBackoffSeconds, with jitter. rateLimitPauseSeconds: how long a queue pauses
@@ -160,6 +160,20 @@ export const DEFAULT_TOOLS: Readonly<Record<string, Readonly<ToolConfig>>> = dee
 
 const DEFAULT_WORKER = { pollSeconds: 5, leaseSeconds: 30 } as const;
 const DEFAULT_LIVE_CAP = 20_000;
+
+/**
+ * Where the queue lives. `sqljs` (the default): the embedded store in this workspace's .sparkq/. `postgres`: team mode,
+ * a PostgreSQL database that several machines share; its URL comes from SPARKQ_DATABASE_URL (which wins) or `url`.
+ */
+export interface StoreConfig {
+  kind: 'sqljs' | 'postgres';
+  /** Embedded store: finished tasks kept live before older ones move to archive files. */
+  liveCap: number;
+  /** Team mode: the database URL, when not given by SPARKQ_DATABASE_URL (better: keep credentials out of this file). */
+  url?: string;
+  /** Team mode: the PostgreSQL schema that holds SparkQ's tables (default `sparkq`). */
+  schema?: string;
+}
 const DEFAULT_RETRY = Object.freeze({ backoffSeconds: 10, maxBackoffSeconds: 600, rateLimitPauseSeconds: 300 });
 const DEFAULT_SCRIPT_DIRS = ['scripts'];
 
@@ -179,7 +193,7 @@ export function defaultConfig(project?: string): SparkqConfig {
     tools: structuredClone(DEFAULT_TOOLS),
     purgeAfterDays: null,
     worker: { ...DEFAULT_WORKER },
-    store: { liveCap: DEFAULT_LIVE_CAP },
+    store: { kind: 'sqljs', liveCap: DEFAULT_LIVE_CAP },
     retry: { ...DEFAULT_RETRY },
     pricing: structuredClone(DEFAULT_PRICING),
   };
@@ -366,11 +380,27 @@ const FileSchema = z
         .strict()
         .nullable(),
       store: z
-        .object({ liveCap: posInt('a whole number of at least 100').min(100, expected('a whole number of at least 100')) }, expected('a mapping with liveCap'))
+        .object(
+          {
+            kind: z.enum(['sqljs', 'postgres'], expected('sqljs or postgres')).meta({
+              description: 'sqljs (default): the embedded queue in .sparkq/. postgres: team mode, one queue in PostgreSQL shared by several machines.',
+            }),
+            liveCap: posInt('a whole number of at least 100').min(100, expected('a whole number of at least 100')),
+            url: z
+              .string(expected('a postgres:// URL'))
+              .regex(/^postgres(ql)?:\/\//, expected('a postgres:// URL'))
+              .meta({ description: 'Team mode: the database URL; SPARKQ_DATABASE_URL wins over it. Keep passwords out of this file (use the variable, ~/.pgpass or VS Code\'s secret storage).' }),
+            schema: z
+              .string(expected('a PostgreSQL schema name'))
+              .regex(/^[a-z_][a-z0-9_]{0,62}$/, expected('a plain lower-case PostgreSQL name (letters, digits, _)'))
+              .meta({ description: 'Team mode: the schema that holds SparkQ\'s tables. Default sparkq.' }),
+          },
+          expected('a mapping with kind, liveCap, url or schema'),
+        )
         .partial()
         .strict()
         .nullable()
-        .meta({ description: 'liveCap: finished tasks kept in the live database before older ones move to archive files. Default 20000.' }),
+        .meta({ description: 'Where the queue lives: kind sqljs (default, liveCap: finished tasks kept live before archiving, default 20000) or postgres (team mode: url, schema).' }),
       retry: z
         .object(
           {
@@ -500,7 +530,17 @@ function build(f: FileConfig, defaultProject: string | undefined, warnings: stri
   for (const [name, t] of Object.entries(f.tools ?? {})) config.tools[name] = buildTool(name, t, warnings);
   if (f.purgeAfterDays !== undefined) config.purgeAfterDays = f.purgeAfterDays;
   if (f.worker) config.worker = { pollSeconds: f.worker.pollSeconds ?? DEFAULT_WORKER.pollSeconds, leaseSeconds: f.worker.leaseSeconds ?? DEFAULT_WORKER.leaseSeconds };
-  if (f.store) config.store = { liveCap: f.store.liveCap ?? DEFAULT_LIVE_CAP };
+  if (f.store) {
+    config.store = { kind: f.store.kind ?? 'sqljs', liveCap: f.store.liveCap ?? DEFAULT_LIVE_CAP };
+    if (f.store.url !== undefined) config.store.url = f.store.url;
+    if (f.store.schema !== undefined) config.store.schema = f.store.schema;
+    if (f.store.url !== undefined && /^postgres(ql)?:\/\/[^/@:]*:[^@]+@/.test(f.store.url)) {
+      warnings.push('store.url has a password in it: anyone who can read sparkq.yml can read it; put the URL in SPARKQ_DATABASE_URL (or ~/.pgpass) instead');
+    }
+    if (f.store.kind !== 'postgres' && (f.store.url !== undefined || f.store.schema !== undefined)) {
+      warnings.push('store.url and store.schema apply only with store.kind: postgres; they are ignored');
+    }
+  }
   if (f.retry) {
     config.retry = {
       backoffSeconds: f.retry.backoffSeconds ?? DEFAULT_RETRY.backoffSeconds,
@@ -559,8 +599,9 @@ function yamlScalar(s: string): string {
   return /^[A-Za-z_/][A-Za-z0-9_./-]*$/.test(s) && !/^(true|false|null|yes|no|on|off|~)$/i.test(s) ? s : JSON.stringify(s);
 }
 
-export function defaultConfigYaml(project: string): string {
+export function defaultConfigYaml(project: string, store: Partial<StoreConfig> = {}): string {
   const c = defaultConfig(project);
+  c.store = { ...c.store, ...store };
   const lines = [
     '# SparkQ configuration. Every key is optional; unknown keys are errors, so a typo is reported, never ignored.',
     'version: 1',
@@ -602,7 +643,12 @@ export function defaultConfigYaml(project: string): string {
     `  pollSeconds: ${c.worker.pollSeconds}    # how often an idle worker looks for a task`,
     `  leaseSeconds: ${c.worker.leaseSeconds}  # how long a claim stays valid without a heartbeat from its worker`,
     '',
+    '# Where the queue lives: sqljs (this workspace\'s .sparkq/) or postgres (team mode: several machines share one',
+    '# queue; the URL comes from SPARKQ_DATABASE_URL, or store.url without a password in it).',
     'store:',
+    `  kind: ${c.store.kind}`,
+    ...(c.store.url !== undefined ? [`  url: ${c.store.url}`] : []),
+    ...(c.store.schema !== undefined ? [`  schema: ${c.store.schema}`] : []),
     `  liveCap: ${c.store.liveCap}  # finished tasks kept live; older ones move to archive files`,
     '',
     '# A task whose tool (or queue) sets maxAttempts is retried after a failure: the first retry waits about',

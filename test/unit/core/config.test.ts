@@ -87,7 +87,7 @@ describe('config', () => {
       assert.equal(c.tools['llm-codex']!.sandbox, 'workspace-write');
       assert.equal(c.purgeAfterDays, null);
       assert.deepEqual(c.worker, { pollSeconds: 5, leaseSeconds: 30 });
-      assert.deepEqual(c.store, { liveCap: 20000 });
+      assert.deepEqual(c.store, { kind: 'sqljs', liveCap: 20000 });
     });
 
     it('hands out copies, so that changing one config leaves the defaults alone', () => {
@@ -194,13 +194,23 @@ describe('config', () => {
       assert.equal(config.tools['cx']!.sandbox, 'workspace-write');
     });
 
+    it('store: the embedded store by default; team mode with kind postgres, a URL and a schema; a password in the file is warned about', () => {
+      const team = parseConfig('store:\n  kind: postgres\n  url: postgres://sparkq@db.example/team?sslmode=require\n  schema: acme\n', FILE);
+      assert.deepEqual(team.config.store, { kind: 'postgres', liveCap: 20000, url: 'postgres://sparkq@db.example/team?sslmode=require', schema: 'acme' });
+      assert.deepEqual(team.warnings, []);
+      const secret = parseConfig('store:\n  kind: postgres\n  url: postgres://sparkq:hunter2@db.example/team\n', FILE);
+      assert.match(secret.warnings.join('\n'), /store\.url has a password in it.*SPARKQ_DATABASE_URL/);
+      oneIssue('store:\n  kind: mysql\n', { path: 'store.kind', line: 2, column: 9 }, /sqljs or postgres/);
+      oneIssue('store:\n  kind: postgres\n  schema: Bad-Name\n', { path: 'store.schema', line: 3, column: 11 }, /plain lower-case PostgreSQL name/);
+    });
+
     it('reads every other top-level setting', () => {
       const text = 'version: 1\nproject: p\nscriptDirs: [tools/scripts, ./more]\npurgeAfterDays: 14\nworker: { pollSeconds: 0.5 }\nstore: { liveCap: 100 }\n';
       const { config } = parseConfig(text, FILE);
       assert.deepEqual(config.scriptDirs, ['tools/scripts', './more']);
       assert.equal(config.purgeAfterDays, 14);
       assert.deepEqual(config.worker, { pollSeconds: 0.5, leaseSeconds: 30 });
-      assert.deepEqual(config.store, { liveCap: 100 });
+      assert.deepEqual(config.store, { kind: 'sqljs', liveCap: 100 });
       assert.equal(parseConfig('purgeAfterDays: null\n', FILE).config.purgeAfterDays, null);
     });
   });
@@ -284,7 +294,7 @@ describe('config', () => {
 
     it('every section lists the keys it accepts, read from the schema', () => {
       oneIssue('retry:\n  backoff: 3\n', { path: 'retry.backoff', line: 2, column: 3 }, /expected one of: backoffSeconds, maxBackoffSeconds, rateLimitPauseSeconds$/);
-      oneIssue('store:\n  cap: 300\n', { path: 'store.cap', line: 2, column: 3 }, /expected one of: liveCap$/);
+      oneIssue('store:\n  cap: 300\n', { path: 'store.cap', line: 2, column: 3 }, /expected one of: kind, liveCap, url, schema$/);
     });
 
     it('a value of the wrong type', () => {
