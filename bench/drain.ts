@@ -1,7 +1,7 @@
 /*
  * A worker draining N trivial script tasks against the same script run N times by a bare bash loop (issue 14 §4).
  *
- *   node --import tsx bench/drain.ts [--tasks 300] [--runs 5] [--no-serve]
+ *   node --import tsx bench/drain.ts [--tasks 300] [--runs 5] [--no-serve] [--bundle path/to/cli.js]
  *
  * The real CLI bundle (built the way `npm run build` ships it) runs `sparkq run --queue Q` (drain mode) as a child
  * process, timed from spawn to exit, so the figure includes the worker's start-up, its store or IPC connection and
@@ -53,6 +53,8 @@ export interface DrainOptions {
   runs: number;
   /** Also measure with a `sparkq serve` owner (default true). */
   serve?: boolean;
+  /** A prebuilt cli.js to measure instead of bundling the sources (e.g. an older build, for before/after). */
+  bundle?: string;
   progress?: (line: string) => void;
 }
 
@@ -148,7 +150,7 @@ export async function measureDrain(opts: DrainOptions): Promise<DrainResult> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-drain-'));
   let serve: ChildProcess | null = null;
   try {
-    const bundle = bundleCli(path.join(tmp, 'bundle'));
+    const bundle = opts.bundle ?? bundleCli(path.join(tmp, 'bundle'));
     const cwd = path.join(tmp, 'ws');
     fs.mkdirSync(path.join(cwd, 'scripts'), { recursive: true });
     const script = path.join(cwd, 'scripts', 'hello.sh');
@@ -223,7 +225,8 @@ if (require.main === module) {
     const i = argv.indexOf(flag);
     return i >= 0 ? Number(argv[i + 1]) : dflt;
   };
-  measureDrain({ tasks: num('--tasks', 300), runs: num('--runs', 5), serve: !argv.includes('--no-serve'), progress: (l) => process.stderr.write(l + '\n') })
+  const bundle = argv.includes('--bundle') ? path.resolve(argv[argv.indexOf('--bundle') + 1]!) : undefined;
+  measureDrain({ tasks: num('--tasks', 300), runs: num('--runs', 5), serve: !argv.includes('--no-serve'), ...(bundle ? { bundle } : {}), progress: (l) => process.stderr.write(l + '\n') })
     .then((r) => process.stdout.write(renderDrain(r)))
     .catch((e: unknown) => {
       process.stderr.write(`drain bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
