@@ -14,7 +14,7 @@ import type { TeamStore } from './teamStore';
  */
 
 /** Opens the team queue for this workspace: connects, migrates once, sweeps once. */
-export async function openTeamQueue(workspaceDir: string, store: TeamStore, options: Pick<OpenOptions, 'role' | 'clock'>): Promise<QueueHandle> {
+export async function openTeamQueue(workspaceDir: string, store: TeamStore, options: Pick<OpenOptions, 'role' | 'clock' | 'sweepIntervalMs' | 'log'>): Promise<QueueHandle> {
   const scripts = new ScriptIndex(resolveScriptDirs(store.config, workspaceDir));
   const queue = await TeamQueue.open({
     url: store.url,
@@ -27,6 +27,8 @@ export async function openTeamQueue(workspaceDir: string, store: TeamStore, opti
     },
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  // Timeouts and lost workers are swept by every team process in turn (one at a time, under an advisory lock).
+  queue.startHousekeeping(options.sweepIntervalMs ?? 5_000, options.log);
   return new TeamHandle(workspaceDir, queue, scripts);
 }
 

@@ -210,11 +210,14 @@ export async function release(ctx: TeamContext, input: ReleaseInput): Promise<Ta
 }
 
 /**
- * Flags running tasks past 1× their timeout as stale, fails (or retries) those past 2×, and ends pauses whose time
- * is up. One sweeper at a time across every machine: whoever takes the sweep lock; the others return at once with
- * nothing done (null), since that sweep covers them.
+ * Flags running tasks past 1× their timeout as stale, fails (or retries) those past 2×, fails (or retries) the tasks
+ * of lost workers, and ends pauses whose time is up. One sweeper at a time across every machine: whoever takes the
+ * sweep lock; the others return at once with nothing done (null), since that sweep covers them.
+ *
+ * A lost worker, as in the embedded store's housekeeping: its task heartbeated at least once (so `sparkq run` works
+ * it, not a bare claim) and then fell silent for longer than worker.leaseSeconds (the sweeper's sparkq.yml).
  */
-export async function sweep(ctx: TeamContext, lockKey: string): Promise<SweepResult | null> {
+export async function sweep(ctx: TeamContext, lockKey: string): Promise<(SweepResult & { lost: Task[] }) | null> {
   return ctx.db.tx(async (c) => {
     const got = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [lockKey]);
     if (!got.rows[0]!.ok) return null;
@@ -224,6 +227,17 @@ export async function sweep(ctx: TeamContext, lockKey: string): Promise<SweepRes
     for (const row of failedRows) {
       const ran = now - (row['started_at'] as number);
       await failOrRetry(ctx, c, row, `auto-failed: ran longer than 2× its timeout (timeout ${row['timeout_s'] as number} s, ran ${Math.round(ran / 1000)} s)`, { data: null, usage: null, stdout: null, stderr: null }, events);
+    }
+    const lostRows = (
+      await c.query<Row>(
+        "SELECT * FROM tasks WHERE status = 'running' AND heartbeat_at > started_at AND heartbeat_at < $1 ORDER BY seq FOR UPDATE SKIP LOCKED",
+        [now - ctx.config.worker.leaseSeconds * 1000],
+      )
+    ).rows;
+    for (const row of lostRows) {
+      const silent = Math.round((now - (row['heartbeat_at'] as number)) / 1000);
+      const worker = (row['worker'] as string | null) ?? 'its worker';
+      await failOrRetry(ctx, c, row, `worker lost: ${worker} sent no heartbeat for ${silent} s (its process or terminal ended); requeue the task to run it again`, { data: null, usage: null, stdout: null, stderr: null }, events);
     }
     const staled = (
       await c.query<{ id: string; queue_id: string }>(
@@ -236,6 +250,10 @@ export async function sweep(ctx: TeamContext, lockKey: string): Promise<SweepRes
     for (const q of resumed) events.push({ kind: 'queue', id: q.id });
     await notify(c, ctx.channel, events);
     const read = async (ids: string[]) => (ids.length === 0 ? [] : tasksOf(c, (await c.query<Row>(`${TASK_SELECT} WHERE t.id = ANY($1::text[]) ORDER BY t.seq`, [ids])).rows, now));
-    return { staled: await read(staled.map((s) => s.id)), failed: await read(failedRows.map((r) => r['id'] as string)) };
+    return {
+      staled: await read(staled.map((s) => s.id)),
+      failed: await read(failedRows.map((r) => r['id'] as string)),
+      lost: await read(lostRows.map((r) => r['id'] as string)),
+    };
   });
 }

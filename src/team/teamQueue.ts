@@ -84,6 +84,7 @@ export class TeamQueue {
   private readonly events: TeamEvents;
   private readonly since = new Date().toISOString();
   private closed = false;
+  private readonly housekeeping: NodeJS.Timeout[] = [];
 
   private constructor(
     readonly db: TeamDb,
@@ -322,7 +323,33 @@ export class TeamQueue {
   /** Sweeps now (or, when another machine is sweeping at this moment, reports nothing done: its sweep covers this). */
   async sweep(): Promise<SweepResult> {
     this.throwIfClosed();
-    return (await attempts.sweep(this.ctx, lockKey(this.schema, 'sweep'))) ?? { staled: [], failed: [] };
+    const r = await attempts.sweep(this.ctx, lockKey(this.schema, 'sweep'));
+    return r ? { staled: r.staled, failed: [...r.failed, ...r.lost] } : { staled: [], failed: [] };
+  }
+
+  /**
+   * For a long-lived process (a worker, VS Code): sweeps every `intervalMs` (whoever sweeps first in each round does
+   * it for every machine) and purges old finished tasks daily when sparkq.yml says so. Errors go to `log`; the
+   * timers never keep the process alive.
+   */
+  startHousekeeping(intervalMs: number, log: (line: string) => void = () => undefined): void {
+    if (this.housekeeping.length > 0 || this.closed) return;
+    const round = () => {
+      if (this.closed) return;
+      this.sweep().then(
+        (r) => {
+          for (const t of r.failed) log(`task ${t.id} failed by the sweep: ${t.error ?? ''}`);
+        },
+        (e: unknown) => log(`sweep failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
+    };
+    const purge = () => {
+      const days = this.ctx.config.purgeAfterDays;
+      if (days === null || this.closed) return;
+      this.purge({ olderThanDays: days }).catch((e: unknown) => log(`automatic purge failed: ${e instanceof Error ? e.message : String(e)}`));
+    };
+    this.housekeeping.push(setInterval(round, intervalMs), setTimeout(purge, 1000), setInterval(purge, 86_400_000));
+    for (const t of this.housekeeping) t.unref();
   }
 
   // ---- reads -----------------------------------------------------------------------------------------------------
@@ -509,6 +536,7 @@ export class TeamQueue {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const t of this.housekeeping) clearInterval(t);
     await this.events.close();
     await this.db.end();
   }

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { openQueue, type QueueHandle } from '../../client/open';
+import { teamStoreOf } from '../../client/teamStore';
 import { sparkqDirOf } from '../../owner/workspace';
 import { action } from '../context';
 import { CliError } from '../errors';
@@ -13,6 +14,12 @@ const WAIT_FOR_SHORT_OWNER_MS = 10_000;
  * waited for; any other owner (the extension host, another `serve`, a worker) already serves everyone.
  */
 async function becomeOwner(workspace: string): Promise<QueueHandle> {
+  if (teamStoreOf(workspace)) {
+    throw new CliError(
+      'this workspace is in team mode (sparkq.yml: store.kind postgres): there is no owner to serve, every sparkq process is a client of the team database; ' +
+        'run workers with sparkq run --queue Q --watch',
+    );
+  }
   const deadline = Date.now() + WAIT_FOR_SHORT_OWNER_MS;
   for (;;) {
     const q = await openQueue(workspace, { role: 'serve', client: 'sparkq serve', syncOn: 'event-loop' });

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertError, bundleCli, Cli, type RunOptions } from '../../support/cli';
+import { assertError, bundleCli, Cli, cliEnv, type RunOptions } from '../../support/cli';
 import { postgresOrSkip } from '../../support/postgres';
 import { tempDir } from '../../support/tmp';
 
@@ -76,6 +77,48 @@ describe('team mode: the CLI on two machines sharing one PostgreSQL', function (
     const status = await cli.json<{ owner: { role: string }; counts: { succeeded: number } }>(['status'], a);
     assert.match(status.owner.role, /^team database postgres:\/\//);
     assert.equal(status.counts.succeeded, 2);
+  });
+
+  it('a worker killed with SIGKILL on one machine: its task is failed as worker lost once its lease lapses, as the other machine sees', async () => {
+    for (const m of [a, b]) {
+      const yml = path.join(m.cwd, 'sparkq.yml');
+      fs.writeFileSync(yml, fs.readFileSync(yml, 'utf8').replace(/leaseSeconds: \d+/, 'leaseSeconds: 2'));
+    }
+    fs.writeFileSync(path.join(b.cwd, 'scripts', 'slow.sh'), '#!/usr/bin/env bash\n# name: slow\necho started\nsleep 60\n');
+    await cli.ok(['queue', 'create', 'Slow', '--session', 'release'], a);
+    const id = (await cli.ok(['enqueue', 'run-bash', '--queue', 'Slow', '--prompt', 'slow'], a)).trim();
+    // Its own process group, so that the kill takes the worker and its script at once, like a machine that died.
+    const worker = spawn(process.execPath, [cli.bundle, 'run', '--queue', 'Slow', '--watch', '--worker', 'buildbox-slow'], {
+      cwd: b.cwd,
+      env: cliEnv(b.env as Record<string, string>),
+      stdio: 'ignore',
+      detached: true,
+    });
+    try {
+      // Running, with a first heartbeat: worked by a live worker.
+      for (let i = 0; ; i++) {
+        const t = await cli.json<{ status: string; heartbeatAt: string | null; startedAt: string | null }>(['task', id], a);
+        if (t.status === 'running' && t.heartbeatAt !== null && t.heartbeatAt > t.startedAt!) break;
+        assert.ok(i < 100, `the worker did not start the task: ${JSON.stringify(t)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      process.kill(-worker.pid!, 'SIGKILL');
+    }
+    const killedAt = Date.now();
+    // Any command on the other machine sweeps as it opens; poll until the lease (2 s) has lapsed and it did.
+    let seen: { status: string; error: string | null };
+    for (;;) {
+      seen = await cli.json<{ status: string; error: string | null }>(['task', id], a);
+      if (seen.status !== 'running' || Date.now() - killedAt > 15_000) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(seen.status, 'failed', `failed once the lease lapsed (${Date.now() - killedAt} ms after the kill)`);
+    assert.match(seen.error!, /^worker lost: buildbox-slow sent no heartbeat for \d+ s/);
+  });
+
+  it('sparkq serve explains that team mode has no owner to serve', async () => {
+    assertError(await cli.run(['serve'], a), 1, /team mode .* there is no owner to serve/);
   });
 
   it('a team workspace with no database named says how to name one; a wrong one says it cannot be reached', async () => {
