@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type * as vscode from 'vscode';
 import type { Log } from './log';
 import type { CliRuntime } from './workerTerminals';
@@ -8,7 +10,10 @@ import type { CliRuntime } from './workerTerminals';
  * workspace: the contribution's `when: isWorkspaceTrusted` keeps VS Code from taking in the collection at all in
  * Restricted Mode, and the provider itself offers nothing there (for hosts that ignore `when`); both let the server in
  * once trust is granted, with no reload. VS Code activates SparkQ for the collection by itself (`onMcpCollection:`,
- * generated from the contribution). Where the running VS Code lacks the API, SparkQ works as before and says so once
+ * generated from the contribution), which it does in any trusted workspace when agent mode gathers its servers: so the
+ * server is offered only where the folder uses SparkQ (sparkq.yml or .sparkq/, what SparkQ activates on otherwise).
+ * Elsewhere `sparkq mcp` would make a queue in the user's project the moment agent mode started it; after `Set up
+ * SparkQ` it is offered at once. Where the running VS Code lacks the API, SparkQ works as before and says so once
  * in its log. No `vscode` import here (the API is passed in), so the logic is tested in plain Node; the real host is
  * test/integration/mcpProvider.tests.ts.
  */
@@ -47,9 +52,17 @@ export interface McpServerCommand {
   env: Record<string, string>;
 }
 
-/** What VS Code runs for the workspace `folder`; null when nothing should run (no folder, or not trusted). */
-export function mcpServerCommand(runtime: CliRuntime, folder: string | undefined, trusted: boolean): McpServerCommand | null {
-  if (!trusted || folder === undefined) return null;
+/** Whether `folder` uses SparkQ: it has sparkq.yml or a .sparkq folder (the workspaceContains activation events). */
+export function usesSparkq(folder: string): boolean {
+  return fs.existsSync(path.join(folder, 'sparkq.yml')) || fs.existsSync(path.join(folder, '.sparkq'));
+}
+
+/**
+ * What VS Code runs for the workspace `folder`; null when nothing should run (no folder, not trusted, or a folder that
+ * does not use SparkQ).
+ */
+export function mcpServerCommand(runtime: CliRuntime, folder: string | undefined, trusted: boolean, uses: (folder: string) => boolean = usesSparkq): McpServerCommand | null {
+  if (!trusted || folder === undefined || !uses(folder)) return null;
   return { command: runtime.execPath, args: [runtime.cliPath, 'mcp', '--workspace', folder], env: { ...runtime.env } };
 }
 
@@ -58,8 +71,10 @@ export interface McpProviderDeps {
   /** The workspace folder SparkQ serves, if any. */
   folder: () => string | undefined;
   isTrusted: () => boolean;
-  /** Events after which the folder or the trust may have changed. */
+  /** Events after which the folder, the trust or whether the folder uses SparkQ may have changed. */
   changes: readonly vscode.Event<unknown>[];
+  /** Whether a folder uses SparkQ; `usesSparkq` (the files) unless a test says otherwise. */
+  usesSparkq?: (folder: string) => boolean;
   /** The extension's version: VS Code offers to refresh the tools when it changes. */
   version: string;
   log: Log;
@@ -72,7 +87,11 @@ export function registerMcpProvider(api: McpApi | null, deps: McpProviderDeps): 
     return { dispose: () => undefined };
   }
   const listeners = new Set<() => void>();
-  const key = () => `${deps.isTrusted()}|${deps.folder() ?? ''}`;
+  const uses = deps.usesSparkq ?? usesSparkq;
+  const key = () => {
+    const folder = deps.folder();
+    return `${deps.isTrusted()}|${folder ?? ''}|${folder !== undefined && uses(folder)}`;
+  };
   let last = key();
   const subscriptions = deps.changes.map((event) =>
     event(() => {
@@ -88,12 +107,12 @@ export function registerMcpProvider(api: McpApi | null, deps: McpProviderDeps): 
       return { dispose: () => listeners.delete(listener) };
     },
     provideMcpServerDefinitions: () => {
-      const cmd = mcpServerCommand(deps.runtime, deps.folder(), deps.isTrusted());
+      const cmd = mcpServerCommand(deps.runtime, deps.folder(), deps.isTrusted(), uses);
       return cmd === null ? [] : [new api.McpStdioServerDefinition('SparkQ', cmd.command, cmd.args, cmd.env, deps.version)];
     },
   };
   const registration = api.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, provider);
-  deps.log.info(`MCP server provider registered (${deps.isTrusted() ? 'offered in this trusted workspace' : 'offered once the workspace is trusted'})`);
+  deps.log.info(`MCP server provider registered (offered to agent mode in a trusted workspace that uses SparkQ; now ${provider.provideMcpServerDefinitions().length > 0 ? 'offered' : 'not offered'})`);
   return {
     dispose: () => {
       for (const s of subscriptions) s.dispose();

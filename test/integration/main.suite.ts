@@ -49,6 +49,12 @@ export function registerMainSuite(): void {
         assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
       });
 
+      it('offers agent mode no SparkQ MCP server in a folder that does not use SparkQ yet', async () => {
+        // `sparkq mcp` here would make a queue in the folder the moment agent mode started it.
+        const all = await definitionsAfterSparkq(await activateProbe());
+        assert.deepEqual(sparkqDefinitions(all), []);
+      });
+
       it('refuses queue commands before setup with a message that says what to do', async () => {
         const r = await exec('sparkq.createSession', { name: 'too-early' });
         assert.equal(r, undefined);
@@ -290,14 +296,17 @@ export function registerMainSuite(): void {
     });
 
     describe('MCP server definition provider', () => {
-      it('VS Code lists SparkQ’s MCP server: stdio, `sparkq mcp` on this folder with the extension host’s own runtime', async () => {
+      it('once set up, VS Code lists SparkQ’s MCP server: stdio, `sparkq mcp` on this folder with the extension host’s own runtime', async () => {
         const probe = await activateProbe();
-        const all = await definitionsAfterSparkq(probe);
-        assert.deepEqual(sparkqDefinitions(all), [expectedDefinition(dir)]);
+        const listed = await waitFor('SparkQ’s server in VS Code’s list', () => {
+          const ours = sparkqDefinitions(probe.definitions());
+          return ours.length > 0 ? ours : undefined;
+        });
+        assert.deepEqual(listed, [expectedDefinition(dir)]);
       });
 
       it('the definition VS Code holds starts a working `sparkq mcp`: a client of this window’s queue, not a second owner', async () => {
-        const [def] = sparkqDefinitions(await definitionsAfterSparkq(await activateProbe()));
+        const [def] = sparkqDefinitions((await activateProbe()).definitions());
         assert.ok(def?.command && def.args);
         // Started as VS Code starts a stdio server: the definition's env over the extension host's, in the workspace folder.
         const session = await startMcpDefinition(def, dir);

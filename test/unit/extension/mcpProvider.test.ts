@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as vscode from 'vscode';
 import type { Log } from '../../../src/extension/log';
-import { MCP_PROVIDER_ID, type McpApi, mcpApiOf, registerMcpProvider } from '../../../src/extension/mcpProvider';
+import { MCP_PROVIDER_ID, type McpApi, mcpApiOf, registerMcpProvider, usesSparkq } from '../../../src/extension/mcpProvider';
 import type { CliRuntime } from '../../../src/extension/workerTerminals';
 
 /*
@@ -82,7 +83,7 @@ describe('the MCP server definition provider', () => {
     const trust = fakeEvent();
     const state = fakeEvent();
     const log = memoryLog();
-    const disposable = registerMcpProvider(mcpApiOf(module), { runtime, folder: () => folder, isTrusted: () => trusted, changes: [trust.event, state.event], version: '1.2.3', log });
+    const disposable = registerMcpProvider(mcpApiOf(module), { runtime, folder: () => folder, isTrusted: () => trusted, changes: [trust.event, state.event], version: '1.2.3', log, usesSparkq: () => true });
     assert.equal(registered.length, 1);
     assert.equal(registered[0]!.id, MCP_PROVIDER_ID);
     const provider = registered[0]!.provider;
@@ -108,6 +109,31 @@ describe('the MCP server definition provider', () => {
     folder = '/elsewhere';
     state.fire();
     assert.equal(asked, 2, 'after dispose nothing is fired');
+  });
+
+  it('offers nothing in a trusted folder that does not use SparkQ, and the server once it is set up', () => {
+    const { module, registered } = fakeVscode();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-mcp-provider-'));
+    try {
+      const state = fakeEvent();
+      const d = registerMcpProvider(mcpApiOf(module), { runtime, folder: () => dir, isTrusted: () => true, changes: [state.event], version: '1', log: memoryLog() });
+      const provider = registered[0]!.provider;
+      // Agent mode activates SparkQ in any trusted workspace; `sparkq mcp` there would make a queue in the project.
+      assert.deepEqual(provider.provideMcpServerDefinitions(), []);
+      let asked = 0;
+      provider.onDidChangeMcpServerDefinitions(() => asked++);
+      fs.writeFileSync(path.join(dir, 'sparkq.yml'), 'project: p\n');
+      state.fire(); // the connection's state changes after `Set up SparkQ`
+      assert.equal(asked, 1);
+      assert.equal(provider.provideMcpServerDefinitions().length, 1);
+      fs.rmSync(path.join(dir, 'sparkq.yml'));
+      assert.equal(usesSparkq(dir), false);
+      fs.mkdirSync(path.join(dir, '.sparkq'));
+      assert.equal(usesSparkq(dir), true, 'a .sparkq folder alone is a queue');
+      d.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('where VS Code lacks the API, registers nothing and says so once in the log', () => {
