@@ -90,7 +90,7 @@ describe('team mode: the CLI on two machines sharing one PostgreSQL', function (
     // Its own process group, so that the kill takes the worker and its script at once, like a machine that died.
     const worker = spawn(process.execPath, [cli.bundle, 'run', '--queue', 'Slow', '--watch', '--worker', 'buildbox-slow'], {
       cwd: b.cwd,
-      env: cliEnv(b.env as Record<string, string>),
+      env: cliEnv(b.env),
       stdio: 'ignore',
       detached: true,
     });
