@@ -263,8 +263,9 @@ export class DashboardStore {
     );
   }
 
+  /** A person chose a plan: it stays the one shown (kept with the UI state) even when newer plans come. */
   choosePlan(id: string): void {
-    if (id === (this.state.plans?.selected ?? null)) return;
+    if (id === this.state.ui.plan) return;
     this.setUi({ plan: id });
     void this.loadPlans();
   }

@@ -499,8 +499,11 @@ describe('dashboard webview in Chromium', function () {
     await setControl(page, '#plan-picker', 'batch');
     await page.waitForFunction(() => document.querySelector('#plan-title')?.textContent === 'Plan batch');
     assert.equal(await page.$eval('#plan-figures [data-figure="speedup"] .num', (e) => e.textContent), '2×');
-    // The choice is UI state the page keeps.
+    // The choice is UI state the page keeps, and a newer plan no longer takes its place.
     assert.equal(await page.evaluate(() => (window as unknown as { __state?: { plan?: string } }).__state?.plan), 'batch');
+    await q.applyPlan({ plan: { id: 'newest', description: null, tasks: [{ key: 'y', queue: 'q', tool: 'llm-codex', prompt: 'y', after: [] }] } });
+    await page.waitForFunction(() => document.querySelectorAll('#plan-picker vscode-option').length === 3, undefined, { timeout: 5_000 });
+    assert.equal(await page.textContent('#plan-title'), 'Plan batch');
     assert.deepEqual(pageErrors, []);
   });
 
