@@ -81,24 +81,35 @@ export class TeamDb {
         throw this.mapError(e);
       }
       let broken = false;
+      // A checked-out connection that breaks (the server restarted) reports it here as well as to the query in
+      // flight: noted, never an uncaught error.
+      const onError = () => (broken = true);
+      client.on('error', onError);
+      let begun = false;
       try {
         await client.query(isolation === 'read committed' ? 'BEGIN' : `BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
+        begun = true;
         const out = await fn(client);
         await client.query('COMMIT');
         return out;
       } catch (e) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true;
+        if (!broken) {
+          try {
+            await client.query('ROLLBACK');
+          } catch {
+            broken = true;
+          }
         }
         const code = (e as { code?: unknown }).code;
         if (typeof code === 'string' && RETRYABLE.has(code) && round < 8) {
           await new Promise((r) => setTimeout(r, Math.random() * 5 * round));
           continue;
         }
+        // A pooled connection found dead at BEGIN ran nothing of `fn`: take another (the pool opens a new one).
+        if (!begun && round < 3 && this.mapError(e) instanceof SparkqError) continue;
         throw this.mapError(e);
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     }

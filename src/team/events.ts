@@ -2,6 +2,9 @@ import type pg from 'pg';
 import type { ChangeEvent } from '../core/events';
 import type { TeamDb } from './db';
 
+/** How long the event connection stays open after its last listener left. */
+const IDLE_CLOSE_MS = 5_000;
+
 /*
  * Change events of a team queue, from every machine: one connection of its own LISTENs on the schema's channel
  * (opened when the first listener comes, closed with the last). Changes announce themselves with NOTIFY in their own
@@ -14,6 +17,7 @@ export class TeamEvents {
   private client: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private retry: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Set once a connection has listened: a later one is a reconnect. */
   private listened = false;
@@ -37,10 +41,10 @@ export class TeamEvents {
     return () => this.reconnects.delete(cb);
   }
 
-  /** Resolves once this process listens (tests and `--watch` workers wait for it before they count on events). */
+  /** Resolves once this process listens (at once when nobody does: there is nothing to wait for). */
   async ready(): Promise<void> {
     this.ensure();
-    while (!this.client && !this.closed) await (this.connecting ?? new Promise((r) => setTimeout(r, 50)));
+    while (!this.client && !this.closed && this.listeners.size > 0) await (this.connecting ?? new Promise((r) => setTimeout(r, 50)));
   }
 
   private ensure(): void {
@@ -94,16 +98,26 @@ export class TeamEvents {
     for (const l of this.listeners) safely(() => l(events));
   }
 
+  /**
+   * The last listener left: the connection closes a little later, not at once, so that a listener that goes and
+   * comes back (a view re-subscribing) does not open a new connection and miss what happens in between.
+   */
   private idle(): void {
-    if (this.listeners.size > 0 || !this.client) return;
-    const c = this.client;
-    this.client = null;
-    void c.end().catch(() => undefined);
+    if (this.listeners.size > 0 || !this.client || this.idleTimer) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.listeners.size > 0 || !this.client) return;
+      const c = this.client;
+      this.client = null;
+      void c.end().catch(() => undefined);
+    }, IDLE_CLOSE_MS);
+    this.idleTimer.unref?.();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     await this.connecting?.catch(() => undefined);
     const c = this.client;
     this.client = null;

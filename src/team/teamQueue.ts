@@ -528,6 +528,11 @@ export class TeamQueue {
     return this.events.onChange(listener);
   }
 
+  /** Resolves once this process listens for change events (there is a listener, and its connection is open). */
+  listening(): Promise<void> {
+    return this.events.ready();
+  }
+
   /** After the event connection was lost and came back: what happened meanwhile was not heard, so read again. */
   onReconnect(cb: () => void): () => void {
     return this.events.onReconnect(cb);

@@ -93,6 +93,15 @@ function launch(): PgServer {
   return server;
 }
 
+/**
+ * A server of the caller's own, apart from the shared one: for tests that stop or crash it. Stopped (and its folder
+ * removed) when the process ends, or earlier with `stop`.
+ */
+export async function ownPostgres(ctx: Mocha.Context): Promise<PgServer> {
+  await postgresOrSkip(ctx);
+  return launch();
+}
+
 /** The test process's PostgreSQL server, started on first use. Throws where none can be started. */
 export function postgres(): Promise<PgServer> {
   started ??= new Promise<PgServer>((resolve) => resolve(launch())).catch((e: unknown) => {
