@@ -5,10 +5,12 @@ import { type Effect, EffectBatch, applyEffects, effectEvents } from '../../../s
 import { MIGRATIONS } from '../../../src/core/queue/schema';
 import type { QueueService } from '../../../src/core/queue/service';
 import { SqlDatabase } from '../../../src/core/store/sqlite';
+import { type BackendEnv, type BackendQueue, eachBackend } from '../../support/backends';
 import { eachTestQueue, type TestQueue } from '../../support/queue';
 
-async function rejectsWith(p: Promise<unknown> | (() => unknown), code: ErrorCode, pattern: RegExp): Promise<void> {
-  const run = typeof p === 'function' ? Promise.resolve().then(p) : p;
+async function rejectsWith(p: unknown, code: ErrorCode, pattern: RegExp): Promise<void> {
+  // A call's result: a promise, or (from a store that answers synchronously) a value or a throw already caught.
+  const run = typeof p === 'function' ? Promise.resolve().then(p as () => unknown) : Promise.resolve(p);
   await assert.rejects(run, (e: unknown) => {
     assert.ok(isSparkqError(e, code), `expected a ${code} error, got ${String(e)}`);
     assert.match((e as Error).message, pattern);
@@ -16,13 +18,13 @@ async function rejectsWith(p: Promise<unknown> | (() => unknown), code: ErrorCod
   });
 }
 
-describe('queue operations', () => {
-  let env: TestQueue;
-  let q: QueueService;
-  eachTestQueue(
-    (e) => ((env = e), (q = e.q)),
-    () => q,
-  );
+describe('queue operations', () => eachBackend((_backend, use) => {
+  let env: BackendEnv;
+  let q: BackendQueue;
+  beforeEach(() => {
+    env = use();
+    q = env.q;
+  });
 
   describe('sessions and queues', () => {
     it('creates, lists and ends sessions; names are unique among active ones', async () => {
@@ -36,9 +38,9 @@ describe('queue operations', () => {
       await rejectsWith(q.endSession(s.id), 'conflict', /already ended/);
       const again = await q.createSession({ name: 'api-v2' });
       assert.notEqual(again.id, s.id);
-      assert.equal(q.getSession('api-v2').id, again.id, 'a name resolves to the active session first');
-      assert.equal(q.listSessions().length, 3);
-      assert.equal(q.listSessions({ includeEnded: false }).length, 2);
+      assert.equal((await q.getSession('api-v2')).id, again.id, 'a name resolves to the active session first');
+      assert.equal((await q.listSessions()).length, 3);
+      assert.equal((await q.listSessions({ includeEnded: false })).length, 2);
     });
 
     it('rejects bad names with what is wrong', async () => {
@@ -49,7 +51,7 @@ describe('queue operations', () => {
     });
 
     it('creates queues in active sessions, with counts', async () => {
-      const queue = q.getQueue('q');
+      const queue = (await q.getQueue('q'));
       assert.equal(queue.session, 's');
       assert.equal(queue.instructions, 'Be brief.');
       assert.deepEqual(queue.counts, { queued: 0, running: 0, succeeded: 0, failed: 0 });
@@ -57,7 +59,7 @@ describe('queue operations', () => {
       await rejectsWith(q.createQueue({ name: 'x', session: 'nope' }), 'not-found', /no session named "nope"; active sessions: s/);
       await q.createQueue({ name: 'Back End', session: 's', workdir: '/tmp' });
       assert.deepEqual(
-        q.listQueues({ session: 's' }).map((x) => x.name),
+        (await q.listQueues({ session: 's' })).map((x) => x.name),
         ['q', 'Back End'],
       );
     });
@@ -65,7 +67,7 @@ describe('queue operations', () => {
     it('ending a session ends its queues, which then refuse new tasks and claims', async () => {
       await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'echo hi' });
       await q.endSession('s');
-      assert.equal(q.getQueue('q').status, 'ended');
+      assert.equal((await q.getQueue('q')).status, 'ended');
       await rejectsWith(q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' }), 'conflict', /has ended, so it takes no new tasks/);
       await rejectsWith(q.claim({ queue: 'q' }), 'conflict', /has ended, so it takes no claims/);
       await rejectsWith(q.createQueue({ name: 'z', session: 's' }), 'conflict', /session s has ended/);
@@ -90,15 +92,15 @@ describe('queue operations', () => {
       await rejectsWith(q.enqueue({ queue: 'nope', tool: 'run-bash', prompt: 'x' }), 'not-found', /no queue named "nope"/);
       await rejectsWith(q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x', timeoutSeconds: -1 }), 'invalid-input', /timeoutSeconds/);
       await rejectsWith(q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x', priority: 1.5 }), 'invalid-input', /priority/);
-      assert.equal(q.getQueue('q').counts.queued, 2, 'rejected enqueues changed nothing');
+      assert.equal((await q.getQueue('q')).counts.queued, 2, 'rejected enqueues changed nothing');
     });
 
     it('claims FIFO within a priority, higher priority first; peek changes nothing', async () => {
       const a = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'a' });
       const b = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'b' });
       const urgent = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'u', priority: 5 });
-      assert.equal(q.peek('q')?.id, urgent.id);
-      assert.equal(q.peek('q')?.id, urgent.id);
+      assert.equal((await q.peek('q'))?.id, urgent.id);
+      assert.equal((await q.peek('q'))?.id, urgent.id);
       const order = [];
       for (let i = 0; i < 3; i++) {
         const c = await q.claim({ queue: 'q', worker: 'w1' });
@@ -112,8 +114,8 @@ describe('queue operations', () => {
       }
       assert.deepEqual(order, [urgent.id, a.id, b.id]);
       assert.equal(await q.claim({ queue: 'q' }), null);
-      assert.equal(q.peek('q'), null);
-      assert.deepEqual(q.getQueue('q').counts, { queued: 0, running: 3, succeeded: 0, failed: 0 });
+      assert.equal((await q.peek('q')), null);
+      assert.deepEqual((await q.getQueue('q')).counts, { queued: 0, running: 3, succeeded: 0, failed: 0 });
     });
   });
 
@@ -141,14 +143,14 @@ describe('queue operations', () => {
       assert.deepEqual(done.result, { summary: 'wrote 3 files', data: { files: ['a', 'b', 'c'] } });
       assert.ok(done.stdout!.endsWith('END') && done.stdout!.length < 66_000 && done.stdout!.startsWith('[… '));
       assert.deepEqual(done.usage, { inputTokens: 10, outputTokens: 5, costUsd: 0.01, model: 'gpt-5.5' });
-      const detail = q.getTask(c.task.id);
+      const detail = (await q.getTask(c.task.id));
       assert.equal(detail.timings.runMs, 1500);
       assert.deepEqual(
         detail.attempts.map((a) => [a.n, a.outcome, a.worker]),
         [[1, 'succeeded', 'w']],
       );
       assert.equal(detail.instructions, 'Be brief.');
-      assert.deepEqual(q.getQueue('q').counts, { queued: 0, running: 0, succeeded: 1, failed: 0 });
+      assert.deepEqual((await q.getQueue('q')).counts, { queued: 0, running: 0, succeeded: 1, failed: 0 });
     });
 
     it('requires a non-empty, bounded summary and an error text', async () => {
@@ -157,7 +159,7 @@ describe('queue operations', () => {
       await rejectsWith(q.complete({ task: c.task.id, summary: 'x'.repeat(4001) }), 'invalid-input', /longer than 4000/);
       await rejectsWith(q.fail({ task: c.task.id, error: '' }), 'invalid-input', /error text is required/);
       await rejectsWith(q.complete({ task: c.task.id, summary: 'ok', data: 'x'.repeat(1_100_000) }), 'invalid-input', /limit/);
-      assert.equal(q.getTask(c.task.id).status, 'running', 'nothing changed');
+      assert.equal((await q.getTask(c.task.id)).status, 'running', 'nothing changed');
     });
 
     it('rejects a lease that is not the current attempt’s', async () => {
@@ -214,15 +216,15 @@ describe('queue operations', () => {
       const s1 = await q.sweep();
       assert.equal(s1.staled.length, 1);
       assert.equal(s1.staled[0]!.stale, true);
-      assert.equal(q.counts().stale, 1);
-      assert.equal(q.listTasks({ stale: true }).tasks.length, 1);
+      assert.equal((await q.counts()).stale, 1);
+      assert.equal((await q.listTasks({ stale: true })).tasks.length, 1);
       assert.deepEqual((await q.sweep()).staled, [], 'flagged once');
       env.clock.advance(10_000);
       const s2 = await q.sweep();
       assert.equal(s2.failed.length, 1);
       assert.equal(s2.failed[0]!.error, 'auto-failed: ran longer than 2× its timeout (timeout 10 s, ran 21 s)');
       await rejectsWith(q.complete({ task: c!.task.id, lease: c!.lease, summary: 'late' }), 'conflict', /is failed/);
-      assert.equal(q.counts().stale, 0);
+      assert.equal((await q.counts()).stale, 0);
     });
   });
 
@@ -233,23 +235,23 @@ describe('queue operations', () => {
       const startedAt = Date.parse(c!.task.startedAt!);
       assert.equal(c!.task.staleAt, new Date(startedAt + 10_000).toISOString(), 'a running task says when it goes stale');
       env.clock.advance(10_000);
-      assert.equal(q.getTask(c!.task.id).stale, false, 'at exactly 1× it is not stale yet');
-      assert.equal(q.listTasks({ stale: true }).tasks.length, 0);
+      assert.equal((await q.getTask(c!.task.id)).stale, false, 'at exactly 1× it is not stale yet');
+      assert.equal((await q.listTasks({ stale: true })).tasks.length, 0);
       env.clock.advance(1);
       // No sweep in between: every read derives it.
-      const t = q.getTask(c!.task.id);
+      const t = (await q.getTask(c!.task.id));
       assert.equal(t.stale, true);
       assert.equal(t.status, 'running');
       assert.equal(t.staleAt, new Date(startedAt + 10_000).toISOString());
-      assert.deepEqual(q.listTasks({ stale: true }).tasks.map((x) => x.id), [c!.task.id]);
-      assert.deepEqual(q.listTasks({ stale: false }).tasks.map((x) => x.id), []);
-      assert.equal(q.counts().stale, 1);
-      assert.equal(q.getQueue('q').stale, 1);
-      assert.equal(q.listQueues()[0]!.stale, 1);
+      assert.deepEqual((await q.listTasks({ stale: true })).tasks.map((x) => x.id), [c!.task.id]);
+      assert.deepEqual((await q.listTasks({ stale: false })).tasks.map((x) => x.id), []);
+      assert.equal((await q.counts()).stale, 1);
+      assert.equal((await q.getQueue('q')).stale, 1);
+      assert.equal((await q.listQueues())[0]!.stale, 1);
       const done = await q.complete({ task: c!.task.id, lease: c!.lease, summary: 'late but done' });
       assert.equal(done.stale, false, 'a finished task is never stale');
       assert.equal(done.staleAt, null);
-      assert.equal(q.counts().stale, 0);
+      assert.equal((await q.counts()).stale, 0);
     });
   });
 
@@ -258,32 +260,52 @@ describe('queue operations', () => {
       await q.createQueue({ name: 'other', session: 's' });
       const ids: string[] = [];
       for (let i = 0; i < 25; i++) ids.push((await q.enqueue({ queue: i % 5 === 0 ? 'other' : 'q', tool: i % 2 ? 'run-bash' : 'run-python', prompt: `job ${i} 100%_done` })).id);
-      const page1 = q.listTasks({ limit: 10 });
+      const page1 = await q.listTasks({ limit: 10 });
       assert.deepEqual(
         page1.tasks.map((t) => t.id),
         ids.slice(15).reverse(),
       );
-      const page2 = q.listTasks({ limit: 10, before: page1.next! });
+      const page2 = await q.listTasks({ limit: 10, before: page1.next! });
       assert.deepEqual(
         page2.tasks.map((t) => t.id),
         ids.slice(5, 15).reverse(),
       );
-      const page3 = q.listTasks({ limit: 10, before: page2.next! });
+      const page3 = await q.listTasks({ limit: 10, before: page2.next! });
       assert.equal(page3.tasks.length, 5);
       assert.equal(page3.next, null);
-      assert.equal(q.listTasks({ queue: 'other' }).tasks.length, 5);
-      assert.equal(q.listTasks({ tool: 'run-bash' }).tasks.length, 12);
+      assert.equal((await q.listTasks({ queue: 'other' })).tasks.length, 5);
+      assert.equal((await q.listTasks({ tool: 'run-bash' })).tasks.length, 12);
       assert.deepEqual(
-        q.listTasks({ text: 'job 7 ' }).tasks.map((t) => t.id),
+        (await q.listTasks({ text: 'job 7 ' })).tasks.map((t) => t.id),
         [ids[7]],
       );
-      assert.equal(q.listTasks({ text: '%_' }).tasks.length, 25, 'LIKE wildcards in the text are literal');
-      assert.equal(q.listTasks({ text: 'no such' }).tasks.length, 0);
-      assert.equal(q.listTasks({ status: 'running' }).tasks.length, 0);
-      assert.equal(q.listTasks({ limit: 5, offset: 20 }).tasks.length, 5);
-      assert.throws(() => q.listTasks({ status: 'done' as never }), /invalid task filter/);
+      assert.equal((await q.listTasks({ text: '%_' })).tasks.length, 25, 'LIKE wildcards in the text are literal');
+      assert.equal((await q.listTasks({ text: 'no such' })).tasks.length, 0);
+      assert.equal((await q.listTasks({ status: 'running' })).tasks.length, 0);
+      assert.equal((await q.listTasks({ limit: 5, offset: 20 })).tasks.length, 5);
+      await assert.rejects(async () => q.listTasks({ status: 'done' as never }), /invalid task filter/);
     });
   });
+
+  describe('failed tasks', () => {
+    it('shows the partial results a failed task reported, without a summary', async () => {
+      const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
+      const c = await q.claim({ queue: 'q' });
+      const failed = await q.fail({ task: t.id, lease: c!.lease, error: 'stopped at step 3', data: { done: 2 } });
+      assert.deepEqual(failed.result, { summary: null, data: { done: 2 } });
+      assert.deepEqual((await q.getTask(t.id)).result, { summary: null, data: { done: 2 } });
+    });
+
+  });
+}));
+
+describe('queue operations on the embedded store', () => {
+  let env: TestQueue;
+  let q: QueueService;
+  eachTestQueue(
+    (e) => ((env = e), (q = e.q)),
+    () => q,
+  );
 
   describe('durability through the service', () => {
     it('every acknowledged mutation survives a crash and reopen', async () => {
@@ -318,14 +340,6 @@ describe('queue operations', () => {
       const c3 = await q.claim({ queue: 'q' });
       await assert.rejects(q.complete({ task: t3.id, lease: c3!.lease, summary: 'x', agentSession: { bogus: 1 } as never }), (e: unknown) => isSparkqError(e, 'invalid-input'));
       assert.equal(q.getTask(t3.id).status, 'running');
-    });
-
-    it('shows the partial results a failed task reported, without a summary', async () => {
-      const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
-      const c = await q.claim({ queue: 'q' });
-      const failed = await q.fail({ task: t.id, lease: c!.lease, error: 'stopped at step 3', data: { done: 2 } });
-      assert.deepEqual(failed.result, { summary: null, data: { done: 2 } });
-      assert.deepEqual(q.getTask(t.id).result, { summary: null, data: { done: 2 } });
     });
 
     it('notifies listeners after each change is durable', async () => {
