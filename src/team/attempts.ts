@@ -14,18 +14,23 @@ import { type Row, TASK_SELECT, activeQueueRow, readTask, taskRow, tasksOf } fro
  */
 
 /**
- * The claim: the oldest claimable task of an active, unpaused queue (highest priority first) becomes running with a
- * new attempt, in one statement. SKIP LOCKED lets concurrent claimers pass a row another claimer holds instead of
- * waiting for it, so each takes a different task; the update re-checks nothing because the row is locked.
+ * The claim, in one statement: the queue by id or active name (unpaused), its oldest claimable task (highest
+ * priority first) made running with a new attempt, the attempt recorded and the change announced. SKIP LOCKED lets
+ * concurrent claimers pass a row another claimer holds instead of waiting for it, so each takes a different task.
+ * No row back: no task to take, or no such active queue (the caller then asks why).
  */
 const CLAIM_SQL = `
-  WITH next AS (
-    SELECT t.seq FROM tasks t
-     WHERE t.queue_id = $1 AND t.status = 'queued' AND t.waiting = 0 AND (t.not_before IS NULL OR t.not_before <= $2)
-       AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.id = $1 AND q.paused_at IS NOT NULL AND (q.paused_until IS NULL OR q.paused_until > $2))
+  WITH q AS (
+    SELECT id, name, session_id, instructions FROM queues
+     WHERE (id = $1 OR name = $1) AND status = 'active' AND NOT (paused_at IS NOT NULL AND (paused_until IS NULL OR paused_until > $2))
+     ORDER BY created_at DESC
+     LIMIT 1
+  ), next AS (
+    SELECT t.seq FROM tasks t, q
+     WHERE t.queue_id = q.id AND t.status = 'queued' AND t.waiting = 0 AND (t.not_before IS NULL OR t.not_before <= $2)
      ORDER BY t.priority DESC, t.seq
      LIMIT 1
-     FOR UPDATE SKIP LOCKED
+     FOR UPDATE OF t SKIP LOCKED
   ), claimed AS (
     UPDATE tasks t SET status = 'running', attempt = t.attempt + 1, worker = $3, lease = $4, started_at = $2, heartbeat_at = $2, stale_at = NULL
       FROM next WHERE t.seq = next.seq
@@ -35,21 +40,25 @@ const CLAIM_SQL = `
   ), told AS (
     SELECT pg_notify($5, json_build_array(json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'running'))::text) FROM claimed
   )
-  SELECT claimed.*, (SELECT count(*) FROM told) AS told FROM claimed`;
+  SELECT claimed.*, q.name AS q_name, q.instructions AS q_instructions, s.name AS s_name, (SELECT count(*) FROM told) AS told
+    FROM claimed JOIN q ON q.id = claimed.queue_id JOIN sessions s ON s.id = claimed.session_id`;
 
 export async function claim(ctx: TeamContext, input: ClaimInput): Promise<Claim | null> {
   const c = parse(ClaimInput, input, 'claim');
-  const q = await activeQueueRow(ctx.db.pool, c.queue, 'claims');
   const lease = newLeaseToken();
-  const rows = await ctx.db.query<Row>(CLAIM_SQL, [q['id'], ctx.clock.now(), c.worker ?? null, lease, ctx.channel], 'sparkq-claim');
+  const now = ctx.clock.now();
+  const rows = await ctx.db.query<Row>(CLAIM_SQL, [c.queue, now, c.worker ?? null, lease, ctx.channel], 'sparkq-claim');
   const row = rows[0];
-  if (!row) return null;
+  if (!row) {
+    // Nothing claimed: say why when the queue is not there or has ended (this throws); else there was no task.
+    await activeQueueRow(ctx.db.pool, c.queue, 'claims');
+    return null;
+  }
+  const instructions = row['q_instructions'] as string;
   delete row['told'];
-  const sessionName = await ctx.db.query<{ name: string }>('SELECT name FROM sessions WHERE id = $1', [q['session_id']]);
-  row['q_name'] = q['name'];
-  row['s_name'] = sessionName[0]?.name ?? q['session_id'];
-  const [task] = await tasksOf(ctx.db.pool, [row], ctx.clock.now());
-  return { task: task!, instructions: q['instructions'] as string, lease };
+  delete row['q_instructions'];
+  const [task] = await tasksOf(ctx.db.pool, [row], now);
+  return { task: task!, instructions, lease };
 }
 
 /** A running task's row, locked, after checking that `lease` is its current attempt's. Throws what the embedded store throws. */
@@ -124,13 +133,49 @@ async function finish(c: Sql, row: Row, status: 'succeeded' | 'failed', at: numb
   for (const r of released.rows) events.push({ kind: 'task', id: r.id, queueId: r.queue_id, status: 'queued' });
 }
 
+/**
+ * A completion in one statement: the running task (with this lease, when given) succeeds, its attempt ends, the
+ * tasks that waited on it are released, and the change is announced. No row back: it did not fit (the caller then
+ * asks why, with the row locked).
+ */
+const COMPLETE_SQL = `
+  WITH done AS (
+    UPDATE tasks SET status = 'succeeded', finished_at = $2, lease = NULL, summary = $3, data = $4, error = NULL, stdout = $5, stderr = $6, usage = $7
+     WHERE id = $1 AND status = 'running' AND ($8::text IS NULL OR lease = $8)
+    RETURNING *
+  ), attempt AS (
+    UPDATE attempts a SET ended_at = $2, outcome = 'succeeded', error = NULL FROM done WHERE a.task_id = done.id AND a.n = done.attempt
+  ), released AS (
+    UPDATE tasks t SET waiting = t.waiting - 1 FROM task_deps d, done
+     WHERE d.after_id = done.id AND t.id = d.task_id AND t.status = 'queued' AND t.waiting > 0
+    RETURNING t.id, t.queue_id
+  ), events AS (
+    SELECT json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'succeeded') AS e FROM done
+    UNION ALL SELECT json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'queued') FROM released
+  ), told AS (
+    SELECT pg_notify($9, json_agg(e)::text) FROM events HAVING count(*) > 0
+  )
+  SELECT done.*, q.name AS q_name, s.name AS s_name, (SELECT count(*) FROM told) AS told
+    FROM done JOIN queues q ON q.id = done.queue_id JOIN sessions s ON s.id = done.session_id`;
+
 export async function complete(ctx: TeamContext, input: CompleteInput): Promise<Task> {
   const { input: x, data, usage } = checkOutcome(CompleteInput, input, 'completion');
+  const stdout = tail(x.stdout, LIMITS.output);
+  const stderr = tail(x.stderr, LIMITS.output);
+  // The common case (no agent conversation to record on the queue) is one statement.
+  if (!x.agentSession) {
+    const at = ctx.clock.now();
+    const rows = await ctx.db.query<Row>(COMPLETE_SQL, [x.task, at, x.summary.trim(), data, stdout, stderr, usage, x.lease ?? null, ctx.channel], 'sparkq-complete');
+    if (rows[0]) {
+      delete rows[0]['told'];
+      return (await tasksOf(ctx.db.pool, rows, at))[0]!;
+    }
+  }
   return ctx.db.tx(async (c) => {
     const row = await runningTask(c, x.task, x.lease, 'completed');
     const events: ChangeEvent[] = [];
     const at = ctx.clock.now();
-    await finish(c, row, 'succeeded', at, x.summary.trim(), null, { data, usage, stdout: tail(x.stdout, LIMITS.output), stderr: tail(x.stderr, LIMITS.output) }, events);
+    await finish(c, row, 'succeeded', at, x.summary.trim(), null, { data, usage, stdout, stderr }, events);
     await recordAgent(c, row['queue_id'] as string, x.agentSession, events);
     await notify(c, ctx.channel, events);
     return readTask(c, x.task, at);
