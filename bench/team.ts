@@ -117,6 +117,12 @@ async function timedLoops(pairs: Pair[], seconds: number): Promise<RunResult> {
   return { pairs: done, seconds: elapsed, perSecond: done / elapsed, ranDry };
 }
 
+/** Every pair counted must have completed a task in the database (warm-up pairs included), or the figure is wrong. */
+function checkDone(who: string, done: number, r: RunResult, workers: number): void {
+  const expected = r.pairs + workers * WARMUP_PAIRS;
+  if (done !== expected) throw new Error(`${who}: ${done} tasks completed in the database, but ${expected} pairs were counted`);
+}
+
 /** Enough tasks that no plausible rate on this machine empties the queue before the time is up. */
 const fillFor = (workers: number, seconds: number) => Math.ceil(3000 * seconds) + workers * WARMUP_PAIRS + 1000;
 
@@ -155,7 +161,7 @@ class SparkqSide {
       Array.from({ length: workers }, (_, i) => TeamQueue.open({ url: this.url, config: defaultConfig('bench'), maxConnections: POOL_MAX, applicationName: `bench-w${i}` })),
     );
     try {
-      return await timedLoops(
+      const r = await timedLoops(
         qs.map((q, i) => async () => {
           const c = await q.claim({ queue, worker: `w${i}` });
           if (!c) return false;
@@ -164,6 +170,9 @@ class SparkqSide {
         }),
         seconds,
       );
+      const done = (await this.admin.db.query<{ n: number }>("SELECT count(*) AS n FROM tasks WHERE queue_id = $1 AND status = 'succeeded'", [id]))[0]!.n;
+      checkDone('SparkQ', done, r, workers);
+      return r;
     } finally {
       await Promise.all(qs.map((q) => q.close()));
       await this.dropQueue(id);
@@ -294,6 +303,8 @@ class PgBossSide {
   private constructor(
     private readonly url: string,
     private readonly admin: PgBoss,
+    /** Plain SQL on the same database, to check what pg-boss recorded. */
+    private readonly sql: <R extends Record<string, unknown>>(text: string, values: unknown[]) => Promise<R[]>,
   ) {}
 
   /** An instance with everything but fetch/complete off: no supervision (maintenance), no cron, no registry row. */
@@ -315,9 +326,9 @@ class PgBossSide {
     return boss;
   }
 
-  static async open(url: string): Promise<PgBossSide> {
+  static async open(url: string, sql: PgBossSide['sql']): Promise<PgBossSide> {
     const admin = await PgBossSide.instance(url, null);
-    return new PgBossSide(url, admin);
+    return new PgBossSide(url, admin, sql);
   }
 
   async run(workers: number, seconds: number, tag: string): Promise<RunResult> {
@@ -329,7 +340,7 @@ class PgBossSide {
     }
     const bosses = await Promise.all(Array.from({ length: workers }, () => PgBossSide.instance(this.url, this)));
     try {
-      return await timedLoops(
+      const r = await timedLoops(
         bosses.map((boss) => async () => {
           const [job] = await boss.fetch<{ prompt: string }>(name, { batchSize: 1 });
           if (!job) return false;
@@ -339,6 +350,9 @@ class PgBossSide {
         }),
         seconds,
       );
+      const done = (await this.sql<{ n: number }>("SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state = 'completed'", [name]))[0]!.n;
+      checkDone('pg-boss', done, r, workers);
+      return r;
     } finally {
       await Promise.all(bosses.map((b) => b.stop({ graceful: false, close: true })));
       await this.admin.deleteQueue(name);
@@ -427,7 +441,7 @@ async function main(): Promise<void> {
   const url = await server.createDatabase('bench');
   const sparkq = await SparkqSide.open(url);
   const version = (await sparkq.admin.db.query<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]!.v;
-  const boss = await PgBossSide.open(url);
+  const boss = await PgBossSide.open(url, (text, values) => sparkq.admin.db.query(text, values));
 
   const rows: Row[] = [];
   for (const workers of plan.workers) {
