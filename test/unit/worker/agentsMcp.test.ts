@@ -149,7 +149,7 @@ describe('agents with mcp: true: what the executors pass to codex and claude', f
 
 describe('agents inside tasks drive SparkQ through its MCP server (real codex and claude, mock model)', function () {
   this.timeout(90_000);
-  const tmp = tempDir('sparkq-agents-mcp-');
+  let tmp: ReturnType<typeof tempDir>;
   let cli: Cli;
   let ws: string;
   let serving: Serving;
@@ -158,6 +158,8 @@ describe('agents inside tasks drive SparkQ through its MCP server (real codex an
   let n = 0;
 
   before(async () => {
+    // Made here, not when the file is loaded: a run that filters these tests out leaves nothing behind.
+    tmp = tempDir('sparkq-agents-mcp-');
     cli = new Cli(bundleCli(path.join(tmp.dir, 'bundle')));
     ws = path.join(tmp.dir, 'ws');
     fs.mkdirSync(ws);
@@ -180,7 +182,7 @@ describe('agents inside tasks drive SparkQ through its MCP server (real codex an
   after(async () => {
     await mock?.close();
     if (serving) await serving.stop();
-    tmp.cleanup();
+    tmp?.cleanup();
   });
   afterEach(() => mock.reset());
 
