@@ -48,11 +48,23 @@ export interface WorkerPlace {
   maxWorkers: number;
 }
 
+/** A worker with a place on a queue now, and where it runs. */
+export interface WorkerInfo {
+  queue: string;
+  worker: string;
+  /** The machine it runs on (its host name). */
+  host: string;
+  /** When its place expires without a renewal. */
+  until: string;
+}
+
 export interface StatusReport {
   owner: OwnerInfo;
   project: string;
   counts: M.StatusCounts & { stale: number };
   queues: M.Queue[];
+  /** The workers with a place on a queue now (`sparkq run`), on every machine. */
+  workers: WorkerInfo[];
 }
 
 export interface ListSessionsOptions {

@@ -1,6 +1,6 @@
 import type { Attempt, Claim, Queue, Session, StatusCounts, Task, TaskDetail } from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
-import type { OwnerInfo, StatusReport } from '../api/contract';
+import type { OwnerInfo, StatusReport, WorkerInfo } from '../api/contract';
 
 /*
  * The `--json` shapes. Scripts and agents parse these, so each is written out field by field: a field added to a core
@@ -159,6 +159,7 @@ export interface StatusJson {
   owner: OwnerJson;
   counts: StatusCounts & { stale: number };
   queues: QueueJson[];
+  workers: WorkerInfo[];
 }
 
 export function statusJson(workspace: string, s: StatusReport, isThisCommand: boolean): StatusJson {
@@ -169,6 +170,7 @@ export function statusJson(workspace: string, s: StatusReport, isThisCommand: bo
     owner: ownerJson(s.owner, isThisCommand),
     counts: { queued: c.queued, running: c.running, succeeded: c.succeeded, failed: c.failed, stale: c.stale },
     queues: s.queues.map(queueJson),
+    workers: s.workers.map((w) => ({ ...w })),
   };
 }
 

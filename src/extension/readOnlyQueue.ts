@@ -48,6 +48,8 @@ export class ReadOnlyQueue implements QueueReader {
       project: this.project,
       counts,
       queues: this.service?.listQueues({ includeEnded: false }) ?? [],
+      // Nothing runs in Restricted Mode, and a copy has no workers.
+      workers: [],
     });
   }
   listSessions(options?: { includeEnded?: boolean }): Promise<Session[]> {

@@ -26,12 +26,17 @@ export interface OwnerParts {
 export function ownerDispatch(parts: OwnerParts): (method: ApiMethod, params: readonly unknown[]) => Promise<unknown> {
   const { service } = parts;
   const own: Pick<Served, OwnMethods> = {
-    status: () => ({
-      owner: { ...parts.info },
-      project: service.getConfig().project,
-      counts: service.counts(),
-      queues: service.listQueues({ includeEnded: false }),
-    }),
+    status: () => {
+      const queues = service.listQueues({ includeEnded: false });
+      const names = new Map(queues.map((q) => [q.id, q.name]));
+      return {
+        owner: { ...parts.info },
+        project: service.getConfig().project,
+        counts: service.counts(),
+        queues,
+        workers: parts.places.list(Date.now(), (id) => names.get(id) ?? id),
+      };
+    },
     sweep: () => parts.housekeeping.sweep(),
     scripts: (query) => {
       // Incremental (stat-based): edits, new and removed scripts show up on the next call without a watcher.

@@ -1,4 +1,5 @@
-import type { WorkerJoin, WorkerLeave, WorkerPlace } from '../api/contract';
+import * as os from 'node:os';
+import type { WorkerInfo, WorkerJoin, WorkerLeave, WorkerPlace } from '../api/contract';
 import { SparkqError } from '../core/errors';
 import type { Queue } from '../core/model';
 import { plural } from '../core/text';
@@ -33,5 +34,15 @@ export class WorkerPlaces {
 
   leave(queue: Queue, input: WorkerLeave): void {
     this.places.get(queue.id)?.delete(input.worker);
+  }
+
+  /** The places not expired at `now`, with their queue's name; every worker of the embedded store runs on this host. */
+  list(now: number, queueName: (id: string) => string): WorkerInfo[] {
+    const host = os.hostname();
+    const out: WorkerInfo[] = [];
+    for (const [queueId, places] of this.places) {
+      for (const [worker, until] of places) if (until > now) out.push({ queue: queueName(queueId), worker, host, until: new Date(until).toISOString() });
+    }
+    return out.sort((a, b) => a.queue.localeCompare(b.queue) || a.worker.localeCompare(b.worker));
   }
 }

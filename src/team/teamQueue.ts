@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import type { ListQueuesOptions, ListSessionsOptions, PurgeOptions, StatusReport, WorkerJoin, WorkerLeave, WorkerPlace } from '../api/contract';
-import type { Clock } from '../core/clock';
+import { type Clock, iso } from '../core/clock';
 import type { SparkqConfig } from '../core/config';
 import { SparkqError } from '../core/errors';
 import type { ChangeEvent, SweepResult } from '../core/events';
@@ -446,6 +446,7 @@ export class TeamQueue {
       project: this.ctx.config.project,
       counts: await this.counts(),
       queues: await this.listQueues({ includeEnded: false }),
+      workers: (await this.workers()).map((w) => ({ queue: w.queue, worker: w.worker, host: w.host, until: iso(w.until) })),
     };
   }
 
@@ -514,9 +515,9 @@ export class TeamQueue {
   }
 
   /** The workers with a place now, on which host, for `status`. */
-  async workers(): Promise<{ queue: string; worker: string; host: string; pid: number }[]> {
+  async workers(): Promise<{ queue: string; worker: string; host: string; pid: number; until: number }[]> {
     return this.db.query(
-      'SELECT q.name AS queue, w.worker, w.host, w.pid FROM worker_places w JOIN queues q ON q.id = w.queue_id WHERE w.expires_at > $1 ORDER BY q.name, w.worker',
+      'SELECT q.name AS queue, w.worker, w.host, w.pid, w.expires_at AS until FROM worker_places w JOIN queues q ON q.id = w.queue_id WHERE w.expires_at > $1 ORDER BY q.name, w.worker',
       [this.now],
     );
   }

@@ -8,7 +8,7 @@ import type { HostMessage, ToolInfo } from '../../src/shared/dashboardProtocol';
 /** The QueueApi the dashboard uses, over an in-process QueueService (what the owner does, without IPC). */
 export function serviceApi(q: QueueService, scripts: ScriptEntry[] = []): QueueApi {
   const api: Partial<QueueApi> = {
-    status: () => Promise.resolve({ owner: { pid: process.pid, generation: 1, role: 'test', since: new Date().toISOString() }, project: 'test', counts: q.counts(), queues: q.listQueues() }),
+    status: () => Promise.resolve({ owner: { pid: process.pid, generation: 1, role: 'test', since: new Date().toISOString() }, project: 'test', counts: q.counts(), queues: q.listQueues(), workers: [] }),
     listSessions: (o) => Promise.resolve(q.listSessions(o)),
     getSession: (r) => Promise.resolve(q.getSession(r)),
     listQueues: (o) => Promise.resolve(q.listQueues(o)),

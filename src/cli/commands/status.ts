@@ -19,9 +19,13 @@ export const statusCommand: CommandGroup = {
             }
             const o = report.owner;
             const c = report.counts;
-            const owner = isThisCommand
-              ? `none running; this command owned the queue for its own duration (pid ${o.pid}, generation ${o.generation})`
-              : `pid ${o.pid} (${o.role}), generation ${o.generation}, since ${o.since}`;
+            const team = o.role.startsWith('team database ');
+            const owner = team
+              ? `none: every process is a client of the ${o.role}`
+              : isThisCommand
+                ? `none running; this command owned the queue for its own duration (pid ${o.pid}, generation ${o.generation})`
+                : `pid ${o.pid} (${o.role}), generation ${o.generation}, since ${o.since}`;
+            const workers = report.workers.map((w) => `${w.worker} on ${w.host} (${w.queue})`);
             ctx.out.fields([
               ['workspace', workspace],
               ['project', report.project],
@@ -31,6 +35,7 @@ export const statusCommand: CommandGroup = {
                 `${c.queued} queued, ${c.running} running, ${c.succeeded} succeeded, ${c.failed} failed` +
                   (c.stale > 0 ? `, ${ctx.out.style(`${c.stale} stale`, 'magenta')}` : ', 0 stale'),
               ],
+              ['workers', workers.length > 0 ? workers.join(', ') : 'none'],
             ]);
             if (report.queues.length > 0) {
               ctx.out.line();

@@ -540,7 +540,8 @@ describe('sparkq CLI (end to end, real processes)', function () {
     // Alone: among the commands above, whichever owned the queue served the others that came meanwhile as its clients.
     const st = await cli.json<StatusJson>(['status'], o);
     const human = await cli.ok(['status'], o);
-    assert.deepEqual(Object.keys(st).sort(), ['counts', 'owner', 'project', 'queues', 'workspace']);
+    assert.deepEqual(Object.keys(st).sort(), ['counts', 'owner', 'project', 'queues', 'workers', 'workspace']);
+    assert.deepEqual(st.workers, [], 'no worker runs');
     assert.equal(st.workspace, o.dir);
     assert.equal(st.project, 'demo');
     assert.deepEqual(Object.keys(st.owner).sort(), ['generation', 'isThisCommand', 'pid', 'role', 'since']);

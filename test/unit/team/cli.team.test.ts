@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertError, bundleCli, Cli, cliEnv, type RunOptions } from '../../support/cli';
 import { postgresOrSkip } from '../../support/postgres';
@@ -102,6 +103,13 @@ describe('team mode: the CLI on two machines sharing one PostgreSQL', function (
         assert.ok(i < 100, `the worker did not start the task: ${JSON.stringify(t)}`);
         await new Promise((r) => setTimeout(r, 200));
       }
+      // The laptop sees which worker works the queue, and on which machine.
+      const status = await cli.json<{ workers: { queue: string; worker: string; host: string }[] }>(['status'], a);
+      assert.deepEqual(
+        status.workers.map((w) => ({ ...w, until: undefined })),
+        [{ queue: 'Slow', worker: 'buildbox-slow', host: os.hostname(), until: undefined }],
+      );
+      assert.match(await cli.ok(['status'], a), new RegExp(`workers +buildbox-slow on ${os.hostname()} \\(Slow\\)`));
     } finally {
       process.kill(-worker.pid!, 'SIGKILL');
     }
