@@ -177,7 +177,9 @@ export async function migrate(db: TeamDb, schema: string): Promise<{ from: numbe
       );
     }
     if (from === SCHEMA_VERSION) return { from, to: from };
-    await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    // Made only when missing: a role that owns a schema made for it may lack the right to create schemas.
+    const exists = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (exists.rows.length === 0) await c.query(`CREATE SCHEMA ${schema}`);
     await c.query(`SET LOCAL search_path TO ${schema}`);
     if (found === null) await c.query('CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (0)');
     for (let v = from; v < SCHEMA_VERSION; v++) await c.query(MIGRATIONS[v]!);
