@@ -61,6 +61,8 @@ interface RunResult {
   perSecond: number;
   /** The queue ran out of tasks before the time was up (the fill was too small for this rate). */
   ranDry: boolean;
+  /** This process's CPU time (user + system) per pair while timed: what the client side costs, ms. */
+  cpuMsPerPair: number;
 }
 
 interface Row {
@@ -100,6 +102,7 @@ async function timedLoops(pairs: Pair[], seconds: number): Promise<RunResult> {
   }));
   let done = 0;
   let ranDry = false;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
   await Promise.all(
@@ -114,7 +117,8 @@ async function timedLoops(pairs: Pair[], seconds: number): Promise<RunResult> {
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
-  return { pairs: done, seconds: elapsed, perSecond: done / elapsed, ranDry };
+  const cpu = process.cpuUsage(cpu0);
+  return { pairs: done, seconds: elapsed, perSecond: done / elapsed, ranDry, cpuMsPerPair: (cpu.user + cpu.system) / 1000 / Math.max(1, done) };
 }
 
 /** Every pair counted must have completed a task in the database (warm-up pairs included), or the figure is wrong. */
@@ -500,10 +504,11 @@ async function main(): Promise<void> {
     out.push(`WARNING: the machine was busy (1-min load average up to ${Math.max(load.max, loadEnd[0]!).toFixed(1)} on ${os.cpus().length} CPUs): figures are noisy; rerun on a quiet machine.`);
   }
   out.push('');
-  out.push(`Claims + completes per second — ${plan.seconds} s per run, median of ${plan.rounds} alternating round(s), a fresh queue per run, workers = async loops with a pool each (≤ ${POOL_MAX} connections)`);
+  out.push(`Claims + completes per second — ${plan.seconds} s per run, median of ${plan.rounds} alternating round(s), a fresh queue per run, workers = async loops in this process with a pool each (≤ ${POOL_MAX} connections)`);
+  out.push(`client CPU = this process's CPU time per pair (workers' side; on this machine it shares the ${os.cpus().length} cores with PostgreSQL)`);
   out.push(
     table([
-      ['workers', 'SparkQ /s', 'pg-boss /s', 'ratio', 'runs SparkQ', 'runs pg-boss'],
+      ['workers', 'SparkQ /s', 'pg-boss /s', 'ratio', 'runs SparkQ', 'runs pg-boss', 'client CPU ms/pair SparkQ', 'pg-boss'],
       ...rows.map((r) => [
         String(r.workers),
         fmt(r.sparkqPerSecond),
@@ -511,6 +516,8 @@ async function main(): Promise<void> {
         `${fmt(r.ratio, 2)}×`,
         r.sparkq.map((x) => fmt(x.perSecond) + (x.ranDry ? '*' : '')).join(' '),
         r.pgboss.map((x) => fmt(x.perSecond) + (x.ranDry ? '*' : '')).join(' '),
+        fmt(median(r.sparkq.map((x) => x.cpuMsPerPair)), 2),
+        fmt(median(r.pgboss.map((x) => x.cpuMsPerPair)), 2),
       ]),
     ]),
   );
