@@ -244,6 +244,12 @@ export const QUEUE_API = {
     safeToRepeat: false,
     params: (s) => [arg('input', s.PauseQueueInput, 'pause', s)],
   }),
+  setAgentSession: method<[queue: string, ids: M.AgentSession], M.Queue>({
+    doc: "Records the Codex thread and/or Claude session a queue's next task continues (null forgets it).",
+    changesState: true,
+    safeToRepeat: true,
+    params: (s) => [arg('queue', s.Ref, 'queue', s), arg('ids', s.AgentSessionSchema, 'agent session', s)],
+  }),
   resumeQueue: method<[ref: string], M.Queue>({
     doc: 'Lets claims on a paused queue go on.',
     changesState: true,

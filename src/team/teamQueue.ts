@@ -7,6 +7,8 @@ import type { ChangeEvent, SweepResult } from '../core/events';
 import { newId } from '../core/ids';
 import { parseInput as parse } from '../core/inputs';
 import {
+  type AgentSession,
+  AgentSessionSchema,
   type ApplyPlanInput,
   type Claim,
   type ClaimInput,
@@ -256,6 +258,25 @@ export class TeamQueue {
       const now = this.now;
       const until = p.forSeconds !== undefined ? now + Math.round(p.forSeconds * 1000) : null;
       await c.query('UPDATE queues SET paused_at = $1, paused_until = $2, pause_reason = $3 WHERE id = $4', [now, until, p.reason?.trim() || null, id]);
+      await notify(c, this.ctx.channel, [{ kind: 'queue', id }]);
+      return this.queueOf(c, id);
+    });
+  }
+
+  /**
+   * Records the agent conversation a queue's tasks continue: the Codex thread and/or Claude session the last task ran
+   * in (a worker sets it when the agent finished its task itself). `null` forgets it.
+   */
+  async setAgentSession(ref: string, ids: AgentSession): Promise<Queue> {
+    const a = parse(AgentSessionSchema, ids, 'agent session');
+    if (a.codexThreadId === undefined && a.claudeSessionId === undefined) {
+      throw new SparkqError('invalid-input', 'say which agent id to record: codexThreadId and/or claudeSessionId (null forgets it)');
+    }
+    this.throwIfClosed();
+    return this.db.tx(async (c) => {
+      const id = (await rowByRef(c, 'queues', ref, 'update'))['id'] as string;
+      if (a.codexThreadId !== undefined) await c.query('UPDATE queues SET codex_thread_id = $1 WHERE id = $2', [a.codexThreadId, id]);
+      if (a.claudeSessionId !== undefined) await c.query('UPDATE queues SET claude_session_id = $1 WHERE id = $2', [a.claudeSessionId, id]);
       await notify(c, this.ctx.channel, [{ kind: 'queue', id }]);
       return this.queueOf(c, id);
     });

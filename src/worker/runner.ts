@@ -239,8 +239,23 @@ async function runOne(
   // Liveness: heartbeats; the time budget: stale at 1×, stopped and failed at 2×.
   const timeoutMs = task.timeoutSeconds * 1000;
   const beatMs = Math.max(1_000, Math.min(10_000, (config.worker.leaseSeconds * 1000) / 3));
+  /**
+   * The task as it is now, when it was finished in this very attempt without this worker: its agent completed (or
+   * failed) it through SparkQ's own tools (`mcp: true`), or someone did by hand. Null otherwise.
+   */
+  const finishedInThisAttempt = async (): Promise<Task | null> => {
+    const now = await q.getTask(task.id).catch(() => null);
+    return now && (now.status === 'succeeded' || now.status === 'failed') && now.attempt === task.attempt ? now : null;
+  };
+  let finishedByAgent = false;
   const heartbeat = () => {
-    q.heartbeat({ task: task.id, lease: claim.lease }).catch((e: unknown) => {
+    if (finishedByAgent) return;
+    q.heartbeat({ task: task.id, lease: claim.lease }).catch(async (e: unknown) => {
+      // Succeeded in this attempt (its agent completed it): no more heartbeats; the agent may end in its own time.
+      if (isSparkqError(e, 'conflict') && (await finishedInThisAttempt())?.status === 'succeeded') {
+        finishedByAgent = true;
+        return;
+      }
       if (isSparkqError(e, 'lease-mismatch') || isSparkqError(e, 'conflict') || isSparkqError(e, 'not-found')) stopWith({ kind: 'lease-lost', why: errorMessage(e) });
     });
   };
@@ -352,6 +367,15 @@ async function runOne(
     }
     await recorded;
   } catch (e) {
+    // Finished in this attempt already, by its agent through SparkQ's tools (mcp: true): that outcome stands. The
+    // conversation it ran in still goes onto the queue, so that the queue's next task continues it.
+    const done = isSparkqError(e, 'conflict') ? await finishedInThisAttempt() : null;
+    if (done) {
+      if (outcome.agentSession) await q.setAgentSession(task.queueId, outcome.agentSession).catch(() => undefined);
+      const st = done.status === 'succeeded' ? paint('32', `✔ ${task.id} succeeded`) : paint('31', `✖ ${task.id} failed`);
+      write(`${st} in ${took} (finished by its agent through SparkQ's tools): ${oneLine(done.result?.summary ?? done.error ?? '', 400)}\n\n`);
+      return { status: done.status === 'succeeded' ? 'succeeded' : 'failed', next };
+    }
     write(paint('31', `✖ ${task.id}: the outcome could not be recorded: ${errorMessage(e)}\n\n`));
     return { status: 'failed', next };
   }

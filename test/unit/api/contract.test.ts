@@ -69,6 +69,7 @@ const SAMPLES: { [M in ApiMethod]: (api: QueueApi, run: Run) => Parameters<Queue
     return [{ ...(await running(a, r, 'to hand back')), reason: 'usage limit' }];
   },
   pauseQueue: (_a, r) => [{ queue: r.queue, reason: 'a sample' }],
+  setAgentSession: (_a, r) => [r.queue, { codexThreadId: `thread-${r.n}` }],
   resumeQueue: (_a, r) => [r.queue],
   applyPlan: (_a, r) => [{ plan: { id: `plan-${r.n}`, description: null, tasks: [{ key: 'a', queue: r.queue, tool: 'run-bash', prompt: 'x', after: [] }] } }],
   report: () => [{ by: 'tool' }],

@@ -111,6 +111,7 @@ const VALID: { [M in ApiMethod]: (r: Rng, seen: Seen) => unknown[] } = {
   release: (r, s) => [{ ...leaseOf(r, s), reason: 'rate limit', resetAt: Date.now() + 1_000 }],
   pauseQueue: () => [{ queue: 'fuzz-q', forSeconds: 0.5, reason: 'fuzz' }],
   resumeQueue: () => ['fuzz-q'],
+  setAgentSession: (r) => ['fuzz-q', r.chance(0.5) ? { codexThreadId: 'thread-fuzz' } : { claudeSessionId: null }],
   applyPlan: (r) => [{ plan: { id: `plan-${r.int(20)}`, description: null, tasks: [{ key: 'a', queue: 'fuzz-q', tool: 'run-bash', prompt: 'p', after: [] }] } }],
   report: (r) => (r.chance(0.5) ? [] : [{ by: r.pick(['tool', 'model', 'queue', 'day']) }]),
   listTasks: (r) => (r.chance(0.3) ? [] : [{ queue: 'fuzz-q', limit: 1 + r.int(5), status: 'queued' }]),
