@@ -2,6 +2,7 @@
 import type { CommandGroup } from '../registry';
 import type * as init from './init';
 import type * as mcp from './mcp';
+import type * as migrate from './migrate';
 import type * as plan from './plan';
 import type * as purge from './purge';
 import type * as queue from './queue';
@@ -39,4 +40,5 @@ export const COMMAND_GROUPS: readonly LazyCommandGroup[] = [
   { names: ['purge'], load: () => (require('./purge') as typeof purge).purgeCommand },
   { names: ['serve'], load: () => (require('./serve') as typeof serve).serveCommand },
   { names: ['mcp'], load: () => (require('./mcp') as typeof mcp).mcpCommand },
+  { names: ['migrate'], load: () => (require('./migrate') as typeof migrate).migrateCommand },
 ];
