@@ -456,6 +456,9 @@ async function main(): Promise<void> {
       // Alternate who goes first, so neither always gets the warmer (or the quieter) slot.
       const order = round % 2 === 0 ? (['sparkq', 'pgboss'] as const) : (['pgboss', 'sparkq'] as const);
       for (const who of order.filter((w) => plan.only === null || plan.only === w)) {
+        // Each run starts from a vacuumed database: the rows the last run left dead are not for this one to pay
+        // (autovacuum would otherwise clean them up in the middle of whichever run comes next).
+        await sparkq.admin.db.query('VACUUM ANALYZE');
         const r = who === 'sparkq' ? await sparkq.run(workers, plan.seconds, tag) : await boss.run(workers, plan.seconds, tag);
         (who === 'sparkq' ? s : b).push(r);
         const backends = (await sparkq.admin.db.query<{ n: number; dead: number }>(
