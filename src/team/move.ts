@@ -374,7 +374,9 @@ export async function moveToPostgres(o: ToPostgresOptions): Promise<MoveReport> 
       return report;
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
-      throw db.mapError(e);
+      const mapped = db.mapError(e);
+      if (mapped instanceof SparkqError) throw mapped;
+      throw new SparkqError('internal', `copying into schema ${o.schema} of ${db.where} failed (${mapped.message}); it was rolled back, so the schema holds no rows`);
     } finally {
       await c.end().catch(() => undefined);
     }

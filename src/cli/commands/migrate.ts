@@ -5,6 +5,7 @@ import { Option } from 'commander';
 import { parseDocument } from 'yaml';
 import { teamStoreOf } from '../../client/teamStore';
 import { type StoreConfig, defaultConfigYaml, parseConfig } from '../../core/config';
+import { isSparkqError } from '../../core/errors';
 import { fsyncDir, writeFileAtomic } from '../../core/store/fileio';
 import { type OwnerLock, tryAcquireOwnerLock } from '../../owner/lock';
 import type * as OwnerModule from '../../owner/owner';
@@ -86,7 +87,7 @@ async function toPostgres(ctx: CommandContext, workspace: string, given: string 
   const lock = await holdEmbeddedQueue(sparkqDirOf(workspace));
   let report: MoveReport;
   try {
-    report = await moveToPostgres({ storeDir, url, schema, ...tuning, fence: () => fence(lock) });
+    report = await moveToPostgres({ storeDir, url, schema, ...tuning, fence: () => fence(lock) }).catch(adviseRepair);
   } finally {
     lock.release();
   }
@@ -135,7 +136,7 @@ async function toSqljs(ctx: CommandContext, workspace: string, given: string | u
   let report: MoveReport;
   try {
     // An empty store (a command once opened the embedded queue here) is replaced; one with data never is.
-    const existing = fs.existsSync(storeDir) ? await embeddedStoreCounts(storeDir) : null;
+    const existing = fs.existsSync(storeDir) ? await embeddedStoreCounts(storeDir).catch(adviseRepair) : null;
     if (existing !== null && !isEmpty(existing)) {
       throw new CliError(
         `this workspace already has an embedded queue with data in ${storeDir} (${existing.sessions} sessions, ${totalTasks(existing)} tasks), so nothing was changed; ` +
@@ -188,6 +189,12 @@ async function toSqljs(ctx: CommandContext, workspace: string, given: string | u
   ctx.out.line('Every count matches in the new embedded queue. The team database is unchanged.');
   if (switched) ctx.out.line('sparkq.yml now says store.kind: sqljs: this workspace uses its embedded queue from now on.');
   else ctx.out.line('To use it, set store.kind: sqljs in sparkq.yml (and remove store.url and store.schema), or, next time, pass --switch.');
+}
+
+/** A damaged embedded store is not moved (nor written over): what is damaged is said, and nothing changes. */
+function adviseRepair(e: unknown): never {
+  if (isSparkqError(e, 'corrupt')) throw new CliError(`${e.message}; a damaged embedded queue is not moved, so nothing was changed`);
+  throw e;
 }
 
 function isEmpty(c: MoveCounts): boolean {

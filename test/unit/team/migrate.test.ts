@@ -168,6 +168,24 @@ describe('sparkq migrate: the queue moved between the embedded store and Postgre
     }
   });
 
+  it('a copy that fails half-way is rolled back: the target schema holds no rows and its seq is untouched', async () => {
+    const ws = path.join(tmp.dir, 'broken');
+    fs.mkdirSync(ws);
+    fs.writeFileSync(path.join(ws, 'sparkq.yml'), configText('broken'));
+    const q = await QueueService.open({ dir: path.join(ws, '.sparkq', 'db'), config });
+    await q.createSession({ name: 's' });
+    await q.createQueue({ name: 'q', session: 's' });
+    await q.enqueueMany(Array.from({ length: 5 }, (_, i) => ({ queue: 'q', tool: 'run-bash', prompt: `t${i}` })));
+    // An attempt of a task that does not exist: PostgreSQL's foreign key refuses it, after sessions, queues and tasks
+    // went in. Written past the journal, straight into the database that the closing snapshot saves.
+    q.store.db.run("INSERT INTO attempts(task_id, n, lease, worker, started_at, outcome) VALUES ('tsk_gone', 1, 'l', 'w', 1, 'failed')");
+    await q.close();
+    assertError(await cli.run(['migrate', '--to', 'postgres', url, '--schema', 'broken'], { cwd: ws }), 1, /copying into schema broken of .* failed \(.*foreign key.*\); it was rolled back/);
+    const digest = await tableDigest(url, 'broken');
+    assert.deepEqual(Object.values(digest).slice(0, 8), Array(8).fill('0:'), JSON.stringify(digest));
+    assert.equal(digest['seq'], '1', 'the next task seq is where it was');
+  });
+
   it('--switch writes team mode into sparkq.yml without the password; the workspace then works on the team database', async () => {
     const ws = path.join(tmp.dir, 'switched');
     fs.cpSync(source, ws, { recursive: true });
@@ -187,6 +205,8 @@ describe('sparkq migrate: the queue moved between the embedded store and Postgre
     const back = path.join(tmp.dir, 'back');
     fs.mkdirSync(back);
     fs.writeFileSync(path.join(back, 'sparkq.yml'), configText('back', { kind: 'postgres', url }));
+    // An empty embedded store (a command once opened it here) is replaced.
+    await (await QueueService.open({ dir: path.join(back, '.sparkq', 'db'), config })).close();
     const moved = await cli.json<MoveJson>(['migrate', '--to', 'sqljs', '--switch'], { cwd: back });
     assert.equal(moved.counts.tasks['succeeded'], 401);
     assert.equal(moved.archivedTasks, 403 - 100, 'finished tasks beyond the live cap of 100 go to archive files');
@@ -195,6 +215,7 @@ describe('sparkq migrate: the queue moved between the embedded store and Postgre
     const seen = await cli.json<Task[]>(['tasks', '--all'], { cwd: back });
     assert.deepEqual(withoutArchived(seen), withoutArchived(listing));
     assert.ok(seen.some((t) => t.archived), 'the embedded store reads its archive files');
+    assert.deepEqual(fs.readdirSync(path.join(back, '.sparkq')).filter((f) => f.startsWith('db')), ['db'], 'nothing left beside the new store');
 
     const full = path.join(tmp.dir, 'full');
     fs.cpSync(source, full, { recursive: true });
