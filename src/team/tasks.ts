@@ -15,7 +15,7 @@ import {
 } from '../core/model';
 import { type TeamContext, notify } from './context';
 import type { Sql } from './db';
-import { type Row, activeQueueRow, planIdOf, readTask, rowByRef, taskRow } from './rows';
+import { type Row, activeQueueRow, planIdOf, readTask, rowByRef, taskRow, tasksOf } from './rows';
 
 /*
  * Tasks put on the team queue: enqueue (with dependencies and idempotency keys), requeue and plans. Each is one
@@ -123,8 +123,39 @@ async function keyed(c: Sql, queueId: string, key: string): Promise<string | nul
 
 const queuedEvent = (t: { id: string; queueId: string }): ChangeEvent => ({ kind: 'task', id: t.id, queueId: t.queueId, status: 'queued' });
 
+/**
+ * An enqueue that waits on nothing, in one statement: the active queue by id or name (share-locked, so it cannot end
+ * meanwhile), the task inserted unless its idempotency key already made one, the change announced. No row back: no
+ * such active queue, or the key was used; the caller then takes the full path, which says which.
+ */
+const ENQUEUE_SQL = `
+  WITH q AS (
+    SELECT id, session_id, name FROM queues WHERE (id = $1 OR name = $1) AND status = 'active' ORDER BY created_at DESC LIMIT 1 FOR SHARE
+  ), made AS (
+    INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, idem_key)
+    SELECT $2, q.session_id, q.id, $3, $4, $5, $6, 'queued', $7, $8, $9, $10 FROM q
+    ON CONFLICT (queue_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
+    RETURNING *
+  ), told AS (
+    SELECT pg_notify($11, json_build_array(json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'queued'))::text) FROM made
+  )
+  SELECT made.*, q.name AS q_name, s.name AS s_name, (SELECT count(*) FROM told) AS told
+    FROM made JOIN q ON q.id = made.queue_id JOIN sessions s ON s.id = made.session_id`;
+
 export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Task> {
   const prepared = prepareEnqueue(ctx, input);
+  if (prepared.after.length === 0) {
+    const t = prepared.inQueue({ id: null, session_id: null });
+    const rows = await ctx.db.query<Row>(
+      ENQUEUE_SQL,
+      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key, ctx.channel],
+      'sparkq-enqueue',
+    );
+    if (rows[0]) {
+      delete rows[0]['told'];
+      return (await tasksOf(ctx.db.pool, rows, t.at))[0]!;
+    }
+  }
   return ctx.db.tx(async (c) => {
     // Shared lock on the queue: it cannot end while the task goes onto it.
     const q = await activeQueueRow(c, prepared.queue, 'new tasks', 'share');
