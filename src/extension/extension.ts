@@ -13,6 +13,7 @@ import { QueueConnection, hasConfigFile } from './queueConnection';
 import { ReportDocuments } from './reportDocuments';
 import { SparkqStatusBar } from './statusBar';
 import { TaskDocuments } from './taskDocuments';
+import { TeamDatabaseSecrets } from './teamDatabase';
 import { SparkqTreeViews } from './views/treeViews';
 import { WorkerTerminals, cliRuntime } from './workerTerminals';
 
@@ -26,6 +27,8 @@ export interface SparkqTestHooks {
   readonly statusBar: SparkqStatusBar;
   readonly dashboard: DashboardPanels;
   readonly planDiagnostics: PlanDiagnostics;
+  /** This extension's log folder (the SparkQ channel's file is in the window's logs beside it). */
+  readonly logUri: vscode.Uri;
   lastFailure(): CommandFailure | undefined;
 }
 
@@ -44,7 +47,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
   const log = createLog(channel);
   const isTrusted = () => vscode.workspace.isTrusted;
   try {
-    const connection = new QueueConnection(log.area('Queue'), isTrusted);
+    const connection = new QueueConnection(log.area('Queue'), isTrusted, new TeamDatabaseSecrets(context.secrets));
     connectionForDeactivate = connection;
     const runtime = cliRuntime(context.extensionPath);
     const workers = new WorkerTerminals(connection, runtime, path.join(context.globalStorageUri.fsPath, 'bin'), context.workspaceState, log.area('Workers'));
@@ -77,6 +80,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
       void vscode.commands.executeCommand('setContext', 'sparkq.state', state.kind);
       void vscode.commands.executeCommand('setContext', 'sparkq.configured', hasConfigFile(state.folder));
       void vscode.commands.executeCommand('setContext', 'sparkq.trusted', isTrusted());
+      void vscode.commands.executeCommand('setContext', 'sparkq.teamMode', state.team !== undefined);
     };
     context.subscriptions.push(connection.onDidChangeState(setContextKeys));
     setContextKeys();
@@ -86,6 +90,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
         void connection.restart().then(() => workers.reconcile());
       }),
       vscode.workspace.onDidChangeWorkspaceFolders(() => void connection.restart()),
+      // The secret storage is shared by the user's windows: a URL saved or forgotten in another one applies here too.
+      context.secrets.onDidChange((e) => void connection.onSavedUrlChanged(e.key)),
     );
 
     log.info(`SparkQ activating (${vscode.env.appName} ${vscode.version}, ${vscode.env.uiKind === vscode.UIKind.Web ? 'web' : 'desktop'}, ${isTrusted() ? 'trusted' : 'Restricted Mode'})`);
@@ -94,7 +100,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
     log.info(`SparkQ active: ${connection.state.kind}${connection.state.folder ? ` in ${connection.state.folder}` : ''}`);
 
     const api = createSparkqApi(connection);
-    const testHooks: SparkqTestHooks = { connection, views, workers, configDiagnostics, notifications, statusBar, dashboard, planDiagnostics, lastFailure: () => lastFailure };
+    const testHooks: SparkqTestHooks = { connection, views, workers, configDiagnostics, notifications, statusBar, dashboard, planDiagnostics, logUri: context.logUri, lastFailure: () => lastFailure };
     return { ...api, testHooks };
   } catch (e) {
     log.error('SparkQ failed to activate', e);

@@ -11,9 +11,14 @@ import { Disposable, DisposableStore, toDisposable } from './lifecycle';
 import type { Log } from './log';
 import type { QueueReader } from './queueReader';
 import { ReadOnlyQueue } from './readOnlyQueue';
+import { type DatabaseUrlSource, type TeamDatabase, type TeamDatabaseSecrets, describeDatabase, openEnv, resolveTeamDatabase, scrubSecrets, teamConfigOf } from './teamDatabase';
 import { isSetUp, pickQueueFolder } from './workspaceFolder';
 
-export type ConnectionKind = 'no-folder' | 'not-set-up' | 'connecting' | 'owner' | 'client' | 'read-only' | 'failed';
+/**
+ * `needs-database`: sparkq.yml says the queue is a team database, and no URL is named for it (environment, saved,
+ * sparkq.yml): `SparkQ: Connect to Team Database` is the way on. In team mode a connected window is a `client`.
+ */
+export type ConnectionKind = 'no-folder' | 'not-set-up' | 'connecting' | 'owner' | 'client' | 'read-only' | 'needs-database' | 'failed';
 
 export interface ConnectionState {
   kind: ConnectionKind;
@@ -21,6 +26,11 @@ export interface ConnectionState {
   folder?: string;
   /** Why the queue could not be opened (kind 'failed'). */
   problem?: string;
+  /**
+   * Set when the folder's queue is a team database (sparkq.yml: store.kind postgres): which one, as `host/database`
+   * (no user, no password; absent while none is named), and where its URL came from.
+   */
+  team?: { database?: string; source?: DatabaseUrlSource };
 }
 
 /**
@@ -28,8 +38,10 @@ export interface ConnectionState {
  * connection (the handle, its subscriptions, Restricted Mode's file watcher) lives in `scope` and goes when the
  * connection is replaced — on a change of trust, after `SparkQ: Set up`, or on a retry — while the views stay.
  *
- * Trusted: the host owns the queue (and serves other processes) or is a client of the owner that is already running.
- * Restricted Mode: a read-only copy, no lock, no socket, nothing run.
+ * Trusted: the host owns the queue (and serves other processes) or is a client of the owner that is already running;
+ * in team mode (sparkq.yml: store.kind postgres) it is a client of the team database, like every process on every
+ * machine, with the URL from SPARKQ_DATABASE_URL, else the one saved for the folder in SecretStorage, else sparkq.yml.
+ * Restricted Mode: a read-only copy, no lock, no socket, nothing run; a team database is not connected at all.
  */
 export class QueueConnection extends Disposable {
   private readonly changeEmitter = this._register(new vscode.EventEmitter<ChangeEvent[]>());
@@ -43,12 +55,59 @@ export class QueueConnection extends Disposable {
   private handle: QueueHandle | null = null;
   private readOnly: ReadOnlyQueue | null = null;
   private starting: Promise<void> | null = null;
+  /** The team database this window is connected to (trusted team mode), with the URL: for worker terminals. */
+  private team: TeamDatabase | null = null;
+  /** The saved URL of a folder as this window last read or wrote it (see onSavedUrlChanged). */
+  private knownSecret: { folder: string; value: string | undefined } | null = null;
 
   constructor(
     private readonly log: Log,
     private readonly isTrusted: () => boolean,
+    private readonly secrets: TeamDatabaseSecrets,
+    private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     super();
+  }
+
+  /** The team database in use, URL included (worker terminals need it); null outside connected team mode. */
+  get teamDatabase(): TeamDatabase | null {
+    return this.team ? { ...this.team } : null;
+  }
+
+  /**
+   * Keeps `url` for the folder in SecretStorage and connects with it. Resolves once the new connection attempt has
+   * ended (see `state` for its outcome).
+   */
+  async saveTeamDatabase(folder: string, url: string): Promise<void> {
+    // The secret storage announces this write too: noted first, so that the announcement does not connect again.
+    this.knownSecret = { folder, value: url.trim() };
+    await this.secrets.save(folder, url);
+    this.log.info(`saved a team database URL for ${folder} in VS Code's secret storage: ${describeDatabase(url)}`);
+    await this.restart();
+  }
+
+  /** Forgets the folder's saved URL; reconnects when it was in use. Says whether one was saved. */
+  async forgetTeamDatabase(folder: string): Promise<boolean> {
+    this.knownSecret = { folder, value: undefined };
+    const had = await this.secrets.forget(folder);
+    this.log.info(had ? `forgot the saved team database URL of ${folder}` : `no team database URL was saved for ${folder}`);
+    if (had && folder === this.current.folder) await this.restart();
+    return had;
+  }
+
+  /**
+   * The saved URL changed: by this window (already acted on) or by another window of the same user, which shares the
+   * secret storage. Reconnects when the value is new to this window and the folder's queue is a team database.
+   */
+  async onSavedUrlChanged(key: string): Promise<void> {
+    const folder = this.current.folder;
+    if (folder === undefined || key !== this.secrets.keyOf(folder)) return;
+    const saved = await this.secrets.get(folder).catch(() => undefined);
+    if (this.knownSecret?.folder === folder && this.knownSecret.value === saved) return;
+    this.knownSecret = { folder, value: saved };
+    if (this.current.team === undefined) return;
+    this.log.info('the saved team database URL was changed in another window: reconnecting');
+    await this.restart();
   }
 
   get state(): ConnectionState {
@@ -114,6 +173,11 @@ export class QueueConnection extends Disposable {
         ]);
       case 'read-only':
         return restrictedError(action);
+      case 'needs-database':
+        return new UserFacingError(
+          `This folder's queue is a team database (sparkq.yml: store.kind postgres) and SparkQ does not know its URL yet, so it cannot ${action}. Run "SparkQ: Connect to Team Database", or set SPARKQ_DATABASE_URL.`,
+          [{ title: 'Connect to Team Database', command: 'sparkq.connectTeamDatabase' }],
+        );
       default:
         return new UserFacingError(
           `SparkQ cannot ${action}: the queue is not open (${this.current.problem ?? this.current.kind}). Fix the cause, then run "SparkQ: Refresh".`,
@@ -126,6 +190,7 @@ export class QueueConnection extends Disposable {
   }
 
   private setState(state: ConnectionState): void {
+    if (state.kind !== 'client') this.team = null;
     this.current = state;
     this.stateEmitter.fire({ ...state });
     this.changeEmitter.fire([]);
@@ -151,8 +216,27 @@ export class QueueConnection extends Disposable {
   }
 
   private async openLive(folder: string): Promise<void> {
-    const ownerLog = this.log.area('Owner');
-    const handle = await openQueue(folder, { role: 'extension', client: `vscode-${process.pid}`, log: (line) => ownerLog.info(line) });
+    const teamConfig = teamConfigOf(folder);
+    let team: TeamDatabase | null = null;
+    if (teamConfig) {
+      team = resolveTeamDatabase(this.env, await this.savedUrl(folder), teamConfig.url);
+      if (!team) {
+        this.log.info(`${folder}: sparkq.yml says the queue is a team database (store.kind: postgres), and no URL names it: waiting for "Connect to Team Database"`);
+        return this.setState({ kind: 'needs-database', folder, team: {} });
+      }
+    }
+    const teamState = team ? { team: { database: describeDatabase(team.url), source: team.source } } : {};
+    const ownerLog = this.log.area(team ? 'Team' : 'Owner');
+    let handle: QueueHandle;
+    try {
+      handle = await openQueue(folder, { role: 'extension', client: `vscode-${process.pid}`, log: (line) => ownerLog.info(line), env: openEnv(this.env, team) });
+    } catch (e) {
+      if (!team) throw e;
+      // The driver's message may quote the URL: only its redacted form goes on, with where it came from.
+      const problem = `${scrubSecrets(errorMessage(e), team.url)} (${describeSource(team.source)})`;
+      this.log.error(`cannot open the team queue of ${folder} at ${describeDatabase(team.url)}: ${problem}`);
+      return this.setState({ kind: 'failed', folder, problem, ...teamState });
+    }
     if (this.isDisposed) {
       await handle.close();
       return;
@@ -161,17 +245,40 @@ export class QueueConnection extends Disposable {
     const unsubscribe = handle.onChange((events) => this.changeEmitter.fire(events));
     this.scope.add(toDisposable(unsubscribe));
     const offReconnect = handle.onReconnect(() => {
-      this.log.info(`the queue owner changed: now ${describeOwner(handle)}`);
-      this.setState({ kind: handle.isOwner ? 'owner' : 'client', folder });
+      this.log.info(team ? `the team database connection came back: re-reading the queue` : `the queue owner changed: now ${describeOwner(handle)}`);
+      this.setState({ kind: handle.isOwner ? 'owner' : 'client', folder, ...teamState });
     });
     this.scope.add(toDisposable(offReconnect));
+    // This window's sparkq.yml (tools, script dirs) follows edits: the owner does it for the embedded store.
+    if (team) watchTeamConfig(handle, (line) => ownerLog.info(line));
     // The subscription travels on the connection: one call makes sure it is in place before anyone relies on it.
     await handle.status();
-    this.log.info(`queue open in ${folder}: ${describeOwner(handle)}`);
-    this.setState({ kind: handle.isOwner ? 'owner' : 'client', folder });
+    this.log.info(`queue open in ${folder}: ${team ? `client of the team database ${describeDatabase(team.url)} (${describeSource(team.source)})` : describeOwner(handle)}`);
+    this.setState({ kind: handle.isOwner ? 'owner' : 'client', folder, ...teamState });
+    this.team = team;
+  }
+
+  /** The URL saved for the folder; a secret storage that cannot be read counts as none, said in the log. */
+  private async savedUrl(folder: string): Promise<string | undefined> {
+    try {
+      const value = await this.secrets.get(folder);
+      this.knownSecret = { folder, value };
+      return value;
+    } catch (e) {
+      this.log.warn(errorMessage(e));
+      return undefined;
+    }
   }
 
   private async openReadOnly(folder: string): Promise<void> {
+    const teamConfig = safeTeamConfig(folder);
+    if (teamConfig) {
+      // A team database is not connected in Restricted Mode (sparkq.yml could name any server): nothing to show.
+      const named = resolveTeamDatabase(this.env, await this.savedUrl(folder), teamConfig.url);
+      this.readOnly = ReadOnlyQueue.empty(path.basename(folder), 'none (Restricted Mode: the team database is not connected)');
+      this.log.info(`Restricted Mode: the queue of ${folder} is a team database${named ? ` (${describeDatabase(named.url)})` : ''}; nothing connects until the workspace is trusted`);
+      return this.setState({ kind: 'read-only', folder, team: named ? { database: describeDatabase(named.url), source: named.source } : {} });
+    }
     this.readOnly = await ReadOnlyQueue.open(folder);
     this.log.info(`Restricted Mode: showing a read-only copy of the queue in ${folder}; no owner, no socket, no workers`);
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(folder), '.sparkq/db/**'));
@@ -219,7 +326,7 @@ export class QueueConnection extends Disposable {
     if (handle) {
       try {
         await handle.close();
-        this.log.info(handle.isOwner ? 'handed the queue over' : 'disconnected from the queue owner');
+        this.log.info(handle.isOwner ? 'handed the queue over' : this.current.team ? 'disconnected from the team database' : 'disconnected from the queue owner');
       } catch (e) {
         this.log.warn(`closing the queue failed: ${errorMessage(e)}`);
       }
@@ -233,6 +340,32 @@ export class QueueConnection extends Disposable {
     await this.stopCurrent();
     this.dispose();
   }
+}
+
+function describeSource(source: DatabaseUrlSource): string {
+  switch (source) {
+    case 'environment':
+      return 'URL from SPARKQ_DATABASE_URL in VS Code\'s environment';
+    case 'saved':
+      return 'URL saved with "SparkQ: Connect to Team Database"';
+    case 'sparkq.yml':
+      return 'URL from store.url in sparkq.yml';
+  }
+}
+
+/** Team mode in Restricted Mode and on secret changes: a broken sparkq.yml is the live connection's business. */
+function safeTeamConfig(folder: string): { url?: string } | null {
+  try {
+    return teamConfigOf(folder);
+  } catch {
+    return null;
+  }
+}
+
+/** A team handle reloads this machine's sparkq.yml when asked to watch it (src/client/teamHandle.ts). */
+function watchTeamConfig(handle: QueueHandle, log: (line: string) => void): void {
+  const watchable = handle as QueueHandle & { watchConfig?: (log: (line: string) => void) => void };
+  if (typeof watchable.watchConfig === 'function') watchable.watchConfig(log);
 }
 
 function describeOwner(handle: QueueHandle): string {

@@ -19,7 +19,13 @@ export class ReadOnlyQueue implements QueueReader {
     private readonly service: QueueService | null,
     private readonly copyDir: string | null,
     private readonly project: string,
+    private readonly role = 'none (Restricted Mode: a read-only copy)',
   ) {}
+
+  /** A queue with nothing in it, for a folder whose queue is not shown in Restricted Mode (a team database). */
+  static empty(project: string, role: string): ReadOnlyQueue {
+    return new ReadOnlyQueue(null, null, project, role);
+  }
 
   static async open(workspaceDir: string): Promise<ReadOnlyQueue> {
     const project = path.basename(workspaceDir);
@@ -44,7 +50,7 @@ export class ReadOnlyQueue implements QueueReader {
   status(): Promise<StatusReport> {
     const counts = this.service?.counts() ?? { queued: 0, running: 0, succeeded: 0, failed: 0, stale: 0 };
     return Promise.resolve({
-      owner: { pid: 0, generation: 0, role: 'none (Restricted Mode: a read-only copy)', since: new Date(0).toISOString() },
+      owner: { pid: 0, generation: 0, role: this.role, since: new Date(0).toISOString() },
       project: this.project,
       counts,
       queues: this.service?.listQueues({ includeEnded: false }) ?? [],

@@ -11,7 +11,8 @@ import { UserFacingError } from './errors';
 import { Disposable } from './lifecycle';
 import type { Log } from './log';
 import type { QueueConnection } from './queueConnection';
-import { ALLOW_BYPASS_SETTING, workerShellArgs } from './workerCommand';
+import { terminalDatabaseEnv } from './teamDatabase';
+import { ALLOW_BYPASS_SETTING, workerShellArgs, workerTerminalEnv } from './workerCommand';
 import { plural } from '../core/text';
 
 /** A worker terminal this window opened: which queue it works and the worker name it runs under. */
@@ -65,7 +66,7 @@ export class WorkerTerminals extends Disposable {
 
   constructor(
     private readonly connection: QueueConnection,
-    private readonly runtime: CliRuntime,
+    readonly runtime: CliRuntime,
     private readonly binDir: string,
     private readonly state: vscode.Memento,
     private readonly log: Log,
@@ -95,19 +96,24 @@ export class WorkerTerminals extends Disposable {
     return [...this.byWorker.values()].filter((w) => w.record.queueId === queueId);
   }
 
-  /** The environment of a SparkQ terminal: the workspace, `sparkq` first on PATH, the worker name, the runtime's own. */
+  /** The environment of a SparkQ terminal (see workerTerminalEnv). */
   terminalEnv(workspaceDir: string, worker: string): Record<string, string> {
     // `sparkq` first on PATH, so whoever sits in the terminal can run `sparkq complete …`.
     writeSparkqLauncher(this.binDir, [this.runtime.execPath, this.runtime.cliPath], this.runtime.env);
-    // The owner's socket and token, so the worker connects straight to it (it falls back to owner.json if it moved).
-    const owner = readOwnerRecord(sparkqDirOf(workspaceDir));
-    return {
-      ...this.runtime.env,
-      ...(owner ? { SPARKQ_SOCKET: owner.socketPath, SPARKQ_TOKEN: owner.token } : {}),
-      SPARKQ_WORKSPACE: workspaceDir,
-      SPARKQ_WORKER: worker,
-      PATH: `${this.binDir}${path.delimiter}${process.env['PATH'] ?? ''}`,
-    };
+    const team = this.connection.teamDatabase;
+    // Embedded store: the owner's socket and token, so the worker connects straight to it (it falls back to owner.json
+    // if it moved). Team mode has no owner: an owner.json left from the embedded days must not be offered.
+    const owner = team === null ? readOwnerRecord(sparkqDirOf(workspaceDir)) : null;
+    return workerTerminalEnv({
+      runtimeEnv: this.runtime.env,
+      binDir: this.binDir,
+      path: process.env['PATH'] ?? '',
+      pathDelimiter: path.delimiter,
+      workspaceDir,
+      worker,
+      owner: owner ? { socketPath: owner.socketPath, token: owner.token } : null,
+      database: terminalDatabaseEnv(team),
+    });
   }
 
   /** Opens (or shows) the worker terminal of `queue`. */

@@ -52,6 +52,7 @@ export const ArgSchemas = {
       overwrite: z.boolean().optional(),
     })
     .strict(),
+  connectTeamDatabase: z.object({ url: z.string().trim().min(1) }).strict(),
   createSession: z.object({ name: ref, description: z.string().optional() }).strict(),
   endSession: z.object({ session: ref }).strict(),
   createQueue: z

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { Cancelled, describeError } from '../errors';
 import type { Log } from '../log';
+import { withoutPasswords } from '../teamDatabase';
 import type { QueueConnection } from '../queueConnection';
 import type { ConfigDiagnostics } from '../configDiagnostics';
 import type { DashboardPanels } from '../dashboard/dashboardPanel';
@@ -64,10 +65,10 @@ export function registerCommands(ctx: CommandContext, factories: Record<CommandI
 }
 
 function summarizeArgs(a: unknown): string {
-  if (a === null || typeof a !== 'object') return JSON.stringify(a) ?? '';
+  if (a === null || typeof a !== 'object') return withoutPasswords(JSON.stringify(a) ?? '');
   const name = (a as { constructor?: { name?: string } }).constructor?.name;
   if (name && name !== 'Object') return `<${name}>`;
-  const s = JSON.stringify(a);
+  const s = withoutPasswords(JSON.stringify(a));
   return s.length > 200 ? `${s.slice(0, 199)}…` : s;
 }
 

@@ -31,6 +31,8 @@ export const CommandId = {
   ResumeQueue: 'sparkq.resumeQueue',
   RequeueFailed: 'sparkq.requeueFailed',
   Report: 'sparkq.report',
+  ConnectTeamDatabase: 'sparkq.connectTeamDatabase',
+  DisconnectTeamDatabase: 'sparkq.disconnectTeamDatabase',
 } as const;
 export type CommandId = (typeof CommandId)[keyof typeof CommandId];
 

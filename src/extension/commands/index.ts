@@ -9,6 +9,7 @@ import { startWorker, startWorkers, stopWorker } from './workerCommands';
 import { applyPlan } from './planCommands';
 import { pauseQueue, requeueFailed, resumeQueue } from './queueCommands';
 import { report } from './reportCommand';
+import { connectTeamDatabase, disconnectTeamDatabase } from './teamCommands';
 
 /** Every command with its handler: the one map the composition root registers. */
 export const COMMANDS: Record<CommandId, CommandFactory> = {
@@ -39,4 +40,6 @@ export const COMMANDS: Record<CommandId, CommandFactory> = {
   [CommandId.ResumeQueue]: resumeQueue,
   [CommandId.RequeueFailed]: requeueFailed,
   [CommandId.Report]: report,
+  [CommandId.ConnectTeamDatabase]: connectTeamDatabase,
+  [CommandId.DisconnectTeamDatabase]: disconnectTeamDatabase,
 };

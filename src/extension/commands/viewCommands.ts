@@ -14,7 +14,7 @@ import { type CommandFactory, withProgress } from './commandContext';
 export const refresh: CommandFactory = (ctx) => async () => {
   const state = ctx.connection.state.kind;
   // After a failure (or before setup) Refresh is also the retry.
-  if (state === 'failed' || state === 'not-set-up' || state === 'no-folder') await ctx.connection.restart();
+  if (state === 'failed' || state === 'not-set-up' || state === 'no-folder' || state === 'needs-database') await ctx.connection.restart();
   await ctx.views.refreshNow();
   return ctx.connection.state;
 };
@@ -62,13 +62,15 @@ export const reloadConfig: CommandFactory = (ctx) => async () => {
   return withProgress('Reloading sparkq.yml…', async () => {
     const issues = ctx.configDiagnostics.check(dir);
     const handle = ctx.connection.queueHandle;
-    let applied: 'owner' | 'owner-process' | 'not-applied' = 'not-applied';
+    // 'owner': this window's owner reloaded it; 'owner-process': the owning process watches it; 'team': this window's
+    // team connection watches it (each machine's own tools and script dirs).
+    let applied: 'owner' | 'owner-process' | 'team' | 'not-applied' = 'not-applied';
     if (issues.length === 0 && ctx.isTrusted()) {
       if (handle?.owner) {
         const problem = handle.owner.reloadConfig();
         if (problem) throw new UserFacingError(`sparkq.yml was not reloaded: ${problem}`);
         applied = 'owner';
-      } else if (handle) applied = 'owner-process'; // the owning process watches sparkq.yml and reloads it itself
+      } else if (handle) applied = ctx.connection.state.team ? 'team' : 'owner-process'; // both watch sparkq.yml and reload it themselves
     }
     await ctx.views.refreshNow();
     if (issues.length > 0) {

@@ -102,6 +102,8 @@ export class DashboardPanels extends Disposable implements vscode.WebviewPanelSe
         return 'Open a folder: SparkQ keeps its queue in a workspace folder.';
       case 'not-set-up':
         return 'SparkQ is not set up in this folder yet. Run "SparkQ: Set up SparkQ".';
+      case 'needs-database':
+        return 'This folder\'s queue is a team database, and SparkQ does not know its URL yet. Run "SparkQ: Connect to Team Database".';
       case 'failed':
         return `The queue could not be opened: ${s.problem ?? 'unknown reason'}. See the SparkQ log.`;
       default:

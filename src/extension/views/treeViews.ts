@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { Disposable } from '../lifecycle';
 import type { Log } from '../log';
-import type { QueueConnection } from '../queueConnection';
+import type { ConnectionState, QueueConnection } from '../queueConnection';
 import { QueueNode, SessionNode, type TreeNode } from './nodes';
 import { QueuesProvider, SessionsProvider, TasksProvider } from './providers';
 import { ViewSelection } from './selection';
@@ -73,7 +73,13 @@ export class SparkqTreeViews extends Disposable {
       }),
     );
     this._register(connection.onDidChange(() => this.scheduleRefresh()));
-    this._register(connection.onDidChangeState(() => this.scheduleRefresh()));
+    this._register(
+      connection.onDidChangeState(() => {
+        this.sessionsView.message = teamMessage(connection.state) ?? '';
+        this.scheduleRefresh();
+      }),
+    );
+    this.sessionsView.message = teamMessage(connection.state) ?? '';
     this._register(workers.onDidChange(() => this.queues.refresh()));
     const tick = setInterval(() => {
       if (this.tasksView.visible) this.tasks.refresh();
@@ -131,4 +137,12 @@ export class SparkqTreeViews extends Disposable {
       this.log.warn(`badges not updated: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+}
+
+/** What the Sessions view says above its rows about a team database that is not connected (else nothing). */
+export function teamMessage(state: ConnectionState): string | undefined {
+  if (!state.team) return undefined;
+  if (state.kind === 'needs-database') return 'This folder\'s queue is a team database (PostgreSQL). Run "SparkQ: Connect to Team Database" (the plug in the status bar) to connect.';
+  if (state.kind === 'read-only') return `Restricted Mode: this folder's queue is a team database${state.team.database ? ` (${state.team.database})` : ''}; SparkQ connects once you trust the workspace.`;
+  return undefined;
 }
