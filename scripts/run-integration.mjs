@@ -1,9 +1,12 @@
 // `npm run test:integration`: the integration suite inside a real VS Code extension host (code-server) driven by
-// headless Chromium. Runs three windows' worth of suites: `main` on an empty folder, `host-a` + `host-b` at the same
-// time on one folder, and `restricted` in a second code-server with workspace trust on. Exits non-zero on failure.
+// headless Chromium. Runs the suites in windows of their own: `main` on an empty folder, `host-a` + `host-b` at the same
+// time on one folder, `team` on a folder whose queue is a throwaway PostgreSQL (test/support/postgres.ts, started only
+// for that suite and while code-server starts), and `restricted` in a second code-server with workspace trust on.
+// Exits non-zero on failure.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { ROOT, build, ensureVscodeHost, launchChromium, runTestsInPage, startCodeServer, workbenchUrl } from './lib/vscodeHost.mjs';
@@ -24,11 +27,52 @@ export async function buildTests() {
   });
 }
 
+/** test/support/postgres.ts for this script: the same throwaway server the unit tests use. */
+const POSTGRES_BUNDLE = path.join(ROOT, 'out', 'integration', 'postgres.cjs');
+
+async function loadPostgresSupport() {
+  await esbuild.build({
+    entryPoints: [path.join(ROOT, 'test', 'support', 'postgres.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: POSTGRES_BUNDLE,
+    external: ['pg-native'],
+    logLevel: 'warning',
+  });
+  return createRequire(import.meta.url)(POSTGRES_BUNDLE);
+}
+
+/** The password of the team suite's URL: the test server trusts every login, so it only has to stay out of files and logs. */
+const TEAM_PASSWORD = 'itest-S3cret-pw';
+
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 /** A test-only extension installed beside SparkQ: it reads VS Code's own list of MCP servers (test/integration/mcpProvider.tests.ts). */
 const MCP_PROBE = path.join(ROOT, 'test', 'integration', 'mcpProbe');
 function sparkq(cwd, ...args) {
   return execFileSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+}
+
+/**
+ * Two machines' workspaces on one team database: `laptop` (the VS Code window) and `buildbox` (the other machine, whose
+ * `sparkq` processes the suite starts), each with its own sparkq.yml and scripts. `sparkq init --postgres` leaves the
+ * URL out of sparkq.yml since it has a password, so the window must be told it (Connect to Team Database).
+ */
+function seedTeamWorkspaces(root, url) {
+  const withPassword = url.replace('sparkq@', `sparkq:${TEAM_PASSWORD}@`);
+  const dirs = {};
+  for (const name of ['laptop', 'buildbox']) {
+    const dir = path.join(root, 'team', name);
+    fs.mkdirSync(path.join(dir, 'scripts'), { recursive: true });
+    sparkq(dir, 'init', '--project', 'team', '--postgres', withPassword);
+    dirs[name] = dir;
+  }
+  // For Restricted Mode: a folder whose sparkq.yml names the database itself (no password, so it is written).
+  dirs.untrusted = path.join(root, 'team', 'untrusted');
+  fs.mkdirSync(dirs.untrusted, { recursive: true });
+  sparkq(dirs.untrusted, 'init', '--project', 'team', '--postgres', url);
+  return { ...dirs, url: withPassword };
 }
 
 /** Workspaces for the suites, each in its own folder under `root`. */
@@ -84,7 +128,14 @@ async function main() {
   let trusted;
   let untrusted;
   try {
-    trusted = await startCodeServer({ dataDir: path.join(root, 'cs-trusted'), extensions: [MCP_PROBE] });
+    const starting = startCodeServer({ dataDir: path.join(root, 'cs-trusted'), extensions: [MCP_PROBE] });
+    // PostgreSQL only for the team suite, started while code-server starts (its initdb blocks this process, not that one).
+    let team;
+    try {
+      if (wanted('team')) team = await startTeamDatabase(root);
+    } finally {
+      trusted = await starting;
+    }
     console.log(`== code-server (trusted) at ${trusted.url}; workspaces in ${root}`);
     const page = (folder, suite, tag) =>
       runTestsInPage(chromium.browser, workbenchUrl(trusted.url, folder, { tests: TESTS_BUNDLE, env: { SPARKQ_TEST_SUITE: suite } }), { onLog: prefixed(tag, root) });
@@ -103,10 +154,25 @@ async function main() {
       const [codeA, codeB] = await Promise.all([a, b]);
       results.push(['host-a', codeA], ['host-b', codeB]);
     }
+
+    if (team) {
+      console.log('== suite team (a window on one machine of a team database; the other machine is `sparkq` processes)');
+      const env = { SPARKQ_TEST_SUITE: 'team', SPARKQ_IT_DATABASE_URL: team.url, SPARKQ_IT_OTHER_MACHINE: team.buildbox, SPARKQ_IT_PASSWORD: TEAM_PASSWORD };
+      results.push(['team', await runTestsInPage(chromium.browser, workbenchUrl(trusted.url, team.laptop, { tests: TESTS_BUNDLE, env }), { onLog: prefixed('team', root) })]);
+    }
     await trusted.stop();
-    if (wanted('restricted')) {
+    if (wanted('restricted') || team) {
       untrusted = await startCodeServer({ dataDir: path.join(root, 'cs-untrusted'), trust: false, extensions: [MCP_PROBE] });
-      console.log(`== suite restricted (code-server with workspace trust on, at ${untrusted.url})`);
+      console.log(`== code-server with workspace trust on, at ${untrusted.url}`);
+    }
+    if (team) {
+      // Before the restricted suite, which ends by trusting its folder.
+      console.log('== suite team-restricted (a team folder in Restricted Mode)');
+      const env = { SPARKQ_TEST_SUITE: 'team-restricted', SPARKQ_IT_DATABASE_URL: team.url };
+      results.push(['team-restricted', await runTestsInPage(chromium.browser, workbenchUrl(untrusted.url, team.untrusted, { tests: TESTS_BUNDLE, env }), { onLog: prefixed('team-restricted', root) })]);
+    }
+    if (wanted('restricted')) {
+      console.log('== suite restricted');
       const r = await runTestsInPage(
         chromium.browser,
         workbenchUrl(untrusted.url, ws.restricted, { tests: TESTS_BUNDLE, env: { SPARKQ_TEST_SUITE: 'restricted' } }),
@@ -135,7 +201,22 @@ async function grantTrustInEditor(page) {
   }
 }
 
-/** SPARKQ_SUITES=main,two-hosts,restricted picks suites (default: all). */
+/** The team suite's database and workspaces; null (said loudly) where no PostgreSQL can start and CI does not require one. */
+async function startTeamDatabase(root) {
+  let pg;
+  try {
+    pg = await (await loadPostgresSupport()).postgres();
+  } catch (e) {
+    if (process.env.SPARKQ_REQUIRE_POSTGRES) throw e;
+    console.warn(`\n  !!! SKIPPED: the team suite needs a PostgreSQL server and none could be started: ${e instanceof Error ? e.message : e}\n`);
+    return null;
+  }
+  const team = seedTeamWorkspaces(root, await pg.createDatabase('itest'));
+  console.log(`== PostgreSQL for the team suite: socket in ${pg.socketDir}`);
+  return team;
+}
+
+/** SPARKQ_SUITES=main,two-hosts,team,restricted picks suites (default: all). */
 function wanted(name) {
   const list = process.env.SPARKQ_SUITES;
   return !list || list.split(',').includes(name);

@@ -4,11 +4,13 @@
  * (scripts/run-integration.mjs) and under @vscode/test-electron (scripts/run-integration-electron.mjs).
  *
  * SPARKQ_TEST_SUITE picks what runs: `main` (activation, commands, views, terminals, config), `restricted`
- * (Restricted Mode), `host-a` / `host-b` (two windows on the same folder, run at the same time).
+ * (Restricted Mode), `host-a` / `host-b` (two windows on the same folder, run at the same time), `team` (a folder whose
+ * queue is a team database, with another "machine" beside it).
  */
 import Mocha from 'mocha';
 import { registerMainSuite } from './main.suite';
 import { registerRestrictedSuite } from './restricted.suite';
+import { registerTeamRestrictedSuite, registerTeamSuite } from './team.suite';
 import { registerHostASuite, registerHostBSuite } from './twoHosts.suite';
 
 const SUITES: Record<string, () => void> = {
@@ -16,6 +18,8 @@ const SUITES: Record<string, () => void> = {
   restricted: registerRestrictedSuite,
   'host-a': registerHostASuite,
   'host-b': registerHostBSuite,
+  team: registerTeamSuite,
+  'team-restricted': registerTeamRestrictedSuite,
 };
 
 export function run(): Promise<void> {
