@@ -355,7 +355,9 @@ export async function moveToPostgres(o: ToPostgresOptions): Promise<MoveReport> 
     const c = await db.connect();
     try {
       await c.query('BEGIN');
-      // Nobody else writes these tables until the move commits or rolls back; readers go on.
+      // Nobody else writes these tables until the move commits or rolls back; readers go on. A team at work on this
+      // schema (it would not be empty then) holds locks: fail after a while rather than wait for it.
+      await c.query("SET LOCAL lock_timeout = '10s'");
       await c.query(`LOCK TABLE ${[...COPIED.map((s) => s.name), 'worker_places'].join(', ')} IN EXCLUSIVE MODE`);
       await checkTeamColumns(c, o.schema);
       const held = await occupiedTables(async (text) => (await c.query<{ n: number }>(text)).rows, o.schema, [...COPIED.map((s) => s.name), 'worker_places']);
