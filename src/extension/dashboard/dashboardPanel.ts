@@ -129,7 +129,11 @@ export class DashboardPanels extends Disposable implements vscode.WebviewPanelSe
     if (dir === undefined) throw new UserFacingError('Open a folder first.');
     if (!/^[A-Za-z0-9_-]+$/.test(task)) throw new UserFacingError(`"${task}" is not a task id.`);
     const file = path.join(sparkqDirOf(dir), 'runs', task, 'output.log');
-    if (!fs.existsSync(file)) throw new UserFacingError(`Task ${task} has no full log (${path.relative(dir, file)}): no worker has run it in this workspace.`);
+    if (!fs.existsSync(file)) {
+      // In team mode the worker that ran it may be on another machine, whose log stays there.
+      const where = this.connection.state.team ? 'no worker on this machine has run it (a team task keeps its full log where it ran)' : 'no worker has run it in this workspace';
+      throw new UserFacingError(`Task ${task} has no full log (${path.relative(dir, file)}): ${where}.`);
+    }
     await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true, viewColumn: vscode.ViewColumn.Beside });
   }
 
