@@ -47,7 +47,7 @@ export const migrateCommand: CommandGroup = {
       .command('migrate')
       .description('move the queue to another store: --to postgres [URL] copies the embedded queue (live and archived) into an empty team database; --to sqljs copies the team database into a new embedded queue. Counts are checked; the source is left as it was')
       .argument('[url]', 'with --to postgres: the team database, postgres://USER@HOST/DB (default: $SPARKQ_DATABASE_URL)')
-      .addOption(new Option('--to <store>', 'the store to move to: postgres or sqljs').choices(['postgres', 'sqljs']).makeOptionMandatory())
+      .addOption(new Option('--to <store>', 'the store to move to').choices(['postgres', 'sqljs']).makeOptionMandatory())
       .option('--schema <name>', 'with --to postgres: the PostgreSQL schema to fill, absent or empty (default sparkq)')
       .option('--switch', 'then point sparkq.yml at the new store (a password is never written to it)')
       .addOption(new Option('--progress-every <n>', 'a progress line on stderr every n tasks (default 10000)').argParser(intOption('--progress-every', 1, 1_000_000_000)).hideHelp())

@@ -312,7 +312,8 @@ async function fillEmbeddedQueue(dir: string, config: SparkqConfig): Promise<{ b
     // Back End: FIFO with a priority, a key, a retry waiting an hour, a running task.
     const first = await q.enqueue({ queue: 'Back End', tool: 'run-bash', prompt: 'first', idempotencyKey: 'first-key' });
     const retried = await q.enqueue({ queue: 'Back End', tool: 'run-bash', prompt: 'retried' });
-    const running = await q.enqueue({ queue: 'Back End', tool: 'run-bash', prompt: 'running', priority: 9 });
+    // An hour's timeout: however slow the machine, it is neither stale nor failed by a sweep while the test runs.
+    const running = await q.enqueue({ queue: 'Back End', tool: 'run-bash', prompt: 'running', priority: 9, timeoutSeconds: 3600 });
     await q.enqueue({ queue: 'Back End', tool: 'run-bash', prompt: 'third' });
     await q.enqueue({ queue: 'Back End', tool: 'run-bash', prompt: 'urgent', priority: 5 });
     await q.enqueue({ queue: 'Back End', tool: 'run-bash', prompt: 'again' });
