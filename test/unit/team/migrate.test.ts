@@ -152,6 +152,10 @@ describe('sparkq migrate: the queue moved between the embedded store and Postgre
     assert.deepEqual(await tableDigest(url, 'sparkq'), rows);
     assert.deepEqual(fingerprint(dbDir), before);
 
+    // What there is to move from, and where to, is said plainly.
+    assertError(await cli.run(['migrate', '--to', 'sqljs'], { cwd: source }), 1, /not in team mode .*use --to postgres URL/);
+    assertError(await cli.run(['migrate', '--to', 'postgres'], { cwd: source }), 1, /say which team database to move to/);
+
     // A live owner of the embedded queue is named, not read through.
     const serving = await cli.serve({ cwd: source });
     try {
