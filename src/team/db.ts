@@ -148,6 +148,10 @@ export class TeamDb {
     if (code === '28P01' || code === '28000') {
       return new SparkqError('unavailable', `the team database at ${this.where} refused the login (${msg}); check the user and password in SPARKQ_DATABASE_URL`);
     }
+    // PostgreSQL text cannot hold U+0000 (the embedded store can): a clear refusal, nothing stored.
+    if (code === '22021' || code === '22P05') {
+      return new SparkqError('invalid-input', `the team database cannot store this text (${msg}): PostgreSQL text cannot hold the NUL character U+0000; remove it`);
+    }
     if (code === '3D000') return new SparkqError('unavailable', `the team database at ${this.where} does not exist (${msg}); create it first (createdb)`);
     return e instanceof Error ? e : new Error(msg);
   }

@@ -49,6 +49,22 @@ describe('team database: schema versions', function () {
     }
   });
 
+  it('text PostgreSQL cannot hold (U+0000) is refused as bad input, and nothing is stored', async () => {
+    const q = await TeamQueue.open({ url, schema: 'nul', config: defaultConfig('s') });
+    try {
+      await q.createSession({ name: 's' });
+      await q.createQueue({ name: 'q', session: 's' });
+      await assert.rejects(q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'a\u0000b' }), (e: unknown) => {
+        assert.ok(isSparkqError(e, 'invalid-input'), String(e));
+        assert.match((e as Error).message, /cannot hold the NUL character U\+0000; remove it/);
+        return true;
+      });
+      assert.equal((await q.counts()).queued, 0);
+    } finally {
+      await q.close();
+    }
+  });
+
   it('a schema name that is not a plain PostgreSQL name is refused before anything is sent', async () => {
     await assert.rejects(TeamQueue.open({ url, schema: 'x; DROP TABLE tasks', config: defaultConfig('s') }), /not a plain lower-case PostgreSQL name/);
   });
