@@ -57,6 +57,8 @@ export class QueueConnection extends Disposable {
   private starting: Promise<void> | null = null;
   /** The team database this window is connected to (trusted team mode), with the URL: for worker terminals. */
   private team: TeamDatabase | null = null;
+  /** The team database URL of the connection being opened, to keep it out of the messages of its failure. */
+  private attemptUrl: string | null = null;
   /** The saved URL of a folder as this window last read or wrote it (see onSavedUrlChanged). */
   private knownSecret: { folder: string; value: string | undefined } | null = null;
 
@@ -210,8 +212,12 @@ export class QueueConnection extends Disposable {
       if (this.isTrusted()) await this.openLive(folder);
       else await this.openReadOnly(folder);
     } catch (e) {
-      this.log.error(`cannot open the queue in ${folder}`, e);
-      this.setState({ kind: 'failed', folder, problem: errorMessage(e) });
+      // A team database's URL may carry a password, and a driver's message may quote the URL.
+      const problem = this.attemptUrl ? scrubSecrets(errorMessage(e), this.attemptUrl) : errorMessage(e);
+      this.log.error(`cannot open the queue in ${folder}: ${problem}`);
+      this.setState({ kind: 'failed', folder, problem, ...(this.attemptUrl ? { team: { database: describeDatabase(this.attemptUrl) } } : {}) });
+    } finally {
+      this.attemptUrl = null;
     }
   }
 
@@ -225,6 +231,7 @@ export class QueueConnection extends Disposable {
         return this.setState({ kind: 'needs-database', folder, team: {} });
       }
     }
+    this.attemptUrl = team?.url ?? null;
     const teamState = team ? { team: { database: describeDatabase(team.url), source: team.source } } : {};
     const ownerLog = this.log.area(team ? 'Team' : 'Owner');
     let handle: QueueHandle;
@@ -254,8 +261,9 @@ export class QueueConnection extends Disposable {
     // The subscription travels on the connection: one call makes sure it is in place before anyone relies on it.
     await handle.status();
     this.log.info(`queue open in ${folder}: ${team ? `client of the team database ${describeDatabase(team.url)} (${describeSource(team.source)})` : describeOwner(handle)}`);
-    this.setState({ kind: handle.isOwner ? 'owner' : 'client', folder, ...teamState });
+    // Before the state is announced: its listeners (worker terminals) may ask for the database in use.
     this.team = team;
+    this.setState({ kind: handle.isOwner ? 'owner' : 'client', folder, ...teamState });
   }
 
   /** The URL saved for the folder; a secret storage that cannot be read counts as none, said in the log. */

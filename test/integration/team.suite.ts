@@ -89,6 +89,19 @@ export function registerTeamSuite(): void {
       assert.equal(sparkq.testHooks.connection.state.kind, 'needs-database');
     });
 
+    it('a URL that does not reach a database is saved but fails to connect, with a message that shows no password', async () => {
+      const wrong = url.replace(/\/itest_[^/?]*/, '/no_such_db');
+      assert.notEqual(wrong, url);
+      assert.equal(await exec('sparkq.connectTeamDatabase', { url: wrong }), undefined);
+      const message = sparkq.testHooks.lastFailure()?.message ?? '';
+      assert.match(message, /could not connect: .*no_such_db.*does not exist/);
+      assert.ok(!message.includes(password), message);
+      const state = sparkq.testHooks.connection.state;
+      assert.equal(state.kind, 'failed');
+      assert.match(state.team?.database ?? '', /\/no_such_db$/);
+      assert.ok(!(state.problem ?? '').includes(password));
+    });
+
     it('Connect to Team Database keeps the URL in SecretStorage only and connects this window as a client of the database', async () => {
       const r = await exec<{ connected: boolean; database: string; source: string }>('sparkq.connectTeamDatabase', { url });
       assert.ok(r, sparkq.testHooks.lastFailure()?.message);
