@@ -102,6 +102,9 @@ export class DashboardPanels extends Disposable implements vscode.WebviewPanelSe
         return 'Open a folder: SparkQ keeps its queue in a workspace folder.';
       case 'not-set-up':
         return 'SparkQ is not set up in this folder yet. Run "SparkQ: Set up SparkQ".';
+      case 'read-only':
+        // The read-only copy of the embedded store has something to show; a team database is not connected at all.
+        return s.team ? 'Restricted Mode: this folder\'s queue is a team database, and SparkQ connects to it once you trust the workspace.' : null;
       case 'needs-database':
         return 'This folder\'s queue is a team database, and SparkQ does not know its URL yet. Run "SparkQ: Connect to Team Database".';
       case 'failed':
