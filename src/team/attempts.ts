@@ -3,7 +3,7 @@ import type { ChangeEvent, SweepResult } from '../core/events';
 import { newLeaseToken } from '../core/ids';
 import { checkOutcome, parseInput as parse } from '../core/inputs';
 import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, ReleaseInput, type Task, type TaskStatus } from '../core/model';
-import { type TeamContext, notify } from './context';
+import { type TeamContext, tell } from './context';
 import type { Sql } from './db';
 import { type Row, TASK_SELECT, activeQueueRow, readTask, taskRow, tasksOf } from './rows';
 
@@ -15,7 +15,7 @@ import { type Row, TASK_SELECT, activeQueueRow, readTask, taskRow, tasksOf } fro
 
 /**
  * The claim, in one statement: the queue by id or active name (unpaused), its oldest claimable task (highest
- * priority first) made running with a new attempt, the attempt recorded and the change announced. SKIP LOCKED lets
+ * priority first) made running with a new attempt and the attempt recorded; announced once committed. SKIP LOCKED lets
  * concurrent claimers pass a row another claimer holds instead of waiting for it, so each takes a different task.
  * No row back: no task to take, or no such active queue (the caller then asks why).
  */
@@ -37,17 +37,15 @@ const CLAIM_SQL = `
     RETURNING t.*
   ), attempt AS (
     INSERT INTO attempts(task_id, n, lease, worker, started_at) SELECT id, attempt, lease, worker, started_at FROM claimed
-  ), told AS (
-    SELECT pg_notify($5, json_build_array(json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'running'))::text) FROM claimed
   )
-  SELECT claimed.*, q.name AS q_name, q.instructions AS q_instructions, s.name AS s_name, (SELECT count(*) FROM told) AS told
+  SELECT claimed.*, q.name AS q_name, q.instructions AS q_instructions, s.name AS s_name
     FROM claimed JOIN q ON q.id = claimed.queue_id JOIN sessions s ON s.id = claimed.session_id`;
 
 export async function claim(ctx: TeamContext, input: ClaimInput): Promise<Claim | null> {
   const c = parse(ClaimInput, input, 'claim');
   const lease = newLeaseToken();
   const now = ctx.clock.now();
-  const rows = await ctx.db.query<Row>(CLAIM_SQL, [c.queue, now, c.worker ?? null, lease, ctx.channel], 'sparkq-claim');
+  const rows = await ctx.db.query<Row>(CLAIM_SQL, [c.queue, now, c.worker ?? null, lease], 'sparkq-claim');
   const row = rows[0];
   if (!row) {
     // Nothing claimed: say why when the queue is not there or has ended (this throws); else there was no task.
@@ -55,8 +53,8 @@ export async function claim(ctx: TeamContext, input: ClaimInput): Promise<Claim 
     return null;
   }
   const instructions = row['q_instructions'] as string;
-  delete row['told'];
   delete row['q_instructions'];
+  ctx.notifier.post([{ kind: 'task', id: row['id'] as string, queueId: row['queue_id'] as string, status: 'running' }]);
   const [task] = await tasksOf(ctx.db.pool, [row], now);
   return { task: task!, instructions, lease };
 }
@@ -135,7 +133,7 @@ async function finish(c: Sql, row: Row, status: 'succeeded' | 'failed', at: numb
 
 /**
  * A completion in one statement: the running task (with this lease, when given) succeeds, its attempt ends, the
- * tasks that waited on it are released, and the change is announced. No row back: it did not fit (the caller then
+ * tasks that waited on it are released; announced once committed. No row back: it did not fit (the caller then
  * asks why, with the row locked).
  */
 const COMPLETE_SQL = `
@@ -149,13 +147,8 @@ const COMPLETE_SQL = `
     UPDATE tasks t SET waiting = t.waiting - 1 FROM task_deps d, done
      WHERE d.after_id = done.id AND t.id = d.task_id AND t.status = 'queued' AND t.waiting > 0
     RETURNING t.id, t.queue_id
-  ), events AS (
-    SELECT json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'succeeded') AS e FROM done
-    UNION ALL SELECT json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'queued') FROM released
-  ), told AS (
-    SELECT pg_notify($9, json_agg(e)::text) FROM events HAVING count(*) > 0
   )
-  SELECT done.*, q.name AS q_name, s.name AS s_name, (SELECT count(*) FROM told) AS told
+  SELECT done.*, q.name AS q_name, s.name AS s_name, (SELECT json_agg(json_build_array(id, queue_id)) FROM released) AS released
     FROM done JOIN queues q ON q.id = done.queue_id JOIN sessions s ON s.id = done.session_id`;
 
 export async function complete(ctx: TeamContext, input: CompleteInput): Promise<Task> {
@@ -165,9 +158,15 @@ export async function complete(ctx: TeamContext, input: CompleteInput): Promise<
   // The common case (no agent conversation to record on the queue) is one statement.
   if (!x.agentSession) {
     const at = ctx.clock.now();
-    const rows = await ctx.db.query<Row>(COMPLETE_SQL, [x.task, at, x.summary.trim(), data, stdout, stderr, usage, x.lease ?? null, ctx.channel], 'sparkq-complete');
-    if (rows[0]) {
-      delete rows[0]['told'];
+    const rows = await ctx.db.query<Row>(COMPLETE_SQL, [x.task, at, x.summary.trim(), data, stdout, stderr, usage, x.lease ?? null], 'sparkq-complete');
+    const row = rows[0];
+    if (row) {
+      const released = (row['released'] as [string, string][] | null) ?? [];
+      delete row['released'];
+      ctx.notifier.post([
+        { kind: 'task', id: row['id'] as string, queueId: row['queue_id'] as string, status: 'succeeded' },
+        ...released.map(([id, queueId]): ChangeEvent => ({ kind: 'task', id, queueId, status: 'queued' })),
+      ]);
       return (await tasksOf(ctx.db.pool, rows, at))[0]!;
     }
   }
@@ -177,7 +176,7 @@ export async function complete(ctx: TeamContext, input: CompleteInput): Promise<
     const at = ctx.clock.now();
     await finish(c, row, 'succeeded', at, x.summary.trim(), null, { data, usage, stdout, stderr }, events);
     await recordAgent(c, row['queue_id'] as string, x.agentSession, events);
-    await notify(c, ctx.channel, events);
+    tell(c, events);
     return readTask(c, x.task, at);
   });
 }
@@ -222,7 +221,7 @@ export async function fail(ctx: TeamContext, input: FailInput): Promise<Task> {
     const events: ChangeEvent[] = [];
     await failOrRetry(ctx, c, row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) }, events);
     await recordAgent(c, row['queue_id'] as string, f.agentSession, events);
-    await notify(c, ctx.channel, events);
+    tell(c, events);
     return readTask(c, f.task, ctx.clock.now());
   });
 }
@@ -249,7 +248,7 @@ export async function release(ctx: TeamContext, input: ReleaseInput): Promise<Ta
       events.push({ kind: 'queue', id: queueId });
     }
     await recordAgent(c, queueId, r.agentSession, events);
-    await notify(c, ctx.channel, events);
+    tell(c, events);
     return readTask(c, r.task, now);
   });
 }
@@ -293,7 +292,7 @@ export async function sweep(ctx: TeamContext, lockKey: string): Promise<(SweepRe
     for (const s of staled) events.push({ kind: 'task', id: s.id, queueId: s.queue_id, status: 'running' });
     const resumed = (await c.query<{ id: string }>('UPDATE queues SET paused_at = NULL, paused_until = NULL, pause_reason = NULL WHERE paused_until IS NOT NULL AND paused_until <= $1 RETURNING id', [now])).rows;
     for (const q of resumed) events.push({ kind: 'queue', id: q.id });
-    await notify(c, ctx.channel, events);
+    tell(c, events);
     const read = async (ids: string[]) => (ids.length === 0 ? [] : tasksOf(c, (await c.query<Row>(`${TASK_SELECT} WHERE t.id = ANY($1::text[]) ORDER BY t.seq`, [ids])).rows, now));
     return {
       staled: await read(staled.map((s) => s.id)),

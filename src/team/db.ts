@@ -38,6 +38,8 @@ export interface TeamDbOptions {
 export class TeamDb {
   readonly pool: pg.Pool;
   private ended = false;
+  /** Called when a transaction of `tx` ends, committed or not, with the connection it ran on. */
+  onTxEnd: (c: Sql, committed: boolean) => void = () => undefined;
 
   constructor(readonly options: TeamDbOptions) {
     this.pool = new pg.Pool({
@@ -91,8 +93,10 @@ export class TeamDb {
         begun = true;
         const out = await fn(client);
         await client.query('COMMIT');
+        this.onTxEnd(client, true);
         return out;
       } catch (e) {
+        this.onTxEnd(client, false);
         if (!broken) {
           try {
             await client.query('ROLLBACK');

@@ -13,7 +13,7 @@ import {
   type Task,
   type TaskStatus,
 } from '../core/model';
-import { type TeamContext, notify } from './context';
+import { type TeamContext, tell } from './context';
 import type { Sql } from './db';
 import { type Row, activeQueueRow, planIdOf, readTask, rowByRef, taskRow, tasksOf } from './rows';
 
@@ -125,7 +125,7 @@ const queuedEvent = (t: { id: string; queueId: string }): ChangeEvent => ({ kind
 
 /**
  * An enqueue that waits on nothing, in one statement: the active queue by id or name (share-locked, so it cannot end
- * meanwhile), the task inserted unless its idempotency key already made one, the change announced. No row back: no
+ * meanwhile), the task inserted unless its idempotency key already made one; announced once committed. No row back: no
  * such active queue, or the key was used; the caller then takes the full path, which says which.
  */
 const ENQUEUE_SQL = `
@@ -136,10 +136,8 @@ const ENQUEUE_SQL = `
     SELECT $2, q.session_id, q.id, $3, $4, $5, $6, 'queued', $7, $8, $9, $10 FROM q
     ON CONFLICT (queue_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
     RETURNING *
-  ), told AS (
-    SELECT pg_notify($11, json_build_array(json_build_object('kind', 'task', 'id', id, 'queueId', queue_id, 'status', 'queued'))::text) FROM made
   )
-  SELECT made.*, q.name AS q_name, s.name AS s_name, (SELECT count(*) FROM told) AS told
+  SELECT made.*, q.name AS q_name, s.name AS s_name
     FROM made JOIN q ON q.id = made.queue_id JOIN sessions s ON s.id = made.session_id`;
 
 export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Task> {
@@ -148,11 +146,11 @@ export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Ta
     const t = prepared.inQueue({ id: null, session_id: null });
     const rows = await ctx.db.query<Row>(
       ENQUEUE_SQL,
-      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key, ctx.channel],
+      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key],
       'sparkq-enqueue',
     );
     if (rows[0]) {
-      delete rows[0]['told'];
+      ctx.notifier.post([{ kind: 'task', id: t.id, queueId: rows[0]['queue_id'] as string, status: 'queued' }]);
       return (await tasksOf(ctx.db.pool, rows, t.at))[0]!;
     }
   }
@@ -162,7 +160,7 @@ export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Ta
     const t = prepared.inQueue(q);
     const waiting = t.after.length > 0 ? await waitingOn(c, t.after, 'task') : 0;
     const id = (await insertTask(c, t, waiting)) ?? (await keyed(c, t.queueId, t.key!))!;
-    if (id === t.id) await notify(c, ctx.channel, [queuedEvent(t)]);
+    if (id === t.id) tell(c, [queuedEvent(t)]);
     return readTask(c, id, ctx.clock.now());
   });
 }
@@ -213,7 +211,7 @@ export async function requeue(ctx: TeamContext, taskId: string, options: Requeue
     if (again.rows[0]) throw new SparkqError('conflict', `task ${taskId} was already requeued as ${again.rows[0].new_id}; requeue that one if it failed too`);
     if (made !== null) throw new SparkqError('conflict', `idempotency key ${JSON.stringify(key)} already made task ${made} on this queue; use a new key for another requeue`);
     const t = await requeueRow(ctx, c, row, key ?? null);
-    await notify(c, ctx.channel, [queuedEvent(t)]);
+    tell(c, [queuedEvent(t)]);
     return readTask(c, t.id, ctx.clock.now());
   });
 }
@@ -234,7 +232,7 @@ export async function requeueFailed(ctx: TeamContext, input: RequeueFailedInput 
     const rows = (await c.query<Row>(`SELECT t.* FROM tasks t WHERE ${where.join(' AND ')} ORDER BY t.seq FOR UPDATE`, params)).rows;
     const made: NewTask[] = [];
     for (const row of rows) made.push(await requeueRow(ctx, c, row, null));
-    await notify(c, ctx.channel, made.map(queuedEvent));
+    tell(c, made.map(queuedEvent));
     const now = ctx.clock.now();
     const out: Task[] = [];
     for (const t of made) out.push(await readTask(c, t.id, now));
@@ -303,7 +301,7 @@ export async function applyPlan(ctx: TeamContext, input: ApplyPlanInput): Promis
       made.push({ key: x.key, t });
     }
     await c.query('UPDATE plans SET tasks = tasks + $2 WHERE id = $1', [plan.id, made.length]);
-    await notify(c, ctx.channel, made.map((m) => queuedEvent(m.t)));
+    tell(c, made.map((m) => queuedEvent(m.t)));
     const created: PlanApplyResult['created'] = [];
     for (const m of made) created.push({ key: m.key, task: await readTask(c, m.t.id, now) });
     return { plan: plan.id, created, existing: [...existing].map(([key, e]) => ({ key, id: e.id, status: e.status })) };

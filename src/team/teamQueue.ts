@@ -38,7 +38,7 @@ import { rowToAttempt } from '../core/queue/rows';
 import type { ScriptEntry } from '../core/scriptIndex';
 import { plural } from '../core/text';
 import * as attempts from './attempts';
-import { type TeamContext, notify } from './context';
+import { Notifier, type TeamContext, tell, toldIn } from './context';
 import { type Sql, TeamDb } from './db';
 import { TeamEvents } from './events';
 import { teamReport } from './reports';
@@ -96,7 +96,13 @@ export class TeamQueue {
     private readonly scriptList: (query?: string) => ScriptEntry[],
   ) {
     const channel = `sparkq_${schema}`;
-    this.ctx = { db, config, clock, channel };
+    const notifier = new Notifier(db, channel);
+    this.ctx = { db, config, clock, channel, notifier };
+    // What a transaction told goes out once it committed; a rolled-back one tells nothing.
+    db.onTxEnd = (c, committed) => {
+      const events = toldIn(c);
+      if (committed) notifier.post(events);
+    };
     this.events = new TeamEvents(db, channel);
   }
 
@@ -151,7 +157,7 @@ export class TeamQueue {
       await this.unique(c, 'session', name, () =>
         c.query("INSERT INTO sessions(id, name, description, status, created_at) VALUES ($1, $2, $3, 'active', $4)", [id, name, description ?? '', this.now]),
       );
-      await notify(c, this.ctx.channel, [{ kind: 'session', id }]);
+      tell(c, [{ kind: 'session', id }]);
       return toSession((await c.query<Row>('SELECT * FROM sessions WHERE id = $1', [id])).rows[0]!);
     });
   }
@@ -190,7 +196,7 @@ export class TeamQueue {
       const at = this.now;
       const queues = await c.query<{ id: string }>("UPDATE queues SET status = 'ended', ended_at = $1 WHERE session_id = $2 AND status = 'active' RETURNING id", [at, id]);
       const ended = await c.query<Row>("UPDATE sessions SET status = 'ended', ended_at = $1 WHERE id = $2 RETURNING *", [at, id]);
-      await notify(c, this.ctx.channel, [...queues.rows.map((q): ChangeEvent => ({ kind: 'queue', id: q.id })), { kind: 'session', id }]);
+      tell(c, [...queues.rows.map((q): ChangeEvent => ({ kind: 'queue', id: q.id })), { kind: 'session', id }]);
       return toSession(ended.rows[0]!);
     });
   }
@@ -210,7 +216,7 @@ export class TeamQueue {
           [id, session['id'], q.name, q.instructions ?? '', q.workdir ?? null, q.maxWorkers ?? 1, q.maxAttempts ?? null, this.now],
         ),
       );
-      await notify(c, this.ctx.channel, [{ kind: 'queue', id }]);
+      tell(c, [{ kind: 'queue', id }]);
       return this.queueOf(c, id);
     });
   }
@@ -243,7 +249,7 @@ export class TeamQueue {
       const id = row['id'] as string;
       if (row['status'] === 'ended') throw new SparkqError('conflict', `queue ${String(row['name'])} (${id}) has already ended`);
       await c.query("UPDATE queues SET status = 'ended', ended_at = $1 WHERE id = $2", [this.now, id]);
-      await notify(c, this.ctx.channel, [{ kind: 'queue', id }]);
+      tell(c, [{ kind: 'queue', id }]);
       return this.queueOf(c, id);
     });
   }
@@ -258,7 +264,7 @@ export class TeamQueue {
       const now = this.now;
       const until = p.forSeconds !== undefined ? now + Math.round(p.forSeconds * 1000) : null;
       await c.query('UPDATE queues SET paused_at = $1, paused_until = $2, pause_reason = $3 WHERE id = $4', [now, until, p.reason?.trim() || null, id]);
-      await notify(c, this.ctx.channel, [{ kind: 'queue', id }]);
+      tell(c, [{ kind: 'queue', id }]);
       return this.queueOf(c, id);
     });
   }
@@ -277,7 +283,7 @@ export class TeamQueue {
       const id = (await rowByRef(c, 'queues', ref, 'update'))['id'] as string;
       if (a.codexThreadId !== undefined) await c.query('UPDATE queues SET codex_thread_id = $1 WHERE id = $2', [a.codexThreadId, id]);
       if (a.claudeSessionId !== undefined) await c.query('UPDATE queues SET claude_session_id = $1 WHERE id = $2', [a.claudeSessionId, id]);
-      await notify(c, this.ctx.channel, [{ kind: 'queue', id }]);
+      tell(c, [{ kind: 'queue', id }]);
       return this.queueOf(c, id);
     });
   }
@@ -289,7 +295,7 @@ export class TeamQueue {
       const id = row['id'] as string;
       if (row['paused_at'] === null) throw new SparkqError('conflict', `queue ${String(row['name'])} is not paused`);
       await c.query('UPDATE queues SET paused_at = NULL, paused_until = NULL, pause_reason = NULL WHERE id = $1', [id]);
-      await notify(c, this.ctx.channel, [{ kind: 'queue', id }]);
+      tell(c, [{ kind: 'queue', id }]);
       return this.queueOf(c, id);
     });
   }
@@ -484,7 +490,7 @@ export class TeamQueue {
     const cutoff = this.now - options.olderThanDays * 86_400_000;
     return this.db.tx(async (c) => {
       const gone = await c.query<{ id: string }>('DELETE FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1 RETURNING id', [cutoff]);
-      await notify(c, this.ctx.channel, gone.rows.map((r): ChangeEvent => ({ kind: 'task', id: r.id, queueId: '', status: 'removed' })));
+      tell(c, gone.rows.map((r): ChangeEvent => ({ kind: 'task', id: r.id, queueId: '', status: 'removed' })));
       return { purged: gone.rows.length };
     });
   }
@@ -564,6 +570,8 @@ export class TeamQueue {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.housekeeping) clearInterval(t);
+    // A short command's changes are announced before it lets go of its connections.
+    await this.ctx.notifier.drain();
     await this.events.close();
     await this.db.end();
   }
