@@ -26,11 +26,13 @@ const CLAIM_SQL = `
      ORDER BY created_at DESC
      LIMIT 1
   ), next AS (
-    SELECT t.seq FROM tasks t, q
-     WHERE t.queue_id = q.id AND t.status = 'queued' AND t.waiting = 0 AND (t.not_before IS NULL OR t.not_before <= $2)
+    -- The queue's id as a value (an init plan), not a join: the claim index is then walked in claim order from the
+    -- queue's first task, whatever the planner believes about the table (a join read every queued task and sorted).
+    SELECT t.seq FROM tasks t
+     WHERE t.queue_id = (SELECT id FROM q) AND t.status = 'queued' AND t.waiting = 0 AND (t.not_before IS NULL OR t.not_before <= $2)
      ORDER BY t.priority DESC, t.seq
      LIMIT 1
-     FOR UPDATE OF t SKIP LOCKED
+     FOR UPDATE SKIP LOCKED
   ), claimed AS (
     UPDATE tasks t SET status = 'running', attempt = t.attempt + 1, worker = $3, lease = $4, started_at = $2, heartbeat_at = $2, stale_at = NULL
       FROM next WHERE t.seq = next.seq
