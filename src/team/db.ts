@@ -20,6 +20,12 @@ const RETRYABLE = new Set(['40001', '40P01']);
 /** SQLSTATE classes that mean the server cannot be reached or went away. */
 const UNAVAILABLE_CLASSES = ['08', '57'];
 
+/** A failure that proves the statement never reached the server: writing to a connection that was already gone. */
+function neverSent(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'EPIPE' || /not queryable/.test(errorMessage(e));
+}
+
 /** A URL safe to print: the password replaced. */
 export function redactUrl(url: string): string {
   return url.replace(/^(\w+:\/\/[^:/@]*:)[^@]*@/, '$1***@');
@@ -62,11 +68,16 @@ export class TeamDb {
 
   /** One statement on any connection of the pool. */
   async query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = [], name?: string): Promise<R[]> {
-    try {
-      const r = await this.pool.query<R>(name ? { name, text, values } : { text, values });
-      return r.rows;
-    } catch (e) {
-      throw this.mapError(e);
+    for (let round = 1; ; round++) {
+      try {
+        const r = await this.pool.query<R>(name ? { name, text, values } : { text, values });
+        return r.rows;
+      } catch (e) {
+        // A pooled connection the server dropped (it restarted) fails on the write: the statement never left, so it
+        // runs again on another connection; the pool may hold several such, hence a few rounds.
+        if (round <= (this.options.max ?? 10) && neverSent(e)) continue;
+        throw this.mapError(e);
+      }
     }
   }
 
@@ -110,7 +121,7 @@ export class TeamDb {
           continue;
         }
         // A pooled connection found dead at BEGIN ran nothing of `fn`: take another (the pool opens a new one).
-        if (!begun && round < 3 && this.mapError(e) instanceof SparkqError) continue;
+        if (!begun && round <= (this.options.max ?? 10) && this.mapError(e) instanceof SparkqError) continue;
         throw this.mapError(e);
       } finally {
         client.off('error', onError);
