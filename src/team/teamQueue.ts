@@ -478,7 +478,8 @@ export class TeamQueue {
   }
 
   report(input?: ReportInput): Promise<Report> {
-    return teamReport(this.db.pool, input, { now: this.now, config: this.ctx.config });
+    // One snapshot for all of its statements: a report never mixes states from before and after a change.
+    return this.db.tx((c) => teamReport(c, input, { now: this.now, config: this.ctx.config }), 'repeatable read');
   }
 
   /** Deletes finished tasks that finished more than `olderThanDays` days ago (their attempts and edges with them). */
