@@ -198,7 +198,9 @@ async function runScenario(liveCap: number, ops: readonly Op[]): Promise<void> {
       const liveLeases = new Set<string>();
       for (const m of tasks) {
         counts[m.queue]![m.status]++;
-        if (m.status === 'running' && m.staleAt !== null) stale++;
+        // Staleness is a fact of time, read whether a sweep ran or not: past 1× the timeout, not at it.
+        const isStale = m.status === 'running' && clock.now() > m.startedAt! + m.timeoutS * 1000;
+        if (isStale) stale++;
         const what = `${where}: task ${m.id} (${m.status})`;
         const out = q.getTask(m.id); // throws not-found if an acknowledged task disappeared
         assert.equal(out.status, m.status, `${what}: status`);
@@ -211,7 +213,7 @@ async function runScenario(liveCap: number, ops: readonly Op[]): Promise<void> {
         assert.equal(out.retryOf, m.retryOf, `${what}: retryOf`);
         assert.equal(out.startedAt, m.startedAt === null ? null : iso(m.startedAt), `${what}: startedAt`);
         assert.equal(out.finishedAt, m.finishedAt === null ? null : iso(m.finishedAt), `${what}: finishedAt`);
-        assert.equal(out.stale, m.status === 'running' && m.staleAt !== null, `${what}: stale`);
+        assert.equal(out.stale, isStale, `${what}: stale`);
         assert.equal(out.error, m.error, `${what}: error`);
         if (m.status === 'running') assert.equal(out.heartbeatAt, iso(m.heartbeatAt!), `${what}: heartbeatAt`);
         if (m.status === 'succeeded') {
