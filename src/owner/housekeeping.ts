@@ -2,6 +2,7 @@ import type { SweepResult } from '../api/contract';
 import type { Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import type { Task } from '../core/model';
+import { workerLostReason } from '../core/queue/rules';
 import type { QueueService } from '../core/queue/service';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -82,7 +83,7 @@ export class Housekeeping {
           failed.push(
             await this.service.fail({
               task: t.id,
-              error: `worker lost: ${t.worker ?? 'its worker'} sent no heartbeat for ${silent} s (its process or terminal ended); requeue the task to run it again`,
+              error: workerLostReason(t.worker, now - beat),
             }),
           );
           this.log(`task ${t.id}: worker ${t.worker ?? '?'} lost (no heartbeat for ${silent} s); failed`);

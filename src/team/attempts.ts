@@ -1,8 +1,8 @@
-import { SparkqError } from '../core/errors';
 import type { ChangeEvent, SweepResult } from '../core/events';
 import { newLeaseToken } from '../core/ids';
 import { checkOutcome, parseInput as parse } from '../core/inputs';
 import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, ReleaseInput, type Task, type TaskStatus } from '../core/model';
+import { autoFailedReason, errorText, leaseMismatch, notRunning, outputTail, retryDelayMs, workerLostReason } from '../core/queue/rules';
 import { type TeamContext, tell } from './context';
 import type { Sql } from './db';
 import { type Row, TASK_SELECT, activeQueueRow, readTask, taskRow, tasksOf } from './rows';
@@ -65,17 +65,8 @@ export async function claim(ctx: TeamContext, input: ClaimInput): Promise<Claim 
 async function runningTask(c: Sql, id: string, lease: string | undefined, verb: string): Promise<Row> {
   const row = await taskRow(c, id, 'FOR UPDATE');
   const status = row['status'] as TaskStatus;
-  if (status !== 'running') {
-    const hint = status === 'queued' ? 'claim it first' : status === 'failed' ? 'requeue it to run it again' : 'it is finished';
-    throw new SparkqError('conflict', `task ${id} is ${status}; only a running task can be ${verb} (${hint})`, { status });
-  }
-  if (lease !== undefined && lease !== row['lease']) {
-    throw new SparkqError(
-      'lease-mismatch',
-      `the lease given for task ${id} is not the lease of its current attempt (attempt ${String(row['attempt'])}): it was mistyped, or it belongs to an ` +
-        'earlier attempt of a task that has been claimed again since. Nothing was recorded; use the lease from the claim that is running it ($SPARKQ_LEASE in a worker)',
-    );
-  }
+  if (status !== 'running') throw notRunning(id, status, verb);
+  if (lease !== undefined && lease !== row['lease']) throw leaseMismatch(id, row['attempt'] as number);
   return row;
 }
 
@@ -89,13 +80,6 @@ export async function heartbeat(ctx: TeamContext, input: HeartbeatInput): Promis
     // Running with this lease after all (it was claimed in between): record the heartbeat now.
     await c.query("UPDATE tasks SET heartbeat_at = $1 WHERE id = $2 AND status = 'running'", [ctx.clock.now(), h.task]);
   });
-}
-
-/** The end of a worker's output, as much as the database keeps, saying how much was cut before it. */
-function tail(text: string | undefined, max: number): string | null {
-  if (text === undefined) return null;
-  if (text.length <= max) return text;
-  return `[… ${text.length - max} earlier characters cut]\n` + text.slice(text.length - max);
 }
 
 interface Outcome {
@@ -155,8 +139,8 @@ const COMPLETE_SQL = `
 
 export async function complete(ctx: TeamContext, input: CompleteInput): Promise<Task> {
   const { input: x, data, usage } = checkOutcome(CompleteInput, input, 'completion');
-  const stdout = tail(x.stdout, LIMITS.output);
-  const stderr = tail(x.stderr, LIMITS.output);
+  const stdout = outputTail(x.stdout);
+  const stderr = outputTail(x.stderr);
   // The common case (no agent conversation to record on the queue) is one statement.
   if (!x.agentSession) {
     const at = ctx.clock.now();
@@ -189,8 +173,7 @@ export async function complete(ctx: TeamContext, input: CompleteInput): Promise<
  */
 export async function failOrRetry(ctx: TeamContext, c: Sql, row: Row, error: string, o: Outcome, events: ChangeEvent[]): Promise<void> {
   const at = ctx.clock.now();
-  const text = error.trim();
-  const err = text.length > LIMITS.error ? text.slice(0, LIMITS.error) + ' […]' : text;
+  const err = errorText(error);
   const q = await c.query<{ max_attempts: number | null }>('SELECT max_attempts FROM queues WHERE id = $1', [row['queue_id']]);
   const max = q.rows[0]?.max_attempts ?? ctx.config.tools[row['tool'] as string]?.maxAttempts ?? 1;
   const before = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM attempts WHERE task_id = $1 AND outcome = 'failed'", [row['id']]);
@@ -199,10 +182,7 @@ export async function failOrRetry(ctx: TeamContext, c: Sql, row: Row, error: str
     await finish(c, row, 'failed', at, null, err, o, events);
     return;
   }
-  const { backoffSeconds, maxBackoffSeconds } = ctx.config.retry;
-  const full = Math.min(maxBackoffSeconds, backoffSeconds * 2 ** (n - 1)) * 1000;
-  const delay = Math.round(full / 2 + Math.random() * (full / 2));
-  await returnTask(c, row, at, at + delay, `${err} (attempt ${n} of ${max}; retrying)`, 'failed', o, events);
+  await returnTask(c, row, at, at + retryDelayMs(n, ctx.config.retry), `${err} (attempt ${n} of ${max}; retrying)`, 'failed', o, events);
 }
 
 /** A running task back on its queue (a retry, or handed back), with what its attempt reported. */
@@ -221,7 +201,7 @@ export async function fail(ctx: TeamContext, input: FailInput): Promise<Task> {
   return ctx.db.tx(async (c) => {
     const row = await runningTask(c, f.task, f.lease, 'failed');
     const events: ChangeEvent[] = [];
-    await failOrRetry(ctx, c, row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) }, events);
+    await failOrRetry(ctx, c, row, f.error, { data, usage, stdout: outputTail(f.stdout), stderr: outputTail(f.stderr) }, events);
     await recordAgent(c, row['queue_id'] as string, f.agentSession, events);
     tell(c, events);
     return readTask(c, f.task, ctx.clock.now());
@@ -239,7 +219,7 @@ export async function release(ctx: TeamContext, input: ReleaseInput): Promise<Ta
     const now = ctx.clock.now();
     const reason = r.reason.trim().slice(0, LIMITS.error);
     const events: ChangeEvent[] = [];
-    await returnTask(c, row, now, null, reason, 'released', { data, usage, stdout: tail(r.stdout, LIMITS.output), stderr: tail(r.stderr, LIMITS.output) }, events);
+    await returnTask(c, row, now, null, reason, 'released', { data, usage, stdout: outputTail(r.stdout), stderr: outputTail(r.stderr) }, events);
     const resetAt = r.resetAt === undefined ? undefined : typeof r.resetAt === 'number' ? r.resetAt : Date.parse(r.resetAt);
     const until = resetAt !== undefined && resetAt > now ? resetAt : now + ctx.config.retry.rateLimitPauseSeconds * 1000;
     const queueId = row['queue_id'] as string;
@@ -272,7 +252,7 @@ export async function sweep(ctx: TeamContext, lockKey: string): Promise<(SweepRe
     const failedRows = (await c.query<Row>("SELECT * FROM tasks WHERE status = 'running' AND started_at + 2 * timeout_s * 1000 < $1 ORDER BY seq FOR UPDATE SKIP LOCKED", [now])).rows;
     for (const row of failedRows) {
       const ran = now - (row['started_at'] as number);
-      await failOrRetry(ctx, c, row, `auto-failed: ran longer than 2× its timeout (timeout ${row['timeout_s'] as number} s, ran ${Math.round(ran / 1000)} s)`, { data: null, usage: null, stdout: null, stderr: null }, events);
+      await failOrRetry(ctx, c, row, autoFailedReason(row['timeout_s'] as number, ran), { data: null, usage: null, stdout: null, stderr: null }, events);
     }
     const lostRows = (
       await c.query<Row>(
@@ -281,9 +261,8 @@ export async function sweep(ctx: TeamContext, lockKey: string): Promise<(SweepRe
       )
     ).rows;
     for (const row of lostRows) {
-      const silent = Math.round((now - (row['heartbeat_at'] as number)) / 1000);
-      const worker = (row['worker'] as string | null) ?? 'its worker';
-      await failOrRetry(ctx, c, row, `worker lost: ${worker} sent no heartbeat for ${silent} s (its process or terminal ended); requeue the task to run it again`, { data: null, usage: null, stdout: null, stderr: null }, events);
+      const reason = workerLostReason(row['worker'] as string | null, now - (row['heartbeat_at'] as number));
+      await failOrRetry(ctx, c, row, reason, { data: null, usage: null, stdout: null, stderr: null }, events);
     }
     const staled = (
       await c.query<{ id: string; queue_id: string }>(

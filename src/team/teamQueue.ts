@@ -35,6 +35,7 @@ import {
   type TaskStatus,
 } from '../core/model';
 import { rowToAttempt } from '../core/queue/rows';
+import { activeNameTaken } from '../core/queue/rules';
 import type { ScriptEntry } from '../core/scriptIndex';
 import { plural } from '../core/text';
 import * as attempts from './attempts';
@@ -576,10 +577,4 @@ export class TeamQueue {
     await this.events.close();
     await this.db.end();
   }
-}
-
-function activeNameTaken(what: 'session' | 'queue', name: string, id: string): SparkqError {
-  return what === 'session'
-    ? new SparkqError('conflict', `a session named ${JSON.stringify(name)} is already active (${id}); pick another name or end it first`)
-    : new SparkqError('conflict', `a queue named ${JSON.stringify(name)} is already active (${id}); queue names are unique among active queues`);
 }

@@ -7,13 +7,7 @@ import { agentEffect } from './commands';
 import { type Effect, rowAfter } from './effects';
 import type { QueueHandle } from './handle';
 import { rowToTask } from './rows';
-
-/** The end of a worker's output, as much as the database keeps, saying how much was cut before it. */
-function tail(text: string | undefined, max: number): string | null {
-  if (text === undefined) return null;
-  if (text.length <= max) return text;
-  return `[… ${text.length - max} earlier characters cut]\n` + text.slice(text.length - max);
-}
+import { errorText, leaseMismatch, notRunning, outputTail, retryDelayMs } from './rules';
 
 /**
  * A task's attempts: claims and what ends or continues them (heartbeat, complete, fail, retry, hand back). Every
@@ -69,17 +63,8 @@ export class AttemptCommands {
   private runningTask(id: string, lease: string | undefined, verb: string): Row {
     const { row } = this.h.anyTaskRow(id);
     const status = row['status'] as TaskStatus;
-    if (status !== 'running') {
-      const hint = status === 'queued' ? 'claim it first' : status === 'failed' ? 'requeue it to run it again' : 'it is finished';
-      throw new SparkqError('conflict', `task ${id} is ${status}; only a running task can be ${verb} (${hint})`, { status });
-    }
-    if (lease !== undefined && lease !== row['lease']) {
-      throw new SparkqError(
-        'lease-mismatch',
-        `the lease given for task ${id} is not the lease of its current attempt (attempt ${String(row['attempt'])}): it was mistyped, or it belongs to an ` +
-          'earlier attempt of a task that has been claimed again since. Nothing was recorded; use the lease from the claim that is running it ($SPARKQ_LEASE in a worker)',
-      );
-    }
+    if (status !== 'running') throw notRunning(id, status, verb);
+    if (lease !== undefined && lease !== row['lease']) throw leaseMismatch(id, row['attempt'] as number);
     return row;
   }
 
@@ -131,8 +116,8 @@ export class AttemptCommands {
           summary: c.summary.trim(),
           data,
           error: null,
-          stdout: tail(c.stdout, LIMITS.output),
-          stderr: tail(c.stderr, LIMITS.output),
+          stdout: outputTail(c.stdout),
+          stderr: outputTail(c.stderr),
           usage,
           ...this.waitersOf(c.task),
         },
@@ -152,7 +137,7 @@ export class AttemptCommands {
     const { input: f, data, usage } = checkOutcome(FailInput, input, 'failure');
     return this.h.commit(() => {
       const row = this.runningTask(f.task, f.lease, 'failed');
-      const effect = this.failOrRetry(row, f.error, { data, usage, stdout: tail(f.stdout, LIMITS.output), stderr: tail(f.stderr, LIMITS.output) });
+      const effect = this.failOrRetry(row, f.error, { data, usage, stdout: outputTail(f.stdout), stderr: outputTail(f.stderr) });
       const agent = f.agentSession ? agentEffect(effect.queueId, f.agentSession) : null;
       return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.h.names) };
     });
@@ -173,10 +158,7 @@ export class AttemptCommands {
     const failedBefore = Number(this.h.db.value("SELECT count(*) FROM attempts WHERE task_id = ? AND outcome = 'failed'", [row['id'] as string]) ?? 0);
     const n = failedBefore + 1;
     if (n >= max) return failed;
-    const { backoffSeconds, maxBackoffSeconds } = this.h.config.retry;
-    const full = Math.min(maxBackoffSeconds, backoffSeconds * 2 ** (n - 1)) * 1000;
-    // "Equal jitter": half the delay fixed, half random, so that tasks that failed together do not retry together.
-    const delay = Math.round(full / 2 + Math.random() * (full / 2));
+    const delay = retryDelayMs(n, this.h.config.retry);
     return {
       t: 'task.return',
       id: failed.id,
@@ -213,8 +195,8 @@ export class AttemptCommands {
         notBefore: null,
         error: reason,
         data,
-        stdout: tail(r.stdout, LIMITS.output),
-        stderr: tail(r.stderr, LIMITS.output),
+        stdout: outputTail(r.stdout),
+        stderr: outputTail(r.stderr),
         usage,
       };
       const effects: Effect[] = [back];
@@ -237,7 +219,6 @@ export class AttemptCommands {
     error: string,
     extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null } = {},
   ): Effect & { t: 'task.finish' } {
-    const text = error.trim();
     return {
       t: 'task.finish',
       id: row['id'] as string,
@@ -247,7 +228,7 @@ export class AttemptCommands {
       at: this.h.clock.now(),
       summary: null,
       data: extra.data ?? null,
-      error: text.length > LIMITS.error ? text.slice(0, LIMITS.error) + ' […]' : text,
+      error: errorText(error),
       stdout: extra.stdout ?? null,
       stderr: extra.stderr ?? null,
       usage: extra.usage ?? null,

@@ -24,6 +24,7 @@ import { type Effect, rowAfter } from './effects';
 import type { QueueHandle } from './handle';
 import type { QueueQueries } from './queries';
 import { rowToTask } from './rows';
+import { activeNameTaken } from './rules';
 
 /** The queue.agent effect that records the agent conversation a queue's tasks continue; null when `ids` names none. */
 export function agentEffect(queueId: string, ids: AgentSession): (Effect & { t: 'queue.agent' }) | null {
@@ -50,7 +51,7 @@ export class QueueCommands {
     return this.h.commit(() => {
       const db = this.h.db;
       const existing = db.value("SELECT id FROM sessions WHERE name = ? AND status = 'active'", [name]);
-      if (existing) throw new SparkqError('conflict', `a session named ${JSON.stringify(name)} is already active (${String(existing)}); pick another name or end it first`);
+      if (existing) throw activeNameTaken('session', name, String(existing));
       const id = newId('ses');
       return {
         effects: [{ t: 'session.create', id, name, description: description ?? '', at: this.h.clock.now() }],
@@ -82,7 +83,7 @@ export class QueueCommands {
         throw new SparkqError('conflict', `session ${String(session['name'])} has ended; create the queue in an active session`);
       }
       const existing = this.h.db.value("SELECT id FROM queues WHERE name = ? AND status = 'active'", [q.name]);
-      if (existing) throw new SparkqError('conflict', `a queue named ${JSON.stringify(q.name)} is already active (${String(existing)}); queue names are unique among active queues`);
+      if (existing) throw activeNameTaken('queue', q.name, String(existing));
       const id = newId('que');
       return {
         effects: [

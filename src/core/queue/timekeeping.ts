@@ -5,6 +5,7 @@ import type { Row } from '../store/sqlite';
 import type { AttemptCommands } from './attempts';
 import type { ChunkMeta, Effect } from './effects';
 import type { QueueHandle } from './handle';
+import { autoFailedReason } from './rules';
 
 export interface MaintenanceOptions {
   /** Archive and snapshot by themselves after writes (default true). Tests turn it off and call `maintain()`. */
@@ -38,7 +39,7 @@ export class Timekeeping {
         const ran = now - (row['started_at'] as number);
         const timeoutMs = (row['timeout_s'] as number) * 1000;
         if (ran > 2 * timeoutMs) {
-          effects.push(this.attempts.failOrRetry(row, `auto-failed: ran longer than 2× its timeout (timeout ${row['timeout_s'] as number} s, ran ${Math.round(ran / 1000)} s)`));
+          effects.push(this.attempts.failOrRetry(row, autoFailedReason(row['timeout_s'] as number, ran)));
           failed.push(row['id'] as string);
         } else if (ran > timeoutMs && row['stale_at'] === null) {
           effects.push({ t: 'task.stale', id: row['id'] as string, at: now });

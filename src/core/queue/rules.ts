@@ -1,0 +1,63 @@
+import type { SparkqConfig } from '../config';
+import { SparkqError } from '../errors';
+import { LIMITS, type TaskStatus } from '../model';
+
+/*
+ * The queue's rules that do not depend on where it is stored: what a refused transition says, how a retry is
+ * delayed, how outputs and errors are cut, the reasons the sweep gives. Both stores (the embedded one in this
+ * folder, the team database in src/team) call these, so that they say and do the same.
+ */
+
+/** The end of a worker's output, as much as the store keeps, saying how much was cut before it. */
+export function outputTail(text: string | undefined, max = LIMITS.output): string | null {
+  if (text === undefined) return null;
+  if (text.length <= max) return text;
+  return `[… ${text.length - max} earlier characters cut]\n` + text.slice(text.length - max);
+}
+
+/** A failure's error text as kept: trimmed, and cut at the limit with a mark. */
+export function errorText(error: string): string {
+  const text = error.trim();
+  return text.length > LIMITS.error ? text.slice(0, LIMITS.error) + ' […]' : text;
+}
+
+/**
+ * The delay before retry `n` (1 = the first): exponential from backoffSeconds, at most maxBackoffSeconds, with
+ * "equal jitter" (half fixed, half random), so that tasks that failed together do not retry together.
+ */
+export function retryDelayMs(n: number, retry: Pick<SparkqConfig['retry'], 'backoffSeconds' | 'maxBackoffSeconds'>): number {
+  const full = Math.min(retry.maxBackoffSeconds, retry.backoffSeconds * 2 ** (n - 1)) * 1000;
+  return Math.round(full / 2 + Math.random() * (full / 2));
+}
+
+/** A running task's outcome asked of a task that is not running. */
+export function notRunning(id: string, status: TaskStatus, verb: string): SparkqError {
+  const hint = status === 'queued' ? 'claim it first' : status === 'failed' ? 'requeue it to run it again' : 'it is finished';
+  return new SparkqError('conflict', `task ${id} is ${status}; only a running task can be ${verb} (${hint})`, { status });
+}
+
+/** A lease that is not the one of the task's current attempt. */
+export function leaseMismatch(id: string, attempt: number): SparkqError {
+  return new SparkqError(
+    'lease-mismatch',
+    `the lease given for task ${id} is not the lease of its current attempt (attempt ${attempt}): it was mistyped, or it belongs to an ` +
+      'earlier attempt of a task that has been claimed again since. Nothing was recorded; use the lease from the claim that is running it ($SPARKQ_LEASE in a worker)',
+  );
+}
+
+/** A session or queue name already taken by an active one (`id`). */
+export function activeNameTaken(what: 'session' | 'queue', name: string, id: string): SparkqError {
+  return what === 'session'
+    ? new SparkqError('conflict', `a session named ${JSON.stringify(name)} is already active (${id}); pick another name or end it first`)
+    : new SparkqError('conflict', `a queue named ${JSON.stringify(name)} is already active (${id}); queue names are unique among active queues`);
+}
+
+/** The sweep's reason for failing a task that ran past 2× its timeout. */
+export function autoFailedReason(timeoutS: number, ranMs: number): string {
+  return `auto-failed: ran longer than 2× its timeout (timeout ${timeoutS} s, ran ${Math.round(ranMs / 1000)} s)`;
+}
+
+/** The reason for failing a task whose worker stopped heartbeating (its process or terminal ended). */
+export function workerLostReason(worker: string | null, silentMs: number): string {
+  return `worker lost: ${worker ?? 'its worker'} sent no heartbeat for ${Math.round(silentMs / 1000)} s (its process or terminal ended); requeue the task to run it again`;
+}
