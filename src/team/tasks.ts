@@ -13,6 +13,7 @@ import {
   type Task,
   type TaskStatus,
 } from '../core/model';
+import { planEnqueues } from '../core/queue/rules';
 import { type TeamContext, tell } from './context';
 import type { Sql } from './db';
 import { type Row, activeQueueRow, planIdOf, readTask, rowByRef, taskRow, tasksOf } from './rows';
@@ -246,30 +247,7 @@ export async function requeueFailed(ctx: TeamContext, input: RequeueFailedInput 
  */
 export async function applyPlan(ctx: TeamContext, input: ApplyPlanInput): Promise<PlanApplyResult> {
   const { plan, file } = checkPlanApply(input) as { plan: PlanInput; file?: string };
-  const keys = new Set<string>();
-  for (const t of plan.tasks) {
-    for (const a of t.after) {
-      if (!keys.has(a) && !looksLikeId(a, 'tsk')) throw new SparkqError('invalid-input', `plan task ${t.key} waits on ${JSON.stringify(a)}, which is neither an earlier task of the plan nor a task id`);
-    }
-    if (keys.has(t.key)) throw new SparkqError('invalid-input', `plan task name ${JSON.stringify(t.key)} appears twice`);
-    keys.add(t.key);
-  }
-  const prepared = plan.tasks.map((t) => ({
-    key: t.key,
-    after: t.after,
-    p: prepareEnqueue(
-      ctx,
-      {
-        queue: t.queue,
-        tool: t.tool,
-        ...(t.prompt !== undefined ? { prompt: t.prompt } : {}),
-        ...(t.payload !== undefined ? { payload: t.payload } : {}),
-        ...(t.timeoutSeconds !== undefined ? { timeoutSeconds: t.timeoutSeconds } : {}),
-        ...(t.priority !== undefined ? { priority: t.priority } : {}),
-      },
-      `plan task ${t.key}`,
-    ),
-  }));
+  const prepared = planEnqueues(plan).map((t) => ({ key: t.key, after: t.after, p: prepareEnqueue(ctx, t.input, `plan task ${t.key}`) }));
   return ctx.db.tx(async (c) => {
     const now = ctx.clock.now();
     // The plan row first: its lock makes concurrent applies of this plan take turns, each seeing the other's tasks.

@@ -1,6 +1,6 @@
 import { resolveTimeoutSeconds } from '../config';
 import { SparkqError, isSparkqError } from '../errors';
-import { looksLikeId, newId } from '../ids';
+import { newId } from '../ids';
 import { checkEnqueue, checkPlanApply, parseInput as parse } from '../inputs';
 import {
   type AgentSession,
@@ -24,7 +24,7 @@ import { type Effect, rowAfter } from './effects';
 import type { QueueHandle } from './handle';
 import type { QueueQueries } from './queries';
 import { rowToTask } from './rows';
-import { activeNameTaken } from './rules';
+import { activeNameTaken, planEnqueues } from './rules';
 
 /** The queue.agent effect that records the agent conversation a queue's tasks continue; null when `ids` names none. */
 export function agentEffect(queueId: string, ids: AgentSession): (Effect & { t: 'queue.agent' }) | null {
@@ -367,29 +367,10 @@ export class QueueCommands {
    */
   async applyPlan(input: ApplyPlanInput): Promise<PlanApplyResult> {
     const { plan, file } = checkPlanApply(input) as { plan: PlanInput; file?: string };
-    const keys = new Set<string>();
-    for (const t of plan.tasks) {
-      for (const a of t.after) {
-        if (!keys.has(a) && !looksLikeId(a, 'tsk')) throw new SparkqError('invalid-input', `plan task ${t.key} waits on ${JSON.stringify(a)}, which is neither an earlier task of the plan nor a task id`);
-      }
-      if (keys.has(t.key)) throw new SparkqError('invalid-input', `plan task name ${JSON.stringify(t.key)} appears twice`);
-      keys.add(t.key);
-    }
-    const prepared = plan.tasks.map((t) => ({
+    const prepared = planEnqueues(plan).map((t) => ({
       key: t.key,
       after: t.after,
-      prepare: this.prepareEnqueue(
-        {
-          queue: t.queue,
-          tool: t.tool,
-          ...(t.prompt !== undefined ? { prompt: t.prompt } : {}),
-          ...(t.payload !== undefined ? { payload: t.payload } : {}),
-          ...(t.timeoutSeconds !== undefined ? { timeoutSeconds: t.timeoutSeconds } : {}),
-          ...(t.priority !== undefined ? { priority: t.priority } : {}),
-        },
-        `plan task ${t.key}`,
-        { planId: plan.id, planKey: t.key },
-      ),
+      prepare: this.prepareEnqueue(t.input, `plan task ${t.key}`, { planId: plan.id, planKey: t.key }),
     }));
     return this.h.commit(() => {
       const db = this.h.db;

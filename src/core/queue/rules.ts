@@ -1,12 +1,41 @@
 import type { SparkqConfig } from '../config';
 import { SparkqError } from '../errors';
-import { LIMITS, type TaskStatus } from '../model';
+import { looksLikeId } from '../ids';
+import { type EnqueueInput, LIMITS, type PlanInput, type TaskStatus } from '../model';
 
 /*
  * The queue's rules that do not depend on where it is stored: what a refused transition says, how a retry is
  * delayed, how outputs and errors are cut, the reasons the sweep gives. Both stores (the embedded one in this
  * folder, the team database in src/team) call these, so that they say and do the same.
  */
+
+/**
+ * A checked plan's tasks as the enqueues they make, in plan order: each task's name, what it waits on (names of
+ * earlier tasks of the plan, or task ids), and its enqueue input. Throws invalid-input for a name used twice or a
+ * wait on something that is neither an earlier task nor a task id.
+ */
+export function planEnqueues(plan: PlanInput): { key: string; after: string[]; input: EnqueueInput }[] {
+  const keys = new Set<string>();
+  for (const t of plan.tasks) {
+    for (const a of t.after) {
+      if (!keys.has(a) && !looksLikeId(a, 'tsk')) throw new SparkqError('invalid-input', `plan task ${t.key} waits on ${JSON.stringify(a)}, which is neither an earlier task of the plan nor a task id`);
+    }
+    if (keys.has(t.key)) throw new SparkqError('invalid-input', `plan task name ${JSON.stringify(t.key)} appears twice`);
+    keys.add(t.key);
+  }
+  return plan.tasks.map((t) => ({
+    key: t.key,
+    after: t.after,
+    input: {
+      queue: t.queue,
+      tool: t.tool,
+      ...(t.prompt !== undefined ? { prompt: t.prompt } : {}),
+      ...(t.payload !== undefined ? { payload: t.payload } : {}),
+      ...(t.timeoutSeconds !== undefined ? { timeoutSeconds: t.timeoutSeconds } : {}),
+      ...(t.priority !== undefined ? { priority: t.priority } : {}),
+    },
+  }));
+}
 
 /** The end of a worker's output, as much as the store keeps, saying how much was cut before it. */
 export function outputTail(text: string | undefined, max = LIMITS.output): string | null {
