@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { isRecord } from '../../core/guards';
 import type { Usage } from '../../core/model';
@@ -234,6 +235,98 @@ export function isUnknownSessionError(text: string): boolean {
   return /no conversation found|requires a valid session id|not a uuid and does not match any session/i.test(text);
 }
 
+// ---- Continuing a session from another directory --------------------------------------------------------------------
+//
+// Claude Code keeps a session's transcript under `<config dir>/projects/<project>/<session>.jsonl`, <project> being the
+// directory it was started in, escaped. A queue with a worktree per task continues one session from a new directory
+// each task. Claude Code 2.1.329 (checked here against a loopback mock) finds a `--resume <id>` in any project
+// directory: from another cwd, even one whose first directory is gone, it loads the transcript, tells the model the
+// working directory changed, runs the tools in the new cwd and goes on appending to the first project's file. Older
+// versions looked only in the project directory of their cwd and said "No conversation found with session ID"
+// (anthropics/claude-code#5768, #14252, #38089; no flag for it). For those, and only after such a refusal, the
+// transcript is copied into the project directory of the new cwd and the resume tried once more.
+
+/** Claude Code's config dir: CLAUDE_CONFIG_DIR, else ~/.claude. */
+export function claudeConfigDir(env: NodeJS.ProcessEnv): string {
+  return env['CLAUDE_CONFIG_DIR'] || path.join(env['HOME'] || os.homedir(), '.claude');
+}
+
+/** The hash Claude Code puts after a cut project name: Java's String.hashCode (h = h * 31 + UTF-16 unit, 32-bit). */
+function claudePathHash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+  return h;
+}
+
+const CLAUDE_PROJECT_NAME_MAX = 200;
+
+/**
+ * The name of the project directory Claude Code keeps a cwd's sessions in, as 2.1.329 makes it: every UTF-16 unit
+ * outside [A-Za-z0-9] becomes "-" (`/a_b/c.d e` → `-a-b-c-d-e`); a name longer than 200 is cut to 200 and followed by
+ * "-" and the absolute hash of the whole path in base 36.
+ */
+export function claudeProjectDirName(cwd: string): string {
+  const name = cwd.replace(/[^a-zA-Z0-9]/g, '-');
+  if (name.length <= CLAUDE_PROJECT_NAME_MAX) return name;
+  return `${name.slice(0, CLAUDE_PROJECT_NAME_MAX)}-${Math.abs(claudePathHash(cwd)).toString(36)}`;
+}
+
+/** The project directories a cwd may map to: as given and as the OS resolves it (claude's own cwd is the latter). */
+function claudeProjectDirs(configDir: string, cwd: string): string[] {
+  let real = cwd;
+  try {
+    real = fs.realpathSync(cwd);
+  } catch {
+    // not there (yet): the name as given is all there is
+  }
+  return [...new Set([real, cwd].map((d) => path.join(configDir, 'projects', claudeProjectDirName(d))))];
+}
+
+/** The session's transcript in any project directory (`<config dir>/projects/<project>/<session>.jsonl`), the newest. */
+export function findClaudeTranscript(configDir: string, sessionId: string): string | undefined {
+  const projects = path.join(configDir, 'projects');
+  let found: { file: string; mtime: number } | undefined;
+  let names: string[];
+  try {
+    names = fs.readdirSync(projects);
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    const file = path.join(projects, name, `${sessionId}.jsonl`);
+    try {
+      const st = fs.statSync(file);
+      if (st.isFile() && (found === undefined || st.mtimeMs > found.mtime)) found = { file, mtime: st.mtimeMs };
+    } catch {
+      // not in this project
+    }
+  }
+  return found?.file;
+}
+
+/**
+ * Puts a copy of the session's transcript (and its companion directory of subagent and tool-result files, if any)
+ * into the project directory of `cwd`, for a claude that resumes only sessions of its own cwd. Says where from and to,
+ * or (a string) why nothing was copied.
+ */
+export function carryClaudeSession(configDir: string, sessionId: string, cwd: string): { from: string; to: string } | string {
+  const from = findClaudeTranscript(configDir, sessionId);
+  if (from === undefined) return `no transcript of it under ${path.join(configDir, 'projects')}`;
+  const targets = claudeProjectDirs(configDir, cwd).filter((d) => d !== path.dirname(from));
+  if (targets.length === 0) return `no other transcript to use: the one in ${path.dirname(from)} is this directory's own`;
+  try {
+    for (const dir of targets) {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.copyFileSync(from, path.join(dir, `${sessionId}.jsonl`));
+      const companion = path.join(path.dirname(from), sessionId);
+      if (fs.existsSync(companion)) fs.cpSync(companion, path.join(dir, sessionId), { recursive: true });
+    }
+  } catch (e) {
+    return `its transcript ${from} could not be copied: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return { from: path.dirname(from), to: targets[0]! };
+}
+
 /** Claude Code's subscription form: the whole final text is "Claude AI usage limit reached|<epoch seconds>". */
 const CLAUDE_USAGE_LIMIT_TEXT = /^Claude AI usage limit reached(?:\s*\|\s*(\d{9,13}))?\s*$/i;
 
@@ -302,11 +395,34 @@ export const claudeExecutor: Executor = {
 
     const previous = ctx.queue.claudeSessionId;
     let run = await runClaudeOnce(ctx, previous !== null ? { ...base, sessionId: previous, resume: true } : { ...base, sessionId: randomUUID(), resume: false }, stdin, out);
-    // A session claude cannot load fails before its init message, with a result that says why.
-    if (previous !== null && !run.result.stopped && run.events.model === undefined) {
-      const why = run.events.result ? claudeResultError(run.events.result) : stderrGist(run.result.stderrTail, 2);
-      if (isUnknownSessionError(why) || isUnknownSessionError(run.result.stderrTail)) {
-        notes.push(`claude has no record of the queue's session ${previous} here (${why}); started a new session`);
+    // A session claude cannot load fails before its init message, with a result (or stderr) that says why.
+    const unknownSession = (r: ClaudeRun): string | undefined => {
+      if (r.result.stopped || r.events.model !== undefined) return undefined;
+      const why = r.events.result ? claudeResultError(r.events.result) : stderrGist(r.result.stderrTail, 2);
+      return isUnknownSessionError(why) || isUnknownSessionError(r.result.stderrTail) ? why : undefined;
+    };
+    let why = previous !== null ? unknownSession(run) : undefined;
+    if (previous !== null && why !== undefined) {
+      // The session may have been started in another directory (a worktree per task), by a claude that resumes only
+      // sessions of its own cwd: give it a copy of the transcript there and try once more (see carryClaudeSession).
+      const carried = carryClaudeSession(claudeConfigDir({ ...ctx.env, ...tool.env }), previous, ctx.cwd);
+      let detail: string;
+      if (typeof carried === 'string') {
+        detail = carried;
+      } else {
+        out.info(`claude did not find the queue's session ${previous} from ${ctx.cwd}; copied its transcript from ${carried.from} to ${carried.to} and resuming again`);
+        run = await runClaudeOnce(ctx, { ...base, sessionId: previous, resume: true }, stdin, out);
+        const again = unknownSession(run);
+        if (again === undefined) {
+          if (!run.result.stopped) notes.push(`claude resumed the queue's session ${previous} only after its transcript was copied from ${carried.from} into this directory's project (${carried.to})`);
+          why = undefined;
+        } else {
+          why = again;
+        }
+        detail = `even with its transcript copied from ${carried.from}`;
+      }
+      if (why !== undefined) {
+        notes.push(`claude has no record of the queue's session ${previous} here (${why}; ${detail}); started a new session`);
         out.info(notes[notes.length - 1]!);
         run = await runClaudeOnce(ctx, { ...base, sessionId: randomUUID(), resume: false }, stdin, out);
       }

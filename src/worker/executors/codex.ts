@@ -102,6 +102,9 @@ export function codexArgs(inv: CodexInvocation): string[] {
     return ['exec', '--json', '--skip-git-repo-check', '-s', inv.sandbox, '-C', inv.cwd, ...model, '-o', inv.lastMessageFile, ...retries, ...mcp, ...inv.extraArgs, '-'];
   }
   // `resume` takes no -s: the sandbox goes in as a config override, and every option must precede the subcommand.
+  // `-C` may name another directory than the thread was started in (a worktree per task): codex 0.169 (checked against
+  // a loopback mock) continues the thread there, tells the model the new cwd and workspace root in a fresh
+  // environment_context, and its sandbox's writable root and tools follow the new cwd; the first one may be gone.
   return [
     'exec',
     '--json',
