@@ -45,19 +45,21 @@ export default tseslint.config(
   // The layers of DESIGN.md, one direction of imports: core ← api ← ipc ← owner/team/client ← cli/worker/mcp ← extension, and
   // the webview beside the extension. A file may import its own layer and the layers before it, never a later one.
   ...layerRules([
-    ['src/core/**/*.ts', ['api', 'ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension', 'shared']],
-    ['src/api/**/*.ts', ['ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension', 'shared']],
-    ['src/ipc/**/*.ts', ['owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension', 'shared']],
+    ['src/core/**/*.ts', ['git', 'api', 'ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension', 'shared']],
+    ['src/api/**/*.ts', ['git', 'ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension', 'shared']],
+    ['src/ipc/**/*.ts', ['git', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension', 'shared']],
     ['src/owner/**/*.ts', ['client', 'team', 'cli', 'worker', 'mcp', 'extension', 'shared']],
     ['src/client/**/*.ts', ['cli', 'worker', 'mcp', 'extension', 'shared']],
     // The team database (PostgreSQL): the second store of the contract, beside the owner; the client chooses it.
     ['src/team/**/*.ts', ['ipc', 'owner', 'client', 'cli', 'worker', 'mcp', 'extension', 'shared']],
+    // git (worktrees per task, merges): I/O on a repository, beside the stores; the worker, the CLI and the extension use it.
+    ['src/git/**/*.ts', ['api', 'ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension', 'shared']],
     ['src/cli/**/*.ts', ['extension', 'shared']],
     ['src/worker/**/*.ts', ['cli', 'extension', 'shared']],
     // The MCP server beside the CLI and the worker: `sparkq mcp` (in cli) starts it; it needs neither of them.
     ['src/mcp/**/*.ts', ['cli', 'worker', 'extension', 'shared']],
-    ['src/shared/**/*.ts', ['api', 'ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension']],
-    ['webview/**/*.ts', ['api', 'ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension']],
+    ['src/shared/**/*.ts', ['git', 'api', 'ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension']],
+    ['webview/**/*.ts', ['git', 'api', 'ipc', 'owner', 'client', 'team', 'cli', 'worker', 'mcp', 'extension']],
   ]),
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

@@ -219,6 +219,12 @@ export const QUEUE_API = {
     safeToRepeat: false,
     params: (s) => [checked('input', s.FailInput, (v) => void s.checkOutcome(s.FailInput, v, 'failure'))],
   }),
+  recordChange: method<[input: M.RecordChangeInput], M.Task>({
+    doc: 'Records what a finished task changed in its worktree (its worker does, when the task was finished without it).',
+    changesState: true,
+    safeToRepeat: true,
+    params: (s) => [arg('input', s.RecordChangeInput, 'change', s)],
+  }),
   requeue: method<[task: string, options?: M.RequeueOptions], M.Task>({
     doc: 'Puts a failed task back on its queue as a new task; a repeat with the same idempotencyKey returns that task.',
     changesState: true,

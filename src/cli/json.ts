@@ -1,4 +1,4 @@
-import type { Attempt, Claim, Queue, Session, StatusCounts, Task, TaskDetail } from '../core/model';
+import type { Attempt, Claim, Queue, QueueIsolation, Session, StatusCounts, Task, TaskDetail } from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
 import type { OwnerInfo, StatusReport, WorkerInfo } from '../api/contract';
 
@@ -34,6 +34,7 @@ export interface QueueJson {
   paused: boolean;
   pausedUntil: string | null;
   pauseReason: string | null;
+  isolation: QueueIsolation | null;
   createdAt: string;
   endedAt: string | null;
   counts: StatusCounts;
@@ -54,6 +55,7 @@ export function queueJson(q: Queue): QueueJson {
     paused: q.paused,
     pausedUntil: q.pausedUntil,
     pauseReason: q.pauseReason,
+    isolation: q.isolation === null ? null : { ...q.isolation },
     createdAt: q.createdAt,
     endedAt: q.endedAt,
     counts: { queued: q.counts.queued, running: q.counts.running, succeeded: q.counts.succeeded, failed: q.counts.failed },
@@ -102,6 +104,8 @@ export function taskJson(t: Task): TaskJson {
     notBefore: t.notBefore,
     plan: t.plan,
     planKey: t.planKey,
+    change: t.change === null ? null : { ...t.change, files: t.change.files.map((f) => ({ ...f })) },
+    pattern: t.pattern === null ? null : { ...t.pattern },
     archived: t.archived,
   };
 }

@@ -42,6 +42,25 @@ export interface ToolConfig {
   mcp?: boolean;
   maxAttempts?: number;
   timeoutSeconds?: number;
+  /** `worktree`: its tasks run in a git worktree of their own even on a queue without isolation. */
+  isolation?: 'worktree';
+}
+
+export type MergeMode = 'ff-or-merge' | 'ff-only' | 'merge';
+export const MERGE_MODES: readonly MergeMode[] = ['ff-or-merge', 'ff-only', 'merge'];
+
+/** How tasks run in worktrees (isolation: worktree): what each new worktree gets, and how changes merge back. */
+export interface WorktreeConfig {
+  /** Globs, relative to the repository's top, of (usually ignored) files copied into each new worktree (`.env`). */
+  copy: string[];
+  /** Globs of files or folders linked into each new worktree (`node_modules`): shared, never committed. */
+  link: string[];
+  /** A script from the script dirs run once in each new worktree (not in a reused one), before its first task. */
+  setup: string | null;
+  /** The author of task commits, "Name <email>"; null: git's configured user (or SparkQ when there is none). */
+  author: string | null;
+  /** How a task's branch merges into its base: fast-forward when possible else a merge commit (default), or only one. */
+  merge: MergeMode;
 }
 
 export interface TaskClassConfig {
@@ -66,6 +85,9 @@ export interface SparkqConfig {
   retry: { backoffSeconds: number; maxBackoffSeconds: number; rateLimitPauseSeconds: number };
   /** USD per million tokens by model name: the built-in defaults (core/pricing.ts) with sparkq.yml's entries over them. */
   pricing: Record<string, ModelPrice>;
+  worktree: WorktreeConfig;
+  /** The folder of prompt patterns (Markdown templates), relative to the workspace root. */
+  patternsDir: string;
 }
 
 /** An issue in sparkq.yml, with the path and the line and column it was written at. */
@@ -176,6 +198,8 @@ export interface StoreConfig {
 }
 const DEFAULT_RETRY = Object.freeze({ backoffSeconds: 10, maxBackoffSeconds: 600, rateLimitPauseSeconds: 300 });
 const DEFAULT_SCRIPT_DIRS = ['scripts'];
+const DEFAULT_WORKTREE: Readonly<WorktreeConfig> = Object.freeze({ copy: [], link: [], setup: null, author: null, merge: 'ff-or-merge' });
+export const DEFAULT_PATTERNS_DIR = 'sparkq/patterns';
 
 /** A workspace folder's name is only a suggestion: make it a valid project name rather than fail on it. */
 function projectOrDefault(name: string | undefined): string {
@@ -196,6 +220,8 @@ export function defaultConfig(project?: string): SparkqConfig {
     store: { kind: 'sqljs', liveCap: DEFAULT_LIVE_CAP },
     retry: { ...DEFAULT_RETRY },
     pricing: structuredClone(DEFAULT_PRICING),
+    worktree: { ...DEFAULT_WORKTREE, copy: [], link: [] },
+    patternsDir: DEFAULT_PATTERNS_DIR,
   };
 }
 
@@ -308,6 +334,10 @@ const ToolSchema = z
         .optional(),
       maxAttempts: posInt('a whole number from 1 to 100', 100).meta({ description: 'Attempts before a failing task stays failed.' }).optional(),
       timeoutSeconds: timeoutSchema().meta({ description: "Overrides the task class's timeout for this tool." }).optional(),
+      isolation: z
+        .enum(['worktree', 'none'], expected('worktree or none'))
+        .meta({ description: 'worktree: each task of this tool runs in a git worktree of its own, on its own branch, even on a queue without isolation. Default none.' })
+        .optional(),
     },
     expected('a mapping of tool settings (kind, taskClass, ...)'),
   )
@@ -338,6 +368,37 @@ const PriceSchema = z
   )
   .strict()
   .meta({ title: 'Model price', description: 'What a model bills, in US dollars per million tokens.' });
+
+const globList = (what: string) =>
+  z
+    .array(
+      str('a glob relative to the repository top, e.g. node_modules or config/*.local').refine((g) => !g.startsWith('/') && !/(^|\/)\.\.(\/|$)/.test(g), {
+        error: (iss) => `expected a glob inside the repository (relative, no ..), got ${describe(iss.input)}`,
+      }),
+      expected('a list of globs'),
+    )
+    .meta({ description: what });
+
+const WorktreeSchema = z
+  .object(
+    {
+      copy: globList('Files (usually ignored ones, e.g. .env) copied from the repository into each new worktree.'),
+      link: globList('Files or folders (e.g. node_modules) linked into each new worktree: shared with the repository, never committed.'),
+      setup: str('the name of a script in the script dirs').meta({ description: 'A script from the script dirs run once in each new worktree, before its first task (not in a reused one).' }),
+      author: z
+        .string(expected('"Name <email>"'))
+        .regex(/^[^<>\p{Cc}]+ <[^<>\s\p{Cc}]+>$/u, expected('"Name <email>"'))
+        .meta({ description: "The author of task commits. Default: git's configured user." }),
+      merge: z.enum(MERGE_MODES, expected(MERGE_MODES.join(', '))).meta({
+        description: 'How a task branch merges into its base: ff-or-merge (default: fast-forward when possible, else a merge commit), ff-only, or merge (always a merge commit).',
+      }),
+    },
+    expected('a mapping with copy, link, setup, author or merge'),
+  )
+  .partial()
+  .strict()
+  .nullable()
+  .meta({ description: 'Queues with isolation: worktree run each task in a git worktree under .sparkq/worktrees/, on a branch sparkq/<queue>/<task>.' });
 
 const classNameSchema = z.string().regex(CLASS_NAME, 'a task class name must be UPPER_CASE: a capital letter, then capitals, digits and "_"');
 
@@ -424,6 +485,8 @@ const FileSchema = z
           description:
             'Prices per model in USD per million tokens, for `sparkq report --plan` ("what the Codex tokens would have cost at model M"). Merged over built-in defaults (2025 list prices of gpt-5, gpt-5-codex, gpt-5-mini, claude-opus-4-5, claude-sonnet-4-5, claude-haiku-4-5); an entry here replaces the default of that name.',
         }),
+      worktree: WorktreeSchema,
+      patterns: scriptDirSchema.meta({ description: `The folder of prompt patterns (Markdown templates with front matter), relative to the workspace root. Default ${DEFAULT_PATTERNS_DIR}.` }),
     },
     expected('a mapping of settings at the top level (e.g. version: 1)'),
   )
@@ -549,6 +612,16 @@ function build(f: FileConfig, defaultProject: string | undefined, warnings: stri
     };
   }
   for (const [model, p] of Object.entries(f.pricing ?? {})) config.pricing[model] = { input: p.input, cachedInput: p.cachedInput ?? p.input, output: p.output };
+  if (f.worktree) {
+    config.worktree = {
+      copy: [...(f.worktree.copy ?? [])],
+      link: [...(f.worktree.link ?? [])],
+      setup: f.worktree.setup ?? null,
+      author: f.worktree.author ?? null,
+      merge: f.worktree.merge ?? DEFAULT_WORKTREE.merge,
+    };
+  }
+  if (f.patterns !== undefined) config.patternsDir = f.patterns;
   return config;
 }
 
@@ -573,6 +646,7 @@ function buildTool(name: string, t: FileTool, warnings: string[]): ToolConfig {
   if (t.mcp !== undefined) tool.mcp = t.mcp;
   if (t.maxAttempts !== undefined) tool.maxAttempts = t.maxAttempts;
   if (t.timeoutSeconds !== undefined) tool.timeoutSeconds = t.timeoutSeconds;
+  if (t.isolation === 'worktree') tool.isolation = 'worktree';
   return tool;
 }
 

@@ -26,6 +26,8 @@ export const LIMITS = {
   maxTimeoutSeconds: 7 * 24 * 3600,
   maxPriority: 1_000_000,
   maxAfter: 1_000,
+  /** Changed files listed on a task that ran in a worktree (all are counted). */
+  changedFiles: 500,
   /**
    * Arrays and objects nested in one field of a request (a payload, result data, a plan), `[]` being level 1. Deeper
    * values overflow the stack of recursive readers (schemas, JSON.stringify) long before a size limit is reached.

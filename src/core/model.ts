@@ -55,11 +55,86 @@ export interface Queue {
   pauseReason: string | null;
   codexThreadId: string | null;
   claudeSessionId: string | null;
+  /** Each task runs in a git worktree of its own (`isolation: worktree`); null: in the queue's working directory. */
+  isolation: QueueIsolation | null;
   createdAt: string;
   endedAt: string | null;
   counts: StatusCounts;
   stale: number;
 }
+
+/**
+ * A queue whose tasks each run in a git worktree of their own, on a branch `sparkq/<queue>/<task>`. The branch starts
+ * at `baseCommit`, or at the tip of `baseRef` when the queue follows its base. Changes merge into `baseRef`.
+ */
+export interface QueueIsolation {
+  kind: 'worktree';
+  /** The branch the queue's changes are for (the one HEAD named when the queue was made, or --base); null when that was a bare commit. */
+  baseRef: string | null;
+  /** The commit the base named when the queue was made. */
+  baseCommit: string;
+  /** Start each task at the current tip of baseRef rather than at baseCommit. */
+  follow: boolean;
+}
+
+const gitRef = z.string().min(1).max(LIMITS.name * 2).refine((s) => !/[\p{Cc}\s]/u.test(s) && !s.startsWith('-'), 'a git ref must not contain spaces or control characters, nor start with "-"');
+const gitCommit = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a commit is a full hexadecimal object name (40 or 64 characters)');
+
+export const QueueIsolationSchema = z
+  .object({ kind: z.literal('worktree'), baseRef: gitRef.nullable(), baseCommit: gitCommit, follow: z.boolean() })
+  .strict();
+
+/** A file a task changed, relative to the repository's top: its path and git's status letter (A, M, D, R, T). */
+export interface ChangedFile {
+  path: string;
+  status: string;
+}
+
+/**
+ * What a task on a worktree queue changed: where it ran, its branch, and the commit that holds its change (made with
+ * the summary as message when it succeeded). A failed task has no commit; its worktree is kept for inspection.
+ */
+export interface TaskChange {
+  /** The worktree, relative to the workspace folder, with forward slashes. */
+  worktree: string;
+  branch: string;
+  /** The branch the change is for; null when the queue's base is a bare commit. */
+  baseRef: string | null;
+  /** The commit the task's branch started from. */
+  baseCommit: string;
+  /** The task's commit; null when it changed nothing or did not succeed. */
+  commit: string | null;
+  /** Up to LIMITS.changedFiles of the changed files; `filesChanged` counts them all. */
+  files: ChangedFile[];
+  filesChanged: number;
+  insertions: number;
+  deletions: number;
+}
+
+export const TaskChangeSchema = z
+  .object({
+    worktree: z.string().min(1).max(4096),
+    branch: gitRef,
+    baseRef: gitRef.nullable(),
+    baseCommit: gitCommit,
+    commit: gitCommit.nullable(),
+    files: z
+      .array(z.object({ path: z.string().min(1).max(4096), status: z.string().min(1).max(8) }).strict())
+      .max(LIMITS.changedFiles, `at most ${LIMITS.changedFiles} changed files are listed; count the rest in filesChanged`),
+    filesChanged: z.number().int().nonnegative(),
+    insertions: z.number().int().nonnegative(),
+    deletions: z.number().int().nonnegative(),
+  })
+  .strict();
+
+/** The prompt pattern a task was made from (`sparkq/patterns/NAME.md`) and the SHA-256 of that file then. */
+export interface TaskPattern {
+  name: string;
+  hash: string;
+}
+export const TaskPatternSchema = z
+  .object({ name: z.string().min(1).max(LIMITS.name), hash: z.string().regex(/^[0-9a-f]{64}$/, 'a pattern hash is the SHA-256 of its file, 64 hexadecimal digits') })
+  .strict();
 
 /** What a task produced: the summary of a succeeded task, and data (also partial results a failed task reported). */
 export interface TaskResult {
@@ -108,6 +183,10 @@ export interface Task {
   /** The plan the task came from and its name in that plan. */
   plan: string | null;
   planKey: string | null;
+  /** Where it ran in a worktree (isolation: worktree): its branch, commit and changed files. */
+  change: TaskChange | null;
+  /** The prompt pattern it was made from. */
+  pattern: TaskPattern | null;
   /** True when the task lives in an archive file (finished long enough ago to leave the live database). */
   archived: boolean;
 }
@@ -162,6 +241,8 @@ export const CreateQueueInput = z
     workdir: z.string().min(1).max(4096).optional(),
     maxWorkers: z.number().int().min(1).max(64).optional(),
     maxAttempts: z.number().int().min(1).max(100).optional(),
+    /** Run each task in a git worktree of its own; the client resolves the base in the repository (see src/git). */
+    isolation: QueueIsolationSchema.optional(),
   })
   .strict();
 export type CreateQueueInput = z.input<typeof CreateQueueInput>;
@@ -190,6 +271,8 @@ export const EnqueueInput = z
     /** Ids of existing tasks this one waits on: it runs only after all of them have succeeded. */
     after: z.array(z.string().min(1)).max(LIMITS.maxAfter, `a task can wait on at most ${LIMITS.maxAfter} tasks`).optional(),
     idempotencyKey: IdempotencyKey.optional(),
+    /** The prompt pattern the prompt was rendered from. */
+    pattern: TaskPatternSchema.optional(),
   })
   .strict();
 export type EnqueueInput = z.input<typeof EnqueueInput>;
@@ -214,6 +297,8 @@ const outcomeDetails = {
   stderr: z.string().optional(),
   usage: UsageSchema.optional(),
   agentSession: AgentSessionSchema.optional(),
+  /** The task ran in a worktree: what it changed there (see TaskChange). */
+  change: TaskChangeSchema.optional(),
 };
 
 export const CompleteInput = z
@@ -238,6 +323,15 @@ export const FailInput = z
   })
   .strict();
 export type FailInput = z.input<typeof FailInput>;
+
+/**
+ * What a task changed in its worktree, recorded after it was finished without its worker (by its agent through
+ * SparkQ's tools, or by hand for a manual task): only for the attempt that finished, once finished.
+ */
+export const RecordChangeInput = z
+  .object({ task: z.string().min(1), attempt: z.number().int().positive(), change: TaskChangeSchema })
+  .strict();
+export type RecordChangeInput = z.input<typeof RecordChangeInput>;
 
 export const HeartbeatInput = z.object({ task: z.string().min(1), lease: z.string().min(1) }).strict();
 export type HeartbeatInput = z.input<typeof HeartbeatInput>;

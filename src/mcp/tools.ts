@@ -71,7 +71,7 @@ const under =
   (r: R) => ({ structured: { [key]: r }, text: t(r) });
 
 /** What a worker process reports about a run (its captured output, token usage, agent thread): not an agent's to say. */
-const RUNNER_FIELDS = ['stdout', 'stderr', 'usage', 'agentSession'];
+const RUNNER_FIELDS = ['stdout', 'stderr', 'usage', 'agentSession', 'change'];
 
 const claimArgs = toolArgs('claim', 'claim', [], {
   waitSeconds: {
@@ -118,9 +118,12 @@ export const TOOLS: readonly SparkqTool[] = [
   direct<M.Session[]>('list_sessions', 'List sessions', 'listSessions', under('sessions', text.sessions)),
   direct<M.Queue[]>('list_queues', 'List queues', 'listQueues', under('queues', text.queues)),
   direct<M.Session>('create_session', 'Create session', 'createSession', as(text.session)),
-  direct<M.Queue>('create_queue', 'Create queue', 'createQueue', as(text.queue)),
+  // A worktree queue's base is resolved in its repository by the CLI or VS Code (`queue create --isolation worktree`).
+  direct<M.Queue>('create_queue', 'Create queue', 'createQueue', as(text.queue), { hide: ['isolation'] }),
+  // A pattern is recorded by whoever rendered the prompt from its file (`enqueue --pattern`), not typed by an agent.
   direct<M.Task>('enqueue', 'Enqueue task', 'enqueue', as(text.task), {
     hint: 'Needs a prompt or a payload; after takes task ids.',
+    hide: ['pattern'],
   }),
   {
     name: 'apply_plan',

@@ -1,8 +1,8 @@
 import type { ChangeEvent, SweepResult } from '../core/events';
 import { newLeaseToken } from '../core/ids';
 import { checkOutcome, parseInput as parse } from '../core/inputs';
-import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, ReleaseInput, type Task, type TaskStatus } from '../core/model';
-import { autoFailedReason, errorText, leaseMismatch, notRunning, outputTail, retryDelayMs, workerLostReason } from '../core/queue/rules';
+import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, RecordChangeInput, ReleaseInput, type Task, type TaskChange, type TaskStatus } from '../core/model';
+import { autoFailedReason, changeRefused, errorText, leaseMismatch, notRunning, outputTail, retryDelayMs, workerLostReason } from '../core/queue/rules';
 import { type TeamContext, tell } from './context';
 import type { Sql } from './db';
 import { type Row, TASK_SELECT, activeQueueRow, readTask, taskRow, tasksOf } from './rows';
@@ -70,6 +70,18 @@ async function runningTask(c: Sql, id: string, lease: string | undefined, verb: 
   return row;
 }
 
+export async function recordChange(ctx: TeamContext, input: RecordChangeInput): Promise<Task> {
+  const r = parse(RecordChangeInput, input, 'change');
+  return ctx.db.tx(async (c) => {
+    const row = await taskRow(c, r.task, 'FOR UPDATE');
+    const status = row['status'] as TaskStatus;
+    if ((status !== 'succeeded' && status !== 'failed') || row['attempt'] !== r.attempt) throw changeRefused(r.task, status, row['attempt'] as number, r.attempt, false);
+    await c.query('UPDATE tasks SET change = $1 WHERE id = $2', [JSON.stringify(r.change), r.task]);
+    tell(c, [{ kind: 'task', id: r.task, queueId: row['queue_id'] as string, status }]);
+    return readTask(c, r.task, ctx.clock.now());
+  });
+}
+
 export async function heartbeat(ctx: TeamContext, input: HeartbeatInput): Promise<void> {
   const h = parse(HeartbeatInput, input, 'heartbeat');
   // The common case in one statement; only a refused heartbeat reads the row to say why.
@@ -87,6 +99,8 @@ interface Outcome {
   usage: string | null;
   stdout: string | null;
   stderr: string | null;
+  /** TaskChange as JSON: what the attempt changed in its worktree. */
+  change: string | null;
 }
 
 async function endAttempt(c: Sql, row: Row, at: number, outcome: string, error: string | null): Promise<void> {
@@ -104,8 +118,8 @@ async function recordAgent(c: Sql, queueId: string, ids: AgentSession | undefine
 /** Finishes a running task (succeeded or failed) and, on success, releases the queued tasks that waited on it. */
 async function finish(c: Sql, row: Row, status: 'succeeded' | 'failed', at: number, summary: string | null, error: string | null, o: Outcome, events: ChangeEvent[]): Promise<void> {
   await c.query(
-    'UPDATE tasks SET status = $1, finished_at = $2, lease = NULL, summary = $3, data = $4, error = $5, stdout = $6, stderr = $7, usage = $8 WHERE id = $9',
-    [status, at, summary, o.data, error, o.stdout, o.stderr, o.usage, row['id']],
+    'UPDATE tasks SET status = $1, finished_at = $2, lease = NULL, summary = $3, data = $4, error = $5, stdout = $6, stderr = $7, usage = $8, change = $9 WHERE id = $10',
+    [status, at, summary, o.data, error, o.stdout, o.stderr, o.usage, o.change, row['id']],
   );
   await endAttempt(c, row, at, status, error);
   events.push({ kind: 'task', id: row['id'] as string, queueId: row['queue_id'] as string, status });
@@ -124,7 +138,7 @@ async function finish(c: Sql, row: Row, status: 'succeeded' | 'failed', at: numb
  */
 const COMPLETE_SQL = `
   WITH done AS (
-    UPDATE tasks SET status = 'succeeded', finished_at = $2, lease = NULL, summary = $3, data = $4, error = NULL, stdout = $5, stderr = $6, usage = $7
+    UPDATE tasks SET status = 'succeeded', finished_at = $2, lease = NULL, summary = $3, data = $4, error = NULL, stdout = $5, stderr = $6, usage = $7, change = $9
      WHERE id = $1 AND status = 'running' AND ($8::text IS NULL OR lease = $8)
     RETURNING *
   ), attempt AS (
@@ -144,7 +158,7 @@ export async function complete(ctx: TeamContext, input: CompleteInput): Promise<
   // The common case (no agent conversation to record on the queue) is one statement.
   if (!x.agentSession) {
     const at = ctx.clock.now();
-    const rows = await ctx.db.query<Row>(COMPLETE_SQL, [x.task, at, x.summary.trim(), data, stdout, stderr, usage, x.lease ?? null], 'sparkq-complete');
+    const rows = await ctx.db.query<Row>(COMPLETE_SQL, [x.task, at, x.summary.trim(), data, stdout, stderr, usage, x.lease ?? null, changeOf(x.change)], 'sparkq-complete');
     const row = rows[0];
     if (row) {
       const released = (row['released'] as [string, string][] | null) ?? [];
@@ -160,7 +174,7 @@ export async function complete(ctx: TeamContext, input: CompleteInput): Promise<
     const row = await runningTask(c, x.task, x.lease, 'completed');
     const events: ChangeEvent[] = [];
     const at = ctx.clock.now();
-    await finish(c, row, 'succeeded', at, x.summary.trim(), null, { data, usage, stdout, stderr }, events);
+    await finish(c, row, 'succeeded', at, x.summary.trim(), null, { data, usage, stdout, stderr, change: changeOf(x.change) }, events);
     await recordAgent(c, row['queue_id'] as string, x.agentSession, events);
     tell(c, events);
     return readTask(c, x.task, at);
@@ -189,8 +203,8 @@ export async function failOrRetry(ctx: TeamContext, c: Sql, row: Row, error: str
 async function returnTask(c: Sql, row: Row, at: number, notBefore: number | null, error: string, outcome: string, o: Outcome, events: ChangeEvent[]): Promise<void> {
   await c.query(
     `UPDATE tasks SET status = 'queued', lease = NULL, worker = NULL, started_at = NULL, heartbeat_at = NULL, stale_at = NULL,
-       not_before = $1, error = $2, data = $3, stdout = $4, stderr = $5, usage = $6 WHERE id = $7`,
-    [notBefore, error, o.data, o.stdout, o.stderr, o.usage, row['id']],
+       not_before = $1, error = $2, data = $3, stdout = $4, stderr = $5, usage = $6, change = $7 WHERE id = $8`,
+    [notBefore, error, o.data, o.stdout, o.stderr, o.usage, o.change, row['id']],
   );
   await endAttempt(c, row, at, outcome, error);
   events.push({ kind: 'task', id: row['id'] as string, queueId: row['queue_id'] as string, status: 'queued' });
@@ -201,7 +215,7 @@ export async function fail(ctx: TeamContext, input: FailInput): Promise<Task> {
   return ctx.db.tx(async (c) => {
     const row = await runningTask(c, f.task, f.lease, 'failed');
     const events: ChangeEvent[] = [];
-    await failOrRetry(ctx, c, row, f.error, { data, usage, stdout: outputTail(f.stdout), stderr: outputTail(f.stderr) }, events);
+    await failOrRetry(ctx, c, row, f.error, { data, usage, stdout: outputTail(f.stdout), stderr: outputTail(f.stderr), change: changeOf(f.change) }, events);
     await recordAgent(c, row['queue_id'] as string, f.agentSession, events);
     tell(c, events);
     return readTask(c, f.task, ctx.clock.now());
@@ -219,7 +233,7 @@ export async function release(ctx: TeamContext, input: ReleaseInput): Promise<Ta
     const now = ctx.clock.now();
     const reason = r.reason.trim().slice(0, LIMITS.error);
     const events: ChangeEvent[] = [];
-    await returnTask(c, row, now, null, reason, 'released', { data, usage, stdout: outputTail(r.stdout), stderr: outputTail(r.stderr) }, events);
+    await returnTask(c, row, now, null, reason, 'released', { data, usage, stdout: outputTail(r.stdout), stderr: outputTail(r.stderr), change: changeOf(r.change) }, events);
     const resetAt = r.resetAt === undefined ? undefined : typeof r.resetAt === 'number' ? r.resetAt : Date.parse(r.resetAt);
     const until = resetAt !== undefined && resetAt > now ? resetAt : now + ctx.config.retry.rateLimitPauseSeconds * 1000;
     const queueId = row['queue_id'] as string;
@@ -252,7 +266,7 @@ export async function sweep(ctx: TeamContext, lockKey: string): Promise<(SweepRe
     const failedRows = (await c.query<Row>("SELECT * FROM tasks WHERE status = 'running' AND started_at + 2 * timeout_s * 1000 < $1 ORDER BY seq FOR UPDATE SKIP LOCKED", [now])).rows;
     for (const row of failedRows) {
       const ran = now - (row['started_at'] as number);
-      await failOrRetry(ctx, c, row, autoFailedReason(row['timeout_s'] as number, ran), { data: null, usage: null, stdout: null, stderr: null }, events);
+      await failOrRetry(ctx, c, row, autoFailedReason(row['timeout_s'] as number, ran), { data: null, usage: null, stdout: null, stderr: null, change: null }, events);
     }
     const lostRows = (
       await c.query<Row>(
@@ -262,7 +276,7 @@ export async function sweep(ctx: TeamContext, lockKey: string): Promise<(SweepRe
     ).rows;
     for (const row of lostRows) {
       const reason = workerLostReason(row['worker'] as string | null, now - (row['heartbeat_at'] as number));
-      await failOrRetry(ctx, c, row, reason, { data: null, usage: null, stdout: null, stderr: null }, events);
+      await failOrRetry(ctx, c, row, reason, { data: null, usage: null, stdout: null, stderr: null, change: null }, events);
     }
     const staled = (
       await c.query<{ id: string; queue_id: string }>(
@@ -281,4 +295,9 @@ export async function sweep(ctx: TeamContext, lockKey: string): Promise<(SweepRe
       lost: await read(lostRows.map((r) => r['id'] as string)),
     };
   });
+}
+
+/** What an attempt changed in its worktree, as the row keeps it. */
+function changeOf(change: TaskChange | undefined): string | null {
+  return change ? JSON.stringify(change) : null;
 }

@@ -38,7 +38,7 @@ const QUEUES: TableSpec = {
   columns: [
     ['id', 'text'], ['session_id', 'text'], ['name', 'text'], ['instructions', 'text'], ['workdir', 'text'], ['status', 'text'],
     ['max_workers', 'int4'], ['max_attempts', 'int4'], ['paused_at', 'int8'], ['paused_until', 'int8'], ['pause_reason', 'text'],
-    ['codex_thread_id', 'text'], ['claude_session_id', 'text'], ['created_at', 'int8'], ['ended_at', 'int8'],
+    ['codex_thread_id', 'text'], ['claude_session_id', 'text'], ['created_at', 'int8'], ['ended_at', 'int8'], ['isolation', 'text'],
   ],
 };
 const PLANS: TableSpec = {
@@ -53,7 +53,7 @@ const TASKS: TableSpec = {
     ['worker', 'text'], ['lease', 'text'], ['created_at', 'int8'], ['started_at', 'int8'], ['heartbeat_at', 'int8'],
     ['finished_at', 'int8'], ['stale_at', 'int8'], ['summary', 'text'], ['data', 'text'], ['error', 'text'], ['stdout', 'text'],
     ['stderr', 'text'], ['usage', 'text'], ['retry_of', 'text'], ['plan_id', 'text'], ['plan_key', 'text'], ['deps', 'int4'],
-    ['waiting', 'int4'], ['not_before', 'int8'], ['idem_key', 'text'],
+    ['waiting', 'int4'], ['not_before', 'int8'], ['idem_key', 'text'], ['change', 'text'], ['pattern', 'text'],
   ],
 };
 const ATTEMPTS: TableSpec = {

@@ -2,7 +2,7 @@ import { iso } from '../core/clock';
 import { SparkqError } from '../core/errors';
 import { looksLikeId } from '../core/ids';
 import type { Queue, Session, StatusCounts, Task, TaskStatus } from '../core/model';
-import { type Names, rowToTask } from '../core/queue/rows';
+import { isolationOf, type Names, rowToTask } from '../core/queue/rows';
 import type { Sql } from './db';
 
 /*
@@ -177,6 +177,7 @@ export async function queuesOf(c: Sql, rows: readonly Row[], now: number): Promi
       ...pauseOf(r, now),
       codexThreadId: (r['codex_thread_id'] as string | null) ?? null,
       claudeSessionId: (r['claude_session_id'] as string | null) ?? null,
+      isolation: isolationOf(r['isolation']),
       createdAt: iso(r['created_at'] as number),
       endedAt: typeof r['ended_at'] === 'number' ? iso(r['ended_at']) : null,
       counts: tally.counts,

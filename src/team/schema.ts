@@ -136,6 +136,11 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (queue_id, worker)
   );
   `,
+  // 2: worktrees (a queue's isolation, a task's change, JSON) and the prompt pattern a task came from (JSON).
+  `
+  ALTER TABLE queues ADD COLUMN isolation text;
+  ALTER TABLE tasks ADD COLUMN change text, ADD COLUMN pattern text;
+  `,
 ];
 
 /** The schema version this SparkQ writes. */

@@ -42,6 +42,8 @@ interface NewTask {
   planId: string | null;
   planKey: string | null;
   after: string[];
+  /** TaskPattern as JSON. */
+  pattern: string | null;
 }
 
 /** An enqueue checked outside the transaction; `inQueue` finishes it against the queue row read inside. */
@@ -70,6 +72,7 @@ export function prepareEnqueue(ctx: TeamContext, input: EnqueueInput, what = 'ta
       planId: extra.planId ?? null,
       planKey: extra.planId !== undefined ? (extra.planKey ?? '') : null,
       after: e.after ? [...new Set(e.after)] : [],
+      pattern: e.pattern ? JSON.stringify(e.pattern) : null,
     }),
   };
 }
@@ -104,10 +107,10 @@ async function waitingOn(c: Sql, ids: readonly string[], what: string, pending?:
 async function insertTask(c: Sql, t: NewTask, waiting: number): Promise<string | null> {
   const r = await c.query<{ id: string }>(
     `INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of,
-                       plan_id, plan_key, deps, waiting, idem_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                       plan_id, plan_key, deps, waiting, idem_key, pattern)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
      ON CONFLICT (queue_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING id`,
-    [t.id, t.sessionId, t.queueId, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.retryOf, t.planId, t.planKey, t.after.length, waiting, t.key],
+    [t.id, t.sessionId, t.queueId, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.retryOf, t.planId, t.planKey, t.after.length, waiting, t.key, t.pattern],
   );
   if (r.rows.length === 0) return null;
   if (t.after.length > 0) {
@@ -133,8 +136,8 @@ const ENQUEUE_SQL = `
   WITH q AS (
     SELECT id, session_id, name FROM queues WHERE (id = $1 OR name = $1) AND status = 'active' ORDER BY created_at DESC LIMIT 1 FOR SHARE
   ), made AS (
-    INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, idem_key)
-    SELECT $2, q.session_id, q.id, $3, $4, $5, $6, 'queued', $7, $8, $9, $10 FROM q
+    INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, idem_key, pattern)
+    SELECT $2, q.session_id, q.id, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11 FROM q
     ON CONFLICT (queue_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
     RETURNING *
   )
@@ -147,7 +150,7 @@ export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Ta
     const t = prepared.inQueue({ id: null, session_id: null });
     const rows = await ctx.db.query<Row>(
       ENQUEUE_SQL,
-      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key],
+      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key, t.pattern],
       'sparkq-enqueue',
     );
     if (rows[0]) {
@@ -187,6 +190,7 @@ async function requeueRow(ctx: TeamContext, c: Sql, row: Row, key: string | null
     planId: (row['plan_id'] as string | null) ?? null,
     planKey: row['plan_id'] ? ((row['plan_key'] as string | null) ?? '') : null,
     after,
+    pattern: (row['pattern'] as string | null) ?? null,
   };
   const waiting = after.length > 0 ? await waitingOn(c, after, `task ${originalId}`) : 0;
   const made = await insertTask(c, t, waiting);

@@ -18,6 +18,7 @@ import {
   type EnqueueInput,
   type FailInput,
   type HeartbeatInput,
+  type RecordChangeInput,
   ListTasksInput,
   PauseQueueInput,
   type PlanApplyResult,
@@ -213,8 +214,8 @@ export class TeamQueue {
       const id = newId('que');
       await this.unique(c, 'queue', q.name, () =>
         c.query(
-          "INSERT INTO queues(id, session_id, name, instructions, workdir, status, max_workers, max_attempts, created_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8)",
-          [id, session['id'], q.name, q.instructions ?? '', q.workdir ?? null, q.maxWorkers ?? 1, q.maxAttempts ?? null, this.now],
+          "INSERT INTO queues(id, session_id, name, instructions, workdir, status, max_workers, max_attempts, isolation, created_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9)",
+          [id, session['id'], q.name, q.instructions ?? '', q.workdir ?? null, q.maxWorkers ?? 1, q.maxAttempts ?? null, q.isolation ? JSON.stringify(q.isolation) : null, this.now],
         ),
       );
       tell(c, [{ kind: 'queue', id }]);
@@ -331,6 +332,11 @@ export class TeamQueue {
   heartbeat(input: HeartbeatInput): Promise<void> {
     this.throwIfClosed();
     return attempts.heartbeat(this.ctx, input);
+  }
+
+  recordChange(input: RecordChangeInput): Promise<Task> {
+    this.throwIfClosed();
+    return attempts.recordChange(this.ctx, input);
   }
 
   complete(input: CompleteInput): Promise<Task> {

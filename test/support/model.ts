@@ -23,6 +23,7 @@ export function fakeQueue(over: Partial<Queue> = {}): Queue {
     pauseReason: null,
     codexThreadId: null,
     claudeSessionId: null,
+    isolation: null,
     createdAt: EPOCH,
     endedAt: null,
     counts: { queued: 0, running: 0, succeeded: 0, failed: 0 },
@@ -66,6 +67,8 @@ export function fakeTask(over: Partial<Task> = {}): Task {
     notBefore: null,
     plan: null,
     planKey: null,
+    change: null,
+    pattern: null,
     archived: false,
     ...over,
   };

@@ -1,13 +1,13 @@
 import { SparkqError } from '../errors';
 import { newLeaseToken } from '../ids';
 import { checkOutcome, parseInput as parse } from '../inputs';
-import { type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, ReleaseInput, type Task, type TaskStatus } from '../model';
+import { type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, RecordChangeInput, ReleaseInput, type Task, type TaskChange, type TaskStatus } from '../model';
 import type { Row } from '../store/sqlite';
 import { agentEffect } from './commands';
 import { type Effect, rowAfter } from './effects';
 import type { QueueHandle } from './handle';
 import { rowToTask } from './rows';
-import { errorText, leaseMismatch, notRunning, outputTail, retryDelayMs } from './rules';
+import { changeRefused, errorText, leaseMismatch, notRunning, outputTail, retryDelayMs } from './rules';
 
 /**
  * A task's attempts: claims and what ends or continues them (heartbeat, complete, fail, retry, hand back). Every
@@ -68,6 +68,18 @@ export class AttemptCommands {
     return row;
   }
 
+  async recordChange(input: RecordChangeInput): Promise<Task> {
+    const r = parse(RecordChangeInput, input, 'change');
+    return this.h.commit(() => {
+      const { row, archived } = this.h.anyTaskRow(r.task);
+      const status = row['status'] as TaskStatus;
+      if (archived || (status !== 'succeeded' && status !== 'failed') || row['attempt'] !== r.attempt) throw changeRefused(r.task, status, row['attempt'] as number, r.attempt, archived);
+      const change = JSON.stringify(r.change);
+      const effect: Effect = { t: 'task.change', id: r.task, queueId: row['queue_id'] as string, status, change };
+      return { effects: [effect], result: () => rowToTask({ ...row, change }, this.h.names) };
+    });
+  }
+
   async heartbeat(input: HeartbeatInput): Promise<void> {
     const h = parse(HeartbeatInput, input, 'heartbeat');
     return this.h.commit(() => {
@@ -119,6 +131,7 @@ export class AttemptCommands {
           stdout: outputTail(c.stdout),
           stderr: outputTail(c.stderr),
           usage,
+          ...changeOf(c.change),
           ...this.waitersOf(c.task),
         },
       };
@@ -137,7 +150,7 @@ export class AttemptCommands {
     const { input: f, data, usage } = checkOutcome(FailInput, input, 'failure');
     return this.h.commit(() => {
       const row = this.runningTask(f.task, f.lease, 'failed');
-      const effect = this.failOrRetry(row, f.error, { data, usage, stdout: outputTail(f.stdout), stderr: outputTail(f.stderr) });
+      const effect = this.failOrRetry(row, f.error, { data, usage, stdout: outputTail(f.stdout), stderr: outputTail(f.stderr), ...changeOf(f.change) });
       const agent = f.agentSession ? agentEffect(effect.queueId, f.agentSession) : null;
       return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.h.names) };
     });
@@ -150,7 +163,7 @@ export class AttemptCommands {
   failOrRetry(
     row: Row,
     error: string,
-    extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null } = {},
+    extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null; change?: string } = {},
   ): Effect & { t: 'task.finish' | 'task.return' } {
     const failed = this.finishFailed(row, error, extra);
     const q = this.h.db.get('SELECT max_attempts FROM queues WHERE id = ?', [row['queue_id'] as string]);
@@ -172,6 +185,7 @@ export class AttemptCommands {
       stdout: failed.stdout,
       stderr: failed.stderr,
       usage: failed.usage,
+      ...(failed.change !== undefined ? { change: failed.change } : {}),
     };
   }
 
@@ -198,6 +212,7 @@ export class AttemptCommands {
         stdout: outputTail(r.stdout),
         stderr: outputTail(r.stderr),
         usage,
+        ...changeOf(r.change),
       };
       const effects: Effect[] = [back];
       const resetAt = r.resetAt === undefined ? undefined : typeof r.resetAt === 'number' ? r.resetAt : Date.parse(r.resetAt);
@@ -217,7 +232,7 @@ export class AttemptCommands {
   private finishFailed(
     row: Row,
     error: string,
-    extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null } = {},
+    extra: { data?: string | null; usage?: string | null; stdout?: string | null; stderr?: string | null; change?: string } = {},
   ): Effect & { t: 'task.finish' } {
     return {
       t: 'task.finish',
@@ -232,7 +247,13 @@ export class AttemptCommands {
       stdout: extra.stdout ?? null,
       stderr: extra.stderr ?? null,
       usage: extra.usage ?? null,
+      ...(extra.change !== undefined ? { change: extra.change } : {}),
     };
   }
 
+}
+
+/** What an attempt changed in its worktree, as the effect records it (nothing at all when it ran in no worktree). */
+function changeOf(change: TaskChange | undefined): { change?: string } {
+  return change ? { change: JSON.stringify(change) } : {};
 }

@@ -96,6 +96,7 @@ export class QueueCommands {
             workdir: q.workdir ?? null,
             maxWorkers: q.maxWorkers ?? 1,
             ...(q.maxAttempts !== undefined ? { maxAttempts: q.maxAttempts } : {}),
+            ...(q.isolation !== undefined ? { isolation: JSON.stringify(q.isolation) } : {}),
             at: this.h.clock.now(),
           },
         ],
@@ -242,6 +243,7 @@ export class QueueCommands {
         at: this.h.clock.now(),
         retryOf: null,
         ...(e.idempotencyKey !== undefined ? { key: e.idempotencyKey } : {}),
+        ...(e.pattern !== undefined ? { pattern: JSON.stringify(e.pattern) } : {}),
         ...(extra.planId !== undefined ? { planId: extra.planId, planKey: extra.planKey ?? '' } : {}),
         ...(deps ? { after: afterIds, waiting: deps.waiting } : {}),
       };
@@ -320,6 +322,7 @@ export class QueueCommands {
       at: this.h.clock.now(),
       retryOf: originalId,
       ...(key !== undefined ? { key } : {}),
+      ...(typeof row['pattern'] === 'string' ? { pattern: row['pattern'] } : {}),
       ...(planId ? { planId, planKey: (row['plan_key'] as string | null) ?? '' } : {}),
       ...(after.length > 0 ? { after, waiting: this.dependencies(after, null, `task ${originalId}`).waiting } : {}),
     };

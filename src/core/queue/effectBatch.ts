@@ -74,7 +74,7 @@ export class EffectBatch implements ReplayRows {
       if (runRows === 0) return;
       let sql = inserts.get(runMask);
       if (sql === undefined) {
-        const cols = TASK_COLUMNS.filter((_c, i) => (runMask & (1 << i)) !== 0);
+        const cols = TASK_COLUMNS.filter((_c, i) => Math.floor(runMask / BIT[i]!) % 2 === 1);
         const row = `(${cols.map(() => '?').join(', ')})`;
         // OR FAIL: the checks are the same, but SQLite keeps no statement journal (a copy of every page the insert
         // touches, so that a failing statement can be undone on its own). Nothing here is undone on its own: any
@@ -97,7 +97,7 @@ export class EffectBatch implements ReplayRows {
       let mask = 0;
       for (let i = 0; i < TASK_COLUMNS.length; i++) {
         const v = r[TASK_COLUMNS[i]!];
-        if (v !== null && v !== undefined && !(v === 0 && ZERO_BY_DEFAULT[i])) mask |= 1 << i;
+        if (v !== null && v !== undefined && !(v === 0 && ZERO_BY_DEFAULT[i])) mask += BIT[i]!;
       }
       if (mask !== runMask || runRows === ROWS_PER_INSERT) {
         flush();
@@ -183,7 +183,15 @@ const TASK_COLUMNS = [
   'waiting',
   'not_before',
   'idem_key',
+  'change',
+  'pattern',
 ] as const;
+
+/**
+ * Each column's bit in a row's mask of present columns. Powers of two as doubles, not `1 << i`: there are more than
+ * 32 columns, and a 32-bit shift wraps (1 << 32 is 1), which made two patterns share one statement.
+ */
+const BIT: readonly number[] = TASK_COLUMNS.map((_c, i) => 2 ** i);
 
 /** Columns whose default is 0 (NOT NULL DEFAULT 0): a row leaves them out at 0, as it leaves out its NULLs. */
 const ZERO_BY_DEFAULT: readonly boolean[] = TASK_COLUMNS.map((c) => c === 'deps' || c === 'waiting' || c === 'attempt' || c === 'priority');

@@ -185,6 +185,8 @@ function enqueuedRow(e: TaskRowInsert): Row {
     waiting: e.waiting ?? 0,
     not_before: null,
     idem_key: e.key ?? null,
+    change: null,
+    pattern: e.pattern ?? null,
   };
 }
 
@@ -220,7 +222,8 @@ function returned(e: Effect & { t: 'task.return' }, row: Row): Row {
 }
 
 /** What an ended attempt reported, as its task keeps it. */
-function reported(e: { data: string | null; error: string | null; stdout: string | null; stderr: string | null; usage: string | null }, row: Row): Row {
+function reported(e: { data: string | null; error: string | null; stdout: string | null; stderr: string | null; usage: string | null; change?: string | null }, row: Row): Row {
+  row['change'] = e.change ?? null;
   row['data'] = e.data;
   row['error'] = e.error;
   row['stdout'] = e.stdout;
@@ -266,10 +269,10 @@ function runningTime(column: 'heartbeat_at' | 'stale_at'): KindOf<'task.heartbea
 // ---- the kinds -------------------------------------------------------------------------------------------------
 
 const CLAIM_SQL = "UPDATE tasks SET status = 'running', attempt = ?, worker = ?, lease = ?, started_at = ?, heartbeat_at = ?, stale_at = NULL WHERE id = ? AND status = 'queued'";
-const FINISH_SQL = `UPDATE tasks SET status = ?, finished_at = ?, lease = NULL, summary = ?, data = ?, error = ?, stdout = ?, stderr = ?, usage = ?
+const FINISH_SQL = `UPDATE tasks SET status = ?, finished_at = ?, lease = NULL, summary = ?, data = ?, error = ?, stdout = ?, stderr = ?, usage = ?, change = ?
   WHERE id = ? AND status = 'running'`;
 const RETURN_SQL = `UPDATE tasks SET status = 'queued', lease = NULL, worker = NULL, started_at = NULL, heartbeat_at = NULL, stale_at = NULL,
-  not_before = ?, error = ?, data = ?, stdout = ?, stderr = ?, usage = ? WHERE id = ? AND status = 'running'`;
+  not_before = ?, error = ?, data = ?, stdout = ?, stderr = ?, usage = ?, change = ? WHERE id = ? AND status = 'running'`;
 
 /** A claim of a task the database holds: the row and its new attempt. */
 function claimInDb(db: SqlDatabase, e: Effect & { t: 'task.claim' }): void {
@@ -278,12 +281,12 @@ function claimInDb(db: SqlDatabase, e: Effect & { t: 'task.claim' }): void {
 }
 
 function finishInDb(db: SqlDatabase, e: Effect & { t: 'task.finish' }): void {
-  updateOne(db, e, FINISH_SQL, [e.status, e.at, e.summary, e.data, e.error, e.stdout, e.stderr, e.usage, e.id]);
+  updateOne(db, e, FINISH_SQL, [e.status, e.at, e.summary, e.data, e.error, e.stdout, e.stderr, e.usage, e.change ?? null, e.id]);
   endAttemptRow(db, e, e.status);
 }
 
 function returnInDb(db: SqlDatabase, e: Effect & { t: 'task.return' }): void {
-  updateOne(db, e, RETURN_SQL, [e.notBefore, e.error, e.data, e.stdout, e.stderr, e.usage, e.id]);
+  updateOne(db, e, RETURN_SQL, [e.notBefore, e.error, e.data, e.stdout, e.stderr, e.usage, e.change ?? null, e.id]);
   endAttemptRow(db, e, e.outcome);
 }
 
@@ -325,8 +328,8 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
   'queue.create': {
     apply: (db, e) =>
       db.run(
-        "INSERT INTO queues(id, session_id, name, instructions, workdir, status, max_workers, max_attempts, created_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
-        [e.id, e.sessionId, e.name, e.instructions, e.workdir, e.maxWorkers, e.maxAttempts ?? null, e.at],
+        "INSERT INTO queues(id, session_id, name, instructions, workdir, status, max_workers, max_attempts, isolation, created_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
+        [e.id, e.sessionId, e.name, e.instructions, e.workdir, e.maxWorkers, e.maxAttempts ?? null, e.isolation ?? null, e.at],
       ),
     tally: renamesRows,
     events: queueEvent,
@@ -366,7 +369,7 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
   },
   'task.enqueue': {
     apply(db, e) {
-      if (e.after === undefined && e.planId === undefined && e.key === undefined) {
+      if (e.after === undefined && e.planId === undefined && e.key === undefined && e.pattern === undefined) {
         db.run(
           `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
@@ -374,11 +377,11 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
         );
       } else {
         db.run(
-          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting, idem_key)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting, idem_key, pattern)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             e.seq, e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf,
-            e.planId ?? null, e.planKey ?? null, e.after?.length ?? 0, e.waiting ?? 0, e.key ?? null,
+            e.planId ?? null, e.planKey ?? null, e.after?.length ?? 0, e.waiting ?? 0, e.key ?? null, e.pattern ?? null,
           ],
         );
       }
@@ -463,6 +466,15 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
     batch: (b, e) => endRunInBatch(b, e, 'queued', e.outcome, returned, returnInDb),
     row: (e, row) => returned(e, need(row, e)),
     events: (e, out) => void out.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'queued' }),
+  },
+  'task.change': {
+    apply: (db, e) => updateOne(db, e, 'UPDATE tasks SET change = ? WHERE id = ?', [e.change, e.id]),
+    batch(b, e) {
+      const row = b.tasks.get(e.id);
+      if (row) row['change'] = e.change;
+      else updateOne(b.db, e, 'UPDATE tasks SET change = ? WHERE id = ?', [e.change, e.id]);
+    },
+    events: (e, out) => void out.push({ kind: 'task', id: e.id, queueId: e.queueId, status: e.status }),
   },
   'archive.add': {
     apply(db, e) {

@@ -34,6 +34,8 @@ export interface TaskRowInsert {
   waiting?: number;
   /** The enqueue's (or requeue's) idempotency key: a repeat with it on this queue returns this task. */
   key?: string;
+  /** The prompt pattern it was made from, as JSON (TaskPattern). */
+  pattern?: string;
 }
 
 export interface ChunkMeta {
@@ -63,6 +65,8 @@ export type Effect =
       workdir: string | null;
       maxWorkers: number;
       maxAttempts?: number | null;
+      /** QueueIsolation as JSON: each task in a worktree of its own. */
+      isolation?: string | null;
       at: number;
     }
   | { t: 'queue.end'; id: string; at: number }
@@ -90,6 +94,8 @@ export type Effect =
       stdout: string | null;
       stderr: string | null;
       usage: string | null;
+      /** What the attempt changed in its worktree (TaskChange as JSON). */
+      change?: string | null;
       /** Tasks waiting on this one that it no longer holds up (it succeeded): their waiting count goes down by one. */
       release?: string[];
     }
@@ -110,7 +116,10 @@ export type Effect =
       stdout: string | null;
       stderr: string | null;
       usage: string | null;
+      change?: string | null;
     }
+  /** What a finished task changed in its worktree, recorded after it was finished without its worker. */
+  | { t: 'task.change'; id: string; queueId: string; status: 'succeeded' | 'failed'; change: string }
   | { t: 'archive.add'; chunk: ChunkMeta; ids: string[] }
   | {
       t: 'purge';

@@ -4,7 +4,7 @@ import { ListTasksInput, type Queue, type Session, type StatusCounts, type Task,
 import type { Row, SqlValue } from '../store/sqlite';
 import type { ChunkRow } from './archive';
 import type { QueueHandle } from './handle';
-import { rowToAttempt, rowToTask } from './rows';
+import { isolationOf, rowToAttempt, rowToTask } from './rows';
 
 /** A running task past 1× its timeout at the time bound to `?`, the same rule as rowToTask's `stale`. */
 const STALE_SQL = "status = 'running' AND started_at + timeout_s * 1000 < ?";
@@ -73,6 +73,7 @@ export class QueueQueries {
       ...this.h.pauseOf(r),
       codexThreadId: (r['codex_thread_id'] as string | null) ?? null,
       claudeSessionId: (r['claude_session_id'] as string | null) ?? null,
+      isolation: isolationOf(r['isolation']),
       createdAt: iso(r['created_at'] as number),
       endedAt: typeof r['ended_at'] === 'number' ? iso(r['ended_at']) : null,
       counts,

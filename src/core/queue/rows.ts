@@ -1,5 +1,5 @@
 import { iso, isoOrNull } from '../clock';
-import type { Attempt, JsonValue, Task, TaskResult, TaskStatus, Usage } from '../model';
+import type { Attempt, JsonValue, QueueIsolation, Task, TaskChange, TaskPattern, TaskResult, TaskStatus, Usage } from '../model';
 import type { Row } from '../store/sqlite';
 
 /** How a task row maps to the Task callers see. Names of queues and sessions come from the live tables. */
@@ -64,8 +64,15 @@ export function rowToTask(r: Row, names: Names, archived = false): Task {
     notBefore: status === 'queued' ? isoOrNull(num(r['not_before'])) : null,
     plan: str(r['plan_id']),
     planKey: str(r['plan_key']),
+    change: parseJson<TaskChange>(r['change']),
+    pattern: parseJson<TaskPattern>(r['pattern']),
     archived,
   };
+}
+
+/** A queue row's isolation column (JSON, or null for none): both stores keep it as text. */
+export function isolationOf(v: unknown): QueueIsolation | null {
+  return parseJson<QueueIsolation>(v);
 }
 
 export function rowToAttempt(r: Row): Attempt {

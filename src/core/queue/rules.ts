@@ -90,3 +90,10 @@ export function autoFailedReason(timeoutS: number, ranMs: number): string {
 export function workerLostReason(worker: string | null, silentMs: number): string {
   return `worker lost: ${worker ?? 'its worker'} sent no heartbeat for ${Math.round(silentMs / 1000)} s (its process or terminal ended); requeue the task to run it again`;
 }
+
+/** Why a change cannot be recorded on a task: it is not finished, it was finished in another attempt, or archived. */
+export function changeRefused(id: string, status: TaskStatus, attempt: number, given: number, archived: boolean): SparkqError {
+  if (archived) return new SparkqError('conflict', `task ${id} is archived; a change is recorded only on a task finished recently`);
+  if (status !== 'succeeded' && status !== 'failed') return new SparkqError('conflict', `task ${id} is ${status}; a change is recorded only on a finished task (its worker records it with the outcome)`);
+  return new SparkqError('conflict', `task ${id} is in attempt ${attempt}, not ${given}; the change of attempt ${given} is not recorded`);
+}

@@ -64,6 +64,9 @@ export function addTaskColumnsV2(db: { exec(sql: string): void }): void {
 /** Migration 3's task column: the idempotency key of the enqueue or requeue that made the task. */
 const TASK_COLUMN_V3 = 'idem_key TEXT';
 
+/** Migration 4's task columns: what a task changed in its worktree, and the prompt pattern it came from (JSON). */
+const TASK_COLUMNS_V4 = ['change TEXT', 'pattern TEXT'] as const;
+
 /**
  * Gives a tasks table every column the latest schema has, for an archive chunk: a new one (made from TASKS_TABLE), or
  * one written before a migration (in memory; the file stays as written).
@@ -72,6 +75,7 @@ export function completeTaskColumns(db: { exec(sql: string): void; value(sql: st
   const has = (c: string) => db.value(`SELECT count(*) FROM pragma_table_info('tasks') WHERE name = '${c}'`) !== 0;
   if (!has('plan_id')) addTaskColumnsV2(db);
   if (!has('idem_key')) db.exec(`ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V3};`);
+  if (!has('change')) db.exec(TASK_COLUMNS_V4.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n'));
 }
 
 /**
@@ -180,6 +184,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V3};
       CREATE TABLE task_keys (queue_id TEXT NOT NULL, key TEXT NOT NULL, task_id TEXT NOT NULL, PRIMARY KEY (queue_id, key)) WITHOUT ROWID;
       CREATE INDEX task_keys_task ON task_keys(task_id);
+    `),
+  // 4: worktrees (a queue's isolation, a task's change) and prompt patterns.
+  (db) =>
+    db.exec(`
+      ALTER TABLE queues ADD COLUMN isolation TEXT;
+      ${TASK_COLUMNS_V4.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n')}
     `),
 ];
 

@@ -17,6 +17,7 @@ import type {
   PauseQueueInput,
   PlanApplyResult,
   Queue,
+  RecordChangeInput,
   ReleaseInput,
   Report,
   ReportInput,
@@ -172,6 +173,9 @@ export class QueueService {
   }
   endQueue(ref: string): Promise<Queue> {
     return this.commands.endQueue(ref);
+  }
+  recordChange(input: RecordChangeInput): Promise<Task> {
+    return this.attempts.recordChange(input);
   }
   setAgentSession(ref: string, ids: AgentSession): Promise<Queue> {
     return this.commands.setAgentSession(ref, ids);

@@ -260,6 +260,50 @@ describe('config', () => {
     });
   });
 
+  describe('worktrees and patterns', () => {
+    it('defaults: no copies or links, no setup, git\'s author, fast-forward or merge; patterns in sparkq/patterns', () => {
+      const c = defaultConfig('p');
+      assert.deepEqual(c.worktree, { copy: [], link: [], setup: null, author: null, merge: 'ff-or-merge' });
+      assert.equal(c.patternsDir, 'sparkq/patterns');
+    });
+
+    it('reads the worktree section, a tool\'s isolation and the patterns folder', () => {
+      const { config } = parseConfig(
+        [
+          'version: 1',
+          'worktree:',
+          '  copy: [.env, "config/*.local"]',
+          '  link: [node_modules]',
+          '  setup: setup-worktree.sh',
+          '  author: "Spark Bot <bot@example.com>"',
+          '  merge: ff-only',
+          'patterns: prompts/patterns',
+          'tools:',
+          '  iso-bash: { kind: script, taskClass: FAST_SCRIPT, interpreter: bash, isolation: worktree }',
+          '  plain: { kind: script, taskClass: FAST_SCRIPT, isolation: none }',
+        ].join('\n'),
+        FILE,
+      );
+      assert.deepEqual(config.worktree, { copy: ['.env', 'config/*.local'], link: ['node_modules'], setup: 'setup-worktree.sh', author: 'Spark Bot <bot@example.com>', merge: 'ff-only' });
+      assert.equal(config.patternsDir, 'prompts/patterns');
+      assert.equal(config.tools['iso-bash']!.isolation, 'worktree');
+      assert.equal(config.tools['plain']!.isolation, undefined);
+    });
+
+    it('refuses globs that leave the repository, a bad author, an unknown merge mode and isolation, with their lines', () => {
+      const text = ['version: 1', 'worktree:', '  copy: [../secrets]', '  link: [/abs]', '  author: bot', '  merge: rebase', 'tools:', '  t: { kind: script, taskClass: FAST_SCRIPT, isolation: container }'].join('\n');
+      const issues = issuesOf(text);
+      const byPath = new Map(issues.map((i) => [i.path, i]));
+      assert.match(byPath.get('worktree.copy[0]')!.message, /inside the repository.*"\.\.\/secrets"/);
+      assert.equal(byPath.get('worktree.copy[0]')!.line, 3);
+      assert.match(byPath.get('worktree.link[0]')!.message, /inside the repository/);
+      assert.match(byPath.get('worktree.author')!.message, /Name <email>/);
+      assert.match(byPath.get('worktree.merge')!.message, /ff-or-merge, ff-only, merge/);
+      assert.match(byPath.get('tools.t.isolation')!.message, /worktree or none/);
+      assert.equal(byPath.get('tools.t.isolation')!.line, 8);
+    });
+  });
+
   describe('unknown tool kinds', () => {
     it('are accepted with a warning and run as manual', () => {
       const { config, warnings } = parseConfig('tools:\n  robo: { kind: robot, taskClass: LLM_LITE }\n', FILE);
@@ -483,7 +527,7 @@ describe('config', () => {
       assert.equal(typeof schema['title'], 'string');
       assert.equal(typeof schema['description'], 'string');
       const props = schema['properties'] as Record<string, unknown>;
-      assert.deepEqual(Object.keys(props).sort(), ['pricing', 'project', 'purgeAfterDays', 'retry', 'scriptDirs', 'store', 'taskClasses', 'tools', 'version', 'worker']);
+      assert.deepEqual(Object.keys(props).sort(), ['patterns', 'pricing', 'project', 'purgeAfterDays', 'retry', 'scriptDirs', 'store', 'taskClasses', 'tools', 'version', 'worker', 'worktree']);
       assert.ok(!('required' in schema) || (schema['required'] as unknown[]).length === 0, 'no top-level key is required');
     });
 

@@ -297,6 +297,55 @@ describe('queue operations', () => eachBackend((_backend, use) => {
     });
 
   });
+
+  describe('worktrees and patterns', () => {
+    const base = 'a'.repeat(40);
+    const change = (commit: string | null) => ({
+      worktree: '.sparkq/worktrees/x1',
+      branch: 'sparkq/wt/tsk_x1',
+      baseRef: 'main',
+      baseCommit: base,
+      commit,
+      files: [{ path: 'src/a b.ts', status: 'M' }],
+      filesChanged: 1,
+      insertions: 3,
+      deletions: 1,
+    });
+
+    it('keeps a queue\'s isolation, a task\'s pattern (also on its requeued copy) and what each attempt changed', async () => {
+      const isolation = { kind: 'worktree' as const, baseRef: 'main', baseCommit: base, follow: false };
+      const wq = await q.createQueue({ name: 'wt', session: 's', isolation });
+      assert.deepEqual(wq.isolation, isolation);
+      assert.deepEqual((await q.getQueue('wt')).isolation, isolation);
+      assert.equal((await q.getQueue('q')).isolation, null);
+      const pattern = { name: 'api-endpoint', hash: 'f'.repeat(64) };
+      const t = await q.enqueue({ queue: 'wt', tool: 'run-bash', prompt: 'x', pattern });
+      assert.deepEqual(t.pattern, pattern);
+      assert.equal(t.change, null);
+      const c = await q.claim({ queue: 'wt' });
+      const done = await q.complete({ task: t.id, lease: c!.lease, summary: 'changed a', change: change('b'.repeat(40)) });
+      assert.deepEqual(done.change, change('b'.repeat(40)));
+      assert.deepEqual((await q.getTask(t.id)).change, change('b'.repeat(40)));
+      const t2 = await q.enqueue({ queue: 'wt', tool: 'run-bash', prompt: 'y', pattern });
+      const c2 = await q.claim({ queue: 'wt' });
+      const failed = await q.fail({ task: t2.id, lease: c2!.lease, error: 'tests fail', change: change(null) });
+      assert.deepEqual(failed.change, change(null), 'a failed attempt says where its worktree was kept');
+      const copy = await q.requeue(t2.id);
+      assert.deepEqual(copy.pattern, pattern);
+      assert.equal(copy.change, null);
+    });
+
+    it('refuses a malformed isolation, pattern or change, and changes nothing', async () => {
+      await rejectsWith(q.createQueue({ name: 'bad', session: 's', isolation: { kind: 'worktree', baseRef: '-x', baseCommit: base, follow: false } }), 'invalid-input', /git ref/);
+      await rejectsWith(q.createQueue({ name: 'bad', session: 's', isolation: { kind: 'worktree', baseRef: null, baseCommit: 'HEAD', follow: false } }), 'invalid-input', /full hexadecimal/);
+      await rejectsWith(q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x', pattern: { name: 'p', hash: 'nope' } }), 'invalid-input', /SHA-256/);
+      const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x' });
+      const c = await q.claim({ queue: 'q' });
+      await rejectsWith(q.complete({ task: t.id, lease: c!.lease, summary: 's', change: { ...change(null), files: 'all' } as never }), 'invalid-input', /files/);
+      assert.equal((await q.getTask(t.id)).status, 'running');
+      assert.equal((await q.listQueues()).some((x) => x.name === 'bad'), false);
+    });
+  });
 }));
 
 describe('queue operations on the embedded store', () => {
@@ -317,6 +366,20 @@ describe('queue operations on the embedded store', () => {
       q = await env.open();
       assert.deepEqual(q.listTasks({ limit: 100 }).tasks, before);
       assert.deepEqual(q.getQueue('q').counts, { queued: 9, running: 0, succeeded: 1, failed: 0 });
+    });
+
+    it('keeps a worktree queue, a pattern and a change across a crash (journal replay)', async () => {
+      const base = 'c'.repeat(40);
+      await q.createQueue({ name: 'wt', session: 's', isolation: { kind: 'worktree', baseRef: null, baseCommit: base, follow: true } });
+      const t = await q.enqueue({ queue: 'wt', tool: 'run-bash', prompt: 'x', pattern: { name: 'p', hash: 'e'.repeat(64) } });
+      const c = await q.claim({ queue: 'wt' });
+      const change = { worktree: '.sparkq/worktrees/a', branch: 'sparkq/wt/a', baseRef: null, baseCommit: base, commit: null, files: [], filesChanged: 0, insertions: 0, deletions: 0 };
+      await q.complete({ task: t.id, lease: c!.lease, summary: 'nothing to change', change });
+      const before = q.getTask(t.id);
+      q.abandon();
+      q = await env.open();
+      assert.deepEqual(q.getTask(t.id), before);
+      assert.deepEqual(q.getQueue('wt').isolation, { kind: 'worktree', baseRef: null, baseCommit: base, follow: true });
     });
 
     it("records the agent thread/session a task ran in on its queue, with the finish, and keeps it across a crash", async () => {

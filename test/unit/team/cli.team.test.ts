@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { assertError, bundleCli, Cli, cliEnv, type RunOptions } from '../../support/cli';
 import { postgresOrSkip } from '../../support/postgres';
 import { tempDir } from '../../support/tmp';
+import { SCHEMA_VERSION } from '../../../src/team/schema';
 
 /*
  * Team mode from the command line, as two machines would use it: two workspace folders, each with its own
@@ -35,7 +36,7 @@ describe('team mode: the CLI on two machines sharing one PostgreSQL', function (
 
   it('init --postgres writes team mode into sparkq.yml (never a password) and creates the schema once', async () => {
     const first = await cli.json<{ team: { database: string; schema: string; schemaVersion: number; urlWritten: boolean } }>(['init', '--postgres', url], { cwd: a.cwd });
-    assert.deepEqual(first.team, { database: url, schema: 'sparkq', schemaVersion: 1, urlWritten: true });
+    assert.deepEqual(first.team, { database: url, schema: 'sparkq', schemaVersion: SCHEMA_VERSION, urlWritten: true });
     const yml = fs.readFileSync(path.join(a.cwd, 'sparkq.yml'), 'utf8');
     assert.match(yml, /kind: postgres/);
     assert.ok(yml.includes(`url: ${url}`));
