@@ -473,6 +473,8 @@ export interface PlanTaskInput {
   priority?: number;
   /** Names of plan tasks that come earlier in `tasks`, and/or ids of existing tasks. */
   after: string[];
+  /** The prompt pattern the prompt was rendered from. */
+  pattern?: TaskPattern;
 }
 export interface PlanInput {
   id: string;
@@ -501,6 +503,7 @@ export const ApplyPlanInput = z
                 timeoutSeconds: z.number().optional(),
                 priority: z.number().optional(),
                 after: z.array(z.string().min(1)).max(LIMITS.maxAfter),
+                pattern: TaskPatternSchema.optional(),
               })
               // The parser's own fields (batch, line) may come along; they are not needed here.
               .loose(),

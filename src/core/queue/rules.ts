@@ -33,6 +33,7 @@ export function planEnqueues(plan: PlanInput): { key: string; after: string[]; i
       ...(t.payload !== undefined ? { payload: t.payload } : {}),
       ...(t.timeoutSeconds !== undefined ? { timeoutSeconds: t.timeoutSeconds } : {}),
       ...(t.priority !== undefined ? { priority: t.priority } : {}),
+      ...(t.pattern !== undefined ? { pattern: t.pattern } : {}),
     },
   }));
 }
