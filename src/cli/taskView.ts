@@ -64,6 +64,23 @@ function taskFields(t: Task): [string, Cell | undefined][] {
   ];
 }
 
+/** Where a task ran in a worktree: its branch, its commit (or why there is none), its diff stat. */
+function changeFields(t: Task): [string, Cell | undefined][] {
+  const c = t.change;
+  if (c === null) return [];
+  const commit =
+    c.commit !== null
+      ? `${c.commit.slice(0, 12)}: ${c.filesChanged} file${c.filesChanged === 1 ? '' : 's'} changed, +${c.insertions} −${c.deletions} (sparkq merge ${t.id})`
+      : c.filesChanged === 0
+        ? 'none: no changes'
+        : `none: ${c.filesChanged} file${c.filesChanged === 1 ? '' : 's'} changed, uncommitted, kept in the worktree`;
+  return [
+    ['branch', `${c.branch} from ${c.baseCommit.slice(0, 12)}${c.baseRef ? ` (${c.baseRef})` : ''}`],
+    ['worktree', c.worktree],
+    ['commit', commit],
+  ];
+}
+
 function taskBlocks(out: Output, t: Task): void {
   if (t.prompt !== null) out.block('prompt', t.prompt);
   if (t.payload !== null) out.block('payload', JSON.stringify(t.payload, null, 2));
@@ -84,8 +101,14 @@ export function printTaskDetail(out: Output, t: TaskDetail): void {
     ['summary', orUndefined(t.result?.summary ?? null)],
     ['error', t.error === null ? undefined : { text: clip(t.error, 200), style: 'red' }],
     ['usage', usageText(t.usage)],
+    ['pattern', t.pattern === null ? undefined : `${t.pattern.name} (${t.pattern.hash.slice(0, 12)})`],
+    ...changeFields(t),
     ['archived', t.archived ? 'yes' : undefined],
   ]);
+  if (t.change !== null && t.change.files.length > 0) {
+    const more = t.change.filesChanged - t.change.files.length;
+    out.block('files', t.change.files.map((f) => `${f.status}  ${f.path}`).join('\n') + (more > 0 ? `\n… and ${more} more` : ''));
+  }
   if (t.instructions !== '') out.block('instructions', t.instructions);
   taskBlocks(out, t);
   if (t.result?.data !== undefined && t.result.data !== null) {

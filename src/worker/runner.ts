@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import type { QueueHandle } from '../client/open';
 import { type SparkqConfig, type ToolConfig, type ToolKind } from '../core/config';
 import { errorMessage, isSparkqError } from '../core/errors';
-import { type Claim, LIMITS, type Queue, type Task } from '../core/model';
+import { type Claim, LIMITS, type Queue, type Task, type TaskChange } from '../core/model';
 import { loadWorkspaceConfig } from '../owner/configWatcher';
 import { sparkqDirOf } from '../owner/workspace';
 import { scriptExecutor } from './executors/script';
+import { type TaskWorktree, WorktreeRunner, worktreeError } from './isolation';
 import { writeSparkqLauncher } from './launcher';
 import { RunLog } from './runLog';
 import { Spawner } from './spawner';
@@ -115,6 +116,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   // helper process rather than a fork of this one (see spawner.ts); started now, so that its own start-up overlaps the
   // first claim. A worker that is a client of another owner is small enough to fork directly.
   const spawner = new Spawner();
+  // Tasks of a worktree queue (or tool) each run in a git worktree of their own.
+  const worktrees = new WorktreeRunner(opts.workspaceDir, sparkqDirOf(opts.workspaceDir), config, baseEnv);
   if (q.isOwner && Object.values(config.tools).some((t) => t.knownKind === 'script')) spawner.start();
   let wake: (() => void) | null = null;
   // Change notifications are listened to only once the worker has to wait (the first time a claim finds nothing to
@@ -176,7 +179,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       const kind = config.tools[claim.task.tool]?.knownKind;
       const current = kind === 'codex' || kind === 'claude' ? await q.getQueue(queue.id) : queue;
       lastWait = '';
-      const { status, next } = await runOne(opts, config, current, claim, baseEnv, paint, logs, claimNext, spawner);
+      const { status, next } = await runOne(opts, config, current, claim, baseEnv, paint, logs, claimNext, spawner, worktrees);
       prefetched = next;
       if (status === 'succeeded') summary.succeeded++;
       else if (status === 'released') summary.released++;
@@ -207,6 +210,7 @@ async function runOne(
   logs: Set<Promise<void>>,
   claimNext: (() => Promise<Claim | null> | null) | null,
   spawner: Spawner,
+  worktrees: WorktreeRunner,
 ): Promise<{ status: 'succeeded' | 'failed' | 'released'; next: Promise<Claim | null> | null }> {
   const { q, write } = opts;
   const task = claim.task;
@@ -269,13 +273,23 @@ async function runOne(
   const killTimer = setTimeout(() => stopWith({ kind: 'timeout', seconds: task.timeoutSeconds }), 2 * timeoutMs);
 
   let outcome: ExecOutcome | 'external';
+  let wt: TaskWorktree | null = null;
   try {
     const kind: ToolKind = tool?.knownKind ?? 'manual';
+    if (tool && WorktreeRunner.applies(queue, tool) && !stop.signal.aborted) {
+      fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+      try {
+        wt = await worktrees.enter(task, queue, runDir, (s) => output(s, 'info'));
+      } catch (e) {
+        wt = null;
+        throw new WorktreeSetupError(worktreeError('prepare', e));
+      }
+    }
     if (!tool) {
       outcome = { status: 'failed', error: `tool ${task.tool} is not in sparkq.yml any more; add it back or requeue the task with another tool` };
     } else if (kind === 'manual') {
       if (tool.kind !== tool.knownKind) write(paint('33', `⚠ tool ${tool.name} has kind ${JSON.stringify(tool.kind)}, which this SparkQ does not know; running it as manual\n`));
-      outcome = await runManual(opts, task, claim, stop.signal, write);
+      outcome = await runManual(opts, task, claim, stop.signal, write, wt?.cwd ?? null);
     } else {
       const executor = kind === 'script' ? (opts.executors?.script ?? scriptExecutor) : opts.executors?.[kind];
       if (!executor) {
@@ -285,8 +299,8 @@ async function runOne(
         outcome = { status: 'failed', error: 'stopped' };
       } else {
         // Executors may put files in runDir (a prompt, codex's -o file); the built-in script executor puts none.
-        if (executor !== scriptExecutor) fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
-        const cwd = queue.workdir ? path.resolve(opts.workspaceDir, queue.workdir) : opts.workspaceDir;
+        if (executor !== scriptExecutor && !wt) fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+        const cwd = wt?.cwd ?? worktrees.workdirOf(queue);
         outcome = await executor.run({
           task,
           queue,
@@ -305,7 +319,7 @@ async function runOne(
       }
     }
   } catch (e) {
-    outcome = { status: 'failed', error: `the worker failed while running the task: ${errorMessage(e)}` };
+    outcome = { status: 'failed', error: e instanceof WorktreeSetupError ? e.message : `the worker failed while running the task: ${errorMessage(e)}` };
   } finally {
     clearInterval(beat);
     clearTimeout(firstBeat);
@@ -319,7 +333,14 @@ async function runOne(
 
   const took = seconds(Date.now() - started);
   if (outcome === 'external') {
-    const now = await q.getTask(task.id).catch(() => null);
+    let now: Task | null = await q.getTask(task.id).catch(() => null);
+    // Finished at the terminal, in its worktree: commit what was done there as for any task, and record it.
+    if (wt && now && now.attempt === task.attempt && (now.status === 'succeeded' || now.status === 'failed')) {
+      now = await recordChangeOf(q, worktrees, wt, now, output).catch((e: unknown) => {
+        write(paint('31', `✖ ${task.id}: what it changed in its worktree could not be recorded: ${errorMessage(e)}\n`));
+        return now;
+      });
+    }
     const st = now?.status ?? 'unknown';
     write((st === 'succeeded' ? paint('32', `✔ ${task.id} succeeded`) : paint('31', `✖ ${task.id} ${st}`)) + ` in ${took} (finished at the terminal)\n\n`);
     return { status: st === 'succeeded' ? 'succeeded' : 'failed', next: null };
@@ -339,6 +360,20 @@ async function runOne(
       error: reason.kind === 'interrupted' ? 'interrupted by the worker' : `auto-failed: ran longer than 2× its timeout (${reason.seconds} s); stopped by the worker`,
     };
   }
+  // A task in a worktree: its change is committed on its branch when it succeeded, else described and kept there.
+  let change: TaskChange | undefined;
+  if (wt) {
+    const ran = wt;
+    if (outcome.status === 'succeeded') {
+      try {
+        change = await worktrees.leave(ran, { succeeded: true, summary: outcome.summary });
+        output(`  ${describeChange(change)}\n`, 'info');
+      } catch (e) {
+        outcome = { ...outcome, status: 'failed', error: worktreeError('commit', e) };
+      }
+    }
+    if (outcome.status !== 'succeeded') change = await worktrees.leave(ran, { succeeded: false }).catch(() => undefined);
+  }
   let next: Promise<Claim | null> | null = null;
   try {
     const common = {
@@ -350,6 +385,7 @@ async function runOne(
       ...(outcome.stderr ? { stderr: outcome.stderr.slice(-LIMITS.output) } : {}),
       // The Codex thread / Claude session the task ran in: recorded on the queue, so its next task continues it.
       ...(outcome.agentSession ? { agentSession: outcome.agentSession } : {}),
+      ...(change ? { change } : {}),
     };
     let recorded: Promise<unknown>;
     if (outcome.status === 'succeeded') recorded = q.complete({ ...common, summary: outcome.summary });
@@ -372,6 +408,7 @@ async function runOne(
     const done = isSparkqError(e, 'conflict') ? await finishedInThisAttempt() : null;
     if (done) {
       if (outcome.agentSession) await q.setAgentSession(task.queueId, outcome.agentSession).catch(() => undefined);
+      if (change) await q.recordChange({ task: task.id, attempt: task.attempt, change }).catch(() => undefined);
       const st = done.status === 'succeeded' ? paint('32', `✔ ${task.id} succeeded`) : paint('31', `✖ ${task.id} failed`);
       write(`${st} in ${took} (finished by its agent through SparkQ's tools): ${oneLine(done.result?.summary ?? done.error ?? '', 400)}\n\n`);
       return { status: done.status === 'succeeded' ? 'succeeded' : 'failed', next };
@@ -450,9 +487,29 @@ async function whyNothingToClaim(q: WorkerOptions['q'], queueId: string): Promis
   return { text: parts.length ? parts.join(', ') : `${queue.counts.queued} queued`, later: waiting + delayed > 0 };
 }
 
+/** A task's change in one line: its commit and diff stat, or that it changed nothing. */
+export function describeChange(c: TaskChange): string {
+  if (c.commit === null) return c.filesChanged === 0 ? `no changes on ${c.branch}` : `${plural(c.filesChanged, 'file')} changed, not committed, kept in ${c.worktree}`;
+  return `committed ${c.commit.slice(0, 12)} on ${c.branch}: ${plural(c.filesChanged, 'file')} changed, +${c.insertions} −${c.deletions}`;
+}
+
+/**
+ * A task finished without its worker (at the terminal, or by its agent): its change in the worktree is committed (on
+ * success, with its summary) or described, and recorded on the task.
+ */
+async function recordChangeOf(q: WorkerOptions['q'], worktrees: WorktreeRunner, wt: TaskWorktree, t: Task, output: (text: string, stream: OutputStream) => void): Promise<Task> {
+  const change = await worktrees.leave(wt, t.status === 'succeeded' ? { succeeded: true, summary: t.result?.summary ?? 'done' } : { succeeded: false });
+  output(`  ${describeChange(change)}\n`, 'info');
+  return q.recordChange({ task: t.id, attempt: t.attempt, change });
+}
+
+/** A worktree that could not be made: the task fails with this message, nothing of it having run. */
+class WorktreeSetupError extends Error {}
+
 /** Manual tools: show the prompt and how to finish, then wait for someone at this terminal to finish the task. */
-async function runManual(opts: WorkerOptions, task: Task, claim: Claim, signal: AbortSignal, write: (s: string) => void): Promise<ExecOutcome | 'external'> {
+async function runManual(opts: WorkerOptions, task: Task, claim: Claim, signal: AbortSignal, write: (s: string) => void, worktree: string | null): Promise<ExecOutcome | 'external'> {
   write('\n' + (task.prompt ?? JSON.stringify(task.payload, null, 2)) + '\n\n');
+  if (worktree) write(`Work in this task's own worktree (its own branch; changes are committed when the task is completed):\n  cd ${quoteForDisplay(worktree)}\n\n`);
   write('This is a manual task: do the work, then finish it from this terminal (SPARKQ_LEASE is not needed here, the lease is given):\n');
   write(`  sparkq complete ${task.id} "what was done, where, counts" [--data "details, as text or JSON"] --lease ${claim.lease}\n`);
   write(`  sparkq fail ${task.id} "what went wrong and what would fix it" [--data "partial results"] --lease ${claim.lease}\n`);

@@ -14,6 +14,7 @@ import type * as session from './session';
 import type * as status from './status';
 import type * as tasks from './tasks';
 import type * as worker from './worker';
+import type * as worktree from './worktree';
 
 /**
  * A command group as the program knows it before loading it: the top-level commands it adds, and how to load it.
@@ -36,6 +37,7 @@ export const COMMAND_GROUPS: readonly LazyCommandGroup[] = [
   { names: ['claim', 'complete', 'fail'], load: () => (require('./worker') as typeof worker).workerCommands },
   { names: ['run', 'guide'], load: () => (require('./run') as typeof run).runCommands },
   { names: ['scripts'], load: () => (require('./scripts') as typeof scripts).scriptsCommand },
+  { names: ['merge', 'worktree'], load: () => (require('./worktree') as typeof worktree).worktreeCommands },
   { names: ['report'], load: () => (require('./report') as typeof report).reportCommand },
   { names: ['purge'], load: () => (require('./purge') as typeof purge).purgeCommand },
   { names: ['serve'], load: () => (require('./serve') as typeof serve).serveCommand },

@@ -1,4 +1,7 @@
-import type { Queue } from '../../core/model';
+import * as path from 'node:path';
+import type { Queue, QueueIsolation } from '../../core/model';
+import { resolveBase } from '../../git/repo';
+import { CliError } from '../errors';
 import { intOption } from '../args';
 import { action } from '../context';
 import { queueJson } from '../json';
@@ -11,6 +14,9 @@ interface CreateOptions {
   workdir?: string;
   maxWorkers?: number;
   maxAttempts?: number;
+  isolation?: string;
+  base?: string;
+  baseFollow?: boolean;
 }
 interface PauseOptions {
   for?: number;
@@ -19,6 +25,19 @@ interface PauseOptions {
 interface ListOptions {
   session?: string;
   all?: boolean;
+}
+
+/** A worktree queue's isolation, its base resolved in the repository of the queue's working directory now. */
+async function isolationOf(opts: CreateOptions, workspace: string): Promise<QueueIsolation | null> {
+  if (opts.isolation === undefined || opts.isolation === 'none') {
+    if (opts.base !== undefined || opts.baseFollow) throw new CliError('--base and --base-follow apply only with --isolation worktree');
+    return null;
+  }
+  if (opts.isolation !== 'worktree') throw new CliError(`--isolation must be worktree or none, not ${JSON.stringify(opts.isolation)}`);
+  const dir = opts.workdir !== undefined ? path.resolve(workspace, opts.workdir) : workspace;
+  const base = await resolveBase(dir, opts.base ?? null);
+  if (opts.baseFollow && base.baseRef === null) throw new CliError(`--base-follow needs a branch to follow; ${opts.base ?? 'HEAD'} is not one`);
+  return { kind: 'worktree', baseRef: base.baseRef, baseCommit: base.baseCommit, follow: opts.baseFollow === true };
 }
 
 export const QUEUE_HEADER = ['QUEUE', 'SESSION', 'STATUS', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'STALE', 'ID'];
@@ -53,9 +72,13 @@ export const queueCommands: CommandGroup = {
       .option('--workdir <dir>', 'folder the queue’s tasks run in')
       .option('--max-workers <n>', 'how many workers may work the queue at once (default 1)', intOption('--max-workers', 1, 64))
       .option('--max-attempts <n>', "attempts before a failing task stays failed (default: the tool's maxAttempts, else 1)", intOption('--max-attempts', 1, 100))
+      .option('--isolation <kind>', 'worktree: each task runs in a git worktree of its own, on a branch sparkq/<queue>/<task> (default: none)')
+      .option('--base <ref>', 'with --isolation worktree: the branch (or commit) task branches start from and merge into (default: the current HEAD)')
+      .option('--base-follow', "with --isolation worktree: start each task at the base branch's tip when it starts, not at the commit it had now")
       .action(
         action<CreateOptions>(io, (ctx, [name], opts) =>
-          ctx.withQueue(async (q) => {
+          ctx.withQueue(async (q, workspace) => {
+            const isolation = await isolationOf(opts, workspace);
             const created = await q.createQueue({
               name: name!,
               session: opts.session,
@@ -63,9 +86,17 @@ export const queueCommands: CommandGroup = {
               ...(opts.workdir !== undefined ? { workdir: opts.workdir } : {}),
               ...(opts.maxWorkers !== undefined ? { maxWorkers: opts.maxWorkers } : {}),
               ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
+              ...(isolation ? { isolation } : {}),
             });
             if (ctx.json) ctx.out.printJson(queueJson(created));
-            else ctx.out.line(`Created queue ${created.name} (${created.id}) in session ${created.session}`);
+            else {
+              ctx.out.line(`Created queue ${created.name} (${created.id}) in session ${created.session}`);
+              const iso = created.isolation;
+              if (iso) {
+                const from = iso.follow && iso.baseRef ? `the tip of ${iso.baseRef}` : `${iso.baseCommit.slice(0, 12)}${iso.baseRef ? ` (${iso.baseRef})` : ''}`;
+                ctx.out.line(`Each task runs in a worktree under .sparkq/worktrees/ on its own branch from ${from}; review with \`sparkq worktree list\`, merge with \`sparkq merge TASK\`.`);
+              }
+            }
           }),
         ),
       );

@@ -1,0 +1,202 @@
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { openQueue } from '../../../src/client/open';
+import { assertError, bundleCli, Cli, cliEnv } from '../../support/cli';
+import { tempDir } from '../../support/tmp';
+
+/*
+ * Worktree queues end to end: the bundled CLI and its workers as real processes, real git, real scripts, real kill -9.
+ * No git identity is set in these repositories (CI has none): the commits of tasks use SparkQ's fallback.
+ */
+describe('worktree queues: a git worktree per task (real git, real workers)', function () {
+  this.timeout(120_000);
+  const tmp = tempDir('sparkq-wt-');
+  let cli: Cli;
+  let n = 0;
+
+  before(() => {
+    cli = new Cli(bundleCli(path.join(tmp.dir, 'bundle')));
+  });
+  after(() => tmp.cleanup());
+
+  const gitIn = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...args], { cwd, encoding: 'utf8' });
+
+  /** A repository with sparkq.yml, scripts and one commit, and a session `s`. */
+  async function repo(yml = ''): Promise<{ cwd: string }> {
+    const cwd = path.join(tmp.dir, `ws${++n}`);
+    fs.mkdirSync(path.join(cwd, 'scripts'), { recursive: true });
+    gitIn(cwd, 'init', '-q', '-b', 'main');
+    const o = { cwd };
+    await cli.ok(['init'], o);
+    if (yml) fs.appendFileSync(path.join(cwd, 'sparkq.yml'), yml);
+    // Rewrites shared.txt, then waits until the other task has started too (both run at once, or the test fails).
+    fs.writeFileSync(
+      path.join(cwd, 'scripts', 'rewrite.sh'),
+      '#!/usr/bin/env bash\necho "$1" > shared.txt\ntouch "$SPARKQ_WORKSPACE/.sparkq/started-$1"\nfor i in $(seq 100); do [ "$(ls "$SPARKQ_WORKSPACE"/.sparkq/started-* | wc -l)" -ge 2 ] && break; sleep 0.1; done\necho "wrote $1 in $(basename "$PWD")"\n',
+    );
+    fs.writeFileSync(path.join(cwd, 'shared.txt'), 'base\n');
+    fs.writeFileSync(path.join(cwd, '.gitignore'), '.env\nnode_modules/\n');
+    gitIn(cwd, 'add', '-A');
+    gitIn(cwd, 'commit', '-qm', 'base');
+    await cli.ok(['session', 'create', 's'], o);
+    return o;
+  }
+
+  const head = (cwd: string, ref = 'main') => gitIn(cwd, 'rev-parse', ref).trim();
+  const status = (cwd: string) => gitIn(cwd, 'status', '--porcelain');
+
+  interface TaskJson {
+    id: string;
+    status: string;
+    error: string | null;
+    result: { summary: string } | null;
+    change: { worktree: string; branch: string; baseRef: string; baseCommit: string; commit: string | null; files: { path: string; status: string }[]; filesChanged: number } | null;
+  }
+
+  it('two workers rewrite one file at once: two branches, two commits, the base untouched; merging both reports the second as a conflict and leaves the base clean', async () => {
+    const o = await repo();
+    const base = head(o.cwd);
+    const created = await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree', '--max-workers', '2'], o);
+    assert.match(created, /worktree under \.sparkq\/worktrees\/ on its own branch from [0-9a-f]{12} \(main\)/);
+    const queue = await cli.json<{ isolation: unknown }>(['queue', 'list'], o).then((qs) => (qs as unknown as { name: string; isolation: unknown }[]).find((q) => q.name === 'wt')!);
+    assert.deepEqual(queue.isolation, { kind: 'worktree', baseRef: 'main', baseCommit: base, follow: false });
+    const one = (await cli.ok(['enqueue', 'run-bash', '--queue', 'wt', '--prompt', 'rewrite.sh one'], o)).trim();
+    const two = (await cli.ok(['enqueue', 'run-bash', '--queue', 'wt', '--prompt', 'rewrite.sh two'], o)).trim();
+    const runs = await Promise.all(['w1', 'w2'].map((w) => cli.run(['run', '--queue', 'wt', '--once', '--worker', w], o)));
+    for (const r of runs) assert.equal(r.code, 0, r.stdout + r.stderr);
+
+    const tasks = await Promise.all([one, two].map((id) => cli.json<TaskJson>(['task', id], o)));
+    for (const [t, word] of [[tasks[0]!, 'one'], [tasks[1]!, 'two']] as const) {
+      assert.equal(t.status, 'succeeded', t.error ?? '');
+      assert.match(t.result!.summary, new RegExp(`^wrote ${word} in ${t.id.slice(4)}$`), 'each ran in a worktree of its own');
+      const c = t.change!;
+      assert.equal(c.branch, `sparkq/wt/${t.id}`);
+      assert.equal(c.baseCommit, base);
+      assert.deepEqual(c.files, [{ path: 'shared.txt', status: 'M' }]);
+      assert.equal(gitIn(o.cwd, 'show', `${c.commit!}:shared.txt`), `${word}\n`, 'the commit holds what the task wrote');
+      assert.equal(head(o.cwd, c.branch), c.commit);
+      assert.equal(gitIn(o.cwd, 'log', '-1', '--format=%s', c.commit!).trim(), t.result!.summary, 'the summary is the commit message');
+    }
+    assert.equal(head(o.cwd), base, 'the base is untouched until a merge');
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'shared.txt'), 'utf8'), 'base\n');
+
+    const listed = await cli.json<{ task: string; state: string }[]>(['worktree', 'list'], o);
+    assert.deepEqual(listed.map((e) => e.state).sort(), ['unmerged', 'unmerged']);
+
+    assert.match(await cli.ok(['merge', one], o), new RegExp(`Merged sparkq/wt/${one} into main`));
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'shared.txt'), 'utf8'), 'one\n');
+    const merged = head(o.cwd);
+    const conflict = await cli.run(['merge', two], o);
+    assertError(conflict, 1, new RegExp(`merging sparkq/wt/${two} into main conflicts in shared\\.txt; nothing was merged`));
+    assert.equal(head(o.cwd), merged, 'the base did not move');
+    assert.equal(status(o.cwd), '', 'the base worktree is clean: no half-merge');
+    assert.ok(!fs.existsSync(path.join(o.cwd, '.git', 'MERGE_HEAD')));
+
+    // Prune removes the merged task's branch; the unmerged one stays unless asked, and asking needs --yes.
+    const pruned = await cli.json<{ removed: { task: string }[]; kept: { task: string; state: string }[] }>(['worktree', 'prune'], o);
+    assert.deepEqual(pruned.removed.map((e) => e.task), [one]);
+    assert.deepEqual(pruned.kept.map((e) => [e.task, e.state]), [[two, 'unmerged']]);
+    assertError(await cli.run(['worktree', 'prune', '--unmerged'], o), 1, new RegExp(`never merged \\(sparkq/wt/${two}\\).*add --yes`));
+    assert.equal(gitIn(o.cwd, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/sparkq/').trim(), `sparkq/wt/${two}`);
+  });
+
+  it('copies and links ignored files into each new worktree, runs the setup once, reuses the worktree for the next task, and never commits what it placed', async () => {
+    const o = await repo('worktree:\n  copy: [.env]\n  link: [node_modules]\n  setup: setup.sh\n');
+    fs.writeFileSync(path.join(o.cwd, '.env'), 'TOKEN=abc\n');
+    fs.mkdirSync(path.join(o.cwd, 'node_modules', 'dep'), { recursive: true });
+    fs.writeFileSync(path.join(o.cwd, 'node_modules', 'dep', 'index.js'), 'module.exports = 1;\n');
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'setup.sh'), '#!/usr/bin/env bash\necho "setup in $(basename "$PWD")" >> "$SPARKQ_WORKSPACE/setup.log"\n');
+    fs.writeFileSync(
+      path.join(o.cwd, 'scripts', 'uses.sh'),
+      '#!/usr/bin/env bash\nset -e\ngrep -q TOKEN=abc .env\ntest -f node_modules/dep/index.js\necho "$1" > "out-$1.txt"\necho "used deps for $1"\n',
+    );
+    await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
+    const ids = [];
+    for (const k of ['a', 'b']) ids.push((await cli.ok(['enqueue', 'run-bash', '--queue', 'wt', '--prompt', `uses.sh ${k}`], o)).trim());
+    const r = await cli.run(['run', '--queue', 'wt'], o);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /: new, setup ran, \d+ ms/);
+    assert.match(r.stdout, /: reused, \d+ ms/);
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'setup.log'), 'utf8').trim().split('\n').length, 1, 'the setup ran once, for the one new worktree');
+    for (const [id, k] of [[ids[0]!, 'a'], [ids[1]!, 'b']] as const) {
+      const t = await cli.json<TaskJson>(['task', id], o);
+      assert.equal(t.status, 'succeeded', t.error ?? '');
+      assert.deepEqual(t.change!.files, [{ path: `out-${k}.txt`, status: 'A' }], 'neither .env nor node_modules is part of the change');
+      const tree = gitIn(o.cwd, 'ls-tree', '-r', '--name-only', t.change!.commit!).trim().split('\n');
+      assert.ok(tree.includes(`out-${k}.txt`) && !tree.some((f) => f.startsWith('node_modules') || f === '.env'), tree.join(', '));
+    }
+    // The second task's branch starts from the base, not from the first task's work.
+    const second = await cli.json<TaskJson>(['task', ids[1]!], o);
+    assert.equal(gitIn(o.cwd, 'ls-tree', '--name-only', second.change!.commit!).includes('out-a.txt'), false);
+    // The worktree moved on to the second task: the first one's is gone from disk, its branch stays.
+    const detail = await cli.ok(['task', ids[0]!], o);
+    assert.match(detail, new RegExp(`branch +sparkq/wt/${ids[0]!} from [0-9a-f]{12} \\(main\\)`));
+    assert.match(detail, /commit +[0-9a-f]{12}: 1 file changed, \+1 −0/);
+    const opened = await cli.json<{ dir: string; created: boolean }>(['worktree', 'open', ids[0]!], o);
+    assert.equal(opened.created, true, 'checked out again from its branch');
+    assert.equal(fs.readFileSync(path.join(opened.dir, 'out-a.txt'), 'utf8'), 'a\n');
+  });
+
+  it('a worker killed mid-task leaves its worktree, which prune lists and keeps, and removes only when asked', async () => {
+    const o = await repo();
+    const yml = path.join(o.cwd, 'sparkq.yml');
+    fs.writeFileSync(yml, fs.readFileSync(yml, 'utf8').replace(/leaseSeconds: \d+/, 'leaseSeconds: 2'));
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'slow.sh'), '#!/usr/bin/env bash\necho half > half-done.txt\necho started\nsleep 60\n');
+    await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
+    const before = status(o.cwd);
+    const q = await openQueue(o.cwd, { role: 'test-owner', sweepIntervalMs: 100, watchConfig: false });
+    try {
+      const t = await q.enqueue({ queue: 'wt', tool: 'run-bash', prompt: 'slow.sh' });
+      const child = spawn(process.execPath, [cli.bundle, 'run', '--queue', 'wt'], { cwd: o.cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      await new Promise<void>((resolve) =>
+        child.stdout.setEncoding('utf8').on('data', (s: string) => {
+          out += s;
+          if (out.includes('started\n')) resolve();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGKILL');
+      for (;;) {
+        if ((await q.getTask(t.id)).status === 'failed') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await q.close();
+    }
+    const [entry] = await cli.json<{ task: string; state: string; dirty: boolean; worktree: string }[]>(['worktree', 'list'], o);
+    assert.equal(entry!.state, 'failed');
+    assert.equal(entry!.dirty, true, 'the half-done work is there');
+    assert.equal(fs.readFileSync(path.join(o.cwd, entry!.worktree, 'half-done.txt'), 'utf8'), 'half\n');
+    const kept = await cli.json<{ removed: unknown[]; kept: { state: string }[] }>(['worktree', 'prune'], o);
+    assert.deepEqual(kept.removed, []);
+    assert.ok(fs.existsSync(path.join(o.cwd, entry!.worktree)), 'kept for inspection');
+    const removed = await cli.json<{ removed: { task: string }[] }>(['worktree', 'prune', '--failed'], o);
+    assert.deepEqual(removed.removed.map((e) => e.task), [entry!.task]);
+    assert.ok(!fs.existsSync(path.join(o.cwd, entry!.worktree)));
+    assert.equal(gitIn(o.cwd, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/sparkq/').trim(), '');
+    assert.equal(status(o.cwd), before, 'the main worktree never saw any of it');
+  });
+
+  it('refuses a worktree queue outside a git repository, an unknown base, and following a base that is no branch', async () => {
+    const plain = { cwd: path.join(tmp.dir, `ws${++n}`) };
+    fs.mkdirSync(plain.cwd, { recursive: true });
+    await cli.ok(['init'], plain);
+    await cli.ok(['session', 'create', 's'], plain);
+    assertError(await cli.run(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], plain), 1, /is not inside a git repository: run `git init` there/);
+    const o = await repo();
+    assertError(await cli.run(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree', '--base', 'nope'], o), 1, /--base nope: git knows no branch, tag or commit by that name/);
+    gitIn(o.cwd, 'tag', 'v1');
+    assertError(await cli.run(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree', '--base', 'v1', '--base-follow'], o), 1, /--base-follow needs a branch to follow; v1 is not one/);
+    assertError(await cli.run(['queue', 'create', 'wt', '--session', 's', '--isolation', 'container'], o), 1, /--isolation must be worktree or none/);
+    assertError(await cli.run(['queue', 'create', 'wt', '--session', 's', '--base', 'main'], o), 1, /apply only with --isolation worktree/);
+    const names = (await cli.json<{ name: string }[]>(['queue', 'list'], o)).map((q) => q.name);
+    assert.deepEqual(names, [], 'nothing was created');
+    // A task that is no worktree task has no branch to merge.
+    await cli.ok(['queue', 'create', 'plain', '--session', 's'], o);
+    const id = (await cli.ok(['enqueue', 'run-bash', '--queue', 'plain', '--prompt', 'rewrite.sh x'], o)).trim();
+    assertError(await cli.run(['merge', id], o), 1, /did not run in a worktree/);
+  });
+});
