@@ -3,6 +3,7 @@ import type { CommandGroup } from '../registry';
 import type * as init from './init';
 import type * as mcp from './mcp';
 import type * as migrate from './migrate';
+import type * as patterns from './patterns';
 import type * as plan from './plan';
 import type * as purge from './purge';
 import type * as queue from './queue';
@@ -34,6 +35,7 @@ export const COMMAND_GROUPS: readonly LazyCommandGroup[] = [
   { names: ['queue'], load: () => (require('./queue') as typeof queue).queueCommands },
   { names: ['enqueue', 'peek', 'tasks', 'task', 'requeue'], load: () => (require('./tasks') as typeof tasks).taskCommands },
   { names: ['plan'], load: () => (require('./plan') as typeof plan).planCommands },
+  { names: ['patterns'], load: () => (require('./patterns') as typeof patterns).patternsCommands },
   { names: ['claim', 'complete', 'fail'], load: () => (require('./worker') as typeof worker).workerCommands },
   { names: ['run', 'guide'], load: () => (require('./run') as typeof run).runCommands },
   { names: ['scripts'], load: () => (require('./scripts') as typeof scripts).scriptsCommand },
