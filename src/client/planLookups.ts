@@ -1,3 +1,5 @@
+import * as path from 'node:path';
+import { patternLoader } from '../core/patterns';
 import type { Plan, PlanChecks } from '../core/plan';
 import type { QueueApi } from '../api/contract';
 import { loadWorkspaceConfig } from '../owner/configWatcher';
@@ -8,12 +10,12 @@ import { loadWorkspaceConfig } from '../owner/configWatcher';
  * that do not exist, and which of its names an earlier apply already enqueued.
  */
 
-/** The parser's checks: sparkq.yml's tools and the active queues (by name or id). */
+/** The parser's checks: sparkq.yml's tools, the active queues (by name or id) and the prompt patterns folder. */
 export async function planChecks(api: Pick<QueueApi, 'listQueues'>, workspaceDir: string): Promise<PlanChecks> {
   const config = loadWorkspaceConfig(workspaceDir);
   const queues = await api.listQueues({ includeEnded: false });
   const known = new Set(queues.flatMap((q) => [q.name, q.id]));
-  return { tools: Object.keys(config.tools), queueExists: (ref) => known.has(ref) };
+  return { tools: Object.keys(config.tools), queueExists: (ref) => known.has(ref), patterns: patternLoader(path.resolve(workspaceDir, config.patternsDir)) };
 }
 
 /** The existing tasks (tsk_… ids in after:) the plan waits on that the queue does not have. */

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { isRecord } from './guards';
 import { looksLikeId } from './ids';
 import { type JsonValue, LIMITS, type PlanInput, type PlanTaskInput } from './model';
+import { fillTemplate, joinPrompts, type Pattern, PatternError, type PatternLoader, taskPatternOf, variableProblems, variableText } from './patterns';
 import { findCycles, topoOrder } from './planGraph';
 import { describe, editDistance, expected, floatSource, keyOffset, locate, offsetOf, pathString, type Seg, SourceError, type SourceIssue, unknownKeyMessage, valueOffset, YamlSource } from './yamlSource';
 
@@ -52,6 +53,8 @@ export interface PlanChecks {
   queueExists?: (ref: string) => boolean;
   /** Whether a task id exists; when absent, tsk_ ids are only checked for their form. */
   taskExists?: (id: string) => boolean;
+  /** The prompt patterns (sparkq.yml `patterns:`) that `pattern:` names; when absent, a plan that uses one is refused. */
+  patterns?: PatternLoader;
 }
 
 export interface ParsePlanOptions {
@@ -96,6 +99,16 @@ const refSchema = () => z.string(expected('a string: a task or batch name, or a 
 const afterSchema = () => z.array(refSchema(), expected('a list of task or batch names or task ids, e.g. [setup, tsk_4k2m9x0q7hzt]'));
 const queueRefSchema = () => z.string(expected('a queue name or id')).min(1, expected('a queue name or id')).max(LIMITS.name, expected(`a queue name or id of at most ${LIMITS.name} characters`));
 const toolRefSchema = () => z.string(expected('a tool name from sparkq.yml')).min(1, expected('a tool name from sparkq.yml'));
+const patternRefSchema = () => nameSchema('pattern name');
+/** A pattern's variables: `with: { resource: users, retries: 3 }`. */
+const withSchema = () =>
+  z
+    .record(
+      z.string(),
+      z.union([z.string(), z.number(), z.boolean()], expected('a string, a number or a boolean (the value of a pattern variable)')),
+      expected('a mapping of pattern variable → value, e.g. { resource: users }'),
+    )
+    .nullable();
 
 /** Why a value is not JSON data, or null when it is. */
 function jsonProblem(v: unknown, depth = 0): string | null {
@@ -146,6 +159,8 @@ const TaskSchema = z
       timeoutSeconds: timeoutSchema().optional(),
       priority: prioritySchema().optional(),
       after: afterSchema().optional(),
+      pattern: patternRefSchema().optional(),
+      with: withSchema().optional(),
     },
     expected('a task: a mapping with name, queue, tool and prompt (e.g. { name: schema, prompt: Write the schema })'),
   )
@@ -156,6 +171,8 @@ const BatchSchema = z
     {
       name: nameSchema('batch name'),
       after: afterSchema().optional(),
+      pattern: patternRefSchema().optional(),
+      with: withSchema().optional(),
       tasks: z.array(TaskSchema, expected('a list of tasks')),
     },
     expected('a batch: a mapping with name and tasks (and optionally after)'),
@@ -169,8 +186,10 @@ const DefaultsSchema = z
       tool: toolRefSchema().optional(),
       timeoutSeconds: timeoutSchema().optional(),
       priority: prioritySchema().optional(),
+      pattern: patternRefSchema().optional(),
+      with: withSchema().optional(),
     },
-    expected('a mapping of defaults (queue, tool, timeoutSeconds, priority)'),
+    expected('a mapping of defaults (queue, tool, timeoutSeconds, priority, pattern, with)'),
   )
   .strict();
 
@@ -224,6 +243,7 @@ interface Entry {
   name: string | null;
   batch: string | null;
   batchPath: Seg[] | null;
+  batchRaw: Record<string, unknown> | null;
   offset: number;
 }
 
@@ -278,11 +298,11 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
 
   // Collect task entries from tasks and batches, in file order.
   const entries: Entry[] = [];
-  const entryOf = (t: unknown, p: Seg[], batch: string | null, batchPath: Seg[] | null) => {
+  const entryOf = (t: unknown, p: Seg[], batch: string | null, batchPath: Seg[] | null, batchRaw: Record<string, unknown> | null) => {
     if (!isRecord(t)) return;
-    entries.push({ path: p, raw: t, name: typeof t['name'] === 'string' ? t['name'] : null, batch, batchPath, offset: offsetAt(p) });
+    entries.push({ path: p, raw: t, name: typeof t['name'] === 'string' ? t['name'] : null, batch, batchPath, batchRaw, offset: offsetAt(p) });
   };
-  if (Array.isArray(rawObj['tasks'])) rawObj['tasks'].forEach((t, i) => entryOf(t, ['tasks', i], null, null));
+  if (Array.isArray(rawObj['tasks'])) rawObj['tasks'].forEach((t, i) => entryOf(t, ['tasks', i], null, null, null));
   const batches: { name: string | null; path: Seg[]; raw: Record<string, unknown>; offset: number }[] = [];
   if (Array.isArray(rawObj['batches'])) {
     rawObj['batches'].forEach((b, i) => {
@@ -290,7 +310,7 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
       const bp: Seg[] = ['batches', i];
       const name = typeof b['name'] === 'string' ? b['name'] : null;
       batches.push({ name, path: bp, raw: b, offset: offsetAt(bp) });
-      if (Array.isArray(b['tasks'])) b['tasks'].forEach((t, j) => entryOf(t, [...bp, 'tasks', j], name, bp));
+      if (Array.isArray(b['tasks'])) b['tasks'].forEach((t, j) => entryOf(t, [...bp, 'tasks', j], name, bp, b));
     });
   }
   entries.sort((a, b) => a.offset - b.offset);
@@ -357,19 +377,104 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
   const baseDir = path.dirname(path.resolve(file));
   const readFile = opts.readFile ?? defaultReadFile;
   const prompts = new Map<Entry, string>();
+  const patterned = new Map<Entry, { pattern: Pattern; values: Record<string, string> }>();
+  const pushOnce = (() => {
+    const said = new Set<string>();
+    return (p: Seg[], offset: number | undefined, message: string) => {
+      const k = `${pathString(p)}\0${message}`;
+      if (said.has(k)) return;
+      said.add(k);
+      push(p, offset, message);
+    };
+  })();
+  const patternsByPath = new Map<string, Pattern | null>();
+  /** The pattern a `pattern:` at `p` names, loaded once; null (and reported once) when it cannot be used. */
+  const patternAt = (name: string, p: Seg[]): Pattern | null => {
+    const k = pathString(p);
+    if (patternsByPath.has(k)) return patternsByPath.get(k)!;
+    let found: Pattern | null = null;
+    if (!checks.patterns) {
+      push(p, offsetAt(p), `pattern ${JSON.stringify(name)}: prompt patterns are not available here; write the prompt out`);
+    } else {
+      try {
+        found = checks.patterns.load(name);
+        if (found === null) {
+          const names = checks.patterns.names();
+          const list = names.length ? `the patterns in ${checks.patterns.dir} are: ${names.join(', ')}` : `${checks.patterns.dir} holds no patterns (NAME.md files)`;
+          push(p, offsetAt(p), `unknown pattern ${JSON.stringify(name)}${didYouMean(name, names)}; ${list}`);
+        }
+      } catch (err) {
+        if (!(err instanceof PatternError)) throw err;
+        push(p, offsetAt(p), `pattern ${JSON.stringify(name)} cannot be used: ${err.message.split('\n').join('; ')}`);
+      }
+    }
+    patternsByPath.set(k, found);
+    return found;
+  };
+
   for (const e of entries) {
     const t = e.raw;
     const what = e.name !== null ? `task ${JSON.stringify(e.name)}` : 'this task';
+
+    // The pattern: the task's own, else its batch's, else the defaults'. `with:` values apply from the level that
+    // names the pattern down to the task (the more specific one wins); a `with:` above any pattern has nothing to fill.
+    const levels: { raw: Record<string, unknown>; path: Seg[] }[] = [{ raw: defaults, path: ['defaults'] }];
+    if (e.batchRaw && e.batchPath) levels.push({ raw: e.batchRaw, path: e.batchPath });
+    levels.push({ raw: t, path: e.path });
+    let from = -1;
+    levels.forEach((l, i) => {
+      if (typeof l.raw['pattern'] === 'string' && l.raw['pattern']) from = i;
+    });
+    levels.forEach((l, i) => {
+      if (!isRecord(l.raw['with']) || levels.slice(0, i + 1).some((x) => typeof x.raw['pattern'] === 'string')) return;
+      const wp = [...l.path, 'with'];
+      pushOnce(wp, keyOffset(doc, wp), 'with: gives values to the variables of a pattern, but no pattern is named here or above; add pattern: NAME');
+    });
+    let pattern: Pattern | null = null;
+    if (from >= 0) {
+      const level = levels[from]!;
+      pattern = patternAt(level.raw['pattern'] as string, [...level.path, 'pattern']);
+    }
+    if (pattern) {
+      const values: Record<string, string> = {};
+      const writtenAt = new Map<string, Seg[]>();
+      for (const l of levels.slice(from)) {
+        if (!isRecord(l.raw['with'])) continue;
+        for (const [k, v] of Object.entries(l.raw['with'])) {
+          const text = variableText(v);
+          if (text === null) continue; // the schema reported it
+          values[k] = text;
+          writtenAt.set(k, [...l.path, 'with', k]);
+        }
+      }
+      const problems = variableProblems(pattern, values);
+      for (const x of problems) {
+        if (x.kind === 'unknown') {
+          const wp = writtenAt.get(x.variable)!;
+          pushOnce(wp, keyOffset(doc, wp), x.message);
+        } else push(e.path, e.offset, `${what}: ${x.message} under with`);
+      }
+      if (problems.length === 0) patterned.set(e, { pattern, values });
+    }
+    const patternTool = pattern?.tool ?? undefined;
+
     if (t['queue'] === undefined) {
       if (!defaultsHas('queue')) push(e.path, e.offset, `${what} has no queue: set queue on the task, or a default for every task under defaults (defaults: { queue: NAME })`);
     } else if (typeof t['queue'] === 'string' && t['queue']) checkQueue(t['queue'], [...e.path, 'queue']);
     if (t['tool'] === undefined) {
-      if (!defaultsHas('tool')) push(e.path, e.offset, `${what} has no tool: set tool on the task, or a default for every task under defaults (defaults: { tool: NAME }); the tools in sparkq.yml are: ${checks.tools.join(', ')}`);
+      if (patternTool !== undefined && pattern) {
+        if (!toolSet.has(patternTool)) {
+          const pp = [...levels[from]!.path, 'pattern'];
+          pushOnce(pp, offsetAt(pp), `pattern ${pattern.name} runs with the tool ${JSON.stringify(patternTool)}, which sparkq.yml does not define; set tool on the task, or fix the pattern's tool (the tools in sparkq.yml are: ${checks.tools.join(', ')})`);
+        }
+      } else if (!defaultsHas('tool')) {
+        push(e.path, e.offset, `${what} has no tool: set tool on the task, or a default for every task under defaults (defaults: { tool: NAME }); the tools in sparkq.yml are: ${checks.tools.join(', ')}`);
+      }
     } else if (typeof t['tool'] === 'string' && t['tool']) checkTool(t['tool'], [...e.path, 'tool']);
 
     const hasPayload = t['payload'] !== undefined && t['payload'] !== null;
-    if (t['prompt'] === undefined && t['promptFile'] === undefined && !hasPayload) {
-      push(e.path, e.offset, `${what} has nothing to do: set prompt, promptFile or payload`);
+    if (t['prompt'] === undefined && t['promptFile'] === undefined && !hasPayload && from < 0) {
+      push(e.path, e.offset, `${what} has nothing to do: set prompt, promptFile, pattern or payload`);
     }
     if (t['prompt'] !== undefined && t['promptFile'] !== undefined) {
       push([...e.path, 'promptFile'], keyOffset(doc, [...e.path, 'promptFile']), 'set either prompt or promptFile, not both');
@@ -391,6 +496,12 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
           push(p, offsetAt(p), `cannot read prompt file ${abs}: ${why}; promptFile is relative to the plan file's folder (${baseDir})`);
         }
       }
+    }
+    const used = patterned.get(e);
+    if (used) {
+      const own = typeof t['prompt'] === 'string' ? t['prompt'] : prompts.get(e);
+      const bytes = Buffer.byteLength(joinPrompts(fillTemplate(used.pattern, used.values), own), 'utf8');
+      if (bytes > LIMITS.prompt) push(e.path, e.offset, `${what}: the prompt made from pattern ${used.pattern.name} is ${bytes} bytes; at most ${LIMITS.prompt} bytes`);
     }
   }
 
@@ -492,9 +603,12 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
   const tasks: PlanTask[] = [];
   for (const e of byKey.values()) {
     const t = TaskSchema.parse(e.raw);
-    const task: PlanTask = { key: t.name, queue: (t.queue ?? dq)!, tool: (t.tool ?? dt)!, after: deps.get(t.name) ?? [], batch: e.batch, line: at(e.offset).line ?? 1 };
-    const prompt = t.prompt ?? prompts.get(e);
+    const used = patterned.get(e);
+    const task: PlanTask = { key: t.name, queue: (t.queue ?? dq)!, tool: (t.tool ?? used?.pattern.tool ?? dt)!, after: deps.get(t.name) ?? [], batch: e.batch, line: at(e.offset).line ?? 1 };
+    const own = t.prompt ?? prompts.get(e);
+    const prompt = used ? joinPrompts(fillTemplate(used.pattern, used.values), own) : own;
     if (prompt !== undefined) task.prompt = prompt;
+    if (used) task.pattern = taskPatternOf(used.pattern);
     if (t.payload !== undefined && t.payload !== null) task.payload = t.payload as JsonValue;
     const timeout = t.timeoutSeconds ?? data.defaults?.timeoutSeconds;
     if (timeout !== undefined) task.timeoutSeconds = timeout;

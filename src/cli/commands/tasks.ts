@@ -1,7 +1,10 @@
+import * as path from 'node:path';
 import { Option } from 'commander';
 import { isSparkqError } from '../../core/errors';
 import { LIMITS } from '../../core/constants';
-import type { JsonValue, ListTasksInput, Task, TaskPage, TaskStatus } from '../../core/model';
+import type { JsonValue, ListTasksInput, Task, TaskPage, TaskPattern, TaskStatus } from '../../core/model';
+import { joinPrompts, patternLoader, renderPattern, taskPatternOf, unknownPattern } from '../../core/patterns';
+import { loadWorkspaceConfig } from '../../owner/configWatcher';
 import type { QueueApi } from '../../api/contract';
 import { intOption, parseJsonText, readTextArg, statusOption } from '../args';
 import { action, type CommandContext } from '../context';
@@ -19,6 +22,8 @@ interface EnqueueOptions {
   priority?: number;
   after?: string[];
   idempotencyKey?: string;
+  pattern?: string;
+  var?: [string, string][];
 }
 interface RequeueOptions {
   failed?: boolean;
@@ -51,6 +56,15 @@ function limitOption(value: string): number {
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
+/** --var NAME=VALUE of enqueue --pattern (repeatable); the value is everything after the first "=". */
+function collectVar(value: string, previous: [string, string][] | undefined): [string, string][] {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new CliError(`--var takes NAME=VALUE (a pattern variable and its value), not ${JSON.stringify(value)}`);
+  const name = value.slice(0, eq);
+  if ((previous ?? []).some(([n]) => n === name)) throw new CliError(`--var ${name} is given twice; give each variable once`);
+  return [...(previous ?? []), [name, value.slice(eq + 1)]];
+}
+
 const DEFAULT_LIMIT = 50;
 /** Tasks asked of the queue per request when a listing is longer (the queue's own maximum per page). */
 const PAGE_SIZE = 1000;
@@ -61,7 +75,7 @@ export const taskCommands: CommandGroup = {
     program
       .command('enqueue')
       .description('put a task on a queue; prints the new task id')
-      .argument('<tool>', 'the tool that runs the task (see tools in sparkq.yml)')
+      .argument('[tool]', 'the tool that runs the task (see tools in sparkq.yml); with --pattern, the pattern\'s tool when left out')
       .requiredOption('--queue <queue>', 'queue name or id')
       .addOption(new Option('--prompt <text>', 'what to do').conflicts('promptFile'))
       .option('--prompt-file <file>', 'read the prompt from a file (- for standard input)')
@@ -70,19 +84,42 @@ export const taskCommands: CommandGroup = {
       .option('--priority <n>', 'higher runs first (default 0)', intOption('--priority', -LIMITS.maxPriority, LIMITS.maxPriority))
       .option('--after <task>', 'run only after this task has succeeded (repeatable)', collect)
       .option('--idempotency-key <key>', 'name this enqueue: repeating it with the same key (on this queue) prints the first task instead of adding one')
+      .option('--pattern <name>', 'make the prompt from this prompt pattern (see sparkq patterns); --prompt, if given, is added after it')
+      .option('--var <name=value>', 'a value for a variable of --pattern (repeatable)', collectVar)
       .action(
-        action<EnqueueOptions>(io, (ctx, [tool], opts) => {
+        action<EnqueueOptions>(io, (ctx, [givenTool], opts) => {
           // Everything is read and checked before the queue is opened: a bad value enqueues nothing.
-          const prompt = opts.promptFile !== undefined ? readTextArg(io, '--prompt-file', opts.promptFile) : opts.prompt;
+          if (opts.var !== undefined && opts.pattern === undefined) {
+            ctx.command.error('--var gives a value to a variable of --pattern; name the pattern with --pattern NAME', { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
+          }
+          const own = opts.promptFile !== undefined ? readTextArg(io, '--prompt-file', opts.promptFile) : opts.prompt;
+          let prompt = own;
+          let pattern: TaskPattern | undefined;
+          let tool = givenTool;
+          if (opts.pattern !== undefined) {
+            const workspace = ctx.workspace();
+            const loader = patternLoader(path.resolve(workspace, loadWorkspaceConfig(workspace).patternsDir));
+            const found = loader.load(opts.pattern);
+            if (found === null) throw unknownPattern(opts.pattern, loader);
+            prompt = joinPrompts(renderPattern(found, Object.fromEntries(opts.var ?? [])), own);
+            pattern = taskPatternOf(found);
+            tool ??= found.tool ?? undefined;
+            if (tool === undefined) {
+              ctx.command.error(`pattern ${found.name} names no tool; say which tool runs the task: sparkq enqueue TOOL --pattern ${found.name} …`, { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
+            }
+          } else if (tool === undefined) {
+            ctx.command.error("missing argument 'tool': say which tool runs the task (sparkq enqueue TOOL --queue QUEUE --prompt TEXT), or name a --pattern that has one", { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
+          }
           const payload: JsonValue | undefined = opts.payload !== undefined ? parseJsonText('--payload', opts.payload) : undefined;
           if (prompt === undefined && payload === undefined) {
-            throw new CliError('a task needs --prompt TEXT, --prompt-file FILE or --payload JSON (or a prompt and a payload)');
+            throw new CliError('a task needs --prompt TEXT, --prompt-file FILE, --pattern NAME or --payload JSON (or a prompt and a payload)');
           }
           return ctx.withQueue(async (q) => {
             const task = await q.enqueue({
               queue: opts.queue,
               tool: tool!,
               ...(prompt !== undefined ? { prompt } : {}),
+              ...(pattern !== undefined ? { pattern } : {}),
               ...(payload !== undefined ? { payload } : {}),
               ...(opts.timeout !== undefined ? { timeoutSeconds: opts.timeout } : {}),
               ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
@@ -207,7 +244,7 @@ export const taskCommands: CommandGroup = {
  * the last task of a page, so tasks enqueued meanwhile (newer) neither shift nor repeat the older ones. A page whose
  * answer is too large for the owner to send (tasks with long prompts and output) is asked for again, smaller.
  */
-async function eachTaskPage(
+export async function eachTaskPage(
   q: Pick<QueueApi, 'listTasks'>,
   filter: ListTasksInput,
   limit: number,
