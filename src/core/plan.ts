@@ -171,9 +171,9 @@ const BatchSchema = z
     {
       name: nameSchema('batch name'),
       after: afterSchema().optional(),
+      tasks: z.array(TaskSchema, expected('a list of tasks')),
       pattern: patternRefSchema().optional(),
       with: withSchema().optional(),
-      tasks: z.array(TaskSchema, expected('a list of tasks')),
     },
     expected('a batch: a mapping with name and tasks (and optionally after)'),
   )
@@ -437,24 +437,28 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
     }
     if (pattern) {
       const values: Record<string, string> = {};
+      const invalid = new Set<string>();
       const writtenAt = new Map<string, Seg[]>();
       for (const l of levels.slice(from)) {
         if (!isRecord(l.raw['with'])) continue;
         for (const [k, v] of Object.entries(l.raw['with'])) {
           const text = variableText(v);
-          if (text === null) continue; // the schema reported it
+          if (text === null) {
+            invalid.add(k); // the schema reported it
+            continue;
+          }
           values[k] = text;
           writtenAt.set(k, [...l.path, 'with', k]);
         }
       }
-      const problems = variableProblems(pattern, values);
+      const problems = variableProblems(pattern, values).filter((x) => !invalid.has(x.variable));
       for (const x of problems) {
         if (x.kind === 'unknown') {
           const wp = writtenAt.get(x.variable)!;
           pushOnce(wp, keyOffset(doc, wp), x.message);
         } else push(e.path, e.offset, `${what}: ${x.message} under with`);
       }
-      if (problems.length === 0) patterned.set(e, { pattern, values });
+      if (problems.length === 0 && invalid.size === 0) patterned.set(e, { pattern, values });
     }
     const patternTool = pattern?.tool ?? undefined;
 
@@ -462,7 +466,9 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
       if (!defaultsHas('queue')) push(e.path, e.offset, `${what} has no queue: set queue on the task, or a default for every task under defaults (defaults: { queue: NAME })`);
     } else if (typeof t['queue'] === 'string' && t['queue']) checkQueue(t['queue'], [...e.path, 'queue']);
     if (t['tool'] === undefined) {
-      if (patternTool !== undefined && pattern) {
+      if (from >= 0 && !pattern) {
+        // The pattern could not be used (reported): whether it names a tool is unknown.
+      } else if (patternTool !== undefined && pattern) {
         if (!toolSet.has(patternTool)) {
           const pp = [...levels[from]!.path, 'pattern'];
           pushOnce(pp, offsetAt(pp), `pattern ${pattern.name} runs with the tool ${JSON.stringify(patternTool)}, which sparkq.yml does not define; set tool on the task, or fix the pattern's tool (the tools in sparkq.yml are: ${checks.tools.join(', ')})`);

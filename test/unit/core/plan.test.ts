@@ -416,7 +416,7 @@ describe('plan files', () => {
     it('reports a task with nothing to do, and prompt together with promptFile', () => {
       const text = 'defaults: { queue: backend, tool: run-bash }\ntasks:\n  - { name: a }\n  - { name: b, prompt: x, promptFile: b.md }\n';
       const issues = issuesOf(text, CHECKS, { readFile: () => 'x' });
-      assert.equal(issue(issues, /task "a" has nothing to do: set prompt, promptFile or payload/).line, 3);
+      assert.equal(issue(issues, /task "a" has nothing to do: set prompt, promptFile, pattern or payload/).line, 3);
       assert.equal(issue(issues, /either prompt or promptFile, not both/).line, 4);
     });
 
