@@ -339,6 +339,27 @@ describe('git: a worktree per task, commit and merge', function () {
     assert.equal(change.commit, c.commit);
   });
 
+  it("a task that committed by itself: its commits are the change; a merge that an untracked file would clobber is refused and changes nothing", async () => {
+    const ws = workspace({ 'a.txt': 'a\n' });
+    const a = await task(ws, 'tsk_self');
+    fs.writeFileSync(path.join(a.dir, 'b.txt'), 'agent made this\n');
+    sh(a.dir, 'add', 'b.txt');
+    sh(a.dir, 'commit', '-q', '-m', 'agent commit');
+    const own = sh(a.dir, 'rev-parse', 'HEAD');
+    const c = await commitWorktree({ dir: a.dir, branch: a.branch, baseCommit: ws.base, message: 'summary', exclude: [] });
+    assert.equal(c.commit, own);
+    assert.deepEqual(c.files, [{ path: 'b.txt', status: 'A' }]);
+
+    fs.writeFileSync(path.join(ws.top, 'b.txt'), 'a file of my own\n');
+    await assert.rejects(mergeBranch({ repoTop: ws.top, branch: a.branch, into: 'main', mode: 'ff-or-merge', message: 'm' }), (e: unknown) => isSparkqError(e, 'conflict') && /untracked working tree files would be overwritten/.test(e.message) && /nothing was merged/.test(e.message));
+    assert.equal(sh(ws.top, 'rev-parse', 'main'), ws.base);
+    assert.equal(fs.readFileSync(path.join(ws.top, 'b.txt'), 'utf8'), 'a file of my own\n');
+    assert.equal(hasMergeHead(ws.top), false);
+    // Committing on a branch other than the task's is refused.
+    sh(a.dir, 'switch', '-q', '-c', 'elsewhere');
+    await assert.rejects(commitWorktree({ dir: a.dir, branch: a.branch, baseCommit: ws.base, message: 's', exclude: [] }), (e: unknown) => isSparkqError(e, 'conflict') && /not on the task's branch/.test(e.message));
+  });
+
   it('commits without a configured git identity (CI) as SparkQ', async () => {
     const ws = workspace({ 'a.txt': 'a\n' }, false);
     const a = await task(ws, 'tsk_ci');
