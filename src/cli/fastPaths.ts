@@ -28,7 +28,9 @@ export function fastPathCommandLines(): string[][] {
       const p = [...prefix, sub.name()];
       lines.push([...p, '--help'], [...p, '-h'], [...prefix, 'help', sub.name()]);
       if (sub.commands.length > 0) {
-        lines.push(p, [...p, 'help']);
+        // A group whose bare name runs a default subcommand (`patterns` lists them) reads the workspace: never by heart.
+        if ((sub as unknown as { _defaultCommandName?: string | null })._defaultCommandName == null) lines.push(p);
+        lines.push([...p, 'help']);
         walk(sub, p);
       }
     }
