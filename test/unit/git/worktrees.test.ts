@@ -87,14 +87,16 @@ describe('git: a worktree per task, commit and merge', function () {
 
   it('two tasks from one base rewrite the same file: two branches, two commits, the base untouched; merging both: the first merges, the second conflicts and the base stays clean', async () => {
     const ws = workspace();
-    const a = await task(ws, 'tsk_A1');
-    const b = await task(ws, 'tsk_B2');
+    // Two workers at once.
+    const [a, b] = await Promise.all([task(ws, 'tsk_A1'), task(ws, 'tsk_B2')]);
     assert.equal(a.prepared.created, true);
     assert.equal(sh(a.dir, 'rev-parse', '--abbrev-ref', 'HEAD'), 'sparkq/back-end/tsk_A1');
     fs.writeFileSync(path.join(a.dir, 'shared.txt'), 'line 1\nA was here\nline 3\n');
     fs.writeFileSync(path.join(b.dir, 'shared.txt'), 'line 1\nB was here\nline 3\n');
-    const ca = await commitWorktree({ dir: a.dir, branch: a.branch, baseCommit: ws.base, message: 'A rewrites line 2', exclude: [] });
-    const cb = await commitWorktree({ dir: b.dir, branch: b.branch, baseCommit: ws.base, message: 'B rewrites line 2', exclude: [] });
+    const [ca, cb] = await Promise.all([
+      commitWorktree({ dir: a.dir, branch: a.branch, baseCommit: ws.base, message: 'A rewrites line 2', exclude: [] }),
+      commitWorktree({ dir: b.dir, branch: b.branch, baseCommit: ws.base, message: 'B rewrites line 2', exclude: [] }),
+    ]);
     assert.ok(ca.commit && cb.commit && ca.commit !== cb.commit);
     assert.equal(sh(ws.top, 'rev-parse', a.branch), ca.commit);
     assert.equal(sh(ws.top, 'rev-parse', b.branch), cb.commit);
