@@ -108,11 +108,11 @@ export const taskCommands: CommandGroup = {
               ctx.command.error(`pattern ${found.name} names no tool; say which tool runs the task: sparkq enqueue TOOL --pattern ${found.name} …`, { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
             }
           } else if (tool === undefined) {
-            ctx.command.error("missing argument 'tool': say which tool runs the task (sparkq enqueue TOOL --queue QUEUE --prompt TEXT), or name a --pattern that has one", { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
+            ctx.command.error("missing required argument 'tool': say which tool runs the task (sparkq enqueue TOOL --queue QUEUE --prompt TEXT), or name a --pattern that has one", { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
           }
           const payload: JsonValue | undefined = opts.payload !== undefined ? parseJsonText('--payload', opts.payload) : undefined;
           if (prompt === undefined && payload === undefined) {
-            throw new CliError('a task needs --prompt TEXT, --prompt-file FILE, --pattern NAME or --payload JSON (or a prompt and a payload)');
+            throw new CliError('a task needs --prompt TEXT, --prompt-file FILE or --payload JSON (or a prompt and a payload), or --pattern NAME');
           }
           return ctx.withQueue(async (q) => {
             const task = await q.enqueue({

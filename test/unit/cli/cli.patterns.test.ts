@@ -75,7 +75,7 @@ describe('sparkq CLI: prompt patterns (real processes)', function () {
   });
 
   it('enqueue --pattern: clear errors for a missing tool, unknown patterns and variables', async () => {
-    assertError(await cli.run(['enqueue', '--queue', 'q', '--prompt', 'x'], o), 2, /missing argument 'tool'.*or name a --pattern that has one/);
+    assertError(await cli.run(['enqueue', '--queue', 'q', '--prompt', 'x'], o), 2, /missing required argument 'tool'.*or name a --pattern that has one/);
     assertError(await cli.run(['enqueue', '--pattern', 'chore', '--queue', 'q'], o), 2, /pattern chore names no tool; say which tool runs the task/);
     assertError(await cli.run(['enqueue', 'llm-codex', '--var', 'a=b', '--queue', 'q', '--prompt', 'x'], o), 2, /--var gives a value to a variable of --pattern/);
     assertError(await cli.run(['enqueue', '--pattern', 'nope', '--queue', 'q'], o), 1, /unknown pattern "nope"/);

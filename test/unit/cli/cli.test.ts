@@ -262,7 +262,7 @@ describe('sparkq CLI (end to end, real processes)', function () {
     assertError(bad[5], 1, /needs --prompt TEXT, --prompt-file FILE or --payload JSON/);
     assertError(bad[6], 1, /cannot read --prompt-file .*missing\.md: no such file/);
     assertError(bad[7], 2, /required option '--queue <queue>' not specified/);
-    assert.match(bad[7].stderr, /Usage: sparkq enqueue \[options\] <tool>/);
+    assert.match(bad[7].stderr, /Usage: sparkq enqueue \[options\] \[tool\]/);
     assertError(bad[8], 2, /missing required argument 'tool'/);
     assertError(bad[9], 2, /cannot be used with/);
     assertError(bad[10], 2, /unknown option '--bogus'/);
