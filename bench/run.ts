@@ -19,6 +19,7 @@ import type { BenchPlan, BenchResults, SizeResult } from './lib/results';
 import { PROMPT, SUMMARY } from './lib/shape';
 import { measureWorkflow } from './lib/workflow';
 import { worktreePhase } from './worktree';
+import { worktreeDrainPhase } from './worktreeDrain';
 import { SparkqSubject, buildLatencyState, buildUnsnapshottedJournal, interleave, measureSnapshotAtCap } from './lib/sparkq';
 import type { Durability } from '../src/core/store/journal';
 import { gc, hasGc, sleep, summarize } from './lib/stats';
@@ -240,6 +241,10 @@ async function main(): Promise<void> {
     const worktree = await worktreePhase(quick, progress);
     process.stdout.write('\n' + worktree.text);
     full.targets.push(...worktree.targets);
+    // What a worktree queue adds to a worker's time per task, against a plain queue (issue 18, bench/worktreeDrain.ts).
+    const worktreeDrain = await worktreeDrainPhase(quick, progress);
+    process.stdout.write(worktreeDrain.text);
+    full.targets.push(...worktreeDrain.targets);
     fs.mkdirSync(RESULTS, { recursive: true });
     const out = path.join(RESULTS, 'latest.json');
     fs.writeFileSync(out, JSON.stringify(full, null, 2) + '\n');

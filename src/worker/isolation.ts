@@ -70,6 +70,10 @@ export class WorktreeRunner {
       branch,
       startCommit,
       reuse,
+      // This worker committed everything in it at the end of its last task: nothing to check again.
+      reuseClean: reuse !== null,
+      // A later attempt of the task finds its earlier attempt's branch (and maybe worktree) and starts afresh.
+      mayExist: task.attempt > 1,
       settings: {
         copy: this.config.worktree.copy,
         link: this.config.worktree.link,
