@@ -106,6 +106,7 @@ export function taskJson(t: Task): TaskJson {
     planKey: t.planKey,
     change: t.change === null ? null : { ...t.change, files: t.change.files.map((f) => ({ ...f })) },
     pattern: t.pattern === null ? null : { ...t.pattern },
+    mergeGroup: t.mergeGroup,
     archived: t.archived,
   };
 }

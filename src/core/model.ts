@@ -187,6 +187,11 @@ export interface Task {
   change: TaskChange | null;
   /** The prompt pattern it was made from. */
   pattern: TaskPattern | null;
+  /**
+   * Tasks of one merge group (a plan batch with `merge: auto`) are merged into their base by the worker that finishes
+   * the last of them, all together, in order, stopping at the first conflict.
+   */
+  mergeGroup: string | null;
   /** True when the task lives in an archive file (finished long enough ago to leave the live database). */
   archived: boolean;
 }
@@ -251,6 +256,12 @@ export type CreateQueueInput = z.input<typeof CreateQueueInput>;
  * Names one enqueue (or requeue) so that repeating it returns the task it made instead of making a second one: unique
  * per queue, kept with the task. A client that lost an answer repeats the call with the same key.
  */
+export const MergeGroup = z
+  .string()
+  .min(1, 'a merge group must not be empty')
+  .max(LIMITS.name * 2 + 1, `a merge group is at most ${LIMITS.name * 2 + 1} characters`)
+  .refine((s) => !/\p{Cc}/u.test(s), 'a merge group must not contain control characters');
+
 export const IdempotencyKey = z
   .string()
   .min(1, 'an idempotency key must not be empty')
@@ -273,6 +284,8 @@ export const EnqueueInput = z
     idempotencyKey: IdempotencyKey.optional(),
     /** The prompt pattern the prompt was rendered from. */
     pattern: TaskPatternSchema.optional(),
+    /** Merge this task's change automatically with the rest of its group once all of them succeeded (worktree queues). */
+    mergeGroup: MergeGroup.optional(),
   })
   .strict();
 export type EnqueueInput = z.input<typeof EnqueueInput>;
@@ -475,6 +488,8 @@ export interface PlanTaskInput {
   after: string[];
   /** The prompt pattern the prompt was rendered from. */
   pattern?: TaskPattern;
+  /** Its batch merges automatically (`merge: auto`): the plan's id and the batch's name. */
+  mergeGroup?: string;
 }
 export interface PlanInput {
   id: string;
@@ -504,6 +519,7 @@ export const ApplyPlanInput = z
                 priority: z.number().optional(),
                 after: z.array(z.string().min(1)).max(LIMITS.maxAfter),
                 pattern: TaskPatternSchema.optional(),
+                mergeGroup: MergeGroup.optional(),
               })
               // The parser's own fields (batch, line) may come along; they are not needed here.
               .loose(),

@@ -174,6 +174,7 @@ const BatchSchema = z
       tasks: z.array(TaskSchema, expected('a list of tasks')),
       pattern: patternRefSchema().optional(),
       with: withSchema().optional(),
+      merge: z.enum(['auto', 'none'], expected('auto or none')).optional(),
     },
     expected('a batch: a mapping with name and tasks (and optionally after)'),
   )
@@ -615,6 +616,8 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
     const prompt = used ? joinPrompts(fillTemplate(used.pattern, used.values), own) : own;
     if (prompt !== undefined) task.prompt = prompt;
     if (used) task.pattern = taskPatternOf(used.pattern);
+    // merge: auto on its batch: the worker that finishes the batch's last task merges all of them into their base.
+    if (e.batch !== null && e.batchRaw?.['merge'] === 'auto') task.mergeGroup = `${id}/${e.batch}`;
     if (t.payload !== undefined && t.payload !== null) task.payload = t.payload as JsonValue;
     const timeout = t.timeoutSeconds ?? data.defaults?.timeoutSeconds;
     if (timeout !== undefined) task.timeoutSeconds = timeout;

@@ -141,6 +141,10 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE queues ADD COLUMN isolation text;
   ALTER TABLE tasks ADD COLUMN change text, ADD COLUMN pattern text;
   `,
+  // 3: merge groups (a plan batch whose changes merge automatically once all of them succeeded).
+  `
+  ALTER TABLE tasks ADD COLUMN merge_group text;
+  `,
 ];
 
 /** The schema version this SparkQ writes. */

@@ -44,6 +44,7 @@ interface NewTask {
   after: string[];
   /** TaskPattern as JSON. */
   pattern: string | null;
+  mergeGroup: string | null;
 }
 
 /** An enqueue checked outside the transaction; `inQueue` finishes it against the queue row read inside. */
@@ -73,6 +74,7 @@ export function prepareEnqueue(ctx: TeamContext, input: EnqueueInput, what = 'ta
       planKey: extra.planId !== undefined ? (extra.planKey ?? '') : null,
       after: e.after ? [...new Set(e.after)] : [],
       pattern: e.pattern ? JSON.stringify(e.pattern) : null,
+      mergeGroup: e.mergeGroup ?? null,
     }),
   };
 }
@@ -107,10 +109,10 @@ async function waitingOn(c: Sql, ids: readonly string[], what: string, pending?:
 async function insertTask(c: Sql, t: NewTask, waiting: number): Promise<string | null> {
   const r = await c.query<{ id: string }>(
     `INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of,
-                       plan_id, plan_key, deps, waiting, idem_key, pattern)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                       plan_id, plan_key, deps, waiting, idem_key, pattern, merge_group)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
      ON CONFLICT (queue_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING id`,
-    [t.id, t.sessionId, t.queueId, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.retryOf, t.planId, t.planKey, t.after.length, waiting, t.key, t.pattern],
+    [t.id, t.sessionId, t.queueId, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.retryOf, t.planId, t.planKey, t.after.length, waiting, t.key, t.pattern, t.mergeGroup],
   );
   if (r.rows.length === 0) return null;
   if (t.after.length > 0) {
@@ -136,8 +138,8 @@ const ENQUEUE_SQL = `
   WITH q AS (
     SELECT id, session_id, name FROM queues WHERE (id = $1 OR name = $1) AND status = 'active' ORDER BY created_at DESC LIMIT 1 FOR SHARE
   ), made AS (
-    INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, idem_key, pattern)
-    SELECT $2, q.session_id, q.id, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11 FROM q
+    INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, idem_key, pattern, merge_group)
+    SELECT $2, q.session_id, q.id, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12 FROM q
     ON CONFLICT (queue_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
     RETURNING *
   )
@@ -150,7 +152,7 @@ export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Ta
     const t = prepared.inQueue({ id: null, session_id: null });
     const rows = await ctx.db.query<Row>(
       ENQUEUE_SQL,
-      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key, t.pattern],
+      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key, t.pattern, t.mergeGroup],
       'sparkq-enqueue',
     );
     if (rows[0]) {
@@ -191,6 +193,7 @@ async function requeueRow(ctx: TeamContext, c: Sql, row: Row, key: string | null
     planKey: row['plan_id'] ? ((row['plan_key'] as string | null) ?? '') : null,
     after,
     pattern: (row['pattern'] as string | null) ?? null,
+    mergeGroup: (row['merge_group'] as string | null) ?? null,
   };
   const waiting = after.length > 0 ? await waitingOn(c, after, `task ${originalId}`) : 0;
   const made = await insertTask(c, t, waiting);

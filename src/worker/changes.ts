@@ -241,3 +241,54 @@ export async function pruneChanges(ctx: ChangesContext, opts: PruneOptions = {})
   }
   return { removed, kept };
 }
+
+/** What a merge group's automatic merge did, once its last task succeeded. */
+export interface GroupMerge {
+  group: string;
+  /** The group's tasks merged now (or found merged already), in plan order. */
+  merged: Task[];
+  /** The first that did not merge: its conflicting files (or why it could not), and the tasks left unmerged after it. */
+  stopped: { task: Task; files: string[]; reason: string; left: Task[] } | null;
+}
+
+/**
+ * After a task of a merge group (a plan batch with `merge: auto`) succeeded: when every task of its group has
+ * succeeded (the newest copy of each), merges them all into their base in plan order, and stops at the first that
+ * conflicts or cannot merge; null while some of the group has not succeeded yet. Merges into one repository are
+ * serialized, so two workers finishing the group's last tasks at once merge each task once (the second finds them in).
+ */
+export async function mergeGroupIfDone(
+  ctx: ChangesContext & { q: ChangesQueue & Pick<QueueApi, 'listTasks'> },
+  task: Task,
+  mode: MergeMode,
+): Promise<GroupMerge | null> {
+  const group = task.mergeGroup;
+  if (group === null || task.plan === null) return null;
+  const all: Task[] = [];
+  for (let before: string | undefined; ; ) {
+    const page = await ctx.q.listTasks({ plan: task.plan, limit: 1000, ...(before ? { before } : {}) });
+    all.push(...page.tasks);
+    if (page.next === null) break;
+    before = page.next;
+  }
+  // Newest first: the first task seen of each name is its newest copy; plan order is the reverse of the originals'.
+  const newest = new Map<string, Task>();
+  for (const t of all) if (t.mergeGroup === group && !newest.has(t.planKey ?? t.id)) newest.set(t.planKey ?? t.id, t);
+  const order = [...all].reverse().map((t) => t.planKey ?? t.id);
+  const members = [...newest.values()].sort((a, b) => order.indexOf(a.planKey ?? a.id) - order.indexOf(b.planKey ?? b.id));
+  if (members.some((t) => t.status !== 'succeeded')) return null;
+  const merged: Task[] = [];
+  for (let i = 0; i < members.length; i++) {
+    const t = members[i]!;
+    if (!t.change) continue; // ran in no worktree: nothing of it to merge
+    try {
+      const r = await mergeTask(ctx, t.id, { mode });
+      if (r.result.outcome === 'conflict') return { group, merged, stopped: { task: t, files: r.result.files, reason: `conflicts in ${r.result.files.join(', ')}`, left: members.slice(i + 1) } };
+      merged.push(t);
+    } catch (e) {
+      const files = isSparkqError(e) && Array.isArray(e.details?.['files']) ? (e.details['files'] as string[]) : [];
+      return { group, merged, stopped: { task: t, files, reason: e instanceof Error ? e.message : String(e), left: members.slice(i + 1) } };
+    }
+  }
+  return { group, merged, stopped: null };
+}

@@ -8,6 +8,7 @@ import { type Claim, LIMITS, type Queue, type Task, type TaskChange } from '../c
 import { loadWorkspaceConfig } from '../owner/configWatcher';
 import { sparkqDirOf } from '../owner/workspace';
 import { scriptExecutor } from './executors/script';
+import { mergeGroupIfDone } from './changes';
 import { type TaskWorktree, WorktreeRunner, worktreeError } from './isolation';
 import { writeSparkqLauncher } from './launcher';
 import { RunLog } from './runLog';
@@ -417,8 +418,10 @@ async function runOne(
     return { status: 'failed', next };
   }
   for (const n of outcome.notes ?? []) write(paint('33', `note: ${n}\n`));
-  if (outcome.status === 'succeeded') write(paint('32', `✔ ${task.id} succeeded`) + ` in ${took}: ${oneLine(outcome.summary)}\n\n`);
-  else if (outcome.status === 'rate-limited') {
+  if (outcome.status === 'succeeded') {
+    write(paint('32', `✔ ${task.id} succeeded`) + ` in ${took}: ${oneLine(outcome.summary)}\n\n`);
+    if (task.mergeGroup !== null) await mergeGroup(opts, config, task, paint);
+  } else if (outcome.status === 'rate-limited') {
     const q2 = await q.getQueue(task.queueId).catch(() => null);
     const until = q2?.pausedUntil ? `until ${q2.pausedUntil}` : 'for now';
     write(paint('33', `⏸ ${task.id} handed back`) + ` after ${took}: ${oneLine(outcome.error, 400)}; queue ${task.queue} paused ${until}, the task stays queued\n\n`);
@@ -501,6 +504,28 @@ async function recordChangeOf(q: WorkerOptions['q'], worktrees: WorktreeRunner, 
   const change = await worktrees.leave(wt, t.status === 'succeeded' ? { succeeded: true, summary: t.result?.summary ?? 'done' } : { succeeded: false });
   output(`  ${describeChange(change)}\n`, 'info');
   return q.recordChange({ task: t.id, attempt: t.attempt, change });
+}
+
+/**
+ * The task's merge group (a plan batch with merge: auto) merges into its base once all of it succeeded. A merge that
+ * stops (a conflict, a base with uncommitted changes) pauses the task's queue with the reason, so that nobody misses
+ * it and nothing more is built on the unmerged work; the rest of the group stays on its branches.
+ */
+async function mergeGroup(opts: WorkerOptions, config: SparkqConfig, task: Task, paint: (code: string, s: string) => string): Promise<void> {
+  const { q, write } = opts;
+  try {
+    const r = await mergeGroupIfDone({ q, workspaceDir: opts.workspaceDir, sparkqDir: sparkqDirOf(opts.workspaceDir) }, task, config.worktree.merge);
+    if (r === null) return;
+    if (r.merged.length > 0) write(paint('32', `⇢ merge group ${r.group}: ${plural(r.merged.length, 'task')} merged into the base (${r.merged.map((t) => t.id).join(', ')})`) + '\n');
+    if (r.stopped) {
+      const why = `auto-merge of ${r.group} stopped at ${r.stopped.task.id}: ${r.stopped.reason}`.slice(0, LIMITS.description);
+      write(paint('31', `✖ ${why}; ${plural(r.stopped.left.length + 1, 'task')} not merged; queue ${task.queue} paused: merge by hand (sparkq merge ${r.stopped.task.id}), then resume it`) + '\n');
+      await q.pauseQueue({ queue: task.queueId, reason: why });
+    }
+    write('\n');
+  } catch (e) {
+    write(paint('31', `✖ merge group ${task.mergeGroup ?? ''}: ${errorMessage(e)}`) + '\n\n');
+  }
 }
 
 /** A worktree that could not be made: the task fails with this message, nothing of it having run. */

@@ -69,6 +69,7 @@ export function fakeTask(over: Partial<Task> = {}): Task {
     planKey: null,
     change: null,
     pattern: null,
+    mergeGroup: null,
     archived: false,
     ...over,
   };

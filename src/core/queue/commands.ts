@@ -244,6 +244,7 @@ export class QueueCommands {
         retryOf: null,
         ...(e.idempotencyKey !== undefined ? { key: e.idempotencyKey } : {}),
         ...(e.pattern !== undefined ? { pattern: JSON.stringify(e.pattern) } : {}),
+        ...(e.mergeGroup !== undefined ? { mergeGroup: e.mergeGroup } : {}),
         ...(extra.planId !== undefined ? { planId: extra.planId, planKey: extra.planKey ?? '' } : {}),
         ...(deps ? { after: afterIds, waiting: deps.waiting } : {}),
       };
@@ -323,6 +324,7 @@ export class QueueCommands {
       retryOf: originalId,
       ...(key !== undefined ? { key } : {}),
       ...(typeof row['pattern'] === 'string' ? { pattern: row['pattern'] } : {}),
+      ...(typeof row['merge_group'] === 'string' ? { mergeGroup: row['merge_group'] } : {}),
       ...(planId ? { planId, planKey: (row['plan_key'] as string | null) ?? '' } : {}),
       ...(after.length > 0 ? { after, waiting: this.dependencies(after, null, `task ${originalId}`).waiting } : {}),
     };

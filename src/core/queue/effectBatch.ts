@@ -185,6 +185,7 @@ const TASK_COLUMNS = [
   'idem_key',
   'change',
   'pattern',
+  'merge_group',
 ] as const;
 
 /**

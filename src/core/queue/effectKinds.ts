@@ -187,6 +187,7 @@ function enqueuedRow(e: TaskRowInsert): Row {
     idem_key: e.key ?? null,
     change: null,
     pattern: e.pattern ?? null,
+    merge_group: e.mergeGroup ?? null,
   };
 }
 
@@ -369,7 +370,7 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
   },
   'task.enqueue': {
     apply(db, e) {
-      if (e.after === undefined && e.planId === undefined && e.key === undefined && e.pattern === undefined) {
+      if (e.after === undefined && e.planId === undefined && e.key === undefined && e.pattern === undefined && e.mergeGroup === undefined) {
         db.run(
           `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
@@ -377,11 +378,11 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
         );
       } else {
         db.run(
-          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting, idem_key, pattern)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting, idem_key, pattern, merge_group)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             e.seq, e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf,
-            e.planId ?? null, e.planKey ?? null, e.after?.length ?? 0, e.waiting ?? 0, e.key ?? null, e.pattern ?? null,
+            e.planId ?? null, e.planKey ?? null, e.after?.length ?? 0, e.waiting ?? 0, e.key ?? null, e.pattern ?? null, e.mergeGroup ?? null,
           ],
         );
       }

@@ -36,6 +36,8 @@ export interface TaskRowInsert {
   key?: string;
   /** The prompt pattern it was made from, as JSON (TaskPattern). */
   pattern?: string;
+  /** Merged automatically with the other tasks of this group (a plan batch with merge: auto). */
+  mergeGroup?: string;
 }
 
 export interface ChunkMeta {

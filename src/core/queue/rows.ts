@@ -66,6 +66,7 @@ export function rowToTask(r: Row, names: Names, archived = false): Task {
     planKey: str(r['plan_key']),
     change: parseJson<TaskChange>(r['change']),
     pattern: parseJson<TaskPattern>(r['pattern']),
+    mergeGroup: str(r['merge_group']),
     archived,
   };
 }

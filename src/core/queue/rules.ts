@@ -34,6 +34,7 @@ export function planEnqueues(plan: PlanInput): { key: string; after: string[]; i
       ...(t.timeoutSeconds !== undefined ? { timeoutSeconds: t.timeoutSeconds } : {}),
       ...(t.priority !== undefined ? { priority: t.priority } : {}),
       ...(t.pattern !== undefined ? { pattern: t.pattern } : {}),
+      ...(t.mergeGroup !== undefined ? { mergeGroup: t.mergeGroup } : {}),
     },
   }));
 }

@@ -67,6 +67,9 @@ const TASK_COLUMN_V3 = 'idem_key TEXT';
 /** Migration 4's task columns: what a task changed in its worktree, and the prompt pattern it came from (JSON). */
 const TASK_COLUMNS_V4 = ['change TEXT', 'pattern TEXT'] as const;
 
+/** Migration 5's task column: the merge group of a task whose change merges automatically with its group's. */
+const TASK_COLUMN_V5 = 'merge_group TEXT';
+
 /**
  * Gives a tasks table every column the latest schema has, for an archive chunk: a new one (made from TASKS_TABLE), or
  * one written before a migration (in memory; the file stays as written).
@@ -76,6 +79,7 @@ export function completeTaskColumns(db: { exec(sql: string): void; value(sql: st
   if (!has('plan_id')) addTaskColumnsV2(db);
   if (!has('idem_key')) db.exec(`ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V3};`);
   if (!has('change')) db.exec(TASK_COLUMNS_V4.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n'));
+  if (!has('merge_group')) db.exec(`ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V5};`);
 }
 
 /**
@@ -191,5 +195,7 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE queues ADD COLUMN isolation TEXT;
       ${TASK_COLUMNS_V4.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n')}
     `),
+  // 5: merge groups (a plan batch whose changes merge automatically once all of them succeeded).
+  (db) => db.exec(`ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V5};`),
 ];
 

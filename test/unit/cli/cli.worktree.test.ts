@@ -180,6 +180,50 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
     assert.equal(status(o.cwd), before, 'the main worktree never saw any of it');
   });
 
+  it('a plan batch with merge: auto merges when its last task succeeded, in plan order, and stops at the first conflict with the queue paused', async () => {
+    const o = await repo();
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\necho "put $2 in $1"\n');
+    await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
+    const plan = [
+      'id: build',
+      'defaults: { queue: wt, tool: run-bash }',
+      'batches:',
+      '  - name: parts',
+      '    merge: auto',
+      '    tasks:',
+      '      - { name: a, prompt: put.sh a.txt A }',
+      '      - { name: b, prompt: put.sh b.txt B }',
+      '  - name: clash',
+      '    after: [parts]',
+      '    merge: auto',
+      '    tasks:',
+      '      - { name: c, prompt: put.sh shared.txt C }',
+      '      - { name: d, prompt: put.sh shared.txt D }',
+    ].join('\n');
+    fs.writeFileSync(path.join(o.cwd, 'plan.yml'), plan);
+    await cli.ok(['plan', 'apply', 'plan.yml'], o);
+    const before = status(o.cwd);
+    const r = await cli.run(['run', '--queue', 'wt'], o);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /merge group build\/parts: 2 tasks merged into the base/);
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'a.txt'), 'utf8'), 'A\n');
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'b.txt'), 'utf8'), 'B\n');
+    // The second batch: c merges, d conflicts with it; the base holds c's change and nothing of d, and is clean.
+    assert.match(r.stdout, /auto-merge of build\/clash stopped at tsk_\w+: conflicts in shared\.txt/);
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'shared.txt'), 'utf8'), 'C\n');
+    assert.equal(status(o.cwd), before, 'merged cleanly or not at all: nothing half-merged');
+    const queue = (await cli.json<{ name: string; paused: boolean; pauseReason: string }[]>(['queue', 'list'], o)).find((q) => q.name === 'wt')!;
+    assert.equal(queue.paused, true);
+    assert.match(queue.pauseReason, /^auto-merge of build\/clash stopped at tsk_\w+: conflicts in shared\.txt/);
+    const tasks = await cli.json<{ planKey: string; mergeGroup: string; status: string }[]>(['tasks', '--plan', 'build'], o);
+    assert.deepEqual(tasks.map((t) => [t.planKey, t.mergeGroup, t.status]).sort(), [
+      ['a', 'build/parts', 'succeeded'],
+      ['b', 'build/parts', 'succeeded'],
+      ['c', 'build/clash', 'succeeded'],
+      ['d', 'build/clash', 'succeeded'],
+    ]);
+  });
+
   it('refuses a worktree queue outside a git repository, an unknown base, and following a base that is no branch', async () => {
     const plain = { cwd: path.join(tmp.dir, `ws${++n}`) };
     fs.mkdirSync(plain.cwd, { recursive: true });

@@ -196,6 +196,21 @@ describe('plan files', () => {
     });
   });
 
+  describe('merge: auto on a batch', () => {
+    it('puts the batch\'s tasks in one merge group (plan id / batch name); other tasks have none', () => {
+      const text = 'id: rel\nbatches:\n  - name: parts\n    merge: auto\n    tasks:\n      - { name: a, queue: backend, tool: run-bash, prompt: x }\n  - name: rest\n    tasks:\n      - { name: b, queue: backend, tool: run-bash, prompt: y }\n';
+      const plan = parsePlan(text, FILE, CHECKS);
+      assert.equal(task(plan, 'a').mergeGroup, 'rel/parts');
+      assert.equal(task(plan, 'b').mergeGroup, undefined);
+    });
+
+    it('refuses another value, with its line', () => {
+      const text = 'batches:\n  - name: parts\n    merge: yes\n    tasks:\n      - { name: a, queue: backend, tool: run-bash, prompt: x }\n';
+      const i = issue(issuesOf(text), /auto or none/);
+      assert.equal(i.line, 3);
+    });
+  });
+
   describe('errors, each with its line', () => {
     it('reports YAML syntax errors', () => {
       const text = 'tasks:\n  - name: a\n    prompt: [unclosed\n';

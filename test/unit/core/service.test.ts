@@ -335,6 +335,18 @@ describe('queue operations', () => eachBackend((_backend, use) => {
       assert.equal(copy.change, null);
     });
 
+    it('keeps a task\'s merge group, from an enqueue or a plan, and on its requeued copy', async () => {
+      const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x', mergeGroup: 'rel/parts' });
+      assert.equal(t.mergeGroup, 'rel/parts');
+      const applied = await q.applyPlan({ plan: { id: 'rel', description: null, tasks: [{ key: 'a', queue: 'q', tool: 'run-bash', prompt: 'y', after: [], mergeGroup: 'rel/parts' }] } });
+      assert.equal(applied.created[0]!.task.mergeGroup, 'rel/parts');
+      const c = await q.claim({ queue: 'q' });
+      await q.fail({ task: c!.task.id, lease: c!.lease, error: 'no' });
+      assert.equal((await q.requeue(c!.task.id)).mergeGroup, 'rel/parts');
+      assert.equal((await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'z' })).mergeGroup, null);
+      await rejectsWith(q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'x', mergeGroup: '' }), 'invalid-input', /merge group must not be empty/);
+    });
+
     it('refuses a malformed isolation, pattern or change, and changes nothing', async () => {
       await rejectsWith(q.createQueue({ name: 'bad', session: 's', isolation: { kind: 'worktree', baseRef: '-x', baseCommit: base, follow: false } }), 'invalid-input', /git ref/);
       await rejectsWith(q.createQueue({ name: 'bad', session: 's', isolation: { kind: 'worktree', baseRef: null, baseCommit: 'HEAD', follow: false } }), 'invalid-input', /full hexadecimal/);
