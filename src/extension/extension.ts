@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { createSparkqApi, type SparkqApi } from './api';
 import { COMMANDS } from './commands';
 import { type CommandContext, type CommandFailure, registerCommands } from './commands/commandContext';
+import { GitObjectDocuments } from './changes/gitObjectDocuments';
 import { ConfigDiagnostics } from './configDiagnostics';
 import { DashboardPanels } from './dashboard/dashboardPanel';
 import { createLog } from './log';
@@ -59,7 +60,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Sparkq
     const statusBar = new SparkqStatusBar(connection);
     const notifications = new TaskNotifications(connection, log.area('Notify'));
     const dashboard = new DashboardPanels(context.extensionUri, connection, isTrusted, log.area('Dashboard'));
-    context.subscriptions.push(dashboard, workers, views, taskDocuments, reportDocuments, planDiagnostics, configDiagnostics, statusBar, notifications, connection);
+    const gitObjects = new GitObjectDocuments(isTrusted);
+    context.subscriptions.push(gitObjects, dashboard, workers, views, taskDocuments, reportDocuments, planDiagnostics, configDiagnostics, statusBar, notifications, connection);
     context.subscriptions.push(
       registerMcpProvider(mcpApiOf(vscode), {
         runtime,

@@ -59,7 +59,13 @@ export function afterProblem(text: string | undefined): string | null {
   return `Not a task id: ${shown}${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}. A task id is tsk_ and 12 letters and digits.`;
 }
 
-export const TASK_ACTIONS = ['requeue', 'complete', 'fail', 'openLog'] as const;
+/**
+ * What the task detail's buttons do. The change actions (a task on a worktree queue) run the same commands as the
+ * Tasks view's menu: sparkq.showChanges, sparkq.mergeChange, sparkq.openWorktree, sparkq.discardChange.
+ */
+export const TASK_ACTIONS = ['requeue', 'complete', 'fail', 'openLog', 'showChanges', 'mergeChange', 'openWorktree', 'discardChange'] as const;
+export const CHANGE_ACTIONS = ['showChanges', 'mergeChange', 'openWorktree', 'discardChange'] as const satisfies readonly TaskAction[];
+export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
 export type TaskAction = (typeof TASK_ACTIONS)[number];
 
 type NoParams = Record<string, never>;
@@ -213,6 +219,14 @@ export interface DashboardUiState {
 }
 export const SORT_KEYS = ['id', 'status', 'queue', 'tool', 'created', 'duration', 'priority'] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
+
+/** "+10 −2 · 3 files", "no changes", or null: the short badge of a task's change (as the Tasks view shows it). */
+export function changeSummary(task: Pick<Task, 'status' | 'change'>): string | null {
+  const c = task.change;
+  if (!c) return null;
+  if (c.commit === null) return task.status === 'succeeded' ? 'no changes' : task.status === 'failed' ? 'worktree kept' : null;
+  return `+${c.insertions} −${c.deletions} · ${c.filesChanged} file${c.filesChanged === 1 ? '' : 's'}`;
+}
 
 /** Strips ANSI escape sequences (colours, cursor moves, OSC titles) from program output. */
 export function stripAnsi(text: string): string {

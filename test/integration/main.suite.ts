@@ -7,6 +7,7 @@ import { COMMANDS } from '../../src/extension/commands';
 import type { SparkqExports } from '../../src/extension/extension';
 import { activateSparkq, exec, rowsOf, waitFor, workspaceDir, EXTENSION_ID } from './helpers';
 import { activateProbe, definitionsAfterSparkq, expectedDefinition, sparkqDefinitions, startMcpDefinition } from './mcpProvider.tests';
+import { registerWorktreeTests } from './worktrees.tests';
 
 /**
  * The main suite runs in a window on an empty folder: SparkQ activates without a queue, `Set up SparkQ` writes
@@ -625,6 +626,8 @@ export function registerMainSuite(): void {
         assert.ok('tools' in schema.properties && 'scriptDirs' in schema.properties);
       });
     });
+
+    registerWorktreeTests(() => ({ sparkq, dir, session: session.name }));
 
     describe('ending', () => {
       it('sparkq.endQueue and sparkq.endSession end them; the views show it', async () => {

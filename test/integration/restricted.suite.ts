@@ -72,6 +72,12 @@ export function registerRestrictedSuite(): void {
       ['sparkq.pauseQueue', { queue: 'Back End' }],
       ['sparkq.resumeQueue', { queue: 'Back End' }],
       ['sparkq.requeueFailed', {}],
+      // Reviewing a worktree change runs git: none of it in Restricted Mode.
+      ['sparkq.createQueue', { name: 'nope', session: 'seeded', isolation: 'worktree' }],
+      ['sparkq.showChanges', { task: 'tsk_x' }],
+      ['sparkq.mergeChange', { task: 'tsk_x' }],
+      ['sparkq.openWorktree', { task: 'tsk_x', open: false }],
+      ['sparkq.discardChange', { task: 'tsk_x' }],
     ];
     for (const [command, args] of refused) {
       it(`${command} refuses with a message about Restricted Mode`, async () => {

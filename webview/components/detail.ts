@@ -1,5 +1,5 @@
-import type { TaskDetail } from '../../src/core/model';
-import { stripAnsi } from '../../src/shared/dashboardProtocol';
+import type { TaskChange, TaskDetail } from '../../src/core/model';
+import { type ChangeAction, changeSummary, stripAnsi } from '../../src/shared/dashboardProtocol';
 import { formatDuration } from '../../src/shared/format';
 import { type TemplateResult, html, nothing } from '../lit';
 import { type DashboardState, store } from '../store';
@@ -80,7 +80,7 @@ export class TaskDetailView extends StoreElement {
             </table>`
         : nothing;
     return html`<h2>Task ${t.id}</h2>
-      ${this.actions(t)}
+      ${this.actions(t)}${t.change ? this.change(t, t.change) : nothing}
       <table class="kv">
         <tbody>
           <tr><th>Status</th>${statusCell(t)}</tr>
@@ -88,6 +88,41 @@ export class TaskDetailView extends StoreElement {
         </tbody>
       </table>
       ${sections}${attempts}`;
+  }
+
+  /** What the task changed in its worktree (isolation: worktree): branch, commit, diff stat, files, and review buttons. */
+  private change(t: TaskDetail, c: TaskChange): TemplateResult {
+    const { init, busy } = this.state;
+    const ro = init.readOnly;
+    const finished = t.status === 'succeeded' || t.status === 'failed';
+    const committed = t.status === 'succeeded' && c.commit !== null;
+    const into = c.baseRef ?? `base ${c.baseCommit.slice(0, 12)}`;
+    const act = (action: ChangeAction, label: string, enabled: boolean) => {
+      const id = `act-${action}`;
+      return html`<vscode-button id=${id} secondary ?disabled=${!enabled || busy.has(id)} @click=${() => !busy.has(id) && enabled && store.taskAction(id, label, 'taskAction', { task: t.id, action })}
+        >${label}</vscode-button
+      >`;
+    };
+    const more = c.filesChanged - c.files.length;
+    return html`<h3>Change</h3>
+      <div class="actions" id="change-actions">
+        ${act('showChanges', 'Show changes', !ro && committed)} ${act('mergeChange', `Merge into ${into}`, !ro && committed && c.baseRef !== null)}
+        ${act('openWorktree', 'Open worktree in new window', !ro && finished)} ${act('discardChange', 'Discard', !ro && finished)}
+      </div>
+      <table class="kv" id="detail-change">
+        <tbody>
+          <tr><th>Branch</th><td class="mono">${c.branch}</td></tr>
+          <tr><th>Commit</th><td class="mono">${c.commit ? c.commit.slice(0, 12) : '—'}</td></tr>
+          <tr><th>Base</th><td class="mono">${c.baseRef ? `${c.baseRef} @ ${c.baseCommit.slice(0, 12)}` : c.baseCommit.slice(0, 12)}</td></tr>
+          <tr><th>Diff</th><td id="detail-change-stat">${changeSummary(t) ?? '—'}</td></tr>
+          <tr><th>Worktree</th><td class="mono">${c.worktree}</td></tr>
+        </tbody>
+      </table>
+      ${c.files.length > 0
+        ? html`<ul id="detail-change-files" class="mono">
+            ${c.files.map((f) => html`<li><span class="file-status">${f.status}</span> ${f.path}</li>`)}${more > 0 ? html`<li>… and ${more} more</li>` : nothing}
+          </ul>`
+        : nothing}`;
   }
 
   private actions(t: TaskDetail): TemplateResult {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { QueueNode, SessionNode, TaskNode } from '../views/nodes';
 import { REPORT_GROUPS } from '../../core/model';
+import { MERGE_MODES, type MergeMode } from '../../core/config';
 import { UserFacingError } from '../errors';
 
 /**
@@ -56,9 +57,26 @@ export const ArgSchemas = {
   createSession: z.object({ name: ref, description: z.string().optional() }).strict(),
   endSession: z.object({ session: ref }).strict(),
   createQueue: z
-    .object({ name: ref, session: ref.optional(), instructions: z.string().optional(), workdir: z.string().min(1).optional(), maxWorkers: z.number().int().min(1).optional(), maxAttempts: z.number().int().min(1).optional() })
+    .object({
+      name: ref,
+      session: ref.optional(),
+      instructions: z.string().optional(),
+      workdir: z.string().min(1).optional(),
+      maxWorkers: z.number().int().min(1).optional(),
+      maxAttempts: z.number().int().min(1).optional(),
+      isolation: z.enum(['none', 'worktree']).optional(),
+      base: ref.optional(),
+      baseFollow: z.boolean().optional(),
+    })
     .strict(),
-  endQueue: z.object({ queue: ref }).strict(),
+  /** prune: what to do with an ended worktree queue's merged worktrees without asking ('none' by default; unmerged work only ever after a modal yes). */
+  endQueue: z.object({ queue: ref, prune: z.enum(['merged', 'none']).optional() }).strict(),
+  taskChange: z.object({ task: ref }).strict(),
+  mergeChange: z.object({ task: ref, mode: z.enum(MERGE_MODES as [MergeMode, ...MergeMode[]]).optional() }).strict(),
+  /** open: false only makes sure the worktree is there and returns its folder. */
+  openWorktree: z.object({ task: ref, open: z.boolean().optional() }).strict(),
+  /** confirm: ask the modal question even when called with arguments (the dashboard's button does). */
+  discardChange: z.object({ task: ref, confirm: z.boolean().optional() }).strict(),
   enqueue: z
     .object({
       queue: ref,

@@ -33,6 +33,10 @@ export const CommandId = {
   Report: 'sparkq.report',
   ConnectTeamDatabase: 'sparkq.connectTeamDatabase',
   DisconnectTeamDatabase: 'sparkq.disconnectTeamDatabase',
+  ShowChanges: 'sparkq.showChanges',
+  MergeChange: 'sparkq.mergeChange',
+  OpenWorktree: 'sparkq.openWorktree',
+  DiscardChange: 'sparkq.discardChange',
 } as const;
 export type CommandId = (typeof CommandId)[keyof typeof CommandId];
 

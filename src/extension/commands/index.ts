@@ -10,6 +10,7 @@ import { applyPlan } from './planCommands';
 import { pauseQueue, requeueFailed, resumeQueue } from './queueCommands';
 import { report } from './reportCommand';
 import { connectTeamDatabase, disconnectTeamDatabase } from './teamCommands';
+import { discardChange, mergeChange, openWorktree, showChanges } from './changeCommands';
 
 /** Every command with its handler: the one map the composition root registers. */
 export const COMMANDS: Record<CommandId, CommandFactory> = {
@@ -42,4 +43,8 @@ export const COMMANDS: Record<CommandId, CommandFactory> = {
   [CommandId.Report]: report,
   [CommandId.ConnectTeamDatabase]: connectTeamDatabase,
   [CommandId.DisconnectTeamDatabase]: disconnectTeamDatabase,
+  [CommandId.ShowChanges]: showChanges,
+  [CommandId.MergeChange]: mergeChange,
+  [CommandId.OpenWorktree]: openWorktree,
+  [CommandId.DiscardChange]: discardChange,
 };

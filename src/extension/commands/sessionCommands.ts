@@ -3,6 +3,7 @@ import { ArgSchemas, readArgs } from './args';
 import { CommandId } from './commandIds';
 import { type CommandFactory, withProgress } from './commandContext';
 import { askText, confirm, pickQueue, pickSession } from './pickers';
+import { isolationFor, pruneEndedQueue } from './changeCommands';
 
 /** Sessions and queues: create and end. Each returns the session or queue as it now is. */
 
@@ -40,17 +41,19 @@ export const createQueue: CommandFactory = (ctx) => async (raw) => {
   const instructions =
     args.instructions ??
     (interactive && args.name === undefined ? await askText({ title: 'SparkQ: Create Queue', prompt: 'Instructions for every task of this queue (optional)', required: false }) : undefined);
+  const isolation = await isolationFor(ctx, { interactive, isolation: args.isolation, base: args.base, baseFollow: args.baseFollow, workdir: args.workdir });
   const queue = await withProgress(`Creating queue ${name}…`, () =>
     api.createQueue({
       name,
       session,
+      ...(isolation ? { isolation } : {}),
       ...(instructions ? { instructions } : {}),
       ...(args.workdir ? { workdir: args.workdir } : {}),
       ...(args.maxWorkers ? { maxWorkers: args.maxWorkers } : {}),
       ...(args.maxAttempts ? { maxAttempts: args.maxAttempts } : {}),
     }),
   );
-  ctx.log.info(`created queue ${queue.name} in ${queue.session} (${queue.id})`);
+  ctx.log.info(`created queue ${queue.name} in ${queue.session} (${queue.id})${queue.isolation ? `, a worktree per task from ${queue.isolation.baseRef ?? queue.isolation.baseCommit}` : ''}`);
   await ctx.views.refreshNow();
   return queue;
 };
@@ -65,6 +68,13 @@ export const endQueue: CommandFactory = (ctx) => async (raw) => {
   const queue = await withProgress('Ending queue…', () => api.endQueue(ref));
   ctx.log.info(`ended queue ${queue.name}`);
   await ctx.views.refreshNow();
-  if (interactive) void vscode.window.showInformationMessage(`Queue "${queue.name}" ended.`);
+  if (current.isolation && ctx.isTrusted()) {
+    // A worktree queue: offer to prune its merged worktrees (asked in a notification, so the command returns at once).
+    const pruning = pruneEndedQueue(ctx, api, queue, { interactive, prune: args.prune });
+    if (!interactive) {
+      const pruned = await pruning;
+      ctx.log.info(`ended queue ${queue.name}: pruned ${pruned.removed} merged worktree(s) or branch(es), ${pruned.unmerged} unmerged kept`);
+    } else void pruning.catch((e: unknown) => ctx.log.error(`could not offer to prune the worktrees of ${queue.name}`, e));
+  } else if (interactive) void vscode.window.showInformationMessage(`Queue "${queue.name}" ended.`);
   return queue;
 };

@@ -15,6 +15,8 @@ import {
   type TaskQuery,
   type ToolInfo,
   type UsageReport,
+  type ChangeAction,
+  CHANGE_ACTIONS,
   afterProblem,
   parseAfter,
 } from '../../shared/dashboardProtocol';
@@ -23,7 +25,7 @@ import { splitShellWords } from '../../worker/shellWords';
 import type { QueueReader } from '../queueReader';
 
 /** The commands the dashboard's actions run (the same ones the tree views and the palette use). */
-export type DashboardCommand = 'requeue' | 'complete' | 'fail' | 'startWorker';
+export type DashboardCommand = 'requeue' | 'complete' | 'fail' | 'startWorker' | ChangeAction;
 
 /** What the controller needs from its surroundings; the panel passes VS Code's, the unit tests fakes. */
 export interface DashboardDeps {
@@ -43,6 +45,13 @@ export interface DashboardDeps {
   /** The time the throughput chart ends at (tests pass the queue's fake clock). */
   now?(): number;
 }
+
+const CHANGE_ACTION_WORDS: Record<ChangeAction, string> = {
+  showChanges: "show a task's changes",
+  mergeChange: "merge a task's change",
+  openWorktree: "open a task's worktree",
+  discardChange: "discard a task's change",
+};
 
 /** The host batches change events for at most this long before telling the webview. */
 export const CHANGE_BATCH_MS = 100;
@@ -325,6 +334,7 @@ export class DashboardController {
       await this.deps.openLog(p.task);
       return { done: true, task: p.task };
     }
+    if ((CHANGE_ACTIONS as readonly string[]).includes(p.action)) return this.changeAction(p.task, p.action as ChangeAction);
     this.refuseWhenReadOnly(`${p.action} a task`);
     let args: Record<string, unknown>;
     if (p.action === 'requeue') args = { task: p.task };
@@ -336,6 +346,14 @@ export class DashboardController {
     const result = (await this.deps.runCommand(p.action, args)) as Task | undefined;
     if (result === undefined) throw new Error(`The ${p.action} did not happen; the notification says why.`);
     return { done: true, task: result.id };
+  }
+
+  /** A task's change: the same commands as the Tasks view's menu (git runs only in a trusted workspace). Discard asks first. */
+  private async changeAction(task: string, action: ChangeAction): Promise<DashboardResults['taskAction']> {
+    this.refuseWhenReadOnly(CHANGE_ACTION_WORDS[action]);
+    const result = await this.deps.runCommand(action, action === 'discardChange' ? { task, confirm: true } : { task });
+    if (result === undefined) throw new Error(`Could not ${CHANGE_ACTION_WORDS[action]}; the notification says why (or it was cancelled).`);
+    return { done: true, task };
   }
 
   private async startWorker(queue: string): Promise<DashboardResults['startWorker']> {

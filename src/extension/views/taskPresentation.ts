@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { Queue, Task } from '../../core/model';
+import { changeBadge, mergeTargetLabel } from '../changes/changeText';
 import { firstLine, formatClock, holdOf, lookOf, type TaskHold, type TaskLook, taskTiming } from './taskText';
 
 /**
@@ -90,6 +91,12 @@ export function taskTooltip(task: Task): vscode.MarkdownString {
   if (task.result?.summary) {
     md.appendMarkdown('**Summary:** ');
     md.appendText(task.result.summary);
+    md.appendMarkdown('\n\n');
+  }
+  if (task.change) {
+    const c = task.change;
+    md.appendMarkdown('**Change:** ');
+    md.appendText(`${changeBadge(task) ?? ''} · ${c.branch}${c.commit ? ` @ ${c.commit.slice(0, 12)}` : ''} → ${mergeTargetLabel(c)}`);
     md.appendMarkdown('\n\n');
   }
   if (task.error) {

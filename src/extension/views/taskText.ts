@@ -1,5 +1,6 @@
 import type { Queue, Session, Task, TaskStatus } from '../../core/model';
 import { formatDuration } from '../../shared/format';
+import { changeBadge, changeFlags } from '../changes/changeText';
 
 export { formatDuration };
 
@@ -85,16 +86,22 @@ export function holdText(task: Pick<Task, 'status' | 'waitingOn' | 'blockedBy' |
 
 export function taskDescription(task: Task, now = Date.now()): string {
   const hold = holdText(task, now);
-  return [task.tool, ...(hold ? [hold] : []), taskTiming(task, now)].join(' · ');
+  const badge = changeBadge(task);
+  return [task.tool, ...(hold ? [hold] : []), taskTiming(task, now), ...(badge ? [badge] : [])].join(' · ');
 }
 
-/** `sparkq:task+queued+blocked`: the type, then flags; menus match with `viewItem =~ /…/`. */
-export function taskContextValue(task: Pick<Task, 'status' | 'stale' | 'archived'> & Partial<Pick<Task, 'waitingOn' | 'blockedBy' | 'notBefore'>>): string {
+/**
+ * `sparkq:task+queued+blocked`, `sparkq:task+succeeded+change+commit`: the type, then flags; menus match with
+ * `viewItem =~ /…/`. The status stays first (menus match `^sparkq:task\+running`); `change` and `commit` say that a
+ * finished task has a worktree change to open or discard, and a commit to diff and merge (changeFlags).
+ */
+export function taskContextValue(task: Pick<Task, 'status' | 'stale' | 'archived'> & Partial<Pick<Task, 'waitingOn' | 'blockedBy' | 'notBefore' | 'change'>>): string {
   const flags: string[] = [task.status];
   if (task.stale) flags.push('stale');
   if (task.archived) flags.push('archived');
   const hold = holdOf({ status: task.status, waitingOn: task.waitingOn ?? [], blockedBy: task.blockedBy ?? [], notBefore: task.notBefore ?? null });
   if (hold) flags.push(hold);
+  flags.push(...changeFlags(task));
   return ['sparkq:task', ...flags].join('+');
 }
 
