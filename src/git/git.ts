@@ -42,36 +42,65 @@ export function describeGit(args: readonly string[]): string {
   return ['git', ...args].map((a) => (/^[\w@%+=:,./^~-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
 
+/**
+ * Something that starts processes for this one (the worker's spawn helper, src/worker/spawner.ts): a process that
+ * holds a queue in memory is large, and forking it for each git command costs more than the command. `spawn` returns
+ * null when it cannot; git is then started directly.
+ */
+export interface GitLauncher {
+  spawn(req: { command: string; args: readonly string[]; cwd: string; env: NodeJS.ProcessEnv; stdin?: string }): {
+    onSpawn: (pid: number | undefined) => void;
+    onData: (chunk: string, stream: 'stdout' | 'stderr') => void;
+    onError: (e: { code?: string; message: string }) => void;
+    onClose: (code: number | null, signal: NodeJS.Signals | null) => void;
+  } | null;
+}
+
+let launcher: GitLauncher | null = null;
+
+/** Starts git through `l` from now on (null: directly). The worker sets it while it owns the queue. */
+export function useGitLauncher(l: GitLauncher | null): void {
+  launcher = l;
+}
+
+function notStarted(args: readonly string[], e: { code?: string; message: string }): SparkqError {
+  return e.code === 'ENOENT'
+    ? new SparkqError('unavailable', 'git was not found on the PATH: install git (https://git-scm.com) and make sure `git --version` works in this terminal', { args })
+    : new SparkqError('unavailable', `could not start ${describeGit(args)}: ${e.message}`, { args });
+}
+
 /** Runs git and reports how it exited; never throws for a non-zero exit (only when git cannot be started). */
 export function runGit(args: readonly string[], opts: GitOptions): Promise<GitResult> {
   if (!fs.existsSync(opts.cwd)) {
     // spawn reports a missing cwd as ENOENT, which would read as "git is not installed".
     return Promise.reject(new SparkqError('invalid-input', `${opts.cwd} does not exist: cannot run ${describeGit(args)} there`));
   }
+  const argv = [...platformConfig(), ...args];
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', LANGUAGE: 'C', ...opts.env };
   return new Promise((resolve, reject) => {
-    const child = spawn('git', [...platformConfig(), ...args], {
-      cwd: opts.cwd,
-      shell: false,
-      windowsHide: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C', LANGUAGE: 'C', ...opts.env },
-    });
+    const done = (code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string) =>
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: stderr + (signal ? `\n(git was killed by ${signal})` : '') });
+    // The helper passes output on as UTF-8 text: git's -z output and text are that; nothing here reads bytes.
+    const remote = typeof opts.input === 'object' ? null : (launcher?.spawn({ command: 'git', args: argv, cwd: opts.cwd, env, ...(opts.input !== undefined ? { stdin: opts.input } : {}) }) ?? null);
+    if (remote) {
+      let stdout = '';
+      let stderr = '';
+      remote.onSpawn = () => undefined;
+      remote.onData = (chunk, stream) => {
+        if (stream === 'stdout') stdout += chunk;
+        else stderr += chunk;
+      };
+      remote.onError = (e) => reject(notStarted(args, e));
+      remote.onClose = (code, signal) => done(code, signal, stdout, stderr);
+      return;
+    }
+    const child = spawn('git', argv, { cwd: opts.cwd, shell: false, windowsHide: true, stdio: ['pipe', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') {
-        reject(new SparkqError('unavailable', 'git was not found on the PATH: install git (https://git-scm.com) and make sure `git --version` works in this terminal', { args }));
-      } else reject(new SparkqError('unavailable', `could not start ${describeGit(args)}: ${e.message}`, { args }));
-    });
-    child.on('close', (code, signal) => {
-      resolve({
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8') + (signal ? `\n(git was killed by ${signal})` : ''),
-      });
-    });
+    child.on('error', (e: NodeJS.ErrnoException) => reject(notStarted(args, { ...(e.code ? { code: e.code } : {}), message: e.message })));
+    child.on('close', (code, signal) => done(code, signal, Buffer.concat(out).toString('utf8'), Buffer.concat(err).toString('utf8')));
     // A git that exits before reading its input closes the pipe; that is reported through its exit code.
     child.stdin.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin.end(opts.input);

@@ -8,6 +8,7 @@ import { type Claim, LIMITS, type Queue, type Task, type TaskChange } from '../c
 import { loadWorkspaceConfig } from '../owner/configWatcher';
 import { sparkqDirOf } from '../owner/workspace';
 import { scriptExecutor } from './executors/script';
+import { useGitLauncher } from '../git/git';
 import { mergeGroupIfDone } from './changes';
 import { type TaskWorktree, WorktreeRunner, worktreeError } from './isolation';
 import { writeSparkqLauncher } from './launcher';
@@ -120,6 +121,12 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   // Tasks of a worktree queue (or tool) each run in a git worktree of their own.
   const worktrees = new WorktreeRunner(opts.workspaceDir, sparkqDirOf(opts.workspaceDir), config, baseEnv);
   if (q.isOwner && Object.values(config.tools).some((t) => t.knownKind === 'script')) spawner.start();
+  // A worktree queue runs several git commands per task: through the same helper while this process is large.
+  const gitThroughSpawner = q.isOwner && (queue.isolation !== null || Object.values(config.tools).some((t) => t.isolation === 'worktree'));
+  if (gitThroughSpawner) {
+    spawner.start();
+    useGitLauncher(spawner);
+  }
   let wake: (() => void) | null = null;
   // Change notifications are listened to only once the worker has to wait (the first time a claim finds nothing to
   // run now): while tasks keep coming, each claim finds the next one, and an owner would otherwise send this worker
@@ -194,6 +201,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   } finally {
     off?.();
     clearInterval(renew);
+    if (gitThroughSpawner) useGitLauncher(null);
     spawner.close();
     await q.leaveQueue({ queue: queue.id, worker }).catch(() => undefined);
     await Promise.all(logs);
