@@ -156,6 +156,44 @@ export function placedIn(dir: string): string[] {
   }
 }
 
+/** Where a worker that ends leaves word that its last worktree is clean and free for the next worker to take. */
+const IDLE_FILE = 'sparkq-idle';
+
+/**
+ * Marks a worktree this worker left clean (its task's change committed on its own branch) as free for another worker
+ * to reuse: the next `sparkq run` on the repository then moves it on instead of checking out the whole tree again.
+ */
+export function markIdle(dir: string): void {
+  const gitDir = privateGitDir(dir);
+  if (gitDir) fs.writeFileSync(path.join(gitDir, IDLE_FILE), `${process.pid} ${new Date().toISOString()}\n`);
+}
+
+/** Takes a worktree's idle mark away (someone opened it to look, or a worker took it): nobody else may take it then. */
+export function clearIdle(dir: string): void {
+  const gitDir = privateGitDir(dir);
+  if (gitDir) fs.rmSync(path.join(gitDir, IDLE_FILE), { force: true });
+}
+
+/**
+ * Takes one idle worktree under `worktreesDir`, if there is one: its mark is renamed away (only one taker can win the
+ * rename), and its folder returned, for prepareWorktree to reuse (checking that it is clean, as for any reuse).
+ */
+export async function takeIdle(repoTop: string, worktreesDir: string): Promise<string | null> {
+  for (const w of await gitWorktrees(repoTop)) {
+    if (w.prunable || w.locked || w.bare || !isInside(w.dir, worktreesDir)) continue;
+    const gitDir = privateGitDir(w.dir);
+    if (!gitDir) continue;
+    try {
+      fs.renameSync(path.join(gitDir, IDLE_FILE), path.join(gitDir, `${IDLE_FILE}.taken-${process.pid}`));
+    } catch {
+      continue; // not idle, or another worker took it first
+    }
+    fs.rmSync(path.join(gitDir, `${IDLE_FILE}.taken-${process.pid}`), { force: true });
+    return w.dir;
+  }
+  return null;
+}
+
 function recordPlaced(dir: string, paths: readonly string[]): void {
   const gitDir = privateGitDir(dir);
   if (gitDir) fs.writeFileSync(path.join(gitDir, PLACED_FILE), paths.map((p) => p + '\n').join(''));
@@ -405,24 +443,30 @@ export async function commitWorktree(input: CommitWorktreeInput): Promise<Commit
   const exclude = [...new Set([...input.exclude, ...placedIn(dir)])];
   // Plumbing rather than `git commit`: no hooks, no automatic maintenance, no second scan of the tree; on 10k files
   // `git commit` alone took longer than the add, write-tree, commit-tree and update-ref together.
-  // Asked at once: the branch HEAD is on, and its commit and that commit's tree.
-  const [head, tip] = await Promise.all([runGit(['symbolic-ref', '-q', 'HEAD'], { cwd: dir }), runGit(['rev-parse', 'HEAD', 'HEAD^{tree}'], { cwd: dir })]);
+  // Asked while the add runs (they read refs, the add writes the index): the branch HEAD is on, its commit and tree.
+  const [head, tip] = await Promise.all([
+    runGit(['symbolic-ref', '-q', 'HEAD'], { cwd: dir }),
+    runGit(['rev-parse', 'HEAD', 'HEAD^{tree}'], { cwd: dir }),
+    addAll(dir, exclude),
+  ]);
   if (head.code !== 0 || firstLine(head.stdout) !== `refs/heads/${branch}`) {
     throw new SparkqError('conflict', `the worktree ${dir} is not on the task's branch ${branch} (HEAD: ${firstLine(head.stdout) || 'detached'}): nothing was committed; check it out there or discard the worktree`);
   }
   const [parent, parentTree] = tip.stdout.split('\n').map((l) => l.trim());
   if (tip.code !== 0 || !parent || !parentTree) throw new SparkqError('conflict', `the worktree ${dir} has no commit checked out: nothing was committed`);
-  await addAll(dir, exclude);
   const tree = firstLine(await git(['write-tree'], { cwd: dir, hint: 'the change is staged in the worktree; commit it by hand or discard the worktree' }));
+  if (tree === parentTree && parent === baseCommit) return { commit: null, files: [], filesChanged: 0, insertions: 0, deletions: 0 };
   let commit = parent;
+  let moved: Promise<unknown> = Promise.resolve();
   if (tree !== parentTree) {
     const args = [...(await identityOf(dir)), 'commit-tree', tree, '-p', parent, '-F', '-'];
     const env = input.author ? authorEnv(input.author.trim()) : undefined;
     commit = firstLine(await git(args, { cwd: dir, input: commitMessage(input.message), ...(env ? { env } : {}), hint: 'the change is staged in the worktree; commit it by hand or discard the worktree' }));
-    await git(['update-ref', '-m', 'sparkq: the task\'s change', `refs/heads/${branch}`, commit, parent], { cwd: dir, hint: `${branch} moved while committing; the change is staged in the worktree` });
+    moved = git(['update-ref', '-m', "sparkq: the task's change", `refs/heads/${branch}`, commit, parent], { cwd: dir, hint: `${branch} moved while committing; the change is staged in the worktree` });
   }
-  if (commit === baseCommit) return { commit: null, files: [], filesChanged: 0, insertions: 0, deletions: 0 };
-  return { commit, ...(await diffStat(dir, baseCommit, commit)) };
+  // The branch moves to the commit while its diff stat is read (which needs only the two commits).
+  const [, stat] = await Promise.all([moved, diffStat(dir, baseCommit, commit)]);
+  return { commit, ...stat };
 }
 
 /** GIT_AUTHOR_NAME/EMAIL of "Name <email>" (commit-tree has no --author). */

@@ -7,7 +7,7 @@ import type { Task, TaskChange } from '../core/model';
 import { git, runGit, splitZ } from '../git/git';
 import { type MergeOutcome, discard, mergeBranch } from '../git/merge';
 import { findRepo, isMerged } from '../git/repo';
-import { type ListedWorktree, listWorktrees, removeWorktree, worktreeDirFor } from '../git/worktrees';
+import { type ListedWorktree, clearIdle, listWorktrees, removeWorktree, worktreeDirFor } from '../git/worktrees';
 
 /*
  * What tasks changed in their worktrees, as people handle it afterwards: merge a task's branch into its base, throw
@@ -107,7 +107,11 @@ export async function openTaskWorktree(ctx: ChangesContext, ref: string): Promis
   const dir = path.resolve(ctx.workspaceDir, change.worktree);
   if (fs.existsSync(dir)) {
     const head = await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: dir });
-    if (head.code === 0 && head.stdout.trim() === change.branch) return { task, dir, created: false };
+    if (head.code === 0 && head.stdout.trim() === change.branch) {
+      // Opened to look at: no worker may take it away from under the person now.
+      clearIdle(dir);
+      return { task, dir, created: false };
+    }
   }
   const repo = await repoOfTask(ctx, task);
   const fresh = fs.existsSync(dir) ? worktreeDirFor(ctx.sparkqDir, `${task.id}-review`) : dir;

@@ -3,7 +3,7 @@ import { resolveScriptDirs, type SparkqConfig, type ToolConfig } from '../core/c
 import { errorMessage } from '../core/errors';
 import type { Queue, QueueIsolation, Task, TaskChange } from '../core/model';
 import { currentCommit, findRepo, resolveBase } from '../git/repo';
-import { branchFor, commitWorktree, prepareWorktree, uncommittedChange, worktreeDirFor } from '../git/worktrees';
+import { branchFor, commitWorktree, markIdle, prepareWorktree, takeIdle, uncommittedChange, worktreeDirFor } from '../git/worktrees';
 import { resolveScript } from './executors/script';
 import { runProcess } from './proc';
 
@@ -31,6 +31,8 @@ const INTERPRETERS: Readonly<Record<string, string>> = { '.sh': 'bash', '.bash':
 export class WorktreeRunner {
   /** The worktree of this worker's last task, clean (its work committed on its own branch): the next one reuses it. */
   private reusable: string | null = null;
+  /** Whether this worker looked for an idle worktree another worker left (it does once, at its first task). */
+  private adopted = false;
   private readonly repos = new Map<string, { top: string; commonDir: string }>();
 
   constructor(
@@ -61,6 +63,13 @@ export class WorktreeRunner {
     const startCommit = iso.follow && iso.baseRef ? await currentCommit(repo.top, iso.baseRef) : iso.baseCommit;
     const branch = branchFor(queue.name, task.id);
     const dir = worktreeDirFor(this.sparkqDir, task.id);
+    // The first task of this worker may take the clean worktree a worker that ended left behind (checked before use).
+    let reuseClean = this.reusable !== null;
+    if (this.reusable === null && !this.adopted) {
+      this.adopted = true;
+      this.reusable = await takeIdle(repo.top, path.join(this.sparkqDir, 'worktrees')).catch(() => null);
+      reuseClean = false;
+    }
     const reuse = this.reusable;
     this.reusable = null;
     const setupScript = this.config.worktree.setup;
@@ -71,7 +80,7 @@ export class WorktreeRunner {
       startCommit,
       reuse,
       // This worker committed everything in it at the end of its last task: nothing to check again.
-      reuseClean: reuse !== null,
+      reuseClean,
       // A later attempt of the task finds its earlier attempt's branch (and maybe worktree) and starts afresh.
       mayExist: task.attempt > 1,
       settings: {
@@ -108,6 +117,12 @@ export class WorktreeRunner {
     }
     const c = await uncommittedChange({ dir: wt.dir, baseCommit: wt.baseCommit, exclude: wt.exclude });
     return { ...base, commit: null, ...c };
+  }
+
+  /** When the worker ends: its last worktree, clean, is left for the next worker to take rather than check out anew. */
+  release(): void {
+    if (this.reusable) markIdle(this.reusable);
+    this.reusable = null;
   }
 
   private async repoOf(workdir: string): Promise<{ top: string; commonDir: string }> {

@@ -201,6 +201,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
   } finally {
     off?.();
     clearInterval(renew);
+    worktrees.release();
     if (gitThroughSpawner) useGitLauncher(null);
     spawner.close();
     await q.leaveQueue({ queue: queue.id, worker }).catch(() => undefined);

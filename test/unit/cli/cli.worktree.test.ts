@@ -127,6 +127,13 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
       const tree = gitIn(o.cwd, 'ls-tree', '-r', '--name-only', t.change!.commit!).trim().split('\n');
       assert.ok(tree.includes(`out-${k}.txt`) && !tree.some((f) => f.startsWith('node_modules') || f === '.env'), tree.join(', '));
     }
+    // A worker that starts later takes the clean worktree the last one left, instead of checking out the tree anew.
+    const third = (await cli.ok(['enqueue', 'run-bash', '--queue', 'wt', '--prompt', 'uses.sh c'], o)).trim();
+    const again = await cli.run(['run', '--queue', 'wt'], o);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /: reused, \d+ ms/);
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'setup.log'), 'utf8').trim().split('\n').length, 1, 'no setup for a worktree taken over');
+    assert.deepEqual((await cli.json<TaskJson>(['task', third], o)).change!.files, [{ path: 'out-c.txt', status: 'A' }]);
     // The second task's branch starts from the base, not from the first task's work.
     const second = await cli.json<TaskJson>(['task', ids[1]!], o);
     assert.equal(gitIn(o.cwd, 'ls-tree', '--name-only', second.change!.commit!).includes('out-a.txt'), false);
