@@ -162,7 +162,10 @@ export const queueCommands: CommandGroup = {
           ctx.withQueue(async (q) => {
             const ended = await q.endQueue(ref!);
             if (ctx.json) ctx.out.printJson(queueJson(ended));
-            else ctx.out.line(`Ended queue ${ended.name} (${ended.id}) at ${shortTime(ended.endedAt)}`);
+            else {
+              ctx.out.line(`Ended queue ${ended.name} (${ended.id}) at ${shortTime(ended.endedAt)}`);
+              if (ended.isolation) ctx.out.line('Its merged worktrees and branches go with `sparkq worktree prune`; unmerged work stays until you merge or discard it (`sparkq worktree list`).');
+            }
           }),
         ),
       );
