@@ -85,6 +85,8 @@ export interface SparkqConfig {
   retry: { backoffSeconds: number; maxBackoffSeconds: number; rateLimitPauseSeconds: number };
   /** USD per million tokens by model name: the built-in defaults (core/pricing.ts) with sparkq.yml's entries over them. */
   pricing: Record<string, ModelPrice>;
+  /** The orchestrating model (the one that writes the plans): `report --plan` prices the naive plan at it. */
+  orchestrator: string | null;
   worktree: WorktreeConfig;
   /** The folder of prompt patterns (Markdown templates), relative to the workspace root. */
   patternsDir: string;
@@ -198,6 +200,8 @@ export interface StoreConfig {
 }
 const DEFAULT_RETRY = Object.freeze({ backoffSeconds: 10, maxBackoffSeconds: 600, rateLimitPauseSeconds: 300 });
 const DEFAULT_SCRIPT_DIRS = ['scripts'];
+/** The orchestrator the workflow SparkQ serves names first (Claude Sonnet in chat). */
+const DEFAULT_ORCHESTRATOR = 'claude-sonnet-4-5';
 const DEFAULT_WORKTREE: Readonly<WorktreeConfig> = Object.freeze({ copy: [], link: [], setup: null, author: null, merge: 'ff-or-merge' });
 export const DEFAULT_PATTERNS_DIR = 'sparkq/patterns';
 
@@ -220,6 +224,7 @@ export function defaultConfig(project?: string): SparkqConfig {
     store: { kind: 'sqljs', liveCap: DEFAULT_LIVE_CAP },
     retry: { ...DEFAULT_RETRY },
     pricing: structuredClone(DEFAULT_PRICING),
+    orchestrator: DEFAULT_ORCHESTRATOR,
     worktree: { ...DEFAULT_WORKTREE, copy: [], link: [] },
     patternsDir: DEFAULT_PATTERNS_DIR,
   };
@@ -486,6 +491,9 @@ const FileSchema = z
             'Prices per model in USD per million tokens, for `sparkq report --plan` ("what the Codex tokens would have cost at model M"). Merged over built-in defaults (2025 list prices of gpt-5, gpt-5-codex, gpt-5-mini, claude-opus-4-5, claude-sonnet-4-5, claude-haiku-4-5); an entry here replaces the default of that name.',
         }),
       worktree: WorktreeSchema,
+      orchestrator: modelNameSchema.nullable().meta({
+        description: `The orchestrating model (the one that writes the plans), priced under pricing: \`report --plan\` shows what the plan would have cost had it done every task itself. Default ${DEFAULT_ORCHESTRATOR}; null for none.`,
+      }),
       patterns: scriptDirSchema.meta({ description: `The folder of prompt patterns (Markdown templates with front matter), relative to the workspace root. Default ${DEFAULT_PATTERNS_DIR}.` }),
     },
     expected('a mapping of settings at the top level (e.g. version: 1)'),
@@ -622,6 +630,10 @@ function build(f: FileConfig, defaultProject: string | undefined, warnings: stri
     };
   }
   if (f.patterns !== undefined) config.patternsDir = f.patterns;
+  if (f.orchestrator !== undefined) config.orchestrator = f.orchestrator;
+  if (config.orchestrator !== null && !config.pricing[config.orchestrator]) {
+    warnings.push(`orchestrator ${config.orchestrator} has no price: add it under pricing: (USD per million tokens), or report --plan cannot price the naive plan`);
+  }
   return config;
 }
 

@@ -408,6 +408,8 @@ export const ReportInput = z
     by: z.enum(REPORT_GROUPS).optional(),
     /** Only the tasks of this plan (its id), with the plan's figures: wall clock, speed-up, critical path, repricing. */
     plan: z.string().min(1).optional(),
+    /** With plan: the orchestrator's model, to price the naive plan at (default sparkq.yml's orchestrator). */
+    orchestrator: z.string().min(1).max(200).optional(),
   })
   .strict();
 export type ReportInput = z.input<typeof ReportInput>;
@@ -472,6 +474,31 @@ export interface PlanReport {
   criticalPath: { runMs: number; tasks: PlanPathTask[] };
   /** The tokens of the plan's tasks run by Codex tools (kind codex), their recorded cost, and their cost at each priced model. */
   codex: { tasks: number; inputTokens: number; cachedInputTokens: number; outputTokens: number; costUsd: number; pricedAt: RepricedCost[] };
+  /** Against the naive plan: every task's tokens run on the orchestrator's model, one task after another. */
+  naive: NaivePlan;
+}
+
+/**
+ * What the plan would have cost had the orchestrator's model done every task itself, in turn: the tokens of all the
+ * plan's tasks priced at that model against their recorded cost, and the serial sum against the wall clock.
+ */
+export interface NaivePlan {
+  /** The orchestrator's model; null when none is set or it has no price (then the costs are null). */
+  model: string | null;
+  /** Tasks that recorded token usage, and their tokens. */
+  tasks: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  /** Those tokens at the orchestrator's price. */
+  costUsd: number | null;
+  /** What the plan's tasks recorded (a Codex subscription run records 0). */
+  actualCostUsd: number;
+  savedUsd: number | null;
+  /** savedUsd / costUsd, 0..1, 3 decimals; null without a naive cost. */
+  savedShare: number | null;
+  /** serialMs − wallClockMs: the time the parallel run saved over running the tasks one after another. */
+  timeSavedMs: number;
 }
 
 /** A plan as the queue applies it (src/core/plan.ts parses and checks the YAML file into one). */

@@ -1,4 +1,5 @@
 import type { PlanReport, Report, ReportRow } from '../core/model';
+import { naiveLine } from '../core/text';
 import { formatDuration } from './views/taskText';
 
 /** The usage report (`SparkQ: Show Usage Report`) as Markdown: the numbers of `sparkq report`, one table per grouping. */
@@ -23,6 +24,8 @@ function planSection(p: PlanReport): string[] {
     `| ${formatDuration(p.wallClockMs)} | ${formatDuration(p.serialMs)} | ${p.speedup !== null ? `${p.speedup}×` : ''} | ${p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}%` : ''} | ${int(p.tasks)} | ${int(p.unfinished)} |`,
     '',
     `Critical path as it ran (${formatDuration(p.criticalPath.runMs)}): ${p.criticalPath.tasks.map((t) => `${cell(t.key)} (${formatDuration(t.runMs)})`).join(' → ')}`,
+    '',
+    cell(naiveLine(p.naive)),
     '',
   );
   if (p.codex.tasks > 0) {

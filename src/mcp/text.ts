@@ -1,5 +1,6 @@
 import type { StatusReport } from '../api/contract';
 import type { Claim, PlanApplyResult, PlanReport, Queue, Report, Session, Task, TaskDetail, TaskPage } from '../core/model';
+import { naiveLine } from '../core/text';
 import type { PlanDryRun } from './planTool';
 
 /*
@@ -39,6 +40,7 @@ function planLines(p: PlanReport): string[] {
   return [
     `plan ${p.id}: ${p.tasks} tasks${p.unfinished > 0 ? ` (${p.unfinished} unfinished)` : ''}, wall clock ${sec(p.wallClockMs)}, serial ${sec(p.serialMs)}, speed-up ${p.speedup ?? '-'}x, parallel share ${p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}%` : '-'}`,
     `critical path ${sec(p.criticalPath.runMs)}: ${p.criticalPath.tasks.map((t) => `${t.key} (${t.id}) ${sec(t.runMs)}`).join(' -> ') || '-'}`,
+    naiveLine(p.naive),
     c.tasks === 0
       ? 'no Codex tasks to reprice'
       : `codex tokens in ${c.inputTokens} (cached ${c.cachedInputTokens}) out ${c.outputTokens}, recorded $${c.costUsd.toFixed(4)}; if billed at: ${c.pricedAt.map((m) => `${m.model} $${m.costUsd.toFixed(4)}`).join(', ') || 'no priced model'}`,

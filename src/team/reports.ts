@@ -33,7 +33,7 @@ const usageSum = (field: string): string => `sum(COALESCE(u."${field}", 0))`;
  * figures when a plan is given. Its statements should see one snapshot: call it in a `repeatable read` transaction.
  * `now` is not used (a report does not depend on the time) but is part of the store's context.
  */
-export async function teamReport(c: Sql, input: ReportInput | undefined, ctx: { now: number; config: Pick<SparkqConfig, 'tools' | 'pricing'> }): Promise<Report> {
+export async function teamReport(c: Sql, input: ReportInput | undefined, ctx: { now: number; config: Pick<SparkqConfig, 'tools' | 'pricing' | 'orchestrator'> }): Promise<Report> {
   const r = parse(ReportInput, input ?? {}, 'report');
   const by = r.by ?? 'tool';
   const where: string[] = [];
@@ -75,7 +75,7 @@ export async function teamReport(c: Sql, input: ReportInput | undefined, ctx: { 
     const tasks = await c.query<PlanTaskRow>(`SELECT t.id, t.seq, t.plan_key, t.tool, t.status, t.usage FROM tasks t ${filter}`, values);
     const attempts = await c.query<PlanAttemptRow>(`SELECT a.task_id, a.started_at, a.ended_at FROM attempts a JOIN tasks t ON t.id = a.task_id ${filter}`, values);
     const deps = await c.query<PlanDepRow>(`SELECT d.task_id, d.after_id FROM task_deps d JOIN tasks t ON t.id = d.task_id ${filter}`, values);
-    report.plan = planReportOf(planId, { tasks: tasks.rows, attempts: attempts.rows, deps: deps.rows }, ctx.config);
+    report.plan = planReportOf(planId, { tasks: tasks.rows, attempts: attempts.rows, deps: deps.rows }, ctx.config, r.orchestrator ?? ctx.config.orchestrator);
   }
   return report;
 }

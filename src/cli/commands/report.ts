@@ -1,4 +1,5 @@
 import { type PlanReport, REPORT_GROUPS, type ReportGroup, type ReportRow } from '../../core/model';
+import { naiveLine } from '../../core/text';
 import { action } from '../context';
 import { CliError } from '../errors';
 import { duration, type Output, shortTime } from '../output';
@@ -7,6 +8,7 @@ import type { CommandGroup } from '../registry';
 interface ReportOptions {
   session?: string;
   plan?: string;
+  orchestrator?: string;
   by: string;
 }
 
@@ -27,6 +29,7 @@ function printPlan(out: Output, p: PlanReport): void {
     ['parallel share', p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}% of the run time ran alongside other tasks` : '-'],
     ['critical path', p.criticalPath.tasks.length > 0 ? `${duration(p.criticalPath.runMs) ?? ''}: ${path}` : '-'],
   ]);
+  out.line(naiveLine(p.naive));
   const c = p.codex;
   out.line();
   if (c.tasks === 0) {
@@ -57,9 +60,11 @@ export const reportCommand: CommandGroup = {
       )
       .option('--session <session>', 'only this session (name or id)')
       .option('--plan <plan>', "only this plan's tasks (its id), with its wall clock, speed-up, critical path and repricing")
+      .option('--orchestrator <model>', "with --plan: the model to price the naive plan at (default: orchestrator in sparkq.yml, else claude-sonnet-4-5)")
       .option('--by <group>', `group by ${REPORT_GROUPS.join(', ')} (default tool)`, 'tool')
       .action(
         action<ReportOptions>(io, (ctx, _args, opts) => {
+          if (opts.orchestrator !== undefined && opts.plan === undefined) throw new CliError('--orchestrator prices a plan: give --plan PLAN too');
           if (!(REPORT_GROUPS as readonly string[]).includes(opts.by)) {
             throw new CliError(`--by must be one of ${REPORT_GROUPS.join(', ')}, not ${JSON.stringify(opts.by)}`);
           }
@@ -68,6 +73,7 @@ export const reportCommand: CommandGroup = {
               by: opts.by as ReportGroup,
               ...(opts.session !== undefined ? { session: opts.session } : {}),
               ...(opts.plan !== undefined ? { plan: opts.plan } : {}),
+              ...(opts.orchestrator !== undefined ? { orchestrator: opts.orchestrator } : {}),
             });
             if (ctx.json) {
               ctx.out.printJson(report);

@@ -78,7 +78,8 @@ export interface PlanDepRow {
 export function planReportOf(
   planId: string,
   rows: { tasks: readonly PlanTaskRow[]; attempts: readonly PlanAttemptRow[]; deps: readonly PlanDepRow[] },
-  config: Pick<SparkqConfig, 'tools' | 'pricing'>,
+  config: Pick<SparkqConfig, 'tools' | 'pricing' | 'orchestrator'>,
+  orchestrator: string | null = config.orchestrator,
 ): PlanReport {
   const { tasks, attempts } = rows;
   // Run time per task over its ended attempts; the span and the overlap of all of them.
@@ -111,6 +112,23 @@ export function planReportOf(
   }
   codex.costUsd = Math.round(codex.costUsd * 1e6) / 1e6;
 
+  // The naive plan: the orchestrator's model doing every task itself, one after another.
+  const all = { tasks: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0 };
+  let actual = 0;
+  for (const t of tasks) {
+    if (typeof t.usage !== 'string') continue;
+    const u = JSON.parse(t.usage) as Record<string, number | undefined>;
+    all.tasks++;
+    all.inputTokens += u['inputTokens'] ?? 0;
+    all.cachedInputTokens += u['cachedInputTokens'] ?? 0;
+    all.outputTokens += u['outputTokens'] ?? 0;
+    actual += u['costUsd'] ?? 0;
+  }
+  const actualCostUsd = Math.round(actual * 1e6) / 1e6;
+  const price = orchestrator !== null ? config.pricing[orchestrator] : undefined;
+  const naiveCost = price ? costAt(price, all) : null;
+  const saved = naiveCost !== null ? Math.round((naiveCost - actualCostUsd) * 1e6) / 1e6 : null;
+
   return {
     id: planId,
     tasks: tasks.length,
@@ -123,6 +141,15 @@ export function planReportOf(
     parallelShare: serialMs > 0 ? round3(overlappedMs(ended) / serialMs) : null,
     criticalPath: criticalPath(tasks, rows.deps, runMsOf),
     codex: { ...codex, pricedAt: Object.entries(config.pricing).map(([model, price]) => ({ model, costUsd: costAt(price, codex) })) },
+    naive: {
+      model: price ? orchestrator : null,
+      ...all,
+      costUsd: naiveCost,
+      actualCostUsd,
+      savedUsd: saved,
+      savedShare: naiveCost !== null && naiveCost > 0 && saved !== null ? round3(saved / naiveCost) : null,
+      timeSavedMs: Math.max(0, serialMs - wallClockMs),
+    },
   };
 }
 
@@ -196,12 +223,12 @@ export class QueueReports {
       for (const row of rows) add(row);
     }
     const report = groups.report(by, sessionName);
-    if (planId !== null) report.plan = await this.planReport(planId, where, params);
+    if (planId !== null) report.plan = await this.planReport(planId, where, params, r.orchestrator);
     return report;
   }
 
   /** The plan's figures over its tasks (those `where` selects), live and archived. */
-  private async planReport(planId: string, where: string[], params: SqlValue[]): Promise<PlanReport> {
+  private async planReport(planId: string, where: string[], params: SqlValue[], orchestrator: string | undefined): Promise<PlanReport> {
     const tasksSql = `SELECT id, seq, plan_key, tool, status, usage FROM tasks WHERE ${where.join(' AND ')}`;
     const attemptsSql = `SELECT task_id, started_at, ended_at FROM attempts WHERE task_id IN (SELECT id FROM tasks WHERE ${where.join(' AND ')})`;
     const tasks = this.h.db.all<PlanTaskRow>(tasksSql, params);
@@ -224,7 +251,7 @@ export class QueueReports {
       const batch = ids.slice(i, i + 500);
       deps.push(...this.h.db.all<PlanDepRow>(`SELECT task_id, after_id FROM task_deps WHERE task_id IN (${batch.map(() => '?').join(',')})`, batch));
     }
-    return planReportOf(planId, { tasks, attempts, deps }, this.h.config);
+    return planReportOf(planId, { tasks, attempts, deps }, this.h.config, orchestrator ?? this.h.config.orchestrator);
   }
 }
 

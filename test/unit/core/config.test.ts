@@ -290,6 +290,15 @@ describe('config', () => {
       assert.equal(config.tools['plain']!.isolation, undefined);
     });
 
+    it('names the orchestrator (default claude-sonnet-4-5), null for none, and warns when it has no price', () => {
+      assert.equal(defaultConfig('p').orchestrator, 'claude-sonnet-4-5');
+      assert.equal(parseConfig('version: 1\norchestrator: null\n', FILE).config.orchestrator, null);
+      const r = parseConfig('version: 1\norchestrator: my-model\n', FILE);
+      assert.equal(r.config.orchestrator, 'my-model');
+      assert.ok(r.warnings.some((w) => /orchestrator my-model has no price: add it under pricing:/.test(w)), r.warnings.join('; '));
+      assert.deepEqual(parseConfig('version: 1\norchestrator: mine\npricing: { mine: { input: 1, output: 2 } }\n', FILE).warnings, []);
+    });
+
     it('refuses globs that leave the repository, a bad author, an unknown merge mode and isolation, with their lines', () => {
       const text = ['version: 1', 'worktree:', '  copy: [../secrets]', '  link: [/abs]', '  author: bot', '  merge: rebase', 'tools:', '  t: { kind: script, taskClass: FAST_SCRIPT, isolation: container }'].join('\n');
       const issues = issuesOf(text);
@@ -527,7 +536,7 @@ describe('config', () => {
       assert.equal(typeof schema['title'], 'string');
       assert.equal(typeof schema['description'], 'string');
       const props = schema['properties'] as Record<string, unknown>;
-      assert.deepEqual(Object.keys(props).sort(), ['patterns', 'pricing', 'project', 'purgeAfterDays', 'retry', 'scriptDirs', 'store', 'taskClasses', 'tools', 'version', 'worker', 'worktree']);
+      assert.deepEqual(Object.keys(props).sort(), ['orchestrator', 'patterns', 'pricing', 'project', 'purgeAfterDays', 'retry', 'scriptDirs', 'store', 'taskClasses', 'tools', 'version', 'worker', 'worktree']);
       assert.ok(!('required' in schema) || (schema['required'] as unknown[]).length === 0, 'no top-level key is required');
     });
 

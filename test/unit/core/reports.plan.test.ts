@@ -84,6 +84,29 @@ describe('report --plan: the pattern, measured', () => {
     assert.deepEqual((await q.report({ plan: 'batch' })).plan!.codex.pricedAt, [{ model: 'mine', costUsd: 2 + 1 + 0.8 }]);
   });
 
+  it('against the naive plan: every task\'s tokens on the orchestrator\'s model, the savings and their share, the time saved', async () => {
+    const naive = (await q.report({ plan: 'batch' })).plan!.naive;
+    // a, b, c and d recorded usage: 2.3 M input (1.0 M cached), 0.21 M output. At claude-sonnet-4-5 (the default
+    // orchestrator): 1.3 M × $3 + 1.0 M × $0.30 + 0.21 M × $15 = $7.35, against the $1.05 recorded (c's).
+    assert.deepEqual(naive, {
+      model: 'claude-sonnet-4-5',
+      tasks: 4,
+      inputTokens: 2_300_000,
+      cachedInputTokens: 1_000_000,
+      outputTokens: 210_000,
+      costUsd: 7.35,
+      actualCostUsd: 1.05,
+      savedUsd: 6.3,
+      savedShare: 0.857,
+      timeSavedMs: 50 * S,
+    });
+    const opus = (await q.report({ plan: 'batch', orchestrator: 'claude-opus-4-5' })).plan!.naive;
+    assert.equal(opus.model, 'claude-opus-4-5');
+    assert.equal(opus.costUsd, 12.25, '1.3 M × $5 + 1.0 M × $0.50 + 0.21 M × $25');
+    const unpriced = (await q.report({ plan: 'batch', orchestrator: 'no-such-model' })).plan!.naive;
+    assert.deepEqual([unpriced.model, unpriced.costUsd, unpriced.savedUsd, unpriced.savedShare], [null, null, null, null]);
+  });
+
   it('by model, within a session, and the same once the plan tasks moved to the archive', async () => {
     const byModel = await q.report({ plan: 'batch', by: 'model', session: 's' });
     assert.deepEqual(
@@ -108,9 +131,10 @@ describe('report --plan: the pattern, measured', () => {
   it("the MCP report tool's short text carries the plan's figures", async () => {
     const lines = text.report(await q.report({ plan: 'batch' })).split('\n');
     assert.equal(lines[0], 'by tool, plan batch');
-    assert.deepEqual(lines.slice(-3), [
+    assert.deepEqual(lines.slice(-4), [
       'plan batch: 7 tasks, wall clock 50 s, serial 100 s, speed-up 2x, parallel share 85%',
       `critical path 50 s: c (${ids.get('c')!}) 30 s -> e (${ids.get('e')!}) 7 s -> f (${ids.get('f')!}) 13 s`,
+      'naive plan (claude-sonnet-4-5 doing all 4 tasks itself): $7.3500 against $1.0500 recorded, saved $6.3000 (86%); 50.0 s saved by running in parallel',
       'codex tokens in 2000000 (cached 1000000) out 200000, recorded $0.0000; if billed at: gpt-5 $3.3750, gpt-5-codex $3.3750, gpt-5-mini $0.6750, claude-opus-4-5 $10.5000, claude-sonnet-4-5 $6.3000, claude-haiku-4-5 $2.1000',
     ]);
   });

@@ -71,6 +71,7 @@ describe('extension text (tree rows without vscode)', () => {
       parallelShare: 0.85,
       criticalPath: { runMs: 50_000, tasks: [{ key: 'schema', id: 'tsk_a', runMs: 20_000 }, { key: 'api', id: 'tsk_b', runMs: 30_000 }] },
       codex: { tasks: 2, inputTokens: 1_000_000, cachedInputTokens: 500_000, outputTokens: 100_000, costUsd: 0, pricedAt: [{ model: 'gpt-5', costUsd: 1.6875 }] },
+      naive: { model: 'claude-sonnet-4-5', tasks: 2, inputTokens: 1_000_000, cachedInputTokens: 500_000, outputTokens: 100_000, costUsd: 3.15, actualCostUsd: 0, savedUsd: 3.15, savedShare: 1, timeSavedMs: 50_000 },
     };
     const md = renderReport([{ by: 'tool', session: null, rows: [{ key: 'llm-codex', ...row }], total: row, plan }], 'now');
     assert.match(md, /^# SparkQ usage report — plan login/);
