@@ -219,6 +219,12 @@ export const QUEUE_API = {
     safeToRepeat: false,
     params: (s) => [checked('input', s.FailInput, (v) => void s.checkOutcome(s.FailInput, v, 'failure'))],
   }),
+  verdict: method<[input: M.VerdictInput], M.Task>({
+    doc: "Gives a running validation task's verdict (pass or fail, with feedback) on the task it checks, and completes it.",
+    changesState: true,
+    safeToRepeat: false,
+    params: (s) => [arg('input', s.VerdictInput, 'verdict', s)],
+  }),
   recordChange: method<[input: M.RecordChangeInput], M.Task>({
     doc: 'Records what a finished task changed in its worktree (its worker does, when the task was finished without it).',
     changesState: true,

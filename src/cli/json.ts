@@ -107,6 +107,8 @@ export function taskJson(t: Task): TaskJson {
     change: t.change === null ? null : { ...t.change, files: t.change.files.map((f) => ({ ...f })) },
     pattern: t.pattern === null ? null : { ...t.pattern },
     mergeGroup: t.mergeGroup,
+    validation: t.validation === null ? null : { ...t.validation, by: [...t.validation.by], spec: { ...t.validation.spec } },
+    validates: t.validates,
     archived: t.archived,
   };
 }

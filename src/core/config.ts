@@ -4,7 +4,7 @@ import { isMap, isSeq } from 'yaml';
 import { z } from 'zod';
 import { SparkqError } from './errors';
 import { isRecord } from './guards';
-import { LIMITS } from './model';
+import { LIMITS, type ValidateSpec } from './model';
 import { DEFAULT_PRICING, type ModelPrice } from './pricing';
 import { describe, expected, floatSource, locate, offsetOf, pathString, SourceError, type SourceIssue, walkScalars, YamlSource } from './yamlSource';
 
@@ -44,6 +44,8 @@ export interface ToolConfig {
   timeoutSeconds?: number;
   /** `worktree`: its tasks run in a git worktree of their own even on a queue without isolation. */
   isolation?: 'worktree';
+  /** The validator of this tool's tasks when an enqueue names none. */
+  validate?: ValidateSpec;
 }
 
 export type MergeMode = 'ff-or-merge' | 'ff-only' | 'merge';
@@ -342,6 +344,22 @@ const ToolSchema = z
       isolation: z
         .enum(['worktree', 'none'], expected('worktree or none'))
         .meta({ description: 'worktree: each task of this tool runs in a git worktree of its own, on its own branch, even on a queue without isolation. Default none.' })
+        .optional(),
+      validate: z
+        .object(
+          {
+            tool: str('the name of the tool that validates'),
+            prompt: z.string(expected('a string')).max(LIMITS.prompt, expected(`a string of at most ${LIMITS.prompt} characters`)).optional(),
+            queue: str('a queue name').optional(),
+            maxRounds: posInt('a whole number from 1 to 10', 10).optional(),
+          },
+          expected('a mapping with tool (and optionally prompt, queue, maxRounds)'),
+        )
+        .strict()
+        .meta({
+          description:
+            "Validator of this tool's tasks when an enqueue names none: when a task succeeds, a task of `tool` checks its result (on `queue`, default the task's own) before its dependents start; a fail requeues the task with the feedback, up to maxRounds rounds (default 2).",
+        })
         .optional(),
     },
     expected('a mapping of tool settings (kind, taskClass, ...)'),
@@ -659,6 +677,13 @@ function buildTool(name: string, t: FileTool, warnings: string[]): ToolConfig {
   if (t.maxAttempts !== undefined) tool.maxAttempts = t.maxAttempts;
   if (t.timeoutSeconds !== undefined) tool.timeoutSeconds = t.timeoutSeconds;
   if (t.isolation === 'worktree') tool.isolation = 'worktree';
+  if (t.validate !== undefined) {
+    const v: ValidateSpec = { tool: t.validate.tool };
+    if (t.validate.prompt !== undefined) v.prompt = t.validate.prompt;
+    if (t.validate.queue !== undefined) v.queue = t.validate.queue;
+    if (t.validate.maxRounds !== undefined) v.maxRounds = t.validate.maxRounds;
+    tool.validate = v;
+  }
   return tool;
 }
 

@@ -136,6 +136,36 @@ export const TaskPatternSchema = z
   .object({ name: z.string().min(1).max(LIMITS.name), hash: z.string().regex(/^[0-9a-f]{64}$/, 'a pattern hash is the SHA-256 of its file, 64 hexadecimal digits') })
   .strict();
 
+/**
+ * A validator: when the task succeeds, a validation task runs `tool` on its result (on `queue`, default the task's
+ * own) and gives a verdict; a fail requeues the task with the feedback, up to `maxRounds` rounds in all.
+ */
+export const ValidateSpecSchema = z
+  .object({
+    tool: z.string().min(1, 'say which tool validates the result').max(LIMITS.name, `a tool name is at most ${LIMITS.name} characters`),
+    prompt: z.string().max(LIMITS.prompt, `a validator prompt is longer than ${LIMITS.prompt} bytes`).optional(),
+    queue: z.string().min(1, 'a validator queue must not be empty').max(LIMITS.name * 2).optional(),
+    maxRounds: z.number().int().min(1, 'maxRounds is at least 1').max(10, 'maxRounds is at most 10').optional(),
+  })
+  .strict();
+export type ValidateSpec = z.infer<typeof ValidateSpecSchema>;
+
+/** Rounds of a validated task when its spec does not say. */
+export const DEFAULT_MAX_ROUNDS = 2;
+
+/**
+ * Where a validated task stands: `pending` until a validator's verdict on its current round (its dependents wait),
+ * then `passed`, or `failed` after the last round. `by` lists its validation tasks, oldest first.
+ */
+export interface TaskValidation {
+  status: 'pending' | 'passed' | 'failed';
+  round: number;
+  maxRounds: number;
+  by: string[];
+  feedback: string | null;
+  spec: ValidateSpec;
+}
+
 /** What a task produced: the summary of a succeeded task, and data (also partial results a failed task reported). */
 export interface TaskResult {
   /** Always set for a succeeded task; null for a failed one (its `error` says what went wrong). */
@@ -192,6 +222,10 @@ export interface Task {
    * the last of them, all together, in order, stopping at the first conflict.
    */
   mergeGroup: string | null;
+  /** Its validator and where it stands (see ValidateSpec); null when it is not validated. */
+  validation: TaskValidation | null;
+  /** On a validation task: the task whose result it checks. */
+  validates: string | null;
   /** True when the task lives in an archive file (finished long enough ago to leave the live database). */
   archived: boolean;
 }
@@ -286,6 +320,8 @@ export const EnqueueInput = z
     pattern: TaskPatternSchema.optional(),
     /** Merge this task's change automatically with the rest of its group once all of them succeeded (worktree queues). */
     mergeGroup: MergeGroup.optional(),
+    /** Check the result with a validator before its dependents start (default: the tool's `validate` in sparkq.yml). */
+    validate: ValidateSpecSchema.optional(),
   })
   .strict();
 export type EnqueueInput = z.input<typeof EnqueueInput>;
@@ -402,6 +438,20 @@ export const RequeueFailedInput = z
   .strict();
 export type RequeueFailedInput = z.input<typeof RequeueFailedInput>;
 
+/**
+ * A validator's verdict on the task its running validation task checks: completes that task (summary `pass: …` or
+ * `fail: …`, data `{verdict, feedback}`) and passes or fails the checked task's round.
+ */
+export const VerdictInput = z
+  .object({
+    task: z.string().min(1, 'say which validation task gives the verdict'),
+    lease: z.string().min(1).optional(),
+    verdict: z.enum(['pass', 'fail'], 'a verdict is pass or fail'),
+    feedback: z.string().max(LIMITS.summary - 6, `feedback is longer than ${LIMITS.summary - 6} characters`).optional(),
+  })
+  .strict();
+export type VerdictInput = z.input<typeof VerdictInput>;
+
 export const ReportInput = z
   .object({
     session: z.string().min(1).optional(),
@@ -517,6 +567,8 @@ export interface PlanTaskInput {
   pattern?: TaskPattern;
   /** Its batch merges automatically (`merge: auto`): the plan's id and the batch's name. */
   mergeGroup?: string;
+  /** Its validator (the task's, else its batch's, else the plan defaults'). */
+  validate?: ValidateSpec;
 }
 export interface PlanInput {
   id: string;
@@ -547,6 +599,7 @@ export const ApplyPlanInput = z
                 after: z.array(z.string().min(1)).max(LIMITS.maxAfter),
                 pattern: TaskPatternSchema.optional(),
                 mergeGroup: MergeGroup.optional(),
+                validate: ValidateSpecSchema.optional(),
               })
               // The parser's own fields (batch, line) may come along; they are not needed here.
               .loose(),

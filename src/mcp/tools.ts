@@ -123,7 +123,7 @@ export const TOOLS: readonly SparkqTool[] = [
   // A pattern is recorded by whoever rendered the prompt from its file (`enqueue --pattern`), not typed by an agent.
   direct<M.Task>('enqueue', 'Enqueue task', 'enqueue', as(text.task), {
     hint: 'Needs a prompt or a payload; after takes task ids.',
-    hide: ['pattern', 'mergeGroup'],
+    hide: ['pattern', 'mergeGroup', 'validate'],
   }),
   {
     name: 'apply_plan',

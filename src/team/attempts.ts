@@ -1,11 +1,14 @@
 import type { ChangeEvent, SweepResult } from '../core/events';
 import { newLeaseToken } from '../core/ids';
 import { checkOutcome, parseInput as parse } from '../core/inputs';
-import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, RecordChangeInput, ReleaseInput, type Task, type TaskChange, type TaskStatus } from '../core/model';
+import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, RecordChangeInput, ReleaseInput, type Task, type TaskChange, type TaskStatus, VerdictInput } from '../core/model';
+import { SparkqError } from '../core/errors';
 import { autoFailedReason, changeRefused, errorText, leaseMismatch, notRunning, outputTail, retryDelayMs, workerLostReason } from '../core/queue/rules';
+import { verdictOfSuccess } from '../core/queue/validation';
 import { type TeamContext, tell } from './context';
 import type { Sql } from './db';
 import { type Row, TASK_SELECT, activeQueueRow, readTask, taskRow, tasksOf } from './rows';
+import { applyVerdict, enqueueValidation, releaseWaiters } from './validation';
 
 /*
  * A task's attempts on the team queue: the claim (one statement, exactly once under any number of claimers on any
@@ -123,23 +126,20 @@ async function finish(c: Sql, row: Row, status: 'succeeded' | 'failed', at: numb
   );
   await endAttempt(c, row, at, status, error);
   events.push({ kind: 'task', id: row['id'] as string, queueId: row['queue_id'] as string, status });
-  if (status !== 'succeeded') return;
-  const released = await c.query<{ id: string; queue_id: string }>(
-    "UPDATE tasks SET waiting = waiting - 1 WHERE id IN (SELECT task_id FROM task_deps WHERE after_id = $1) AND status = 'queued' AND waiting > 0 RETURNING id, queue_id",
-    [row['id']],
-  );
-  for (const r of released.rows) events.push({ kind: 'task', id: r.id, queueId: r.queue_id, status: 'queued' });
+  // A validated task's waiters wait for its verdict, not for its success.
+  if (status !== 'succeeded' || row['validation'] !== null) return;
+  await releaseWaiters(c, row['id'] as string, events);
 }
 
 /**
  * A completion in one statement: the running task (with this lease, when given) succeeds, its attempt ends, the
- * tasks that waited on it are released; announced once committed. No row back: it did not fit (the caller then
- * asks why, with the row locked).
+ * tasks that waited on it are released; announced once committed. No row back: it did not fit, or the task is
+ * validated or validates another (the caller then takes the full path, with the row locked).
  */
 const COMPLETE_SQL = `
   WITH done AS (
     UPDATE tasks SET status = 'succeeded', finished_at = $2, lease = NULL, summary = $3, data = $4, error = NULL, stdout = $5, stderr = $6, usage = $7, change = $9
-     WHERE id = $1 AND status = 'running' AND ($8::text IS NULL OR lease = $8)
+     WHERE id = $1 AND status = 'running' AND ($8::text IS NULL OR lease = $8) AND validation IS NULL AND validates IS NULL
     RETURNING *
   ), attempt AS (
     UPDATE attempts a SET ended_at = $2, outcome = 'succeeded', error = NULL FROM done WHERE a.task_id = done.id AND a.n = done.attempt
@@ -170,15 +170,44 @@ export async function complete(ctx: TeamContext, input: CompleteInput): Promise<
       return (await tasksOf(ctx.db.pool, rows, at))[0]!;
     }
   }
+  return completeLocked(ctx, x, data, usage, stdout, stderr, false);
+}
+
+/** A completion with the task's row locked: a validated task enqueues its validator; a validation task gives its verdict. */
+function completeLocked(
+  ctx: TeamContext,
+  x: { task: string; lease?: string | undefined; summary: string; change?: TaskChange | undefined; agentSession?: AgentSession | undefined },
+  data: string | null,
+  usage: string | null,
+  stdout: string | null,
+  stderr: string | null,
+  asVerdict: boolean,
+): Promise<Task> {
   return ctx.db.tx(async (c) => {
     const row = await runningTask(c, x.task, x.lease, 'completed');
+    if (asVerdict && row['validates'] === null) {
+      throw new SparkqError('invalid-input', `task ${x.task} validates no task: a verdict is for a validation task; finish other tasks with complete or fail`);
+    }
     const events: ChangeEvent[] = [];
     const at = ctx.clock.now();
-    await finish(c, row, 'succeeded', at, x.summary.trim(), null, { data, usage, stdout, stderr, change: changeOf(x.change) }, events);
+    const summary = x.summary.trim();
+    const change = changeOf(x.change);
+    await finish(c, row, 'succeeded', at, summary, null, { data, usage, stdout, stderr, change }, events);
+    if (row['validation'] !== null) await enqueueValidation(ctx, c, row, { summary, data, change, at }, events);
+    else if (row['validates'] !== null) await applyVerdict(ctx, c, row, verdictOfSuccess(ctx.config.tools[row['tool'] as string]?.knownKind, data), events);
     await recordAgent(c, row['queue_id'] as string, x.agentSession, events);
     tell(c, events);
     return readTask(c, x.task, at);
   });
+}
+
+/** A validator's verdict: completes the running validation task with it (see the embedded store's verdict). */
+export async function verdict(ctx: TeamContext, input: VerdictInput): Promise<Task> {
+  const v = parse(VerdictInput, input, 'verdict');
+  const feedback = v.feedback?.trim() ?? '';
+  const data = JSON.stringify(feedback === '' ? { verdict: v.verdict } : { verdict: v.verdict, feedback });
+  const summary = feedback === '' ? v.verdict : `${v.verdict}: ${feedback}`;
+  return completeLocked(ctx, { task: v.task, ...(v.lease !== undefined ? { lease: v.lease } : {}), summary }, data, null, null, null, true);
 }
 
 /**
@@ -194,6 +223,8 @@ export async function failOrRetry(ctx: TeamContext, c: Sql, row: Row, error: str
   const n = before.rows[0]!.n + 1;
   if (n >= max) {
     await finish(c, row, 'failed', at, null, err, o, events);
+    // A validation task that failed for good fails the round of the task it checks.
+    if (row['validates'] !== null) await applyVerdict(ctx, c, row, { pass: false, feedback: err }, events);
     return;
   }
   await returnTask(c, row, at, at + retryDelayMs(n, ctx.config.retry), `${err} (attempt ${n} of ${max}; retrying)`, 'failed', o, events);

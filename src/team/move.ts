@@ -54,6 +54,7 @@ const TASKS: TableSpec = {
     ['finished_at', 'int8'], ['stale_at', 'int8'], ['summary', 'text'], ['data', 'text'], ['error', 'text'], ['stdout', 'text'],
     ['stderr', 'text'], ['usage', 'text'], ['retry_of', 'text'], ['plan_id', 'text'], ['plan_key', 'text'], ['deps', 'int4'],
     ['waiting', 'int4'], ['not_before', 'int8'], ['idem_key', 'text'], ['change', 'text'], ['pattern', 'text'], ['merge_group', 'text'],
+    ['validation', 'text'], ['validates', 'text'],
   ],
 };
 const ATTEMPTS: TableSpec = {

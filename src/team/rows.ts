@@ -3,6 +3,7 @@ import { SparkqError } from '../core/errors';
 import { looksLikeId } from '../core/ids';
 import type { Queue, Session, StatusCounts, Task, TaskStatus } from '../core/model';
 import { isolationOf, type Names, rowToTask } from '../core/queue/rows';
+import { isDone } from '../core/queue/validation';
 import type { Sql } from './db';
 
 /*
@@ -24,15 +25,15 @@ export const TASK_SELECT = 'SELECT t.*, q.name AS q_name, s.name AS s_name FROM 
 /** Tasks of rows read with TASK_SELECT, reading what their dependencies are (one query for all of them). */
 export async function tasksOf(c: Sql, rows: readonly Row[], now: number): Promise<Task[]> {
   const withDeps = rows.filter((r) => Number(r['deps']) > 0).map((r) => r['id'] as string);
-  const deps = new Map<string, { after: string; status: string | null }[]>();
+  const deps = new Map<string, { after: string; status: string | null; validation: string | null }[]>();
   if (withDeps.length > 0) {
-    const r = await c.query<{ task_id: string; after_id: string; status: string | null }>(
-      'SELECT d.task_id, d.after_id, t.status FROM task_deps d LEFT JOIN tasks t ON t.id = d.after_id WHERE d.task_id = ANY($1::text[]) ORDER BY d.task_id, d.after_id',
+    const r = await c.query<{ task_id: string; after_id: string; status: string | null; validation: string | null }>(
+      'SELECT d.task_id, d.after_id, t.status, t.validation FROM task_deps d LEFT JOIN tasks t ON t.id = d.after_id WHERE d.task_id = ANY($1::text[]) ORDER BY d.task_id, d.after_id',
       [withDeps],
     );
     for (const d of r.rows) {
       const list = deps.get(d.task_id) ?? [];
-      list.push({ after: d.after_id, status: d.status });
+      list.push({ after: d.after_id, status: d.status, validation: d.validation });
       deps.set(d.task_id, list);
     }
   }
@@ -55,7 +56,8 @@ export async function tasksOf(c: Sql, rows: readonly Row[], now: number): Promis
       for (const d of list) {
         // Gone from the database: purged.
         const status = d.status ?? 'purged';
-        if (status === 'succeeded') continue;
+        // Done: succeeded and, when validated, passed.
+        if (isDone(status, d.validation)) continue;
         waitingOn.push(d.after);
         if (status === 'failed' || status === 'purged') blockedBy.push(d.after);
       }

@@ -145,6 +145,11 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE tasks ADD COLUMN merge_group text;
   `,
+  // 4: validators (a task's validation, JSON; the task a validation task checks).
+  `
+  ALTER TABLE tasks ADD COLUMN validation text, ADD COLUMN validates text;
+  CREATE INDEX tasks_validates ON tasks(validates) WHERE validates IS NOT NULL;
+  `,
 ];
 
 /** The schema version this SparkQ writes. */

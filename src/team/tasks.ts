@@ -12,8 +12,10 @@ import {
   RequeueOptions,
   type Task,
   type TaskStatus,
+  type TaskValidation,
 } from '../core/model';
 import { planEnqueues } from '../core/queue/rules';
+import { firstRound, isDone, parseValidation, requeuedValidation, validateSpecOf, validationText } from '../core/queue/validation';
 import { type TeamContext, tell } from './context';
 import type { Sql } from './db';
 import { type Row, activeQueueRow, planIdOf, readTask, rowByRef, taskRow, tasksOf } from './rows';
@@ -45,6 +47,10 @@ interface NewTask {
   /** TaskPattern as JSON. */
   pattern: string | null;
   mergeGroup: string | null;
+  /** TaskValidation as JSON. */
+  validation: string | null;
+  /** On a validation task: the task it checks. */
+  validates: string | null;
 }
 
 /** An enqueue checked outside the transaction; `inQueue` finishes it against the queue row read inside. */
@@ -54,9 +60,12 @@ export function prepareEnqueue(ctx: TeamContext, input: EnqueueInput, what = 'ta
   if (!tool) {
     throw new SparkqError('not-found', `unknown tool ${JSON.stringify(e.tool)}; tools in sparkq.yml: ${Object.keys(ctx.config.tools).sort().join(', ')}`);
   }
+  const spec = validateSpecOf(ctx.config, tool.name, e.validate, what);
   return {
     queue: e.queue,
     after: e.after ? [...new Set(e.after)] : [],
+    /** The validator's own queue, which must be active: checked in the enqueue's transaction. */
+    validatorQueue: spec?.queue,
     inQueue: (q: Row, extra: { planId?: string; planKey?: string } = {}): NewTask => ({
       id: newId('tsk'),
       sessionId: q['session_id'] as string,
@@ -75,32 +84,35 @@ export function prepareEnqueue(ctx: TeamContext, input: EnqueueInput, what = 'ta
       after: e.after ? [...new Set(e.after)] : [],
       pattern: e.pattern ? JSON.stringify(e.pattern) : null,
       mergeGroup: e.mergeGroup ?? null,
+      validation: spec ? validationText(firstRound(spec)) : null,
+      validates: null,
     }),
   };
 }
 
 /**
- * Counts the tasks of `ids` that have not succeeded (the new task waits for them), locking their rows until the
+ * Counts the tasks of `ids` that are not done (succeeded and, when validated, passed) (the new task waits for them), locking their rows until the
  * transaction ends, so that none of them finishes unseen between this count and the insert. `pending` gives the
  * statuses of tasks made earlier in the same transaction (a plan's tasks wait on each other).
  */
 async function waitingOn(c: Sql, ids: readonly string[], what: string, pending?: ReadonlyMap<string, string>): Promise<number> {
   const outside = ids.filter((id) => !pending?.has(id));
-  const found = new Map<string, string>();
+  const found = new Map<string, { status: string; validation: string | null }>();
   if (outside.length > 0) {
-    const r = await c.query<{ id: string; status: string }>('SELECT id, status FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE', [outside]);
-    for (const row of r.rows) found.set(row.id, row.status);
+    const r = await c.query<{ id: string; status: string; validation: string | null }>('SELECT id, status, validation FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE', [outside]);
+    for (const row of r.rows) found.set(row.id, { status: row.status, validation: row.validation });
   }
   let waiting = 0;
   for (const id of ids) {
-    const status = pending?.get(id) ?? found.get(id);
+    const status = pending?.get(id) ?? found.get(id)?.status;
     if (status === undefined) {
       throw new SparkqError(
         'not-found',
         `${what} waits on task ${JSON.stringify(id)}${looksLikeId(id, 'tsk') ? '' : ' (task ids look like tsk_4k2m9x0q7hzt)'}, which does not exist: a task can only wait on tasks that exist`,
       );
     }
-    if (status !== 'succeeded') waiting++;
+    // Done: succeeded and, when validated, passed.
+    if (!isDone(status, found.get(id)?.validation ?? null)) waiting++;
   }
   return waiting;
 }
@@ -109,10 +121,13 @@ async function waitingOn(c: Sql, ids: readonly string[], what: string, pending?:
 async function insertTask(c: Sql, t: NewTask, waiting: number): Promise<string | null> {
   const r = await c.query<{ id: string }>(
     `INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of,
-                       plan_id, plan_key, deps, waiting, idem_key, pattern, merge_group)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                       plan_id, plan_key, deps, waiting, idem_key, pattern, merge_group, validation, validates)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
      ON CONFLICT (queue_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING id`,
-    [t.id, t.sessionId, t.queueId, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.retryOf, t.planId, t.planKey, t.after.length, waiting, t.key, t.pattern, t.mergeGroup],
+    [
+      t.id, t.sessionId, t.queueId, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.retryOf, t.planId, t.planKey, t.after.length,
+      waiting, t.key, t.pattern, t.mergeGroup, t.validation, t.validates,
+    ],
   );
   if (r.rows.length === 0) return null;
   if (t.after.length > 0) {
@@ -138,8 +153,8 @@ const ENQUEUE_SQL = `
   WITH q AS (
     SELECT id, session_id, name FROM queues WHERE (id = $1 OR name = $1) AND status = 'active' ORDER BY created_at DESC LIMIT 1 FOR SHARE
   ), made AS (
-    INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, idem_key, pattern, merge_group)
-    SELECT $2, q.session_id, q.id, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12 FROM q
+    INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, idem_key, pattern, merge_group, validation)
+    SELECT $2, q.session_id, q.id, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12, $13 FROM q
     ON CONFLICT (queue_id, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
     RETURNING *
   )
@@ -148,11 +163,11 @@ const ENQUEUE_SQL = `
 
 export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Task> {
   const prepared = prepareEnqueue(ctx, input);
-  if (prepared.after.length === 0) {
+  if (prepared.after.length === 0 && prepared.validatorQueue === undefined) {
     const t = prepared.inQueue({ id: null, session_id: null });
     const rows = await ctx.db.query<Row>(
       ENQUEUE_SQL,
-      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key, t.pattern, t.mergeGroup],
+      [prepared.queue, t.id, t.tool, t.taskClass, t.prompt, t.payload, t.priority, t.timeoutS, t.at, t.key, t.pattern, t.mergeGroup, t.validation],
       'sparkq-enqueue',
     );
     if (rows[0]) {
@@ -163,6 +178,7 @@ export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Ta
   return ctx.db.tx(async (c) => {
     // Shared lock on the queue: it cannot end while the task goes onto it.
     const q = await activeQueueRow(c, prepared.queue, 'new tasks', 'share');
+    if (prepared.validatorQueue !== undefined) await activeQueueRow(c, prepared.validatorQueue, 'validation tasks');
     const t = prepared.inQueue(q);
     const waiting = t.after.length > 0 ? await waitingOn(c, t.after, 'task') : 0;
     const id = (await insertTask(c, t, waiting)) ?? (await keyed(c, t.queueId, t.key!))!;
@@ -171,18 +187,23 @@ export async function enqueue(ctx: TeamContext, input: EnqueueInput): Promise<Ta
   });
 }
 
-/** A copy of a failed task as a new queued task; the tasks that waited on the failed one now wait on the copy. */
-async function requeueRow(ctx: TeamContext, c: Sql, row: Row, key: string | null): Promise<NewTask> {
+/**
+ * A copy of a failed task as a new queued task; the tasks that waited on the failed one now wait on the copy. `next`
+ * gives the prompt and validation of a validated task's next round; without it a validated task whose last round
+ * failed starts a fresh series (see requeuedValidation).
+ */
+export async function requeueRow(ctx: TeamContext, c: Sql, row: Row, key: string | null, next?: { prompt: string; validation: TaskValidation }): Promise<NewTask> {
   const q = await activeQueueRow(c, row['queue_id'] as string, 'requeued tasks', 'share');
   const originalId = row['id'] as string;
   const after = Number(row['deps']) > 0 ? (await c.query<{ after_id: string }>('SELECT after_id FROM task_deps WHERE task_id = $1 ORDER BY after_id', [originalId])).rows.map((r) => r.after_id) : [];
+  const copy = next ?? requeuedValidation((row['prompt'] as string | null) ?? null, parseValidation(row['validation']));
   const t: NewTask = {
     id: newId('tsk'),
     sessionId: q['session_id'] as string,
     queueId: q['id'] as string,
     tool: row['tool'] as string,
     taskClass: row['task_class'] as string,
-    prompt: (row['prompt'] as string | null) ?? null,
+    prompt: copy.prompt,
     payload: (row['payload'] as string | null) ?? null,
     priority: row['priority'] as number,
     timeoutS: row['timeout_s'] as number,
@@ -194,6 +215,8 @@ async function requeueRow(ctx: TeamContext, c: Sql, row: Row, key: string | null
     after,
     pattern: (row['pattern'] as string | null) ?? null,
     mergeGroup: (row['merge_group'] as string | null) ?? null,
+    validation: copy.validation ? validationText(copy.validation) : null,
+    validates: (row['validates'] as string | null) ?? null,
   };
   const waiting = after.length > 0 ? await waitingOn(c, after, `task ${originalId}`) : 0;
   const made = await insertTask(c, t, waiting);
@@ -277,6 +300,7 @@ export async function applyPlan(ctx: TeamContext, input: ApplyPlanInput): Promis
       if (existing.has(x.key)) continue;
       const q = queues.get(x.p.queue) ?? (await activeQueueRow(c, x.p.queue, 'new tasks', 'share'));
       queues.set(x.p.queue, q);
+      if (x.p.validatorQueue !== undefined) await activeQueueRow(c, x.p.validatorQueue, 'validation tasks');
       const t = x.p.inQueue(q, { planId: plan.id, planKey: x.key });
       t.after = [...new Set(x.after.map((a) => idOf.get(a) ?? a))];
       idOf.set(x.key, t.id);

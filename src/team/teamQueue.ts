@@ -19,6 +19,7 @@ import {
   type FailInput,
   type HeartbeatInput,
   type RecordChangeInput,
+  type VerdictInput,
   ListTasksInput,
   PauseQueueInput,
   type PlanApplyResult,
@@ -342,6 +343,11 @@ export class TeamQueue {
   complete(input: CompleteInput): Promise<Task> {
     this.throwIfClosed();
     return attempts.complete(this.ctx, input);
+  }
+
+  verdict(input: VerdictInput): Promise<Task> {
+    this.throwIfClosed();
+    return attempts.verdict(this.ctx, input);
   }
 
   fail(input: FailInput): Promise<Task> {

@@ -70,6 +70,8 @@ export function fakeTask(over: Partial<Task> = {}): Task {
     change: null,
     pattern: null,
     mergeGroup: null,
+    validation: null,
+    validates: null,
     archived: false,
     ...over,
   };

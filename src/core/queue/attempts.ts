@@ -1,20 +1,53 @@
-import { SparkqError } from '../errors';
-import { newLeaseToken } from '../ids';
+import { resolveTimeoutSeconds } from '../config';
+import { SparkqError, isSparkqError } from '../errors';
+import { newId, newLeaseToken } from '../ids';
 import { checkOutcome, parseInput as parse } from '../inputs';
-import { type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, RecordChangeInput, ReleaseInput, type Task, type TaskChange, type TaskStatus } from '../model';
+import {
+  type Claim,
+  ClaimInput,
+  CompleteInput,
+  FailInput,
+  HeartbeatInput,
+  type JsonValue,
+  LIMITS,
+  RecordChangeInput,
+  ReleaseInput,
+  type Task,
+  type TaskChange,
+  type TaskStatus,
+  type TaskValidation,
+  VerdictInput,
+} from '../model';
 import type { Row } from '../store/sqlite';
-import { agentEffect } from './commands';
+import { type QueueCommands, agentEffect } from './commands';
 import { type Effect, rowAfter } from './effects';
 import type { QueueHandle } from './handle';
 import { rowToTask } from './rows';
 import { changeRefused, errorText, leaseMismatch, notRunning, outputTail, retryDelayMs } from './rules';
+import {
+  type CheckedResult,
+  type Verdict,
+  feedbackText,
+  nextRound,
+  parseValidation,
+  roundFailed,
+  seriesFailed,
+  validationPayload,
+  validationPrompt,
+  validationText,
+  verdictOfSuccess,
+} from './validation';
 
 /**
  * A task's attempts: claims and what ends or continues them (heartbeat, complete, fail, retry, hand back). Every
  * outcome must present the lease of the claim it belongs to.
  */
 export class AttemptCommands {
-  constructor(private readonly h: QueueHandle) {}
+  constructor(
+    private readonly h: QueueHandle,
+    /** The copy of a failed task (QueueCommands.requeueOf): a failed validation round requeues its task. */
+    private readonly requeueOf: QueueCommands['requeueOf'],
+  ) {}
 
   /** Takes the oldest claimable task of the queue (highest priority first); null when there is none. */
   async claim(input: ClaimInput): Promise<Claim | null> {
@@ -89,12 +122,34 @@ export class AttemptCommands {
   }
 
   async complete(input: CompleteInput): Promise<Task> {
-    const prepare = this.prepareComplete(input);
+    return this.completeOne(this.prepareComplete(input), input.agentSession);
+  }
+
+  /**
+   * A validator's verdict: completes the running validation task with summary `pass: …`/`fail: …` and data
+   * `{verdict, feedback}`, which pass or fail the checked task's round in the same change.
+   */
+  async verdict(input: VerdictInput): Promise<Task> {
+    const v = parse(VerdictInput, input, 'verdict');
+    const feedback = v.feedback?.trim() ?? '';
+    const completion: CompleteInput = {
+      task: v.task,
+      ...(v.lease !== undefined ? { lease: v.lease } : {}),
+      summary: feedback === '' ? v.verdict : `${v.verdict}: ${feedback}`,
+      data: feedback === '' ? { verdict: v.verdict } : { verdict: v.verdict, feedback },
+    };
+    return this.completeOne(this.prepareComplete(completion, 'verdict', true), undefined);
+  }
+
+  private completeOne(prepare: ReturnType<AttemptCommands['prepareComplete']>, agentSession: CompleteInput['agentSession']): Promise<Task> {
     return this.h.commit(() => {
-      const { effect, row } = prepare();
+      const { effect, row, more } = prepare(this.seqs());
       // The agent conversation the task ran in goes onto its queue in the same change: the next task continues it.
-      const agent = input.agentSession ? agentEffect(effect.queueId, input.agentSession) : null;
-      return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.h.names) };
+      const agent = agentSession ? agentEffect(effect.queueId, agentSession) : null;
+      const effects: Effect[] = [effect, ...more];
+      if (agent) effects.push(agent);
+      // A validated task's validation changed too: read it back then.
+      return { effects, result: () => (more.length > 0 ? this.h.task(effect.id) : rowToTask(rowAfter(effect, row), this.h.names)) };
     });
   }
 
@@ -107,35 +162,144 @@ export class AttemptCommands {
       seen.add(input.task);
     }
     return this.h.commit(() => {
-      const done = prepared.map((prepare) => prepare());
-      return { effects: done.map((d) => d.effect), result: () => done.map((d) => rowToTask(rowAfter(d.effect, d.row), this.h.names)) };
+      const seqs = this.seqs();
+      const done = prepared.map((prepare) => prepare(seqs));
+      return {
+        effects: done.flatMap((d) => [d.effect, ...d.more]),
+        result: () => done.map((d) => (d.more.length > 0 ? this.h.task(d.effect.id) : rowToTask(rowAfter(d.effect, d.row), this.h.names))),
+      };
     });
   }
 
-  private prepareComplete(input: CompleteInput, what = 'completion'): () => { effect: Effect & { t: 'task.finish' }; row: Row } {
+  /** Hands out task seqs within one change (each enqueue of the change needs its own). */
+  private seqs(): () => number {
+    let next = this.h.nextTaskSeq();
+    return () => next++;
+  }
+
+  private prepareComplete(
+    input: CompleteInput,
+    what = 'completion',
+    asVerdict = false,
+  ): (seqs: () => number) => { effect: Effect & { t: 'task.finish' }; row: Row; more: Effect[] } {
     const { input: c, data, usage } = checkOutcome(CompleteInput, input, what);
-    return () => {
+    return (seqs) => {
       const row = this.runningTask(c.task, c.lease, 'completed');
-      return {
-        row,
-        effect: {
-          t: 'task.finish',
-          id: c.task,
-          queueId: row['queue_id'] as string,
-          attempt: row['attempt'] as number,
-          status: 'succeeded',
-          at: this.h.clock.now(),
-          summary: c.summary.trim(),
-          data,
-          error: null,
-          stdout: outputTail(c.stdout),
-          stderr: outputTail(c.stderr),
-          usage,
-          ...changeOf(c.change),
-          ...this.waitersOf(c.task),
-        },
+      const validates = row['validates'];
+      if (asVerdict && typeof validates !== 'string') {
+        throw new SparkqError('invalid-input', `task ${c.task} validates no task: a verdict is for a validation task; finish other tasks with complete or fail`);
+      }
+      // A validated task's dependents wait for its verdict, not for its success.
+      const validated = typeof row['validation'] === 'string';
+      const effect: Effect & { t: 'task.finish' } = {
+        t: 'task.finish',
+        id: c.task,
+        queueId: row['queue_id'] as string,
+        attempt: row['attempt'] as number,
+        status: 'succeeded',
+        at: this.h.clock.now(),
+        summary: c.summary.trim(),
+        data,
+        error: null,
+        stdout: outputTail(c.stdout),
+        stderr: outputTail(c.stderr),
+        usage,
+        ...changeOf(c.change),
+        ...(validated ? {} : this.waitersOf(c.task)),
       };
+      let more: Effect[] = [];
+      if (validated) more = this.validationTaskOf(row, effect, seqs);
+      else if (typeof validates === 'string') more = this.verdictOf(row, verdictOfSuccess(this.h.config.tools[row['tool'] as string]?.knownKind, data), seqs);
+      return { row, effect, more };
     };
+  }
+
+  /**
+   * A validated task succeeded: its validation task (enqueued in the same change) and the record of it in the task's
+   * validation. The task's waiters stay held until the verdict.
+   */
+  private validationTaskOf(row: Row, finish: Effect & { t: 'task.finish' }, seqs: () => number): Effect[] {
+    const v = parseValidation(row['validation'])!;
+    const tool = this.h.config.tools[v.spec.tool];
+    const id = row['id'] as string;
+    const record = (to: 'succeeded' | 'failed', validation: TaskValidation, error?: string): Effect => ({
+      t: 'task.verdict',
+      id,
+      queueId: row['queue_id'] as string,
+      from: 'succeeded',
+      to,
+      validation: validationText(validation),
+      ...(error !== undefined ? { error } : {}),
+    });
+    if (!tool) {
+      const feedback = `the validator tool ${JSON.stringify(v.spec.tool)} is no longer in sparkq.yml`;
+      return [record('failed', { ...v, status: 'failed', feedback }, errorText(seriesFailed(v, feedback)))];
+    }
+    // On the validator's queue when it is active, else on the task's own.
+    let queue = this.h.queueRow(row['queue_id'] as string);
+    if (v.spec.queue !== undefined) {
+      try {
+        const q = this.h.queueRow(v.spec.queue);
+        if (q['status'] === 'active') queue = q;
+      } catch (e) {
+        if (!isSparkqError(e, 'not-found')) throw e;
+      }
+    }
+    const checked: CheckedResult = {
+      id,
+      prompt: (row['prompt'] as string | null) ?? null,
+      summary: finish.summary,
+      data: finish.data === null ? null : (JSON.parse(finish.data) as JsonValue),
+      change: typeof finish.change === 'string' ? (JSON.parse(finish.change) as TaskChange) : null,
+      round: v.round,
+      maxRounds: v.maxRounds,
+    };
+    const enqueue: Effect & { t: 'task.enqueue' } = {
+      t: 'task.enqueue',
+      seq: seqs(),
+      id: newId('tsk'),
+      sessionId: queue['session_id'] as string,
+      queueId: queue['id'] as string,
+      tool: tool.name,
+      taskClass: tool.taskClass,
+      prompt: validationPrompt(v.spec, checked, tool.knownKind),
+      payload: JSON.stringify(validationPayload(checked)),
+      priority: row['priority'] as number,
+      timeoutS: resolveTimeoutSeconds(this.h.config, tool),
+      at: finish.at,
+      retryOf: null,
+      validates: id,
+    };
+    return [enqueue, record('succeeded', { ...v, by: [...v.by, enqueue.id] })];
+  }
+
+  /**
+   * A validation task's verdict on the task it checks, when that task still waits for it: a pass releases its waiters;
+   * a fail fails it, and requeues it as its next round (the feedback in its prompt) unless that was the last round.
+   */
+  private verdictOf(row: Row, verdict: Verdict, seqs: () => number): Effect[] {
+    const tId = row['validates'] as string;
+    const t = this.h.db.get('SELECT * FROM tasks WHERE id = ?', [tId]);
+    const v = t && t['status'] === 'succeeded' ? parseValidation(t['validation']) : null;
+    if (!t || v === null || v.status !== 'pending' || v.by[v.by.length - 1] !== row['id']) return [];
+    const base = { t: 'task.verdict' as const, id: tId, queueId: t['queue_id'] as string, from: 'succeeded' as const };
+    if (verdict.pass) {
+      return [{ ...base, to: 'succeeded', validation: validationText({ ...v, status: 'passed', feedback: verdict.feedback }), ...this.waitersOf(tId) }];
+    }
+    const feedback = feedbackText(verdict.feedback ?? 'the validator failed the result');
+    const failed = validationText({ ...v, status: 'failed', feedback });
+    const queueActive = this.h.db.value('SELECT status FROM queues WHERE id = ?', [base.queueId]) === 'active';
+    if (v.round < v.maxRounds && queueActive) {
+      const copy = this.requeueOf(t, seqs(), undefined, nextRound((t['prompt'] as string | null) ?? null, v, feedback));
+      return [{ ...base, to: 'failed', validation: failed, error: errorText(roundFailed(v, feedback)) }, copy];
+    }
+    return [{ ...base, to: 'failed', validation: failed, error: errorText(seriesFailed(v, feedback)) }];
+  }
+
+  /** What a failed attempt does beyond itself: a validation task that failed for good fails its task's round. */
+  afterFailure(row: Row, effect: Effect & { t: 'task.finish' | 'task.return' }, seqs: () => number = this.seqs()): Effect[] {
+    if (effect.t !== 'task.finish' || typeof row['validates'] !== 'string') return [];
+    return this.verdictOf(row, { pass: false, feedback: effect.error }, seqs);
   }
 
   /** The queued tasks waiting on `id`, which its success releases (one fewer task to wait for). */
@@ -151,8 +315,11 @@ export class AttemptCommands {
     return this.h.commit(() => {
       const row = this.runningTask(f.task, f.lease, 'failed');
       const effect = this.failOrRetry(row, f.error, { data, usage, stdout: outputTail(f.stdout), stderr: outputTail(f.stderr), ...changeOf(f.change) });
+      const more = this.afterFailure(row, effect);
       const agent = f.agentSession ? agentEffect(effect.queueId, f.agentSession) : null;
-      return { effects: agent ? [effect, agent] : [effect], result: () => rowToTask(rowAfter(effect, row), this.h.names) };
+      const effects: Effect[] = [effect, ...more];
+      if (agent) effects.push(agent);
+      return { effects, result: () => rowToTask(rowAfter(effect, row), this.h.names) };
     });
   }
 

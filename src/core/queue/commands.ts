@@ -18,6 +18,7 @@ import {
   type Session,
   type Task,
   type TaskStatus,
+  type TaskValidation,
 } from '../model';
 import type { Row, SqlValue } from '../store/sqlite';
 import { type Effect, rowAfter } from './effects';
@@ -25,6 +26,7 @@ import type { QueueHandle } from './handle';
 import type { QueueQueries } from './queries';
 import { rowToTask } from './rows';
 import { activeNameTaken, planEnqueues } from './rules';
+import { firstRound, isDone, parseValidation, requeuedValidation, validateSpecOf, validationText } from './validation';
 
 /** The queue.agent effect that records the agent conversation a queue's tasks continue; null when `ids` names none. */
 export function agentEffect(queueId: string, ids: AgentSession): (Effect & { t: 'queue.agent' }) | null {
@@ -225,8 +227,10 @@ export class QueueCommands {
       throw new SparkqError('not-found', `unknown tool ${JSON.stringify(e.tool)}; tools in sparkq.yml: ${Object.keys(this.h.config.tools).sort().join(', ')}`);
     }
     const afterIds = e.after ? [...new Set(e.after)] : [];
+    const spec = validateSpecOf(this.h.config, tool.name, e.validate, what);
     return (seq, pending, id = newId('tsk')) => {
       const q = this.h.activeQueue(e.queue, 'new tasks');
+      if (spec?.queue !== undefined) this.h.activeQueue(spec.queue, 'validation tasks');
       const deps = afterIds.length > 0 ? this.dependencies(afterIds, pending, what) : null;
       return {
         t: 'task.enqueue',
@@ -245,20 +249,27 @@ export class QueueCommands {
         ...(e.idempotencyKey !== undefined ? { key: e.idempotencyKey } : {}),
         ...(e.pattern !== undefined ? { pattern: JSON.stringify(e.pattern) } : {}),
         ...(e.mergeGroup !== undefined ? { mergeGroup: e.mergeGroup } : {}),
+        ...(spec !== undefined ? { validation: validationText(firstRound(spec)) } : {}),
         ...(extra.planId !== undefined ? { planId: extra.planId, planKey: extra.planKey ?? '' } : {}),
         ...(deps ? { after: afterIds, waiting: deps.waiting } : {}),
       };
     };
   }
 
-  /** Checks that every task waited on exists; counts those that have not succeeded (the new task waits for them). */
+  /**
+   * Checks that every task waited on exists; counts those that are not done (succeeded and, when validated, passed):
+   * the new task waits for them.
+   */
   private dependencies(ids: readonly string[], pending: ReadonlyMap<string, string> | null, what: string): { waiting: number } {
     let waiting = 0;
     for (const id of ids) {
       let status = pending?.get(id);
+      let validation: unknown = null;
       if (status === undefined) {
         try {
-          status = this.h.anyTaskRow(id).row['status'] as string;
+          const { row } = this.h.anyTaskRow(id);
+          status = row['status'] as string;
+          validation = row['validation'];
         } catch (err) {
           if (err instanceof SparkqError && err.code === 'not-found') {
             throw new SparkqError('not-found', `${what} waits on ${err.message.replace(/^no task/, 'task')}, which does not exist: a task can only wait on tasks that exist`);
@@ -266,7 +277,7 @@ export class QueueCommands {
           throw err;
         }
       }
-      if (status !== 'succeeded') waiting++;
+      if (!isDone(status, validation)) waiting++;
     }
     return { waiting };
   }
@@ -300,7 +311,11 @@ export class QueueCommands {
     });
   }
 
-  private requeueOf(row: Row, seq: number, key?: string): Effect & { t: 'task.enqueue' } {
+  /**
+   * The copy of a failed task as a new queued task. `next` gives the prompt and validation of a validated task's next
+   * round; without it a validated task starts a fresh series when its last round failed (see requeuedValidation).
+   */
+  requeueOf(row: Row, seq: number, key?: string, next?: { prompt: string; validation: TaskValidation }): Effect & { t: 'task.enqueue' } {
     const q = this.h.activeQueue(row['queue_id'] as string, 'requeued tasks');
     const originalId = row['id'] as string;
     const after =
@@ -308,6 +323,7 @@ export class QueueCommands {
         ? this.h.db.all<{ after_id: string }>('SELECT after_id FROM task_deps WHERE task_id = ?', [originalId]).map((r) => r.after_id)
         : [];
     const planId = row['plan_id'] as string | null | undefined;
+    const copy = next ?? requeuedValidation((row['prompt'] as string | null) ?? null, parseValidation(row['validation']));
     return {
       t: 'task.enqueue',
       seq,
@@ -316,7 +332,7 @@ export class QueueCommands {
       queueId: q['id'] as string,
       tool: row['tool'] as string,
       taskClass: row['task_class'] as string,
-      prompt: (row['prompt'] as string | null) ?? null,
+      prompt: copy.prompt,
       payload: (row['payload'] as string | null) ?? null,
       priority: row['priority'] as number,
       timeoutS: row['timeout_s'] as number,
@@ -325,6 +341,8 @@ export class QueueCommands {
       ...(key !== undefined ? { key } : {}),
       ...(typeof row['pattern'] === 'string' ? { pattern: row['pattern'] } : {}),
       ...(typeof row['merge_group'] === 'string' ? { mergeGroup: row['merge_group'] } : {}),
+      ...(copy.validation !== null ? { validation: validationText(copy.validation) } : {}),
+      ...(typeof row['validates'] === 'string' ? { validates: row['validates'] } : {}),
       ...(planId ? { planId, planKey: (row['plan_key'] as string | null) ?? '' } : {}),
       ...(after.length > 0 ? { after, waiting: this.dependencies(after, null, `task ${originalId}`).waiting } : {}),
     };

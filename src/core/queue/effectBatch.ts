@@ -186,6 +186,8 @@ const TASK_COLUMNS = [
   'change',
   'pattern',
   'merge_group',
+  'validation',
+  'validates',
 ] as const;
 
 /**

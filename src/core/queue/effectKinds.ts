@@ -188,6 +188,8 @@ function enqueuedRow(e: TaskRowInsert): Row {
     change: null,
     pattern: e.pattern ?? null,
     merge_group: e.mergeGroup ?? null,
+    validation: e.validation ?? null,
+    validates: e.validates ?? null,
   };
 }
 
@@ -314,6 +316,40 @@ function endRunInBatch<E extends Effect & { t: 'task.finish' | 'task.return' }>(
   b.bump(e.queueId, to, 1);
 }
 
+const VERDICT_SQL = 'UPDATE tasks SET status = ?, validation = ?, error = COALESCE(?, error) WHERE id = ? AND status = ?';
+
+function verdictInDb(db: SqlDatabase, e: Effect & { t: 'task.verdict' }): void {
+  updateOne(db, e, VERDICT_SQL, [e.to, e.validation, e.error ?? null, e.id, e.from]);
+}
+
+function verdicted(e: Effect & { t: 'task.verdict' }, row: Row): Row {
+  row['status'] = e.to;
+  row['validation'] = e.validation;
+  if (e.error !== undefined) row['error'] = e.error;
+  return row;
+}
+
+/** Waiters a finish or a verdict releases, within a replay batch: in memory when the batch holds them. */
+function releaseInBatch(b: ReplayRows, release: readonly string[] | undefined): void {
+  for (const id of release ?? []) {
+    const waiter = b.tasks.get(id);
+    if (!waiter) {
+      releaseWaiter(b.db, id);
+      continue;
+    }
+    if (waiter['status'] !== 'queued' || !((waiter['waiting'] as number) > 0)) throw notWaiting(id);
+    waiter['waiting'] = (waiter['waiting'] as number) - 1;
+  }
+}
+
+function releasedEvents(release: readonly string[] | undefined, out: ChangeEvent[], queueOf: QueueOf): void {
+  for (const id of release ?? []) {
+    // A released task may now be claimable: tell its queue's workers.
+    const q = queueOf(id);
+    if (q) out.push({ kind: 'task', id, queueId: q, status: 'queued' });
+  }
+}
+
 /** Every kind of effect, by its `t`. */
 export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
   'session.create': {
@@ -370,7 +406,10 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
   },
   'task.enqueue': {
     apply(db, e) {
-      if (e.after === undefined && e.planId === undefined && e.key === undefined && e.pattern === undefined && e.mergeGroup === undefined) {
+      if (
+        e.after === undefined && e.planId === undefined && e.key === undefined && e.pattern === undefined && e.mergeGroup === undefined &&
+        e.validation === undefined && e.validates === undefined
+      ) {
         db.run(
           `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
@@ -378,11 +417,12 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
         );
       } else {
         db.run(
-          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting, idem_key, pattern, merge_group)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO tasks(seq, id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, retry_of, plan_id, plan_key, deps, waiting, idem_key, pattern, merge_group, validation, validates)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             e.seq, e.id, e.sessionId, e.queueId, e.tool, e.taskClass, e.prompt, e.payload, e.priority, e.timeoutS, e.at, e.retryOf,
             e.planId ?? null, e.planKey ?? null, e.after?.length ?? 0, e.waiting ?? 0, e.key ?? null, e.pattern ?? null, e.mergeGroup ?? null,
+            e.validation ?? null, e.validates ?? null,
           ],
         );
       }
@@ -436,15 +476,7 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
     },
     batch(b, e) {
       endRunInBatch(b, e, e.status, e.status, finished, finishInDb);
-      for (const id of e.release ?? []) {
-        const waiter = b.tasks.get(id);
-        if (!waiter) {
-          releaseWaiter(b.db, id);
-          continue;
-        }
-        if (waiter['status'] !== 'queued' || !((waiter['waiting'] as number) > 0)) throw notWaiting(id);
-        waiter['waiting'] = (waiter['waiting'] as number) - 1;
-      }
+      releaseInBatch(b, e.release);
     },
     row: (e, row) => finished(e, need(row, e)),
     tally(_e, t) {
@@ -452,11 +484,7 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
     },
     events(e, out, queueOf) {
       out.push({ kind: 'task', id: e.id, queueId: e.queueId, status: e.status });
-      for (const id of e.release ?? []) {
-        // A released task may now be claimable: tell its queue's workers.
-        const q = queueOf(id);
-        if (q) out.push({ kind: 'task', id, queueId: q, status: 'queued' });
-      }
+      releasedEvents(e.release, out, queueOf);
     },
   },
   'task.return': {
@@ -467,6 +495,32 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
     batch: (b, e) => endRunInBatch(b, e, 'queued', e.outcome, returned, returnInDb),
     row: (e, row) => returned(e, need(row, e)),
     events: (e, out) => void out.push({ kind: 'task', id: e.id, queueId: e.queueId, status: 'queued' }),
+  },
+  'task.verdict': {
+    apply(db, e) {
+      verdictInDb(db, e);
+      if (e.to !== e.from) move(db, e.queueId, e.from, e.to);
+      for (const id of e.release ?? []) releaseWaiter(db, id);
+    },
+    batch(b, e) {
+      const row = b.tasks.get(e.id);
+      if (row) {
+        if (row['status'] !== e.from) throw notOneRow(e, 0);
+        verdicted(e, row);
+      } else {
+        verdictInDb(b.db, e);
+      }
+      if (e.to !== e.from) {
+        b.bump(e.queueId, e.from, -1);
+        b.bump(e.queueId, e.to, 1);
+      }
+      releaseInBatch(b, e.release);
+    },
+    row: (e, row) => verdicted(e, need(row, e)),
+    events(e, out, queueOf) {
+      out.push({ kind: 'task', id: e.id, queueId: e.queueId, status: e.to });
+      releasedEvents(e.release, out, queueOf);
+    },
   },
   'task.change': {
     apply: (db, e) => updateOne(db, e, 'UPDATE tasks SET change = ? WHERE id = ?', [e.change, e.id]),

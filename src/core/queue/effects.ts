@@ -38,6 +38,10 @@ export interface TaskRowInsert {
   pattern?: string;
   /** Merged automatically with the other tasks of this group (a plan batch with merge: auto). */
   mergeGroup?: string;
+  /** Its validator and where it stands, as JSON (TaskValidation). */
+  validation?: string;
+  /** On a validation task: the task it checks. */
+  validates?: string;
 }
 
 export interface ChunkMeta {
@@ -119,6 +123,21 @@ export type Effect =
       stderr: string | null;
       usage: string | null;
       change?: string | null;
+    }
+  /**
+   * A validated task's validation changes (a validation task recorded in it, or a verdict): the task keeps or changes
+   * its finished status (`from` → `to`: a failed round fails a succeeded task, with `error`). A pass releases the
+   * tasks that waited on it, as a plain success does.
+   */
+  | {
+      t: 'task.verdict';
+      id: string;
+      queueId: string;
+      from: 'succeeded';
+      to: 'succeeded' | 'failed';
+      validation: string;
+      error?: string;
+      release?: string[];
     }
   /** What a finished task changed in its worktree, recorded after it was finished without its worker. */
   | { t: 'task.change'; id: string; queueId: string; status: 'succeeded' | 'failed'; change: string }

@@ -9,6 +9,7 @@ import type { Store } from '../store/store';
 import type { Archive } from './archive';
 import { type Effect, applyEffects, effectEvents, tallyEffects } from './effects';
 import { type Names, rowToTask } from './rows';
+import { isDone } from './validation';
 
 /** What a mutation gives `commit`: its effects, and how to read its result once they are applied. */
 export type Change<T> = () => { effects: Effect[]; result: () => T };
@@ -57,8 +58,8 @@ export class QueueHandle {
       queue: (id) => cachedName('queues', id),
       session: (id) => cachedName('sessions', id),
       deps: (id, queued) => {
-        const rows = this.db.all<{ after_id: string; status: string | null }>(
-          'SELECT d.after_id, t.status FROM task_deps d LEFT JOIN tasks t ON t.id = d.after_id WHERE d.task_id = ?',
+        const rows = this.db.all<{ after_id: string; status: string | null; validation: string | null }>(
+          'SELECT d.after_id, t.status, t.validation FROM task_deps d LEFT JOIN tasks t ON t.id = d.after_id WHERE d.task_id = ?',
           [id],
         );
         const after = rows.map((r) => r.after_id);
@@ -67,8 +68,10 @@ export class QueueHandle {
         const blockedBy: string[] = [];
         for (const r of rows) {
           // Not live: archived (so finished) or purged.
-          const status = r.status ?? ((this.archive.findTask(r.after_id)?.row['status'] as string | undefined) ?? 'purged');
-          if (status === 'succeeded') continue;
+          const archived = r.status === null ? this.archive.findTask(r.after_id)?.row : undefined;
+          const status = r.status ?? ((archived?.['status'] as string | undefined) ?? 'purged');
+          // Done: succeeded and, when validated, passed; a result not checked yet still holds it back.
+          if (isDone(status, r.status !== null ? r.validation : archived?.['validation'])) continue;
           waitingOn.push(r.after_id);
           if (status === 'failed' || status === 'purged') blockedBy.push(r.after_id);
         }

@@ -1,5 +1,5 @@
 import { iso, isoOrNull } from '../clock';
-import type { Attempt, JsonValue, QueueIsolation, Task, TaskChange, TaskPattern, TaskResult, TaskStatus, Usage } from '../model';
+import type { Attempt, JsonValue, QueueIsolation, Task, TaskChange, TaskPattern, TaskResult, TaskStatus, TaskValidation, Usage } from '../model';
 import type { Row } from '../store/sqlite';
 
 /** How a task row maps to the Task callers see. Names of queues and sessions come from the live tables. */
@@ -67,6 +67,8 @@ export function rowToTask(r: Row, names: Names, archived = false): Task {
     change: parseJson<TaskChange>(r['change']),
     pattern: parseJson<TaskPattern>(r['pattern']),
     mergeGroup: str(r['merge_group']),
+    validation: parseJson<TaskValidation>(r['validation']),
+    validates: str(r['validates']),
     archived,
   };
 }

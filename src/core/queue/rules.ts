@@ -35,6 +35,7 @@ export function planEnqueues(plan: PlanInput): { key: string; after: string[]; i
       ...(t.priority !== undefined ? { priority: t.priority } : {}),
       ...(t.pattern !== undefined ? { pattern: t.pattern } : {}),
       ...(t.mergeGroup !== undefined ? { mergeGroup: t.mergeGroup } : {}),
+      ...(t.validate !== undefined ? { validate: t.validate } : {}),
     },
   }));
 }

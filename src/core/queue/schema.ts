@@ -70,6 +70,9 @@ const TASK_COLUMNS_V4 = ['change TEXT', 'pattern TEXT'] as const;
 /** Migration 5's task column: the merge group of a task whose change merges automatically with its group's. */
 const TASK_COLUMN_V5 = 'merge_group TEXT';
 
+/** Migration 6's task columns: a task's validator and where it stands (JSON), and the task a validation task checks. */
+const TASK_COLUMNS_V6 = ['validation TEXT', 'validates TEXT'] as const;
+
 /**
  * Gives a tasks table every column the latest schema has, for an archive chunk: a new one (made from TASKS_TABLE), or
  * one written before a migration (in memory; the file stays as written).
@@ -80,6 +83,7 @@ export function completeTaskColumns(db: { exec(sql: string): void; value(sql: st
   if (!has('idem_key')) db.exec(`ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V3};`);
   if (!has('change')) db.exec(TASK_COLUMNS_V4.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n'));
   if (!has('merge_group')) db.exec(`ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V5};`);
+  if (!has('validation')) db.exec(TASK_COLUMNS_V6.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n'));
 }
 
 /**
@@ -197,5 +201,11 @@ export const MIGRATIONS: readonly Migration[] = [
     `),
   // 5: merge groups (a plan batch whose changes merge automatically once all of them succeeded).
   (db) => db.exec(`ALTER TABLE tasks ADD COLUMN ${TASK_COLUMN_V5};`),
+  // 6: validators (a task's validation, the task a validation task checks).
+  (db) =>
+    db.exec(`
+      ${TASK_COLUMNS_V6.map((c) => `ALTER TABLE tasks ADD COLUMN ${c};`).join('\n')}
+      CREATE INDEX tasks_validates ON tasks(validates) WHERE validates IS NOT NULL;
+    `),
 ];
 

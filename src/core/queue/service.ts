@@ -27,6 +27,7 @@ import type {
   StatusCounts,
   Task,
   TaskDetail,
+  VerdictInput,
   TaskPage,
 } from '../model';
 import type { Durability } from '../store/journal';
@@ -83,7 +84,7 @@ export class QueueService {
     this.store = h.store;
     this.queries = new QueueQueries(h);
     this.commands = new QueueCommands(h, this.queries);
-    this.attempts = new AttemptCommands(h);
+    this.attempts = new AttemptCommands(h, (row, seq, key, next) => this.commands.requeueOf(row, seq, key, next));
     this.reports = new QueueReports(h);
     this.timekeeping = new Timekeeping(h, this.attempts, opts);
     h.afterCommit = () => this.timekeeping.scheduleMaintenance();
@@ -213,6 +214,10 @@ export class QueueService {
   completeMany(inputs: readonly CompleteInput[]): Promise<Task[]> {
     return this.attempts.completeMany(inputs);
   }
+  verdict(input: VerdictInput): Promise<Task> {
+    return this.attempts.verdict(input);
+  }
+
   fail(input: FailInput): Promise<Task> {
     return this.attempts.fail(input);
   }

@@ -6,6 +6,7 @@ import type { AttemptCommands } from './attempts';
 import type { ChunkMeta, Effect } from './effects';
 import type { QueueHandle } from './handle';
 import { autoFailedReason } from './rules';
+import { PENDING_PREFIX } from './validation';
 
 export interface MaintenanceOptions {
   /** Archive and snapshot by themselves after writes (default true). Tests turn it off and call `maintain()`. */
@@ -33,13 +34,17 @@ export class Timekeeping {
     return this.h.commit(() => {
       const now = this.h.clock.now();
       const effects: Effect[] = [];
+      // A validation task failed here fails its task's round, which may requeue that task (a new seq each).
+      let nextSeq = this.h.nextTaskSeq();
+      const seqs = () => nextSeq++;
       const staled: string[] = [];
       const failed: string[] = [];
       for (const row of this.h.db.all("SELECT * FROM tasks WHERE status = 'running'")) {
         const ran = now - (row['started_at'] as number);
         const timeoutMs = (row['timeout_s'] as number) * 1000;
         if (ran > 2 * timeoutMs) {
-          effects.push(this.attempts.failOrRetry(row, autoFailedReason(row['timeout_s'] as number, ran)));
+          const effect = this.attempts.failOrRetry(row, autoFailedReason(row['timeout_s'] as number, ran));
+          effects.push(effect, ...this.attempts.afterFailure(row, effect, seqs));
           failed.push(row['id'] as string);
         } else if (ran > timeoutMs && row['stale_at'] === null) {
           effects.push({ t: 'task.stale', id: row['id'] as string, at: now });
@@ -144,22 +149,29 @@ export class Timekeeping {
   }
 
   private async runMaintenance(): Promise<void> {
-    while (this.h.liveFinished >= this.liveCap + this.archiveBatch) await this.archiveOldest();
+    while (this.h.liveFinished >= this.liveCap + this.archiveBatch) {
+      // Nothing to archive (every finished task waits for its validator): try again after the next change.
+      if ((await this.archiveOldest()) === 0) break;
+    }
     if (this.h.store.needsSnapshot) await this.h.store.snapshot();
   }
 
-  private archiveOldest(): Promise<void> {
+  private archiveOldest(): Promise<number> {
     return this.h.commit(() => {
       const db = this.h.db;
       // At most two batches per chunk, so a chunk (built in memory, then cached when read) stays small.
       const n = Math.min(this.h.liveFinished - this.liveCap, 2 * this.archiveBatch);
-      const rows = db.all('SELECT * FROM tasks WHERE finished_at IS NOT NULL ORDER BY finished_at, seq LIMIT ?', [n]);
-      if (rows.length === 0) return { effects: [], result: () => undefined };
+      // A succeeded task whose validator has not given its verdict stays live: the verdict changes it.
+      const rows = db.all(
+        "SELECT * FROM tasks WHERE finished_at IS NOT NULL AND NOT (status = 'succeeded' AND validation IS NOT NULL AND substr(validation, 1, ?) = ?) ORDER BY finished_at, seq LIMIT ?",
+        [PENDING_PREFIX.length, PENDING_PREFIX, n],
+      );
+      if (rows.length === 0) return { effects: [], result: () => 0 };
       const ids = rows.map((r) => r['id'] as string);
       const attempts: Row[] = [];
       for (const id of ids) attempts.push(...db.all('SELECT * FROM attempts WHERE task_id = ?', [id]));
       const chunk = this.h.archive.writeChunk(this.h.archive.nextChunkId(), rows, attempts, this.h.clock.now());
-      return { effects: [{ t: 'archive.add', chunk, ids }], result: () => undefined };
+      return { effects: [{ t: 'archive.add', chunk, ids }], result: () => ids.length };
     });
   }
 

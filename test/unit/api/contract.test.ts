@@ -55,6 +55,16 @@ const SAMPLES: { [M in ApiMethod]: (api: QueueApi, run: Run) => Parameters<Queue
     r.failed = c.task;
     return [{ ...c, error: 'it broke' }];
   },
+  verdict: async (a, r) => {
+    // A validated task that succeeded, and its validation task, running.
+    const checked = await a.enqueue({ queue: r.queue, tool: 'run-bash', prompt: `checked of ${r.n}`, validate: { tool: 'run-bash', prompt: 'check.sh' } });
+    const c = await a.claim({ queue: r.queue, worker: `w-${r.n}` });
+    assert.equal(c?.task.id, checked.id);
+    const done = await a.complete({ task: checked.id, lease: c.lease, summary: 'built' });
+    const v = await a.claim({ queue: r.queue, worker: `w-${r.n}` });
+    assert.equal(v?.task.id, done.validation!.by[0]);
+    return [{ task: v!.task.id, lease: v!.lease, verdict: 'pass', feedback: 'looks right' }];
+  },
   recordChange: async (a, r) => [{ task: r.task, attempt: (await a.getTask(r.task)).attempt, change: { worktree: '.sparkq/worktrees/x', branch: 'sparkq/q/x', baseRef: 'main', baseCommit: '0'.repeat(40), commit: '1'.repeat(40), files: [{ path: 'a.ts', status: 'M' }], filesChanged: 1, insertions: 1, deletions: 0 } }],
   requeue: (_a, r) => [r.failed],
   requeueFailed: async (a, r) => {

@@ -85,7 +85,7 @@ describe('sparkq mcp: the MCP server', function () {
     const props = (name: string) => Object.keys(tools.find((t) => t.name === name)!.inputSchema.properties ?? {}).sort();
     // The contract's own fields, with nothing typed twice: the schema of enqueue is EnqueueInput's.
     const shape = (method: 'enqueue' | 'listTasks') => Object.keys((paramsOf(method)[0]!.schema as unknown as { shape: object }).shape).sort();
-    assert.deepEqual(props('enqueue'), shape('enqueue').filter((k) => k !== 'pattern' && k !== 'mergeGroup'));
+    assert.deepEqual(props('enqueue'), shape('enqueue').filter((k) => k !== 'pattern' && k !== 'mergeGroup' && k !== 'validate'));
     assert.deepEqual(props('list_tasks'), shape('listTasks'));
     assert.deepEqual(props('get_task'), ['task']);
     assert.deepEqual(props('requeue'), ['idempotencyKey', 'task']);
