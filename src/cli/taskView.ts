@@ -6,7 +6,24 @@ import { type Cell, clip, duration, type Output, shortTime } from './output';
  * everything a person or an agent needs to act on one task.
  */
 
+/** A validated task's short badge: where its validation stands and its round (e.g. `validating 1/2`). */
+export function validationBadge(t: Task): string | null {
+  const v = t.validation;
+  if (v === null) return null;
+  const round = `${v.round}/${v.maxRounds}`;
+  if (v.status === 'passed') return `passed ${round}`;
+  if (v.status === 'failed') return `check failed ${round}`;
+  return t.status === 'succeeded' ? `validating ${round}` : `round ${round}`;
+}
+
 export function statusCell(t: Task): Cell {
+  const cell = statusOnly(t);
+  const badge = validationBadge(t);
+  if (badge === null) return cell;
+  return { text: `${cell.text} [${badge}]`, style: t.validation?.status === 'pending' && t.status === 'succeeded' ? 'yellow' : cell.style };
+}
+
+function statusOnly(t: Task): Exclude<Cell, string> {
   if (t.stale) return { text: 'running (stale)', style: 'magenta' };
   if (t.status === 'queued' && t.blockedBy.length > 0) return { text: 'queued (blocked)', style: 'red' };
   if (t.status === 'queued' && t.waitingOn.length > 0) return { text: 'queued (waiting)', style: 'dim' };
@@ -65,6 +82,21 @@ function taskFields(t: Task): [string, Cell | undefined][] {
 }
 
 /** Where a task ran in a worktree: its branch, its commit (or why there is none), its diff stat. */
+/** A validated task's validator and verdicts; a validation task's checked task. */
+function validationFields(t: Task): [string, Cell | undefined][] {
+  const v = t.validation;
+  const rows: [string, Cell | undefined][] = [['validates', orUndefined(t.validates)]];
+  if (v === null) return rows;
+  const style = v.status === 'passed' ? 'green' : v.status === 'failed' ? 'red' : 'yellow';
+  const where = v.spec.queue !== undefined ? ` on ${v.spec.queue}` : '';
+  rows.push(
+    ['validation', { text: `${v.status}, round ${v.round} of ${v.maxRounds} (validator ${v.spec.tool}${where})`, style }],
+    ['validated by', v.by.length > 0 ? v.by.join(', ') : undefined],
+    ['feedback', v.feedback === null ? undefined : clip(v.feedback, 200)],
+  );
+  return rows;
+}
+
 function changeFields(t: Task): [string, Cell | undefined][] {
   const c = t.change;
   if (c === null) return [];
@@ -102,6 +134,7 @@ export function printTaskDetail(out: Output, t: TaskDetail): void {
     ['error', t.error === null ? undefined : { text: clip(t.error, 200), style: 'red' }],
     ['usage', usageText(t.usage)],
     ['pattern', t.pattern === null ? undefined : `${t.pattern.name} (${t.pattern.hash.slice(0, 12)})`],
+    ...validationFields(t),
     ...changeFields(t),
     ['archived', t.archived ? 'yes' : undefined],
   ]);

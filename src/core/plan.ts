@@ -4,7 +4,7 @@ import { isMap, isScalar, isSeq } from 'yaml';
 import { z } from 'zod';
 import { isRecord } from './guards';
 import { looksLikeId } from './ids';
-import { type JsonValue, LIMITS, type PlanInput, type PlanTaskInput } from './model';
+import { type JsonValue, LIMITS, type PlanInput, type PlanTaskInput, type ValidateSpec } from './model';
 import { fillTemplate, joinPrompts, type Pattern, PatternError, type PatternLoader, taskPatternOf, variableProblems, variableText } from './patterns';
 import { findCycles, topoOrder } from './planGraph';
 import { describe, editDistance, expected, floatSource, keyOffset, locate, offsetOf, pathString, type Seg, SourceError, type SourceIssue, unknownKeyMessage, valueOffset, YamlSource } from './yamlSource';
@@ -147,6 +147,20 @@ const promptSchema = () =>
     if (bytes > LIMITS.prompt) ctx.addIssue({ code: 'custom', message: `the prompt is ${bytes} bytes; at most ${LIMITS.prompt} bytes` });
   });
 
+/** A validator: `validate: { tool: llm-haiku, prompt: …, queue: checks, maxRounds: 2 }` on a task, a batch or defaults. */
+const validateSchema = () =>
+  z
+    .object(
+      {
+        tool: toolRefSchema(),
+        prompt: promptSchema().optional(),
+        queue: queueRefSchema().optional(),
+        maxRounds: intSchema('a whole number from 1 to 10', 1, 10).optional(),
+      },
+      expected('a validator: a mapping with tool (and optionally prompt, queue, maxRounds)'),
+    )
+    .strict();
+
 const TaskSchema = z
   .object(
     {
@@ -161,6 +175,7 @@ const TaskSchema = z
       after: afterSchema().optional(),
       pattern: patternRefSchema().optional(),
       with: withSchema().optional(),
+      validate: validateSchema().optional(),
     },
     expected('a task: a mapping with name, queue, tool and prompt (e.g. { name: schema, prompt: Write the schema })'),
   )
@@ -175,6 +190,7 @@ const BatchSchema = z
       pattern: patternRefSchema().optional(),
       with: withSchema().optional(),
       merge: z.enum(['auto', 'none'], expected('auto or none')).optional(),
+      validate: validateSchema().optional(),
     },
     expected('a batch: a mapping with name and tasks (and optionally after)'),
   )
@@ -189,8 +205,9 @@ const DefaultsSchema = z
       priority: prioritySchema().optional(),
       pattern: patternRefSchema().optional(),
       with: withSchema().optional(),
+      validate: validateSchema().optional(),
     },
-    expected('a mapping of defaults (queue, tool, timeoutSeconds, priority, pattern, with)'),
+    expected('a mapping of defaults (queue, tool, timeoutSeconds, priority, pattern, with, validate)'),
   )
   .strict();
 
@@ -372,6 +389,19 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
   };
   if (defaultQueue !== undefined) checkQueue(defaultQueue, ['defaults', 'queue']);
   if (defaultTool !== undefined) checkTool(defaultTool, ['defaults', 'tool']);
+  // A validator's tool and queue, checked once where the validator is written.
+  const validatorsChecked = new Set<string>();
+  const checkValidator = (raw: unknown, p: Seg[]) => {
+    const key = pathString(p);
+    if (!isRecord(raw) || validatorsChecked.has(key)) return;
+    validatorsChecked.add(key);
+    if (typeof raw['tool'] === 'string' && raw['tool']) checkTool(raw['tool'], [...p, 'tool']);
+    if (typeof raw['queue'] === 'string' && raw['queue']) checkQueue(raw['queue'], [...p, 'queue']);
+    const n = locate(doc, [...p, 'maxRounds']);
+    const float = n.depth === p.length + 1 ? floatSource(n.node) : undefined;
+    if (float !== undefined && !pathHasIssue([...p, 'maxRounds'])) push([...p, 'maxRounds'], offsetOf(n.node), `expected an integer, got the float ${float}`);
+  };
+  checkValidator(defaults['validate'], ['defaults', 'validate']);
   const defaultsHas = (k: string) => defaults[k] !== undefined;
 
   // Per task: queue, tool, what it does, its prompt file.
@@ -463,6 +493,8 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
     }
     const patternTool = pattern?.tool ?? undefined;
 
+    checkValidator(t['validate'], [...e.path, 'validate']);
+    if (e.batchRaw && e.batchPath) checkValidator(e.batchRaw['validate'], [...e.batchPath, 'validate']);
     if (t['queue'] === undefined) {
       if (!defaultsHas('queue')) push(e.path, e.offset, `${what} has no queue: set queue on the task, or a default for every task under defaults (defaults: { queue: NAME })`);
     } else if (typeof t['queue'] === 'string' && t['queue']) checkQueue(t['queue'], [...e.path, 'queue']);
@@ -623,9 +655,22 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
     if (timeout !== undefined) task.timeoutSeconds = timeout;
     const priority = t.priority ?? data.defaults?.priority;
     if (priority !== undefined) task.priority = priority;
+    // The validator: the task's own, else its batch's, else the defaults'.
+    const batchValidate = e.batchRaw?.['validate'] !== undefined ? validateSchema().parse(e.batchRaw['validate']) : undefined;
+    const validate = t.validate ?? batchValidate ?? data.defaults?.validate;
+    if (validate !== undefined) task.validate = validateSpec(validate);
     tasks.push(task);
   }
   return { id, description: data.description ?? null, tasks: topoOrder(tasks) };
+}
+
+function validateSpec(v: z.output<ReturnType<typeof validateSchema>>): ValidateSpec {
+  return {
+    tool: v.tool,
+    ...(v.prompt !== undefined ? { prompt: v.prompt } : {}),
+    ...(v.queue !== undefined ? { queue: v.queue } : {}),
+    ...(v.maxRounds !== undefined ? { maxRounds: v.maxRounds } : {}),
+  };
 }
 
 export function loadPlanFile(file: string, checks: PlanChecks, opts: ParsePlanOptions = {}): Plan {

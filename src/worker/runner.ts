@@ -311,6 +311,14 @@ async function runOne(
         // Executors may put files in runDir (a prompt, codex's -o file); the built-in script executor puts none.
         if (executor !== scriptExecutor && !wt) fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
         const cwd = wt?.cwd ?? worktrees.workdirOf(queue);
+        const env = toolEnv(baseEnv, tool, task, claim.lease, opts.workspaceDir);
+        // A script validator reads what it checks (the payload: validates, round, summary, data, change) from a file.
+        if (task.validates !== null) Object.assign(env, validateFile(runDir, task));
+        // A task's later round: the validator's feedback on the last one (also in its prompt).
+        if (task.validation !== null) {
+          env['SPARKQ_VALIDATION_ROUND'] = `${task.validation.round}`;
+          if (task.validation.feedback !== null) env['SPARKQ_VALIDATOR_FEEDBACK'] = task.validation.feedback;
+        }
         outcome = await executor.run({
           task,
           queue,
@@ -319,7 +327,7 @@ async function runOne(
           config,
           workspaceDir: opts.workspaceDir,
           cwd,
-          env: toolEnv(baseEnv, tool, task, claim.lease, opts.workspaceDir),
+          env,
           runDir,
           signal: stop.signal,
           output,
@@ -573,6 +581,14 @@ async function runManual(opts: WorkerOptions, task: Task, claim: Claim, signal: 
 function defaultSparkqCommand(): string[] {
   const script = process.argv[1];
   return script ? [process.execPath, path.resolve(script)] : [process.execPath];
+}
+
+/** Writes a validation task's payload to `<runDir>/validate.json`; the environment that names it and the checked task. */
+function validateFile(runDir: string, task: Task): NodeJS.ProcessEnv {
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const file = path.join(runDir, 'validate.json');
+  fs.writeFileSync(file, JSON.stringify(task.payload, null, 2) + '\n', { mode: 0o600 });
+  return { SPARKQ_VALIDATES: task.validates ?? '', SPARKQ_VALIDATE_FILE: file };
 }
 
 /** `baseEnv` (the worker's environment with the launcher's dir first on PATH), the tool's env, and the task's. */

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Option } from 'commander';
 import { isSparkqError } from '../../core/errors';
 import { LIMITS } from '../../core/constants';
-import type { JsonValue, ListTasksInput, Task, TaskPage, TaskPattern, TaskStatus } from '../../core/model';
+import type { JsonValue, ListTasksInput, Task, TaskPage, TaskPattern, TaskStatus, ValidateSpec } from '../../core/model';
 import { joinPrompts, patternLoader, renderPattern, taskPatternOf, unknownPattern } from '../../core/patterns';
 import { loadWorkspaceConfig } from '../../owner/configWatcher';
 import type { QueueApi } from '../../api/contract';
@@ -24,6 +24,10 @@ interface EnqueueOptions {
   idempotencyKey?: string;
   pattern?: string;
   var?: [string, string][];
+  validateWith?: string;
+  validatePrompt?: string;
+  validateQueue?: string;
+  maxRounds?: number;
 }
 interface RequeueOptions {
   failed?: boolean;
@@ -86,8 +90,24 @@ export const taskCommands: CommandGroup = {
       .option('--idempotency-key <key>', 'name this enqueue: repeating it with the same key (on this queue) prints the first task instead of adding one')
       .option('--pattern <name>', 'make the prompt from this prompt pattern (see sparkq patterns); --prompt, if given, is added after it')
       .option('--var <name=value>', 'a value for a variable of --pattern (repeatable)', collectVar)
+      .option('--validate-with <tool>', 'check the result with this tool before dependents start; a fail requeues the task with the feedback')
+      .option('--validate-prompt <text>', 'with --validate-with: what the validator checks')
+      .option('--validate-queue <queue>', "with --validate-with: the validation task's queue (default the task's own)")
+      .option('--max-rounds <n>', 'with --validate-with: rounds before the task stays failed (default 2)', intOption('--max-rounds', 1, 10))
       .action(
         action<EnqueueOptions>(io, (ctx, [givenTool], opts) => {
+          if (opts.validateWith === undefined && (opts.validatePrompt !== undefined || opts.validateQueue !== undefined || opts.maxRounds !== undefined)) {
+            ctx.command.error('--validate-prompt, --validate-queue and --max-rounds go with --validate-with TOOL', { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
+          }
+          const validate: ValidateSpec | undefined =
+            opts.validateWith === undefined
+              ? undefined
+              : {
+                  tool: opts.validateWith,
+                  ...(opts.validatePrompt !== undefined ? { prompt: opts.validatePrompt } : {}),
+                  ...(opts.validateQueue !== undefined ? { queue: opts.validateQueue } : {}),
+                  ...(opts.maxRounds !== undefined ? { maxRounds: opts.maxRounds } : {}),
+                };
           // Everything is read and checked before the queue is opened: a bad value enqueues nothing.
           if (opts.var !== undefined && opts.pattern === undefined) {
             ctx.command.error('--var gives a value to a variable of --pattern; name the pattern with --pattern NAME', { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
@@ -125,6 +145,7 @@ export const taskCommands: CommandGroup = {
               ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
               ...(opts.after !== undefined ? { after: opts.after } : {}),
               ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
+              ...(validate !== undefined ? { validate } : {}),
             });
             if (ctx.json) ctx.out.printJson(taskJson(task));
             else ctx.out.line(task.id);

@@ -188,5 +188,32 @@ export const workerCommands: CommandGroup = {
           });
         }),
       );
+
+    program
+      .command('verdict')
+      .description('give the verdict of a claimed validation task on the task it checks: sparkq verdict TASK pass|fail "feedback"')
+      .argument('<task>', 'the validation task (tsk_…)')
+      .argument('<verdict>', 'pass or fail')
+      .argument('[feedback]', 'what is wrong and what to fix (it goes to the next round), or why it passes')
+      .option('--lease <lease>', 'the lease from the claim (default: $SPARKQ_LEASE)')
+      .addHelpText('after', '\nExample:\n  sparkq verdict tsk_abc123 fail "GET /users returns 500 when the table is empty; add the empty case and a test"\n')
+      .action(
+        action<{ lease?: string }>(io, (ctx, [task, verdict, feedback], opts) => {
+          if (verdict !== 'pass' && verdict !== 'fail') {
+            ctx.command.error(`a verdict is pass or fail, not ${JSON.stringify(verdict)}`, { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
+          }
+          const lease = leaseOf(ctx, opts.lease);
+          return ctx.withQueue(async (q) => {
+            const done = await q.verdict({
+              task: task!,
+              verdict: verdict as 'pass' | 'fail',
+              ...(feedback !== undefined && feedback.trim() !== '' ? { feedback } : {}),
+              ...(lease !== undefined ? { lease } : {}),
+            });
+            if (ctx.json) ctx.out.printJson(taskJson(done));
+            else ctx.out.line(`Gave ${verdict} on ${done.validates ?? '?'} (${done.id} succeeded)`);
+          });
+        }),
+      );
   },
 };

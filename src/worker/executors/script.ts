@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { resolveScriptDirs } from '../../core/config';
 import { isRecord } from '../../core/guards';
 import { LIMITS } from '../../core/model';
+import { commandOf } from '../../core/queue/validation';
 import { ScriptIndex } from '../../core/scriptIndex';
 import { runProcess } from '../proc';
 import { splitShellWords } from '../shellWords';
@@ -29,7 +30,9 @@ export function scriptRequest(prompt: string | null, payload: unknown): ScriptRe
     else if (given !== undefined) throw new Error('payload.args must be an array of strings or one string of shell words');
     return { script, args };
   }
-  const words = splitShellWords(prompt ?? '');
+  // A validator's feedback, appended to the prompt of a task's next round, is no argument: the script reads it from
+  // $SPARKQ_VALIDATOR_FEEDBACK.
+  const words = splitShellWords(commandOf(prompt ?? ''));
   if (words.length === 0) throw new Error('the task names no script: put the script name and its arguments in the prompt, or {"script": …, "args": […]} in the payload');
   return { script: words[0]!, args: words.slice(1) };
 }

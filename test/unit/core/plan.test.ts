@@ -211,6 +211,45 @@ describe('plan files', () => {
     });
   });
 
+  describe('validate: on defaults, a batch and a task', () => {
+    it('gives each task its validator: the task\'s own, else its batch\'s, else the defaults\'', () => {
+      const text = [
+        'defaults: { queue: backend, tool: run-bash, validate: { tool: llm-claude, prompt: Check it } }',
+        'tasks:',
+        '  - { name: a, prompt: x }',
+        '  - { name: b, prompt: y, validate: { tool: run-python, prompt: check.py, maxRounds: 3, queue: backend } }',
+        'batches:',
+        '  - name: parts',
+        '    validate: { tool: llm-codex }',
+        '    tasks:',
+        '      - { name: c, prompt: z }',
+        '      - { name: d, prompt: w, validate: { tool: run-bash, prompt: check.sh, maxRounds: 1 } }',
+      ].join('\n') + '\n';
+      const plan = parsePlan(text, FILE, CHECKS);
+      assert.deepEqual(task(plan, 'a').validate, { tool: 'llm-claude', prompt: 'Check it' });
+      assert.deepEqual(task(plan, 'b').validate, { tool: 'run-python', prompt: 'check.py', maxRounds: 3, queue: 'backend' });
+      assert.deepEqual(task(plan, 'c').validate, { tool: 'llm-codex' });
+      assert.deepEqual(task(plan, 'd').validate, { tool: 'run-bash', prompt: 'check.sh', maxRounds: 1 });
+    });
+
+    it('checks a validator strictly, with its line: unknown keys, unknown tools and queues, rounds out of range', () => {
+      const text = [
+        'defaults: { queue: backend, tool: run-bash, validate: { tool: nope } }',
+        'tasks:',
+        '  - { name: a, prompt: x, validate: { tool: run-bash, rounds: 2 } }',
+        '  - { name: b, prompt: y, validate: { tool: run-bash, maxRounds: 11 } }',
+        '  - { name: c, prompt: z, validate: { tool: run-bash, queue: elsewhere } }',
+        '  - { name: d, prompt: w, validate: run-bash }',
+      ].join('\n') + '\n';
+      const issues = issuesOf(text);
+      assert.equal(issue(issues, /unknown tool "nope"/).line, 1);
+      assert.equal(issue(issues, /rounds/).line, 3);
+      assert.equal(issue(issues, /a whole number from 1 to 10/).line, 4);
+      assert.equal(issue(issues, /unknown queue "elsewhere"/).line, 5);
+      assert.equal(issue(issues, /a validator: a mapping with tool/).line, 6);
+    });
+  });
+
   describe('errors, each with its line', () => {
     it('reports YAML syntax errors', () => {
       const text = 'tasks:\n  - name: a\n    prompt: [unclosed\n';
