@@ -159,6 +159,7 @@ export const TOOLS: readonly SparkqTool[] = [
   direct<void>('heartbeat', 'Heartbeat', 'heartbeat', (_r, a) => ({ structured: { ok: true }, text: `Heartbeat recorded for ${String(a['task'])}.` })),
   direct<M.Task>('complete', 'Complete task', 'complete', as(text.task), { hide: RUNNER_FIELDS }),
   direct<M.Task>('fail', 'Fail task', 'fail', as(text.task), { hide: RUNNER_FIELDS }),
+  direct<M.Task>('verdict', 'Give verdict', 'verdict', as(text.task), { hint: 'For a validation task (its validates names the checked task); fail feedback goes to the next round.' }),
   direct<M.Task>('requeue', 'Requeue task', 'requeue', as((t: M.Task) => `Requeued ${t.retryOf ?? ''} as ${t.id}.`)),
   direct<M.Task[]>('requeue_failed', 'Requeue failed tasks', 'requeueFailed', under('tasks', (ts: M.Task[]) => (ts.length === 0 ? 'No failed tasks to requeue.' : ts.map((t) => `${t.retryOf ?? ''} → ${t.id} queue=${t.queue}`).join('\n'))), {
     destructive: true,

@@ -25,6 +25,7 @@ const EXPECTED_TOOLS = [
   'heartbeat',
   'complete',
   'fail',
+  'verdict',
   'requeue',
   'requeue_failed',
   'pause_queue',

@@ -22,7 +22,7 @@ describe('sparkq mcp: queues and tasks as resources', function () {
     const ws = await workspace();
     const s = await connect(ws);
     assert.deepEqual(s.client.getServerCapabilities()?.resources, { subscribe: true, listChanged: false });
-    assert.deepEqual((await s.client.listTools()).tools.length, 18, 'the tools are as they were');
+    assert.deepEqual((await s.client.listTools()).tools.length, 19, 'the tools are as they were');
 
     const { resources } = await s.client.listResources();
     assert.deepEqual(resources.map((r) => r.uri).sort(), ['sparkq://queue/q1', 'sparkq://queue/q2']);
