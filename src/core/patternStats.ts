@@ -7,7 +7,7 @@ import type { Task } from './model';
  * A **use** is one task made from the pattern together with its requeued copies (a copy points to the task it
  * replaced with retryOf, so a chain of copies is followed to its original). A use is **settled** when its newest copy
  * has finished (succeeded or failed); the rates and medians are over settled uses, so that work in progress does not
- * count as a failure. Validation (its pass rate on the first round) comes with validators: the column is null.
+ * count as a failure. Validation: of the uses whose first round a validator judged, the share it passed.
  */
 
 export interface PatternStatsRow {
@@ -30,8 +30,12 @@ export interface PatternStatsRow {
   medianRunMs: number | null;
   /** usage.costUsd of every copy of every use, settled or not, rounded to 6 decimals. */
   costUsd: number;
-  /** First-round validation pass rate: not measured until validators exist. */
-  validationPassRate: null;
+  /** Uses whose original task a validator judged (passed or failed its first round). */
+  validated: number;
+  /** Of those, the ones it passed in the first round. */
+  firstRoundPassed: number;
+  /** firstRoundPassed / validated, rounded to 3 decimals; null before any validator judged a use. */
+  validationPassRate: number | null;
 }
 
 export function median(xs: readonly number[]): number | null {
@@ -68,11 +72,17 @@ export function patternStats(tasks: readonly Task[]): PatternStatsRow[] {
     use.copies.push(t);
   }
 
-  const rows = new Map<string, { hashes: Set<string>; uses: number; settled: number; succeeded: number; firstTry: number; attempts: number[]; tokens: number[]; runMs: number[]; cost: number }>();
+  const rows = new Map<string, { hashes: Set<string>; uses: number; settled: number; succeeded: number; firstTry: number; attempts: number[]; tokens: number[]; runMs: number[]; cost: number; validated: number; firstRoundPassed: number }>();
   for (const use of uses.values()) {
     let row = rows.get(use.pattern);
-    if (!row) rows.set(use.pattern, (row = { hashes: new Set(), uses: 0, settled: 0, succeeded: 0, firstTry: 0, attempts: [], tokens: [], runMs: [], cost: 0 }));
+    if (!row) rows.set(use.pattern, (row = { hashes: new Set(), uses: 0, settled: 0, succeeded: 0, firstTry: 0, attempts: [], tokens: [], runMs: [], cost: 0, validated: 0, firstRoundPassed: 0 }));
     row.uses++;
+    // The original task's first round, once a validator judged it.
+    const v = use.root.validation;
+    if (v !== null && v.round === 1 && v.status !== 'pending') {
+      row.validated++;
+      if (v.status === 'passed') row.firstRoundPassed++;
+    }
     const newest = use.copies.reduce((a, b) => (Date.parse(b.createdAt) > Date.parse(a.createdAt) ? b : a));
     const requeued = use.copies.some((c) => c !== use.root);
     if (!requeued && use.root.status === 'succeeded' && use.root.attempt === 1 && use.root.retryOf === null) row.firstTry++;
@@ -111,7 +121,9 @@ export function patternStats(tasks: readonly Task[]): PatternStatsRow[] {
       medianTokens: median(r.tokens),
       medianRunMs: median(r.runMs),
       costUsd: Math.round(r.cost * 1e6) / 1e6,
-      validationPassRate: null,
+      validated: r.validated,
+      firstRoundPassed: r.firstRoundPassed,
+      validationPassRate: r.validated > 0 ? Math.round((r.firstRoundPassed / r.validated) * 1000) / 1000 : null,
     }))
     .sort((a, b) => b.uses - a.uses || a.pattern.localeCompare(b.pattern));
 }
@@ -138,7 +150,7 @@ export function patternStatsCells(r: PatternStatsRow): string[] {
     r.medianTokens === null ? na : String(Math.round(r.medianTokens)),
     r.medianRunMs === null ? na : formatDuration(r.medianRunMs),
     `$${r.costUsd.toFixed(4)}`,
-    na,
+    r.validationPassRate === null ? na : `${Math.round(r.validationPassRate * 100)}% (${r.firstRoundPassed}/${r.validated})`,
   ];
 }
 

@@ -5,7 +5,7 @@ import { isMap, isSeq } from 'yaml';
 import { z } from 'zod';
 import { SparkqError } from './errors';
 import { isRecord } from './guards';
-import { LIMITS, type TaskPattern } from './model';
+import { LIMITS, type TaskPattern, type ValidateSpec } from './model';
 import { describe, expected, offsetOf, SourceError, type SourceIssue, unknownKeyMessage, valueOffset, YamlSource } from './yamlSource';
 
 /**
@@ -53,8 +53,8 @@ export interface Pattern {
   tool: string | null;
   /** In the order the front matter declares them. */
   variables: Record<string, PatternVariable>;
-  /** The `validate:` mapping as written, for validators (not interpreted here); null when absent. */
-  validate: Record<string, unknown> | null;
+  /** The validator of tasks made from this pattern (when their plan or enqueue names none); null when absent. */
+  validate: ValidateSpec | null;
   /** The template: the text after the front matter. */
   body: string;
   /** 1-based line of the file on which the body starts. */
@@ -105,12 +105,32 @@ const FrontMatterSchema = z
         )
         .nullable()
         .optional(),
-      // Interpreted by validators; here only its shape is checked.
-      validate: z.record(z.string(), z.unknown(), expected('a mapping (the validator of tasks made from this pattern)')).optional(),
+      // The validator of tasks made from this pattern (when their plan or enqueue names none).
+      validate: z
+        .object(
+          {
+            tool: z.string(expected('a tool name from sparkq.yml')).min(1, expected('a tool name from sparkq.yml')),
+            prompt: z.string(expected('a string')).max(LIMITS.prompt, expected(`a string of at most ${LIMITS.prompt} characters`)).optional(),
+            queue: z.string(expected('a queue name')).min(1, expected('a queue name')).max(LIMITS.name, expected(`a queue name of at most ${LIMITS.name} characters`)).optional(),
+            maxRounds: z.number(expected('a whole number from 1 to 10')).int(expected('a whole number from 1 to 10')).min(1, expected('a whole number from 1 to 10')).max(10, expected('a whole number from 1 to 10')).optional(),
+          },
+          expected('a mapping (the validator of tasks made from this pattern)'),
+        )
+        .strict()
+        .optional(),
     },
     expected('a mapping of name, description, tool, variables'),
   )
   .strict();
+
+function validateSpecOf(v: { tool: string; prompt?: string | undefined; queue?: string | undefined; maxRounds?: number | undefined }): ValidateSpec {
+  return {
+    tool: v.tool,
+    ...(v.prompt !== undefined ? { prompt: v.prompt } : {}),
+    ...(v.queue !== undefined ? { queue: v.queue } : {}),
+    ...(v.maxRounds !== undefined ? { maxRounds: v.maxRounds } : {}),
+  };
+}
 
 function valueText(v: string | number | boolean): string {
   return typeof v === 'string' ? v : String(v);
@@ -181,7 +201,7 @@ function parsePatternText(text: string, file: string, hash: string): Pattern {
     description: fm.description,
     tool: fm.tool ?? null,
     variables,
-    validate: fm.validate ?? null,
+    validate: fm.validate === undefined ? null : validateSpecOf(fm.validate),
     body,
     bodyLine,
     segments,

@@ -655,10 +655,11 @@ export function parsePlan(text: string, file: string, checks: PlanChecks, opts: 
     if (timeout !== undefined) task.timeoutSeconds = timeout;
     const priority = t.priority ?? data.defaults?.priority;
     if (priority !== undefined) task.priority = priority;
-    // The validator: the task's own, else its batch's, else the defaults'.
+    // The validator: the task's own, else its batch's, else the defaults', else its pattern's.
     const batchValidate = e.batchRaw?.['validate'] !== undefined ? validateSchema().parse(e.batchRaw['validate']) : undefined;
     const validate = t.validate ?? batchValidate ?? data.defaults?.validate;
     if (validate !== undefined) task.validate = validateSpec(validate);
+    else if (used?.pattern.validate) task.validate = { ...used.pattern.validate };
     tasks.push(task);
   }
   return { id, description: data.description ?? null, tasks: topoOrder(tasks) };

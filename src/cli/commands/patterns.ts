@@ -130,7 +130,7 @@ export const patternsCommands: CommandGroup = {
               return;
             }
             ctx.out.table([...PATTERN_STATS_HEADER], rows.map(patternStatsCells));
-            ctx.out.line(ctx.out.style('First-try: succeeded on its first attempt, never requeued, of the uses that finished. Medians are per use (a task and its requeued copies). Validation comes with validators.', 'dim'));
+            ctx.out.line(ctx.out.style('First-try: succeeded on its first attempt, never requeued, of the uses that finished. Medians are per use (a task and its requeued copies). Validation: passed in its first round, of the uses a validator judged.', 'dim'));
           });
         }),
       );

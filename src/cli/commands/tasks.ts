@@ -99,7 +99,7 @@ export const taskCommands: CommandGroup = {
           if (opts.validateWith === undefined && (opts.validatePrompt !== undefined || opts.validateQueue !== undefined || opts.maxRounds !== undefined)) {
             ctx.command.error('--validate-prompt, --validate-queue and --max-rounds go with --validate-with TOOL', { exitCode: EXIT_USAGE, code: 'sparkq.usage' });
           }
-          const validate: ValidateSpec | undefined =
+          let validate: ValidateSpec | undefined =
             opts.validateWith === undefined
               ? undefined
               : {
@@ -123,6 +123,8 @@ export const taskCommands: CommandGroup = {
             if (found === null) throw unknownPattern(opts.pattern, loader);
             prompt = joinPrompts(renderPattern(found, Object.fromEntries(opts.var ?? [])), own);
             pattern = taskPatternOf(found);
+            // The pattern's validator, unless --validate-with names one.
+            if (validate === undefined && found.validate !== null) validate = { ...found.validate };
             tool ??= found.tool ?? undefined;
             if (tool === undefined) {
               ctx.command.error(`pattern ${found.name} names no tool; say which tool runs the task: sparkq enqueue TOOL --pattern ${found.name} …`, { exitCode: EXIT_USAGE, code: 'sparkq.usage' });

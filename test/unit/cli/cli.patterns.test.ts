@@ -121,7 +121,7 @@ describe('sparkq CLI: prompt patterns (real processes)', function () {
     assert.ok(chore.medianRunMs !== null && chore.medianRunMs >= 0);
     assert.deepEqual(
       { ...chore, medianRunMs: 0 },
-      { pattern: 'chore', versions: 1, uses: 2, settled: 2, succeeded: 2, firstTry: 1, firstTryRate: 0.5, medianAttempts: 1.5, medianTokens: 130, medianRunMs: 0, costUsd: 0.875, validationPassRate: null },
+      { pattern: 'chore', versions: 1, uses: 2, settled: 2, succeeded: 2, firstTry: 1, firstTryRate: 0.5, medianAttempts: 1.5, medianTokens: 130, medianRunMs: 0, costUsd: 0.875, validated: 0, firstRoundPassed: 0, validationPassRate: null },
     );
     const api = rows.find((r) => r.pattern === 'api-endpoint')!;
     assert.deepEqual({ uses: api.uses, settled: api.settled, firstTryRate: api.firstTryRate }, { uses: 3, settled: 0, firstTryRate: null });

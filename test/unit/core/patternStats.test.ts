@@ -60,6 +60,8 @@ describe('patterns table from history', () => {
         medianTokens: 430, // [150, 300+10+400]; use 4 reported none
         medianRunMs: 10_000, // [10 s, 20+5+30 s, 4 s]
         costUsd: 0.061,
+        validated: 0,
+        firstRoundPassed: 0,
         validationPassRate: null,
       },
       {
@@ -74,6 +76,8 @@ describe('patterns table from history', () => {
         medianTokens: null,
         medianRunMs: 1_500,
         costUsd: 0,
+        validated: 0,
+        firstRoundPassed: 0,
         validationPassRate: null,
       },
     ]);
@@ -87,6 +91,22 @@ describe('patterns table from history', () => {
         '| bugfix | 2 | 0% (0/2) | 1 | n/a | 1.5 s | $0.0000 | n/a |',
       ].join('\n'),
     );
+  });
+
+  it('the validation pass rate: of the uses a validator judged in their first round, the ones it passed then', () => {
+    const spec = { tool: 'llm-haiku', maxRounds: 2 };
+    const v = (status: 'pending' | 'passed' | 'failed', round = 1) => ({ status, round, maxRounds: 2, by: ['tsk_v'], feedback: null, spec });
+    const rows = patternStats([
+      task('tsk_1', { at: 0, runS: 1, status: 'succeeded', attempt: 1, pattern: A(), validation: v('passed') }),
+      task('tsk_2', { at: 1, runS: 1, status: 'failed', attempt: 1, pattern: A(), validation: v('failed') }),
+      task('tsk_3', { at: 2, runS: 1, status: 'succeeded', attempt: 1, pattern: A(), retryOf: 'tsk_2', validation: v('passed', 2) }),
+      task('tsk_4', { at: 3, runS: 1, status: 'succeeded', attempt: 1, pattern: A(), validation: v('pending') }),
+      task('tsk_5', { at: 4, runS: 1, status: 'succeeded', attempt: 1, pattern: A() }),
+    ]);
+    assert.equal(rows[0]!.validated, 2);
+    assert.equal(rows[0]!.firstRoundPassed, 1);
+    assert.equal(rows[0]!.validationPassRate, 0.5);
+    assert.equal(patternStatsCells(rows[0]!)[7], '50% (1/2)');
   });
 
   it('no tasks with a pattern: no rows; a use still running has no rates yet', () => {

@@ -173,6 +173,24 @@ describe('prompt patterns', () => {
     }
     const show = (issues: PlanIssue[]) => issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`);
 
+    it("gives a task its pattern's validator when the task, its batch and the defaults name none", () => {
+      const plan = parsePlan(
+        [
+          'defaults: { queue: backend }',
+          'tasks:',
+          '  - { name: a, pattern: api-endpoint, with: { resource: users } }',
+          '  - { name: b, pattern: api-endpoint, with: { resource: orders }, validate: { tool: run-bash, prompt: check.sh } }',
+          '  - { name: c, pattern: no-tool, tool: run-bash }',
+        ].join('\n'),
+        FILE,
+        checks,
+      );
+      const v = (key: string) => plan.tasks.find((t) => t.key === key)!.validate;
+      assert.deepEqual(v('a'), { tool: 'llm-haiku', maxRounds: 2 });
+      assert.deepEqual(v('b'), { tool: 'run-bash', prompt: 'check.sh' });
+      assert.equal(v('c'), undefined);
+    });
+
     it('renders the prompt, takes the tool from the pattern, and records the pattern and its hash', () => {
       const plan = parsePlan(
         [
