@@ -241,6 +241,8 @@ describe('validators with fix rounds', () => eachBackend((_backend, use) => {
     const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'r', validate: { tool: 'llm-haiku' } });
     const d = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'after r', after: [t.id] });
     const v1 = await succeed(t.id);
+    // From a snapshot taken here, the replay changes rows it reads from the database (not rows it enqueued itself).
+    await (q as QueueService).store.snapshot();
     await q.verdict({ task: v1.task.id, lease: v1.lease, verdict: 'fail', feedback: 'redo' });
     const round2 = (await q.listTasks({ queue: 'q', status: 'queued' })).tasks.find((x) => x.retryOf === t.id)!;
     const v2 = await succeed(round2.id);
@@ -255,5 +257,27 @@ describe('validators with fix rounds', () => eachBackend((_backend, use) => {
     assert.deepEqual(after, before);
     assert.deepEqual(await counts(), countsBefore);
     assert.equal((await q.peek('q'))?.id, d.id);
+  });
+
+  it('the embedded store replays a whole series journaled from an empty queue (every row enqueued within the replay)', async function () {
+    if (!env.embedded) return this.skip();
+    const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'r', validate: { tool: 'llm-haiku', maxRounds: 1 } });
+    const d = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'after r', after: [t.id] });
+    const v = await succeed(t.id);
+    await q.verdict({ task: v.task.id, lease: v.lease, verdict: 'fail', feedback: 'no' });
+    const again = await q.requeue(t.id);
+    const v2 = await succeed(again.id);
+    await q.verdict({ task: v2.task.id, lease: v2.lease, verdict: 'pass' });
+    const ids = [t.id, d.id, again.id, v.task.id, v2.task.id];
+    const before = [];
+    for (const id of ids) before.push(await q.getTask(id));
+    const countsBefore = await counts();
+    (q as QueueService).abandon();
+    q = env.q = await env.embedded.open();
+    const after = [];
+    for (const id of ids) after.push(await q.getTask(id));
+    assert.deepEqual(after, before);
+    assert.deepEqual(await counts(), countsBefore);
+    assert.deepEqual(await q.counts(), { ...countsBefore, stale: 0 });
   });
 }));
