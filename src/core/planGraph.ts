@@ -1,4 +1,5 @@
 import { SparkqError } from './errors';
+import { DEFAULT_MAX_ROUNDS } from './model';
 import type { Plan, PlanTask } from './plan';
 import { plural } from './text';
 
@@ -191,12 +192,17 @@ export function formatPlanGraph(plan: Plan, a: PlanAnalysis): string {
       if (!t) continue;
       const waits = t.after.length ? `  waits on ${t.after.map((d) => (byKey.has(d) ? d : `${d} (existing task)`)).join(', ')}` : '';
       const batch = t.batch !== null ? `  batch ${t.batch}` : '';
-      out.push(`  ${k.padEnd(width)}  queue ${t.queue}  tool ${t.tool}${batch}${waits}`);
+      const v = t.validate;
+      const checked = v ? `  validated by ${v.tool}${v.queue !== undefined ? ` on ${v.queue}` : ''} (up to ${plural(v.maxRounds ?? DEFAULT_MAX_ROUNDS, 'round')})` : '';
+      out.push(`  ${k.padEnd(width)}  queue ${t.queue}  tool ${t.tool}${batch}${checked}${waits}`);
     }
   });
   const parallel = a.widths.filter((w) => w >= 2).reduce((x, y) => x + y, 0);
   out.push('');
   out.push(`Parallel: ${parallel} of ${plural(plan.tasks.length, 'task')} (${Math.round(a.parallelShare * 100)}%) share a level with other tasks and can run in parallel`);
-  out.push(`Critical path: ${plural(a.criticalPath.length, 'task')}: ${a.criticalPath.join(' → ')}`);
+  // A validated task on the path is followed by its validation task, which its dependents wait for too.
+  const validated = a.criticalPath.filter((k) => byKey.get(k)?.validate !== undefined).length;
+  const path = a.criticalPath.map((k) => (byKey.get(k)?.validate !== undefined ? `${k} → ${k}'s validation` : k)).join(' → ');
+  out.push(`Critical path: ${plural(a.criticalPath.length, 'task')}${validated > 0 ? ` and ${plural(validated, 'validation')}` : ''}: ${path}`);
   return out.join('\n');
 }

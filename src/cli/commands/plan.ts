@@ -38,7 +38,7 @@ export const planCommands: CommandGroup = {
                 ctx.out.printJson({
                   plan: parsed.id,
                   dryRun: true,
-                  tasks: parsed.tasks.map((t) => ({ key: t.key, queue: t.queue, tool: t.tool, after: [...t.after], batch: t.batch, line: t.line })),
+                  tasks: parsed.tasks.map((t) => ({ key: t.key, queue: t.queue, tool: t.tool, after: [...t.after], batch: t.batch, line: t.line, ...(t.validate ? { validate: { ...t.validate } } : {}) })),
                   levels: analysis.levels,
                   widths: analysis.widths,
                   parallelShare: analysis.parallelShare,

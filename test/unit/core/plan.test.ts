@@ -232,6 +232,19 @@ describe('plan files', () => {
       assert.deepEqual(task(plan, 'd').validate, { tool: 'run-bash', prompt: 'check.sh', maxRounds: 1 });
     });
 
+    it('the dry run shows each validator and counts the validations on the critical path', () => {
+      const text = [
+        'defaults: { queue: backend, tool: run-bash }',
+        'tasks:',
+        '  - { name: a, prompt: x, validate: { tool: llm-claude, maxRounds: 3 } }',
+        '  - { name: b, prompt: y, after: [a] }',
+      ].join('\n') + '\n';
+      const plan = parsePlan(text, FILE, CHECKS);
+      const out = formatPlanGraph(plan, analyzePlan(plan));
+      assert.match(out, /^ {2}a {2}queue backend {2}tool run-bash {2}validated by llm-claude \(up to 3 rounds\)$/m);
+      assert.match(out, /^Critical path: 2 tasks and 1 validation: a → a's validation → b$/m);
+    });
+
     it('checks a validator strictly, with its line: unknown keys, unknown tools and queues, rounds out of range', () => {
       const text = [
         'defaults: { queue: backend, tool: run-bash, validate: { tool: nope } }',
