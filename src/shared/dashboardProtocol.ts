@@ -1,4 +1,4 @@
-import type { PlanReport, ReportRow, Task, TaskDetail, TaskStatus } from '../core/model';
+import type { PlanReport, ReportRow, Task, TaskDetail, TaskStatus, TaskValidation } from '../core/model';
 import type { ScriptEntry } from '../core/scriptIndex';
 
 /**
@@ -157,8 +157,39 @@ export interface Overview {
  */
 export type TaskRow = Pick<
   Task,
-  'id' | 'status' | 'stale' | 'queue' | 'tool' | 'priority' | 'createdAt' | 'startedAt' | 'finishedAt' | 'waitingOn' | 'blockedBy' | 'notBefore' | 'prompt' | 'payload'
->;
+  'id' | 'status' | 'stale' | 'queue' | 'tool' | 'priority' | 'createdAt' | 'startedAt' | 'finishedAt' | 'waitingOn' | 'blockedBy' | 'notBefore' | 'prompt' | 'payload' | 'validates'
+> & {
+  /** Where its validation stands, without the validator's spec and feedback (the detail has those). */
+  validation: ValidationState | null;
+};
+
+/** The part of a task's validation its badge is made of. */
+export type ValidationState = Pick<TaskValidation, 'status' | 'round' | 'maxRounds'>;
+
+/**
+ * A validated task's badge, in the words `sparkq tasks` uses (validating, passed, check failed, round) with the round
+ * written out: "validating · round 1 of 2" (succeeded, waiting for its verdict), "round 2 of 2" (requeued with the
+ * feedback, not finished yet), "passed" (or "passed · round 2 of 2" when it took a fix round), "check failed · round
+ * 2 of 2". Null for a task that is not validated. The Tasks view and the dashboard both show it.
+ */
+export function validationBadge(task: { status: TaskStatus; validation: ValidationState | null }): string | null {
+  const v = task.validation;
+  if (v === null) return null;
+  const round = `round ${v.round} of ${v.maxRounds}`;
+  if (v.status === 'passed') return v.round <= 1 ? 'passed' : `passed · ${round}`;
+  if (v.status === 'failed') return `check failed · ${round}`;
+  return task.status === 'succeeded' ? `validating · ${round}` : round;
+}
+
+/** "checks tsk_…": what a validation task's row says of the task whose result it checks; null for other tasks. */
+export function validatesText(task: Pick<Task, 'validates'>): string | null {
+  return task.validates === null ? null : `checks ${task.validates}`;
+}
+
+/** A pattern's file hash as the views show it: its first 12 hex digits (like a short commit). */
+export function shortHash(hash: string): string {
+  return hash.slice(0, 12);
+}
 export interface TaskPageView {
   tasks: TaskRow[];
   next: string | null;

@@ -146,5 +146,7 @@ export function toTaskRow(t: Task): TaskRow {
     notBefore: t.notBefore,
     prompt: line,
     payload,
+    validates: t.validates,
+    validation: t.validation === null ? null : { status: t.validation.status, round: t.validation.round, maxRounds: t.validation.maxRounds },
   };
 }

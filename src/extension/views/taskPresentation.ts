@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { Queue, Task } from '../../core/model';
+import { shortHash, validationBadge } from '../../shared/dashboardProtocol';
 import { changeBadge, mergeTargetLabel } from '../changes/changeText';
 import { firstLine, formatClock, holdOf, lookOf, type TaskHold, type TaskLook, taskTiming } from './taskText';
 
@@ -86,6 +87,27 @@ export function taskTooltip(task: Task): vscode.MarkdownString {
   if (hold === 'retry-later' && task.notBefore) {
     md.appendMarkdown('**Retry at:** ');
     md.appendText(formatClock(task.notBefore));
+    md.appendMarkdown('\n\n');
+  }
+  const badge = validationBadge(task);
+  if (badge !== null && task.validation) {
+    md.appendMarkdown('**Validation:** ');
+    md.appendText(`${badge} · validator ${task.validation.spec.tool}${task.validation.by.length > 0 ? ` · by ${task.validation.by.join(', ')}` : ''}`);
+    md.appendMarkdown('\n\n');
+    if (task.validation.feedback) {
+      md.appendMarkdown('**Validator feedback:** ');
+      md.appendText(firstLine(task.validation.feedback, 500));
+      md.appendMarkdown('\n\n');
+    }
+  }
+  if (task.validates) {
+    md.appendMarkdown('**Checks:** ');
+    md.appendText(`${task.validates} (this is its validation task)`);
+    md.appendMarkdown('\n\n');
+  }
+  if (task.pattern) {
+    md.appendMarkdown('**Pattern:** ');
+    md.appendText(`${task.pattern.name} @ ${shortHash(task.pattern.hash)}`);
     md.appendMarkdown('\n\n');
   }
   if (task.result?.summary) {

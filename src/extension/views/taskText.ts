@@ -1,5 +1,6 @@
 import type { Queue, Session, Task, TaskStatus } from '../../core/model';
 import { formatDuration } from '../../shared/format';
+import { validatesText, validationBadge } from '../../shared/dashboardProtocol';
 import { changeBadge, changeFlags } from '../changes/changeText';
 
 export { formatDuration };
@@ -84,10 +85,14 @@ export function holdText(task: Pick<Task, 'status' | 'waitingOn' | 'blockedBy' |
   }
 }
 
+/**
+ * `llm-codex · queued 1m ago`, then what holds it back, its validation badge (`validating · round 1 of 2`), what a
+ * validation task checks (`checks tsk_…`) and its worktree change (`+10 −2 · 3 files`), each only when there is one.
+ */
 export function taskDescription(task: Task, now = Date.now()): string {
   const hold = holdText(task, now);
-  const badge = changeBadge(task);
-  return [task.tool, ...(hold ? [hold] : []), taskTiming(task, now), ...(badge ? [badge] : [])].join(' · ');
+  const extras = [validationBadge(task), validatesText(task), changeBadge(task)].filter((x): x is string => x !== null);
+  return [task.tool, ...(hold ? [hold] : []), taskTiming(task, now), ...extras].join(' · ');
 }
 
 /**

@@ -399,7 +399,7 @@ describe('dashboard host (protocol handling without vscode)', () => {
     await q.enqueue({ queue: 'q', tool: 'run-bash', payload: { script: 'build.sh', args: ['--fast', 'z'.repeat(2_000)], extra: 'w'.repeat(50_000) } });
     const page = ok<{ tasks: Record<string, unknown>[] }>(await req('listTasks', { limit: 10 }));
     const [script, prompt] = page.tasks;
-    assert.deepEqual(Object.keys(prompt!).sort(), ['blockedBy', 'createdAt', 'finishedAt', 'id', 'notBefore', 'payload', 'priority', 'prompt', 'queue', 'stale', 'startedAt', 'status', 'tool', 'waitingOn']);
+    assert.deepEqual(Object.keys(prompt!).sort(), ['blockedBy', 'createdAt', 'finishedAt', 'id', 'notBefore', 'payload', 'priority', 'prompt', 'queue', 'stale', 'startedAt', 'status', 'tool', 'validates', 'validation', 'waitingOn']);
     assert.equal(prompt!['prompt'], 'x'.repeat(200));
     assert.equal(prompt!['payload'], null);
     const p = script!['payload'] as { script: string; args: string[] };
