@@ -1,5 +1,5 @@
 import type { TaskChange, TaskDetail } from '../../src/core/model';
-import { type ChangeAction, changeSummary, stripAnsi } from '../../src/shared/dashboardProtocol';
+import { type ChangeAction, changeSummary, shortHash, stripAnsi, validationBadge } from '../../src/shared/dashboardProtocol';
 import { formatDuration } from '../../src/shared/format';
 import { type TemplateResult, html, nothing } from '../lit';
 import { type DashboardState, store } from '../store';
@@ -50,6 +50,8 @@ export class TaskDetailView extends StoreElement {
     if (t.blockedBy.length > 0) rows.push(['Blocked by', html`<span id="detail-blocked">${t.blockedBy.map((id, i) => html`${i > 0 ? ', ' : ''}${taskLink(id)}`)}</span>`]);
     if (t.notBefore) rows.push(['Retry after', html`<span id="detail-retry" title=${t.notBefore}>${formatDateTime(t.notBefore)}</span>`]);
     if (t.plan) rows.push(['Plan', html`<span id="detail-plan">${t.planKey ? `${t.plan} / ${t.planKey}` : t.plan}</span>`]);
+    if (t.pattern) rows.push(['Pattern', html`<span id="detail-pattern" title=${t.pattern.hash}>${t.pattern.name} <span class="mono muted">${`@ ${shortHash(t.pattern.hash)}`}</span></span>`]);
+    if (t.validates) rows.push(['Checks', html`<span id="detail-validates">${taskLink(t.validates)}<span class="muted"> (this is its validation task)</span></span>`]);
     if (t.usage) {
       const u = t.usage;
       rows.push(['Usage', [u.model, u.inputTokens !== undefined ? `${formatCount(u.inputTokens)} in` : '', u.outputTokens !== undefined ? `${formatCount(u.outputTokens)} out` : ''].filter(Boolean).join(' · ') || '—']);
@@ -80,7 +82,7 @@ export class TaskDetailView extends StoreElement {
             </table>`
         : nothing;
     return html`<h2>Task ${t.id}</h2>
-      ${this.actions(t)}${t.change ? this.change(t, t.change) : nothing}
+      ${this.actions(t)}${t.change ? this.change(t, t.change) : nothing}${validationSection(t)}
       <table class="kv">
         <tbody>
           <tr><th>Status</th>${statusCell(t)}</tr>
@@ -148,6 +150,27 @@ export class TaskDetailView extends StoreElement {
   }
 }
 customElements.define('sparkq-task-detail', TaskDetailView);
+
+/** Where a validated task's check stands: the verdict, the round, the validator, its validation tasks and its feedback. */
+function validationSection(t: TaskDetail): TemplateResult | typeof nothing {
+  const v = t.validation;
+  if (v === null) return nothing;
+  const spec = v.spec;
+  return html`<h3>Validation</h3>
+    <table class="kv" id="detail-validation" data-status=${v.status}>
+      <tbody>
+        <tr><th>Status</th><td><span id="detail-validation-badge" class=${`validation-badge validation-${v.status}`}>${validationBadge(t) ?? v.status}</span></td></tr>
+        <tr><th>Round</th><td id="detail-validation-round">${`${v.round} of ${v.maxRounds}`}</td></tr>
+        <tr><th>Validator</th><td id="detail-validator">${`${spec.tool}${spec.queue !== undefined ? ` on ${spec.queue}` : ''}`}</td></tr>
+        <tr>
+          <th>Validated by</th>
+          <td id="detail-validated-by">${v.by.length === 0 ? html`<span class="muted">no validation task yet</span>` : v.by.map((id, i) => html`${i > 0 ? ', ' : ''}${taskLink(id)}`)}</td>
+        </tr>
+      </tbody>
+    </table>
+    ${v.feedback ? html`<h3>Validator feedback</h3><pre class="mono" id="detail-feedback">${v.feedback}</pre>` : nothing}
+    ${spec.prompt ? html`<details><summary>What the validator checks</summary><pre class="mono" id="detail-validator-prompt">${spec.prompt}</pre></details>` : nothing}`;
+}
 
 /** A task id that opens that task's detail. */
 function taskLink(id: string): TemplateResult {

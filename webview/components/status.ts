@@ -1,14 +1,21 @@
-import type { TaskRow } from '../../src/shared/dashboardProtocol';
+import { type TaskRow, validationBadge } from '../../src/shared/dashboardProtocol';
 import { type TemplateResult, html, nothing } from '../lit';
 import { formatDateTime } from '../format';
 
-/** A task's status, its stale badge, and why a queued task is not claimable yet. */
-export function statusCell(t: Pick<TaskRow, 'status' | 'stale' | 'waitingOn' | 'blockedBy' | 'notBefore'>): TemplateResult {
+/** A task's status, its stale badge, why a queued task is not claimable yet, and where its validation stands. */
+export function statusCell(t: Pick<TaskRow, 'status' | 'stale' | 'waitingOn' | 'blockedBy' | 'notBefore' | 'validation'>): TemplateResult {
   return html`<td>
     <span class="status status-${t.status}">${t.status}</span>${t.stale
       ? html`<vscode-badge class="stale-badge" variant="counter" title="running past its timeout">stale</vscode-badge>`
-      : nothing}${dependencyBadges(t)}
+      : nothing}${dependencyBadges(t)}${validationMarker(t)}
   </td>`;
+}
+
+/** The validation badge (validating · round 1 of 2, passed, check failed · round 2 of 2) of a validated task. */
+export function validationMarker(t: Pick<TaskRow, 'status' | 'validation'>): TemplateResult | typeof nothing {
+  const badge = validationBadge(t);
+  if (badge === null || t.validation === null) return nothing;
+  return html` <span class=${`validation-badge validation-${t.validation.status}`} data-validation=${t.validation.status} title=${`Validation: ${badge}`}>${badge}</span>`;
 }
 
 /** Failed tasks a queued task waits on, tasks it waits on that are not done yet, a retry delay. */
