@@ -20,7 +20,7 @@ export interface McpScope {
 }
 
 /** The tools of a scoped server, in this order. */
-export const SCOPED_TOOL_NAMES = ['enqueue', 'list_tasks', 'get_task', 'heartbeat', 'complete', 'fail'] as const;
+export const SCOPED_TOOL_NAMES = ['enqueue', 'list_tasks', 'get_task', 'heartbeat', 'complete', 'fail', 'verdict'] as const;
 
 /** Resolves `--queue` and `--task` against the queue: a clear error when either does not exist or they do not fit. */
 export async function resolveScope(q: QueueApi, queueRef: string, task?: { id: string; lease?: string }): Promise<McpScope> {
@@ -162,6 +162,8 @@ export function scopedTools(s: McpScope): SparkqTool[] {
     ownTask('heartbeat'),
     ownTask('complete'),
     ownTask('fail'),
+    // A validator agent gives its verdict on its own (validation) task.
+    ownTask('verdict'),
   ];
 }
 

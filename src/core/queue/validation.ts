@@ -104,7 +104,8 @@ export function validationPrompt(spec: ValidateSpec, r: CheckedResult, toolKind:
   }
   parts.push(
     '## Your verdict\n\n' +
-      'Give it with `sparkq verdict <this task> pass|fail "feedback"`, or complete this task with data ' +
+      'Give it for this validation task, whose id is in $SPARKQ_TASK_ID (not the id of the task you check): ' +
+      '`sparkq verdict "$SPARKQ_TASK_ID" pass|fail "feedback"`, or the `verdict` tool of SparkQ\'s MCP server, or complete this task with data ' +
       '`{"verdict": "pass"|"fail", "feedback": "…"}`. On fail, say precisely what to fix: the feedback goes to the next round.',
   );
   const text = parts.join('\n\n');

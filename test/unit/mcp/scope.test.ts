@@ -98,6 +98,22 @@ describe('sparkq mcp --queue: a server limited to one queue', function () {
     assert.equal((await sb.cli.json<Task>(['task', sibling], { cwd: ws })).status, 'queued');
   });
 
+  it('with --task on a validation task: verdict defaults to it and its lease, and passes the checked task', async () => {
+    const ws = await workspace();
+    const checked = (await sb.cli.json<Task>(['enqueue', 'run-bash', '--queue', 'q1', '--prompt', 'work', '--validate-with', 'llm-claude'], { cwd: ws })).id;
+    const work = await sb.cli.json<Claim>(['claim', '--queue', 'q1'], { cwd: ws });
+    await sb.cli.ok(['complete', checked, 'did the work', '--lease', work.lease], { cwd: ws });
+    const v = await sb.cli.json<Claim>(['claim', '--queue', 'q1'], { cwd: ws });
+    assert.equal(v.task.validates, checked);
+    const s = await scoped(ws, ['q1', '--task', v.task.id], { SPARKQ_LEASE: v.lease, SPARKQ_TASK_ID: v.task.id });
+    const verdict = (await s.client.listTools()).tools.find((t) => t.name === 'verdict')!;
+    assert.deepEqual(verdict.inputSchema.required, ['verdict'], 'task and lease are filled in');
+    await callOk<Task>(s, 'verdict', { verdict: 'pass', feedback: 'checked through MCP' });
+    const stored = await sb.cli.json<Task>(['task', checked], { cwd: ws });
+    assert.equal(stored.validation?.status, 'passed');
+    assert.equal(stored.validation?.feedback, 'checked through MCP');
+  });
+
   it('refuses a scope that does not exist or does not fit, before serving', async () => {
     const ws = await workspace();
     const inQ2 = (await sb.cli.json<Task>(['enqueue', 'run-bash', '--queue', 'q2', '--prompt', 'x'], { cwd: ws })).id;
