@@ -1,4 +1,5 @@
 import type { PlanReport, ReportRow, Task, TaskDetail, TaskStatus, TaskValidation } from '../core/model';
+import type { PatternStatsRow } from '../core/patternStats';
 import type { ScriptEntry } from '../core/scriptIndex';
 
 /**
@@ -38,8 +39,55 @@ export interface EnqueueForm {
   priority?: string | undefined;
   /** Ids of tasks the new one waits on, comma or space separated (`parseAfter`). */
   after?: string | undefined;
+  /**
+   * A prompt pattern to make the prompt from (as `sparkq enqueue --pattern`): its rendering comes first, then the
+   * Prompt field's text, if any; the task records the pattern and its file's hash. `tool` may be empty to use the
+   * pattern's tool.
+   */
+  pattern?: string | undefined;
+  /** Values of the pattern's variables; an empty value counts as not given (its default applies). */
+  vars?: Record<string, string> | undefined;
 }
-export type EnqueueField = keyof EnqueueForm;
+/** A field of the enqueue form the host can mark wrong; a pattern variable's field is `var:NAME`. */
+export type EnqueueField = keyof EnqueueForm | `var:${string}`;
+
+/** The form field of a pattern variable, as errors name it. */
+export function variableField(name: string): `var:${string}` {
+  return `var:${name}`;
+}
+
+/** A variable of a prompt pattern, as the enqueue form offers it. */
+export interface PatternVariableInfo {
+  name: string;
+  description: string;
+  /** Pre-filled in the form; null: the variable must be given. */
+  default: string | null;
+}
+
+/** A prompt pattern of the patterns folder, as the enqueue form and the Patterns tab list it. */
+export interface PatternInfo {
+  name: string;
+  description: string;
+  tool: string | null;
+  hash: string;
+  /** In the order the front matter declares them. */
+  variables: PatternVariableInfo[];
+  /** The validator tool of tasks made from it (unless they name another), or null. */
+  validator: string | null;
+}
+
+export interface PatternsOverview {
+  /** The patterns folder, relative to the workspace folder; null when it is not read (no folder, Restricted Mode). */
+  folder: string | null;
+  patterns: PatternInfo[];
+  /** Pattern files that do not parse, each with its first problem. */
+  problems: { file: string; message: string }[];
+  /** The patterns table from history (`sparkq patterns stats`); empty when not asked for. */
+  stats: PatternStatsRow[];
+  /** How many tasks (newest first) the table was computed from, and whether there were more. */
+  scanned: number;
+  truncated: boolean;
+}
 
 /** A task id as the queue hands them out (src/core/ids.ts); the form checks `after` with it before asking the host. */
 export const TASK_ID_PATTERN = /^tsk_[0-9a-km-z]{12}$/;
@@ -86,6 +134,8 @@ export interface DashboardRequests {
   requeueFailed: { queue: string };
   /** The plans seen among the newest tasks, and the report of one of them (the newest when none is named). */
   plans: { plan?: string | undefined };
+  /** The prompt patterns of the patterns folder, and with `stats` the patterns table from the queue's history. */
+  patterns: { stats?: boolean | undefined };
 }
 export type DashboardMethod = keyof DashboardRequests;
 export type DashboardParams<M extends DashboardMethod> = DashboardRequests[M];
@@ -209,6 +259,7 @@ export interface DashboardResults {
   resumeQueue: { paused: boolean };
   requeueFailed: { requeued: number };
   plans: PlansOverview;
+  patterns: PatternsOverview;
 }
 
 export type DashboardRequest = { [M in DashboardMethod]: { type: 'request'; id: number; method: M; params: DashboardParams<M> } }[DashboardMethod];
@@ -239,7 +290,7 @@ export type HostMessage =
 
 /** What the webview keeps across reloads with `setState`: UI state only, never queue data. */
 export interface DashboardUiState {
-  tab: 'overview' | 'tasks' | 'enqueue' | 'plans';
+  tab: 'overview' | 'tasks' | 'enqueue' | 'plans' | 'patterns';
   query: TaskQuery;
   /** Cursors of the pages before the current one, so "Previous" needs no offset scan. */
   cursors: (string | undefined)[];

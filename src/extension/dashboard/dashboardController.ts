@@ -1,5 +1,7 @@
 import { errorMessage } from '../../core/errors';
-import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskStatus } from '../../core/model';
+import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskPattern, type TaskStatus, type ValidateSpec } from '../../core/model';
+import { joinPrompts, listPatterns, type Pattern, PatternError, type PatternLoader, renderPattern, taskPatternOf, unknownPattern, variableProblems } from '../../core/patterns';
+import { patternStats } from '../../core/patternStats';
 import type { ChangeEvent } from '../../api/contract';
 import type { QueueApi } from '../../api/contract';
 import {
@@ -10,6 +12,8 @@ import {
   type EnqueueField,
   type HostMessage,
   type Overview,
+  type PatternInfo,
+  type PatternsOverview,
   type PlanChoice,
   type PlansOverview,
   type TaskQuery,
@@ -19,6 +23,7 @@ import {
   CHANGE_ACTIONS,
   afterProblem,
   parseAfter,
+  variableField,
 } from '../../shared/dashboardProtocol';
 import { checkWebviewMessage, toTaskRow } from './dashboardSchemas';
 import { splitShellWords } from '../../worker/shellWords';
@@ -44,6 +49,11 @@ export interface DashboardDeps {
   log?(message: string): void;
   /** The time the throughput chart ends at (tests pass the queue's fake clock). */
   now?(): number;
+  /**
+   * The prompt patterns folder of sparkq.yml (`patterns:`), read afresh on each call; null when it is not to be read
+   * (no folder, or Restricted Mode, where sparkq.yml is not read). Absent: no patterns.
+   */
+  patterns?(): PatternLoader | null;
 }
 
 const CHANGE_ACTION_WORDS: Record<ChangeAction, string> = {
@@ -60,6 +70,8 @@ export const CHANGE_BATCH_MS = 100;
 export const OVERVIEW_SCAN_LIMIT = 2_000;
 /** Tasks scanned (newest first) for the plans the Plans tab offers. */
 export const PLAN_SCAN_LIMIT = 2_000;
+/** Tasks scanned (newest first) for the patterns table: the whole history up to this many, so the work is bounded. */
+export const PATTERN_SCAN_LIMIT = 50_000;
 const THROUGHPUT_BUCKETS = 24;
 const BUCKET_SIZES_MS = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 6 * 3_600_000, 86_400_000, 7 * 86_400_000];
 
@@ -101,6 +113,7 @@ export class DashboardController {
       resumeQueue: async (p) => ({ paused: (await (await this.changer('resume a queue')).resumeQueue(p.queue)).paused }),
       requeueFailed: async (p) => ({ requeued: (await (await this.changer('requeue failed tasks')).requeueFailed({ queue: p.queue })).length }),
       plans: (p) => this.plans(p.plan),
+      patterns: (p) => this.patterns(p.stats === true),
     };
   }
 
@@ -278,6 +291,70 @@ export class DashboardController {
     return result;
   }
 
+  /**
+   * The patterns of the folder, and with `withStats` the patterns table of `sparkq patterns stats` (the same pure
+   * function) over the queue's history, paged through newest first as the CLI does, up to PATTERN_SCAN_LIMIT tasks.
+   */
+  private async patterns(withStats: boolean): Promise<PatternsOverview> {
+    const loader = this.deps.patterns?.() ?? null;
+    const result: PatternsOverview = { folder: loader?.dir ?? null, patterns: [], problems: [], stats: [], scanned: 0, truncated: false };
+    if (loader) {
+      const { patterns, errors } = listPatterns(loader);
+      result.patterns = patterns.map(patternInfo);
+      result.problems = errors.map((e) => ({ file: e.file, message: patternProblem(e) }));
+    }
+    if (!withStats) return result;
+    const reader = await this.deps.reader();
+    const made: Task[] = [];
+    let before: string | undefined;
+    for (;;) {
+      const page = await reader.listTasks({ limit: 1000, ...(before ? { before } : {}) });
+      for (const t of page.tasks) if (t.pattern !== null) made.push(t);
+      result.scanned += page.tasks.length;
+      if (page.next === null) break;
+      if (result.scanned >= PATTERN_SCAN_LIMIT) {
+        result.truncated = true;
+        break;
+      }
+      before = page.next;
+    }
+    result.stats = patternStats(made);
+    return result;
+  }
+
+  /**
+   * The enqueue form's pattern and variables, as `sparkq enqueue --pattern NAME --var k=v` reads them: the pattern's
+   * rendering (the core's renderPattern) with the Prompt field after it, the pattern recorded on the task, the
+   * pattern's validator, and its tool when the form names none. Problems become field errors.
+   */
+  private fromPattern(form: DashboardParams<'enqueue'>, fields: Partial<Record<EnqueueField, string>>): { pattern: Pattern; prompt: string; record: TaskPattern; validate: ValidateSpec | undefined } | null {
+    const name = form.pattern?.trim() ?? '';
+    if (name === '') return null;
+    const loader = this.deps.patterns?.() ?? null;
+    if (loader === null) {
+      fields.pattern = 'Patterns are read from the folder sparkq.yml names, which is not read here (no folder, or Restricted Mode).';
+      return null;
+    }
+    let found: Pattern | null;
+    try {
+      found = loader.load(name);
+    } catch (e) {
+      fields.pattern = e instanceof PatternError ? `Pattern ${name} is invalid: ${patternProblem(e)}` : errorMessage(e);
+      return null;
+    }
+    if (found === null) {
+      fields.pattern = unknownPattern(name, loader).message;
+      return null;
+    }
+    // An empty field is not a value: the variable's default applies, or it is missing.
+    const values = Object.fromEntries(Object.entries(form.vars ?? {}).filter(([, v]) => v !== ''));
+    const problems = variableProblems(found, values);
+    for (const p of problems) fields[p.kind === 'unknown' ? 'pattern' : variableField(p.variable)] = p.kind === 'missing' ? `Give ${p.variable} a value: ${found.variables[p.variable]?.description ?? 'it has no default'}.` : p.message;
+    if (problems.length > 0) return null;
+    const own = form.prompt?.trim() ? form.prompt : undefined;
+    return { pattern: found, prompt: joinPrompts(renderPattern(found, values), own), record: taskPatternOf(found), validate: found.validate === null ? undefined : { ...found.validate } };
+  }
+
   /** The full queue for a change the dashboard makes itself; refused in Restricted Mode like the other actions. */
   private async changer(action: string): Promise<QueueApi> {
     this.refuseWhenReadOnly(action);
@@ -293,11 +370,14 @@ export class DashboardController {
   private async enqueue(form: DashboardParams<'enqueue'>): Promise<Task> {
     this.refuseWhenReadOnly('enqueue a task');
     const fields: Partial<Record<EnqueueField, string>> = {};
-    const tool = this.deps.tools().find((t) => t.name === form.tool);
+    const made = this.fromPattern(form, fields);
+    const toolName = form.tool.trim() === '' && made?.pattern.tool ? made.pattern.tool : form.tool;
+    const tool = this.deps.tools().find((t) => t.name === toolName);
     if (form.queue.trim() === '') fields.queue = 'Choose a queue.';
-    if (form.tool.trim() === '') fields.tool = 'Choose a tool.';
-    else if (!tool) fields.tool = `sparkq.yml has no tool "${form.tool}".`;
-    const prompt = form.prompt?.trim() ? form.prompt : undefined;
+    if (toolName.trim() === '') fields.tool = made ? `Pattern ${made.pattern.name} names no tool: choose one.` : 'Choose a tool.';
+    else if (!tool) fields.tool = `sparkq.yml has no tool "${toolName}".`;
+    const usesPattern = (form.pattern?.trim() ?? '') !== '';
+    const prompt = made ? made.prompt : form.prompt?.trim() ? form.prompt : undefined;
     let payload: JsonValue | undefined;
     if (tool?.script) {
       const script = form.script?.trim() ?? '';
@@ -309,7 +389,7 @@ export class DashboardController {
           fields.args = errorMessage(e);
         }
       }
-    } else if (tool && prompt === undefined) fields.prompt = 'Say what the task should do.';
+    } else if (tool && prompt === undefined && !usesPattern) fields.prompt = 'Say what the task should do.';
     const timeoutSeconds = intField(form.timeoutSeconds, 1, LIMITS.maxTimeoutSeconds, 'Timeout', fields, 'timeoutSeconds');
     const priority = intField(form.priority, -LIMITS.maxPriority, LIMITS.maxPriority, 'Priority', fields, 'priority');
     const after = parseAfter(form.after).ids;
@@ -320,8 +400,10 @@ export class DashboardController {
     const api = await this.deps.api('enqueue a task');
     return api.enqueue({
       queue: form.queue.trim(),
-      tool: form.tool,
+      tool: toolName,
       ...(prompt !== undefined ? { prompt } : {}),
+      ...(made ? { pattern: made.record } : {}),
+      ...(made?.validate ? { validate: made.validate } : {}),
       ...(payload !== undefined ? { payload } : {}),
       ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
       ...(priority !== undefined ? { priority } : {}),
@@ -371,6 +453,25 @@ export class DashboardController {
     this.disposed = true;
     clearTimeout(this.timer);
   }
+}
+
+function patternInfo(p: Pattern): PatternInfo {
+  return {
+    name: p.name,
+    description: p.description,
+    tool: p.tool,
+    hash: p.hash,
+    variables: Object.entries(p.variables).map(([name, v]) => ({ name, description: v.description, default: v.default })),
+    validator: p.validate?.tool ?? null,
+  };
+}
+
+/** A pattern file's first problem with its line: "line 3: …". */
+function patternProblem(e: PatternError): string {
+  const first = e.issues[0];
+  if (!first) return e.message;
+  const more = e.issues.length > 1 ? ` (and ${e.issues.length - 1} more)` : '';
+  return `${first.line !== null ? `line ${first.line}: ` : ''}${first.message}${more}`;
 }
 
 function intField(

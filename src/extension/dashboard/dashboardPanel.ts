@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { resolveTimeoutSeconds } from '../../core/config';
 import { errorMessage } from '../../core/errors';
+import { type PatternLoader, patternLoader } from '../../core/patterns';
 import { loadWorkspaceConfig } from '../../owner/configWatcher';
 import { sparkqDirOf } from '../../owner/workspace';
 import type { ToolInfo } from '../../shared/dashboardProtocol';
@@ -78,6 +79,7 @@ export class DashboardPanels extends Disposable implements vscode.WebviewPanelSe
       runCommand: (command: DashboardCommand, args) => Promise.resolve(vscode.commands.executeCommand(`sparkq.${command}`, args)),
       openLog: (task) => this.openLog(task),
       log: (m) => this.log.trace(m),
+      patterns: () => this.patterns(),
     });
     this.controller = controller;
     const listener = panel.webview.onDidReceiveMessage((m: unknown) => void controller.handleMessage(m));
@@ -125,6 +127,13 @@ export class DashboardPanels extends Disposable implements vscode.WebviewPanelSe
       this.log.warn(`dashboard: cannot read the tools of sparkq.yml: ${errorMessage(e)}`);
       return [];
     }
+  }
+
+  /** The patterns folder sparkq.yml names (default sparkq/patterns); none in Restricted Mode, where sparkq.yml is not read. */
+  private patterns(): PatternLoader | null {
+    const dir = this.connection.workspaceDir;
+    if (dir === undefined || !this.isTrusted()) return null;
+    return patternLoader(path.resolve(dir, loadWorkspaceConfig(dir).patternsDir));
   }
 
   private async openLog(task: string): Promise<void> {

@@ -32,6 +32,11 @@ const EnqueueFormSchema = z
     timeoutSeconds: z.string().max(20).optional(),
     priority: z.string().max(20).optional(),
     after: z.string().max(20_000).optional(),
+    pattern: z.string().max(200).optional(),
+    vars: z
+      .record(z.string().max(200), z.string().max(256 * 1024))
+      .refine((v) => Object.keys(v).length <= 100, 'at most 100 variables')
+      .optional(),
   })
   .strict();
 
@@ -51,6 +56,7 @@ export const RequestParamSchemas = {
   resumeQueue: z.object({ queue: id }).strict(),
   requeueFailed: z.object({ queue: id }).strict(),
   plans: z.object({ plan: id.optional() }).strict(),
+  patterns: z.object({ stats: z.boolean().optional() }).strict(),
 } as const;
 
 // The page is typed by the shared protocol and the host by these schemas: a schema that accepts or gives anything
