@@ -15,7 +15,7 @@ const sheet = new CSSStyleSheet();
 sheet.replaceSync(css);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
-const TABS: DashboardUiState['tab'][] = ['overview', 'tasks', 'enqueue', 'plans'];
+const TABS: DashboardUiState['tab'][] = ['overview', 'tasks', 'enqueue', 'plans', 'patterns'];
 const saved = loadUiState();
 
 /** The UI state (tab, filters, page cursors, sort, selection) restored from setState: the store's first. */

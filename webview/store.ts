@@ -10,6 +10,7 @@ import {
   type EnqueueForm,
   type HostMessage,
   type Overview,
+  type PatternsOverview,
   type PlansOverview,
   type SortKey,
   type TaskPageView,
@@ -49,6 +50,11 @@ export interface DashboardState {
   /** The Plans tab: the plans seen and the chosen one's report. */
   plans: PlansOverview | null;
   plansError: string | null;
+  /** The prompt patterns (for the enqueue form) and, once the Patterns tab asked, the patterns table. */
+  patterns: PatternsOverview | null;
+  /** `patterns` carries the table from history (asked by the Patterns tab), not only the list of patterns. */
+  patternsTable: boolean;
+  patternsError: string | null;
   detail: TaskDetail | null;
   /** Why the selected task cannot be shown, or null. */
   detailError: string | null;
@@ -80,6 +86,9 @@ export class DashboardStore {
   private plansRequest = 0;
   private plansAskedAt = -Infinity;
   private plansLater: ReturnType<typeof setTimeout> | null = null;
+  private patternsRequest = 0;
+  private patternsAskedAt = -Infinity;
+  private patternsLater: ReturnType<typeof setTimeout> | null = null;
   state: DashboardState;
 
   constructor(uiState: DashboardUiState) {
@@ -96,6 +105,9 @@ export class DashboardStore {
       usageError: null,
       plans: null,
       plansError: null,
+      patterns: null,
+      patternsTable: false,
+      patternsError: null,
       detail: null,
       detailError: null,
       queueNote: null,
@@ -130,12 +142,14 @@ export class DashboardStore {
       this.set({ init: m.init, initShown: true });
       void this.loadOverview();
       if (this.state.ui.tab === 'plans') void this.loadPlans();
+      if (this.state.ui.tab === 'patterns' || this.state.ui.tab === 'enqueue') void this.loadPatterns();
       return;
     }
     // changed: refresh what is on screen; the host already batched the events.
     void this.loadPage();
     if (this.state.ui.tab === 'overview') void this.loadOverview();
     if (this.state.ui.tab === 'plans') void this.loadPlans(false);
+    if (this.state.ui.tab === 'patterns') void this.loadPatterns(false);
     const shown = this.state.detail;
     if (shown && (m.all || m.tasks.includes(shown.id))) void this.loadDetail();
   }
@@ -181,6 +195,7 @@ export class DashboardStore {
     this.setUi({ tab });
     if (tab === 'overview') void this.loadOverview();
     if (tab === 'plans') void this.loadPlans();
+    if (tab === 'patterns' || tab === 'enqueue') void this.loadPatterns();
   }
 
   // ---- task detail ----------------------------------------------------------------------------------------------
@@ -268,6 +283,38 @@ export class DashboardStore {
     if (id === this.state.ui.plan) return;
     this.setUi({ plan: id });
     void this.loadPlans();
+  }
+
+  // ---- patterns -------------------------------------------------------------------------------------------------
+
+  /**
+   * Asks for the prompt patterns, with the patterns table when the Patterns tab is shown (it reads the history). Like
+   * the plans, a change of the queue asks at most every PLANS_EVERY_MS; a later answer wins over an earlier one.
+   */
+  loadPatterns(now = true): Promise<void> {
+    const wait = this.patternsAskedAt + PLANS_EVERY_MS - Date.now();
+    if (!now && wait > 0) {
+      this.patternsLater ??= setTimeout(() => {
+        this.patternsLater = null;
+        if (this.state.ui.tab === 'patterns') void this.loadPatterns();
+      }, wait);
+      return Promise.resolve();
+    }
+    this.patternsAskedAt = Date.now();
+    const n = ++this.patternsRequest;
+    const stats = this.state.ui.tab === 'patterns';
+    return request('patterns', stats ? { stats } : {}).then(
+      (patterns) => {
+        // The form's list without the table must not hide a table already shown.
+        if (n !== this.patternsRequest) return;
+        const old = this.state.patterns;
+        const keep = !stats && old !== null && this.state.patternsTable;
+        this.set({ patterns: keep ? { ...patterns, stats: old.stats, scanned: old.scanned, truncated: old.truncated } : patterns, patternsTable: stats || keep, patternsError: null });
+      },
+      (e: unknown) => {
+        if (n === this.patternsRequest) this.set({ patternsError: `Patterns cannot be shown: ${errorText(e)}` });
+      },
+    );
   }
 
   /** A queue's button (pause, resume, requeue failed): says how it went under the table, and redraws the overview. */

@@ -77,7 +77,7 @@ export interface PatternInfo {
 }
 
 export interface PatternsOverview {
-  /** The patterns folder, relative to the workspace folder; null when it is not read (no folder, Restricted Mode). */
+  /** The patterns folder (absolute); null when it is not read (no folder, or Restricted Mode, where sparkq.yml is not read). */
   folder: string | null;
   patterns: PatternInfo[];
   /** Pattern files that do not parse, each with its first problem. */

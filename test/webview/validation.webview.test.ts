@@ -1,13 +1,27 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
+import { patternLoader } from '../../src/core/patterns';
 import type { QueueService } from '../../src/core/queue/service';
 import type { DashboardDeps } from '../../src/extension/dashboard/dashboardController';
 import { testQueue } from '../support/queue';
-import { type DashboardPage, click, launchBrowser, openDashboard } from './harness';
+import { type DashboardPage, click, launchBrowser, openDashboard, setControl } from './harness';
 import { depsFor, serviceApi } from './queueApi';
 
 const TASKS_TAB = { tab: 'tasks', query: { limit: 50 }, cursors: [], sort: { key: 'created', dir: -1 }, selected: null };
 const HASH = 'ab12cd34ef56'.padEnd(64, '0');
+const ENDPOINT = `---
+name: api-endpoint
+description: Add a REST endpoint with its tests
+tool: llm-codex
+variables:
+  resource: { description: "the resource, plural (users)" }
+  verb: { description: the HTTP method, default: GET }
+---
+Add \`{{verb}} /{{resource}}\` with its tests.
+`;
 
 /** Validators and prompt patterns in the dashboard: the built bundle in Chromium over an in-memory queue. */
 describe('dashboard webview: validation and patterns', function () {
@@ -87,5 +101,59 @@ describe('dashboard webview: validation and patterns', function () {
     await click(page, `#detail-validates [data-task-link="${task.id}"]`);
     await page.waitForFunction(() => document.querySelector('#detail-validation-badge')?.textContent === 'passed', undefined, { timeout: 3_000 });
     assert.deepEqual(pageErrors, []);
+  });
+
+  it('shows the patterns table from history with the CLI\'s cells, and the patterns of the folder', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-patterns-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'api-endpoint.md'), ENDPOINT);
+      const first = await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'one', pattern: { name: 'api-endpoint', hash: HASH } });
+      await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'two', pattern: { name: 'api-endpoint', hash: HASH } });
+      const c = await q.claim({ queue: 'q', worker: 'w' });
+      assert.equal(c!.task.id, first.id);
+      await q.complete({ task: first.id, lease: c!.lease, summary: 'done', usage: { inputTokens: 100, outputTokens: 20, costUsd: 0.5 } });
+      const { page } = await open({ ...TASKS_TAB, tab: 'patterns' }, { patterns: () => patternLoader(dir) });
+      await page.waitForSelector('#patterns-stats tr[data-pattern="api-endpoint"]');
+      const cells = await page.$$eval('#patterns-stats tr[data-pattern="api-endpoint"] td', (tds) => tds.map((td) => td.textContent?.trim()));
+      assert.deepEqual(cells.slice(0, 3), ['api-endpoint', '2 (1 running)', '100% (1/1)']);
+      assert.equal(cells[4], '120');
+      assert.equal(cells[6], '$0.5000');
+      assert.match((await page.textContent('#patterns-basis')) ?? '', /From all 2 tasks/);
+      assert.match((await page.textContent('#patterns-list tr[data-pattern="api-endpoint"]')) ?? '', /llm-codex\s+resource, verb=GET/);
+      // A new use arrives live.
+      await q.enqueue({ queue: 'q', tool: 'llm-codex', prompt: 'three', pattern: { name: 'api-endpoint', hash: HASH } });
+      await page.waitForFunction(() => document.querySelector('#patterns-stats tr[data-pattern="api-endpoint"] td:nth-child(2)')?.textContent?.trim() === '3 (2 running)', undefined, { timeout: 5_000 });
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('enqueues from a pattern: its variables as fields with defaults, a missing one marked, the pattern recorded', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-patterns-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'api-endpoint.md'), ENDPOINT);
+      const { page } = await open({ ...TASKS_TAB, tab: 'enqueue' }, { patterns: () => patternLoader(dir) });
+      await page.waitForSelector('#enq-pattern');
+      await setControl(page, '#enq-pattern', 'api-endpoint');
+      await page.waitForSelector('#enq-vars [data-var="resource"]');
+      assert.equal(await page.$eval('#enq-vars [data-var="verb"]', (e) => (e as HTMLElement & { value: string }).value), 'GET');
+      assert.equal(await page.getAttribute('#enq-vars [data-var="resource"]', 'placeholder'), 'the resource, plural (users)');
+      await click(page, '#enq-submit');
+      await page.waitForFunction(() => (document.querySelector('.field-error[data-for="var:resource"]')?.textContent ?? '') !== '');
+      assert.match((await page.textContent('.field-error[data-for="var:resource"]')) ?? '', /Give resource a value/);
+      assert.equal(q.listTasks({}).tasks.length, 0);
+      await setControl(page, '#enq-vars [data-var="resource"]', 'users', 'input');
+      await setControl(page, '#enq-vars [data-var="verb"]', 'POST', 'input');
+      await click(page, '#enq-submit');
+      await page.waitForFunction(() => /Enqueued tsk_/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+      const [task] = q.listTasks({}).tasks;
+      assert.equal(task?.prompt, 'Add `POST /users` with its tests.');
+      assert.deepEqual(task?.pattern, { name: 'api-endpoint', hash: patternLoader(dir).load('api-endpoint')!.hash });
+      assert.equal(task?.tool, 'llm-codex');
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

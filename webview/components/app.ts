@@ -5,6 +5,7 @@ import { type DashboardState, store } from '../store';
 import { StoreElement } from './base';
 import './enqueue';
 import './overview';
+import './patterns';
 import './plans';
 import './tasks';
 
@@ -32,6 +33,8 @@ export class DashboardApp extends StoreElement {
         ${panel('enqueue', html`<sparkq-enqueue></sparkq-enqueue>`)}
         <vscode-tab-header slot="header" data-tab="plans">Plans</vscode-tab-header>
         ${panel('plans', html`<sparkq-plans></sparkq-plans>`)}
+        <vscode-tab-header slot="header" data-tab="patterns">Patterns</vscode-tab-header>
+        ${panel('patterns', html`<sparkq-patterns></sparkq-patterns>`)}
       </vscode-tabs>`;
   }
 }

@@ -1,4 +1,4 @@
-import type { EnqueueField } from '../../src/shared/dashboardProtocol';
+import { type EnqueueField, type PatternInfo, variableField } from '../../src/shared/dashboardProtocol';
 import { type TemplateResult, html, nothing } from '../lit';
 import { type DashboardState, store } from '../store';
 import { StoreElement, select, valueOf } from './base';
@@ -8,8 +8,11 @@ type Control = HTMLElement & { value: string };
 /** The Enqueue tab: a form for one task, checked field by field by the host (and the After field as it is typed). */
 export class EnqueueView extends StoreElement {
   protected override watches(s: DashboardState): readonly unknown[] {
-    return [s.init, s.enqueueErrors, s.enqueueNote, s.suggestions];
+    return [s.init, s.enqueueErrors, s.enqueueNote, s.suggestions, s.patterns];
   }
+
+  /** The prompt pattern chosen in the form ('' for none): its variables get fields, and its tool is chosen. */
+  private patternName = '';
 
   private scriptTimer: ReturnType<typeof setTimeout> | undefined;
   private afterTimer: ReturnType<typeof setTimeout> | undefined;
@@ -21,6 +24,8 @@ export class EnqueueView extends StoreElement {
     const ro = init.readOnly;
     const active = init.queues.filter((q) => q.active);
     const tools = init.tools.map((t): [string, string] => [t.name, `${t.name} (${t.kind})`]);
+    const patterns = this.state.patterns?.patterns ?? [];
+    const pattern = patterns.find((p) => p.name === this.patternName);
     const toolName = tools.some(([v]) => v === this.toolName) ? this.toolName : (tools[0]?.[0] ?? '');
     const tool = init.tools.find((t) => t.name === toolName);
     const note = enqueueNote ?? (ro ? { text: 'Restricted Mode: the dashboard is read-only. Trust this workspace to enqueue tasks.', kind: 'error' } : null);
@@ -40,6 +45,37 @@ export class EnqueueView extends StoreElement {
       ></vscode-textfield>`;
     return html`<form id="enqueue" class="enqueue" @submit=${(e: Event) => (e.preventDefault(), void this.submit())}>
       ${field('Queue', select('enq-queue', 'Queue', active.map((q): [string, string] => [q.id, `${q.session} / ${q.name}`]), valueOf(this, 'enq-queue'), () => undefined, ro), 'queue')}
+      ${patterns.length > 0
+        ? field(
+            'Pattern',
+            select('enq-pattern', 'Pattern', [['', 'No pattern'], ...patterns.map((p): [string, string] => [p.name, `${p.name} — ${p.description}`])], this.patternName, (v) => this.choosePattern(v), ro),
+            'pattern',
+            pattern ? html`<div class="muted hint" id="enq-pattern-hint">${patternHint(pattern)}</div>` : nothing,
+          )
+        : errors.pattern !== undefined
+          ? html`<div class="field-error" data-for="pattern" role="alert">${errors.pattern}</div>`
+          : nothing}
+      ${pattern && pattern.variables.length > 0
+        ? html`<fieldset id="enq-vars" class="pattern-vars">
+            <legend>${`Variables of ${pattern.name}`}</legend>
+            ${pattern.variables.map((v) =>
+              field(
+                v.default === null ? `${v.name} (required)` : v.name,
+                html`<vscode-textfield
+                  data-var=${v.name}
+                  aria-label=${v.name}
+                  placeholder=${v.description}
+                  title=${v.description}
+                  .value=${v.default ?? ''}
+                  ?disabled=${ro}
+                  ?invalid=${errors[variableField(v.name)] !== undefined}
+                ></vscode-textfield>`,
+                variableField(v.name),
+                html`<div class="muted hint">${v.default === null ? v.description : `${v.description} (default ${v.default})`}</div>`,
+              ),
+            )}
+          </fieldset>`
+        : nothing}
       ${field('Tool', select('enq-tool', 'Tool', tools, toolName, (v) => ((this.toolName = v), this.requestUpdate()), ro), 'tool')}
       <div id="script-fields" ?hidden=${!tool?.script}>
         ${field(
@@ -69,7 +105,14 @@ export class EnqueueView extends StoreElement {
       <div ?hidden=${!!tool?.script}>
         ${field(
           'Prompt',
-          html`<vscode-textarea id="enq-prompt" aria-label="Prompt" rows="6" placeholder="What should the task do?" ?disabled=${ro} ?invalid=${errors.prompt !== undefined}></vscode-textarea>`,
+          html`<vscode-textarea
+            id="enq-prompt"
+            aria-label="Prompt"
+            rows="6"
+            placeholder=${pattern ? 'Optional: added after the pattern\'s prompt' : 'What should the task do?'}
+            ?disabled=${ro}
+            ?invalid=${errors.prompt !== undefined}
+          ></vscode-textarea>`,
           'prompt',
         )}
       </div>
@@ -94,6 +137,21 @@ export class EnqueueView extends StoreElement {
     </form>`;
   }
 
+  /** A pattern was chosen: its tool becomes the form's tool, and its variables get fields (defaults pre-filled). */
+  private choosePattern(name: string): void {
+    this.patternName = name;
+    const tool = this.state.patterns?.patterns.find((p) => p.name === name)?.tool;
+    if (tool && this.state.init.tools.some((t) => t.name === tool)) this.toolName = tool;
+    this.requestUpdate();
+  }
+
+  /** The values typed for the chosen pattern's variables. */
+  private variableValues(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const el of this.querySelectorAll<HTMLElement & { value: string }>('#enq-vars [data-var]')) out[el.dataset['var'] ?? ''] = el.value;
+    return out;
+  }
+
   private chooseScript(name: string, inputs: string): void {
     const script = this.querySelector<Control>('#enq-script');
     if (script) script.value = name;
@@ -105,10 +163,12 @@ export class EnqueueView extends StoreElement {
     if (this.state.init.readOnly) return;
     const v = (id: string) => valueOf(this, id);
     const tool = this.state.init.tools.find((t) => t.name === v('enq-tool'));
+    const pattern = this.state.patterns?.patterns.some((p) => p.name === this.patternName) ? this.patternName : '';
     const enqueued = await store.enqueue({
       queue: v('enq-queue'),
       tool: v('enq-tool'),
       ...(tool?.script ? { script: v('enq-script'), args: v('enq-args') } : { prompt: v('enq-prompt') }),
+      ...(pattern !== '' ? { pattern, vars: this.variableValues() } : {}),
       timeoutSeconds: v('enq-timeout'),
       priority: v('enq-priority'),
       after: v('enq-after'),
@@ -121,3 +181,8 @@ export class EnqueueView extends StoreElement {
   }
 }
 customElements.define('sparkq-enqueue', EnqueueView);
+
+/** "llm-codex · validated by llm-haiku · Add a REST endpoint…": what choosing a pattern brings. */
+function patternHint(p: PatternInfo): string {
+  return [p.tool ? `runs with ${p.tool}` : 'names no tool: choose one', ...(p.validator ? [`validated by ${p.validator}`] : [])].join(' · ') + '. Its prompt comes first; the Prompt field, if filled, is added after it.';
+}
