@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { QueueNode, SessionNode, TaskNode } from '../views/nodes';
-import { REPORT_GROUPS } from '../../core/model';
+import { REPORT_GROUPS, ValidateSpecSchema } from '../../core/model';
 import { MERGE_MODES, type MergeMode } from '../../core/config';
 import { UserFacingError } from '../errors';
 
@@ -80,8 +80,15 @@ export const ArgSchemas = {
   enqueue: z
     .object({
       queue: ref,
-      tool: ref,
+      /** Optional only with a pattern that names its tool. */
+      tool: ref.optional(),
       prompt: z.string().optional(),
+      /** Make the prompt from this prompt pattern, as `sparkq enqueue --pattern` (the prompt, if given, is added after it). */
+      pattern: ref.optional(),
+      /** Values of the pattern's variables (`--var k=v`). */
+      vars: z.record(z.string(), z.string()).optional(),
+      /** Check the result with a validator (`--validate-with`…); default: the pattern's, then the tool's in sparkq.yml. */
+      validate: ValidateSpecSchema.optional(),
       payload: json.optional(),
       timeoutSeconds: z.number().int().positive().optional(),
       priority: z.number().int().optional(),

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { ToolConfig } from '../../core/config';
 import type { Queue, Session, Task, TaskStatus } from '../../core/model';
+import type { Pattern } from '../../core/patterns';
 import type { ScriptEntry } from '../../core/scriptIndex';
 import { Cancelled, UserFacingError } from '../errors';
 import type { QueueReader } from '../queueReader';
@@ -82,6 +83,40 @@ export async function pickTool(tools: ToolConfig[]): Promise<ToolConfig> {
     { title: 'SparkQ: Choose the tool that runs the task', placeHolder: 'Tool' },
   );
   return chosen.tool;
+}
+
+/** A prompt pattern to make the prompt from, or null for none (the first item). */
+export async function pickPattern(patterns: Pattern[]): Promise<Pattern | null> {
+  const none = { label: '$(circle-slash) No pattern', description: 'write the prompt yourself', pattern: null };
+  const chosen = await pick(
+    [
+      none,
+      ...patterns.map((p) => ({
+        label: p.name,
+        description: [p.tool ?? 'no tool', ...(p.validate ? [`validated by ${p.validate.tool}`] : [])].join(' · '),
+        detail: p.description,
+        pattern: p,
+      })),
+    ],
+    { title: 'SparkQ: Make the prompt from a pattern?', placeHolder: 'Prompt pattern (sparkq patterns)' },
+  );
+  return chosen.pattern;
+}
+
+/** Each variable of `p` in turn: its default pre-filled, its description as the prompt; one without a default is required. */
+export async function askPatternVariables(p: Pattern): Promise<Record<string, string>> {
+  const values: Record<string, string> = {};
+  const names = Object.keys(p.variables);
+  for (const [i, name] of names.entries()) {
+    const v = p.variables[name]!;
+    values[name] = await askText({
+      title: `SparkQ: ${p.name} — ${name} (${i + 1}/${names.length})`,
+      prompt: v.default === null ? `${v.description} (required)` : `${v.description} (default ${v.default})`,
+      value: v.default ?? '',
+      required: v.default === null,
+    });
+  }
+  return values;
 }
 
 export async function pickScript(scripts: ScriptEntry[]): Promise<ScriptEntry> {

@@ -1,12 +1,15 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { splitShellWords } from '../../worker/shellWords';
-import type { JsonValue, Task } from '../../core/model';
+import type { JsonValue, Task, ValidateSpec } from '../../core/model';
+import { listPatterns, type PatternLoader, patternLoader } from '../../core/patterns';
+import { type FromPattern, taskFromPattern } from '../patternEnqueue';
 import { loadWorkspaceConfig } from '../../owner/configWatcher';
 import { UserFacingError } from '../errors';
 import { ArgSchemas, readArgs } from './args';
 import { CommandId } from './commandIds';
 import { type CommandContext, type CommandFactory, withProgress } from './commandContext';
-import { askText, confirm, pickDependencies, pickQueue, pickScript, pickTask, pickTool } from './pickers';
+import { askPatternVariables, askText, confirm, pickDependencies, pickPattern, pickQueue, pickScript, pickTask, pickTool } from './pickers';
 import { plural } from '../../core/text';
 
 /** Tasks: enqueue, claim, complete, fail, requeue, show, purge. */
@@ -23,6 +26,12 @@ function offerShow(task: Task, message: string): void {
   });
 }
 
+/** The patterns folder sparkq.yml names (the command runs only in a trusted workspace: api() refuses otherwise). */
+function patternsOf(ctx: CommandContext): PatternLoader {
+  const dir = workspaceDir(ctx);
+  return patternLoader(path.resolve(dir, loadWorkspaceConfig(dir).patternsDir));
+}
+
 export const enqueue: CommandFactory = (ctx) => async (raw) => {
   const { interactive, args } = readArgs(CommandId.Enqueue, ArgSchemas.enqueue, raw);
   const api = await ctx.connection.api('enqueue a task');
@@ -30,6 +39,28 @@ export const enqueue: CommandFactory = (ctx) => async (raw) => {
   let tool = args.tool;
   let prompt = args.prompt;
   let payload: JsonValue | undefined = args.payload;
+  // A prompt pattern, as `sparkq enqueue --pattern NAME --var k=v`: named, or offered from the palette when the folder has some.
+  let made: FromPattern | undefined;
+  let patternName = args.pattern;
+  let values = args.vars;
+  if (patternName === undefined && interactive && tool === undefined && prompt === undefined && payload === undefined) {
+    const { patterns } = listPatterns(patternsOf(ctx));
+    if (patterns.length > 0) {
+      const chosen = await pickPattern(patterns);
+      if (chosen !== null) {
+        patternName = chosen.name;
+        values ??= await askPatternVariables(chosen);
+      }
+    }
+  }
+  if (patternName !== undefined) {
+    const r = taskFromPattern(patternsOf(ctx), patternName, values ?? {}, prompt);
+    if (r.problems) throw new UserFacingError(r.problems.map((p) => p.message).join('\n'));
+    made = r.made;
+    prompt = made.prompt;
+    tool ??= made.pattern.tool ?? undefined;
+  }
+  if (tool === undefined && !interactive) throw new UserFacingError(made ? `Pattern ${made.pattern.name} names no tool: say which tool runs the task (tool).` : 'Say which tool runs the task (tool).');
   if (tool === undefined) {
     const config = loadWorkspaceConfig(workspaceDir(ctx));
     const chosen = await pickTool(Object.values(config.tools));
@@ -43,6 +74,7 @@ export const enqueue: CommandFactory = (ctx) => async (raw) => {
   if (prompt === undefined && payload === undefined && interactive) {
     prompt = await askText({ title: `SparkQ: Enqueue for ${tool}`, prompt: 'What should the task do?', placeHolder: 'The prompt' });
   }
+  const validate: ValidateSpec | undefined = args.validate ?? made?.validate;
   let after = args.after;
   if (after === undefined && interactive) after = await pickDependencies(api, (await api.getQueue(queue)).sessionId);
   const task = await withProgress('Enqueueing…', () =>
@@ -54,9 +86,11 @@ export const enqueue: CommandFactory = (ctx) => async (raw) => {
       ...(args.timeoutSeconds !== undefined ? { timeoutSeconds: args.timeoutSeconds } : {}),
       ...(args.priority !== undefined ? { priority: args.priority } : {}),
       ...(after !== undefined && after.length > 0 ? { after } : {}),
+      ...(made ? { pattern: made.record } : {}),
+      ...(validate !== undefined ? { validate } : {}),
     }),
   );
-  ctx.log.info(`enqueued ${task.id} (${task.tool}) on ${task.queue}`);
+  ctx.log.info(`enqueued ${task.id} (${task.tool}) on ${task.queue}${made ? ` from pattern ${made.pattern.name}` : ''}`);
   if (interactive) offerShow(task, `Enqueued ${task.id} on ${task.queue}.`);
   return task;
 };

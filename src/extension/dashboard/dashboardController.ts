@@ -1,6 +1,6 @@
 import { errorMessage } from '../../core/errors';
-import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskPattern, type TaskStatus, type ValidateSpec } from '../../core/model';
-import { joinPrompts, listPatterns, type Pattern, PatternError, type PatternLoader, renderPattern, taskPatternOf, unknownPattern, variableProblems } from '../../core/patterns';
+import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskStatus } from '../../core/model';
+import { listPatterns, type Pattern, type PatternLoader } from '../../core/patterns';
 import { patternStats } from '../../core/patternStats';
 import type { ChangeEvent } from '../../api/contract';
 import type { QueueApi } from '../../api/contract';
@@ -23,10 +23,10 @@ import {
   CHANGE_ACTIONS,
   afterProblem,
   parseAfter,
-  variableField,
 } from '../../shared/dashboardProtocol';
 import { checkWebviewMessage, toTaskRow } from './dashboardSchemas';
 import { splitShellWords } from '../../worker/shellWords';
+import { type FromPattern, patternProblem, taskFromPattern } from '../patternEnqueue';
 import type { QueueReader } from '../queueReader';
 
 /** The commands the dashboard's actions run (the same ones the tree views and the palette use). */
@@ -322,37 +322,13 @@ export class DashboardController {
     return result;
   }
 
-  /**
-   * The enqueue form's pattern and variables, as `sparkq enqueue --pattern NAME --var k=v` reads them: the pattern's
-   * rendering (the core's renderPattern) with the Prompt field after it, the pattern recorded on the task, the
-   * pattern's validator, and its tool when the form names none. Problems become field errors.
-   */
-  private fromPattern(form: DashboardParams<'enqueue'>, fields: Partial<Record<EnqueueField, string>>): { pattern: Pattern; prompt: string; record: TaskPattern; validate: ValidateSpec | undefined } | null {
+  /** The enqueue form's pattern and variables (taskFromPattern, as `sparkq enqueue --pattern`); problems become field errors. */
+  private fromPattern(form: DashboardParams<'enqueue'>, fields: Partial<Record<EnqueueField, string>>): FromPattern | null {
     const name = form.pattern?.trim() ?? '';
     if (name === '') return null;
-    const loader = this.deps.patterns?.() ?? null;
-    if (loader === null) {
-      fields.pattern = 'Patterns are read from the folder sparkq.yml names, which is not read here (no folder, or Restricted Mode).';
-      return null;
-    }
-    let found: Pattern | null;
-    try {
-      found = loader.load(name);
-    } catch (e) {
-      fields.pattern = e instanceof PatternError ? `Pattern ${name} is invalid: ${patternProblem(e)}` : errorMessage(e);
-      return null;
-    }
-    if (found === null) {
-      fields.pattern = unknownPattern(name, loader).message;
-      return null;
-    }
-    // An empty field is not a value: the variable's default applies, or it is missing.
-    const values = Object.fromEntries(Object.entries(form.vars ?? {}).filter(([, v]) => v !== ''));
-    const problems = variableProblems(found, values);
-    for (const p of problems) fields[p.kind === 'unknown' ? 'pattern' : variableField(p.variable)] = p.kind === 'missing' ? `Give ${p.variable} a value: ${found.variables[p.variable]?.description ?? 'it has no default'}.` : p.message;
-    if (problems.length > 0) return null;
-    const own = form.prompt?.trim() ? form.prompt : undefined;
-    return { pattern: found, prompt: joinPrompts(renderPattern(found, values), own), record: taskPatternOf(found), validate: found.validate === null ? undefined : { ...found.validate } };
+    const r = taskFromPattern(this.deps.patterns?.() ?? null, name, form.vars ?? {}, form.prompt);
+    for (const p of r.problems ?? []) fields[p.field] = fields[p.field] === undefined ? p.message : `${fields[p.field]!}\n${p.message}`;
+    return r.made ?? null;
   }
 
   /** The full queue for a change the dashboard makes itself; refused in Restricted Mode like the other actions. */
@@ -464,14 +440,6 @@ function patternInfo(p: Pattern): PatternInfo {
     variables: Object.entries(p.variables).map(([name, v]) => ({ name, description: v.description, default: v.default })),
     validator: p.validate?.tool ?? null,
   };
-}
-
-/** A pattern file's first problem with its line: "line 3: …". */
-function patternProblem(e: PatternError): string {
-  const first = e.issues[0];
-  if (!first) return e.message;
-  const more = e.issues.length > 1 ? ` (and ${e.issues.length - 1} more)` : '';
-  return `${first.line !== null ? `line ${first.line}: ` : ''}${first.message}${more}`;
 }
 
 function intField(
