@@ -8,6 +8,7 @@ import { patternLoader, renderPattern } from '../../../src/core/patterns';
 import { patternStats } from '../../../src/core/patternStats';
 import type { QueueService } from '../../../src/core/queue/service';
 import { DashboardController } from '../../../src/extension/dashboard/dashboardController';
+import { taskFromPattern } from '../../../src/extension/patternEnqueue';
 import type { HostMessage, PatternsOverview } from '../../../src/shared/dashboardProtocol';
 import { testQueue } from '../../support/queue';
 import { depsFor, serviceApi } from '../../webview/queueApi';
@@ -128,5 +129,16 @@ describe('dashboard host: prompt patterns', () => {
     assert.equal(o.truncated, false);
     const bad = await req('patterns', { stats: 'yes' });
     assert.equal(bad.ok, false, 'a bad request gets an error answer');
+  });
+
+  it('taskFromPattern (the form\'s and the command\'s one path): an unknown variable is the pattern\'s problem, no folder is said plainly', () => {
+    const loader = patternLoader(dir);
+    const unknown = taskFromPattern(loader, 'api-endpoint', { resource: 'users', colour: 'red' }, undefined);
+    assert.deepEqual(unknown.problems?.map((p) => p.field), ['pattern']);
+    assert.match(unknown.problems?.[0]?.message ?? '', /has no variable "colour"; it declares: resource, verb/);
+    assert.match(taskFromPattern(null, 'api-endpoint', {}, undefined).problems?.[0]?.message ?? '', /not read here/);
+    const made = taskFromPattern(loader, 'api-endpoint', { resource: 'users', verb: 'PUT' }, '  ');
+    assert.equal(made.made?.prompt, 'Add `PUT /users` with its tests.', 'a blank own prompt adds nothing');
+    assert.deepEqual(made.made?.validate, { tool: 'llm-codex', prompt: 'check the endpoint', maxRounds: 3 });
   });
 });
