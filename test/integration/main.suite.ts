@@ -7,6 +7,7 @@ import { COMMANDS } from '../../src/extension/commands';
 import type { SparkqExports } from '../../src/extension/extension';
 import { activateSparkq, exec, rowsOf, waitFor, workspaceDir, EXTENSION_ID } from './helpers';
 import { activateProbe, definitionsAfterSparkq, expectedDefinition, sparkqDefinitions, startMcpDefinition } from './mcpProvider.tests';
+import { registerValidationTests } from './validation.tests';
 import { registerWorktreeTests } from './worktrees.tests';
 
 /**
@@ -108,7 +109,7 @@ export function registerMainSuite(): void {
 
       it('rejects misspelt arguments with the expected shape', async () => {
         assert.equal(await exec('sparkq.enqueue', { queue: 'Back End', tool: 'run-bash', promt: 'typo' }), undefined);
-        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /invalid arguments.*Expected \{ queue, tool, prompt\?/);
+        assert.match(sparkq.testHooks.lastFailure()?.message ?? '', /invalid arguments.*Expected \{ queue, tool\?, prompt\?, pattern\?/);
       });
 
       it('enqueue → claim → complete, fail → requeue, through the commands', async () => {
@@ -628,6 +629,7 @@ export function registerMainSuite(): void {
     });
 
     registerWorktreeTests(() => ({ sparkq, dir, session: session.name }));
+    registerValidationTests(() => ({ sparkq, dir, session: session.name }));
 
     describe('ending', () => {
       it('sparkq.endQueue and sparkq.endSession end them; the views show it', async () => {
