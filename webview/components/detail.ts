@@ -82,14 +82,14 @@ export class TaskDetailView extends StoreElement {
             </table>`
         : nothing;
     return html`<h2>Task ${t.id}</h2>
-      ${this.actions(t)}${t.change ? this.change(t, t.change) : nothing}${validationSection(t)}
+      ${this.actions(t)}${t.change ? this.change(t, t.change) : nothing}
       <table class="kv">
         <tbody>
           <tr><th>Status</th>${statusCell(t)}</tr>
           ${rows.map(([k, v]) => html`<tr><th>${k}</th><td>${v}</td></tr>`)}
         </tbody>
       </table>
-      ${sections}${attempts}`;
+      ${validationSection(t)}${sections}${attempts}`;
   }
 
   /** What the task changed in its worktree (isolation: worktree): branch, commit, diff stat, files, and review buttons. */
