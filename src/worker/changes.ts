@@ -256,8 +256,8 @@ export interface GroupMerge {
 }
 
 /**
- * After a task of a merge group (a plan batch with `merge: auto`) succeeded: when every task of its group has
- * succeeded (the newest copy of each), merges them all into their base in plan order, and stops at the first that
+ * After a task of a merge group (a plan batch with `merge: auto`) succeeded, or passed its check: when every task of
+ * its group has succeeded and, where validated, passed (the newest copy of each), merges them all into their base in plan order, and stops at the first that
  * conflicts or cannot merge; null while some of the group has not succeeded yet. Merges into one repository are
  * serialized, so two workers finishing the group's last tasks at once merge each task once (the second finds them in).
  */
@@ -280,7 +280,8 @@ export async function mergeGroupIfDone(
   for (const t of all) if (t.mergeGroup === group && !newest.has(t.planKey ?? t.id)) newest.set(t.planKey ?? t.id, t);
   const order = [...all].reverse().map((t) => t.planKey ?? t.id);
   const members = [...newest.values()].sort((a, b) => order.indexOf(a.planKey ?? a.id) - order.indexOf(b.planKey ?? b.id));
-  if (members.some((t) => t.status !== 'succeeded')) return null;
+  // Done means succeeded and, for a validated task, passed: nothing merges before its check says so.
+  if (members.some((t) => t.status !== 'succeeded' || (t.validation !== null && t.validation.status !== 'passed'))) return null;
   const merged: Task[] = [];
   for (let i = 0; i < members.length; i++) {
     const t = members[i]!;

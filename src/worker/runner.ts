@@ -361,6 +361,7 @@ async function runOne(
     }
     const st = now?.status ?? 'unknown';
     write((st === 'succeeded' ? paint('32', `✔ ${task.id} succeeded`) : paint('31', `✖ ${task.id} ${st}`)) + ` in ${took} (finished at the terminal)\n\n`);
+    if (st === 'succeeded') await afterSuccess(opts, config, task, paint);
     return { status: st === 'succeeded' ? 'succeeded' : 'failed', next: null };
   }
   const reason = stopReason as StopReason | null;
@@ -429,6 +430,7 @@ async function runOne(
       if (change) await q.recordChange({ task: task.id, attempt: task.attempt, change }).catch(() => undefined);
       const st = done.status === 'succeeded' ? paint('32', `✔ ${task.id} succeeded`) : paint('31', `✖ ${task.id} failed`);
       write(`${st} in ${took} (finished by its agent through SparkQ's tools): ${oneLine(done.result?.summary ?? done.error ?? '', 400)}\n\n`);
+      if (done.status === 'succeeded') await afterSuccess(opts, config, task, paint);
       return { status: done.status === 'succeeded' ? 'succeeded' : 'failed', next };
     }
     write(paint('31', `✖ ${task.id}: the outcome could not be recorded: ${errorMessage(e)}\n\n`));
@@ -437,7 +439,7 @@ async function runOne(
   for (const n of outcome.notes ?? []) write(paint('33', `note: ${n}\n`));
   if (outcome.status === 'succeeded') {
     write(paint('32', `✔ ${task.id} succeeded`) + ` in ${took}: ${oneLine(outcome.summary)}\n\n`);
-    if (task.mergeGroup !== null) await mergeGroup(opts, config, task, paint);
+    await afterSuccess(opts, config, task, paint);
   } else if (outcome.status === 'rate-limited') {
     const q2 = await q.getQueue(task.queueId).catch(() => null);
     const until = q2?.pausedUntil ? `until ${q2.pausedUntil}` : 'for now';
@@ -521,6 +523,19 @@ async function recordChangeOf(q: WorkerOptions['q'], worktrees: WorktreeRunner, 
   const change = await worktrees.leave(wt, t.status === 'succeeded' ? { succeeded: true, summary: t.result?.summary ?? 'done' } : { succeeded: false });
   output(`  ${describeChange(change)}\n`, 'info');
   return q.recordChange({ task: t.id, attempt: t.attempt, change });
+}
+
+/**
+ * What a success may complete: the task's merge group; or, for a validation task whose verdict passed the task it
+ * checks, that task's merge group (a validated task merges only once it passed).
+ */
+async function afterSuccess(opts: WorkerOptions, config: SparkqConfig, task: Task, paint: (code: string, s: string) => string): Promise<void> {
+  let subject: Task | null = task;
+  if (task.validates !== null) {
+    subject = await opts.q.getTask(task.validates).catch(() => null);
+    if (subject?.validation?.status !== 'passed') return;
+  }
+  if (subject.mergeGroup !== null) await mergeGroup(opts, config, subject, paint);
 }
 
 /**

@@ -231,6 +231,45 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
     ]);
   });
 
+  it('a validated batch with merge: auto merges only once every task passed its check, and not at all when one failed it', async () => {
+    const o = await repo();
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\necho "put $2 in $1"\n');
+    // The check passes for good.txt and fails for bad.txt (it reads what it checks from $SPARKQ_VALIDATE_FILE).
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'check.sh'), '#!/usr/bin/env bash\nif grep -q bad "$SPARKQ_VALIDATE_FILE"; then echo "bad file" >&2; exit 1; fi\necho checked\n');
+    await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
+    const plan = [
+      'id: checked',
+      'defaults: { queue: wt, tool: run-bash, validate: { tool: run-bash, prompt: check.sh, maxRounds: 1 } }',
+      'batches:',
+      '  - name: ok',
+      '    merge: auto',
+      '    tasks:',
+      '      - { name: a, prompt: put.sh good-a.txt A }',
+      '      - { name: b, prompt: put.sh good-b.txt B }',
+      '  - name: nok',
+      '    merge: auto',
+      '    tasks:',
+      '      - { name: c, prompt: put.sh good-c.txt C }',
+      '      - { name: d, prompt: put.sh bad.txt D }',
+    ].join('\n');
+    fs.writeFileSync(path.join(o.cwd, 'plan.yml'), plan);
+    await cli.ok(['plan', 'apply', 'plan.yml'], o);
+    const r = await cli.run(['run', '--queue', 'wt'], o);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const out = r.stdout;
+    const merged = out.indexOf('merge group checked/ok: 2 tasks merged');
+    assert.ok(merged > 0, out);
+    // Both checks of the ok batch (validation tasks, whose summary is the script's "checked") ran before its merge.
+    const checksBefore = (out.slice(0, merged).match(/succeeded in [\d.]+ s: checked/g) ?? []).length;
+    assert.equal(checksBefore, 2, out);
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'good-a.txt'), 'utf8'), 'A\n');
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'good-b.txt'), 'utf8'), 'B\n');
+    // The nok batch: d failed its check, so nothing of the batch merged, c's good work included.
+    assert.doesNotMatch(out, /merge group checked\/nok/);
+    assert.ok(!fs.existsSync(path.join(o.cwd, 'good-c.txt')));
+    assert.ok(!fs.existsSync(path.join(o.cwd, 'bad.txt')));
+  });
+
   it('refuses a worktree queue outside a git repository, an unknown base, and following a base that is no branch', async () => {
     const plain = { cwd: path.join(tmp.dir, `ws${++n}`) };
     fs.mkdirSync(plain.cwd, { recursive: true });
