@@ -3,8 +3,8 @@ import { Option } from 'commander';
 import { isSparkqError } from '../../core/errors';
 import { LIMITS } from '../../core/constants';
 import type { JsonValue, ListTasksInput, Task, TaskPage, TaskPattern, TaskStatus, ValidateSpec } from '../../core/model';
-import { joinPrompts, patternLoader, renderPattern, taskPatternOf, unknownPattern } from '../../core/patterns';
-import { loadWorkspaceConfig } from '../../owner/configWatcher';
+import type * as Patterns from '../../core/patterns';
+import type * as ConfigWatcher from '../../owner/configWatcher';
 import type { QueueApi } from '../../api/contract';
 import { intOption, parseJsonText, readTextArg, statusOption } from '../args';
 import { action, type CommandContext } from '../context';
@@ -117,6 +117,12 @@ export const taskCommands: CommandGroup = {
           let pattern: TaskPattern | undefined;
           let tool = givenTool;
           if (opts.pattern !== undefined) {
+            // Loaded for --pattern only: peek, tasks and task (this group's other commands, which agents run all the
+            // time) never evaluate the pattern and config parsers.
+            /* eslint-disable @typescript-eslint/no-require-imports */
+            const { joinPrompts, patternLoader, renderPattern, taskPatternOf, unknownPattern } = require('../../core/patterns') as typeof Patterns;
+            const { loadWorkspaceConfig } = require('../../owner/configWatcher') as typeof ConfigWatcher;
+            /* eslint-enable @typescript-eslint/no-require-imports */
             const workspace = ctx.workspace();
             const loader = patternLoader(path.resolve(workspace, loadWorkspaceConfig(workspace).patternsDir));
             const found = loader.load(opts.pattern);
