@@ -234,8 +234,9 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
   it('a validated batch with merge: auto merges only once every task passed its check, and not at all when one failed it', async () => {
     const o = await repo();
     fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\necho "put $2 in $1"\n');
-    // The check passes for good.txt and fails for bad.txt (it reads what it checks from $SPARKQ_VALIDATE_FILE).
-    fs.writeFileSync(path.join(o.cwd, 'scripts', 'check.sh'), '#!/usr/bin/env bash\nif grep -q bad "$SPARKQ_VALIDATE_FILE"; then echo "bad file" >&2; exit 1; fi\necho checked\n');
+    // The check fails the task that wrote FORBIDDEN.txt and passes the others (it reads what it checks from
+    // $SPARKQ_VALIDATE_FILE). A word no commit hash, task id or temp folder name can hold: "bad" can be hex.
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'check.sh'), '#!/usr/bin/env bash\nif grep -q FORBIDDEN "$SPARKQ_VALIDATE_FILE"; then echo "forbidden file" >&2; exit 1; fi\necho checked\n');
     await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
     const plan = [
       'id: checked',
@@ -250,7 +251,7 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
       '    merge: auto',
       '    tasks:',
       '      - { name: c, prompt: put.sh good-c.txt C }',
-      '      - { name: d, prompt: put.sh bad.txt D }',
+      '      - { name: d, prompt: put.sh FORBIDDEN.txt D }',
     ].join('\n');
     fs.writeFileSync(path.join(o.cwd, 'plan.yml'), plan);
     await cli.ok(['plan', 'apply', 'plan.yml'], o);
@@ -267,7 +268,7 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
     // The nok batch: d failed its check, so nothing of the batch merged, c's good work included.
     assert.doesNotMatch(out, /merge group checked\/nok/);
     assert.ok(!fs.existsSync(path.join(o.cwd, 'good-c.txt')));
-    assert.ok(!fs.existsSync(path.join(o.cwd, 'bad.txt')));
+    assert.ok(!fs.existsSync(path.join(o.cwd, 'FORBIDDEN.txt')));
   });
 
   it('refuses a worktree queue outside a git repository, an unknown base, and following a base that is no branch', async () => {
