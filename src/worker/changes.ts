@@ -63,11 +63,19 @@ export async function mergeTask(ctx: ChangesContext, ref: string, opts: { mode: 
   return { task, into, result };
 }
 
+/**
+ * Whether the worktree folder `dir` exists and is on `branch`: a worker moves a finished task's clean worktree on to its
+ * next task, so the folder a task ran in belongs to another task once it holds another branch.
+ */
+async function holdsBranch(dir: string, branch: string): Promise<boolean> {
+  if (!fs.existsSync(dir)) return false;
+  const head = await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: dir });
+  return head.code === 0 && head.stdout.trim() === branch;
+}
+
 /** Removes a task's worktree when it is still on the task's branch and holds nothing uncommitted; otherwise leaves it. */
 async function removeCleanWorktree(repoTop: string, dir: string, branch: string): Promise<void> {
-  if (!fs.existsSync(dir)) return;
-  const head = await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: dir });
-  if (head.code !== 0 || head.stdout.trim() !== branch) return;
+  if (!(await holdsBranch(dir, branch))) return;
   await removeWorktree({ repoTop, dir, branch, deleteBranch: false, force: false }).catch(() => undefined);
 }
 
@@ -80,10 +88,8 @@ export async function discardTask(ctx: ChangesContext, ref: string): Promise<Tas
   }
   const repo = await repoOfTask(ctx, task);
   const dir = path.resolve(ctx.workspaceDir, change.worktree);
-  const head = fs.existsSync(dir) ? await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: dir }) : null;
   // A worktree that moved on to the worker's next task is that task's now: only the branch is this task's.
-  const ownsDir = head !== null && head.code === 0 && head.stdout.trim() === change.branch;
-  if (ownsDir) await discard({ repoTop: repo.top, dir, branch: change.branch });
+  if (await holdsBranch(dir, change.branch)) await discard({ repoTop: repo.top, dir, branch: change.branch });
   else await removeEntry(repo.top, null, change.branch);
   return task;
 }
@@ -105,13 +111,10 @@ export async function openTaskWorktree(ctx: ChangesContext, ref: string): Promis
   const task = await ctx.q.getTask(ref);
   const change = changeOf(task);
   const dir = path.resolve(ctx.workspaceDir, change.worktree);
-  if (fs.existsSync(dir)) {
-    const head = await runGit(['symbolic-ref', '-q', '--short', 'HEAD'], { cwd: dir });
-    if (head.code === 0 && head.stdout.trim() === change.branch) {
-      // Opened to look at: no worker may take it away from under the person now.
-      clearIdle(dir);
-      return { task, dir, created: false };
-    }
+  if (await holdsBranch(dir, change.branch)) {
+    // Opened to look at: no worker may take it away from under the person now.
+    clearIdle(dir);
+    return { task, dir, created: false };
   }
   const repo = await repoOfTask(ctx, task);
   const fresh = fs.existsSync(dir) ? worktreeDirFor(ctx.sparkqDir, `${task.id}-review`) : dir;
