@@ -225,11 +225,11 @@ export const QUEUE_API = {
     safeToRepeat: false,
     params: (s) => [arg('input', s.VerdictInput, 'verdict', s)],
   }),
-  recordChange: method<[input: M.RecordChangeInput], M.Task>({
-    doc: 'Records what a finished task changed in its worktree (its worker does, when the task was finished without it).',
+  recordRun: method<[input: M.RecordRunInput], M.Task>({
+    doc: "Records what a finished task's attempt changed in its worktree and the tokens it used (its worker does, when the task was finished without it).",
     changesState: true,
     safeToRepeat: true,
-    params: (s) => [arg('input', s.RecordChangeInput, 'change', s)],
+    params: (s) => [arg('input', s.RecordRunInput, 'run record', s)],
   }),
   requeue: method<[task: string, options?: M.RequeueOptions], M.Task>({
     doc: 'Puts a failed task back on its queue as a new task; a repeat with the same idempotencyKey returns that task.',

@@ -40,7 +40,7 @@ export async function enqueuedPlanKeys(api: Pick<QueueApi, 'listTasks'>, planId:
       if (e instanceof Error && /no plan /.test(e.message)) return found; // never applied
       throw e;
     }
-    for (const t of page.tasks) if (t.planKey !== null && !found.has(t.planKey)) found.set(t.planKey, t.id);
+    for (const t of page.tasks) if (t.planKey !== null && t.validates === null && !found.has(t.planKey)) found.set(t.planKey, t.id);
     if (page.next === null) return found;
     before = page.next;
   }

@@ -374,13 +374,14 @@ export const FailInput = z
 export type FailInput = z.input<typeof FailInput>;
 
 /**
- * What a task changed in its worktree, recorded after it was finished without its worker (by its agent through
- * SparkQ's tools, or by hand for a manual task): only for the attempt that finished, once finished.
+ * What a finished attempt changed in its worktree and the tokens its agent used, recorded by its worker after the task
+ * was finished without it (by its agent through SparkQ's tools, or by hand for a manual task): only for the attempt
+ * that finished, once finished. At least one of the two.
  */
-export const RecordChangeInput = z
-  .object({ task: z.string().min(1), attempt: z.number().int().positive(), change: TaskChangeSchema })
+export const RecordRunInput = z
+  .object({ task: z.string().min(1), attempt: z.number().int().positive(), change: TaskChangeSchema.optional(), usage: UsageSchema.optional() })
   .strict();
-export type RecordChangeInput = z.input<typeof RecordChangeInput>;
+export type RecordRunInput = z.input<typeof RecordRunInput>;
 
 export const HeartbeatInput = z.object({ task: z.string().min(1), lease: z.string().min(1) }).strict();
 export type HeartbeatInput = z.input<typeof HeartbeatInput>;
@@ -510,6 +511,8 @@ export interface PlanReport {
   /** Tasks of the plan (a requeued copy is a task of its own), and how many of them are not finished. */
   tasks: number;
   unfinished: number;
+  /** Validation tasks among `tasks` (a check is part of the plan of the task it checks). */
+  checks: number;
   /** The start of the first attempt and the end of the last one; null before any attempt ended. */
   firstStartAt: string | null;
   lastFinishAt: string | null;

@@ -1,7 +1,12 @@
-import type { NaivePlan } from './model';
+import type { NaivePlan, PlanReport } from './model';
 /** "1 task", "3 tasks", "0.5 days": a count with its noun, never "task(s)". */
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
+}
+
+/** A plan's task count for every report's text: "7 tasks (2 of them checks)". */
+export function planTasksText(p: Pick<PlanReport, 'tasks' | 'checks'>): string {
+  return `${p.tasks.toLocaleString('en-US')} task${p.tasks === 1 ? '' : 's'}${p.checks > 0 ? ` (${p.checks.toLocaleString('en-US')} of them check${p.checks === 1 ? '' : 's'})` : ''}`;
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { ChangeEvent, SweepResult } from '../core/events';
 import { newLeaseToken } from '../core/ids';
 import { checkOutcome, parseInput as parse } from '../core/inputs';
-import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, RecordChangeInput, ReleaseInput, type Task, type TaskChange, type TaskStatus, VerdictInput } from '../core/model';
+import { type AgentSession, type Claim, ClaimInput, CompleteInput, FailInput, HeartbeatInput, LIMITS, RecordRunInput, ReleaseInput, type Task, type TaskChange, type TaskStatus, VerdictInput } from '../core/model';
 import { SparkqError } from '../core/errors';
-import { autoFailedReason, changeRefused, errorText, leaseMismatch, notRunning, outputTail, retryDelayMs, workerLostReason } from '../core/queue/rules';
+import { autoFailedReason, errorText, leaseMismatch, notRunning, nothingToRecord, outputTail, retryDelayMs, runRefused, workerLostReason } from '../core/queue/rules';
 import { verdictOfSuccess } from '../core/queue/validation';
 import { type TeamContext, tell } from './context';
 import type { Sql } from './db';
@@ -73,13 +73,18 @@ async function runningTask(c: Sql, id: string, lease: string | undefined, verb: 
   return row;
 }
 
-export async function recordChange(ctx: TeamContext, input: RecordChangeInput): Promise<Task> {
-  const r = parse(RecordChangeInput, input, 'change');
+export async function recordRun(ctx: TeamContext, input: RecordRunInput): Promise<Task> {
+  const r = parse(RecordRunInput, input, 'run record');
+  if (r.change === undefined && r.usage === undefined) throw nothingToRecord(r.task);
   return ctx.db.tx(async (c) => {
     const row = await taskRow(c, r.task, 'FOR UPDATE');
     const status = row['status'] as TaskStatus;
-    if ((status !== 'succeeded' && status !== 'failed') || row['attempt'] !== r.attempt) throw changeRefused(r.task, status, row['attempt'] as number, r.attempt, false);
-    await c.query('UPDATE tasks SET change = $1 WHERE id = $2', [JSON.stringify(r.change), r.task]);
+    if ((status !== 'succeeded' && status !== 'failed') || row['attempt'] !== r.attempt) throw runRefused(r.task, status, row['attempt'] as number, r.attempt, false);
+    await c.query('UPDATE tasks SET change = COALESCE($1, change), usage = COALESCE($2, usage) WHERE id = $3', [
+      r.change !== undefined ? JSON.stringify(r.change) : null,
+      r.usage !== undefined ? JSON.stringify(r.usage) : null,
+      r.task,
+    ]);
     tell(c, [{ kind: 'task', id: r.task, queueId: row['queue_id'] as string, status }]);
     return readTask(c, r.task, ctx.clock.now());
   });

@@ -72,7 +72,7 @@ export async function teamReport(c: Sql, input: ReportInput | undefined, ctx: { 
   const report = groups.report(by, sessionName);
 
   if (planId !== null) {
-    const tasks = await c.query<PlanTaskRow>(`SELECT t.id, t.seq, t.plan_key, t.tool, t.status, t.usage FROM tasks t ${filter}`, values);
+    const tasks = await c.query<PlanTaskRow>(`SELECT t.id, t.seq, t.plan_key, t.tool, t.status, t.usage, t.validates FROM tasks t ${filter}`, values);
     const attempts = await c.query<PlanAttemptRow>(`SELECT a.task_id, a.started_at, a.ended_at FROM attempts a JOIN tasks t ON t.id = a.task_id ${filter}`, values);
     const deps = await c.query<PlanDepRow>(`SELECT d.task_id, d.after_id FROM task_deps d JOIN tasks t ON t.id = d.task_id ${filter}`, values);
     report.plan = planReportOf(planId, { tasks: tasks.rows, attempts: attempts.rows, deps: deps.rows }, ctx.config, r.orchestrator ?? ctx.config.orchestrator);

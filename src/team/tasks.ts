@@ -287,8 +287,9 @@ export async function applyPlan(ctx: TeamContext, input: ApplyPlanInput): Promis
       [plan.id, plan.description ?? '', file ?? null, now],
     );
     const existing = new Map<string, { id: string; status: TaskStatus }>();
-    // The newest task of each name (a requeued task replaces the failed one).
-    for (const r of (await c.query<{ id: string; plan_key: string; status: TaskStatus }>('SELECT id, plan_key, status FROM tasks WHERE plan_id = $1 ORDER BY seq', [plan.id])).rows) {
+    // The newest task of each name (a requeued task replaces the failed one); not the checks of a name.
+    const named = 'SELECT id, plan_key, status FROM tasks WHERE plan_id = $1 AND validates IS NULL ORDER BY seq';
+    for (const r of (await c.query<{ id: string; plan_key: string; status: TaskStatus }>(named, [plan.id])).rows) {
       existing.set(r.plan_key, { id: r.id, status: r.status });
     }
     const idOf = new Map<string, string>();

@@ -18,7 +18,7 @@ import {
   type EnqueueInput,
   type FailInput,
   type HeartbeatInput,
-  type RecordChangeInput,
+  type RecordRunInput,
   type VerdictInput,
   ListTasksInput,
   PauseQueueInput,
@@ -335,9 +335,9 @@ export class TeamQueue {
     return attempts.heartbeat(this.ctx, input);
   }
 
-  recordChange(input: RecordChangeInput): Promise<Task> {
+  recordRun(input: RecordRunInput): Promise<Task> {
     this.throwIfClosed();
-    return attempts.recordChange(this.ctx, input);
+    return attempts.recordRun(this.ctx, input);
   }
 
   complete(input: CompleteInput): Promise<Task> {

@@ -81,8 +81,9 @@ export async function enqueueValidation(
   };
   const id = newId('tsk');
   await c.query(
-    `INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, validates)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11)`,
+    // Part of the checked task's plan, under its name: `tasks --plan` lists it and `report --plan` counts its run.
+    `INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, validates, plan_id, plan_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13)`,
     [
       id,
       queue['session_id'],
@@ -95,6 +96,8 @@ export async function enqueueValidation(
       resolveTimeoutSeconds(ctx.config, tool),
       finish.at,
       checked.id,
+      row['plan_id'] ?? null,
+      row['plan_id'] ? ((row['plan_key'] as string | null) ?? '') : null,
     ],
   );
   events.push({ kind: 'task', id, queueId: queue['id'] as string, status: 'queued' });

@@ -427,7 +427,10 @@ async function runOne(
     const done = isSparkqError(e, 'conflict') ? await finishedInThisAttempt() : null;
     if (done) {
       if (outcome.agentSession) await q.setAgentSession(task.queueId, outcome.agentSession).catch(() => undefined);
-      if (change) await q.recordChange({ task: task.id, attempt: task.attempt, change }).catch(() => undefined);
+      // What it changed and the tokens its agent used: the agent's own completion carried neither.
+      if (change || outcome.usage) {
+        await q.recordRun({ task: task.id, attempt: task.attempt, ...(change ? { change } : {}), ...(outcome.usage ? { usage: outcome.usage } : {}) }).catch(() => undefined);
+      }
       const st = done.status === 'succeeded' ? paint('32', `✔ ${task.id} succeeded`) : paint('31', `✖ ${task.id} failed`);
       write(`${st} in ${took} (finished by its agent through SparkQ's tools): ${oneLine(done.result?.summary ?? done.error ?? '', 400)}\n\n`);
       if (done.status === 'succeeded') await afterSuccess(opts, config, task, paint);
@@ -522,7 +525,7 @@ export function describeChange(c: TaskChange): string {
 async function recordChangeOf(q: WorkerOptions['q'], worktrees: WorktreeRunner, wt: TaskWorktree, t: Task, output: (text: string, stream: OutputStream) => void): Promise<Task> {
   const change = await worktrees.leave(wt, t.status === 'succeeded' ? { succeeded: true, summary: t.result?.summary ?? 'done' } : { succeeded: false });
   output(`  ${describeChange(change)}\n`, 'info');
-  return q.recordChange({ task: t.id, attempt: t.attempt, change });
+  return q.recordRun({ task: t.id, attempt: t.attempt, change });
 }
 
 /**

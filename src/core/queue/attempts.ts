@@ -10,7 +10,7 @@ import {
   HeartbeatInput,
   type JsonValue,
   LIMITS,
-  RecordChangeInput,
+  RecordRunInput,
   ReleaseInput,
   type Task,
   type TaskChange,
@@ -23,7 +23,7 @@ import { type QueueCommands, agentEffect } from './commands';
 import { type Effect, rowAfter } from './effects';
 import type { QueueHandle } from './handle';
 import { rowToTask } from './rows';
-import { changeRefused, errorText, leaseMismatch, notRunning, outputTail, retryDelayMs } from './rules';
+import { errorText, leaseMismatch, notRunning, nothingToRecord, outputTail, retryDelayMs, runRefused } from './rules';
 import {
   type CheckedResult,
   type Verdict,
@@ -101,15 +101,17 @@ export class AttemptCommands {
     return row;
   }
 
-  async recordChange(input: RecordChangeInput): Promise<Task> {
-    const r = parse(RecordChangeInput, input, 'change');
+  async recordRun(input: RecordRunInput): Promise<Task> {
+    const r = parse(RecordRunInput, input, 'run record');
+    if (r.change === undefined && r.usage === undefined) throw nothingToRecord(r.task);
     return this.h.commit(() => {
       const { row, archived } = this.h.anyTaskRow(r.task);
       const status = row['status'] as TaskStatus;
-      if (archived || (status !== 'succeeded' && status !== 'failed') || row['attempt'] !== r.attempt) throw changeRefused(r.task, status, row['attempt'] as number, r.attempt, archived);
-      const change = JSON.stringify(r.change);
-      const effect: Effect = { t: 'task.change', id: r.task, queueId: row['queue_id'] as string, status, change };
-      return { effects: [effect], result: () => rowToTask({ ...row, change }, this.h.names) };
+      if (archived || (status !== 'succeeded' && status !== 'failed') || row['attempt'] !== r.attempt) throw runRefused(r.task, status, row['attempt'] as number, r.attempt, archived);
+      const change = r.change !== undefined ? JSON.stringify(r.change) : undefined;
+      const usage = r.usage !== undefined ? JSON.stringify(r.usage) : undefined;
+      const effect: Effect = { t: 'task.change', id: r.task, queueId: row['queue_id'] as string, status, ...(change !== undefined ? { change } : {}), ...(usage !== undefined ? { usage } : {}) };
+      return { effects: [effect], result: () => rowToTask({ ...row, ...(change !== undefined ? { change } : {}), ...(usage !== undefined ? { usage } : {}) }, this.h.names) };
     });
   }
 
@@ -268,6 +270,8 @@ export class AttemptCommands {
       timeoutS: resolveTimeoutSeconds(this.h.config, tool),
       at: finish.at,
       retryOf: null,
+      // Part of the checked task's plan, under its name: `tasks --plan` lists it and `report --plan` counts its run.
+      ...(typeof row['plan_id'] === 'string' ? { planId: row['plan_id'], planKey: (row['plan_key'] as string | null) ?? '' } : {}),
       validates: id,
     };
     return [enqueue, record('succeeded', { ...v, by: [...v.by, enqueue.id] })];

@@ -397,9 +397,9 @@ export class QueueCommands {
     }));
     return this.h.commit(() => {
       const db = this.h.db;
-      // The newest task of each name (a requeued task replaces the failed one).
+      // The newest task of each name (a requeued task replaces the failed one); not the checks of a name.
       const existing = new Map<string, { id: string; status: TaskStatus; seq: number }>();
-      const sql = 'SELECT id, plan_key, status, seq FROM tasks WHERE plan_id = ?';
+      const sql = 'SELECT id, plan_key, status, seq FROM tasks WHERE plan_id = ? AND validates IS NULL';
       const note = (r: Row) => {
         const key = r['plan_key'] as string;
         const had = existing.get(key);

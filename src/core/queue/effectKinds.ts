@@ -316,6 +316,7 @@ function endRunInBatch<E extends Effect & { t: 'task.finish' | 'task.return' }>(
   b.bump(e.queueId, to, 1);
 }
 
+const RECORD_RUN_SQL = 'UPDATE tasks SET change = COALESCE(?, change), usage = COALESCE(?, usage) WHERE id = ?';
 const VERDICT_SQL = 'UPDATE tasks SET status = ?, validation = ?, error = COALESCE(?, error) WHERE id = ? AND status = ?';
 
 function verdictInDb(db: SqlDatabase, e: Effect & { t: 'task.verdict' }): void {
@@ -523,11 +524,12 @@ export const EFFECT_KINDS: { readonly [T in Effect['t']]: KindOf<T> } = {
     },
   },
   'task.change': {
-    apply: (db, e) => updateOne(db, e, 'UPDATE tasks SET change = ? WHERE id = ?', [e.change, e.id]),
+    apply: (db, e) => updateOne(db, e, RECORD_RUN_SQL, [e.change ?? null, e.usage ?? null, e.id]),
     batch(b, e) {
       const row = b.tasks.get(e.id);
-      if (row) row['change'] = e.change;
-      else updateOne(b.db, e, 'UPDATE tasks SET change = ? WHERE id = ?', [e.change, e.id]);
+      if (!row) return updateOne(b.db, e, RECORD_RUN_SQL, [e.change ?? null, e.usage ?? null, e.id]);
+      if (e.change !== undefined) row['change'] = e.change;
+      if (e.usage !== undefined) row['usage'] = e.usage;
     },
     events: (e, out) => void out.push({ kind: 'task', id: e.id, queueId: e.queueId, status: e.status }),
   },

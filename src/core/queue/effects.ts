@@ -139,8 +139,11 @@ export type Effect =
       error?: string;
       release?: string[];
     }
-  /** What a finished task changed in its worktree, recorded after it was finished without its worker. */
-  | { t: 'task.change'; id: string; queueId: string; status: 'succeeded' | 'failed'; change: string }
+  /**
+   * What a finished task changed in its worktree and/or the tokens it used, recorded after it was finished without its
+   * worker (JSON each; absent: unchanged).
+   */
+  | { t: 'task.change'; id: string; queueId: string; status: 'succeeded' | 'failed'; change?: string; usage?: string }
   | { t: 'archive.add'; chunk: ChunkMeta; ids: string[] }
   | {
       t: 'purge';

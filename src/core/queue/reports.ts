@@ -58,6 +58,8 @@ export interface PlanTaskRow {
   status: string;
   /** The usage JSON as stored, or null. */
   usage: string | null;
+  /** On a validation task: the task it checks (a check counts under the name of the task it checks). */
+  validates: string | null;
 }
 /** An attempt of a plan task (the attempts table's columns). */
 export interface PlanAttemptRow {
@@ -132,6 +134,7 @@ export function planReportOf(
   return {
     id: planId,
     tasks: tasks.length,
+    checks: tasks.filter((t) => t.validates !== null).length,
     unfinished: tasks.filter((t) => t.status === 'queued' || t.status === 'running').length,
     firstStartAt: lastFinish !== null ? iso(firstStart) : null,
     lastFinishAt: lastFinish !== null ? iso(lastFinish) : null,
@@ -229,7 +232,7 @@ export class QueueReports {
 
   /** The plan's figures over its tasks (those `where` selects), live and archived. */
   private async planReport(planId: string, where: string[], params: SqlValue[], orchestrator: string | undefined): Promise<PlanReport> {
-    const tasksSql = `SELECT id, seq, plan_key, tool, status, usage FROM tasks WHERE ${where.join(' AND ')}`;
+    const tasksSql = `SELECT id, seq, plan_key, tool, status, usage, validates FROM tasks WHERE ${where.join(' AND ')}`;
     const attemptsSql = `SELECT task_id, started_at, ended_at FROM attempts WHERE task_id IN (SELECT id FROM tasks WHERE ${where.join(' AND ')})`;
     const tasks = this.h.db.all<PlanTaskRow>(tasksSql, params);
     const attempts = this.h.db.all<PlanAttemptRow>(attemptsSql, params);
@@ -267,7 +270,8 @@ function criticalPath(tasks: readonly PlanTaskRow[], deps: readonly PlanDepRow[]
     const key = t.plan_key ?? t.id;
     keyOf.set(t.id, key);
     const n = node.get(key) ?? { id: t.id, runMs: 0, after: new Set<string>() };
-    n.id = t.id;
+    // Shown by its newest task; a check adds its run time to the name it checks (its waiters waited for it too).
+    if (t.validates === null) n.id = t.id;
     n.runMs += runMsOf.get(t.id) ?? 0;
     node.set(key, n);
   }

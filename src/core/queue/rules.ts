@@ -94,9 +94,17 @@ export function workerLostReason(worker: string | null, silentMs: number): strin
   return `worker lost: ${worker ?? 'its worker'} sent no heartbeat for ${Math.round(silentMs / 1000)} s (its process or terminal ended); requeue the task to run it again`;
 }
 
-/** Why a change cannot be recorded on a task: it is not finished, it was finished in another attempt, or archived. */
-export function changeRefused(id: string, status: TaskStatus, attempt: number, given: number, archived: boolean): SparkqError {
-  if (archived) return new SparkqError('conflict', `task ${id} is archived; a change is recorded only on a task finished recently`);
-  if (status !== 'succeeded' && status !== 'failed') return new SparkqError('conflict', `task ${id} is ${status}; a change is recorded only on a finished task (its worker records it with the outcome)`);
-  return new SparkqError('conflict', `task ${id} is in attempt ${attempt}, not ${given}; the change of attempt ${given} is not recorded`);
+/**
+ * Why what an attempt changed and used cannot be recorded on a task: it is not finished, it was finished in another
+ * attempt, it is archived, or nothing was given.
+ */
+export function runRefused(id: string, status: TaskStatus, attempt: number, given: number, archived: boolean): SparkqError {
+  if (archived) return new SparkqError('conflict', `task ${id} is archived; what an attempt changed and used is recorded only on a task finished recently`);
+  if (status !== 'succeeded' && status !== 'failed') return new SparkqError('conflict', `task ${id} is ${status}; what an attempt changed and used is recorded only once it finished (its worker records it with the outcome)`);
+  return new SparkqError('conflict', `task ${id} is in attempt ${attempt}, not ${given}; what attempt ${given} changed and used is not recorded`);
+}
+
+/** A recordRun that gives neither a change nor a usage. */
+export function nothingToRecord(id: string): SparkqError {
+  return new SparkqError('invalid-input', `nothing to record on task ${id}: give change (what the attempt changed in its worktree), usage (the tokens it used) or both`);
 }

@@ -17,7 +17,7 @@ import type {
   PauseQueueInput,
   PlanApplyResult,
   Queue,
-  RecordChangeInput,
+  RecordRunInput,
   ReleaseInput,
   Report,
   ReportInput,
@@ -175,8 +175,8 @@ export class QueueService {
   endQueue(ref: string): Promise<Queue> {
     return this.commands.endQueue(ref);
   }
-  recordChange(input: RecordChangeInput): Promise<Task> {
-    return this.attempts.recordChange(input);
+  recordRun(input: RecordRunInput): Promise<Task> {
+    return this.attempts.recordRun(input);
   }
   setAgentSession(ref: string, ids: AgentSession): Promise<Queue> {
     return this.commands.setAgentSession(ref, ids);

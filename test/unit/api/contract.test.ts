@@ -65,7 +65,7 @@ const SAMPLES: { [M in ApiMethod]: (api: QueueApi, run: Run) => Parameters<Queue
     assert.equal(v?.task.id, done.validation!.by[0]);
     return [{ task: v!.task.id, lease: v!.lease, verdict: 'pass', feedback: 'looks right' }];
   },
-  recordChange: async (a, r) => [{ task: r.task, attempt: (await a.getTask(r.task)).attempt, change: { worktree: '.sparkq/worktrees/x', branch: 'sparkq/q/x', baseRef: 'main', baseCommit: '0'.repeat(40), commit: '1'.repeat(40), files: [{ path: 'a.ts', status: 'M' }], filesChanged: 1, insertions: 1, deletions: 0 } }],
+  recordRun: async (a, r) => [{ task: r.task, attempt: (await a.getTask(r.task)).attempt, change: { worktree: '.sparkq/worktrees/x', branch: 'sparkq/q/x', baseRef: 'main', baseCommit: '0'.repeat(40), commit: '1'.repeat(40), files: [{ path: 'a.ts', status: 'M' }], filesChanged: 1, insertions: 1, deletions: 0 } }],
   requeue: (_a, r) => [r.failed],
   requeueFailed: async (a, r) => {
     const c = await running(a, r, 'to fail too');

@@ -69,7 +69,7 @@ describe('sparkq CLI: validators with fix rounds (real processes)', function () 
     const r = await cli.run(['run', '--queue', 'q'], o);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const all = await tasks();
-    const byKey = (key: string) => all.filter((t) => t.planKey === key).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.retryOf === null ? -1 : 1));
+    const byKey = (key: string) => all.filter((t) => t.planKey === key && t.validates === null).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || (a.retryOf === null ? -1 : 1));
 
     // good: passed in round 1.
     const [good] = byKey('good');

@@ -210,6 +210,52 @@ describe('validators with fix rounds', () => eachBackend((_backend, use) => {
     assert.equal((await q.peek('q'))?.id, applied.created[1]!.task.id);
   });
 
+  it("a check is part of its task's plan: listed under its name, its run and tokens in the plan's report, never taken for the name", async () => {
+    const plan = { id: 'p2', description: null, tasks: [{ key: 'a', queue: 'q', tool: 'run-bash', prompt: 'a', after: [], validate: { tool: 'llm-haiku' } }, { key: 'b', queue: 'q', tool: 'run-bash', prompt: 'b', after: ['a'] }] };
+    const applied = await q.applyPlan({ plan });
+    const a = applied.created[0]!.task;
+    const v = await succeed(a.id);
+    assert.equal(v.task.plan, 'p2');
+    assert.equal(v.task.planKey, 'a');
+    env.clock.advance(3_000);
+    // The validator finished it through `sparkq verdict` (no usage); its worker records the agent's tokens after.
+    await q.verdict({ task: v.task.id, lease: v.lease, verdict: 'pass' });
+    const usage = { inputTokens: 12_000, cachedInputTokens: 2_000, outputTokens: 300, model: 'claude-haiku-4-5' };
+    const recorded = await q.recordRun({ task: v.task.id, attempt: 1, usage });
+    assert.deepEqual(recorded.usage, usage);
+    assert.deepEqual((await q.getTask(v.task.id)).usage, usage);
+    assert.deepEqual((await q.listTasks({ plan: 'p2' })).tasks.map((t) => t.id).sort(), [a.id, v.task.id, applied.created[1]!.task.id].sort());
+    const report = (await q.report({ plan: 'p2' })).plan!;
+    assert.equal(report.tasks, 3);
+    assert.equal(report.checks, 1);
+    assert.equal(report.unfinished, 1, 'b has not run');
+    assert.equal(report.naive.tasks, 1);
+    assert.equal(report.naive.inputTokens, 12_000);
+    assert.equal(report.naive.outputTokens, 300);
+    // The check's run counts on its name, which stays shown by the task it checks.
+    assert.deepEqual(report.criticalPath.tasks.map((t) => [t.key, t.id, t.runMs]), [['a', a.id, 3_000]]);
+    // Applying the plan again enqueues nothing and names a by its task, not by its check.
+    const again = await q.applyPlan({ plan });
+    assert.deepEqual(again.created, []);
+    assert.deepEqual(Object.fromEntries(again.existing.map((e) => [e.key, e.id])), { a: a.id, b: applied.created[1]!.task.id });
+  });
+
+  it('records what a finished attempt used and changed only on that attempt, once finished, and only when given', async () => {
+    const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'p' });
+    const c = await claim(t.id);
+    await rejectsWith(q.recordRun({ task: t.id, attempt: 1, usage: { inputTokens: 1 } }), 'conflict', /is running; what an attempt changed and used is recorded only once it finished/);
+    await q.complete({ task: t.id, lease: c.lease, summary: 'done' });
+    await rejectsWith(q.recordRun({ task: t.id, attempt: 2, usage: { inputTokens: 1 } }), 'conflict', /is in attempt 1, not 2/);
+    await rejectsWith(q.recordRun({ task: t.id, attempt: 1 }), 'invalid-input', /nothing to record on task .*: give change .*, usage .* or both/);
+    assert.equal((await q.getTask(t.id)).usage, null, 'nothing recorded by the refusals');
+    const change = { worktree: '.sparkq/worktrees/x', branch: 'sparkq/q/x', baseRef: 'main', baseCommit: '0'.repeat(40), commit: null, files: [], filesChanged: 0, insertions: 0, deletions: 0 };
+    await q.recordRun({ task: t.id, attempt: 1, change });
+    await q.recordRun({ task: t.id, attempt: 1, usage: { outputTokens: 5 } });
+    const after = await q.getTask(t.id);
+    assert.deepEqual(after.change, change, 'a usage alone keeps the change recorded before');
+    assert.deepEqual(after.usage, { outputTokens: 5 });
+  });
+
   it('keeps the counts per status right through rounds', async () => {
     const t = await q.enqueue({ queue: 'q', tool: 'run-bash', prompt: 'p', validate: { tool: 'llm-haiku', maxRounds: 2 } });
     let current = t.id;

@@ -63,6 +63,7 @@ describe('extension text (tree rows without vscode)', () => {
       id: 'login',
       tasks: 4,
       unfinished: 0,
+      checks: 0,
       firstStartAt: '2026-11-21T12:00:00.000Z',
       lastFinishAt: '2026-11-21T12:00:50.000Z',
       wallClockMs: 50_000,

@@ -107,7 +107,7 @@ const VALID: { [M in ApiMethod]: (r: Rng, seen: Seen) => unknown[] } = {
   complete: (r, s) => [{ ...leaseOf(r, s), summary: 'done', data: { ok: true } }],
   fail: (r, s) => [{ ...leaseOf(r, s), error: 'broke' }],
   verdict: (r, s) => [{ ...leaseOf(r, s), verdict: r.chance(0.5) ? 'pass' : 'fail', feedback: 'fuzz' }],
-  recordChange: (r, s) => [{ task: taskOf(r, s), attempt: 1 + r.int(2), change: { worktree: '.sparkq/worktrees/x', branch: 'sparkq/q/x', baseRef: 'main', baseCommit: '0'.repeat(40), commit: '1'.repeat(40), files: [{ path: 'a.ts', status: 'M' }], filesChanged: 1, insertions: 1, deletions: 0 } }],
+  recordRun: (r, s) => [{ task: taskOf(r, s), attempt: 1 + r.int(2), change: { worktree: '.sparkq/worktrees/x', branch: 'sparkq/q/x', baseRef: 'main', baseCommit: '0'.repeat(40), commit: '1'.repeat(40), files: [{ path: 'a.ts', status: 'M' }], filesChanged: 1, insertions: 1, deletions: 0 } }],
   requeue: (r, s) => [taskOf(r, s)],
   requeueFailed: () => [{ queue: 'fuzz-q' }],
   release: (r, s) => [{ ...leaseOf(r, s), reason: 'rate limit', resetAt: Date.now() + 1_000 }],

@@ -200,6 +200,8 @@ describe('validators: the real claude and codex give the verdict, through the wo
       assert.equal(v.tool, 'check');
       assert.equal(v.status, 'succeeded');
       assert.deepEqual(v.result, { summary: 'pass: looks right', data: { verdict: 'pass', feedback: 'looks right' } });
+      // It finished its task itself, which carried no tokens: its worker recorded the agent's after the run.
+      assert.ok((v.usage?.inputTokens ?? 0) > 0 && (v.usage?.outputTokens ?? 0) > 0, `the validator's tokens are recorded: ${JSON.stringify(v.usage)}`);
       // The agent ran in the validation task: its prompt carries what it checks and how to give the verdict.
       assert.match(v.prompt ?? '', new RegExp(`## The task \\(${build.id}, round 1 of 2\\)\\n\\nbuild\\.sh`));
       assert.match(v.prompt ?? '', /## Its summary\n\nbuilt round 1/);
