@@ -60,7 +60,10 @@ export class WorktreeRunner {
     const workdir = this.workdirOf(queue);
     const repo = await this.repoOf(workdir);
     const iso: QueueIsolation = queue.isolation ?? { kind: 'worktree', ...(await resolveBase(workdir)), follow: false };
-    const startCommit = iso.follow && iso.baseRef ? await currentCommit(repo.top, iso.baseRef) : iso.baseCommit;
+    // A check runs on what it checks: the checked task's commit (its base when it changed nothing), so a script
+    // validator's tests and an agent validator's reading see the change, not the queue's base.
+    const checked = checkedChangeOf(task);
+    const startCommit = checked ? (checked.commit ?? checked.baseCommit) : iso.follow && iso.baseRef ? await currentCommit(repo.top, iso.baseRef) : iso.baseCommit;
     const branch = branchFor(queue.name, task.id);
     const dir = worktreeDirFor(this.sparkqDir, task.id);
     // The first task of this worker may take the clean worktree a worker that ended left behind (checked before use).
@@ -91,7 +94,8 @@ export class WorktreeRunner {
       patchFile: path.join(runDir, `attempt-${Math.max(1, task.attempt - 1)}.patch`),
     });
     const rel = path.relative(this.workspaceDir, prepared.dir).split(path.sep).join('/');
-    write(`  worktree ${rel} on ${branch} from ${startCommit.slice(0, 12)}${iso.baseRef ? ` (${iso.baseRef})` : ''}: ${prepared.created ? 'new' : 'reused'}${prepared.setupRan ? ', setup ran' : ''}, ${Math.round(prepared.ms)} ms\n`);
+    const from = checked ? ` (what ${task.validates} ${checked.commit ? 'committed' : 'started from; it changed nothing'})` : iso.baseRef ? ` (${iso.baseRef})` : '';
+    write(`  worktree ${rel} on ${branch} from ${startCommit.slice(0, 12)}${from}: ${prepared.created ? 'new' : 'reused'}${prepared.setupRan ? ', setup ran' : ''}, ${Math.round(prepared.ms)} ms\n`);
     const inRepo = path.relative(repo.top, workdir);
     return {
       dir: prepared.dir,
@@ -157,4 +161,14 @@ export class WorktreeRunner {
 /** A worktree failure as a task's error: what went wrong, and that the task's own work (if any) is kept. */
 export function worktreeError(stage: 'prepare' | 'commit', e: unknown): string {
   return stage === 'prepare' ? `the task's worktree could not be made: ${errorMessage(e)}` : `the task succeeded, but its change could not be committed: ${errorMessage(e)}; the worktree is kept as it was`;
+}
+
+/** On a validation task: the change of the task it checks, as its payload carries it (null when it ran outside a worktree). */
+function checkedChangeOf(task: Task): TaskChange | null {
+  if (task.validates === null) return null;
+  const p = task.payload;
+  const change = p !== null && typeof p === 'object' && !Array.isArray(p) ? p['change'] : null;
+  if (change === null || change === undefined || typeof change !== 'object' || Array.isArray(change)) return null;
+  const c = change as Partial<TaskChange>;
+  return typeof c.baseCommit === 'string' && (c.commit === null || typeof c.commit === 'string') ? (c as TaskChange) : null;
 }

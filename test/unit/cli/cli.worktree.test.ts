@@ -234,9 +234,12 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
   it('a validated batch with merge: auto merges only once every task passed its check, and not at all when one failed it', async () => {
     const o = await repo();
     fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\necho "put $2 in $1"\n');
-    // The check fails the task that wrote FORBIDDEN.txt and passes the others (it reads what it checks from
-    // $SPARKQ_VALIDATE_FILE). A word no commit hash, task id or temp folder name can hold: "bad" can be hex.
-    fs.writeFileSync(path.join(o.cwd, 'scripts', 'check.sh'), '#!/usr/bin/env bash\nif grep -q FORBIDDEN "$SPARKQ_VALIDATE_FILE"; then echo "forbidden file" >&2; exit 1; fi\necho checked\n');
+    // The check runs on what it checks (the checked task's commit, in a worktree of its own): it fails the task
+    // that wrote FORBIDDEN.txt and passes the others, each of which wrote exactly one good-*.txt.
+    fs.writeFileSync(
+      path.join(o.cwd, 'scripts', 'check.sh'),
+      '#!/usr/bin/env bash\nif [ -e FORBIDDEN.txt ]; then echo "forbidden file" >&2; exit 1; fi\nn=$(ls good-*.txt 2>/dev/null | wc -l)\nif [ "$n" != 1 ]; then echo "sees $n good files, not the change" >&2; exit 1; fi\necho checked\n',
+    );
     await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
     const plan = [
       'id: checked',
