@@ -367,7 +367,9 @@ export class DashboardStore {
     this.set({ enqueueNote: { text: 'Enqueueing…', kind: '' } });
     try {
       const task = await request('enqueue', form);
-      this.set({ enqueueNote: { text: `Enqueued ${task.id} on ${task.queue}${task.after.length > 0 ? `, after ${task.after.join(', ')}` : ''}.`, kind: 'ok' } });
+      const after = task.after.length > 0 ? `, after ${task.after.join(', ')}` : '';
+      const check = task.validation ? `, checked by ${task.validation.spec.tool} (up to ${task.validation.maxRounds} rounds)` : '';
+      this.set({ enqueueNote: { text: `Enqueued ${task.id} on ${task.queue}${after}${check}.`, kind: 'ok' } });
       return true;
     } catch (e) {
       if (e instanceof RequestError && Object.keys(e.fields).length > 0) this.set({ enqueueErrors: e.fields, enqueueNote: { text: 'Fix the marked fields.', kind: 'error' } });

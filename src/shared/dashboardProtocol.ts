@@ -47,7 +47,20 @@ export interface EnqueueForm {
   pattern?: string | undefined;
   /** Values of the pattern's variables; an empty value counts as not given (its default applies). */
   vars?: Record<string, string> | undefined;
+  /**
+   * The tool that checks the task's result (`sparkq enqueue --validate-with`); empty or absent: none given here, so
+   * the pattern's validator applies, else its tool's in sparkq.yml. Named, it replaces the pattern's, as the CLI does.
+   */
+  validateWith?: string | undefined;
+  /** With validateWith: what the validator checks (a script validator: the script and its arguments). */
+  validatePrompt?: string | undefined;
+  /** With validateWith: the validation task's queue; empty: the task's own. */
+  validateQueue?: string | undefined;
+  /** With validateWith: rounds before the task stays failed, 1 to VALIDATE_ROUNDS.max; empty: VALIDATE_ROUNDS.default. */
+  maxRounds?: string | undefined;
 }
+/** A validator's rounds: the core's DEFAULT_MAX_ROUNDS and ValidateSpecSchema's bound (a unit test holds them equal). */
+export const VALIDATE_ROUNDS = { default: 2, max: 10 } as const;
 /** A field of the enqueue form the host can mark wrong; a pattern variable's field is `var:NAME`. */
 export type EnqueueField = keyof EnqueueForm | `var:${string}`;
 

@@ -129,6 +129,81 @@ describe('dashboard webview: validation and patterns', function () {
     }
   });
 
+  it('enqueues a task with a validator chosen under the tool: a bad field marked, then its validation on the task', async () => {
+    const checks = await q.createQueue({ name: 'checks', session: 's' });
+    const { page } = await open({ ...TASKS_TAB, tab: 'enqueue' });
+    await page.waitForFunction(() => (document.querySelector('#enq-tool') as HTMLElement & { value: string }).value === 'llm-codex');
+    // Collapsed until a tool is chosen: no check by default.
+    assert.equal(await page.$eval('#enq-check', (e) => (e as HTMLElement & { value: string }).value), '');
+    assert.equal(await page.$eval('#enq-check-fields', (e) => (e as HTMLElement).hidden), true);
+    assert.match((await page.textContent('#enq-check-hint')) ?? '', /Choose a tool to check the result/);
+    await setControl(page, '#enq-check', 'llm-codex');
+    await page.waitForFunction(() => !(document.querySelector('#enq-check-fields') as HTMLElement).hidden);
+    assert.equal(await page.getAttribute('#enq-max-rounds', 'placeholder'), 'default 2 (1 to 10)');
+    await setControl(page, '#enq-prompt', 'add the endpoint', 'input');
+    await setControl(page, '#enq-check-prompt', 'Does it have tests?', 'input');
+    await setControl(page, '#enq-max-rounds', '12', 'input');
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => (document.querySelector('.field-error[data-for="maxRounds"]')?.textContent ?? '') !== '');
+    assert.equal(await page.textContent('.field-error[data-for="maxRounds"]'), 'Max rounds must be between 1 and 10.');
+    assert.equal(await page.$eval('#enq-max-rounds', (e) => e.hasAttribute('invalid')), true);
+    assert.match((await page.textContent('#enq-message')) ?? '', /Fix the marked fields/);
+    assert.equal(q.listTasks({}).tasks.length, 0, 'nothing is enqueued');
+
+    await setControl(page, '#enq-max-rounds', '3', 'input');
+    await setControl(page, '#enq-check-queue', checks.id);
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => /Enqueued tsk_\w+ on q, checked by llm-codex \(up to 3 rounds\)\./.test(document.querySelector('#enq-message')?.textContent ?? ''));
+    assert.equal(await page.$$eval('.field-error', (els) => els.map((e) => e.textContent).join('')), '');
+    const [task] = q.listTasks({}).tasks;
+    assert.equal(task?.prompt, 'add the endpoint');
+    assert.deepEqual(task?.validation, { status: 'pending', round: 1, maxRounds: 3, by: [], feedback: null, spec: { tool: 'llm-codex', prompt: 'Does it have tests?', queue: checks.id, maxRounds: 3 } });
+
+    // A script validator needs its script: the field says so; back to "No check", a task goes unchecked.
+    await setControl(page, '#enq-check', 'run-bash');
+    await page.waitForFunction(() => /Validator script/.test(document.querySelector('#enq-check-fields')?.textContent ?? ''));
+    await setControl(page, '#enq-check-prompt', '', 'input');
+    await setControl(page, '#enq-prompt', 'second', 'input');
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => (document.querySelector('.field-error[data-for="validatePrompt"]')?.textContent ?? '') !== '');
+    assert.match((await page.textContent('.field-error[data-for="validatePrompt"]')) ?? '', /run-bash runs a script: give the script to run/);
+    await setControl(page, '#enq-check', '');
+    await page.waitForFunction(() => (document.querySelector('#enq-check-fields') as HTMLElement).hidden);
+    await click(page, '#enq-submit');
+    await page.waitForFunction(() => /Enqueued tsk_\w+ on q\.$/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+    assert.equal(q.listTasks({}).tasks.find((t) => t.prompt === 'second')?.validation, null);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it("offers a pattern's validator as the check, and replaces it with the tool chosen under Check with", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-patterns-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'api-endpoint.md'), ENDPOINT.replace('variables:', 'validate: { tool: llm-codex, prompt: check the endpoint, maxRounds: 3 }\nvariables:'));
+      const { page } = await open({ ...TASKS_TAB, tab: 'enqueue' }, { patterns: () => patternLoader(dir) });
+      await page.waitForSelector('#enq-pattern');
+      await setControl(page, '#enq-pattern', 'api-endpoint');
+      await page.waitForSelector('#enq-vars [data-var="resource"]');
+      await page.waitForFunction(() => /As pattern api-endpoint says: llm-codex/.test(document.querySelector('#enq-check vscode-option[value=""]')?.textContent ?? ''));
+      assert.match((await page.textContent('#enq-check-hint')) ?? '', /The pattern's validator checks the result/);
+      await setControl(page, '#enq-vars [data-var="resource"]', 'users', 'input');
+      await click(page, '#enq-submit');
+      await page.waitForFunction(() => /checked by llm-codex \(up to 3 rounds\)/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+      assert.deepEqual(q.listTasks({}).tasks[0]?.validation?.spec, { tool: 'llm-codex', prompt: 'check the endpoint', maxRounds: 3 });
+
+      await setControl(page, '#enq-check', 'run-bash');
+      await page.waitForFunction(() => /Replaces pattern api-endpoint's validator \(llm-codex\)/.test(document.querySelector('#enq-check-hint')?.textContent ?? ''));
+      await setControl(page, '#enq-check-prompt', 'check.sh users', 'input');
+      await click(page, '#enq-submit');
+      await page.waitForFunction(() => /checked by run-bash \(up to 2 rounds\)/.test(document.querySelector('#enq-message')?.textContent ?? ''));
+      const replaced = q.listTasks({}).tasks.find((t) => t.validation?.spec.tool === 'run-bash');
+      assert.deepEqual(replaced?.validation?.spec, { tool: 'run-bash', prompt: 'check.sh users', maxRounds: 2 });
+      assert.deepEqual(replaced?.pattern?.name, 'api-endpoint');
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('enqueues from a pattern: its variables as fields with defaults, a missing one marked, the pattern recorded', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparkq-patterns-'));
     try {

@@ -1,4 +1,4 @@
-import { type EnqueueField, type PatternInfo, variableField } from '../../src/shared/dashboardProtocol';
+import { type EnqueueField, type PatternInfo, VALIDATE_ROUNDS, variableField } from '../../src/shared/dashboardProtocol';
 import { type TemplateResult, html, nothing } from '../lit';
 import { type DashboardState, store } from '../store';
 import { StoreElement, select, valueOf } from './base';
@@ -18,6 +18,8 @@ export class EnqueueView extends StoreElement {
   private afterTimer: ReturnType<typeof setTimeout> | undefined;
   /** The tool chosen in the form (the form's fields depend on whether it runs a script). */
   private toolName = '';
+  /** The tool chosen to check the result ('' for none given here: the pattern's, if it names one). */
+  private checkName = '';
 
   override render(): TemplateResult {
     const { init, enqueueErrors: errors, enqueueNote, suggestions } = this.state;
@@ -77,6 +79,7 @@ export class EnqueueView extends StoreElement {
           </fieldset>`
         : nothing}
       ${field('Tool', select('enq-tool', 'Tool', tools, toolName, (v) => ((this.toolName = v), this.requestUpdate()), ro), 'tool')}
+      ${this.checkFields(pattern, active)}
       <div id="script-fields" ?hidden=${!tool?.script}>
         ${field(
           'Script',
@@ -137,6 +140,61 @@ export class EnqueueView extends StoreElement {
     </form>`;
   }
 
+  /**
+   * "Check with": the tool that checks the result (`--validate-with`), and under it, only once one is chosen, what it
+   * checks, its queue and its rounds. With a pattern that names a validator, the empty choice is the pattern's, and a
+   * tool chosen here replaces it, as `sparkq enqueue --pattern … --validate-with` does.
+   */
+  private checkFields(pattern: PatternInfo | undefined, active: DashboardState['init']['queues']): TemplateResult {
+    const { init, enqueueErrors: errors } = this.state;
+    const ro = init.readOnly;
+    const byPattern = pattern?.validator ?? null;
+    const none: [string, string] = ['', byPattern ? `As pattern ${pattern!.name} says: ${byPattern}` : 'No check'];
+    const options = [none, ...init.tools.map((t): [string, string] => [t.name, `${t.name} (${t.kind})`])];
+    const checker = init.tools.find((t) => t.name === this.checkName);
+    const err = (name: EnqueueField) => html`<div class="field-error" data-for=${name} role="alert">${errors[name] ?? ''}</div>`;
+    const hint = !checker
+      ? byPattern
+        ? `The pattern's validator checks the result. Choose a tool to check with another instead.`
+        : 'Choose a tool to check the result before tasks after it start: a failed check requeues the task with the feedback. (A tool with its own validate: in sparkq.yml is checked by that.)'
+      : `When the task succeeds, ${checker.name} checks its result; a fail requeues the task with the feedback, up to Max rounds in all, and tasks after it wait until it passes.${
+          byPattern ? ` Replaces pattern ${pattern!.name}'s validator (${byPattern}).` : ''
+        }`;
+    return html`<div class="field">
+        <label>Check with</label>
+        ${select('enq-check', 'Check with', options, checker?.name ?? '', (v) => ((this.checkName = v), this.requestUpdate()), ro)}
+        <div class="muted hint" id="enq-check-hint">${hint}</div>
+        ${err('validateWith')}
+      </div>
+      <fieldset id="enq-check-fields" class="check-fields" ?hidden=${!checker}>
+        <legend>${`Check by ${checker?.name ?? ''}`}</legend>
+        <div class="field">
+          <label>${checker?.script ? 'Validator script (required)' : 'Validator prompt'}</label>
+          <vscode-textarea
+            id="enq-check-prompt"
+            aria-label="Validator prompt"
+            rows="3"
+            placeholder=${checker?.script ? 'check.sh --strict (the script and its arguments; exit status 0 passes)' : 'What should the check look for? (optional)'}
+            ?disabled=${ro}
+            ?invalid=${errors.validatePrompt !== undefined}
+          ></vscode-textarea>
+          ${err('validatePrompt')}
+        </div>
+        <div class="row">
+          <div class="field">
+            <label>Validator queue</label>
+            ${select('enq-check-queue', 'Validator queue', [['', "The task's own queue"], ...active.map((q): [string, string] => [q.id, `${q.session} / ${q.name}`])], valueOf(this, 'enq-check-queue'), () => undefined, ro)}
+            ${err('validateQueue')}
+          </div>
+          <div class="field rounds">
+            <label>Max rounds</label>
+            <vscode-textfield id="enq-max-rounds" aria-label="Max rounds" placeholder=${`default ${VALIDATE_ROUNDS.default} (1 to ${VALIDATE_ROUNDS.max})`} ?disabled=${ro} ?invalid=${errors.maxRounds !== undefined}></vscode-textfield>
+            ${err('maxRounds')}
+          </div>
+        </div>
+      </fieldset>`;
+  }
+
   /** A pattern was chosen: its tool becomes the form's tool, and its variables get fields (defaults pre-filled). */
   private choosePattern(name: string): void {
     this.patternName = name;
@@ -164,6 +222,7 @@ export class EnqueueView extends StoreElement {
     const v = (id: string) => valueOf(this, id);
     const tool = this.state.init.tools.find((t) => t.name === v('enq-tool'));
     const pattern = this.state.patterns?.patterns.some((p) => p.name === this.patternName) ? this.patternName : '';
+    const check = v('enq-check').trim();
     const enqueued = await store.enqueue({
       queue: v('enq-queue'),
       tool: v('enq-tool'),
@@ -172,6 +231,7 @@ export class EnqueueView extends StoreElement {
       timeoutSeconds: v('enq-timeout'),
       priority: v('enq-priority'),
       after: v('enq-after'),
+      ...(check !== '' ? { validateWith: check, validatePrompt: v('enq-check-prompt'), validateQueue: v('enq-check-queue'), maxRounds: v('enq-max-rounds') } : {}),
     });
     if (!enqueued) return;
     for (const id of ['enq-prompt', 'enq-after']) {

@@ -1,5 +1,5 @@
-import { errorMessage } from '../../core/errors';
-import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskStatus } from '../../core/model';
+import { errorMessage, isSparkqError } from '../../core/errors';
+import { LIMITS, type JsonValue, type ListTasksInput, type Task, type TaskStatus, type ValidateSpec } from '../../core/model';
 import { listPatterns, type Pattern, type PatternLoader } from '../../core/patterns';
 import { patternStats } from '../../core/patternStats';
 import type { ChangeEvent } from '../../api/contract';
@@ -21,6 +21,7 @@ import {
   type UsageReport,
   type ChangeAction,
   CHANGE_ACTIONS,
+  VALIDATE_ROUNDS,
   afterProblem,
   parseAfter,
 } from '../../shared/dashboardProtocol';
@@ -372,6 +373,7 @@ export class DashboardController {
     const badAfter = afterProblem(form.after);
     if (badAfter !== null) fields.after = badAfter;
     else if (after.length > LIMITS.maxAfter) fields.after = `A task can wait on at most ${LIMITS.maxAfter} tasks.`;
+    const validate = await this.validatorOf(form, made, fields);
     if (Object.keys(fields).length > 0) throw new FieldErrors(fields);
     const api = await this.deps.api('enqueue a task');
     return api.enqueue({
@@ -379,12 +381,55 @@ export class DashboardController {
       tool: toolName,
       ...(prompt !== undefined ? { prompt } : {}),
       ...(made ? { pattern: made.record } : {}),
-      ...(made?.validate ? { validate: made.validate } : {}),
+      ...(validate !== undefined ? { validate } : {}),
       ...(payload !== undefined ? { payload } : {}),
       ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
       ...(priority !== undefined ? { priority } : {}),
       ...(after.length > 0 ? { after } : {}),
     });
+  }
+
+  /**
+   * The form's validator, as `sparkq enqueue --validate-with TOOL [--validate-prompt] [--validate-queue] [--max-rounds]`
+   * makes it: named, it replaces the pattern's; not named, the pattern's applies (and, in the core, else the tool's in
+   * sparkq.yml), and a prompt, queue or rounds without a tool are refused as the CLI refuses them. What the core would
+   * refuse (an unknown tool, a script validator with nothing to run, rounds out of range, a queue that is not there or
+   * has ended) becomes an error on its field, so that nothing is enqueued and the form says which field to fix.
+   */
+  private async validatorOf(form: DashboardParams<'enqueue'>, made: FromPattern | null, fields: Partial<Record<EnqueueField, string>>): Promise<ValidateSpec | undefined> {
+    const name = form.validateWith?.trim() ?? '';
+    const prompt = form.validatePrompt?.trim() ? form.validatePrompt : undefined;
+    const queue = form.validateQueue?.trim() ?? '';
+    const rounds = form.maxRounds?.trim() ?? '';
+    if (name === '') {
+      if (prompt !== undefined || queue !== '' || rounds !== '') {
+        fields.validateWith = 'Choose a tool to check with: a validator prompt, queue and max rounds go with one.';
+      }
+      return made?.validate;
+    }
+    const tools = this.deps.tools();
+    const validator = tools.find((t) => t.name === name);
+    if (!validator) {
+      fields.validateWith = `sparkq.yml has no tool "${name}": choose one of ${tools.map((t) => t.name).join(', ') || '(none: add a tool to sparkq.yml)'}.`;
+    } else if (validator.script && prompt === undefined) {
+      fields.validatePrompt = `${name} runs a script: give the script to run and its arguments (e.g. "check.sh --strict"); its exit status is the verdict.`;
+    }
+    const maxRounds = intField(form.maxRounds, 1, VALIDATE_ROUNDS.max, 'Max rounds', fields, 'maxRounds');
+    if (queue !== '') {
+      try {
+        const q = await (await this.deps.reader()).getQueue(queue);
+        if (q.status !== 'active') fields.validateQueue = `Queue ${q.session} / ${q.name} has ended: choose an active queue, or the task's own.`;
+      } catch (e) {
+        if (!isSparkqError(e, 'not-found')) throw e;
+        fields.validateQueue = `There is ${errorMessage(e)}; or choose the task's own queue.`;
+      }
+    }
+    return {
+      tool: name,
+      ...(prompt !== undefined ? { prompt } : {}),
+      ...(queue !== '' ? { queue } : {}),
+      ...(maxRounds !== undefined ? { maxRounds } : {}),
+    };
   }
 
   private async taskAction(p: DashboardParams<'taskAction'>): Promise<DashboardResults['taskAction']> {

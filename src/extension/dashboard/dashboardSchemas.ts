@@ -37,6 +37,10 @@ const EnqueueFormSchema = z
       .record(z.string().max(200), z.string().max(256 * 1024))
       .refine((v) => Object.keys(v).length <= 100, 'at most 100 variables')
       .optional(),
+    validateWith: z.string().max(200).optional(),
+    validatePrompt: z.string().max(256 * 1024).optional(),
+    validateQueue: z.string().max(400).optional(),
+    maxRounds: z.string().max(20).optional(),
   })
   .strict();
 

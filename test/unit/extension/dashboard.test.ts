@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as vm from 'node:vm';
+import { DEFAULT_MAX_ROUNDS, type Task, ValidateSpecSchema } from '../../../src/core/model';
 import type { QueueService } from '../../../src/core/queue/service';
 import { CHANGE_BATCH_MS, DashboardController, PLAN_SCAN_LIMIT, throughputOf } from '../../../src/extension/dashboard/dashboardController';
 import { dashboardHtml } from '../../../src/extension/dashboard/dashboardHtml';
 import type { QueueApi } from '../../../src/api/contract';
-import { type DashboardInit, type HostMessage, type Overview, type PlansOverview, type UsageReport, parseAfter, stripAnsi } from '../../../src/shared/dashboardProtocol';
+import { type DashboardInit, type HostMessage, type Overview, type PlansOverview, type UsageReport, VALIDATE_ROUNDS, parseAfter, stripAnsi } from '../../../src/shared/dashboardProtocol';
 import { throughputBasisText } from '../../../src/shared/format';
 import { formatCount, formatDateTime } from '../../../webview/format';
 import { testQueue } from '../../support/queue';
@@ -112,6 +113,57 @@ describe('dashboard host (protocol handling without vscode)', () => {
     assert.equal(q.counts().queued, 2);
   });
 
+  it('enqueues with a validator as sparkq enqueue --validate-with does: tool, prompt, queue and rounds on the task', async () => {
+    await setup();
+    const checked = ok<Task>(await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'add the endpoint', validateWith: 'llm-codex', validatePrompt: 'Does it have tests?', maxRounds: ' 3 ' }));
+    assert.deepEqual(q.getTask(checked.id).validation, {
+      status: 'pending',
+      round: 1,
+      maxRounds: 3,
+      by: [],
+      feedback: null,
+      spec: { tool: 'llm-codex', prompt: 'Does it have tests?', maxRounds: 3 },
+    });
+    // A script validator on another queue, rounds left empty: the CLI's default.
+    const checks = await q.createQueue({ name: 'checks', session: 's' });
+    const scripted = ok<Task>(await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x', validateWith: 'run-bash', validatePrompt: 'check.sh --strict', validateQueue: checks.id, maxRounds: '' }));
+    assert.deepEqual(q.getTask(scripted.id).validation?.spec, { tool: 'run-bash', prompt: 'check.sh --strict', queue: checks.id, maxRounds: DEFAULT_MAX_ROUNDS });
+    assert.equal(q.getTask(scripted.id).validation?.maxRounds, 2);
+    // "No check": empty fields send no validator.
+    const plain = ok<Task>(await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'y', validateWith: '', validatePrompt: '', validateQueue: '', maxRounds: '' }));
+    assert.equal(q.getTask(plain.id).validation, null);
+  });
+
+  it('marks a bad validator on its field, saying what to fix, and enqueues nothing', async () => {
+    await setup();
+    const fieldsOf = async (extra: Record<string, string>) => {
+      const r = await req('enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x', ...extra });
+      assert.equal(r.ok, false, `${JSON.stringify(extra)} was enqueued`);
+      return (r as { fields?: Record<string, string> }).fields ?? {};
+    };
+    assert.deepEqual(await fieldsOf({ validateWith: 'llm-codex', maxRounds: '11' }), { maxRounds: 'Max rounds must be between 1 and 10.' });
+    assert.deepEqual(await fieldsOf({ validateWith: 'llm-codex', maxRounds: '0' }), { maxRounds: 'Max rounds must be between 1 and 10.' });
+    assert.deepEqual(await fieldsOf({ validateWith: 'llm-codex', maxRounds: 'two' }), { maxRounds: 'Max rounds must be a whole number.' });
+    assert.deepEqual(await fieldsOf({ validateWith: 'llm-haiku' }), { validateWith: 'sparkq.yml has no tool "llm-haiku": choose one of llm-codex, run-bash.' });
+    assert.match((await fieldsOf({ validateWith: 'run-bash', validatePrompt: '  ' }))['validatePrompt'] ?? '', /^run-bash runs a script: give the script to run and its arguments \(e\.g\. "check\.sh --strict"\)/);
+    assert.match((await fieldsOf({ validateWith: 'llm-codex', validateQueue: 'nowhere' }))['validateQueue'] ?? '', /^There is no queue named "nowhere"; active queues: q; or choose the task's own queue\.$/);
+    const ended = await q.createQueue({ name: 'old', session: 's' });
+    await q.endQueue(ended.id);
+    assert.deepEqual(await fieldsOf({ validateWith: 'llm-codex', validateQueue: ended.id }), { validateQueue: "Queue s / old has ended: choose an active queue, or the task's own." });
+    // What goes with a tool, without one: refused as the CLI refuses --max-rounds without --validate-with.
+    assert.deepEqual(Object.keys(await fieldsOf({ validateWith: '', maxRounds: '3' })), ['validateWith']);
+    assert.match((await fieldsOf({ validatePrompt: 'check it' }))['validateWith'] ?? '', /^Choose a tool to check with/);
+    // Every field at once: each on its own field, beside the form's other errors.
+    assert.deepEqual(Object.keys(await fieldsOf({ validateWith: 'nope', maxRounds: '99', validateQueue: 'nowhere', priority: 'high' })).sort(), ['maxRounds', 'priority', 'validateQueue', 'validateWith']);
+    assert.equal(q.listTasks({}).tasks.length, 0);
+  });
+
+  it("keeps the form's rounds bounds those of the core", () => {
+    assert.equal(VALIDATE_ROUNDS.default, DEFAULT_MAX_ROUNDS);
+    assert.equal(ValidateSpecSchema.safeParse({ tool: 't', maxRounds: VALIDATE_ROUNDS.max }).success, true);
+    assert.equal(ValidateSpecSchema.safeParse({ tool: 't', maxRounds: VALIDATE_ROUNDS.max + 1 }).success, false);
+  });
+
   it('ignores messages that carry no request id: no response, nothing changes', async () => {
     await setup();
     await ctl.handleMessage({ type: 'ready' });
@@ -156,6 +208,7 @@ describe('dashboard host (protocol handling without vscode)', () => {
       ['usage', { by: 'day' }, /bad usage request/],
       ['usage', undefined, /malformed request \(params: /],
       ['enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x', after: ['tsk_000000000000'] }, /bad enqueue request \(after: /],
+      ['enqueue', { queue: 'q', tool: 'llm-codex', prompt: 'x', validateWith: 'llm-codex', maxRounds: 3 }, /bad enqueue request \(maxRounds: /],
     ];
     for (const [method, params, why] of bad) {
       const id = ++seq;

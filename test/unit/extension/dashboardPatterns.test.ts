@@ -93,6 +93,22 @@ describe('dashboard host: prompt patterns', () => {
     assert.equal(task.validation?.spec.tool, 'llm-codex');
   });
 
+  it("lets the form's validator replace the pattern's, as --validate-with does, and keeps the pattern's when none is chosen", async () => {
+    const own = await req('enqueue', { queue: 'q', tool: '', pattern: 'api-endpoint', vars: { resource: 'users' }, validateWith: 'run-bash', validatePrompt: 'check.sh users', validateQueue: '', maxRounds: '' });
+    assert.ok(own.ok, own.ok ? '' : own.error);
+    const replaced = q.getTask((own.result as Task).id).validation;
+    assert.deepEqual(replaced?.spec, { tool: 'run-bash', prompt: 'check.sh users', maxRounds: 2 }, "the pattern's prompt and rounds do not carry over to another validator");
+    assert.equal(replaced?.maxRounds, 2);
+    const kept = await req('enqueue', { queue: 'q', tool: '', pattern: 'api-endpoint', vars: { resource: 'users' }, validateWith: '' });
+    assert.ok(kept.ok, kept.ok ? '' : kept.error);
+    assert.deepEqual(q.getTask((kept.result as Task).id).validation?.spec, { tool: 'llm-codex', prompt: 'check the endpoint', maxRounds: 3 });
+    // Rounds alone do not change the pattern's validator: they go with a tool, as on the command line.
+    const rounds = await req('enqueue', { queue: 'q', tool: '', pattern: 'api-endpoint', vars: { resource: 'users' }, maxRounds: '5' });
+    assert.equal(rounds.ok, false);
+    assert.match((!rounds.ok && rounds.fields?.validateWith) || '', /^Choose a tool to check with/);
+    assert.equal(q.listTasks({}).tasks.length, 2);
+  });
+
   it('marks a missing variable, an unknown pattern and an invalid one as field errors, and enqueues nothing', async () => {
     const missing = await req('enqueue', { queue: 'q', tool: 'llm-codex', pattern: 'api-endpoint', vars: { resource: '' } });
     assert.equal(missing.ok, false);
