@@ -22,3 +22,9 @@ export function naiveLine(n: NaivePlan): string {
   const share = n.savedShare !== null ? ` (${Math.round(n.savedShare * 100)}%)` : '';
   return `naive plan (${n.model} doing all ${n.tasks} tasks itself): ${usd(n.costUsd)} against ${usd(n.actualCostUsd)} recorded, saved ${usd(n.savedUsd ?? 0)}${share}; ${ran}`;
 }
+
+/** Text on one line (whitespace runs become one space), cut at `max` characters with an ellipsis. */
+export function oneLine(s: string, max = 200): string {
+  const flat = s.replace(/\s+/g, ' ').trim();
+  return flat.length <= max ? flat : flat.slice(0, max - 1) + '…';
+}

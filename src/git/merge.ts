@@ -180,6 +180,38 @@ async function mergeWithoutWorktree(repoTop: string, input: MergeBranchInput, so
   return { outcome: 'merged', commit };
 }
 
+/** What a task that waits on others starts from: `start` with their commits merged in, or the conflict that stops it. */
+export type Combined = { outcome: 'combined'; commit: string; merged: string[] } | { outcome: 'conflict'; files: string[]; commit: string };
+
+/**
+ * `start` with each of `commits` merged in, in turn, without a working tree (merge-tree, commit-tree): where a task
+ * that waits on others starts, holding their work where its base does not hold it yet. A commit already in is
+ * skipped (the result is `start` when all are). Only commit objects are written, no ref: nothing changes for anyone
+ * else, and a conflict (its files, and the commit that met it) leaves nothing behind.
+ */
+export async function combineCommits(repoTop: string, start: string, commits: readonly { commit: string; message: string }[]): Promise<Combined> {
+  let head = start;
+  const merged: string[] = [];
+  let id: string[] | null = null;
+  for (const c of commits) {
+    if (await ancestor(repoTop, c.commit, head)) continue;
+    if (await ancestor(repoTop, head, c.commit)) {
+      head = c.commit;
+      merged.push(c.commit);
+      continue;
+    }
+    const r = await runGit(['merge-tree', '--write-tree', '--name-only', '-z', '--no-messages', head, c.commit], { cwd: repoTop });
+    if (r.code !== 0 && r.code !== 1) throw gitError(['merge-tree', '--write-tree', head, c.commit], r, { cwd: repoTop });
+    const fields = splitZ(r.stdout);
+    if (r.code === 1) return { outcome: 'conflict', files: [...new Set(fields.slice(1).filter((f) => f !== ''))], commit: c.commit };
+    id ??= await identityFallback(repoTop);
+    const message = c.message.endsWith('\n') ? c.message : `${c.message}\n`;
+    head = firstLine(await git([...id, 'commit-tree', fields[0] ?? '', '-p', head, '-p', c.commit, '-F', '-'], { cwd: repoTop, input: message }));
+    merged.push(c.commit);
+  }
+  return { outcome: 'combined', commit: head, merged };
+}
+
 /** Throws away a task's change: its worktree (uncommitted work included) and its branch. */
 export async function discard(input: { repoTop: string; dir: string; branch: string }): Promise<void> {
   await removeWorktree({ repoTop: input.repoTop, dir: input.dir, branch: input.branch, deleteBranch: true, force: true });

@@ -1,7 +1,10 @@
 import * as path from 'node:path';
 import { resolveScriptDirs, type SparkqConfig, type ToolConfig } from '../core/config';
-import { errorMessage } from '../core/errors';
+import { errorMessage, SparkqError } from '../core/errors';
 import type { Queue, QueueIsolation, Task, TaskChange } from '../core/model';
+import { oneLine } from '../core/text';
+import { runGit } from '../git/git';
+import { combineCommits } from '../git/merge';
 import { currentCommit, findRepo, resolveBase } from '../git/repo';
 import { branchFor, commitWorktree, markIdle, prepareWorktree, takeIdle, uncommittedChange, worktreeDirFor } from '../git/worktrees';
 import { resolveScript } from './executors/script';
@@ -56,14 +59,36 @@ export class WorktreeRunner {
    * Makes (or reuses) the task's worktree on its branch, at the base's commit: the queue's base commit, or the tip of
    * its base branch when the queue follows it; for a tool default without a queue base, the repository's HEAD now.
    */
-  async enter(task: Task, queue: Queue, runDir: string, write: (s: string) => void): Promise<TaskWorktree> {
+  /**
+   * The task's worktree, on its own branch, from its start: the queue's base (as it is now when the queue follows
+   * it), with the work of the finished tasks it waits on (`after`) merged in where the base does not hold it yet; for
+   * a validation task, the commit it checks.
+   */
+  async enter(task: Task, queue: Queue, runDir: string, write: (s: string) => void, after: readonly Task[] = []): Promise<TaskWorktree> {
     const workdir = this.workdirOf(queue);
     const repo = await this.repoOf(workdir);
     const iso: QueueIsolation = queue.isolation ?? { kind: 'worktree', ...(await resolveBase(workdir)), follow: false };
     // A check runs on what it checks: the checked task's commit (its base when it changed nothing), so a script
     // validator's tests and an agent validator's reading see the change, not the queue's base.
     const checked = checkedChangeOf(task);
-    const startCommit = checked ? (checked.commit ?? checked.baseCommit) : iso.follow && iso.baseRef ? await currentCommit(repo.top, iso.baseRef) : iso.baseCommit;
+    let startCommit = checked ? (checked.commit ?? checked.baseCommit) : iso.follow && iso.baseRef ? await currentCommit(repo.top, iso.baseRef) : iso.baseCommit;
+    // `after: [x]` builds on x: x's commit goes in when the base does not hold it yet (a merge group that has not
+    // merged, or merged a moment ago in another worker, or a queue that does not follow its base).
+    const builds = checked ? [] : await this.buildsOn(repo.top, task, after);
+    let also = '';
+    if (builds.length > 0) {
+      const c = await combineCommits(repo.top, startCommit, builds.map((t) => ({ commit: t.change!.commit!, message: `Start ${task.id} with the work of ${t.id}: ${oneLine(t.result?.summary ?? '', 200)}` })));
+      if (c.outcome === 'conflict') {
+        const with_ = builds.find((t) => t.change!.commit === c.commit)!;
+        throw new SparkqError(
+          'conflict',
+          `the work of the tasks it waits on does not merge: ${with_.id} conflicts with the others in ${c.files.join(', ')}; merge them into ${iso.baseRef ?? 'the base'} by hand (sparkq merge TASK), then requeue this task`,
+          { files: c.files },
+        );
+      }
+      startCommit = c.commit;
+      if (c.merged.length > 0) also = ` with the work of ${builds.filter((t) => c.merged.includes(t.change!.commit!)).map((t) => t.id).join(', ')}`;
+    }
     const branch = branchFor(queue.name, task.id);
     const dir = worktreeDirFor(this.sparkqDir, task.id);
     // The first task of this worker may take the clean worktree a worker that ended left behind (checked before use).
@@ -94,7 +119,13 @@ export class WorktreeRunner {
       patchFile: path.join(runDir, `attempt-${Math.max(1, task.attempt - 1)}.patch`),
     });
     const rel = path.relative(this.workspaceDir, prepared.dir).split(path.sep).join('/');
-    const from = checked ? ` (what ${task.validates} ${checked.commit ? 'committed' : 'started from; it changed nothing'})` : iso.baseRef ? ` (${iso.baseRef})` : '';
+    const from = checked
+      ? ` (what ${task.validates} ${checked.commit ? 'committed' : 'started from; it changed nothing'})`
+      : also
+        ? ` (${iso.baseRef ?? 'the base'}${also})`
+        : iso.baseRef
+          ? ` (${iso.baseRef})`
+          : '';
     write(`  worktree ${rel} on ${branch} from ${startCommit.slice(0, 12)}${from}: ${prepared.created ? 'new' : 'reused'}${prepared.setupRan ? ', setup ran' : ''}, ${Math.round(prepared.ms)} ms\n`);
     const inRepo = path.relative(repo.top, workdir);
     return {
@@ -105,6 +136,19 @@ export class WorktreeRunner {
       cwd: inRepo === '' ? prepared.dir : path.join(prepared.dir, inRepo),
       exclude: [...this.config.worktree.copy, ...this.config.worktree.link],
     };
+  }
+
+  /** The finished tasks `task` waits on whose work is a commit in this repository, in the order it names them. */
+  private async buildsOn(repoTop: string, task: Task, after: readonly Task[]): Promise<Task[]> {
+    const out: Task[] = [];
+    for (const t of after) {
+      const commit = t.change?.commit;
+      if (t.status !== 'succeeded' || !commit) continue;
+      // Another queue's task may have worked in another repository.
+      if (t.queueId !== task.queueId && (await runGit(['cat-file', '-e', `${commit}^{commit}`], { cwd: repoTop })).code !== 0) continue;
+      out.push(t);
+    }
+    return out;
   }
 
   /**

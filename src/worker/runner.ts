@@ -15,7 +15,7 @@ import { writeSparkqLauncher } from './launcher';
 import { RunLog } from './runLog';
 import { Spawner } from './spawner';
 import type { ExecOutcome, Executor, OutputStream } from './types';
-import { plural } from '../core/text';
+import { oneLine, plural } from '../core/text';
 
 export type WorkerMode = 'drain' | 'watch' | 'once';
 
@@ -64,11 +64,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
-}
-
-function oneLine(s: string, max = 200): string {
-  const flat = s.replace(/\s+/g, ' ').trim();
-  return flat.length <= max ? flat : flat.slice(0, max - 1) + '…';
 }
 
 /** A shell-safe rendering of an argument for commands we print for a person to copy (never executed by us). */
@@ -289,7 +284,9 @@ async function runOne(
     if (tool && WorktreeRunner.applies(queue, tool) && !stop.signal.aborted) {
       fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
       try {
-        wt = await worktrees.enter(task, queue, runDir, (s) => output(s, 'info'));
+        // The tasks it waits on: their work goes into its start where the base does not hold it yet.
+        const after = (await Promise.all(task.after.map((id) => q.getTask(id).catch(() => null)))).filter((t) => t !== null);
+        wt = await worktrees.enter(task, queue, runDir, (s) => output(s, 'info'), after);
       } catch (e) {
         wt = null;
         throw new WorktreeSetupError(worktreeError('prepare', e));

@@ -231,6 +231,45 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
     ]);
   });
 
+  it("a task starts with the work of the tasks it waits on, merged in where the base lacks it; theirs conflicting fails it with the files", async () => {
+    const o = await repo();
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\necho "put $2 in $1"\n');
+    // Writes its file only when the files it builds on are there, with what they wrote.
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'use.sh'), '#!/usr/bin/env bash\ngrep -qx A a.txt && grep -qx B b.txt || { echo "a.txt, b.txt: $(cat a.txt b.txt 2>&1)" >&2; exit 1; }\necho "AB" > ab.txt\necho used\n');
+    await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
+    const plan = [
+      'id: stack',
+      'defaults: { queue: wt, tool: run-bash }',
+      'tasks:',
+      '  - { name: a, prompt: put.sh a.txt A }',
+      '  - { name: b, prompt: put.sh b.txt B }',
+      '  - { name: ab, prompt: use.sh, after: [a, b] }',
+      '  - { name: c, prompt: put.sh shared.txt C }',
+      '  - { name: d, prompt: put.sh shared.txt D }',
+      '  - { name: cd, prompt: put.sh cd.txt CD, after: [c, d] }',
+    ].join('\n');
+    fs.writeFileSync(path.join(o.cwd, 'plan.yml'), plan);
+    await cli.ok(['plan', 'apply', 'plan.yml'], o);
+    const base = head(o.cwd);
+    const r = await cli.run(['run', '--queue', 'wt'], o);
+    const byKey = new Map((await cli.json<{ id: string; planKey: string; status: string; error: string | null; change: { commit: string | null; baseCommit: string; files: { path: string }[] } | null }[]>(['tasks', '--plan', 'stack'], o)).map((t) => [t.planKey, t]));
+    const ab = byKey.get('ab')!;
+    assert.equal(ab.status, 'succeeded', r.stdout + r.stderr);
+    // Its change is its own work, against a start that holds a and b; its branch holds all three.
+    assert.deepEqual(ab.change!.files.map((f) => f.path), ['ab.txt']);
+    assert.notEqual(ab.change!.baseCommit, base);
+    for (const f of ['a.txt', 'b.txt', 'ab.txt']) assert.ok(gitIn(o.cwd, 'ls-tree', '--name-only', ab.change!.commit!, f).trim() === f, `${f} is on ab's commit`);
+    const said = new RegExp(`from ${ab.change!.baseCommit.slice(0, 12)} \\(main with the work of (tsk_\\w+), (tsk_\\w+)\\)`).exec(r.stdout);
+    assert.ok(said, r.stdout);
+    assert.deepEqual([said[1], said[2]].sort(), [byKey.get('a')!.id, byKey.get('b')!.id].sort());
+    // The base is untouched: nothing was merged into it (no merge: auto).
+    assert.equal(head(o.cwd), base);
+    // c and d rewrote shared.txt each: cd cannot start from both, and says why.
+    const cd = byKey.get('cd')!;
+    assert.equal(cd.status, 'failed');
+    assert.match(cd.error!, new RegExp(`the work of the tasks it waits on does not merge: (${byKey.get('c')!.id}|${byKey.get('d')!.id}) conflicts with the others in shared\\.txt; merge them into main by hand`));
+  });
+
   it('a validated batch with merge: auto merges only once every task passed its check, and not at all when one failed it', async () => {
     const o = await repo();
     fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\necho "put $2 in $1"\n');

@@ -3,7 +3,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isSparkqError } from '../../../src/core/errors';
-import { acquireMergeLock, discard, mergeBranch } from '../../../src/git/merge';
+import { acquireMergeLock, combineCommits, discard, mergeBranch } from '../../../src/git/merge';
 import {
   type WorktreeSettings,
   branchFor,
@@ -119,6 +119,38 @@ describe('git: a worktree per task, commit and merge', function () {
     assert.equal(hasMergeHead(ws.top), false);
     assert.equal(sh(ws.top, 'rev-parse', 'main'), ca.commit);
     assert.equal(fs.readFileSync(path.join(ws.top, 'shared.txt'), 'utf8'), 'line 1\nA was here\nline 3\n');
+  });
+
+  it('combines a start with the commits of the tasks it waits on, without a working tree: skips what it holds, fast-forwards, merges, and names a conflict', async () => {
+    const ws = workspace({ 'shared.txt': 'line 1\nline 2\nline 3\n', 'other.txt': 'x\n' });
+    const [a, b, c] = await Promise.all([task(ws, 'tsk_CA'), task(ws, 'tsk_CB'), task(ws, 'tsk_CC')]);
+    fs.writeFileSync(path.join(a.dir, 'a.txt'), 'A\n');
+    fs.writeFileSync(path.join(b.dir, 'other.txt'), 'B\n');
+    fs.writeFileSync(path.join(c.dir, 'other.txt'), 'C\n');
+    const [ca, cb, cc] = await Promise.all([
+      commitWorktree({ dir: a.dir, branch: a.branch, baseCommit: ws.base, message: 'A adds a.txt', exclude: [] }),
+      commitWorktree({ dir: b.dir, branch: b.branch, baseCommit: ws.base, message: 'B rewrites other.txt', exclude: [] }),
+      commitWorktree({ dir: c.dir, branch: c.branch, baseCommit: ws.base, message: 'C rewrites other.txt', exclude: [] }),
+    ]);
+    const refsBefore = sh(ws.top, 'for-each-ref');
+    // Nothing to add: the start itself.
+    assert.deepEqual(await combineCommits(ws.top, ws.base, []), { outcome: 'combined', commit: ws.base, merged: [] });
+    // One commit on top of the start: a fast-forward, no new commit.
+    assert.deepEqual(await combineCommits(ws.top, ws.base, [{ commit: ca.commit!, message: 'with A' }]), { outcome: 'combined', commit: ca.commit, merged: [ca.commit] });
+    // Already held: skipped.
+    assert.deepEqual(await combineCommits(ws.top, ca.commit!, [{ commit: ca.commit!, message: 'with A' }]), { outcome: 'combined', commit: ca.commit, merged: [] });
+    // Two: a merge commit with both parents and both changes.
+    const ab = await combineCommits(ws.top, ws.base, [{ commit: ca.commit!, message: 'with A' }, { commit: cb.commit!, message: 'with B' }]);
+    assert.equal(ab.outcome, 'combined');
+    assert.deepEqual(sh(ws.top, 'rev-list', '--parents', '-n', '1', ab.commit).split(' ').slice(1), [ca.commit, cb.commit]);
+    assert.equal(sh(ws.top, 'show', `${ab.commit}:a.txt`), 'A');
+    assert.equal(sh(ws.top, 'show', `${ab.commit}:other.txt`), 'B');
+    assert.equal(sh(ws.top, 'log', '-1', '--format=%s', ab.commit), 'with B');
+    // B and C both rewrite other.txt: the conflict names the file and the commit that met it.
+    assert.deepEqual(await combineCommits(ws.top, ws.base, [{ commit: cb.commit!, message: 'with B' }, { commit: cc.commit!, message: 'with C' }]), { outcome: 'conflict', files: ['other.txt'], commit: cc.commit });
+    // No ref moved, no worktree touched.
+    assert.equal(sh(ws.top, 'for-each-ref'), refsBefore);
+    assert.equal(porcelain(ws.top), '');
   });
 
   it('ff-only refuses a base that moved on; merge makes a merge commit with two parents even when a fast-forward is possible', async () => {

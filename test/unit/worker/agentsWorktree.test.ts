@@ -176,28 +176,30 @@ describe('agents in worktrees: the real codex and claude through the worker on a
       const written = ['made-by-task-1.txt', 'made-by-task-2.txt'] as const;
       const contents = ['from the first task\n', 'from the second task\n'] as const;
 
-      // Each task succeeded, with its own branch and a commit on it made from main's commit, holding exactly its file.
+      // Each task succeeded, with its own branch and a commit on it holding exactly its file: the first made from
+      // main's commit, the second (which waits on the first) from the first's commit, so it builds on that work.
       for (const [i, t] of tasks.entries()) {
+        const start = i === 0 ? base : tasks[0].change!.commit!;
         assert.equal(t.status, 'succeeded', `${t.id}: ${t.error ?? ''}\n${out}`);
         assert.equal(t.result?.summary, i === 0 ? 'Wrote made-by-task-1.txt ALPHA' : 'Wrote made-by-task-2.txt DELTA');
         const c = t.change;
         assert.ok(c && c.commit, `${t.id} has a committed change: ${JSON.stringify(c)}`);
         assert.equal(c.branch, `sparkq/wt/${t.id}`);
         assert.equal(c.baseRef, 'main');
-        assert.equal(c.baseCommit, base);
+        assert.equal(c.baseCommit, start);
         assert.deepEqual(c.files, [{ path: written[i], status: 'A' }]);
         assert.deepEqual([c.filesChanged, c.insertions, c.deletions], [1, 1, 0]);
-        // Real git: the branch's tip is that commit, one commit on top of the base, with the summary as message.
+        // Real git: the branch's tip is that commit, one commit on top of its start, with the summary as message.
         assert.equal(git(ws, 'rev-parse', c.branch).trim(), c.commit);
-        assert.equal(git(ws, 'rev-parse', `${c.commit}^`).trim(), base);
+        assert.equal(git(ws, 'rev-parse', `${c.commit}^`).trim(), start);
         assert.equal(git(ws, 'log', '-1', '--format=%s', c.commit).trim(), t.result?.summary);
         // The commit holds the agent's file and nothing else the run left (no .codex/, .claude/ or the like).
-        assert.deepEqual(lines(git(ws, 'diff', '--name-only', base, c.commit)), [written[i]], `${agent} task ${i + 1}: the commit's files`);
-        assert.deepEqual(lines(git(ws, 'ls-tree', '-r', '--name-only', c.commit)), ['README.md', 'sparkq.yml', written[i]].sort());
+        assert.deepEqual(lines(git(ws, 'diff', '--name-only', start, c.commit)), [written[i]], `${agent} task ${i + 1}: the commit's files`);
+        assert.deepEqual(lines(git(ws, 'ls-tree', '-r', '--name-only', c.commit)), ['README.md', 'sparkq.yml', ...written.slice(0, i + 1)].sort());
         assert.equal(git(ws, 'show', `${c.commit}:${written[i]}`), contents[i]);
       }
-      // The second branch starts from the base, not from the first task's work.
-      assert.equal(spawnSync('git', ['cat-file', '-e', `${t2.change!.commit!}:${written[0]}`], { cwd: ws }).status, 128);
+      // The first task's branch holds nothing of the second.
+      assert.equal(spawnSync('git', ['cat-file', '-e', `${t1.change!.commit!}:${written[1]}`], { cwd: ws }).status, 128);
 
       // main is where it was, and the main working tree got neither file (nor anything else).
       assert.equal(git(ws, 'rev-parse', 'main').trim(), base);
@@ -219,9 +221,9 @@ describe('agents in worktrees: the real codex and claude through the worker on a
       assert.ok(!fs.existsSync(dirs[0]!), 'the first worktree was moved on to the second task');
       const listed = lines(git(ws, 'worktree', 'list', '--porcelain')).filter((l) => l.startsWith('worktree ') || l.startsWith('branch '));
       assert.deepEqual(listed, [`worktree ${ws}`, 'branch refs/heads/main', `worktree ${dirs[1]!}`, `branch refs/heads/${t2.change!.branch}`]);
-      // The worktree the second task left: its file, the base's files, and nothing the agent runtime wrote on its own
-      // (not even ignored files); clean.
-      assert.deepEqual(filesUnder(dirs[1]!), ['README.md', 'sparkq.yml', written[1]].sort(), `${agent} left in its worktree`);
+      // The worktree the second task left: its file, the first task's it built on, the base's files, and nothing the
+      // agent runtime wrote on its own (not even ignored files); clean.
+      assert.deepEqual(filesUnder(dirs[1]!), ['README.md', 'sparkq.yml', ...written].sort(), `${agent} left in its worktree`);
       assert.equal(git(dirs[1]!, 'status', '--porcelain', '--ignored'), '');
 
       // The agent ran in each task's worktree: the model was told so (codex's environment context, claude's system prompt).
