@@ -61,10 +61,17 @@ export class WorktreeRunner {
    */
   /**
    * The task's worktree, on its own branch, from its start: the queue's base (as it is now when the queue follows
-   * it), with the work of the finished tasks it waits on (`after`) merged in where the base does not hold it yet; for
-   * a validation task, the commit it checks.
+   * it), with the work of the round it fixes (`fixes`: the copy of a task whose check failed) and of the finished
+   * tasks it waits on (`after`) merged in where the base does not hold it yet; for a validation task, the commit it
+   * checks.
    */
-  async enter(task: Task, queue: Queue, runDir: string, write: (s: string) => void, after: readonly Task[] = []): Promise<TaskWorktree> {
+  async enter(
+    task: Task,
+    queue: Queue,
+    runDir: string,
+    write: (s: string) => void,
+    on: { after?: readonly Task[]; fixes?: Task | null } = {},
+  ): Promise<TaskWorktree> {
     const workdir = this.workdirOf(queue);
     const repo = await this.repoOf(workdir);
     const iso: QueueIsolation = queue.isolation ?? { kind: 'worktree', ...(await resolveBase(workdir)), follow: false };
@@ -74,7 +81,7 @@ export class WorktreeRunner {
     let startCommit = checked ? (checked.commit ?? checked.baseCommit) : iso.follow && iso.baseRef ? await currentCommit(repo.top, iso.baseRef) : iso.baseCommit;
     // `after: [x]` builds on x: x's commit goes in when the base does not hold it yet (a merge group that has not
     // merged, or merged a moment ago in another worker, or a queue that does not follow its base).
-    const builds = checked ? [] : await this.buildsOn(repo.top, task, after);
+    const builds = checked ? [] : [...(on.fixes?.change?.commit ? [on.fixes] : []), ...(await this.buildsOn(repo.top, task, on.after ?? []))];
     let also = '';
     if (builds.length > 0) {
       const c = await combineCommits(repo.top, startCommit, builds.map((t) => ({ commit: t.change!.commit!, message: `Start ${task.id} with the work of ${t.id}: ${oneLine(t.result?.summary ?? '', 200)}` })));

@@ -284,9 +284,12 @@ async function runOne(
     if (tool && WorktreeRunner.applies(queue, tool) && !stop.signal.aborted) {
       fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
       try {
-        // The tasks it waits on: their work goes into its start where the base does not hold it yet.
+        // The tasks it waits on, and the round its check failed (a fix round fixes that work, it does not start over):
+        // their work goes into its start where the base does not hold it yet.
         const after = (await Promise.all(task.after.map((id) => q.getTask(id).catch(() => null)))).filter((t) => t !== null);
-        wt = await worktrees.enter(task, queue, runDir, (s) => output(s, 'info'), after);
+        const earlier = task.retryOf !== null ? await q.getTask(task.retryOf).catch(() => null) : null;
+        const fixes = earlier?.validation?.status === 'failed' ? earlier : null;
+        wt = await worktrees.enter(task, queue, runDir, (s) => output(s, 'info'), { after, fixes });
       } catch (e) {
         wt = null;
         throw new WorktreeSetupError(worktreeError('prepare', e));

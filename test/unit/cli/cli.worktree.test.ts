@@ -270,6 +270,29 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
     assert.match(cd.error!, new RegExp(`the work of the tasks it waits on does not merge: (${byKey.get('c')!.id}|${byKey.get('d')!.id}) conflicts with the others in shared\\.txt; merge them into main by hand`));
   });
 
+  it("a fix round starts from the work its check failed, and its merge brings both rounds", async () => {
+    const o = await repo();
+    // Each round adds its own file; the check passes only work that holds round 1's and round 2's.
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'round.sh'), '#!/usr/bin/env bash\necho "$SPARKQ_VALIDATION_ROUND" > "r$SPARKQ_VALIDATION_ROUND.txt"\necho "wrote r$SPARKQ_VALIDATION_ROUND.txt"\n');
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'both.sh'), '#!/usr/bin/env bash\nif [ -e r1.txt ] && [ -e r2.txt ]; then echo both; else echo "only $(ls r*.txt | tr \'\\n\' \' \')" >&2; exit 1; fi\n');
+    await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
+    await cli.ok(['enqueue', 'run-bash', '--queue', 'wt', '--prompt', 'round.sh', '--validate-with', 'run-bash', '--validate-prompt', 'both.sh'], o);
+    const r = await cli.run(['run', '--queue', 'wt'], o);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const all = await cli.json<{ id: string; status: string; retryOf: string | null; validates: string | null; validation: { status: string; round: number } | null; change: { commit: string; baseCommit: string } | null }[]>(['tasks', '--queue', 'wt', '--all'], o);
+    const first = all.find((t) => t.validates === null && t.retryOf === null)!;
+    const second = all.find((t) => t.retryOf === first.id)!;
+    assert.equal(first.validation!.status, 'failed', r.stdout);
+    assert.equal(second.status, 'succeeded', r.stdout);
+    assert.deepEqual([second.validation!.status, second.validation!.round], ['passed', 2], r.stdout);
+    // Round 2 started on round 1's commit: its own change is r2.txt, its commit holds both.
+    assert.equal(second.change!.baseCommit, first.change!.commit);
+    assert.deepEqual(gitIn(o.cwd, 'ls-tree', '--name-only', second.change!.commit, 'r1.txt', 'r2.txt').trim().split('\n'), ['r1.txt', 'r2.txt']);
+    await cli.ok(['merge', second.id], o);
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'r1.txt'), 'utf8'), '1\n');
+    assert.equal(fs.readFileSync(path.join(o.cwd, 'r2.txt'), 'utf8'), '2\n');
+  });
+
   it('a validated batch with merge: auto merges only once every task passed its check, and not at all when one failed it', async () => {
     const o = await repo();
     fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\necho "put $2 in $1"\n');
