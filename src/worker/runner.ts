@@ -277,6 +277,10 @@ async function runOne(
   const staleTimer = setTimeout(() => write(paint('33', `⚠ ${task.id} is stale: running past its ${task.timeoutSeconds} s timeout; it is stopped at ${task.timeoutSeconds * 2} s\n`)), timeoutMs);
   const killTimer = setTimeout(() => stopWith({ kind: 'timeout', seconds: task.timeoutSeconds }), 2 * timeoutMs);
 
+  // A fix round (the copy of a task whose check failed): the round it fixes, looked up once.
+  let fixed: Promise<Task | null> | null = null;
+  const fixes = () => (fixed ??= task.retryOf === null ? Promise.resolve(null) : q.getTask(task.retryOf).then((t) => (t.validation?.status === 'failed' ? t : null), () => null));
+
   let outcome: ExecOutcome | 'external';
   let wt: TaskWorktree | null = null;
   try {
@@ -287,9 +291,7 @@ async function runOne(
         // The tasks it waits on, and the round its check failed (a fix round fixes that work, it does not start over):
         // their work goes into its start where the base does not hold it yet.
         const after = (await Promise.all(task.after.map((id) => q.getTask(id).catch(() => null)))).filter((t) => t !== null);
-        const earlier = task.retryOf !== null ? await q.getTask(task.retryOf).catch(() => null) : null;
-        const fixes = earlier?.validation?.status === 'failed' ? earlier : null;
-        wt = await worktrees.enter(task, queue, runDir, (s) => output(s, 'info'), { after, fixes });
+        wt = await worktrees.enter(task, queue, runDir, (s) => output(s, 'info'), { after, fixes: await fixes() });
       } catch (e) {
         wt = null;
         throw new WorktreeSetupError(worktreeError('prepare', e));
@@ -321,7 +323,8 @@ async function runOne(
         }
         outcome = await executor.run({
           task,
-          queue,
+          // It continues the conversation of the round it fixes: the queue's may be another task's by now.
+          queue: continuing(queue, await fixes()),
           instructions: claim.instructions,
           tool,
           config,
@@ -620,3 +623,18 @@ function toolEnv(baseEnv: NodeJS.ProcessEnv, tool: ToolConfig, task: Task, lease
   return env;
 }
 
+/**
+ * The queue as a fix round's agent sees it: the Codex thread and Claude session of the round it fixes (as that
+ * round's result data recorded them), where it has them; with parallel workers the queue's own are its latest task's.
+ */
+function continuing(queue: Queue, fixes: Task | null): Queue {
+  const data = fixes?.result?.data;
+  if (data === null || data === undefined || typeof data !== 'object' || Array.isArray(data)) return queue;
+  const thread = data['threadId'];
+  const session = data['sessionId'];
+  return {
+    ...queue,
+    ...(typeof thread === 'string' ? { codexThreadId: thread } : {}),
+    ...(typeof session === 'string' ? { claudeSessionId: session } : {}),
+  };
+}

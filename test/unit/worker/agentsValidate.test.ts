@@ -5,6 +5,7 @@ import { openQueue, type QueueHandle } from '../../../src/client/open';
 import type { Task } from '../../../src/core/model';
 import { NO_VERDICT } from '../../../src/core/queue/validation';
 import { EXECUTORS } from '../../../src/worker/executors';
+import { scriptExecutor } from '../../../src/worker/executors/script';
 import { runWorker, type WorkerSummary } from '../../../src/worker/runner';
 import { bundleCli } from '../../support/cli';
 import { MockModelServer, type MockApi, type MockReply, type RecordedRequest } from '../../support/mockModel';
@@ -268,6 +269,38 @@ describe('validators: the real claude and codex give the verdict, through the wo
       assert.deepEqual(n.after, [second.id]);
       assert.ok(n.startedAt! >= v2.finishedAt!, `next started ${n.startedAt}, the pass came ${v2.finishedAt}`);
       assert.equal(tasks.length, 5);
+    });
+  }
+
+  for (const agent of ['codex', 'claude'] as const) {
+    it(`${agent}'s fix round continues the conversation of the round it fixes, even when the queue's moved on`, async () => {
+      const w = await workspace(agent);
+      // A script check that fails round 1 and passes round 2 (it reads the round it checks from its file).
+      fs.writeFileSync(path.join(w.ws, 'scripts', 'once.sh'), '#!/usr/bin/env bash\nif grep -Eq \'"round": ?1[,}]\' "$SPARKQ_VALIDATE_FILE"; then echo "say ZULU too" >&2; exit 1; fi\necho fine\n');
+      const build = await w.q.enqueue({ queue: 'v', tool: 'check', prompt: 'Build the ALPHA module', validate: { tool: 'run-bash', prompt: 'once.sh' } });
+      mock.script(API[agent], { kind: 'text', text: 'Built it, marker YANKEE' }, { kind: 'text', text: 'Fixed it, ZULU' });
+      let out = '';
+      // After each check, the queue's conversation is forgotten, as when another task of the queue started a new one.
+      const forgetting = {
+        async run(ctx: Parameters<typeof scriptExecutor.run>[0]) {
+          const r = await scriptExecutor.run(ctx);
+          await w.q.setAgentSession('v', { codexThreadId: null, claudeSessionId: null });
+          return r;
+        },
+      };
+      const summary = await runWorker({ q: w.q, workspaceDir: w.ws, queue: 'v', mode: 'drain', write: (x) => (out += x), signal: new AbortController().signal, executors: { ...EXECUTORS, script: forgetting }, sparkqCommand: [process.execPath, bundle] });
+      assert.equal(summary.ran, 4, out);
+      assert.equal(mock.pending(API[agent]), 0, `every scripted reply was asked for\n${out}`);
+      const first = await w.q.getTask(build.id);
+      const second = (await allTasks(w)).find((t) => t.retryOf === build.id)!;
+      assert.equal(second.validation?.status, 'passed', out);
+      const key = agent === 'codex' ? 'threadId' : 'sessionId';
+      const thread = (first.result?.data as Record<string, unknown>)[key];
+      assert.equal(typeof thread, 'string');
+      assert.equal((second.result?.data as Record<string, unknown>)[key], thread, 'round 2 ran in round 1\'s conversation');
+      // The model saw round 1's answer in round 2's request: the conversation went on.
+      const requests = mock.modelRequests(API[agent]);
+      assert.ok(bodyText(requests[requests.length - 1]).includes('marker YANKEE'), 'round 2 was sent round 1\'s conversation');
     });
   }
 
