@@ -13,7 +13,7 @@ export interface TeamStore {
 
 /**
  * The team store this workspace names, or null for the embedded store. Cheap for the embedded store: sparkq.yml is
- * parsed only when its text mentions postgres at all. SPARKQ_DATABASE_URL wins over store.url.
+ * parsed only when its text mentions postgres outside a comment line. SPARKQ_DATABASE_URL wins over store.url.
  */
 export function teamStoreOf(workspaceDir: string, env: NodeJS.ProcessEnv = process.env): TeamStore | null {
   let text: string;
@@ -22,7 +22,8 @@ export function teamStoreOf(workspaceDir: string, env: NodeJS.ProcessEnv = proce
   } catch {
     return null;
   }
-  if (!/\bpostgres\b/.test(text)) return null;
+  // Comment lines aside: the sparkq.yml that `sparkq init` writes explains the postgres store in a comment.
+  if (!/\bpostgres\b/.test(text.replace(/^[ \t]*#.*$/gm, ''))) return null;
   // Loaded here, not at the top: an embedded workspace's command never pays for the config parser on this path.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { loadWorkspaceConfig } = require('../owner/configWatcher') as typeof ConfigWatcherModule;
