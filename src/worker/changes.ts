@@ -170,8 +170,8 @@ export interface ChangeEntry {
   note: string;
 }
 
-/** SparkQ's worktrees and sparkq/… branches in the repository, each with its task and state. */
-export async function listChanges(ctx: ChangesContext): Promise<ChangeEntry[]> {
+/** SparkQ's worktrees and sparkq/… branches in the repository, each with its task and state; with `queue` (an id), only its tasks'. */
+export async function listChanges(ctx: ChangesContext, only: { queue?: string } = {}): Promise<ChangeEntry[]> {
   const repo = await findRepo(ctx.workspaceDir);
   const worktrees = await listWorktrees(repo.top, path.join(ctx.sparkqDir, 'worktrees'));
   const branches = splitZ(await git(['for-each-ref', '--format=%(refname:short)%00', 'refs/heads/sparkq/'], { cwd: repo.top })).map((b) => b.trim()).filter(Boolean);
@@ -186,6 +186,7 @@ export async function listChanges(ctx: ChangesContext): Promise<ChangeEntry[]> {
   const out: ChangeEntry[] = [];
   for (const e of entries) {
     const task = e.taskId ? await taskOrNull(ctx.q, e.taskId) : null;
+    if (only.queue !== undefined && task?.queueId !== only.queue) continue;
     const { state, note } = await stateOf(repo.top, task, e.branch);
     out.push({ taskId: e.taskId, task, branch: e.branch, dir: e.wt?.dir ?? null, dirty: e.wt?.dirty ?? false, state, note });
   }
@@ -222,6 +223,8 @@ export interface PruneOptions {
   unmerged?: boolean;
   /** Say what would go, remove nothing. */
   dryRun?: boolean;
+  /** Only the work of this queue's tasks (its id). */
+  queue?: string;
 }
 
 export interface PruneResult {
@@ -232,7 +235,7 @@ export interface PruneResult {
 /** Removes the worktrees and branches of merged and unchanged tasks, and those of failed or unmerged ones when asked. */
 export async function pruneChanges(ctx: ChangesContext, opts: PruneOptions = {}): Promise<PruneResult> {
   const repo = await findRepo(ctx.workspaceDir);
-  const entries = await listChanges(ctx);
+  const entries = await listChanges(ctx, opts.queue !== undefined ? { queue: opts.queue } : {});
   const removed: ChangeEntry[] = [];
   const kept: ChangeEntry[] = [];
   for (const e of entries) {

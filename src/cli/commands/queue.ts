@@ -164,7 +164,7 @@ export const queueCommands: CommandGroup = {
             if (ctx.json) ctx.out.printJson(queueJson(ended));
             else {
               ctx.out.line(`Ended queue ${ended.name} (${ended.id}) at ${shortTime(ended.endedAt)}`);
-              if (ended.isolation) ctx.out.line('Its merged worktrees and branches go with `sparkq worktree prune`; unmerged work stays until you merge or discard it (`sparkq worktree list`).');
+              if (ended.isolation) ctx.out.line(`Its merged worktrees and branches go with \`sparkq worktree prune --queue ${ended.id}\`; unmerged work stays until you merge or discard it (\`sparkq worktree list --queue ${ended.id}\`).`);
             }
           }),
         ),

@@ -21,6 +21,12 @@ interface PruneOptions {
   unmerged?: boolean;
   dryRun?: boolean;
   yes?: boolean;
+  queue?: string;
+}
+
+/** --queue NAME|ID as the queue's id (an ended queue by its id), or no filter. */
+async function onlyQueue(q: ChangesContext['q'], ref: string | undefined): Promise<{ queue?: string }> {
+  return ref === undefined ? {} : { queue: (await q.getQueue(ref)).id };
 }
 
 function changesContext(q: ChangesContext['q'], workspace: string): ChangesContext {
@@ -99,10 +105,11 @@ export const worktreeCommands: CommandGroup = {
 
     wt.command('list')
       .description("SparkQ's worktrees and sparkq/… branches, with their tasks' state (in use, merged, unmerged, failed, …)")
+      .option('--queue <queue>', "only this queue's tasks (name or id)")
       .action(
-        action(io, (ctx) =>
+        action<{ queue?: string }>(io, (ctx, _args, opts) =>
           ctx.withQueue(async (q, workspace) => {
-            const entries = await listChanges(changesContext(q, workspace));
+            const entries = await listChanges(changesContext(q, workspace), await onlyQueue(q, opts.queue));
             if (ctx.json) ctx.out.printJson(entries.map((e) => entryJson(e, workspace)));
             else if (entries.length === 0) ctx.out.line('No task worktrees or branches');
             else printEntries(ctx, entries, workspace);
@@ -116,17 +123,19 @@ export const worktreeCommands: CommandGroup = {
       .option('--unmerged', 'also succeeded work never merged, and branches whose task is gone (needs --yes)')
       .option('--dry-run', 'say what would be removed, remove nothing')
       .option('--yes', 'confirm removing unmerged work')
+      .option('--queue <queue>', "only this queue's tasks (name or id)")
       .action(
         action<PruneOptions>(io, (ctx, _args, opts) =>
           ctx.withQueue(async (q, workspace) => {
+            const only = await onlyQueue(q, opts.queue);
             if (opts.unmerged && !opts.yes && !opts.dryRun) {
-              const preview = await pruneChanges(changesContext(q, workspace), { failed: opts.failed === true, unmerged: true, dryRun: true });
+              const preview = await pruneChanges(changesContext(q, workspace), { failed: opts.failed === true, unmerged: true, dryRun: true, ...only });
               const unmerged = preview.removed.filter((e) => e.state === 'unmerged' || e.state === 'orphan');
               throw new CliError(
                 `--unmerged deletes work that was never merged (${unmerged.map((e) => e.branch ?? e.taskId).join(', ') || 'none now'}); look with \`sparkq worktree list\`, then add --yes`,
               );
             }
-            const r = await pruneChanges(changesContext(q, workspace), { failed: opts.failed === true, unmerged: opts.unmerged === true, dryRun: opts.dryRun === true });
+            const r = await pruneChanges(changesContext(q, workspace), { failed: opts.failed === true, unmerged: opts.unmerged === true, dryRun: opts.dryRun === true, ...only });
             if (ctx.json) {
               ctx.out.printJson({ dryRun: opts.dryRun === true, removed: r.removed.map((e) => entryJson(e, workspace)), kept: r.kept.map((e) => entryJson(e, workspace)) });
               return;

@@ -187,6 +187,29 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
     assert.equal(status(o.cwd), before, 'the main worktree never saw any of it');
   });
 
+  it("lists and prunes one queue's work with --queue, an ended queue's too; other queues' work stays", async () => {
+    const o = await repo();
+    fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\n');
+    for (const name of ['one', 'two']) {
+      await cli.ok(['queue', 'create', name, '--session', 's', '--isolation', 'worktree'], o);
+      await cli.ok(['enqueue', 'run-bash', '--queue', name, '--prompt', `put.sh ${name}.txt ${name}`], o);
+      const r = await cli.run(['run', '--queue', name], o);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    }
+    const [one] = await cli.json<{ id: string; name: string }[]>(['queue', 'list'], o).then((qs) => qs.filter((x) => x.name === 'one'));
+    const listed = await cli.json<{ task: string }[]>(['worktree', 'list', '--queue', 'one'], o);
+    const oneTasks = (await cli.json<{ id: string }[]>(['tasks', '--queue', 'one'], o)).map((t) => t.id);
+    assert.deepEqual(listed.map((e) => e.task), oneTasks);
+    // Merge one's work, end the queue, prune it by the id `queue end` names: two's stays.
+    await cli.ok(['merge', oneTasks[0]!], o);
+    const ended = await cli.ok(['queue', 'end', 'one'], o);
+    assert.match(ended, new RegExp(`sparkq worktree prune --queue ${one!.id}`));
+    const pruned = await cli.json<{ removed: { task: string }[] }>(['worktree', 'prune', '--queue', one!.id], o);
+    assert.deepEqual(pruned.removed.map((e) => e.task), oneTasks);
+    const left = await cli.json<{ task: string }[]>(['worktree', 'list'], o);
+    assert.deepEqual(left.map((e) => e.task), (await cli.json<{ id: string }[]>(['tasks', '--queue', 'two'], o)).map((t) => t.id));
+  });
+
   it('a plan batch with merge: auto merges when its last task succeeded, in plan order, and stops at the first conflict with the queue paused', async () => {
     const o = await repo();
     fs.writeFileSync(path.join(o.cwd, 'scripts', 'put.sh'), '#!/usr/bin/env bash\necho "$2" > "$1"\necho "put $2 in $1"\n');
