@@ -3,6 +3,7 @@ import { SparkqError, errorMessage, isSparkqError } from '../core/errors';
 import type { ApiMethod, ChangeEvent, OwnerInfo } from '../api/contract';
 import { FrameDecoder, FrameError, FrameTooLargeError, MAX_FRAME_BYTES, checkServerMessage, decodeJson, encodeFrame, isErrorCode } from '../ipc/frames';
 import type { ServerMessage, WireError } from '../ipc/protocol';
+import { writeDirect } from '../ipc/directWrite';
 
 export interface IpcClientOptions {
   socketPath: string;
@@ -180,7 +181,7 @@ export class IpcClient {
   }
 
   /**
-   * Writes the frames of the calls made so far in this turn, in one socket.write. It runs as a promise job queued by
+   * Writes the frames of the calls made so far in this turn, in one write (see writeDirect). It runs as a promise job queued by
    * the first of them, so calls made together — one after the other in the same synchronous code, even each behind
    * the same number of awaits, as WorkspaceQueue's are — are written together. Not process.nextTick and not
    * cork/uncork: a nextTick makes Node run its JavaScript tick queue after every callback, and cork adds the stream's
@@ -192,7 +193,7 @@ export class IpcClient {
     if (frames.length === 0) return;
     this.outbox = [];
     if (this.closed) return;
-    this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    writeDirect(this.socket, frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   };
 
   /** Change events from the owner. The first listener subscribes the connection; returns an unsubscribe function. */

@@ -20,6 +20,7 @@ import {
 } from '../ipc/protocol';
 import { MAX_HELLO_FRAME_BYTES } from '../ipc/frames';
 import { ensurePrivateDir } from '../ipc/socketPath';
+import { writeDirect } from '../ipc/directWrite';
 
 export interface IpcServerOptions {
   socketPath: string;
@@ -376,7 +377,7 @@ export class IpcServer {
 
   private write(c: Connection, frame: Buffer): void {
     if (c.closed) return;
-    c.socket.write(frame);
+    writeDirect(c.socket, frame);
     if (c.socket.writableLength > MAX_WRITE_BACKLOG) this.drop(c, `the client is not reading (over ${MAX_WRITE_BACKLOG} bytes waiting to be sent)`);
   }
 
