@@ -386,15 +386,20 @@ async function runOne(
   let change: TaskChange | undefined;
   if (wt) {
     const ran = wt;
-    if (outcome.status === 'succeeded') {
+    // An agent may have finished its task itself (SparkQ's tools, `sparkq complete`): then its outcome decides, and
+    // its own summary is the commit message, not the worker's reading of the run.
+    const own = tool?.knownKind === 'codex' || tool?.knownKind === 'claude' ? await finishedInThisAttempt() : null;
+    const message = own ? (own.status === 'succeeded' ? (own.result?.summary ?? 'done') : null) : outcome.status === 'succeeded' ? outcome.summary : null;
+    if (message !== null) {
       try {
-        change = await worktrees.leave(ran, { succeeded: true, summary: outcome.summary });
+        change = await worktrees.leave(ran, { succeeded: true, summary: message });
         output(`  ${describeChange(change)}\n`, 'info');
       } catch (e) {
-        outcome = { ...outcome, status: 'failed', error: worktreeError('commit', e) };
+        if (own) output(`  ${worktreeError('commit', e)}\n`, 'info');
+        else outcome = { ...outcome, status: 'failed', error: worktreeError('commit', e) };
       }
     }
-    if (outcome.status !== 'succeeded') change = await worktrees.leave(ran, { succeeded: false }).catch(() => undefined);
+    if (change === undefined) change = await worktrees.leave(ran, { succeeded: false }).catch(() => undefined);
   }
   let next: Promise<Claim | null> | null = null;
   try {

@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openQueue, type QueueHandle } from '../../../src/client/open';
@@ -301,6 +302,38 @@ describe('validators: the real claude and codex give the verdict, through the wo
       // The model saw round 1's answer in round 2's request: the conversation went on.
       const requests = mock.modelRequests(API[agent]);
       assert.ok(bodyText(requests[requests.length - 1]).includes('marker YANKEE'), 'round 2 was sent round 1\'s conversation');
+    });
+  }
+
+  for (const agent of ['codex', 'claude'] as const) {
+    it(`${agent} finishing its own task on a worktree queue: its summary is the commit message`, async () => {
+      const w = await workspace(agent);
+      const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@e', ...args], { cwd: w.ws, encoding: 'utf8' }).trim();
+      git('init', '-q', '-b', 'main');
+      fs.writeFileSync(path.join(w.ws, '.gitignore'), '.sparkq/\n');
+      git('add', '-A');
+      git('commit', '-q', '-m', 'base');
+      await w.q.createQueue({ name: 'wt', session: 's', isolation: { kind: 'worktree', baseRef: 'main', baseCommit: git('rev-parse', 'HEAD'), follow: false } });
+      const t = await w.q.enqueue({ queue: 'wt', tool: 'check', prompt: 'Write notes.txt' });
+      const summary = 'Wrote notes.txt, as the agent says';
+      const finish: MockReply[] =
+        agent === 'claude'
+          ? [{ kind: 'shell', command: `sparkq complete "$SPARKQ_TASK_ID" '${summary}'` }]
+          : [
+              { kind: 'tool-search', server: 'sparkq', tools: ['complete'], query: 'complete task' },
+              { kind: 'mcp-call', server: 'sparkq', tool: 'complete', arguments: { summary } },
+            ];
+      mock.script(API[agent], { kind: 'write-file', path: 'notes.txt', content: 'notes\n' }, ...finish, { kind: 'text', text: 'All done here.' });
+      let out = '';
+      await runWorker({ q: w.q, workspaceDir: w.ws, queue: 'wt', mode: 'drain', write: (x) => (out += x), signal: new AbortController().signal, executors: EXECUTORS, sparkqCommand: [process.execPath, bundle] });
+      assert.equal(mock.pending(API[agent]), 0, `every scripted reply was asked for\n${out}`);
+      const done = await w.q.getTask(t.id);
+      assert.equal(done.status, 'succeeded', out);
+      assert.equal(done.result?.summary, summary);
+      assert.ok(done.change?.commit, out);
+      assert.deepEqual(done.change.files, [{ path: 'notes.txt', status: 'A' }]);
+      assert.equal(git('log', '-1', '--format=%s', done.change.commit), summary);
+      assert.ok((done.usage?.inputTokens ?? 0) > 0, 'its tokens are recorded too');
     });
   }
 
