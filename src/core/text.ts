@@ -4,9 +4,9 @@ export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/** A plan's task count for every report's text: "7 tasks (2 of them checks)". */
-export function planTasksText(p: Pick<PlanReport, 'tasks' | 'checks'>): string {
-  return `${p.tasks.toLocaleString('en-US')} task${p.tasks === 1 ? '' : 's'}${p.checks > 0 ? ` (${p.checks.toLocaleString('en-US')} of them check${p.checks === 1 ? '' : 's'})` : ''}`;
+/** What a plan's task count holds besides its own tasks, for every report's text: " (2 of them checks)", or "". */
+export function checksNote(p: Pick<PlanReport, 'checks'>): string {
+  return p.checks > 0 ? ` (${p.checks.toLocaleString('en-US')} of them check${p.checks === 1 ? '' : 's'})` : '';
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { PlanReport, Report, ReportRow } from '../core/model';
-import { naiveLine, plural } from '../core/text';
+import { checksNote, naiveLine } from '../core/text';
 import { formatDuration } from './views/taskText';
 
 /** The usage report (`SparkQ: Show Usage Report`) as Markdown: the numbers of `sparkq report`, one table per grouping. */
@@ -21,7 +21,7 @@ function planSection(p: PlanReport): string[] {
   out.push(
     `| WALL CLOCK | SERIAL SUM | SPEED-UP | PARALLEL SHARE | TASKS | UNFINISHED |`,
     '|---:|---:|---:|---:|---:|---:|',
-    `| ${formatDuration(p.wallClockMs)} | ${formatDuration(p.serialMs)} | ${p.speedup !== null ? `${p.speedup}×` : ''} | ${p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}%` : ''} | ${int(p.tasks)}${p.checks > 0 ? ` (${plural(p.checks, 'check')})` : ''} | ${int(p.unfinished)} |`,
+    `| ${formatDuration(p.wallClockMs)} | ${formatDuration(p.serialMs)} | ${p.speedup !== null ? `${p.speedup}×` : ''} | ${p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}%` : ''} | ${int(p.tasks)}${checksNote(p)} | ${int(p.unfinished)} |`,
     '',
     `Critical path as it ran (${formatDuration(p.criticalPath.runMs)}): ${p.criticalPath.tasks.map((t) => `${cell(t.key)} (${formatDuration(t.runMs)})`).join(' → ')}`,
     '',

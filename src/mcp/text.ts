@@ -1,6 +1,6 @@
 import type { StatusReport } from '../api/contract';
 import type { Claim, PlanApplyResult, PlanReport, Queue, Report, Session, Task, TaskDetail, TaskPage } from '../core/model';
-import { naiveLine, planTasksText } from '../core/text';
+import { checksNote, naiveLine } from '../core/text';
 import type { PlanDryRun } from './planTool';
 
 /*
@@ -38,7 +38,7 @@ function planLines(p: PlanReport): string[] {
   const sec = (ms: number) => `${Math.round(ms / 100) / 10} s`;
   const c = p.codex;
   return [
-    `plan ${p.id}: ${planTasksText(p)}${p.unfinished > 0 ? ` (${p.unfinished} unfinished)` : ''}, wall clock ${sec(p.wallClockMs)}, serial ${sec(p.serialMs)}, speed-up ${p.speedup ?? '-'}x, parallel share ${p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}%` : '-'}`,
+    `plan ${p.id}: ${p.tasks} tasks${checksNote(p)}${p.unfinished > 0 ? ` (${p.unfinished} unfinished)` : ''}, wall clock ${sec(p.wallClockMs)}, serial ${sec(p.serialMs)}, speed-up ${p.speedup ?? '-'}x, parallel share ${p.parallelShare !== null ? `${Math.round(p.parallelShare * 100)}%` : '-'}`,
     `critical path ${sec(p.criticalPath.runMs)}: ${p.criticalPath.tasks.map((t) => `${t.key} (${t.id}) ${sec(t.runMs)}`).join(' -> ') || '-'}`,
     naiveLine(p.naive),
     c.tasks === 0

@@ -1,5 +1,5 @@
 import { type PlanReport, REPORT_GROUPS, type ReportGroup, type ReportRow } from '../../core/model';
-import { naiveLine, planTasksText } from '../../core/text';
+import { checksNote, naiveLine } from '../../core/text';
 import { action } from '../context';
 import { CliError } from '../errors';
 import { duration, type Output, shortTime } from '../output';
@@ -22,7 +22,7 @@ function printPlan(out: Output, p: PlanReport): void {
   const span = p.firstStartAt !== null && p.lastFinishAt !== null ? `  (${shortTime(p.firstStartAt)} → ${shortTime(p.lastFinishAt)})` : '';
   const path = p.criticalPath.tasks.map((t) => `${t.key} ${duration(t.runMs) ?? ''}`).join(' → ');
   out.fields([
-    ['tasks', `${planTasksText(p)}${p.unfinished > 0 ? `, ${int(p.unfinished)} not finished yet (the figures so far)` : ''}`],
+    ['tasks', `${int(p.tasks)}${checksNote(p)}${p.unfinished > 0 ? `, ${int(p.unfinished)} not finished yet (the figures so far)` : ''}`],
     ['wall clock', `${duration(p.wallClockMs) ?? ''}${span}`],
     ['serial sum', `${duration(p.serialMs) ?? ''}  (every attempt's run time, one after another)`],
     ['speed-up', p.speedup !== null ? { text: `${p.speedup.toFixed(2)}×`, style: p.speedup > 1 ? 'green' : undefined } : '-'],
