@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -37,15 +38,25 @@ describe('ipc writeDirect', () => {
     const chunks: Buffer[] = [];
     let expected = 0;
     let fellBack = false;
-    for (let i = 0; i < 400; i++) {
-      // Sizes that do not divide the socket buffer, so that some writes are cut short.
-      const b = Buffer.alloc(4096 + ((i * 977) % 5000), i % 251);
-      b.writeUInt32BE(i, 0);
-      chunks.push(b);
-      expected += b.length;
-      writeDirect(client, b);
-      if (client.writableLength > 0) fellBack = true;
+    // Counts the writes that went to the descriptor (the module object itself: directWrite.ts reads it per call).
+    const patched = createRequire(__filename)('node:fs') as Record<string, unknown>;
+    const realWriteSync = fs.writeSync;
+    let direct = 0;
+    patched['writeSync'] = (...a: Parameters<typeof fs.writeSync>) => (direct++, realWriteSync(...a));
+    try {
+      for (let i = 0; i < 400; i++) {
+        // Sizes that do not divide the socket buffer, so that some writes are cut short.
+        const b = Buffer.alloc(4096 + ((i * 977) % 5000), i % 251);
+        b.writeUInt32BE(i, 0);
+        chunks.push(b);
+        expected += b.length;
+        writeDirect(client, b);
+        if (client.writableLength > 0) fellBack = true;
+      }
+    } finally {
+      patched['writeSync'] = realWriteSync;
     }
+    assert.ok(direct > 0, 'the first writes went straight to the descriptor');
     assert.ok(fellBack, 'the socket buffer filled and the stream queued the rest');
     const got: Buffer[] = [];
     let received = 0;
