@@ -5,9 +5,10 @@
  *
  * The real CLI bundle (built the way `npm run build` ships it) runs `sparkq run --queue Q` (drain mode) as a child
  * process, timed from spawn to exit, so the figure includes the worker's start-up, its store or IPC connection and
- * its goodbye. Two cases: nobody owns the queue (the worker becomes the owner, as in a plain terminal) and a
- * `sparkq serve` owns it (the usual VS Code case: the extension owns, the worker is a client over IPC). Bare and
- * drain runs alternate; the ratio is median(drain) / median(bare). Both send the script's output to /dev/null (the
+ * its goodbye; the same worker on an empty queue, timed in every round too, tells that start-up and goodbye apart
+ * from what each task costs once it runs. Two cases: nobody owns the queue (the worker becomes the owner, as in a
+ * plain terminal) and a `sparkq serve` owns it (the usual VS Code case: the extension owns, the worker is a client
+ * over IPC). Bare and drain runs alternate; the ratio is median(drain) / median(bare). Both send the script's output to /dev/null (the
  * worker also captures it into the database and `.sparkq/runs/<task>/output.log`, which is part of what it costs).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -30,6 +31,12 @@ export interface DrainCase {
   ratio: number;
   /** (median drain − median bare) / tasks: what the worker adds per task, ms (start-up spread over the tasks). */
   overheadPerTaskMs: number;
+  /** Spawn-to-exit of `sparkq run` on an empty queue, ms, one per run: the worker's start-up and goodbye. */
+  startMs: number[];
+  /** (median drain − median start-up) / tasks: a task's time once the worker runs, ms, against bareTaskMs. */
+  taskMs: number;
+  /** median bare / tasks, ms. */
+  bareTaskMs: number;
 }
 
 export interface DrainResult {
@@ -93,6 +100,7 @@ async function fillQueue(cwd: string, queue: string, n: number): Promise<void> {
   }
 }
 
+/** Times `sparkq run --queue Q` over `n` fresh tasks (0: an empty queue, the worker's start-up and goodbye alone). */
 async function drainOnce(bundle: string, cwd: string, queue: string, n: number): Promise<number> {
   await fillQueue(cwd, queue, n);
   const devnull = fs.openSync('/dev/null', 'w');
@@ -129,19 +137,22 @@ async function startServe(bundle: string, cwd: string): Promise<ChildProcess> {
 async function measureCase(bundle: string, cwd: string, script: string, o: DrainOptions, label: string, tag: string): Promise<DrainCase> {
   const bareMs: number[] = [];
   const drainMs: number[] = [];
+  const startMs: number[] = [];
   // One untimed warm-up of each, so the page cache and the CPU governor are the same for every timed run.
   await bareLoop(cwd, script, Math.min(o.tasks, 30));
   await drainOnce(bundle, cwd, `${tag}-warm`, Math.min(o.tasks, 30));
   for (let i = 0; i < o.runs; i++) {
     const bare = await bareLoop(cwd, script, o.tasks);
     const drain = await drainOnce(bundle, cwd, `${tag}-${i}`, o.tasks);
+    const start = await drainOnce(bundle, cwd, `${tag}-${i}-empty`, 0);
     bareMs.push(bare);
     drainMs.push(drain);
-    o.progress?.(`${label} ${i + 1}/${o.runs}: bare ${bare.toFixed(0)} ms, drain ${drain.toFixed(0)} ms (${(drain / bare).toFixed(2)}×), load ${os.loadavg()[0]!.toFixed(2)}`);
+    startMs.push(start);
+    o.progress?.(`${label} ${i + 1}/${o.runs}: bare ${bare.toFixed(0)} ms, drain ${drain.toFixed(0)} ms (${(drain / bare).toFixed(2)}×), empty queue ${start.toFixed(0)} ms, load ${os.loadavg()[0]!.toFixed(2)}`);
   }
   const b = median(bareMs);
   const d = median(drainMs);
-  return { bareMs, drainMs, ratio: d / b, overheadPerTaskMs: (d - b) / o.tasks };
+  return { bareMs, drainMs, ratio: d / b, overheadPerTaskMs: (d - b) / o.tasks, startMs, taskMs: (d - median(startMs)) / o.tasks, bareTaskMs: b / o.tasks };
 }
 
 /** Builds the CLI, makes a temp workspace with a trivial bash script, and times drains against bare loops. */
@@ -207,7 +218,8 @@ export function drainTargets(r: DrainResult): Target[] {
 export function renderDrain(r: DrainResult): string {
   const line = (label: string, c: DrainCase) =>
     `${label}: drain ${median(c.drainMs).toFixed(0)} ms vs bare loop ${median(c.bareMs).toFixed(0)} ms → ${c.ratio.toFixed(2)}× ` +
-    `(target ≤ ${DRAIN_TARGET_RATIO}×: ${c.ratio <= DRAIN_TARGET_RATIO ? 'met' : 'NOT met'}); +${c.overheadPerTaskMs.toFixed(2)} ms per task`;
+    `(target ≤ ${DRAIN_TARGET_RATIO}×: ${c.ratio <= DRAIN_TARGET_RATIO ? 'met' : 'NOT met'}); +${c.overheadPerTaskMs.toFixed(2)} ms per task\n` +
+    `    of which start-up and goodbye (an empty queue): ${median(c.startMs).toFixed(0)} ms; then ${c.taskMs.toFixed(2)} ms a task against the bare loop's ${c.bareTaskMs.toFixed(2)} ms`;
   const out = [
     `drain of ${r.tasks} trivial run-bash tasks, median of ${r.runs} alternating runs`,
     line('  no owner (the worker owns)', r.noOwner),
