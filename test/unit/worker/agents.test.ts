@@ -1,14 +1,15 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_TOOLS, type ToolConfig } from '../../../src/core/config';
+import type { ToolConfig } from '../../../src/core/config';
 import { LIMITS } from '../../../src/core/model';
 import { claudeArgs, claudeExecutor, claudeUsage } from '../../../src/worker/executors/claude';
 import { CodexEvents, codexArgs, codexExecutor, codexUsage } from '../../../src/worker/executors/codex';
 import { promptWithInstructions, summaryOf } from '../../../src/worker/executors/agentCommon';
 import type { ExecOutcome } from '../../../src/worker/types';
+import { PATH, bodyText, mockAgentToolConfig } from '../../support/agentRig';
 import { type ExecContextOptions, makeExecContext } from '../../support/execContext';
-import { MockModelServer, type RecordedRequest } from '../../support/mockModel';
+import { MockModelServer } from '../../support/mockModel';
 import { tempDir } from '../../support/tmp';
 
 /**
@@ -16,9 +17,6 @@ import { tempDir } from '../../support/tmp';
  * model server on 127.0.0.1. Each test gets throwaway CODEX_HOME / HOME / CLAUDE_CONFIG_DIR and a work dir.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CODEX_BIN = path.join(ROOT, 'node_modules', '.bin', 'codex');
-const CLAUDE_BIN = path.join(ROOT, 'node_modules', '.bin', 'claude');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** "Quickly": an API error or a dead server must fail the task in well under this. */
 const QUICK_MS = 20_000;
@@ -42,8 +40,6 @@ function limited(o: ExecOutcome): Extract<ExecOutcome, { status: 'rate-limited' 
 function near(actual: number | undefined, expected: number): void {
   assert.ok(actual !== undefined && Math.abs(actual - expected) <= 2_000, `resetAt ${actual === undefined ? 'undefined' : new Date(actual).toISOString()}, expected ${new Date(expected).toISOString()}`);
 }
-
-const bodyText = (r: RecordedRequest | undefined) => JSON.stringify(r?.body ?? null);
 
 interface Harness {
   mock: MockModelServer;
@@ -78,31 +74,16 @@ async function deadPort(): Promise<number> {
 
 // ---- Codex ------------------------------------------------------------------------------------------------------
 
-/** The llm-codex tool pointed at the mock: a custom provider via -c, no retries, nothing outside 127.0.0.1. */
+/**
+ * The llm-codex tool pointed at the mock: a custom provider via -c, no retries, nothing outside 127.0.0.1. No
+ * --disable unbounded_connection_retries in it: the executor adds that itself (the dead-server test proves it).
+ */
 function codexTool(h: Harness, port = h.mock.port): ToolConfig {
-  const home = path.join(h.dir, 'codex-home');
-  fs.mkdirSync(home, { recursive: true });
-  return {
-    ...structuredClone(DEFAULT_TOOLS['llm-codex']!),
-    command: CODEX_BIN,
-    model: 'gpt-5.5',
-    args: [
-      '-c',
-      'model_provider=mock',
-      '-c',
-      `model_providers.mock={name="mock",base_url="http://127.0.0.1:${port}/v1",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`,
-      '-c',
-      'analytics.enabled=false',
-      '--disable',
-      'plugins',
-      // No --disable unbounded_connection_retries here: the executor adds it itself (the dead-server test proves it).
-    ],
-    env: { CODEX_HOME: home, MOCK_API_KEY: 'mock-key' },
-  };
+  return mockAgentToolConfig('codex', h.mock, { homes: h.dir, port });
 }
 
 function codexCtx(h: Harness, more: Partial<ExecContextOptions> = {}) {
-  return makeExecContext({ tool: codexTool(h), workspaceDir: h.work, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: h.dir }, ...more });
+  return makeExecContext({ tool: codexTool(h), workspaceDir: h.work, env: { PATH, HOME: h.dir }, ...more });
 }
 
 describe('agents: codex executor against the real codex binary', function () {
@@ -354,25 +335,13 @@ for (const ev of [{ type: 'thread.started', thread_id: '00000000-0000-4000-8000-
 
 // ---- Claude -----------------------------------------------------------------------------------------------------
 
-function claudeTool(h: Harness, baseUrl = h.mock.anthropicBaseUrl): ToolConfig {
-  const home = path.join(h.dir, 'claude-home');
-  fs.mkdirSync(home, { recursive: true });
-  return {
-    ...structuredClone(DEFAULT_TOOLS['llm-claude']!),
-    command: CLAUDE_BIN,
-    env: {
-      HOME: home,
-      CLAUDE_CONFIG_DIR: path.join(home, '.claude'),
-      ANTHROPIC_BASE_URL: baseUrl,
-      ANTHROPIC_API_KEY: 'dummy',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      CLAUDE_CODE_MAX_RETRIES: '0',
-    },
-  };
+/** The llm-claude tool pointed at the mock (ANTHROPIC_BASE_URL), no retries, a throwaway home and config dir. */
+function claudeTool(h: Harness, port = h.mock.port): ToolConfig {
+  return mockAgentToolConfig('claude', h.mock, { homes: h.dir, port });
 }
 
 function claudeCtx(h: Harness, more: Partial<ExecContextOptions> = {}) {
-  return makeExecContext({ tool: claudeTool(h), workspaceDir: h.work, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, ...more });
+  return makeExecContext({ tool: claudeTool(h), workspaceDir: h.work, env: { PATH }, ...more });
 }
 
 describe('agents: claude executor against the real claude binary', function () {
@@ -498,7 +467,7 @@ describe('agents: claude executor against the real claude binary', function () {
   it('a dead model server fails the task quickly', async () => {
     const port = await deadPort();
     const t0 = Date.now();
-    const { ctx } = makeExecContext({ tool: claudeTool(h, `http://127.0.0.1:${port}`), workspaceDir: h.work, env: { PATH: process.env['PATH'] ?? '' } });
+    const { ctx } = makeExecContext({ tool: claudeTool(h, port), workspaceDir: h.work, env: { PATH: process.env['PATH'] ?? '' } });
     const o = notOk(await claudeExecutor.run(ctx));
     const ms = Date.now() - t0;
     assert.ok(ms < QUICK_MS, `took ${ms} ms`);

@@ -2,12 +2,12 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_TOOLS, type ToolConfig } from '../../../src/core/config';
+import type { ToolConfig } from '../../../src/core/config';
 import { claudeExecutor, claudeProjectDirName } from '../../../src/worker/executors/claude';
 import { codexExecutor } from '../../../src/worker/executors/codex';
-import type { ExecOutcome } from '../../../src/worker/types';
+import { CLAUDE_BIN, PATH, agentHome, bodyText, mockAgentToolConfig, ok } from '../../support/agentRig';
 import { type ExecContextOptions, makeExecContext } from '../../support/execContext';
-import { MockModelServer, type RecordedRequest } from '../../support/mockModel';
+import { MockModelServer } from '../../support/mockModel';
 import { tempDir } from '../../support/tmp';
 
 /*
@@ -16,18 +16,6 @@ import { tempDir } from '../../support/tmp';
  * loopback mock model: the first task runs in worktree A, the second in worktree B of the same repository, and must
  * continue the same conversation, with its tools working in B.
  */
-
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CODEX_BIN = path.join(ROOT, 'node_modules', '.bin', 'codex');
-const CLAUDE_BIN = path.join(ROOT, 'node_modules', '.bin', 'claude');
-const PATH = process.env['PATH'] ?? '/usr/bin:/bin';
-
-function ok(o: ExecOutcome): Extract<ExecOutcome, { status: 'succeeded' }> {
-  assert.equal(o.status, 'succeeded', o.status !== 'succeeded' ? `expected success, got: ${o.error}\n--- stdout\n${o.stdout ?? ''}\n--- stderr\n${o.stderr ?? ''}` : '');
-  return o;
-}
-
-const bodyText = (r: RecordedRequest | undefined) => JSON.stringify(r?.body ?? null);
 
 function git(cwd: string, ...args: string[]): void {
   const r = spawnSync('git', ['-c', 'user.email=sparkq@test', '-c', 'user.name=SparkQ test', ...args], { cwd, encoding: 'utf8' });
@@ -73,29 +61,8 @@ async function harness(): Promise<Harness> {
 
 // ---- Codex ------------------------------------------------------------------------------------------------------
 
-function codexTool(h: Harness): ToolConfig {
-  const home = path.join(h.dir, 'codex-home');
-  fs.mkdirSync(home, { recursive: true });
-  return {
-    ...structuredClone(DEFAULT_TOOLS['llm-codex']!),
-    command: CODEX_BIN,
-    model: 'gpt-5.5',
-    args: [
-      '-c',
-      'model_provider=mock',
-      '-c',
-      `model_providers.mock={name="mock",base_url="${h.mock.openaiBaseUrl}",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`,
-      '-c',
-      'analytics.enabled=false',
-      '--disable',
-      'plugins',
-    ],
-    env: { CODEX_HOME: home, MOCK_API_KEY: 'mock-key' },
-  };
-}
-
 function codexCtx(h: Harness, cwd: string, more: Partial<ExecContextOptions> = {}) {
-  return makeExecContext({ tool: codexTool(h), workspaceDir: h.repo, cwd, env: { PATH, HOME: h.dir }, ...more });
+  return makeExecContext({ tool: mockAgentToolConfig('codex', h.mock, { homes: h.dir }), workspaceDir: h.repo, cwd, env: { PATH, HOME: h.dir }, ...more });
 }
 
 describe('agents across working directories: codex resumes the queue thread from another worktree', function () {
@@ -147,26 +114,8 @@ describe('agents across working directories: codex resumes the queue thread from
 
 // ---- Claude -----------------------------------------------------------------------------------------------------
 
-function claudeHome(h: Harness): { home: string; configDir: string } {
-  const home = path.join(h.dir, 'claude-home');
-  fs.mkdirSync(home, { recursive: true });
-  return { home, configDir: path.join(home, '.claude') };
-}
-
 function claudeTool(h: Harness, command = CLAUDE_BIN): ToolConfig {
-  const { home, configDir } = claudeHome(h);
-  return {
-    ...structuredClone(DEFAULT_TOOLS['llm-claude']!),
-    command,
-    env: {
-      HOME: home,
-      CLAUDE_CONFIG_DIR: configDir,
-      ANTHROPIC_BASE_URL: h.mock.anthropicBaseUrl,
-      ANTHROPIC_API_KEY: 'dummy',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      CLAUDE_CODE_MAX_RETRIES: '0',
-    },
-  };
+  return mockAgentToolConfig('claude', h.mock, { homes: h.dir, command });
 }
 
 function claudeCtx(h: Harness, cwd: string, more: Partial<ExecContextOptions> & { command?: string } = {}) {
@@ -176,7 +125,7 @@ function claudeCtx(h: Harness, cwd: string, more: Partial<ExecContextOptions> & 
 
 /** Where claude keeps a session's transcript: every `<config dir>/projects/<project>/<session>.jsonl`. */
 function transcriptsOf(h: Harness, sessionId: string): string[] {
-  const projects = path.join(claudeHome(h).configDir, 'projects');
+  const projects = path.join(agentHome('claude', h.dir), '.claude', 'projects');
   if (!fs.existsSync(projects)) return [];
   return fs
     .readdirSync(projects)

@@ -7,7 +7,7 @@ import type { Claim, Queue, Task } from '../../../src/core/model';
 import { claudeExecutor } from '../../../src/worker/executors/claude';
 import { codexExecutor } from '../../../src/worker/executors/codex';
 import { writeSparkqLauncher } from '../../../src/worker/launcher';
-import type { ExecOutcome } from '../../../src/worker/types';
+import { PATH, mockAgentToolConfig, ok } from '../../support/agentRig';
 import { Cli, Serving, bundleCli, cliEnv } from '../../support/cli';
 import { makeExecContext } from '../../support/execContext';
 import { MockModelServer, type RecordedRequest } from '../../support/mockModel';
@@ -19,16 +19,6 @@ import { tempDir } from '../../support/tmp';
  * `claude` binaries, driven by the loopback mock model, calling the sparkq tools of a real `sparkq mcp` that is a
  * client of the workspace's owner (`sparkq serve`).
  */
-
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CODEX_BIN = path.join(ROOT, 'node_modules', '.bin', 'codex');
-const CLAUDE_BIN = path.join(ROOT, 'node_modules', '.bin', 'claude');
-const PATH = process.env['PATH'] ?? '/usr/bin:/bin';
-
-function ok(o: ExecOutcome): Extract<ExecOutcome, { status: 'succeeded' }> {
-  assert.equal(o.status, 'succeeded', o.status !== 'succeeded' ? `expected success, got: ${o.error}\n--- stdout\n${o.stdout ?? ''}\n--- stderr\n${o.stderr ?? ''}` : '');
-  return o;
-}
 
 /** A stand-in for codex or claude: records its argv (one JSON line per run) and ends its turn with "ok". */
 function recordingAgent(dir: string, kind: 'codex' | 'claude'): { command: string; argvs: () => string[][] } {
@@ -207,45 +197,8 @@ describe('agents inside tasks drive SparkQ through its MCP server (real codex an
   /** The text of every request body from the given one on: tool results come back to the model in them (JSON-escaped). */
   const bodiesFrom = (reqs: RecordedRequest[], from: number) => reqs.slice(from).map((r) => JSON.stringify(r.body)).join('\n');
 
-  function codexTool(): ToolConfig {
-    const home = path.join(tmp.dir, 'codex-home');
-    fs.mkdirSync(home, { recursive: true });
-    return {
-      ...structuredClone(DEFAULT_TOOLS['llm-codex']!),
-      command: CODEX_BIN,
-      model: 'gpt-5.5',
-      mcp: true,
-      args: [
-        '-c',
-        'model_provider=mock',
-        '-c',
-        `model_providers.mock={name="mock",base_url="${mock.openaiBaseUrl}",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`,
-        '-c',
-        'analytics.enabled=false',
-        '--disable',
-        'plugins',
-      ],
-      env: { CODEX_HOME: home, MOCK_API_KEY: 'mock-key' },
-    };
-  }
-
-  function claudeTool(): ToolConfig {
-    const home = path.join(tmp.dir, 'claude-home');
-    fs.mkdirSync(home, { recursive: true });
-    return {
-      ...structuredClone(DEFAULT_TOOLS['llm-claude']!),
-      command: CLAUDE_BIN,
-      mcp: true,
-      env: {
-        HOME: home,
-        CLAUDE_CONFIG_DIR: path.join(home, '.claude'),
-        ANTHROPIC_BASE_URL: mock.anthropicBaseUrl,
-        ANTHROPIC_API_KEY: 'dummy',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        CLAUDE_CODE_MAX_RETRIES: '0',
-      },
-    };
-  }
+  const codexTool = (): ToolConfig => mockAgentToolConfig('codex', mock, { homes: tmp.dir, mcp: true });
+  const claudeTool = (): ToolConfig => mockAgentToolConfig('claude', mock, { homes: tmp.dir, mcp: true });
 
   const agents = [
     { name: 'codex', api: 'responses' as const, tool: codexTool, executor: codexExecutor, toolCall: /tool sparkq\.complete → completed/ },

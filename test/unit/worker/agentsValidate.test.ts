@@ -8,8 +8,9 @@ import { NO_VERDICT } from '../../../src/core/queue/validation';
 import { EXECUTORS } from '../../../src/worker/executors';
 import { scriptExecutor } from '../../../src/worker/executors/script';
 import { runWorker, type WorkerSummary } from '../../../src/worker/runner';
+import { API, type Agent, bodyText, mockAgentTool } from '../../support/agentRig';
 import { bundleCli } from '../../support/cli';
-import { MockModelServer, type MockApi, type MockReply, type RecordedRequest } from '../../support/mockModel';
+import { MockModelServer, type MockReply } from '../../support/mockModel';
 import { tempDir } from '../../support/tmp';
 
 /*
@@ -23,59 +24,14 @@ import { tempDir } from '../../support/tmp';
  * fail, fails the round with the reason, never a pass. Everything is asserted on the stored tasks.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CODEX_BIN = path.join(ROOT, 'node_modules', '.bin', 'codex');
-const CLAUDE_BIN = path.join(ROOT, 'node_modules', '.bin', 'claude');
-
-type Agent = 'codex' | 'claude';
-const API: Record<Agent, MockApi> = { codex: 'responses', claude: 'messages' };
-
-const bodyText = (r: RecordedRequest | undefined) => JSON.stringify(r?.body ?? null);
-
 /** The validator tool of each agent in sparkq.yml, pointed at the mock: throwaway homes, nothing outside 127.0.0.1. */
-function toolYaml(agent: Agent, mock: MockModelServer, homes: string): Record<string, unknown> {
-  if (agent === 'codex') {
-    const home = path.join(homes, 'codex-home');
-    fs.mkdirSync(home, { recursive: true });
-    return {
-      kind: 'codex',
-      taskClass: 'LLM_HEAVY',
-      command: CODEX_BIN,
-      model: 'gpt-5.5',
-      sandbox: 'workspace-write',
-      mcp: true,
-      args: [
-        '-c',
-        'model_provider=mock',
-        '-c',
-        `model_providers.mock={name="mock",base_url="${mock.openaiBaseUrl}",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`,
-        '-c',
-        'analytics.enabled=false',
-        '--disable',
-        'plugins',
-      ],
-      env: { CODEX_HOME: home, HOME: homes, MOCK_API_KEY: 'mock-key' },
-    };
-  }
-  const home = path.join(homes, 'claude-home');
-  fs.mkdirSync(home, { recursive: true });
-  return {
-    kind: 'claude',
-    taskClass: 'LLM_HEAVY',
-    command: CLAUDE_BIN,
-    // claude -p (acceptEdits) refuses a Bash command it has not been allowed, `sparkq verdict` included; a prefix rule
-    // such as Bash(sparkq verdict:*) still refuses `sparkq verdict "$SPARKQ_TASK_ID" …` ("a variable in this command
-    // can't be checked before it runs"). A claude validator that gives its verdict from its shell is allowed Bash.
-    args: ['--allowedTools', 'Bash'],
-    env: {
-      HOME: home,
-      CLAUDE_CONFIG_DIR: path.join(home, '.claude'),
-      ANTHROPIC_BASE_URL: mock.anthropicBaseUrl,
-      ANTHROPIC_API_KEY: 'dummy',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      CLAUDE_CODE_MAX_RETRIES: '0',
-    },
-  };
+function toolYaml(agent: Agent, mock: MockModelServer, homes: string) {
+  // codex gives its verdict through SparkQ's MCP server.
+  if (agent === 'codex') return mockAgentTool('codex', mock, { homes, home: homes, mcp: true });
+  // claude -p (acceptEdits) refuses a Bash command it has not been allowed, `sparkq verdict` included; a prefix rule
+  // such as Bash(sparkq verdict:*) still refuses `sparkq verdict "$SPARKQ_TASK_ID" …` ("a variable in this command
+  // can't be checked before it runs"). A claude validator that gives its verdict from its shell is allowed Bash.
+  return mockAgentTool('claude', mock, { homes, args: ['--allowedTools', 'Bash'] });
 }
 
 /** The model's replies that make the agent give this verdict on the validation task it runs, then end its turn. */

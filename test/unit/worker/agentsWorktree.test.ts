@@ -6,7 +6,8 @@ import { openQueue, type QueueHandle } from '../../../src/client/open';
 import type { Task } from '../../../src/core/model';
 import { EXECUTORS } from '../../../src/worker/executors';
 import { runWorker } from '../../../src/worker/runner';
-import { MockModelServer, type MockApi, type RecordedRequest } from '../../support/mockModel';
+import { API, type Agent, bodyText, mockAgentTool } from '../../support/agentRig';
+import { MockModelServer, type RecordedRequest } from '../../support/mockModel';
 import { tempDir } from '../../support/tmp';
 
 /*
@@ -16,12 +17,6 @@ import { tempDir } from '../../support/tmp';
  * main working tree), and the queue's Codex thread / Claude session must go on in the second task's worktree.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CODEX_BIN = path.join(ROOT, 'node_modules', '.bin', 'codex');
-const CLAUDE_BIN = path.join(ROOT, 'node_modules', '.bin', 'claude');
-
-type Agent = 'codex' | 'claude';
-
 /** git with argv, in `cwd`, with an identity of its own (CI has none); its stdout. */
 function git(cwd: string, ...args: string[]): string {
   const r = spawnSync('git', ['-c', 'user.email=sparkq@test', '-c', 'user.name=SparkQ test', ...args], { cwd, encoding: 'utf8' });
@@ -30,7 +25,6 @@ function git(cwd: string, ...args: string[]): string {
 }
 
 const lines = (s: string) => s.split('\n').filter((l) => l !== '');
-const bodyText = (r: RecordedRequest | undefined) => JSON.stringify(r?.body ?? null);
 
 /** Every path below `dir` (files and symlinks; folders only when empty), relative, `.git` aside, sorted. */
 function filesUnder(dir: string): string[] {
@@ -49,47 +43,6 @@ function filesUnder(dir: string): string[] {
   return out.sort();
 }
 
-/** The tool of each agent in sparkq.yml, pointed at the mock: throwaway homes, nothing outside 127.0.0.1. */
-function toolYaml(agent: Agent, mock: MockModelServer, homes: string): Record<string, unknown> {
-  if (agent === 'codex') {
-    const home = path.join(homes, 'codex-home');
-    fs.mkdirSync(home, { recursive: true });
-    return {
-      kind: 'codex',
-      taskClass: 'LLM_HEAVY',
-      command: CODEX_BIN,
-      model: 'gpt-5.5',
-      sandbox: 'workspace-write',
-      args: [
-        '-c',
-        'model_provider=mock',
-        '-c',
-        `model_providers.mock={name="mock",base_url="${mock.openaiBaseUrl}",env_key="MOCK_API_KEY",wire_api="responses",request_max_retries=0,stream_max_retries=0}`,
-        '-c',
-        'analytics.enabled=false',
-        '--disable',
-        'plugins',
-      ],
-      env: { CODEX_HOME: home, HOME: homes, MOCK_API_KEY: 'mock-key' },
-    };
-  }
-  const home = path.join(homes, 'claude-home');
-  fs.mkdirSync(home, { recursive: true });
-  return {
-    kind: 'claude',
-    taskClass: 'LLM_HEAVY',
-    command: CLAUDE_BIN,
-    env: {
-      HOME: home,
-      CLAUDE_CONFIG_DIR: path.join(home, '.claude'),
-      ANTHROPIC_BASE_URL: mock.anthropicBaseUrl,
-      ANTHROPIC_API_KEY: 'dummy',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      CLAUDE_CODE_MAX_RETRIES: '0',
-    },
-  };
-}
-
 interface Run {
   ws: string;
   base: string;
@@ -100,8 +53,6 @@ interface Run {
   requests: RecordedRequest[];
   out: string;
 }
-
-const API: Record<Agent, MockApi> = { codex: 'responses', claude: 'messages' };
 
 describe('agents in worktrees: the real codex and claude through the worker on a worktree queue', function () {
   this.timeout(120_000);
@@ -132,7 +83,7 @@ describe('agents in worktrees: the real codex and claude through the worker on a
     git(ws, 'init', '-q', '-b', 'main');
     fs.writeFileSync(path.join(ws, 'README.md'), 'hello\n');
     // JSON is YAML: the tool exactly as built, with no quoting to get wrong.
-    fs.writeFileSync(path.join(ws, 'sparkq.yml'), `version: 1\nproject: "agents-worktree"\ntools: ${JSON.stringify({ agent: toolYaml(agent, mock, dir) })}\n`);
+    fs.writeFileSync(path.join(ws, 'sparkq.yml'), `version: 1\nproject: "agents-worktree"\ntools: ${JSON.stringify({ agent: mockAgentTool(agent, mock, { homes: dir, home: dir }) })}\n`);
     git(ws, 'add', 'README.md', 'sparkq.yml');
     git(ws, 'commit', '-q', '-m', 'base');
     const base = git(ws, 'rev-parse', 'HEAD').trim();
