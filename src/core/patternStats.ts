@@ -22,6 +22,8 @@ export interface PatternStatsRow {
   firstTry: number;
   /** firstTry / settled, rounded to 3 decimals; null before any use settled. */
   firstTryRate: number | null;
+  /** Median over settled uses of their rounds: the original and each requeued copy (a fix round, a requeue) is one. */
+  medianRounds: number | null;
   /** Median over settled uses of the attempts of all their copies (each claim of a copy is one attempt). */
   medianAttempts: number | null;
   /** Median over settled uses that reported usage of input + output tokens, all copies summed. */
@@ -72,10 +74,10 @@ export function patternStats(tasks: readonly Task[]): PatternStatsRow[] {
     use.copies.push(t);
   }
 
-  const rows = new Map<string, { hashes: Set<string>; uses: number; settled: number; succeeded: number; firstTry: number; attempts: number[]; tokens: number[]; runMs: number[]; cost: number; validated: number; firstRoundPassed: number }>();
+  const rows = new Map<string, { hashes: Set<string>; uses: number; settled: number; succeeded: number; firstTry: number; rounds: number[]; attempts: number[]; tokens: number[]; runMs: number[]; cost: number; validated: number; firstRoundPassed: number }>();
   for (const use of uses.values()) {
     let row = rows.get(use.pattern);
-    if (!row) rows.set(use.pattern, (row = { hashes: new Set(), uses: 0, settled: 0, succeeded: 0, firstTry: 0, attempts: [], tokens: [], runMs: [], cost: 0, validated: 0, firstRoundPassed: 0 }));
+    if (!row) rows.set(use.pattern, (row = { hashes: new Set(), uses: 0, settled: 0, succeeded: 0, firstTry: 0, rounds: [], attempts: [], tokens: [], runMs: [], cost: 0, validated: 0, firstRoundPassed: 0 }));
     row.uses++;
     // The original task's first round, once a validator judged it.
     const v = use.root.validation;
@@ -103,6 +105,7 @@ export function patternStats(tasks: readonly Task[]): PatternStatsRow[] {
     if (!FINISHED.has(newest.status)) continue;
     row.settled++;
     if (newest.status === 'succeeded') row.succeeded++;
+    row.rounds.push(use.copies.length);
     row.attempts.push(attempts);
     if (reported) row.tokens.push(tokens);
     row.runMs.push(runMs);
@@ -117,6 +120,7 @@ export function patternStats(tasks: readonly Task[]): PatternStatsRow[] {
       succeeded: r.succeeded,
       firstTry: r.firstTry,
       firstTryRate: r.settled > 0 ? Math.round((r.firstTry / r.settled) * 1000) / 1000 : null,
+      medianRounds: median(r.rounds),
       medianAttempts: median(r.attempts),
       medianTokens: median(r.tokens),
       medianRunMs: median(r.runMs),
@@ -137,7 +141,7 @@ export function formatDuration(ms: number): string {
 }
 
 /** The columns of the table as people read it (the CLI's table and its Markdown export). */
-export const PATTERN_STATS_HEADER = ['PATTERN', 'USES', 'FIRST-TRY', 'ATTEMPTS', 'TOKENS', 'RUN TIME', 'COST', 'VALIDATION'] as const;
+export const PATTERN_STATS_HEADER = ['PATTERN', 'USES', 'FIRST-TRY', 'ROUNDS', 'ATTEMPTS', 'TOKENS', 'RUN TIME', 'COST', 'VALIDATION'] as const;
 
 /** A row's cells: rates as percentages with the counts behind them, medians, "n/a" where there is nothing yet. */
 export function patternStatsCells(r: PatternStatsRow): string[] {
@@ -146,6 +150,7 @@ export function patternStatsCells(r: PatternStatsRow): string[] {
     r.pattern,
     r.settled < r.uses ? `${r.uses} (${r.uses - r.settled} running)` : String(r.uses),
     r.firstTryRate === null ? na : `${Math.round(r.firstTryRate * 100)}% (${r.firstTry}/${r.settled})`,
+    r.medianRounds === null ? na : String(r.medianRounds),
     r.medianAttempts === null ? na : String(r.medianAttempts),
     r.medianTokens === null ? na : String(Math.round(r.medianTokens)),
     r.medianRunMs === null ? na : formatDuration(r.medianRunMs),
@@ -156,7 +161,7 @@ export function patternStatsCells(r: PatternStatsRow): string[] {
 
 /** The table as GitHub Markdown, the form the playbook keeps its proven patterns in. */
 export function patternStatsMarkdown(rows: readonly PatternStatsRow[]): string {
-  const header = ['Pattern', 'Uses', 'First-try success', 'Median attempts', 'Median tokens', 'Median run time', 'Cost (USD)', 'Validation pass (1st round)'];
+  const header = ['Pattern', 'Uses', 'First-try success', 'Median rounds', 'Median attempts', 'Median tokens', 'Median run time', 'Cost (USD)', 'Validation pass (1st round)'];
   const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
   const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   for (const r of rows) lines.push(`| ${patternStatsCells(r).map(esc).join(' | ')} |`);

@@ -102,7 +102,7 @@ export const patternsCommands: CommandGroup = {
 
     patterns
       .command('stats')
-      .description('per pattern, from the queue\'s history (archived tasks included): uses, first-try success, median attempts, tokens and run time, cost')
+      .description('per pattern, from the queue\'s history (archived tasks included): uses, first-try success, median rounds and attempts, tokens and run time, cost, first-round validation pass rate')
       .option('--markdown', 'the table as Markdown (the proven-patterns table of a playbook)')
       .action(
         action<StatsOptions>(io, (ctx, _args, opts) => {

@@ -121,15 +121,15 @@ describe('sparkq CLI: prompt patterns (real processes)', function () {
     assert.ok(chore.medianRunMs !== null && chore.medianRunMs >= 0);
     assert.deepEqual(
       { ...chore, medianRunMs: 0 },
-      { pattern: 'chore', versions: 1, uses: 2, settled: 2, succeeded: 2, firstTry: 1, firstTryRate: 0.5, medianAttempts: 1.5, medianTokens: 130, medianRunMs: 0, costUsd: 0.875, validated: 0, firstRoundPassed: 0, validationPassRate: null },
+      { pattern: 'chore', versions: 1, uses: 2, settled: 2, succeeded: 2, firstTry: 1, firstTryRate: 0.5, medianRounds: 1.5, medianAttempts: 1.5, medianTokens: 130, medianRunMs: 0, costUsd: 0.875, validated: 0, firstRoundPassed: 0, validationPassRate: null },
     );
     const api = rows.find((r) => r.pattern === 'api-endpoint')!;
     assert.deepEqual({ uses: api.uses, settled: api.settled, firstTryRate: api.firstTryRate }, { uses: 3, settled: 0, firstTryRate: null });
     assert.deepEqual(rows.map((r) => r.pattern), ['api-endpoint', 'chore'], 'most used first');
     const md = await cli.ok(['patterns', 'stats', '--markdown'], o);
     assert.match(md, /^\| Pattern \| Uses \| First-try success \|/);
-    assert.match(md, /^\| chore \| 2 \| 50% \(1\/2\) \| 1\.5 \| 130 \| .* \| \$0\.8750 \| n\/a \|$/m);
-    assert.match(await cli.ok(['patterns', 'stats'], o), /^chore +2 +50% \(1\/2\) +1\.5 +130 /m);
+    assert.match(md, /^\| chore \| 2 \| 50% \(1\/2\) \| 1\.5 \| 1\.5 \| 130 \| .* \| \$0\.8750 \| n\/a \|$/m);
+    assert.match(await cli.ok(['patterns', 'stats'], o), /^chore +2 +50% \(1\/2\) +1\.5 +1\.5 +130 /m);
     assertError(await cli.run(['patterns', 'stats', '--markdown', '--json'], o), 2, /--json or --markdown, not both/);
   });
 });

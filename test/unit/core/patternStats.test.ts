@@ -56,6 +56,7 @@ describe('patterns table from history', () => {
         succeeded: 3,
         firstTry: 1,
         firstTryRate: 0.333,
+        medianRounds: 1, // [1, 3, 1]: use 2 ran three rounds
         medianAttempts: 2, // [1, 1+1+2, 2]
         medianTokens: 430, // [150, 300+10+400]; use 4 reported none
         medianRunMs: 10_000, // [10 s, 20+5+30 s, 4 s]
@@ -72,6 +73,7 @@ describe('patterns table from history', () => {
         succeeded: 1,
         firstTry: 0,
         firstTryRate: 0,
+        medianRounds: 1,
         medianAttempts: 1,
         medianTokens: null,
         medianRunMs: 1_500,
@@ -81,14 +83,14 @@ describe('patterns table from history', () => {
         validationPassRate: null,
       },
     ]);
-    assert.deepEqual(patternStatsCells(rows[0]!), ['api-endpoint', '4 (1 running)', '33% (1/3)', '2', '430', '10.0 s', '$0.0610', 'n/a']);
+    assert.deepEqual(patternStatsCells(rows[0]!), ['api-endpoint', '4 (1 running)', '33% (1/3)', '1', '2', '430', '10.0 s', '$0.0610', 'n/a']);
     assert.equal(
       patternStatsMarkdown(rows),
       [
-        '| Pattern | Uses | First-try success | Median attempts | Median tokens | Median run time | Cost (USD) | Validation pass (1st round) |',
-        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-        '| api-endpoint | 4 (1 running) | 33% (1/3) | 2 | 430 | 10.0 s | $0.0610 | n/a |',
-        '| bugfix | 2 | 0% (0/2) | 1 | n/a | 1.5 s | $0.0000 | n/a |',
+        '| Pattern | Uses | First-try success | Median rounds | Median attempts | Median tokens | Median run time | Cost (USD) | Validation pass (1st round) |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+        '| api-endpoint | 4 (1 running) | 33% (1/3) | 1 | 2 | 430 | 10.0 s | $0.0610 | n/a |',
+        '| bugfix | 2 | 0% (0/2) | 1 | 1 | n/a | 1.5 s | $0.0000 | n/a |',
       ].join('\n'),
     );
   });
@@ -106,7 +108,12 @@ describe('patterns table from history', () => {
     assert.equal(rows[0]!.validated, 2);
     assert.equal(rows[0]!.firstRoundPassed, 1);
     assert.equal(rows[0]!.validationPassRate, 0.5);
-    assert.equal(patternStatsCells(rows[0]!)[7], '50% (1/2)');
+    assert.equal(patternStatsCells(rows[0]!)[8], '50% (1/2)');
+    // Rounds per use: tsk_2's use ran two (its fix round tsk_3), the others one; the median of [1, 2, 1, 1].
+    assert.equal(rows[0]!.medianRounds, 1);
+    const twoRounds = patternStats([task('tsk_2', { at: 1, runS: 1, status: 'failed', attempt: 1, pattern: A(), validation: v('failed') }), task('tsk_3', { at: 2, runS: 1, status: 'succeeded', attempt: 1, pattern: A(), retryOf: 'tsk_2', validation: v('passed', 2) })]);
+    assert.equal(twoRounds[0]!.medianRounds, 2);
+    assert.equal(patternStatsCells(twoRounds[0]!)[3], '2');
   });
 
   it('no tasks with a pattern: no rows; a use still running has no rates yet', () => {
