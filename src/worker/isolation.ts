@@ -56,14 +56,10 @@ export class WorktreeRunner {
   }
 
   /**
-   * Makes (or reuses) the task's worktree on its branch, at the base's commit: the queue's base commit, or the tip of
-   * its base branch when the queue follows it; for a tool default without a queue base, the repository's HEAD now.
-   */
-  /**
-   * The task's worktree, on its own branch, from its start: the queue's base (as it is now when the queue follows
-   * it), with the work of the round it fixes (`fixes`: the copy of a task whose check failed) and of the finished
-   * tasks it waits on (`after`) merged in where the base does not hold it yet; for a validation task, the commit it
-   * checks.
+   * Makes (or reuses) the task's worktree, on its own branch, from its start: the queue's base (the tip of its base
+   * branch when the queue follows it; for a tool default without a queue base, the repository's HEAD now), with the
+   * work of the round it fixes (`fixes`: the copy of a task whose check failed) and of the finished tasks it waits on
+   * (`after`) merged in where the base does not hold it yet; for a validation task, the commit it checks.
    */
   async enter(
     task: Task,
