@@ -179,6 +179,22 @@ export function printClaim(out: Output, c: Claim): void {
   if (c.instructions !== '') out.block('instructions', c.instructions);
   taskBlocks(out, c.task);
   out.line();
+  if (c.task.validates !== null) {
+    // A check: its verdict passes the task it checks, or sends it back for another round with the feedback.
+    out.line(out.style(`Give the verdict: sparkq verdict ${c.task.id} pass|fail "what is wrong and what to fix" --lease ${c.lease}`, 'dim'));
+    return;
+  }
   out.line(out.style(`Finish with: sparkq complete ${c.task.id} "what was done" [--data "details"] --lease ${c.lease}`, 'dim'));
   out.line(out.style(`     or:    sparkq fail ${c.task.id} "what went wrong" --lease ${c.lease}`, 'dim'));
+}
+
+/**
+ * Said after a claim by hand from a worktree queue: a claim makes no worktree (a worker does), so work claimed here
+ * would land in the main checkout, beside other agents' work.
+ */
+export function worktreeClaimNote(queue: string): string {
+  return (
+    `Queue ${queue} runs each task in a git worktree of its own, which a worker makes: to work its tasks by hand in ` +
+    `their worktrees, run \`sparkq run --queue ${JSON.stringify(queue)}\` (it shows each task with its folder and waits for you to finish it there).`
+  );
 }

@@ -32,7 +32,13 @@ export const WORKER_GUIDE = `SparkQ — working a queue by hand
      sparkq task <task>        everything about one task: result, timings, attempts
      sparkq tasks --queue "<queue>" --status failed
 
-6. Put work on a queue (an orchestrator)
+6. Checking another task's result (a validation task; its prompt says what to check)
+     sparkq verdict <task> pass|fail "<what is wrong and what to fix>"
+   fail sends the checked task back for another round with your feedback, so say exactly what to fix.
+   On a queue that runs each task in a git worktree of its own (queue create --isolation worktree), work its
+   tasks through a worker, sparkq run --queue "<queue>": it shows each task with its folder and waits for you.
+
+7. Put work on a queue (an orchestrator)
      sparkq enqueue <tool> --queue "<queue>" --prompt "<what to do>" [--after <task>] [--idempotency-key <name>]
    With a key, repeating the command (after a timeout or an error) prints the task the first one made
    instead of adding a second. A plan of many tasks: sparkq plan apply PLAN.yml [--dry-run].

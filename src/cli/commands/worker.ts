@@ -5,7 +5,7 @@ import { action, type CommandContext } from '../context';
 import { CliError, EXIT_USAGE } from '../errors';
 import { claimJson, taskJson } from '../json';
 import type { CommandGroup } from '../registry';
-import { printClaim } from '../taskView';
+import { printClaim, worktreeClaimNote } from '../taskView';
 
 interface ClaimOptions {
   queue?: string;
@@ -115,7 +115,11 @@ export const workerCommands: CommandGroup = {
             }
             const claim = await q.claim({ queue: opts.queue, ...(opts.worker !== undefined ? { worker: opts.worker } : {}) });
             if (ctx.json) ctx.out.printJson(claim === null ? null : claimJson(claim));
-            else if (claim !== null) printClaim(ctx.out, claim);
+            else if (claim !== null) {
+              printClaim(ctx.out, claim);
+              const queue = await q.getQueue(claim.task.queueId);
+              if (queue.isolation) ctx.out.line(ctx.out.style(worktreeClaimNote(queue.name), 'yellow'));
+            }
           }),
         ),
       );

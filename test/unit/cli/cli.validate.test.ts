@@ -148,5 +148,13 @@ describe('sparkq CLI: validators with fix rounds (real processes)', function () 
     assert.equal(failed.error, 'validation round 1 of 3 failed: x is off by one');
     const next = (await tasks()).find((x) => x.retryOf === t.id)!;
     assert.match(next.prompt!, /## Validator feedback \(round 1 of 3\)\n\nx is off by one$/);
+    // Claimed by hand, a round says how to finish it, and its check how to give the verdict.
+    const round2 = await cli.ok(['claim', '--queue', 'q'], o);
+    assert.match(round2, new RegExp(`Finish with: sparkq complete ${next.id} "what was done"`));
+    const lease2 = /--lease (\S+)/.exec(round2)![1]!;
+    await cli.ok(['complete', next.id, 'wrote x again', '--lease', lease2], o);
+    const check2 = await cli.ok(['claim', '--queue', 'q'], o);
+    assert.match(check2, /Give the verdict: sparkq verdict tsk_\w+ pass\|fail "what is wrong and what to fix" --lease \S+/);
+    assert.doesNotMatch(check2, /Finish with: sparkq complete/);
   });
 });

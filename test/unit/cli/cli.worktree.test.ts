@@ -359,6 +359,16 @@ describe('worktree queues: a git worktree per task (real git, real workers)', fu
     assert.ok(!fs.existsSync(path.join(o.cwd, 'FORBIDDEN.txt')));
   });
 
+  it('a claim by hand from a worktree queue says that a worker makes the worktrees, and how to work through one', async () => {
+    const o = await repo();
+    await cli.ok(['queue', 'create', 'wt', '--session', 's', '--isolation', 'worktree'], o);
+    await cli.ok(['queue', 'create', 'plain', '--session', 's'], o);
+    for (const q of ['wt', 'plain']) await cli.ok(['enqueue', 'llm-sonnet', '--queue', q, '--prompt', 'by hand'], o);
+    const claimed = await cli.ok(['claim', '--queue', 'wt'], o);
+    assert.match(claimed, /Queue wt runs each task in a git worktree of its own, which a worker makes: .* run `sparkq run --queue "wt"`/);
+    assert.doesNotMatch(await cli.ok(['claim', '--queue', 'plain'], o), /worktree/);
+  });
+
   it('refuses a worktree queue outside a git repository, an unknown base, and following a base that is no branch', async () => {
     const plain = { cwd: path.join(tmp.dir, `ws${++n}`) };
     fs.mkdirSync(plain.cwd, { recursive: true });

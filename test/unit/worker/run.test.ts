@@ -118,6 +118,8 @@ describe('sparkq run (end to end, real processes)', function () {
     assert.match(guide, /--data-json/);
     assert.match(guide, /2×/);
     assert.match(guide, /--idempotency-key <name>/);
+    assert.match(guide, /sparkq verdict <task> pass\|fail "<what is wrong and what to fix>"/);
+    assert.match(guide, /git worktree of its own .*\n.*sparkq run --queue "<queue>"/);
     assert.match(guide, /sparkq mcp --print-config/);
   });
 });
