@@ -116,8 +116,9 @@ describe('dashboard webview: validation and patterns', function () {
       await page.waitForSelector('#patterns-stats tr[data-pattern="api-endpoint"]');
       const cells = await page.$$eval('#patterns-stats tr[data-pattern="api-endpoint"] td', (tds) => tds.map((td) => td.textContent?.trim()));
       assert.deepEqual(cells.slice(0, 3), ['api-endpoint', '2 (1 running)', '100% (1/1)']);
-      assert.equal(cells[4], '120');
-      assert.equal(cells[6], '$0.5000');
+      assert.equal(cells[3], '1', 'median rounds');
+      assert.equal(cells[5], '120', 'median tokens');
+      assert.equal(cells[7], '$0.5000');
       assert.match((await page.textContent('#patterns-basis')) ?? '', /From all 2 tasks/);
       assert.match((await page.textContent('#patterns-list tr[data-pattern="api-endpoint"]')) ?? '', /llm-codex\s+resource, verb=GET/);
       // A new use arrives live.
