@@ -1,11 +1,11 @@
 import { resolveTimeoutSeconds } from '../core/config';
 import type { ChangeEvent } from '../core/events';
 import { newId } from '../core/ids';
-import type { JsonValue, TaskChange, TaskValidation } from '../core/model';
+import type { TaskValidation } from '../core/model';
 import { errorText } from '../core/queue/rules';
 import {
-  type CheckedResult,
   type Verdict,
+  checkOf,
   feedbackText,
   nextRound,
   parseValidation,
@@ -70,18 +70,9 @@ export async function enqueueValidation(
     ).rows[0];
     if (q) queue = q;
   }
-  const checked: CheckedResult = {
-    id: row['id'] as string,
-    prompt: (row['prompt'] as string | null) ?? null,
-    summary: finish.summary,
-    data: finish.data === null ? null : (JSON.parse(finish.data) as JsonValue),
-    change: finish.change === null ? null : (JSON.parse(finish.change) as TaskChange),
-    round: v.round,
-    maxRounds: v.maxRounds,
-  };
+  const { checked, plan } = checkOf(row, finish, v);
   const id = newId('tsk');
   await c.query(
-    // Part of the checked task's plan, under its name: `tasks --plan` lists it and `report --plan` counts its run.
     `INSERT INTO tasks(id, session_id, queue_id, tool, task_class, prompt, payload, status, priority, timeout_s, created_at, validates, plan_id, plan_key)
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13)`,
     [
@@ -96,8 +87,8 @@ export async function enqueueValidation(
       resolveTimeoutSeconds(ctx.config, tool),
       finish.at,
       checked.id,
-      row['plan_id'] ?? null,
-      row['plan_id'] ? ((row['plan_key'] as string | null) ?? '') : null,
+      plan?.planId ?? null,
+      plan?.planKey ?? null,
     ],
   );
   events.push({ kind: 'task', id, queueId: queue['id'] as string, status: 'queued' });

@@ -8,7 +8,6 @@ import {
   CompleteInput,
   FailInput,
   HeartbeatInput,
-  type JsonValue,
   LIMITS,
   RecordRunInput,
   ReleaseInput,
@@ -25,8 +24,8 @@ import type { QueueHandle } from './handle';
 import { rowToTask } from './rows';
 import { errorText, leaseMismatch, notRunning, nothingToRecord, outputTail, retryDelayMs, runRefused } from './rules';
 import {
-  type CheckedResult,
   type Verdict,
+  checkOf,
   feedbackText,
   nextRound,
   parseValidation,
@@ -247,15 +246,7 @@ export class AttemptCommands {
         if (!isSparkqError(e, 'not-found')) throw e;
       }
     }
-    const checked: CheckedResult = {
-      id,
-      prompt: (row['prompt'] as string | null) ?? null,
-      summary: finish.summary,
-      data: finish.data === null ? null : (JSON.parse(finish.data) as JsonValue),
-      change: typeof finish.change === 'string' ? (JSON.parse(finish.change) as TaskChange) : null,
-      round: v.round,
-      maxRounds: v.maxRounds,
-    };
+    const { checked, plan } = checkOf(row, finish, v);
     const enqueue: Effect & { t: 'task.enqueue' } = {
       t: 'task.enqueue',
       seq: seqs(),
@@ -270,8 +261,7 @@ export class AttemptCommands {
       timeoutS: resolveTimeoutSeconds(this.h.config, tool),
       at: finish.at,
       retryOf: null,
-      // Part of the checked task's plan, under its name: `tasks --plan` lists it and `report --plan` counts its run.
-      ...(typeof row['plan_id'] === 'string' ? { planId: row['plan_id'], planKey: (row['plan_key'] as string | null) ?? '' } : {}),
+      ...(plan ?? {}),
       validates: id,
     };
     return [enqueue, record('succeeded', { ...v, by: [...v.by, enqueue.id] })];

@@ -64,6 +64,31 @@ export interface CheckedResult {
   maxRounds: number;
 }
 
+/**
+ * What a validated task's success hands its validation task, from the task's row (both stores' columns: id, prompt,
+ * plan_id, plan_key) and the finish that succeeded it (data and change as stored JSON): the result it checks, and the
+ * plan it joins under the checked task's name (`tasks --plan` lists it, `report --plan` counts it).
+ */
+export function checkOf(
+  row: Record<string, unknown>,
+  finish: { summary: string | null; data: string | null; change?: string | null | undefined },
+  v: Pick<TaskValidation, 'round' | 'maxRounds'>,
+): { checked: CheckedResult; plan: { planId: string; planKey: string } | null } {
+  const planId = row['plan_id'];
+  return {
+    checked: {
+      id: row['id'] as string,
+      prompt: (row['prompt'] as string | null) ?? null,
+      summary: finish.summary,
+      data: finish.data === null ? null : (JSON.parse(finish.data) as JsonValue),
+      change: typeof finish.change === 'string' ? (JSON.parse(finish.change) as TaskChange) : null,
+      round: v.round,
+      maxRounds: v.maxRounds,
+    },
+    plan: typeof planId === 'string' && planId !== '' ? { planId, planKey: (row['plan_key'] as string | null) ?? '' } : null,
+  };
+}
+
 /** The payload of a validation task: `{ validates, round, summary, data, change }`. */
 export function validationPayload(r: CheckedResult): JsonValue {
   return {
