@@ -246,7 +246,7 @@ async function removeEntries(api: QueueApi, ws: string, entries: readonly Change
  */
 export async function pruneEndedQueue(ctx: CommandContext, api: QueueApi, queue: Queue, how: { interactive: boolean; prune?: 'merged' | 'none' | undefined }): Promise<{ removed: number; unmerged: number }> {
   const ws = workspaceDir(ctx);
-  const view = pruneViewOf(await listChanges(changesContext(api, ws)), queue.id);
+  const view = pruneViewOf(await listChanges(changesContext(api, ws), { queue: queue.id }), queue.id);
   if (!how.interactive) {
     const removed = how.prune === 'merged' ? await removeEntries(api, ws, view.prunable, ctx.log) : 0;
     return { removed, unmerged: view.unmerged.length };
